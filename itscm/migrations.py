@@ -1,0 +1,174 @@
+"""Ordered schema migrations of the continuity store.
+
+Each migration is applied once, in order, inside one transaction, and recorded in
+`schema_version`. An existing store upgrades in place; a store whose version is newer than the
+last migration here is refused (see `store.py`), never recreated.
+
+No PRIMARY KEY, UNIQUE or sequences: the store must also run on a DuckLake catalog (DESIGN
+section 6), which has none of them. Uniqueness of ids is the import code's job and is tested.
+"""
+
+from __future__ import annotations
+
+# Version 1: the concepts of DESIGN section 2.
+V1_CORE = """
+CREATE TABLE business_units (
+    unit_id         TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    parent_unit_id  TEXT,
+    head            TEXT
+);
+
+CREATE TABLE services (
+    service_id            TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    unit_id               TEXT,
+    tier                  INTEGER,          -- 1 = mission critical .. 4
+    owner                 TEXT,
+    rto_minutes           INTEGER,
+    rpo_minutes           INTEGER,
+    mtpd_minutes          INTEGER,
+    impact_cost_per_hour  DOUBLE,           -- from the BIA, store currency
+    recovery_strategy     TEXT,             -- active-active, hot, warm, cold, manual, none
+    lifecycle             TEXT NOT NULL DEFAULT 'live'   -- live, retired
+);
+
+-- Names under which a service appears in incident logs; matched case-insensitively on alias_key.
+CREATE TABLE service_aliases (
+    alias       TEXT NOT NULL,
+    alias_key   TEXT NOT NULL,              -- lower(trim(alias))
+    service_id  TEXT NOT NULL,
+    origin      TEXT                        -- cmdb, pagerduty, jira, mapped by analyst, ...
+);
+
+CREATE TABLE dependencies (
+    service_id     TEXT NOT NULL,
+    depends_on_id  TEXT NOT NULL
+);
+
+CREATE TABLE suppliers (
+    supplier_id                   TEXT NOT NULL,
+    name                          TEXT NOT NULL,
+    contracted_recovery_minutes   INTEGER
+);
+
+CREATE TABLE service_suppliers (
+    service_id   TEXT NOT NULL,
+    supplier_id  TEXT NOT NULL
+);
+
+CREATE TABLE plans (
+    plan_id      TEXT NOT NULL,
+    service_id   TEXT NOT NULL,
+    title        TEXT,
+    owner        TEXT,
+    status       TEXT NOT NULL,             -- draft, approved, retired
+    approved_on  DATE
+);
+
+CREATE TABLE plan_reviews (
+    plan_id      TEXT NOT NULL,
+    reviewed_on  DATE NOT NULL,
+    reviewed_by  TEXT
+);
+
+CREATE TABLE drills (
+    drill_id            TEXT NOT NULL,
+    service_id          TEXT NOT NULL,
+    plan_id             TEXT,
+    held_on             DATE NOT NULL,
+    drill_type          TEXT NOT NULL,      -- walkthrough, tabletop, simulation, parallel, full interruption
+    outcome             TEXT NOT NULL,      -- passed, partial, failed
+    rta_minutes         INTEGER,
+    data_loss_minutes   INTEGER,
+    open_findings       INTEGER NOT NULL DEFAULT 0
+);
+
+-- Column names documented for analysts who query the file with their own tools.
+CREATE TABLE incidents (
+    incident_id   TEXT NOT NULL,            -- source-qualified, e.g. servicenow:INC0012345
+    source        TEXT NOT NULL,
+    service_id    TEXT,                     -- NULL when service_name matches no service or alias
+    service_name  TEXT,                     -- the name as the source system wrote it
+    title         TEXT,
+    priority      INTEGER,                  -- 1..4
+    priority_raw  TEXT,
+    opened_at     TIMESTAMP NOT NULL,       -- UTC
+    restored_at   TIMESTAMP,
+    resolved_at   TIMESTAMP,
+    closed_at     TIMESTAMP,
+    upload_id     TEXT
+);
+
+CREATE TABLE uploads (
+    upload_id     TEXT NOT NULL,
+    file_name     TEXT,
+    sha256        TEXT,
+    format        TEXT,
+    uploaded_by   TEXT,
+    uploaded_at   TIMESTAMP NOT NULL,
+    rows_read     INTEGER NOT NULL DEFAULT 0,
+    inserted      INTEGER NOT NULL DEFAULT 0,
+    updated       INTEGER NOT NULL DEFAULT 0,
+    rejected      INTEGER NOT NULL DEFAULT 0,
+    state         TEXT NOT NULL,            -- committed, undone
+    undone_at     TIMESTAMP,
+    undone_by     TEXT
+);
+
+CREATE TABLE policy (
+    tier                  INTEGER NOT NULL,
+    review_interval_days  INTEGER NOT NULL,
+    test_interval_days    INTEGER NOT NULL,
+    min_test_type         TEXT NOT NULL,
+    is_critical           BOOLEAN NOT NULL
+);
+
+INSERT INTO policy VALUES
+    (1, 180, 365, 'simulation',  TRUE),
+    (2, 365, 365, 'tabletop',    TRUE),
+    (3, 365, 730, 'walkthrough', FALSE),
+    (4, 730, 1095, 'walkthrough', FALSE);
+
+-- Bumped by every write, so cached query results can be keyed on it.
+CREATE TABLE store_meta (
+    key    TEXT NOT NULL,
+    value  TEXT
+);
+INSERT INTO store_meta VALUES ('data_version', '0'), ('currency', 'EUR');
+"""
+
+# Version 2: what undoing an upload needs. An upload that updates incidents keeps their prior
+# state here, so undo restores exactly what was there before; saved column mappings for
+# unrecognised CSV headers.
+V2_UPLOAD_HISTORY = """
+CREATE TABLE incident_prior_versions (
+    upload_id     TEXT NOT NULL,            -- the upload that replaced this version
+    incident_id   TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    service_id    TEXT,
+    service_name  TEXT,
+    title         TEXT,
+    priority      INTEGER,
+    priority_raw  TEXT,
+    opened_at     TIMESTAMP NOT NULL,
+    restored_at   TIMESTAMP,
+    resolved_at   TIMESTAMP,
+    closed_at     TIMESTAMP,
+    prior_upload_id TEXT
+);
+
+CREATE TABLE column_mappings (
+    name        TEXT NOT NULL,
+    mapping     TEXT NOT NULL,              -- JSON object field -> column
+    created_by  TEXT,
+    created_at  TIMESTAMP NOT NULL
+);
+"""
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "core continuity schema", V1_CORE),
+    (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,245 @@
+"""The continuity store: one DuckDB database, opened once per process.
+
+Every SQL statement of the product goes through a `Store`, the one place that knows which
+backend it talks to (an embedded file today; DESIGN section 6 keeps a DuckLake catalog open).
+
+Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
+connections to the same database, safe to use from their own thread); writes are serialised by a
+lock and run in one transaction each. Another process holding the file gets a `StoreLockedError`
+with a message saying who holds it, never a DuckDB traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from itscm.migrations import LATEST_VERSION, MIGRATIONS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STORE_PATH = PROJECT_ROOT / "data" / "itscm.duckdb"
+STORE_ENV_VAR = "ITSCM_STORE"
+IN_MEMORY = ":memory:"
+
+
+class StoreError(Exception):
+    """A problem with the store that the user can act on; its message is one line."""
+
+
+class StoreLockedError(StoreError):
+    pass
+
+
+class StoreVersionError(StoreError):
+    pass
+
+
+def resolve_store_path(explicit: str | os.PathLike | None = None) -> str:
+    """`--store PATH`, else the ITSCM_STORE environment variable, else data/itscm.duckdb."""
+    if explicit:
+        return str(explicit)
+    from_env = os.environ.get(STORE_ENV_VAR)
+    if from_env:
+        return from_env
+    return str(DEFAULT_STORE_PATH)
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _explain_open_failure(path: str, error: duckdb.Error) -> StoreError:
+    text = str(error)
+    held = _LOCK_HOLDER.search(text)
+    if held:
+        return StoreLockedError(
+            f"The store {path} is in use by another process (PID {held['pid']}, "
+            f"{Path(held['exe']).name}); stop that process or point this one at another store."
+        )
+    if "not a valid DuckDB database" in text or "Unable to open database" in text:
+        return StoreError(f"{path} is not a DuckDB store this version can open: {text.splitlines()[0]}")
+    if "newer" in text and "version" in text.lower():
+        return StoreVersionError(f"{path} was written by a newer DuckDB than this one (1.4): {text.splitlines()[0]}")
+    return StoreError(f"Cannot open the store {path}: {text.splitlines()[0]}")
+
+
+class Store:
+    """A handle on one store. Use `open_store()` to share one handle per path in a process."""
+
+    def __init__(self, path: str | os.PathLike = IN_MEMORY, *, read_only: bool = False, create: bool = True):
+        self.path = str(path)
+        self.read_only = read_only
+        if self.path != IN_MEMORY:
+            if not create and not Path(self.path).exists():
+                raise StoreError(f"No store at {self.path}; create it with `python -m itscm init --store {self.path}`.")
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._root = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as error:
+            raise _explain_open_failure(self.path, error) from None
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        try:
+            self._migrate()
+        except Exception:
+            self._root.close()
+            raise
+
+    # -- connections -------------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor on the store."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._root.cursor()
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    def close(self) -> None:
+        with self._cursors_lock:
+            for cursor in self._cursors:
+                try:
+                    cursor.close()
+                except duckdb.Error:
+                    pass
+            self._cursors.clear()
+        self._root.close()
+        _forget(self)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def df(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
+        return self.cursor().execute(sql, params or {}).df()
+
+    def arrow(self, sql: str, params: dict | list | None = None) -> pa.Table:
+        return self.cursor().execute(sql, params or {}).fetch_arrow_table()
+
+    def rows(self, sql: str, params: dict | list | None = None) -> list[tuple]:
+        return self.cursor().execute(sql, params or {}).fetchall()
+
+    def scalar(self, sql: str, params: dict | list | None = None):
+        row = self.cursor().execute(sql, params or {}).fetchone()
+        return None if row is None else row[0]
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One all-or-nothing write. Writers queue on a lock; readers keep reading the last
+        committed state (DuckDB's MVCC) until COMMIT."""
+        if self.read_only:
+            raise StoreError(f"The store {self.path} is open read-only.")
+        with self._write_lock:
+            cursor = self.cursor()
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                yield cursor
+                cursor.execute(
+                    "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                    "WHERE key = 'data_version'"
+                )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+
+    def data_version(self) -> int:
+        """A number that changes with every committed write: the key for cached results."""
+        return int(self.scalar("SELECT value FROM store_meta WHERE key = 'data_version'"))
+
+    def currency(self) -> str:
+        return self.scalar("SELECT value FROM store_meta WHERE key = 'currency'") or "EUR"
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        has_table = self._root.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        if not has_table:
+            return 0
+        version = self._root.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        return int(version or 0)
+
+    def _migrate(self, target: int = LATEST_VERSION) -> None:
+        current = self.schema_version()
+        if current > LATEST_VERSION:
+            raise StoreVersionError(
+                f"The store {self.path} has schema version {current}, newer than this program's "
+                f"({LATEST_VERSION}); upgrade the program instead of opening it with this one."
+            )
+        if current >= target:
+            return
+        if self.read_only:
+            raise StoreVersionError(
+                f"The store {self.path} has schema version {current} and needs upgrading to "
+                f"{LATEST_VERSION}; run `python -m itscm init --store {self.path}` once."
+            )
+        if current == 0 and self._user_tables() - {"schema_version"}:
+            raise StoreError(f"{self.path} holds tables but no schema version: not an ITSCM store.")
+        for version, description, sql in MIGRATIONS:
+            if current < version <= target:
+                self._apply(version, description, sql)
+
+    def _user_tables(self) -> set[str]:
+        rows = self._root.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+        return {name for (name,) in rows}
+
+    def _apply(self, version: int, description: str, sql: str) -> None:
+        con = self._root
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER NOT NULL, description TEXT, applied_at TIMESTAMP NOT NULL)"
+            )
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, now()::TIMESTAMP)", [version, description]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+_open_stores: dict[tuple[str, bool], Store] = {}
+_open_stores_lock = threading.Lock()
+
+
+def open_store(path: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
+    """The process-wide handle on the store at `path` (resolved by `resolve_store_path`)."""
+    resolved = resolve_store_path(path)
+    key = (str(Path(resolved).resolve()) if resolved != IN_MEMORY else resolved, read_only)
+    with _open_stores_lock:
+        store = _open_stores.get(key)
+        if store is None:
+            store = Store(resolved, read_only=read_only)
+            _open_stores[key] = store
+        return store
+
+
+def _forget(store: Store) -> None:
+    with _open_stores_lock:
+        for key, value in list(_open_stores.items()):
+            if value is store:
+                del _open_stores[key]
