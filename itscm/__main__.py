@@ -1,0 +1,5 @@
+import sys
+
+from itscm.cli import main
+
+sys.exit(main())

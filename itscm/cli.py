@@ -1,0 +1,227 @@
+"""The command line: `python -m itscm COMMAND ...`.
+
+Every failure the user can act on ends in one line on stderr and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+
+import duckdb
+
+from itscm.filters import Filters, unknown_units
+from itscm.store import Store, StoreError, resolve_store_path
+
+
+class UsageError(Exception):
+    """Bad arguments, reported as one line with exit status 2."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _tier(text: str) -> int:
+    value = _positive_int(text)
+    if not 1 <= value <= 4:
+        raise argparse.ArgumentTypeError(f"tiers are 1 to 4, not {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (usage is one `--help` away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _open(args: argparse.Namespace, *, create: bool = False, read_only: bool = False) -> Store:
+    return Store(resolve_store_path(args.store), create=create, read_only=read_only)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = resolve_store_path(args.store)
+    store = Store(path, create=True)
+    try:
+        print(f"Store ready at {path} (schema version {store.schema_version()}).")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from itscm.demo import build_demo
+
+    path = resolve_store_path(args.store)
+    store = Store(path, create=True)
+    try:
+        if store.scalar("SELECT count(*) FROM services"):
+            raise UsageError(f"{path} already holds services; the demo is built into a new store only.")
+        counts = build_demo(
+            store, seed=args.seed, services=args.services, incidents=args.incidents, as_of=args.as_of,
+            progress=None if args.quiet else (lambda step: print(step, file=sys.stderr)),
+        )
+    finally:
+        store.close()
+    print(f"Demo store built at {path}: " + ", ".join(f"{n:,} {table}" for table, n in counts.items()))
+    return 0
+
+
+def _filters(args: argparse.Namespace, store: Store) -> Filters:
+    units = tuple(args.unit or ())
+    missing = unknown_units(store, units)
+    if missing:
+        known = ", ".join(name for (name,) in store.rows("SELECT name FROM business_units ORDER BY name"))
+        raise UsageError(f"unknown business unit {', '.join(map(repr, missing))}; known units: {known or 'none'}")
+    try:
+        return Filters(units=units, tiers=tuple(args.tier or ()), since=args.since, until=args.until,
+                       as_of=args.as_of)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def summary_json(store: Store, filters: Filters) -> dict:
+    """The documented JSON shape of `summary --json`."""
+    from itscm.measures.posture import measures_snapshot
+
+    snapshot = measures_snapshot(store, filters)
+    shape = {
+        "coverage": ["in_scope", "covered", "pct"],
+        "rto_attainment": ["events", "attained", "pct", "without_rto"],
+        "downtime_cost": ["total", "unpriced_hours"],
+        "staleness": ["plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"],
+    }
+    return {measure: {key: snapshot[measure][key] for key in keys} for measure, keys in shape.items()}
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from itscm.measures.posture import measures_snapshot
+
+    store = _open(args, read_only=True)
+    try:
+        filters = _filters(args, store)
+        if args.json:
+            print(json.dumps(summary_json(store, filters)))
+            return 0
+        snapshot = measures_snapshot(store, filters)
+        currency = store.currency()
+    finally:
+        store.close()
+    print(_summary_text(filters, snapshot, currency))
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} %"
+
+
+def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
+    coverage, attainment = snapshot["coverage"], snapshot["rto_attainment"]
+    cost, staleness = snapshot["downtime_cost"], snapshot["staleness"]
+    scope = ", ".join(filters.units) or "all business units"
+    tiers = ", ".join(map(str, filters.tiers)) or "all"
+    return "\n".join([
+        f"Continuity posture for {scope}, tiers {tiers}; period {filters.since} to {filters.until}, "
+        f"as of {filters.as_of}",
+        f"  Critical-service coverage  {_pct(coverage['pct']):>10}  "
+        f"({coverage['covered']:,} of {coverage['in_scope']:,} critical services covered)",
+        f"  RTO attainment             {_pct(attainment['pct']):>10}  "
+        f"({attainment['attained']:,} of {attainment['events']:,} recovery events within RTO; "
+        f"{attainment['without_rto']:,} without an RTO or service)",
+        f"  Downtime cost              {cost['total']:>14,.0f} {currency}  "
+        f"(of which {cost['breach_cost']:,.0f} beyond RTO; {cost['unpriced_hours']:,.1f} h unpriced)",
+        f"  Stale plans                {_pct(staleness['stale_pct']):>10}  "
+        f"({staleness['overdue']:,} overdue, {staleness['never_tested']:,} never tested, "
+        f"{staleness['due_soon']:,} due within 30 days, {staleness['current']:,} current of "
+        f"{staleness['plans']:,} plans; {staleness['services_without_plan']:,} live services without a plan)",
+    ])
+
+
+def _ingest_command() -> tuple[Callable, Callable] | None:
+    try:
+        from itscm.ingest import command
+    except ImportError:
+        return None
+    return command.add_arguments, command.run
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m itscm", description="IT service continuity store and measures.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--store", metavar="PATH",
+                         help="the store file (default: $ITSCM_STORE, else data/itscm.duckdb)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add("init", "Create an empty store, or upgrade an existing one in place (never wipes it).", cmd_init)
+
+    demo = add("demo", "Build the demo organisation into a new store.", cmd_demo)
+    demo.add_argument("--seed", type=_positive_int, default=7)
+    demo.add_argument("--services", type=_positive_int, default=300)
+    demo.add_argument("--incidents", type=_positive_int, default=60_000)
+    demo.add_argument("--as-of", type=_date, default=None, help="the last day of the history (default today)")
+    demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    summary = add("summary", "The four continuity measures.", cmd_summary)
+    summary.add_argument("--unit", action="append", metavar="NAME", help="business unit (repeatable)")
+    summary.add_argument("--tier", action="append", type=_tier, help="tier 1-4 (repeatable)")
+    summary.add_argument("--since", type=_date, help="first day of the period (default 12 months back)")
+    summary.add_argument("--until", type=_date, help="last day of the period (default the as-of date)")
+    summary.add_argument("--as-of", type=_date, help="the snapshot date (default today)")
+    summary.add_argument("--json", action="store_true", help="one JSON object")
+
+    ingest = _ingest_command()
+    if ingest:
+        add_arguments, run = ingest
+        sub = add("ingest", "Import a CSV incident export.", lambda args: _run_with_store(args, run))
+        add_arguments(sub)
+    return parser
+
+
+def _run_with_store(args: argparse.Namespace, run: Callable) -> int:
+    store = _open(args, create=True)
+    try:
+        return run(args, store)
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, StoreError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except duckdb.Error as error:
+        print(f"error: the store could not do that: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,109 @@
+"""The one filter every measure takes: business units, tiers, a period and an as-of date.
+
+Dates are whole days. The period runs from `since` to `until` inclusive; the as-of date is the
+day at whose end snapshot measures (coverage, staleness) are taken. Measures never see user
+strings: `query_params()` turns a filter into SQL parameters.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+from itscm.store import Store
+
+DEFAULT_PERIOD_MONTHS = 12
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day `months` months earlier, clamped to the end of a shorter month."""
+    year, month_zero = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month = month_zero + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Filters:
+    units: tuple[str, ...] = ()       # business unit names; a unit includes its sub-units
+    tiers: tuple[int, ...] = ()
+    since: dt.date = field(default=None)  # type: ignore[assignment]
+    until: dt.date = field(default=None)  # type: ignore[assignment]
+    as_of: dt.date = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        as_of = self.as_of or dt.date.today()
+        until = self.until or as_of
+        since = self.since or (months_before(until, DEFAULT_PERIOD_MONTHS) + dt.timedelta(days=1))
+        if since > until:
+            raise ValueError(f"the period starts ({since}) after it ends ({until})")
+        object.__setattr__(self, "as_of", as_of)
+        object.__setattr__(self, "until", until)
+        object.__setattr__(self, "since", since)
+        object.__setattr__(self, "units", tuple(sorted(set(self.units))))
+        object.__setattr__(self, "tiers", tuple(sorted({int(t) for t in self.tiers})))
+
+    @property
+    def period_days(self) -> int:
+        return (self.until - self.since).days + 1
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one, taken as of its last day."""
+        until = self.since - dt.timedelta(days=1)
+        since = until - dt.timedelta(days=self.period_days - 1)
+        return replace(self, since=since, until=until, as_of=until)
+
+    def at(self, as_of: dt.date) -> Filters:
+        return replace(self, as_of=as_of)
+
+    def scope_params(self, store: Store) -> dict:
+        """Which services the filter keeps: by business unit (and sub-units) and tier."""
+        return {
+            "all_units": not self.units,
+            "unit_ids": unit_ids_under(store, self.units),
+            "all_tiers": not self.tiers,
+            "tiers": list(self.tiers),
+        }
+
+    def query_params(self, store: Store) -> dict:
+        """Parameters of the period measures (attainment, downtime cost)."""
+        day = dt.timedelta(days=1)
+        return {
+            **self.scope_params(store),
+            "period_start": dt.datetime.combine(self.since, dt.time()),
+            # Exclusive end: the period includes all of its last day, but nothing after as-of.
+            "period_end": dt.datetime.combine(min(self.until, self.as_of) + day, dt.time()),
+            "as_of_end": dt.datetime.combine(self.as_of + day, dt.time()),
+        }
+
+    def snapshot_params(self, store: Store, as_of_dates: list[dt.date]) -> dict:
+        """Parameters of the snapshot measures (coverage, staleness), taken at each date given."""
+        return {**self.scope_params(store), "as_of_dates": as_of_dates}
+
+
+UNIT_SUBTREE_SQL = """
+WITH RECURSIVE chosen(unit_id) AS (
+    SELECT unit_id FROM business_units WHERE list_contains($names, name)
+    UNION
+    SELECT child.unit_id FROM business_units child JOIN chosen ON child.parent_unit_id = chosen.unit_id
+)
+SELECT DISTINCT unit_id FROM chosen ORDER BY unit_id
+"""
+
+
+def unit_ids_under(store: Store, unit_names: tuple[str, ...]) -> list[str]:
+    """The ids of the named units and of every unit below them."""
+    if not unit_names:
+        return []
+    return [unit_id for (unit_id,) in store.rows(UNIT_SUBTREE_SQL, {"names": list(unit_names)})]
+
+
+def unknown_units(store: Store, unit_names: tuple[str, ...]) -> list[str]:
+    known = {name for (name,) in store.rows("SELECT name FROM business_units")}
+    return [name for name in unit_names if name not in known]
+
+
+# The WHERE fragment every service-scoped measure uses; `s` is the services table.
+SERVICE_SCOPE_SQL = (
+    "($all_units OR list_contains($unit_ids, s.unit_id)) AND ($all_tiers OR list_contains($tiers, s.tier))"
+)

@@ -1,0 +1,149 @@
+"""Plan staleness (DESIGN section 3).
+
+Per plan (draft or approved) of a live service: days since its last review and since the last
+passed drill of its service (a drill for this plan or for no particular plan), against the
+tier's review and test intervals. A plan is, in this order of precedence: never tested (no
+passed drill ever), overdue (never reviewed, or review or test past due), due within 30 days
+(the earlier due date is at most 30 days after the as-of date), else current. Live services
+with no plan appear as one 'no plan' row each, so the owner worklist shows them too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from itscm.filters import SERVICE_SCOPE_SQL, Filters
+from itscm.measures.common import month_ends, percent
+from itscm.store import Store
+
+DUE_SOON_DAYS = 30
+STATES = ["current", "due within 30 days", "overdue", "never tested", "no plan"]
+
+# Columns: as_of, plan_id (NULL for 'no plan'), plan, plan_status, owner, service_id, service,
+# unit, tier, last_review, last_passed_drill, review_due, test_due, days_since_review,
+# days_since_test, days_overdue, state.
+PLAN_STALENESS_SQL = f"""
+WITH as_of_dates AS (
+    SELECT unnest($as_of_dates)::DATE AS as_of
+),
+live_services AS (
+    SELECT s.service_id, s.name, s.owner, s.tier, u.name AS unit,
+           p.review_interval_days, p.test_interval_days
+    FROM services s
+    JOIN policy p ON p.tier = s.tier
+    LEFT JOIN business_units u ON u.unit_id = s.unit_id
+    WHERE s.lifecycle = 'live' AND {SERVICE_SCOPE_SQL}
+),
+plan_grid AS (
+    SELECT d.as_of, pl.plan_id, pl.title AS plan, pl.status AS plan_status,
+           coalesce(pl.owner, s.owner) AS owner, s.*
+    FROM as_of_dates d
+    CROSS JOIN live_services s
+    JOIN plans pl ON pl.service_id = s.service_id AND pl.status <> 'retired'
+),
+last_reviews AS (
+    SELECT g.as_of, g.plan_id, max(r.reviewed_on) AS last_review
+    FROM plan_grid g JOIN plan_reviews r ON r.plan_id = g.plan_id AND r.reviewed_on <= g.as_of
+    GROUP BY ALL
+),
+last_passed_drills AS (
+    SELECT g.as_of, g.plan_id, max(d.held_on) AS last_passed_drill
+    FROM plan_grid g
+    JOIN drills d ON d.service_id = g.service_id AND (d.plan_id = g.plan_id OR d.plan_id IS NULL)
+                 AND d.outcome = 'passed' AND d.held_on <= g.as_of
+    GROUP BY ALL
+),
+plan_dates AS (
+    SELECT g.as_of, g.plan_id, g.plan, g.plan_status, g.owner, g.service_id, g.name AS service,
+           g.unit, g.tier, r.last_review, t.last_passed_drill,
+           (r.last_review + to_days(g.review_interval_days))::DATE AS review_due,
+           (t.last_passed_drill + to_days(g.test_interval_days))::DATE AS test_due
+    FROM plan_grid g
+    LEFT JOIN last_reviews r ON r.as_of = g.as_of AND r.plan_id = g.plan_id
+    LEFT JOIN last_passed_drills t ON t.as_of = g.as_of AND t.plan_id = g.plan_id
+),
+plan_states AS (
+    SELECT *,
+           date_diff('day', last_review, as_of) AS days_since_review,
+           date_diff('day', last_passed_drill, as_of) AS days_since_test,
+           greatest(date_diff('day', least(review_due, test_due), as_of), 0) AS days_overdue,
+           CASE WHEN last_passed_drill IS NULL THEN 'never tested'
+                WHEN last_review IS NULL OR review_due < as_of OR test_due < as_of THEN 'overdue'
+                WHEN least(review_due, test_due) <= as_of + {DUE_SOON_DAYS} THEN 'due within 30 days'
+                ELSE 'current' END AS state
+    FROM plan_dates
+),
+services_without_plan AS (
+    SELECT d.as_of, NULL::TEXT AS plan_id, NULL::TEXT AS plan, NULL::TEXT AS plan_status, s.owner,
+           s.service_id, s.name AS service, s.unit, s.tier,
+           NULL::DATE AS last_review, NULL::DATE AS last_passed_drill, NULL::DATE AS review_due,
+           NULL::DATE AS test_due, NULL::BIGINT AS days_since_review, NULL::BIGINT AS days_since_test,
+           NULL::BIGINT AS days_overdue, 'no plan' AS state
+    FROM as_of_dates d CROSS JOIN live_services s
+    WHERE NOT EXISTS (SELECT 1 FROM plans pl WHERE pl.service_id = s.service_id AND pl.status <> 'retired')
+)
+SELECT * FROM plan_states
+UNION ALL BY NAME
+SELECT * FROM services_without_plan
+"""
+
+
+def _params(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict:
+    return filters.snapshot_params(store, as_of_dates)
+
+
+
+_STATE_ORDER = "list_position(['no plan', 'never tested', 'overdue', 'due within 30 days', 'current'], state)"
+
+
+def plan_worklist(store: Store, filters: Filters) -> pd.DataFrame:
+    """Every plan and every service without one, most urgent first: the owner worklist."""
+    sql = f"""
+        SELECT * EXCLUDE (as_of) FROM ({PLAN_STALENESS_SQL})
+        ORDER BY {_STATE_ORDER}, tier, days_overdue DESC NULLS LAST, owner, service
+    """
+    return store.df(sql, _params(store, filters, [filters.as_of]))
+
+
+def staleness_summary(store: Store, filters: Filters) -> dict:
+    """{plans, current, due_soon, overdue, never_tested, services_without_plan, stale_pct}.
+    Stale = overdue or never tested, as a share of plans."""
+    sql = f"""
+        SELECT count(*) FILTER (WHERE plan_id IS NOT NULL),
+               count(*) FILTER (WHERE state = 'current'),
+               count(*) FILTER (WHERE state = 'due within 30 days'),
+               count(*) FILTER (WHERE state = 'overdue'),
+               count(*) FILTER (WHERE state = 'never tested'),
+               count(*) FILTER (WHERE state = 'no plan')
+        FROM ({PLAN_STALENESS_SQL})
+    """
+    row = store.rows(sql, _params(store, filters, [filters.as_of]))[0]
+    keys = ["plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"]
+    summary = dict(zip(keys, row, strict=True))
+    summary["stale_pct"] = percent(summary["overdue"] + summary["never_tested"], summary["plans"])
+    return summary
+
+
+def staleness_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
+    """unit, state, count: the heatmap of plan states per business unit."""
+    sql = f"""
+        SELECT coalesce(unit, '(no unit)') AS unit, state, count(*) AS count
+        FROM ({PLAN_STALENESS_SQL}) GROUP BY ALL ORDER BY unit, state
+    """
+    return store.df(sql, _params(store, filters, [filters.as_of]))
+
+
+def staleness_trend(store: Store, filters: Filters) -> pd.DataFrame:
+    """month_end, plans, stale, stale_pct."""
+    sql = f"""
+        SELECT as_of AS month_end,
+               count(*) FILTER (WHERE plan_id IS NOT NULL) AS plans,
+               count(*) FILTER (WHERE state IN ('overdue', 'never tested')) AS stale,
+               round(100.0 * count(*) FILTER (WHERE state IN ('overdue', 'never tested'))
+                     / nullif(count(*) FILTER (WHERE plan_id IS NOT NULL), 0), 1) AS stale_pct
+        FROM ({PLAN_STALENESS_SQL}) GROUP BY as_of ORDER BY as_of
+    """
+    dates = month_ends(filters.since, min(filters.until, filters.as_of))
+    return store.df(sql, _params(store, filters, dates))
