@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -109,10 +109,8 @@ class Store:
     def close(self) -> None:
         with self._cursors_lock:
             for cursor in self._cursors:
-                try:
+                with suppress(duckdb.Error):
                     cursor.close()
-                except duckdb.Error:
-                    pass
             self._cursors.clear()
         self._root.close()
         _forget(self)

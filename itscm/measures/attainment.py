@@ -1,10 +1,10 @@
 """RTO attainment (DESIGN section 3).
 
 A recovery event is an incident with an outage end (restored_at, else resolved_at flagged as an
-estimate) opened in the period and recovered by the end of the as-of date, or a drill held in the period that measured an RTA. It is
-attained when RTA <= the service's RTO. Events with no matched service or no RTO stay in every
-result as `without_rto`: they are counted, never dropped. With a unit or tier filter, unmatched
-incidents cannot be placed and fall outside the filter.
+estimate) opened in the period and recovered by the end of the as-of date, or a drill held in the
+period that measured an RTA. It is attained when RTA <= the service's RTO. Events with no matched
+service or no RTO stay in every result as `without_rto`: they are counted, never dropped. With a
+unit or tier filter, unmatched incidents cannot be placed and fall outside the filter.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def attainment_by_month(store: Store, filters: Filters) -> pd.DataFrame:
 
 def attainment_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """unit ('(unmatched)' for events with no service), events, attained, pct, without_rto."""
-    return _grouped(store, filters, "coalesce(unit, CASE WHEN unmatched THEN '(unmatched)' ELSE '(no unit)' END) AS unit")
+    label = "coalesce(unit, CASE WHEN unmatched THEN '(unmatched)' ELSE '(no unit)' END) AS unit"
+    return _grouped(store, filters, label)
 
 
 def attainment_by_tier(store: Store, filters: Filters) -> pd.DataFrame:

@@ -88,7 +88,7 @@ def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
         filters.query_params(store),
     )
     cost = store.df(
-        f"""SELECT unit, coalesce(sum(cost), 0) AS downtime_cost
+        f"""SELECT unit, round(coalesce(sum(cost), 0)) AS downtime_cost
             FROM ({OUTAGES_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",
         filters.query_params(store),
     )

@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`. Everything is installed from this
+# repository's own files into .venv, so a fresh machine needs only Python 3.11 and make.
+
+PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STORE ?= $(or $(ITSCM_STORE),data/itscm.duckdb)
+PORT ?= 8501
+
+.PHONY: run test lint browser demo bench clean-store
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The demo store is built from the generator's sources on first run; never committed.
+$(STORE): | $(VENV)/.installed
+	$(PY) -m itscm demo --store $(STORE)
+
+run: $(VENV)/.installed $(STORE)
+	ITSCM_STORE=$(STORE) $(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+demo: $(STORE)
+
+# Browser tests drive Debian's Chromium; install it where it is missing (root, as on CI).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+test: $(VENV)/.installed browser lint
+	$(PY) -m pytest

@@ -1,0 +1,94 @@
+"""The service inventory: browsing services, and one service's card.
+
+Dependency-aware recovery (DESIGN section 3, "beyond the four"): a service cannot recover before
+the services it depends on, so its effective RTO is the longest RTO along its dependency chain.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from itscm.filters import SERVICE_SCOPE_SQL, Filters
+from itscm.store import Store
+
+# Columns: service_id, service, effective_rto_minutes, bottleneck (the dependency that sets it).
+EFFECTIVE_RTO_SQL = """
+WITH RECURSIVE chain(service_id, depends_on_id, depth) AS (
+    SELECT service_id, depends_on_id, 1 FROM dependencies
+    UNION
+    SELECT chain.service_id, d.depends_on_id, chain.depth + 1
+    FROM chain JOIN dependencies d ON d.service_id = chain.depends_on_id
+    WHERE chain.depth < 32
+)
+SELECT c.service_id, max(dep.rto_minutes) AS effective_rto_minutes,
+       arg_max(dep.name, dep.rto_minutes) AS bottleneck
+FROM chain c JOIN services dep ON dep.service_id = c.depends_on_id
+GROUP BY c.service_id
+"""
+
+
+def service_catalogue(store: Store, filters: Filters, search: str = "", limit: int = 2000) -> pd.DataFrame:
+    """Services in the filter whose name, alias, owner or unit contains `search` (any case)."""
+    sql = f"""
+        WITH effective AS ({EFFECTIVE_RTO_SQL})
+        SELECT s.service_id, s.name AS service, u.name AS unit, s.tier, s.owner, s.lifecycle,
+               s.rto_minutes, s.rpo_minutes, s.mtpd_minutes, s.impact_cost_per_hour, s.recovery_strategy,
+               e.effective_rto_minutes, e.bottleneck,
+               coalesce(e.effective_rto_minutes > s.rto_minutes, FALSE) AS rto_misaligned
+        FROM services s
+        LEFT JOIN business_units u ON u.unit_id = s.unit_id
+        LEFT JOIN effective e ON e.service_id = s.service_id
+        WHERE {SERVICE_SCOPE_SQL}
+          AND ($search = ''
+               OR contains(lower(s.name), $search) OR contains(lower(coalesce(s.owner, '')), $search)
+               OR contains(lower(coalesce(u.name, '')), $search)
+               OR EXISTS (SELECT 1 FROM service_aliases a
+                          WHERE a.service_id = s.service_id AND contains(a.alias_key, $search)))
+        ORDER BY s.tier, s.name
+        LIMIT $limit
+    """
+    params = {**filters.scope_params(store), "search": search.strip().lower(), "limit": limit}
+    return store.df(sql, params)
+
+
+def service_card(store: Store, service_id: str, incident_limit: int = 100) -> dict[str, pd.DataFrame]:
+    """Everything about one service: objectives, aliases, plans with reviews, drills, recent
+    incidents, what it depends on and what depends on it (with RTOs), and its suppliers."""
+    one = {"service_id": service_id}
+    return {
+        "service": store.df(f"""
+            WITH effective AS ({EFFECTIVE_RTO_SQL})
+            SELECT s.*, u.name AS unit, e.effective_rto_minutes, e.bottleneck
+            FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
+            LEFT JOIN effective e ON e.service_id = s.service_id
+            WHERE s.service_id = $service_id""", one),
+        "aliases": store.df("SELECT alias, origin FROM service_aliases WHERE service_id = $service_id "
+                            "ORDER BY alias", one),
+        "plans": store.df("""
+            SELECT p.plan_id, p.title, p.owner, p.status, p.approved_on,
+                   max(r.reviewed_on) AS last_review, count(r.reviewed_on) AS reviews
+            FROM plans p LEFT JOIN plan_reviews r ON r.plan_id = p.plan_id
+            WHERE p.service_id = $service_id GROUP BY ALL ORDER BY p.status, p.plan_id""", one),
+        "drills": store.df("""
+            SELECT held_on, drill_type, outcome, rta_minutes, data_loss_minutes, open_findings, plan_id
+            FROM drills WHERE service_id = $service_id ORDER BY held_on DESC""", one),
+        "incidents": store.df("""
+            SELECT incident_id, title, priority, opened_at, restored_at, resolved_at, closed_at,
+                   round(epoch(coalesce(restored_at, resolved_at) - opened_at) / 60.0, 1) AS rta_minutes
+            FROM incidents WHERE service_id = $service_id ORDER BY opened_at DESC LIMIT $limit""",
+            {**one, "limit": incident_limit}),
+        "depends_on": store.df("""
+            SELECT d.depends_on_id AS service_id, s.name AS service, s.tier, s.rto_minutes,
+                   s.rto_minutes > own.rto_minutes AS longer_rto_than_this
+            FROM dependencies d JOIN services s ON s.service_id = d.depends_on_id
+            JOIN services own ON own.service_id = d.service_id
+            WHERE d.service_id = $service_id ORDER BY s.rto_minutes DESC NULLS LAST""", one),
+        "dependants": store.df("""
+            SELECT d.service_id, s.name AS service, s.tier, s.rto_minutes
+            FROM dependencies d JOIN services s ON s.service_id = d.service_id
+            WHERE d.depends_on_id = $service_id ORDER BY s.tier, s.name""", one),
+        "suppliers": store.df("""
+            SELECT sp.name AS supplier, sp.contracted_recovery_minutes
+            FROM service_suppliers ss JOIN suppliers sp ON sp.supplier_id = ss.supplier_id
+            WHERE ss.service_id = $service_id ORDER BY sp.name""", one),
+    }

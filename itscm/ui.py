@@ -1,0 +1,309 @@
+"""Shared page widgets: the one module of itscm that imports streamlit.
+
+Every page calls `setup_page()` first. Streamlit serves each file of `pages/` on its own when it
+is the first request to a fresh server (DESIGN section 4), so a page must not rely on app.py for
+its page config, its store handle or its filters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from itscm import charts
+from itscm.export import csv_for_spreadsheets
+from itscm.filters import Filters, months_before
+from itscm.store import Store, StoreError, open_store, resolve_store_path
+
+APP_TITLE = "Continuity posture"
+
+PERIODS = {
+    "3m": ("Last 3 months", 3),
+    "6m": ("Last 6 months", 6),
+    "12m": ("Last 12 months", 12),
+    "24m": ("Last 24 months", 24),
+    "ytd": ("Year to date", None),
+    "custom": ("Custom dates", None),
+}
+TIER_LABELS = {"1": "Tier 1 · mission critical", "2": "Tier 2 · business critical",
+               "3": "Tier 3 · business operational", "4": "Tier 4 · administrative"}
+
+
+@dataclass(frozen=True)
+class PageContext:
+    store: Store
+    filters: Filters
+    currency: str
+
+    def measure(self, function: Callable, **kwargs):
+        """`function(store, filters, **kwargs)`, cached per filter and store version."""
+        return cached_measure(function, self.store, self.filters, **kwargs)
+
+
+@st.cache_resource(show_spinner=False)
+def _store_handle(path: str) -> Store:
+    return open_store(path)
+
+
+def get_store() -> Store:
+    return _store_handle(resolve_store_path())
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _cached_call(qualified_name: str, store_path: str, data_version: int, filters: Filters,
+                 kwargs: tuple) -> object:
+    module_name, function_name = qualified_name.rsplit(".", 1)
+    function = getattr(importlib.import_module(module_name), function_name)
+    return function(_store_handle(store_path), filters, **dict(kwargs))
+
+
+def cached_measure(function: Callable, store: Store, filters: Filters, **kwargs):
+    """Results are keyed on the store's data version, so a commit or an undo shows at once."""
+    qualified_name = f"{function.__module__}.{function.__name__}"
+    return _cached_call(qualified_name, store.path, store.data_version(), filters, tuple(sorted(kwargs.items())))
+
+
+def setup_page(title: str, icon: str = ":material/monitoring:") -> PageContext:
+    """Page config, the store and the sidebar filters: the first call of every page."""
+    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    try:
+        store = get_store()
+    except StoreError as error:
+        st.title(title)
+        st.error(f"The continuity store cannot be opened. {error}")
+        st.stop()
+    filters = sidebar_filters(store)
+    return PageContext(store=store, filters=filters, currency=store.currency())
+
+
+@st.cache_data(show_spinner=False)
+def _unit_names(store_path: str, data_version: int) -> list[str]:
+    return [name for (name,) in _store_handle(store_path).rows("SELECT name FROM business_units ORDER BY name")]
+
+
+def sidebar_filters(store: Store) -> Filters:
+    """Business units, tiers, period and as-of date, each bound to a URL query parameter so a
+    filtered view can be sent as a link."""
+    sidebar = st.sidebar
+    sidebar.header("Filters")
+    unit_options = _unit_names(store.path, store.data_version())
+    units = sidebar.multiselect("Business units", unit_options, key="unit", bind="query-params",
+                                placeholder="All business units")
+    tiers = sidebar.pills("Tiers", list(TIER_LABELS), selection_mode="multi", key="tier",
+                          bind="query-params", format_func=lambda tier: f"Tier {tier}",
+                          help="1 mission critical, 2 business critical, 3 operational, 4 administrative.")
+    as_of = sidebar.date_input("As of", value=dt.date.today(), key="as_of", bind="query-params",
+                               format="YYYY-MM-DD", help="The day at whose end the snapshot is taken.")
+    period = sidebar.selectbox("Period", list(PERIODS), index=2, key="period", bind="query-params",
+                               format_func=lambda key: PERIODS[key][0])
+    since, until = period_dates(period, as_of)
+    if period == "custom":
+        since = sidebar.date_input("From", value=since, key="since", bind="query-params", format="YYYY-MM-DD")
+        until = sidebar.date_input("To", value=until, key="until", bind="query-params", format="YYYY-MM-DD")
+        if since > until:
+            sidebar.warning("The period starts after it ends; showing the 12 months up to the as-of date.")
+            since, until = period_dates("12m", as_of)
+    sidebar.caption(f"Period {since:%d %b %Y} to {until:%d %b %Y}; snapshot as of {as_of:%d %b %Y}.")
+    return Filters(units=tuple(units), tiers=tuple(int(t) for t in tiers or ()), since=since, until=until,
+                   as_of=as_of)
+
+
+def period_dates(period: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of a named period ending at the as-of date."""
+    months = PERIODS.get(period, PERIODS["12m"])[1]
+    if period == "ytd":
+        return dt.date(as_of.year, 1, 1), as_of
+    if months is None:
+        months = 12
+    return months_before(as_of, months) + dt.timedelta(days=1), as_of
+
+
+# -- display helpers ---------------------------------------------------------------------------
+
+
+def money(value: float | None, currency: str) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:,.2f} M {currency}"
+    if abs(value) >= 10_000:
+        return f"{value / 1_000:,.0f} k {currency}"
+    return f"{value:,.0f} {currency}"
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.1f} %"
+
+
+def explain_empty(message: str) -> None:
+    """A friendly note where a chart or table would be empty."""
+    st.info(message, icon=":material/info:")
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
+    st.download_button(label, data=csv_for_spreadsheets(frame), file_name=file_name,
+                       mime="text/csv", icon=":material/download:", key=f"download-{file_name}")
+
+
+def filter_scope_caption(filters: Filters) -> str:
+    units = ", ".join(filters.units) or "all business units"
+    tiers = ", ".join(f"tier {t}" for t in filters.tiers) or "all tiers"
+    return f"{units} · {tiers} · {filters.since:%d %b %Y} – {filters.until:%d %b %Y} · as of {filters.as_of:%d %b %Y}"
+
+
+def plot(figure, key: str | None = None, **kwargs):
+    return st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key=key, **kwargs)
+
+
+# -- overview widgets --------------------------------------------------------------------------
+
+_TILE_DETAIL = {
+    "coverage_pct": lambda c: f"{c['coverage']['covered']:,} of {c['coverage']['in_scope']:,} critical services "
+                              "meet every control",
+    "attainment_pct": lambda c: f"{c['rto_attainment']['attained']:,} of {c['rto_attainment']['events']:,} "
+                                f"recoveries within RTO; {c['rto_attainment']['without_rto']:,} without an RTO",
+    "downtime_cost": lambda c: f"{c['downtime_cost']['unpriced_hours']:,.0f} outage hours unpriced",
+    "stale_pct": lambda c: f"{c['staleness']['overdue'] + c['staleness']['never_tested']:,} of "
+                           f"{c['staleness']['plans']:,} plans overdue or never tested",
+}
+_BADGE_COLOURS = {"on target": "green", "at risk": "orange", "breached": "red"}
+
+
+def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) -> None:
+    """The four headline measures: value, change against the previous period, state against target."""
+    for column, (key, headline) in zip(st.columns(len(headlines)), headlines.items(), strict=True):
+        with column:
+            value, change = headline["value"], headline["change"]
+            if key == "downtime_cost":
+                shown, delta = money(value, currency), None if change is None else money(change, currency)
+            else:
+                shown, delta = pct(value), None if change is None else f"{change:+.1f} pts"
+            st.metric(headline["label"], shown, delta=delta, border=True,
+                      delta_color="normal" if headline["higher_is_better"] else "inverse",
+                      delta_description="vs previous period", help=_TILE_DETAIL[key](current))
+            if key in targets:
+                state = charts.target_state(value, targets[key], headline["higher_is_better"])
+                bound = "≥" if headline["higher_is_better"] else "≤"
+                label = f"{(state or 'no data').capitalize()} · target {bound} {targets[key]:.0f} %"
+                st.badge(label, color=_BADGE_COLOURS.get(state, "gray"))
+            else:
+                st.badge(f"Previous period {money(headline['previous'], currency)}", color="gray")
+
+
+def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:
+    rows = st.session_state[table_key].selection.rows
+    if rows:
+        st.session_state["unit"] = [units[rows[0]]]
+
+
+def unit_table(units: pd.DataFrame, currency: str) -> None:
+    """Business units ranked by gaps; selecting a row narrows the filters to that unit."""
+    key = "unit-ranking"
+    shown = units[["unit", "gaps", "coverage_pct", "uncovered", "attainment_pct", "breaches", "downtime_cost",
+                   "stale_pct", "stale_plans", "services_without_plan"]]
+    st.dataframe(
+        shown, hide_index=True, key=key, on_select=lambda: _narrow_to_selected_unit(key, list(shown["unit"])),
+        selection_mode="single-row",
+        column_config={
+            "unit": st.column_config.TextColumn("Business unit"),
+            "gaps": st.column_config.NumberColumn("Gaps", help="Uncovered critical services + stale plans "
+                                                               "+ services without a plan"),
+            "coverage_pct": st.column_config.ProgressColumn("Coverage", format="%.1f %%", min_value=0, max_value=100),
+            "uncovered": st.column_config.NumberColumn("Uncovered critical"),
+            "attainment_pct": st.column_config.ProgressColumn("RTO attainment", format="%.1f %%", min_value=0,
+                                                              max_value=100),
+            "breaches": st.column_config.NumberColumn("RTO breaches", format="localized"),
+            "downtime_cost": st.column_config.NumberColumn(f"Downtime cost ({currency})", format="localized"),
+            "stale_pct": st.column_config.ProgressColumn("Stale plans", format="%.1f %%", min_value=0,
+                                                         max_value=100),
+            "stale_plans": st.column_config.NumberColumn("Stale plans (n)"),
+            "services_without_plan": st.column_config.NumberColumn("No plan"),
+        },
+    )
+
+
+def gap_table(matrix: pd.DataFrame, controls: dict[str, str]) -> None:
+    """The service-by-control matrix as a table of ticks."""
+    config = {
+        "service": st.column_config.TextColumn("Service"),
+        "unit": st.column_config.TextColumn("Business unit"),
+        "tier": st.column_config.NumberColumn("Tier"),
+        "owner": st.column_config.TextColumn("Owner"),
+        "gaps": st.column_config.NumberColumn("Gaps"),
+        "covered": st.column_config.CheckboxColumn("Covered"),
+        "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
+        "proving_rta_minutes": st.column_config.NumberColumn("Last proven RTA (min)", format="localized"),
+        "last_review": st.column_config.DateColumn("Last review"),
+        "last_qualifying_drill": st.column_config.DateColumn("Last qualifying drill"),
+    }
+    config.update({control: st.column_config.CheckboxColumn(label) for control, label in controls.items()})
+    order = ["service", "unit", "tier", "owner", "gaps", *controls, "rto_minutes", "proving_rta_minutes",
+             "last_review", "last_qualifying_drill"]
+    st.dataframe(matrix, hide_index=True, column_order=order, column_config=config)
+
+
+def _minutes(value) -> str:
+    if value is None or pd.isna(value):
+        return "not set"
+    value = int(value)
+    if value >= 1440 and value % 1440 == 0:
+        return f"{value // 1440} d"
+    if value >= 60:
+        return f"{value / 60:g} h"
+    return f"{value} min"
+
+
+def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
+    """One service: objectives, plans, drills, incidents, dependencies and suppliers."""
+    service = card["service"].iloc[0]
+    st.subheader(f"{service['name']}")
+    st.caption(f"{service['unit'] or 'No business unit'} · tier {service['tier']} · owner {service['owner']} · "
+               f"{service['lifecycle']} · strategy {service['recovery_strategy'] or 'not set'}")
+    tiles = st.columns(5)
+    tiles[0].metric("RTO", _minutes(service["rto_minutes"]), border=True)
+    tiles[1].metric("Effective RTO", _minutes(service["effective_rto_minutes"] or service["rto_minutes"]),
+                    border=True, help=f"Longest along the dependency chain (set by {service['bottleneck']})"
+                    if service["bottleneck"] else "No dependencies")
+    tiles[2].metric("RPO", _minutes(service["rpo_minutes"]), border=True)
+    tiles[3].metric("MTPD", _minutes(service["mtpd_minutes"]), border=True)
+    tiles[4].metric("Cost per hour", money(service["impact_cost_per_hour"], currency), border=True)
+    if not card["aliases"].empty:
+        st.caption("Also known in incident logs as: " + ", ".join(card["aliases"]["alias"]))
+    plans, drills, incidents, dependencies, suppliers = st.tabs(
+        ["Plans", "Drills", "Incidents", "Dependencies", "Suppliers"])
+    with plans:
+        st.dataframe(card["plans"], hide_index=True) if not card["plans"].empty else explain_empty("No plan.")
+    with drills:
+        st.dataframe(card["drills"], hide_index=True) if not card["drills"].empty else explain_empty("No drill.")
+    with incidents:
+        if card["incidents"].empty:
+            explain_empty("No incident on record.")
+        else:
+            st.dataframe(card["incidents"], hide_index=True, column_config={
+                "opened_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD HH:mm"),
+                "restored_at": st.column_config.DatetimeColumn("Restored", format="YYYY-MM-DD HH:mm"),
+                "resolved_at": st.column_config.DatetimeColumn("Resolved", format="YYYY-MM-DD HH:mm"),
+                "closed_at": st.column_config.DatetimeColumn("Closed", format="YYYY-MM-DD HH:mm"),
+                "rta_minutes": st.column_config.NumberColumn("RTA (min)")})
+    with dependencies:
+        st.markdown("**Depends on**")
+        if card["depends_on"].empty:
+            explain_empty("No dependency recorded.")
+        else:
+            st.dataframe(card["depends_on"], hide_index=True, column_config={
+                "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
+        st.markdown("**Depended on by**")
+        if card["dependants"].empty:
+            explain_empty("Nothing depends on this service.")
+        else:
+            st.dataframe(card["dependants"], hide_index=True)
+    with suppliers:
+        if card["suppliers"].empty:
+            explain_empty("No supplier recorded.")
+        else:
+            st.dataframe(card["suppliers"], hide_index=True)

@@ -1,0 +1,42 @@
+"""Overview: continuity posture at a glance, for executives."""
+
+import streamlit as st
+
+from itscm import charts, ui
+from itscm.measures.downtime import downtime_by_month
+from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
+from itscm.targets import posture_targets
+
+page = ui.setup_page("Overview", ":material/dashboard:")
+st.title("Continuity posture")
+st.caption(ui.filter_scope_caption(page.filters))
+
+summary = page.measure(posture_summary)
+targets = posture_targets(page.store)
+current = summary["current"]
+nothing_in_scope = not (current["coverage"]["in_scope"] or current["staleness"]["plans"]
+                        or current["downtime_cost"]["incidents"])
+if nothing_in_scope:
+    ui.explain_empty(
+        "Nothing to show for these filters: no critical services, plans or incidents match. "
+        "Widen the filters in the sidebar, or build the demo store (see the README)."
+    )
+    st.stop()
+
+ui.posture_tiles(summary["headlines"], targets, page.currency, current)
+
+left, right = st.columns([3, 2])
+with left:
+    trend = page.measure(posture_trend)
+    ui.plot(charts.posture_trend(trend, targets), key="posture-trend")
+with right:
+    ui.plot(charts.cost_by_month(page.measure(downtime_by_month), page.currency), key="cost-trend")
+
+st.subheader("Business units by gaps")
+st.caption("Colour is the state against target. Select a row to narrow every page to that unit.")
+units = page.measure(unit_gaps)
+if units.empty:
+    ui.explain_empty("No business unit matches these filters.")
+else:
+    ui.plot(charts.unit_heatmap(units, targets, page.currency), key="unit-heatmap")
+    ui.unit_table(units, page.currency)

@@ -1,0 +1,48 @@
+"""Plan staleness: which continuity plans have gone stale, and who owns the fix."""
+
+import streamlit as st
+
+from itscm import charts, ui
+from itscm.measures.staleness import STATES, plan_worklist, staleness_by_unit, staleness_summary
+from itscm.targets import posture_targets
+
+page = ui.setup_page("Plan staleness", ":material/event_busy:")
+st.title("Plan staleness")
+st.caption(ui.filter_scope_caption(page.filters))
+
+summary = page.measure(staleness_summary)
+if not summary["plans"] and not summary["services_without_plan"]:
+    ui.explain_empty("No live service matches these filters, so there is no plan to check.")
+    st.stop()
+
+target = posture_targets(page.store)["stale_pct"]
+tiles = st.columns(5)
+tiles[0].metric("Stale plans", ui.pct(summary["stale_pct"]), border=True,
+                help=f"Overdue or never tested, as a share of plans. Target ≤ {target:.0f} %")
+tiles[1].metric("Overdue", f"{summary['overdue']:,}", border=True)
+tiles[2].metric("Never tested", f"{summary['never_tested']:,}", border=True)
+tiles[3].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
+tiles[4].metric("Live services without a plan", f"{summary['services_without_plan']:,}", border=True)
+ui.plot(charts.staleness_states(summary), key="states-bar")
+ui.plot(charts.staleness_heatmap(page.measure(staleness_by_unit)), key="staleness-heatmap")
+
+st.subheader("Owner worklist")
+worklist = page.measure(plan_worklist)
+states = st.multiselect("States", STATES, default=[s for s in STATES if s != "current"], key="worklist-states")
+owners = sorted(worklist["owner"].dropna().unique())
+owner = st.selectbox("Owner", ["Everyone", *owners], key="worklist-owner")
+shown = worklist[worklist["state"].isin(states)]
+if owner != "Everyone":
+    shown = shown[shown["owner"] == owner]
+st.dataframe(shown, hide_index=True, column_order=[
+    "state", "owner", "plan", "service", "unit", "tier", "plan_status", "last_review", "review_due",
+    "last_passed_drill", "test_due", "days_overdue"], column_config={
+    "state": "State", "owner": "Owner", "plan": "Plan", "service": "Service", "unit": "Business unit",
+    "tier": "Tier", "plan_status": "Plan status",
+    "last_review": st.column_config.DateColumn("Last review"),
+    "review_due": st.column_config.DateColumn("Review due"),
+    "last_passed_drill": st.column_config.DateColumn("Last passed drill"),
+    "test_due": st.column_config.DateColumn("Test due"),
+    "days_overdue": st.column_config.NumberColumn("Days overdue"),
+})
+ui.download_csv(shown, "plan_worklist.csv")
