@@ -176,19 +176,20 @@ class Store:
         version = self._root.execute("SELECT max(version) FROM schema_version").fetchone()[0]
         return int(version or 0)
 
-    def _migrate(self, target: int = LATEST_VERSION) -> None:
+    def _migrate(self) -> None:
+        target = LATEST_VERSION
         current = self.schema_version()
-        if current > LATEST_VERSION:
+        if current > target:
             raise StoreVersionError(
                 f"The store {self.path} has schema version {current}, newer than this program's "
-                f"({LATEST_VERSION}); upgrade the program instead of opening it with this one."
+                f"({target}); upgrade the program instead of opening it with this one."
             )
         if current >= target:
             return
         if self.read_only:
             raise StoreVersionError(
                 f"The store {self.path} has schema version {current} and needs upgrading to "
-                f"{LATEST_VERSION}; run `python -m itscm init --store {self.path}` once."
+                f"{target}; run `python -m itscm init --store {self.path}` once."
             )
         if current == 0 and self._user_tables() - {"schema_version"}:
             raise StoreError(f"{self.path} holds tables but no schema version: not an ITSCM store.")

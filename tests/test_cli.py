@@ -1,0 +1,106 @@
+"""`python -m itscm`: init, summary and their errors."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from itscm.cli import main
+from itscm.store import Store
+from tests.builders import OrgBuilder, at
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    path = tmp_path / "org.duckdb"
+    org = OrgBuilder(Store(path))
+    payments = org.unit("Payments")
+    retail = org.unit("Retail")
+    covered = org.covered_service(payments, AS_OF, impact_cost_per_hour=2000.0)
+    org.service(retail, tier=2)
+    opened = at(dt.date(2026, 3, 1), 9)
+    org.incident(covered, opened, restored_at=opened + dt.timedelta(hours=2))        # RTO 240: attained
+    org.incident(None, opened, restored_at=opened + dt.timedelta(hours=1), service_name="ghost")
+    org.store.close()
+    return str(path)
+
+
+def run_json(capsys, *args):
+    assert main(["summary", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_summary_json_has_the_documented_shape_and_values(store_path, capsys):
+    result = run_json(capsys, "--store", store_path, "--as-of", str(AS_OF))
+    assert result == {
+        "coverage": {"in_scope": 2, "covered": 1, "pct": 50.0},
+        "rto_attainment": {"events": 2, "attained": 2, "pct": 100.0, "without_rto": 1},
+        "downtime_cost": {"total": 4000.0, "unpriced_hours": 1.0},
+        "staleness": {"plans": 1, "current": 1, "due_soon": 0, "overdue": 0, "never_tested": 0,
+                      "services_without_plan": 1},
+    }
+
+
+def test_summary_filters_by_unit_and_tier(store_path, capsys):
+    retail = run_json(capsys, "--store", store_path, "--as-of", str(AS_OF), "--unit", "Retail")
+    assert retail["coverage"] == {"in_scope": 1, "covered": 0, "pct": 0.0}
+    assert retail["rto_attainment"]["events"] == 0 and retail["rto_attainment"]["pct"] is None
+    tier_3 = run_json(capsys, "--store", store_path, "--as-of", str(AS_OF), "--tier", "3")
+    assert tier_3["coverage"]["pct"] is None
+
+
+def test_summary_text_is_readable(store_path, capsys):
+    assert main(["summary", "--store", store_path, "--as-of", str(AS_OF)]) == 0
+    out = capsys.readouterr().out
+    assert "Critical-service coverage" in out and "50.0 %" in out
+    assert "4,000 EUR" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["summary", "--unit", "Nowhere"], "unknown business unit 'Nowhere'; known units: Payments, Retail"),
+    (["summary", "--since", "2026-07-01", "--until", "2026-06-01"], "starts (2026-07-01) after it ends"),
+])
+def test_bad_filters_are_one_line_errors(store_path, capsys, args, message):
+    assert main([*args, "--store", store_path]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["summary", "--tier", "9"],
+    ["summary", "--as-of", "yesterday"],
+    ["frobnicate"],
+])
+def test_bad_arguments_exit_non_zero_without_traceback(store_path, args):
+    result = subprocess.run([sys.executable, "-m", "itscm", *args, "--store", store_path],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "error" in result.stderr
+
+
+def test_missing_store_file(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "itscm", "summary", "--store", str(tmp_path / "none.duckdb")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: No store at")
+    assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_init_creates_then_never_wipes(store_path, tmp_path, capsys):
+    fresh = tmp_path / "fresh.duckdb"
+    assert main(["init", "--store", str(fresh)]) == 0
+    assert fresh.exists()
+    assert main(["init", "--store", store_path]) == 0
+    assert "schema version" in capsys.readouterr().out
+    assert run_json(capsys, "--store", store_path, "--as-of", str(AS_OF))["coverage"]["in_scope"] == 2
+
+
+def test_store_from_environment(store_path, monkeypatch, capsys):
+    monkeypatch.setenv("ITSCM_STORE", store_path)
+    assert run_json(capsys, "--as-of", str(AS_OF))["coverage"]["covered"] == 1

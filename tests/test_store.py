@@ -1,0 +1,156 @@
+"""The store: migrations, upgrades in place, refusals, locking and concurrent readers."""
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import duckdb
+import pytest
+
+from itscm import migrations
+from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, open_store, resolve_store_path
+
+
+def test_new_store_has_latest_schema_and_default_policy(tmp_path):
+    with Store(tmp_path / "s.duckdb") as store:
+        assert store.schema_version() == migrations.LATEST_VERSION
+        assert store.rows("SELECT tier, is_critical FROM policy ORDER BY tier") == [
+            (1, True), (2, True), (3, False), (4, False)]
+        assert store.data_version() == 0
+
+
+def test_an_older_store_upgrades_in_place_keeping_its_rows(tmp_path, monkeypatch):
+    path = tmp_path / "old.duckdb"
+    # A store made by the program as it was at schema version 1.
+    monkeypatch.setattr("itscm.store.LATEST_VERSION", 1)
+    with Store(path) as old:
+        assert old.schema_version() == 1
+        with old.transaction() as cursor:
+            cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, 'Ada')")
+            cursor.execute("INSERT INTO incidents (incident_id, source, opened_at) "
+                           "VALUES ('servicenow:INC1', 'servicenow', TIMESTAMP '2026-01-01 10:00')")
+        assert "incident_prior_versions" not in old._user_tables()
+    monkeypatch.undo()
+
+    with Store(path) as upgraded:
+        assert upgraded.schema_version() == migrations.LATEST_VERSION
+        assert upgraded.rows("SELECT name, head FROM business_units") == [("Payments", "Ada")]
+        assert upgraded.scalar("SELECT incident_id FROM incidents") == "servicenow:INC1"
+        assert upgraded.scalar("SELECT count(*) FROM incident_prior_versions") == 0
+        versions = upgraded.rows("SELECT version FROM schema_version ORDER BY version")
+        assert versions == [(v,) for v, _, _ in migrations.MIGRATIONS]
+
+
+def test_a_store_from_a_newer_program_is_refused_not_touched(tmp_path):
+    path = tmp_path / "future.duckdb"
+    with Store(path) as store, store.transaction() as cursor:
+        cursor.execute("INSERT INTO schema_version VALUES (99, 'from the future', now()::TIMESTAMP)")
+    with pytest.raises(StoreVersionError, match="newer than this program"):
+        Store(path)
+    with duckdb.connect(str(path)) as raw:
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 99
+
+
+def test_a_foreign_duckdb_file_is_refused(tmp_path):
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as raw:
+        raw.execute("CREATE TABLE accounts (id INTEGER)")
+    with pytest.raises(StoreError, match="not an ITSCM store"):
+        Store(path)
+
+
+def test_read_only_open_of_an_old_store_asks_for_an_upgrade(tmp_path, monkeypatch):
+    path = tmp_path / "old.duckdb"
+    monkeypatch.setattr("itscm.store.LATEST_VERSION", 1)
+    Store(path).close()
+    monkeypatch.undo()
+    with pytest.raises(StoreVersionError, match="itscm init"):
+        Store(path, read_only=True)
+
+
+def test_missing_store_is_a_clear_error_when_not_creating(tmp_path):
+    with pytest.raises(StoreError, match="No store at"):
+        Store(tmp_path / "absent.duckdb", create=False)
+
+
+def test_a_failed_write_leaves_nothing_behind():
+    store = Store()
+    with pytest.raises(RuntimeError), store.transaction() as cursor:
+        cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+        raise RuntimeError("boom")
+    assert store.scalar("SELECT count(*) FROM business_units") == 0
+    assert store.data_version() == 0
+
+
+def test_store_held_by_another_process_gives_a_message_naming_it(tmp_path):
+    path = tmp_path / "held.duckdb"
+    Store(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from itscm.store import Store
+            store = Store({str(path)!r})
+            print("holding", flush=True)
+            sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreLockedError, match=rf"in use by another process \(PID {holder.pid}"):
+            Store(path)
+        cli = subprocess.run([sys.executable, "-m", "itscm", "summary", "--store", str(path)],
+                             capture_output=True, text=True)
+        assert cli.returncode != 0
+        assert "in use by another process" in cli.stderr
+        assert "Traceback" not in cli.stderr
+    finally:
+        holder.communicate("done\n", timeout=30)
+
+
+def test_readers_on_many_threads_and_serialised_writers():
+    store = Store()
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(20):
+                with store.transaction() as cursor:
+                    cursor.execute("INSERT INTO business_units VALUES (?, ?, NULL, NULL)",
+                                   [f"bu-{worker}-{n}", f"Unit {worker}-{n}"])
+        except BaseException as error:  # collected, asserted below
+            errors.append(error)
+
+    def read() -> None:
+        try:
+            for _ in range(50):
+                store.scalar("SELECT count(*) FROM business_units")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+    threads += [threading.Thread(target=read) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.scalar("SELECT count(*) FROM business_units") == 40
+    assert store.data_version() == 40
+
+
+def test_store_location_rule(monkeypatch):
+    monkeypatch.delenv("ITSCM_STORE", raising=False)
+    assert resolve_store_path().endswith("data/itscm.duckdb")
+    monkeypatch.setenv("ITSCM_STORE", "/elsewhere/s.duckdb")
+    assert resolve_store_path() == "/elsewhere/s.duckdb"
+    assert resolve_store_path("/explicit.duckdb") == "/explicit.duckdb"
+
+
+def test_open_store_shares_one_handle_per_path(tmp_path):
+    first = open_store(tmp_path / "shared.duckdb")
+    try:
+        assert open_store(str(tmp_path / "shared.duckdb")) is first
+    finally:
+        first.close()
