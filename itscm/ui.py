@@ -22,16 +22,18 @@ from itscm.store import Store, StoreError, open_store, resolve_store_path
 
 APP_TITLE = "Continuity posture"
 
-PERIODS = {
-    "3m": ("Last 3 months", 3),
-    "6m": ("Last 6 months", 6),
-    "12m": ("Last 12 months", 12),
-    "24m": ("Last 24 months", 24),
-    "ytd": ("Year to date", None),
-    "custom": ("Custom dates", None),
+# Bound widgets write their displayed label into the URL, so these labels are the URL values too:
+# ?period=Last+6+months&tier=1&unit=Payments reads well in a link sent to a colleague.
+PERIODS: dict[str, int | None] = {
+    "Last 3 months": 3,
+    "Last 6 months": 6,
+    "Last 12 months": 12,
+    "Last 24 months": 24,
+    "Year to date": None,
+    "Custom dates": None,
 }
-TIER_LABELS = {"1": "Tier 1 · mission critical", "2": "Tier 2 · business critical",
-               "3": "Tier 3 · business operational", "4": "Tier 4 · administrative"}
+DEFAULT_PERIOD = "Last 12 months"
+TIERS = ["1", "2", "3", "4"]
 
 
 @dataclass(frozen=True)
@@ -94,20 +96,20 @@ def sidebar_filters(store: Store) -> Filters:
     unit_options = _unit_names(store.path, store.data_version())
     units = sidebar.multiselect("Business units", unit_options, key="unit", bind="query-params",
                                 placeholder="All business units")
-    tiers = sidebar.pills("Tiers", list(TIER_LABELS), selection_mode="multi", key="tier",
-                          bind="query-params", format_func=lambda tier: f"Tier {tier}",
-                          help="1 mission critical, 2 business critical, 3 operational, 4 administrative.")
+    tiers = sidebar.pills("Tiers", TIERS, selection_mode="multi", key="tier", bind="query-params",
+                          help="1 mission critical, 2 business critical, 3 business operational, 4 administrative. "
+                               "None selected: all tiers.")
     as_of = sidebar.date_input("As of", value=dt.date.today(), key="as_of", bind="query-params",
                                format="YYYY-MM-DD", help="The day at whose end the snapshot is taken.")
-    period = sidebar.selectbox("Period", list(PERIODS), index=2, key="period", bind="query-params",
-                               format_func=lambda key: PERIODS[key][0])
+    period = sidebar.selectbox("Period", list(PERIODS), index=list(PERIODS).index(DEFAULT_PERIOD), key="period",
+                               bind="query-params")
     since, until = period_dates(period, as_of)
-    if period == "custom":
+    if period == "Custom dates":
         since = sidebar.date_input("From", value=since, key="since", bind="query-params", format="YYYY-MM-DD")
         until = sidebar.date_input("To", value=until, key="until", bind="query-params", format="YYYY-MM-DD")
         if since > until:
             sidebar.warning("The period starts after it ends; showing the 12 months up to the as-of date.")
-            since, until = period_dates("12m", as_of)
+            since, until = period_dates(DEFAULT_PERIOD, as_of)
     sidebar.caption(f"Period {since:%d %b %Y} to {until:%d %b %Y}; snapshot as of {as_of:%d %b %Y}.")
     return Filters(units=tuple(units), tiers=tuple(int(t) for t in tiers or ()), since=since, until=until,
                    as_of=as_of)
@@ -115,11 +117,9 @@ def sidebar_filters(store: Store) -> Filters:
 
 def period_dates(period: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
     """The first and last day of a named period ending at the as-of date."""
-    months = PERIODS.get(period, PERIODS["12m"])[1]
-    if period == "ytd":
+    if period == "Year to date":
         return dt.date(as_of.year, 1, 1), as_of
-    if months is None:
-        months = 12
+    months = PERIODS.get(period) or PERIODS[DEFAULT_PERIOD]
     return months_before(as_of, months) + dt.timedelta(days=1), as_of
 
 
