@@ -131,9 +131,11 @@ def coverage_by_unit(by_unit_tier: pd.DataFrame) -> go.Figure:
                     color_discrete_map={"Covered": ON_TARGET, "Not covered": BREACHED},
                     labels={"unit": "", "services": "critical services", "state": "", "tier_label": ""},
                     title="Critical services covered, by business unit and tier")
-    figure.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    figure.for_each_annotation(lambda a: a.update(text=f"<b>{a.text.split('=')[-1]}</b>"))
     figure.update_yaxes(categoryorder="total ascending")
-    return _style(figure, height=max(320, 28 * frame["unit"].nunique() + 120))
+    figure = _style(figure, height=max(320, 28 * frame["unit"].nunique() + 140))
+    figure.update_layout(legend={"yanchor": "top", "y": -0.2})  # the top belongs to the tier labels
+    return figure
 
 
 def control_gaps(gap_counts: pd.DataFrame, in_scope: int) -> go.Figure:
@@ -148,13 +150,27 @@ def control_gaps(gap_counts: pd.DataFrame, in_scope: int) -> go.Figure:
 
 def gap_matrix(unit_control: pd.DataFrame) -> go.Figure:
     """Business unit x control: the number of services failing each control."""
-    figure = px.imshow(unit_control, text_auto=True, aspect="auto",
+    wrapped = unit_control.rename(columns=lambda label: "<br>".join(label.split(" ", 1)))
+    figure = px.imshow(wrapped, text_auto=True, aspect="auto",
                        color_continuous_scale=["#ffffff", "#f6c4c4", BREACHED],
                        labels={"x": "", "y": "", "color": "services failing"},
                        title="Gap matrix: services failing each control, by business unit")
-    figure.update_xaxes(side="top")
+    figure.update_xaxes(side="bottom", tickangle=0)
     figure.update_coloraxes(showscale=False)
     return _style(figure, height=max(300, 30 * len(unit_control) + 140), legend=False)
+
+
+def coverage_trend(trend: pd.DataFrame, target: float) -> go.Figure:
+    """Coverage at each month end, against target."""
+    frame = trend.assign(month=pd.to_datetime(trend["month_end"]).dt.to_period("M").dt.to_timestamp())
+    figure = px.line(frame, x="month", y="pct", markers=True, hover_data={"covered": ":,", "in_scope": ":,"},
+                     labels={"month": "", "pct": "covered %"}, title="Coverage at each month end")
+    figure.update_traces(line_color=NEUTRAL)
+    figure.add_hline(y=target, line_dash="dot", line_color=ON_TARGET,
+                     annotation_text=f"target {target:.0f} %", annotation_position="bottom right")
+    figure.update_yaxes(range=[0, 105], ticksuffix=" %")
+    figure.update_xaxes(dtick="M1", tickformat="%b %Y")
+    return _style(figure, height=300, legend=False)
 
 
 # -- RTO attainment ---------------------------------------------------------------------------
@@ -231,7 +247,7 @@ def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure:
     table = by_unit.pivot_table(index="unit", columns="state", values="count", fill_value=0)[states]
     figure = px.imshow(table, text_auto=True, aspect="auto", color_continuous_scale=["#ffffff", "#f6c4c4", BREACHED],
                        labels={"x": "", "y": "", "color": "plans"}, title="Plan states by business unit")
-    figure.update_xaxes(side="top")
+    figure.update_xaxes(side="bottom")
     figure.update_coloraxes(showscale=False)
     return _style(figure, height=max(300, 30 * len(table) + 140), legend=False)
 

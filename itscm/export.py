@@ -24,4 +24,5 @@ def csv_for_spreadsheets(frame: pd.DataFrame) -> bytes:
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(neutralise_cell)
-    return safe.to_csv(index=False).encode("utf-8-sig")
+    # CRLF as RFC 4180 says; it also makes the writer quote any cell holding a lone carriage return.
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")

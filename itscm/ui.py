@@ -125,6 +125,15 @@ def period_dates(period: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
 
 # -- display helpers ---------------------------------------------------------------------------
 
+_MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def plain(text: object) -> str:
+    """User data (names, titles) made safe to embed in markdown: shown as typed, never as
+    formatting, links, HTML or LaTeX."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+
+
 
 def money(value: float | None, currency: str) -> str:
     if value is None or pd.isna(value):
@@ -151,7 +160,7 @@ def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV
 
 
 def filter_scope_caption(filters: Filters) -> str:
-    units = ", ".join(filters.units) or "all business units"
+    units = ", ".join(plain(unit) for unit in filters.units) or "all business units"
     tiers = ", ".join(f"tier {t}" for t in filters.tiers) or "all tiers"
     return f"{units} · {tiers} · {filters.since:%d %b %Y} – {filters.until:%d %b %Y} · as of {filters.as_of:%d %b %Y}"
 
@@ -258,52 +267,49 @@ def _minutes(value) -> str:
     return f"{value} min"
 
 
+def _table_or_note(frame: pd.DataFrame, note: str, **kwargs) -> None:
+    if frame.empty:
+        explain_empty(note)
+    else:
+        st.dataframe(frame, hide_index=True, **kwargs)
+
+
 def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
     """One service: objectives, plans, drills, incidents, dependencies and suppliers."""
     service = card["service"].iloc[0]
-    st.subheader(f"{service['name']}")
-    st.caption(f"{service['unit'] or 'No business unit'} · tier {service['tier']} · owner {service['owner']} · "
-               f"{service['lifecycle']} · strategy {service['recovery_strategy'] or 'not set'}")
+    st.subheader(plain(service["name"]))
+    st.caption(f"{plain(service['unit'] or 'No business unit')} · tier {service['tier']} · "
+               f"owner {plain(service['owner'])} · {service['lifecycle']} · "
+               f"strategy {plain(service['recovery_strategy'] or 'not set')}")
     tiles = st.columns(5)
     tiles[0].metric("RTO", _minutes(service["rto_minutes"]), border=True)
+    bottleneck = service["bottleneck"]
     tiles[1].metric("Effective RTO", _minutes(service["effective_rto_minutes"] or service["rto_minutes"]),
-                    border=True, help=f"Longest along the dependency chain (set by {service['bottleneck']})"
-                    if service["bottleneck"] else "No dependencies")
+                    border=True, help=f"Longest along the dependency chain (set by {plain(bottleneck)})"
+                    if bottleneck else "No dependencies")
     tiles[2].metric("RPO", _minutes(service["rpo_minutes"]), border=True)
     tiles[3].metric("MTPD", _minutes(service["mtpd_minutes"]), border=True)
     tiles[4].metric("Cost per hour", money(service["impact_cost_per_hour"], currency), border=True)
     if not card["aliases"].empty:
-        st.caption("Also known in incident logs as: " + ", ".join(card["aliases"]["alias"]))
+        st.caption("Also known in incident logs as: " + ", ".join(map(plain, card["aliases"]["alias"])))
     plans, drills, incidents, dependencies, suppliers = st.tabs(
         ["Plans", "Drills", "Incidents", "Dependencies", "Suppliers"])
     with plans:
-        st.dataframe(card["plans"], hide_index=True) if not card["plans"].empty else explain_empty("No plan.")
+        _table_or_note(card["plans"], "No plan.")
     with drills:
-        st.dataframe(card["drills"], hide_index=True) if not card["drills"].empty else explain_empty("No drill.")
+        _table_or_note(card["drills"], "No drill.")
     with incidents:
-        if card["incidents"].empty:
-            explain_empty("No incident on record.")
-        else:
-            st.dataframe(card["incidents"], hide_index=True, column_config={
-                "opened_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD HH:mm"),
-                "restored_at": st.column_config.DatetimeColumn("Restored", format="YYYY-MM-DD HH:mm"),
-                "resolved_at": st.column_config.DatetimeColumn("Resolved", format="YYYY-MM-DD HH:mm"),
-                "closed_at": st.column_config.DatetimeColumn("Closed", format="YYYY-MM-DD HH:mm"),
-                "rta_minutes": st.column_config.NumberColumn("RTA (min)")})
+        _table_or_note(card["incidents"], "No incident on record.", column_config={
+            "opened_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD HH:mm"),
+            "restored_at": st.column_config.DatetimeColumn("Restored", format="YYYY-MM-DD HH:mm"),
+            "resolved_at": st.column_config.DatetimeColumn("Resolved", format="YYYY-MM-DD HH:mm"),
+            "closed_at": st.column_config.DatetimeColumn("Closed", format="YYYY-MM-DD HH:mm"),
+            "rta_minutes": st.column_config.NumberColumn("RTA (min)")})
     with dependencies:
         st.markdown("**Depends on**")
-        if card["depends_on"].empty:
-            explain_empty("No dependency recorded.")
-        else:
-            st.dataframe(card["depends_on"], hide_index=True, column_config={
-                "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
+        _table_or_note(card["depends_on"], "No dependency recorded.", column_config={
+            "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
         st.markdown("**Depended on by**")
-        if card["dependants"].empty:
-            explain_empty("Nothing depends on this service.")
-        else:
-            st.dataframe(card["dependants"], hide_index=True)
+        _table_or_note(card["dependants"], "Nothing depends on this service.")
     with suppliers:
-        if card["suppliers"].empty:
-            explain_empty("No supplier recorded.")
-        else:
-            st.dataframe(card["suppliers"], hide_index=True)
+        _table_or_note(card["suppliers"], "No supplier recorded.")

@@ -41,9 +41,7 @@ unit_control = by_unit_tier.groupby("unit")[gap_columns].sum()
 unit_control.columns = list(CONTROLS.values())
 ui.plot(charts.gap_matrix(unit_control), key="gap-matrix")
 
-trend = page.measure(coverage_trend)
-st.caption("Coverage at each month end: " + " · ".join(
-    f"{row.month_end:%b %Y} {ui.pct(row.pct)}" for row in trend.itertuples()))
+ui.plot(charts.coverage_trend(page.measure(coverage_trend), target), key="coverage-trend")
 
 st.subheader("Gap table: critical services and their controls")
 matrix = page.measure(coverage_by_service)
