@@ -104,3 +104,13 @@ def test_init_creates_then_never_wipes(store_path, tmp_path, capsys):
 def test_store_from_environment(store_path, monkeypatch, capsys):
     monkeypatch.setenv("ITSCM_STORE", store_path)
     assert run_json(capsys, "--as-of", str(AS_OF))["coverage"]["covered"] == 1
+
+
+def test_demo_builds_a_new_store_and_refuses_an_existing_one(tmp_path, capsys):
+    path = str(tmp_path / "demo.duckdb")
+    assert main(["demo", "--store", path, "--services", "40", "--incidents", "2000", "--as-of", "2026-06-30",
+                 "--quiet"]) == 0
+    assert "2,000 incidents" in capsys.readouterr().out
+    assert main(["demo", "--store", path, "--quiet"]) == 2
+    assert "already holds services" in capsys.readouterr().err
+    assert run_json(capsys, "--store", path, "--as-of", "2026-06-30")["coverage"]["in_scope"] > 0

@@ -1,0 +1,121 @@
+"""The demo organisation: deterministic, current, consistent, and with the gaps real ones have."""
+
+import datetime as dt
+
+import pytest
+
+from itscm.demo import build_demo
+from itscm.filters import Filters
+from itscm.measures.coverage import coverage_summary
+from itscm.measures.staleness import staleness_summary
+from itscm.store import Store
+
+AS_OF = dt.date(2026, 6, 30)
+TABLES = ["business_units", "services", "service_aliases", "dependencies", "suppliers", "service_suppliers",
+          "plans", "plan_reviews", "drills", "incidents"]
+
+
+def demo(seed=7, services=120, incidents=20_000) -> Store:
+    store = Store()
+    build_demo(store, seed=seed, services=services, incidents=incidents, as_of=AS_OF)
+    return store
+
+
+@pytest.fixture(scope="module")
+def store():
+    return demo()
+
+
+def contents(store: Store) -> dict:
+    return {table: store.rows(f"SELECT * FROM {table} ORDER BY ALL") for table in TABLES}
+
+
+def test_same_seed_and_date_give_the_same_store(store):
+    assert contents(demo()) == contents(store)
+
+
+def test_another_seed_gives_another_store(store):
+    assert contents(demo(seed=8)) != contents(store)
+
+
+def test_sizes_are_as_asked(store):
+    assert store.scalar("SELECT count(*) FROM services") == 120
+    assert store.scalar("SELECT count(*) FROM incidents") == 20_000
+    assert store.scalar("SELECT count(*) FROM business_units") == 12
+
+
+def test_nothing_happens_after_the_as_of_date(store):
+    end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
+    assert store.scalar("SELECT max(greatest(opened_at, restored_at, resolved_at, closed_at)) FROM incidents") < end
+    assert store.scalar("SELECT max(held_on) FROM drills") <= AS_OF
+    assert store.scalar("SELECT max(reviewed_on) FROM plan_reviews") <= AS_OF
+    assert store.scalar("SELECT min(opened_at) FROM incidents") >= end - dt.timedelta(days=3 * 365 + 1)
+
+
+def test_incident_times_are_in_order(store):
+    assert store.scalar("SELECT count(*) FROM incidents WHERE restored_at < opened_at OR resolved_at < restored_at "
+                        "OR closed_at < resolved_at") == 0
+
+
+def test_dependency_graph_is_acyclic(store):
+    cycles = store.scalar("""
+        WITH RECURSIVE reach(start, node, depth) AS (
+            SELECT service_id, depends_on_id, 1 FROM dependencies
+            UNION ALL
+            SELECT r.start, d.depends_on_id, r.depth + 1 FROM reach r JOIN dependencies d ON d.service_id = r.node
+            WHERE r.depth < 200 AND r.start <> r.node)
+        SELECT count(*) FROM reach WHERE start = node""")
+    assert cycles == 0
+
+
+def test_ids_and_aliases_are_unique(store):
+    assert store.scalar("SELECT count(*) - count(DISTINCT incident_id) FROM incidents") == 0
+    assert store.scalar("SELECT count(*) - count(DISTINCT service_id) FROM services") == 0
+    assert store.scalar("SELECT count(*) - count(DISTINCT alias_key) FROM service_aliases") == 0
+    assert store.scalar("SELECT count(*) FROM service_aliases WHERE alias_key <> lower(trim(alias))") == 0
+
+
+def test_matched_incidents_name_their_service_or_an_alias(store):
+    mismatched = store.scalar("""
+        SELECT count(*) FROM incidents i JOIN services s USING (service_id)
+        WHERE lower(i.service_name) <> lower(s.name)
+          AND NOT EXISTS (SELECT 1 FROM service_aliases a
+                          WHERE a.service_id = i.service_id AND a.alias_key = lower(trim(i.service_name)))""")
+    assert mismatched == 0
+    unmatched_names_that_match = store.scalar("""
+        SELECT count(*) FROM incidents i WHERE i.service_id IS NULL
+          AND (EXISTS (SELECT 1 FROM service_aliases a WHERE a.alias_key = lower(trim(i.service_name)))
+               OR EXISTS (SELECT 1 FROM services s WHERE lower(s.name) = lower(trim(i.service_name))))""")
+    assert unmatched_names_that_match == 0
+
+
+def test_the_gaps_a_real_organisation_has(store):
+    gaps = store.rows("""SELECT
+        (SELECT count(*) FROM services s WHERE s.tier <= 2 AND s.lifecycle = 'live'
+           AND NOT EXISTS (SELECT 1 FROM plans p WHERE p.service_id = s.service_id AND p.status <> 'retired')),
+        (SELECT count(*) FROM drills WHERE outcome = 'failed'),
+        (SELECT count(*) FROM incidents i JOIN services s USING (service_id)
+           WHERE epoch(coalesce(restored_at, resolved_at) - opened_at) / 60 > s.rto_minutes),
+        (SELECT count(*) FROM incidents WHERE service_id IS NULL),
+        (SELECT count(*) FROM dependencies d JOIN services a ON a.service_id = d.service_id
+           JOIN services b ON b.service_id = d.depends_on_id WHERE b.rto_minutes > a.rto_minutes),
+        (SELECT count(*) FROM incidents WHERE restored_at IS NULL AND resolved_at IS NOT NULL),
+        (SELECT count(*) FROM services WHERE lifecycle = 'retired')""")[0]
+    no_plan, failed_drills, breaches, unmatched, misaligned, estimated, retired = gaps
+    assert no_plan > 0 and failed_drills > 0 and misaligned > 0 and retired > 0
+    assert 0.01 < unmatched / 20_000 < 0.05
+    assert 0.02 < breaches / 20_000 < 0.25
+    assert 0.05 < estimated / 20_000 < 0.15
+
+
+def test_posture_is_believable(store):
+    filters = Filters(as_of=AS_OF)
+    assert 30 <= coverage_summary(store, filters)["pct"] <= 85
+    staleness = staleness_summary(store, filters)
+    assert staleness["overdue"] > 0 and staleness["never_tested"] > 0 and staleness["current"] > 0
+    assert staleness["services_without_plan"] > 0
+
+
+def test_refuses_a_store_that_has_services(store):
+    with pytest.raises(ValueError, match="empty store"):
+        build_demo(store, services=20, incidents=10, as_of=AS_OF)
