@@ -16,6 +16,7 @@ PAGES = {
     ],
     "Inventory and data": [
         st.Page("pages/Services.py", title="Services", icon=":material/lan:"),
+        st.Page("pages/Upload_incidents.py", title="Upload incidents", icon=":material/upload_file:"),
     ],
 }
 

@@ -213,7 +213,7 @@ def _services(rng: np.random.Generator, units: pd.DataFrame, count: int) -> pd.D
     frame.loc[(gaps[5] < 0.03) & (frame["tier"] == 1), "rto_minutes"] = 1440.0       # tier vs RTO
     frame.loc[gaps[6] < 0.03, "lifecycle"] = "retired"
     for column in ("rto_minutes", "rpo_minutes", "mtpd_minutes"):
-        frame[column] = frame[column].astype("Int64")
+        frame[column] = frame[column].round().astype("Int64")
     return frame
 
 
