@@ -1,0 +1,385 @@
+"""Committing a preview to the store, listing uploads, and undoing one.
+
+A commit is one transaction: every accepted incident or none. Each incident is classified against
+the store as it is inside that transaction: `insert` (new id), `update` (stored with different
+values) or `unchanged` (identical: left alone, it keeps the upload it came from). Before an update
+the stored version is copied to `incident_prior_versions` (with the upload it came from), so undo
+can put it back exactly. Upserts use MERGE INTO and ids are made here, never by constraints or
+sequences (DESIGN section 6: the store must also run on DuckLake, which has neither).
+
+An identical re-upload (same sha256 as a committed upload, and nothing to insert or update) writes
+nothing, not even an uploads row, and says which upload already holds the file.
+
+Undo refuses an upload that a later, still committed upload built on (it updated the same
+incidents again): undoing the later one first keeps every restore exact.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from itscm.ingest.errors import IngestError
+from itscm.ingest.preview import UploadPreview
+from itscm.ingest.services import SERVICE_KEYS_SQL
+from itscm.store import Store
+
+INCIDENT_COLUMNS = [
+    "incident_id",
+    "source",
+    "service_id",
+    "service_name",
+    "title",
+    "priority",
+    "priority_raw",
+    "opened_at",
+    "restored_at",
+    "resolved_at",
+    "closed_at",
+]
+_DATA_COLUMNS = INCIDENT_COLUMNS[1:]
+_STAGED = "ingest_staged"
+_SAME_AS_STORED = " AND ".join(f"staged.{c} IS NOT DISTINCT FROM i.{c}" for c in _DATA_COLUMNS)
+
+# Staged incidents classified against the stored ones; service ids matched as the store is now.
+_PLAN_SQL = f"""
+    WITH service_keys AS ({SERVICE_KEYS_SQL}),
+    staged AS (
+        SELECT s.incident_id, s.source, k.service_id, s.service_name, s.title,
+               CAST(s.priority AS INTEGER) AS priority, s.priority_raw,
+               s.opened_at, s.restored_at, s.resolved_at, s.closed_at
+        FROM {_STAGED} s LEFT JOIN service_keys k ON k.key = lower(trim(s.service_name))
+    )
+    SELECT staged.*,
+           CASE WHEN i.incident_id IS NULL THEN 'insert'
+                WHEN {_SAME_AS_STORED} THEN 'unchanged'
+                ELSE 'update' END AS action
+    FROM staged LEFT JOIN incidents i ON i.incident_id = staged.incident_id
+"""
+
+
+@dataclass
+class UploadResult:
+    upload_id: str | None  # None for a dry run or when nothing was written
+    format: str
+    rows_read: int
+    incidents: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    warnings: int
+    unmatched_services: pd.DataFrame  # service_name, incidents
+    already_imported: str | None = None  # the upload that already holds this very file
+    dry_run: bool = False
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """The `ingest --json` object."""
+        return {
+            "format": self.format,
+            "rows_read": self.rows_read,
+            "incidents": self.incidents,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "unmatched_services": [
+                {"name": name, "incidents": int(count)}
+                for name, count in zip(
+                    self.unmatched_services["service_name"], self.unmatched_services["incidents"], strict=True
+                )
+            ],
+            "upload_id": self.upload_id,
+            "already_imported": self.already_imported,
+            "dry_run": self.dry_run,
+            "message": self.message,
+        }
+
+
+class _NothingChanged(Exception):
+    def __init__(self, upload_id: str):
+        self.upload_id = upload_id
+
+
+def diff_upload(store: Store, preview: UploadPreview) -> UploadResult:
+    """What committing would do, without writing: a dry run."""
+    _check_committable(preview)
+    cursor = store.cursor()
+    cursor.register(_STAGED, preview.accepted)
+    try:
+        counts = dict(
+            cursor.execute(f"SELECT action, count(*) FROM ({_PLAN_SQL}) GROUP BY action").fetchall()
+        )
+        unmatched = _unmatched(cursor, f"({_PLAN_SQL})")
+        earlier = _earlier_upload(cursor, preview.sha256)
+    finally:
+        cursor.unregister(_STAGED)
+    result = _result(preview, None, counts, unmatched, dry_run=True)
+    if earlier and not counts.get("insert") and not counts.get("update"):
+        result.already_imported = earlier
+        result.message = f"Dry run: already imported as upload {earlier}; committing would change nothing."
+    else:
+        result.message = (
+            f"Dry run: would insert {result.inserted}, update {result.updated}, "
+            f"leave {result.unchanged} unchanged; nothing committed."
+        )
+    return result
+
+
+def commit_upload(
+    store: Store, preview: UploadPreview, uploaded_by: str | None = None, *, now: datetime | None = None
+) -> UploadResult:
+    """Write the preview's accepted incidents in one transaction; see the module docstring."""
+    _check_committable(preview)
+    if preview.incidents == 0:
+        result = _result(preview, None, {}, _no_unmatched(), dry_run=False)
+        result.message = f"No incident was accepted from {preview.file_name}; nothing was committed."
+        return result
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    try:
+        with store.transaction() as cur:
+            cur.register(_STAGED, preview.accepted)
+            try:
+                upload_id, counts, unmatched, earlier = _write(cur, preview, uploaded_by, now)
+            finally:
+                cur.unregister(_STAGED)
+    except _NothingChanged as same:
+        result = _result(
+            preview, None, {"unchanged": preview.incidents}, preview.unmatched_services(), dry_run=False
+        )
+        result.already_imported = same.upload_id
+        result.message = (
+            f"{preview.file_name} was already imported as upload {same.upload_id}; nothing changed."
+        )
+        return result
+    result = _result(preview, upload_id, counts, unmatched, dry_run=False)
+    result.message = (
+        f"Upload {upload_id}: {result.inserted} inserted, {result.updated} updated, "
+        f"{result.unchanged} unchanged, {result.rejected} rejected."
+    )
+    if earlier:
+        result.message += (
+            f" The same file was imported before as upload {earlier}; incidents changed since then "
+            "were set back to this file's values."
+        )
+    return result
+
+
+def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
+    duplicates = cur.execute(f"SELECT count(*) - count(DISTINCT incident_id) FROM {_STAGED}").fetchone()[0]
+    if duplicates:
+        raise IngestError("The preview holds the same incident id twice; read the file again.")
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE ingest_plan AS {_PLAN_SQL}")
+    try:
+        counts = dict(cur.execute("SELECT action, count(*) FROM ingest_plan GROUP BY action").fetchall())
+        earlier = _earlier_upload(cur, preview.sha256)
+        if earlier and not counts.get("insert") and not counts.get("update"):
+            raise _NothingChanged(earlier)
+        upload_id = _new_upload_id(cur, preview.sha256, now)
+        params = {"upload_id": upload_id}
+        columns = ", ".join(INCIDENT_COLUMNS)
+        cur.execute(
+            f"""
+            INSERT INTO incident_prior_versions (upload_id, {columns}, prior_upload_id)
+            SELECT $upload_id, {", ".join("i." + c for c in INCIDENT_COLUMNS)}, i.upload_id
+            FROM incidents i JOIN ingest_plan p ON p.incident_id = i.incident_id
+            WHERE p.action = 'update'
+            """,
+            params,
+        )
+        cur.execute(
+            f"""
+            MERGE INTO incidents USING (SELECT * FROM ingest_plan WHERE action <> 'unchanged') AS s
+            ON incidents.incident_id = s.incident_id
+            WHEN MATCHED THEN UPDATE SET {", ".join(f"{c} = s.{c}" for c in _DATA_COLUMNS)},
+                upload_id = $upload_id
+            WHEN NOT MATCHED THEN INSERT ({columns}, upload_id)
+                VALUES ({", ".join("s." + c for c in INCIDENT_COLUMNS)}, $upload_id)
+            """,
+            params,
+        )
+        cur.execute(
+            """
+            INSERT INTO uploads (upload_id, file_name, sha256, format, uploaded_by, uploaded_at,
+                                 rows_read, inserted, updated, rejected, state)
+            VALUES ($upload_id, $file_name, $sha256, $format, $by, $at,
+                    $rows_read, $inserted, $updated, $rejected, 'committed')
+            """,
+            params
+            | {
+                "file_name": preview.file_name,
+                "sha256": preview.sha256,
+                "format": preview.stored_format,
+                "by": uploaded_by,
+                "at": now,
+                "rows_read": preview.rows_read,
+                "inserted": counts.get("insert", 0),
+                "updated": counts.get("update", 0),
+                "rejected": preview.rejected,
+            },
+        )
+        unmatched = _unmatched(cur, "ingest_plan")
+    finally:
+        cur.execute("DROP TABLE IF EXISTS ingest_plan")
+    return upload_id, counts, unmatched, earlier
+
+
+def _check_committable(preview: UploadPreview) -> None:
+    if preview.needs_mapping:
+        raise IngestError(
+            f"{preview.file_name} needs a column mapping for {', '.join(preview.missing_fields)} "
+            "before it can be committed."
+        )
+
+
+def _earlier_upload(cur, sha256: str) -> str | None:
+    row = cur.execute(
+        "SELECT upload_id FROM uploads WHERE sha256 = $sha AND state = 'committed' "
+        "ORDER BY uploaded_at DESC LIMIT 1",
+        {"sha": sha256},
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _new_upload_id(cur, sha256: str, now: datetime) -> str:
+    # Readable and sortable; the random tail keeps two uploads of one file in one second apart,
+    # and the loop makes uniqueness certain rather than likely.
+    while True:
+        upload_id = f"upl-{now:%Y%m%dT%H%M%S}-{sha256[:8]}-{secrets.token_hex(3)}"
+        taken = cur.execute(
+            "SELECT count(*) FROM uploads WHERE upload_id = $id", {"id": upload_id}
+        ).fetchone()[0]
+        if not taken:
+            return upload_id
+
+
+def _unmatched(cur, relation: str) -> pd.DataFrame:
+    return cur.execute(
+        f"""
+        SELECT service_name, count(*) AS incidents FROM {relation}
+        WHERE service_id IS NULL AND service_name IS NOT NULL
+        GROUP BY service_name ORDER BY incidents DESC, service_name
+        """
+    ).df()
+
+
+def _no_unmatched() -> pd.DataFrame:
+    return pd.DataFrame({"service_name": pd.Series(dtype=object), "incidents": pd.Series(dtype="int64")})
+
+
+def _result(
+    preview: UploadPreview, upload_id, counts: dict, unmatched: pd.DataFrame, *, dry_run: bool
+) -> UploadResult:
+    return UploadResult(
+        upload_id=upload_id,
+        format=preview.stored_format,
+        rows_read=preview.rows_read,
+        incidents=preview.incidents,
+        inserted=int(counts.get("insert", 0)),
+        updated=int(counts.get("update", 0)),
+        unchanged=int(counts.get("unchanged", 0)),
+        rejected=preview.rejected,
+        warnings=preview.warnings,
+        unmatched_services=unmatched,
+        dry_run=dry_run,
+        notes=list(preview.notes),
+    )
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    upload_id: str
+    deleted: int  # incidents the upload had inserted
+    restored: int  # incidents put back to their version before the upload
+    message: str
+
+
+def undo_upload(
+    store: Store, upload_id: str, undone_by: str | None = None, *, now: datetime | None = None
+) -> UndoResult:
+    """Put the store back as it was before `upload_id`, in one transaction."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    with store.transaction() as cur:
+        row = cur.execute(
+            "SELECT state, file_name, undone_at, undone_by FROM uploads WHERE upload_id = $id",
+            {"id": upload_id},
+        ).fetchone()
+        if row is None:
+            raise IngestError(f"No upload '{upload_id}'.")
+        state, file_name, undone_at, was_undone_by = row
+        if state != "committed":
+            raise IngestError(
+                f"Upload {upload_id} ({file_name}) is already {state}"
+                + (f" since {undone_at:%Y-%m-%d %H:%M}" if undone_at else "")
+                + (f" by {was_undone_by}" if was_undone_by else "")
+                + "."
+            )
+        later = cur.execute(
+            """
+            SELECT p.upload_id, any_value(u.file_name), count(*)
+            FROM incident_prior_versions p JOIN uploads u ON u.upload_id = p.upload_id
+            WHERE p.prior_upload_id = $id AND u.state = 'committed'
+            GROUP BY p.upload_id ORDER BY p.upload_id
+            """,
+            {"id": upload_id},
+        ).fetchall()
+        if later:
+            listed = ", ".join(f"{later_id} ({name}, {count} incident(s))" for later_id, name, count in later)
+            raise IngestError(
+                f"Upload {upload_id} cannot be undone: later upload(s) changed its incidents again: "
+                f"{listed}. Undo those first."
+            )
+        restored = cur.execute(
+            "SELECT count(*) FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id}
+        ).fetchone()[0]
+        touched = cur.execute("DELETE FROM incidents WHERE upload_id = $id", {"id": upload_id}).fetchone()[0]
+        columns = ", ".join(INCIDENT_COLUMNS)
+        cur.execute(
+            f"""
+            INSERT INTO incidents ({columns}, upload_id)
+            SELECT {columns}, prior_upload_id FROM incident_prior_versions WHERE upload_id = $id
+            """,
+            {"id": upload_id},
+        )
+        cur.execute("DELETE FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id})
+        cur.execute(
+            "UPDATE uploads SET state = 'undone', undone_at = $at, undone_by = $by WHERE upload_id = $id",
+            {"id": upload_id, "at": now, "by": undone_by},
+        )
+    deleted = touched - restored
+    return UndoResult(
+        upload_id,
+        deleted,
+        restored,
+        f"Upload {upload_id} undone: {deleted} incident(s) removed, {restored} put back as they were.",
+    )
+
+
+def list_uploads(store: Store) -> pd.DataFrame:
+    """Every upload, newest first, with its counts, the incidents it holds now, and what (if
+    anything) blocks undoing it."""
+    return store.df(
+        """
+        WITH holding AS (
+            SELECT upload_id, count(*) AS incidents_now FROM incidents GROUP BY upload_id
+        ),
+        blockers AS (
+            SELECT p.prior_upload_id AS upload_id, string_agg(DISTINCT p.upload_id, ', ') AS undo_blocked_by
+            FROM incident_prior_versions p JOIN uploads later ON later.upload_id = p.upload_id
+            WHERE later.state = 'committed' AND p.prior_upload_id IS NOT NULL
+            GROUP BY p.prior_upload_id
+        )
+        SELECT u.upload_id, u.uploaded_at, u.uploaded_by, u.file_name, u.sha256, u.format,
+               u.rows_read, u.inserted, u.updated, u.rejected, u.state, u.undone_at, u.undone_by,
+               coalesce(h.incidents_now, 0) AS incidents_now, b.undo_blocked_by,
+               u.state = 'committed' AND b.undo_blocked_by IS NULL AS can_undo
+        FROM uploads u LEFT JOIN holding h USING (upload_id) LEFT JOIN blockers b USING (upload_id)
+        ORDER BY u.uploaded_at DESC, u.upload_id DESC
+        """
+    )

@@ -1,0 +1,95 @@
+"""Matching the service names of incident logs to services, and fixing the names that match none.
+
+A name matches a service when, lowercased and trimmed, it equals the service's name or one of its
+aliases' `alias_key`. A service's own name wins over another service's alias; between two aliases
+of the same key the smallest service id wins, so matching never depends on row order.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from itscm.ingest.errors import IngestError
+from itscm.store import Store
+
+ANALYST_ORIGIN = "mapped by analyst"
+
+# One row per matchable key. Used by the preview (on a copy) and by the commit (inside its
+# transaction, so a commit matches against the services as they are when it runs).
+SERVICE_KEYS_SQL = """
+    SELECT key, arg_min(service_id, (rank, service_id)) AS service_id
+    FROM (
+        SELECT lower(trim(name)) AS key, service_id, 0 AS rank FROM services
+        UNION ALL
+        SELECT lower(trim(alias_key)) AS key, service_id, 1 AS rank FROM service_aliases
+    )
+    WHERE key <> ''
+    GROUP BY key
+"""
+
+
+def service_key(name: str) -> str:
+    return name.strip().lower()
+
+
+def unmatched_service_names(store: Store) -> pd.DataFrame:
+    """Service names in stored incidents that match no service, most incidents first:
+    service_name, incidents, first_opened, last_opened, sources."""
+    return store.df(
+        """
+        SELECT mode(service_name) AS service_name, count(*) AS incidents,
+               min(opened_at) AS first_opened, max(opened_at) AS last_opened,
+               string_agg(DISTINCT source, ', ' ORDER BY source) AS sources
+        FROM incidents
+        WHERE service_id IS NULL AND service_name IS NOT NULL AND trim(service_name) <> ''
+        GROUP BY lower(trim(service_name))
+        ORDER BY incidents DESC, service_name
+        """
+    )
+
+
+def map_service_name(store: Store, name: str, service_id: str, by: str | None = None) -> int:
+    """Make `name` an alias of `service_id` (origin 'mapped by analyst') and set that service on
+    every incident under the name, in one transaction. Returns the number of incidents updated.
+
+    Prior versions kept for undo get the service too, so undoing an upload later does not bring
+    back an unmatched incident. (`by` is accepted for the record; service_aliases has no column
+    for it yet.)"""
+    key = service_key(name or "")
+    if not key:
+        raise IngestError("A service name to map is needed.")
+    with store.transaction() as cur:
+        service = cur.execute(
+            "SELECT name FROM services WHERE service_id = $id", {"id": service_id}
+        ).fetchone()
+        if service is None:
+            raise IngestError(f"No service with id '{service_id}'.")
+        taken = cur.execute(
+            f"SELECT service_id FROM ({SERVICE_KEYS_SQL}) WHERE key = $key", {"key": key}
+        ).fetchone()
+        if taken is not None and taken[0] != service_id:
+            raise IngestError(
+                f"'{name.strip()}' already names service '{taken[0]}'; remove that alias before "
+                f"mapping it to '{service_id}'."
+            )
+        if taken is None:
+            cur.execute(
+                "INSERT INTO service_aliases (alias, alias_key, service_id, origin) "
+                "VALUES ($alias, $key, $id, $origin)",
+                {"alias": name.strip(), "key": key, "id": service_id, "origin": ANALYST_ORIGIN},
+            )
+        updated = cur.execute(
+            """
+            UPDATE incidents SET service_id = $id
+            WHERE lower(trim(service_name)) = $key AND service_id IS DISTINCT FROM $id
+            """,
+            {"id": service_id, "key": key},
+        ).fetchone()[0]
+        cur.execute(
+            """
+            UPDATE incident_prior_versions SET service_id = $id
+            WHERE lower(trim(service_name)) = $key AND service_id IS DISTINCT FROM $id
+            """,
+            {"id": service_id, "key": key},
+        )
+    return int(updated)

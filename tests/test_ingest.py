@@ -1,0 +1,485 @@
+"""Reading incident exports: every format, and every hazard of a real file, up to the preview."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from itscm.ingest import IngestError, priority_level, problems_csv, read_upload
+from itscm.ingest.formats import detect_formats, suggest_mapping
+from tests.test_ingest_support import NOW, fixture, make_store, preview_of
+
+
+@pytest.fixture
+def store():
+    store = make_store()
+    yield store
+    store.close()
+
+
+def rows_of(preview) -> dict[str, dict]:
+    return {row["incident_id"]: row for row in preview.accepted.to_pylist()}
+
+
+def problems_of(preview) -> list[tuple]:
+    return [
+        (
+            None if row["row"] is None or row["row"] != row["row"] else int(row["row"]),
+            row["column"],
+            row["severity"],
+            row["reason"],
+        )
+        for row in preview.problems.astype(object).to_dict("records")
+    ]
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+
+def test_servicenow_list_export_with_display_values(store):
+    preview = preview_of(store, "servicenow_list.csv")
+    assert (preview.format, preview.source, preview.encoding, preview.delimiter) == (
+        "servicenow",
+        "servicenow",
+        "UTF-8",
+        ",",
+    )
+    assert preview.detected_formats[0][0] == "servicenow"
+    assert preview.mapping["restored"] == ["u_restored_at"]
+    assert preview.mapping["service"] == ["business_service", "cmdb_ci"]
+    assert (preview.rows_read, preview.incidents, preview.rejected) == (5, 5, 0)
+    rows = rows_of(preview)
+    first = rows["servicenow:INC0012345"]
+    assert first["title"] == "Payments gateway timeouts, card authorisation failing"
+    assert (first["priority"], first["priority_raw"]) == (1, "1 - Critical")
+    assert first["opened_at"] == datetime(2025, 7, 14, 15, 42, 7)
+    assert first["restored_at"] == datetime(2025, 7, 14, 17, 5)
+    assert first["closed_at"] == datetime(2025, 7, 17, 9, 0)
+    assert (first["service_id"], first["service_name"], first["row"]) == ("svc-pay", "Payments Gateway", 2)
+    # No business service: the CMDB CI, an alias, names the service.
+    assert rows["servicenow:INC0012346"]["service_id"] == "svc-mail"
+    assert rows["servicenow:INC0012346"]["service_name"] == "exchange-online"
+    # "5 - Planning" is stored as the lowest level.
+    assert rows["servicenow:INC0012349"]["priority"] == 4
+    assert rows["servicenow:INC0012348"]["service_id"] is None
+    assert preview.unmatched_services().to_dict("records") == [
+        {"service_name": "Warehouse Scanning", "incidents": 1}
+    ]
+    assert (
+        3,
+        "u_restored_at",
+        "warning",
+        "no restore time: resolved_at will serve as an estimated restore time",
+    ) in problems_of(preview)
+
+
+def test_servicenow_audit_log_keeps_the_latest_update_of_each_number(store):
+    preview = preview_of(store, "servicenow_audit.csv")
+    assert preview.format == "servicenow" and preview.mapping["updated"] == ["sys_updated_on"]
+    assert (preview.rows_read, preview.incidents, preview.superseded_rows) == (6, 3, 3)
+    rows = rows_of(preview)
+    latest = rows["servicenow:INC0020001"]
+    # Row 4 is the latest update by sys_updated_on although row 5 comes later in the file.
+    assert latest["row"] == 4
+    assert (latest["priority"], latest["restored_at"]) == (1, datetime(2025, 8, 1, 11, 40))
+    assert rows["servicenow:INC0020002"]["row"] == 6
+    # Earlier updates of an audit log are expected: counted, not reported row by row.
+    assert not [p for p in problems_of(preview) if "same incident id" in p[3]]
+    assert any("earlier updates" in note for note in preview.notes)
+
+
+def test_jira_export_with_month_name_dates_and_repeated_component_columns(store):
+    preview = preview_of(store, "jira_jsm.csv")
+    assert preview.format == "jira"
+    assert preview.mapping["service"] == ["Component/s", "Component/s"]
+    # Shown with unique names: Arrow (and so Streamlit) refuses two columns of one name.
+    assert list(preview.sample.columns)[-3:] == ["Component/s", "Component/s (2)", "Custom field (Restored)"]
+    rows = rows_of(preview)
+    checkout = rows["jira:ITSM-12"]
+    assert checkout["opened_at"] == datetime(2025, 7, 14, 15, 42)
+    assert checkout["resolved_at"] == datetime(2025, 7, 14, 18, 5)
+    assert checkout["restored_at"] == datetime(2025, 7, 14, 17, 20)
+    # The second component matches a service, so it wins over the unknown first one.
+    assert (checkout["service_id"], checkout["service_name"]) == ("svc-pay", "Payments Gateway")
+    assert rows["jira:ITSM-13"]["service_id"] == "svc-crm"  # through the alias
+    assert rows["jira:ITSM-15"]["service_id"] == "svc-hr"  # the first component is empty
+    assert rows["jira:ITSM-14"]["service_name"] == "Intranet" and rows["jira:ITSM-14"]["service_id"] is None
+    assert [rows[f"jira:ITSM-{n}"]["priority"] for n in (12, 13, 14, 15)] == [1, 2, 3, 4]
+
+
+def test_pagerduty_export_with_offsets_and_urgency(store):
+    preview = preview_of(store, "pagerduty_incidents.csv")
+    assert preview.format == "pagerduty"
+    rows = rows_of(preview)
+    first = rows["pagerduty:1234"]
+    # The offset in the value wins: 15:42:07-04:00 is 19:42:07 UTC.
+    assert first["opened_at"] == datetime(2025, 7, 14, 19, 42, 7)
+    assert (first["priority"], first["service_id"]) == (1, "svc-pay")
+    assert rows["pagerduty:1235"]["opened_at"] == datetime(2025, 7, 15, 2, 0)
+    assert (rows["pagerduty:1235"]["priority"], rows["pagerduty:1235"]["priority_raw"]) == (4, "low")
+    assert (rows["pagerduty:1236"]["priority"], rows["pagerduty:1236"]["opened_at"]) == (
+        2,
+        datetime(2025, 7, 16, 7, 0),
+    )
+    assert (
+        None,
+        "",
+        "warning",
+        "no restore column: resolved_at will serve as an estimated restore time",
+    ) in (problems_of(preview))
+
+
+def test_opsgenie_export_with_epoch_milliseconds_and_p1_to_p5(store):
+    preview = preview_of(store, "opsgenie_alerts.csv")
+    assert preview.format == "opsgenie"
+    rows = rows_of(preview)
+    assert set(rows) == {"opsgenie:101", "opsgenie:102", "opsgenie:103"}
+    assert rows["opsgenie:101"]["opened_at"] == datetime(2025, 7, 14, 15, 42, 7)
+    assert rows["opsgenie:101"]["resolved_at"] == datetime(2025, 7, 14, 17, 30)
+    assert [rows[f"opsgenie:{n}"]["priority"] for n in (101, 102, 103)] == [1, 3, 4]
+    assert rows["opsgenie:101"]["service_id"] == "svc-pay"
+
+
+def test_the_shipped_template_is_the_generic_format():
+    with open("data/templates/incidents_template.csv", "rb") as template:
+        data = template.read()
+    store = make_store()
+    preview = read_upload(data, "incidents_template.csv", store=store, now=NOW)
+    assert preview.format == "generic" and preview.rejected == 0
+    assert set(rows_of(preview)) == {"generic:EXAMPLE-1", "generic:EXAMPLE-2"}
+
+
+def test_the_format_can_be_overridden(store):
+    preview = preview_of(store, "servicenow_list.csv", format="generic")
+    assert preview.needs_mapping and preview.missing_fields == ["id"]  # generic knows opened_at only
+    with pytest.raises(IngestError, match="Unknown format 'excel'"):
+        preview_of(store, "servicenow_list.csv", format="excel")
+
+
+def test_detection_ranks_formats_by_header():
+    assert detect_formats(["Issue key", "Summary", "Created"])[0].name == "jira"
+    assert detect_formats(["incident_number", "created_on", "service_name"])[0].name == "pagerduty"
+    assert detect_formats(["TinyId", "Alias", "CreatedAt"])[0].name == "opsgenie"
+    assert detect_formats(["Ticket", "Raised"]) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "level"),
+    [
+        ("1 - Critical", 1),
+        ("2 - High", 2),
+        ("3 - Moderate", 3),
+        ("4 - Low", 4),
+        ("5 - Planning", 4),
+        ("P1", 1),
+        ("P5", 4),
+        ("Sev 2", 2),
+        ("Highest", 1),
+        ("high", 2),
+        ("Medium", 3),
+        ("Lowest", 4),
+        ("Blocker", 1),
+        ("Major", 2),
+        ("P0", 1),
+        ("urgent-ish", None),
+        ("2025", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_priority_levels(raw, level):
+    assert priority_level(raw) == level
+
+
+# -- unknown headers and mappings ----------------------------------------------------------------
+
+
+def test_an_unknown_header_needs_a_mapping_and_gets_a_suggestion(store):
+    preview = preview_of(store, "unknown_header.csv")
+    assert preview.needs_mapping and preview.format == "custom"
+    assert preview.columns == ["Ticket", "Raised", "Service back", "Fixed", "Sev", "Application", "Subject"]
+    assert preview.incidents == 0 and preview.rows_read == 2
+    assert preview.suggested_mapping == {
+        "id": "Ticket",
+        "opened": "Raised",
+        "restored": "Service back",
+        "resolved": "Fixed",
+        "priority": "Sev",
+        "service": "Application",
+        "title": "Subject",
+    }
+    assert list(preview.sample.columns) == preview.columns and len(preview.sample) == 2
+
+
+def test_a_mapping_reads_an_unknown_header(store):
+    mapping = {
+        "id": "Ticket",
+        "opened": "Raised",
+        "restored": "Service back",
+        "resolved": "Fixed",
+        "priority": "sev",
+        "service": "Application",
+        "title": "Subject",
+    }
+    preview = preview_of(store, "unknown_header.csv", mapping=mapping)
+    assert not preview.needs_mapping and preview.source == "generic"
+    rows = rows_of(preview)
+    assert rows["generic:T-1001"]["priority"] == 1
+    assert rows["generic:T-1001"]["restored_at"] == datetime(2025, 7, 14, 17, 0)
+    with pytest.raises(IngestError, match=r"column 'Nope'.*'Ticket', 'Raised'"):
+        preview_of(store, "unknown_header.csv", mapping={"id": "Nope", "opened": "Raised"})
+    with pytest.raises(IngestError, match="Unknown field 'colour'"):
+        preview_of(store, "unknown_header.csv", mapping={"colour": "Sev"})
+
+
+def test_suggestions_never_use_a_column_twice():
+    suggestion = suggest_mapping(["id", "created", "created"])
+    assert suggestion == {"id": "id", "opened": "created"}
+
+
+# -- encodings, delimiters, quoting ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding", "delimiter"),
+    [
+        ("utf8_bom.csv", "UTF-8 with BOM", ","),
+        ("utf16le_bom.csv", "UTF-16 LE", "\t"),
+        ("utf16be_bom.csv", "UTF-16 BE", ","),
+    ],
+)
+def test_byte_order_marks_and_utf16(store, name, encoding, delimiter):
+    preview = preview_of(store, name)
+    assert (preview.encoding, preview.delimiter, preview.format) == (encoding, delimiter, "generic")
+    assert preview.columns[0] == "incident_id"
+    titles = {row["title"] for row in preview.accepted.to_pylist()}
+    assert titles == {"Café menu app down", "Naïve retry storm"}
+
+
+def test_windows_1252_with_semicolons_and_dotted_day_first_dates(store):
+    preview = preview_of(store, "cp1252_semicolon.csv")
+    assert (preview.encoding, preview.delimiter, preview.format) == ("Windows-1252", ";", "servicenow")
+    assert preview.date_order == "day-first"
+    rows = rows_of(preview)
+    assert rows["servicenow:INC0030001"]["title"] == "Café terminals – card refunds of 5 € fail"
+    assert rows["servicenow:INC0030001"]["opened_at"] == datetime(2025, 7, 14, 15, 42)
+    assert rows["servicenow:INC0030002"]["opened_at"] == datetime(2025, 8, 3, 9, 0)
+    assert rows["servicenow:INC0030002"]["title"] == "Kündigungsformular lädt nicht"
+
+
+def test_tab_delimited_text_with_commas_inside_cells(store):
+    preview = preview_of(store, "tab_delimited.csv")
+    assert preview.delimiter == "\t"
+    assert rows_of(preview)["generic:T-1"]["title"] == "Tabs, with a comma"
+
+
+def test_quoted_newlines_keep_row_numbers_as_a_spreadsheet_counts_them(store):
+    preview = preview_of(store, "quoted_newlines.csv")
+    rows = rows_of(preview)
+    assert rows["generic:Q-1"]["title"] == "Checkout outage\ncustomers could not pay"
+    assert "\n\nSecond paragraph" in rows["generic:Q-2"]["title"]
+    # Q-3 is the third data row (row 4) however many lines the cells above span.
+    assert (4, "restored_at", "error", "restored before opened") in problems_of(preview)
+    assert rows["generic:Q-4"]["row"] == 5
+
+
+def test_blank_lines_count_as_rows_and_are_skipped(store):
+    preview = preview_of(store, "blank_lines.csv")
+    assert (preview.rows_read, preview.blank_rows, preview.incidents) == (4, 2, 3)
+    rows = rows_of(preview)
+    assert (rows["generic:B-2"]["row"], rows["generic:B-4"]["row"]) == (4, 7)
+    assert (5, "opened_at", "error", "unparseable date") in problems_of(preview)
+
+
+def test_null_markers_and_padding(store):
+    rows = rows_of(preview_of(store, "null_markers.csv"))
+    first, second = rows["generic:N-1"], rows["generic:N-2"]
+    assert (first["service_name"], first["priority_raw"], first["restored_at"], first["resolved_at"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (second["title"], second["service_id"], second["priority_raw"]) == ("padded", "svc-mail", None)
+    assert second["opened_at"] == datetime(2025, 7, 15, 9, 10)
+
+
+def test_ragged_rows(store):
+    preview = preview_of(store, "ragged_rows.csv")
+    problems = problems_of(preview)
+    assert (
+        2,
+        "",
+        "warning",
+        "row has fewer fields than the header's 8: the missing ones are empty",
+    ) in problems
+    assert (3, "", "error", "row has more fields than the header's 8: values may be shifted") in problems
+    assert set(rows_of(preview)) == {"generic:R-1", "generic:R-3"}
+
+
+# -- dates -------------------------------------------------------------------------------------------
+
+
+def test_mixed_date_formats_in_one_file(store):
+    preview = preview_of(store, "mixed_dates.csv")
+    assert preview.rejected == 0
+    opened = {row["incident_id"]: row["opened_at"] for row in preview.accepted.to_pylist()}
+    with_seconds, without_seconds = datetime(2025, 7, 14, 15, 42, 7), datetime(2025, 7, 14, 15, 42)
+    assert opened == {
+        "generic:M-1": with_seconds,
+        "generic:M-2": with_seconds,
+        "generic:M-3": with_seconds,
+        "generic:M-4": without_seconds,
+        "generic:M-5": without_seconds,
+        "generic:M-6": with_seconds,
+        "generic:M-7": with_seconds,
+        "generic:M-8": datetime(2025, 7, 14),
+        "generic:M-9": with_seconds,
+        "generic:M-10": without_seconds,
+    }
+    assert preview.date_order == "day-first"
+    assert preview.date_styles["epoch seconds"] == 1 and preview.date_styles["ISO 8601 with offset"] == 2
+
+
+def test_month_first_is_detected_per_file(store):
+    preview = preview_of(store, "month_first.csv")
+    assert preview.date_order == "month-first" and preview.date_order_basis.startswith("detected")
+    rows = rows_of(preview)
+    assert rows["generic:U-1"]["opened_at"] == datetime(2025, 7, 14, 15, 42)
+    assert rows["generic:U-2"]["opened_at"] == datetime(2025, 7, 2, 9, 0)
+
+
+def test_ambiguous_dates_are_assumed_day_first_and_said_so(store):
+    preview = preview_of(store, "ambiguous_dates.csv")
+    assert preview.date_order == "day-first" and preview.date_order_basis.startswith("assumed")
+    assert rows_of(preview)["generic:A-1"]["opened_at"] == datetime(2025, 4, 3, 10, 0)
+    assert problems_of(preview)[0][:3] == (None, "", "warning")
+    month_first = preview_of(store, "ambiguous_dates.csv", date_order="month-first")
+    assert rows_of(month_first)["generic:A-1"]["opened_at"] == datetime(2025, 3, 4, 10, 0)
+    assert month_first.date_order_basis == "chosen at upload"
+
+
+def test_conflicting_date_orders_reject_the_minority(store):
+    preview = preview_of(store, "conflicting_dates.csv")
+    assert preview.date_order == "day-first" and preview.date_order_basis.startswith("conflicting")
+    assert (4, "opened_at", "error", "unparseable date (numeric dates in this file are read day-first)") in (
+        problems_of(preview)
+    )
+    assert preview.incidents == 2
+
+
+def test_time_zone_chosen_at_upload_converts_to_utc(store):
+    summer = preview_of(store, "servicenow_list.csv", tz="europe/paris")
+    assert summer.timezone == "Europe/Paris"
+    assert rows_of(summer)["servicenow:INC0012345"]["opened_at"] == datetime(2025, 7, 14, 13, 42, 7)
+    # Values with their own offset ignore the upload's zone.
+    pagerduty = preview_of(store, "pagerduty_incidents.csv", tz="Asia/Tokyo")
+    assert rows_of(pagerduty)["pagerduty:1234"]["opened_at"] == datetime(2025, 7, 14, 19, 42, 7)
+    with pytest.raises(IngestError, match="Unknown time zone 'Mars/Olympus'"):
+        preview_of(store, "servicenow_list.csv", tz="Mars/Olympus")
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+def test_every_row_bad_is_a_report_not_a_crash(store):
+    preview = preview_of(store, "all_rows_bad.csv")
+    assert (preview.rows_read, preview.incidents, preview.rejected) == (8, 0, 8)
+    assert [problem[:4] for problem in problems_of(preview)] == [
+        (2, "incident_id", "error", "missing incident id"),
+        (3, "opened_at", "error", "unparseable date"),
+        (4, "restored_at", "error", "restored before opened"),
+        (5, "opened_at", "error", "opened in the future (after 2025-09-02 12:00 UTC)"),
+        (6, "opened_at", "error", "missing opened date"),
+        (7, "", "error", "row has more fields than the header's 8: values may be shifted"),
+        (8, "resolved_at", "error", "resolved before opened"),
+        (9, "opened_at", "error", "opened before 1970: not a plausible incident date"),
+    ]
+    assert preview.problems["value"].tolist()[1] == "yesterday afternoon"
+
+
+def test_the_same_id_twice_keeps_the_last_row_and_says_so(store):
+    preview = preview_of(store, "duplicate_ids.csv")
+    rows = rows_of(preview)
+    assert rows["generic:D-1"]["title"] == "Second version wins" and rows["generic:D-1"]["row"] == 4
+    assert (2, "incident_id", "warning", "same incident id as row 4, which is kept") in problems_of(preview)
+    assert preview.superseded_rows == 1 and preview.incidents == 2
+
+
+def test_the_problem_report_downloads_as_csv(store):
+    preview = preview_of(store, "all_rows_bad.csv")
+    report = problems_csv(preview)
+    assert report.startswith(
+        b"\xef\xbb\xbfrow,column,severity,reason,value\r\n2,incident_id,error,missing incident id,"
+    )
+    assert report.count(b"\r\n") == len(preview.problems) + 1
+
+
+def test_the_report_defuses_spreadsheet_formulas(store):
+    data = (
+        b"incident_id,title,service,priority,opened_at\n"
+        b'F-1,x,Email,=HYPERLINK("http://evil"),2025-07-15 08:10\n'
+    )
+    report = problems_csv(read_upload(data, "f.csv", store=store, now=NOW))
+    assert b"'=HYPERLINK" in report
+
+
+# -- files that are not incident exports ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.csv", "empty.csv is empty"),
+        ("header_only.csv", "has a header but no data rows"),
+        ("binary_renamed.csv", "contains NUL bytes"),
+        ("nul_bytes.csv", "contains NUL bytes"),
+        ("xlsx_renamed.csv", "looks like an Excel workbook"),
+    ],
+)
+def test_files_that_cannot_be_read_give_one_clean_error(store, name, message):
+    with pytest.raises(IngestError, match=message) as raised:
+        preview_of(store, name)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_size_cap(store):
+    with pytest.raises(IngestError, match=r"above the upload limit of 0\.0 MB"):
+        read_upload(fixture("servicenow_list.csv"), "big.csv", store=store, max_bytes=100)
+
+
+def test_random_binary_without_nul_is_refused():
+    import random
+
+    noise = bytes(random.Random(1).choice(range(1, 32)) for _ in range(4000))
+    with pytest.raises(IngestError, match=r"binary|encoding"):
+        read_upload(noise, "noise.csv", store=make_store())
+
+
+def test_an_offset_that_cannot_be_read_rejects_the_date_instead_of_being_ignored(store):
+    data = (
+        b"incident_id,opened_at\n"
+        b"O-1,2025-07-14T10:00:00-0530\n"
+        b"O-2,2025-07-14T10:00:00+99:99\n"
+        b"O-3,2025-07-14 10:00:00 CEST\n"
+        b"O-4,2025-07-14 10:00:00 UTC\n"
+    )
+    preview = read_upload(data, "offsets.csv", store=store, now=NOW)
+    assert {row["incident_id"]: row["opened_at"] for row in preview.accepted.to_pylist()} == {
+        "generic:O-1": datetime(2025, 7, 14, 15, 30),
+        "generic:O-4": datetime(2025, 7, 14, 10, 0),
+    }
+    assert [(row, reason) for row, _, _, reason in problems_of(preview) if row] == [
+        (3, "unparseable date"),
+        (4, "unparseable date"),
+    ]
+
+
+def test_an_unclosed_quote_is_flagged(store):
+    data = b'incident_id,opened_at,title\nQ-1,2025-07-14 10:00,"never closed\nQ-2,2025-07-15 10:00,lost\n'
+    preview = read_upload(data, "quote.csv", store=store, now=NOW)
+    assert preview.rows_read == 1  # every reader swallows the rest of the file into the open cell
+    warning = problems_of(preview)[0]
+    assert warning[:3] == (None, "", "warning") and "odd number of quote characters" in warning[3]
+    assert "(row 2)" in warning[3]
