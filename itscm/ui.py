@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,6 +25,21 @@ from itscm.filters import Filters, months_before
 from itscm.store import Store, StoreError, open_store, resolve_store_path
 
 APP_TITLE = "Continuity posture"
+
+# The app's pages, in menu order.
+NAVIGATION = {
+    "Posture": [
+        ("pages/Overview.py", "Overview", ":material/dashboard:"),
+        ("pages/Coverage.py", "Coverage", ":material/verified_user:"),
+        ("pages/RTO_attainment.py", "RTO attainment", ":material/timer:"),
+        ("pages/Downtime_cost.py", "Downtime cost", ":material/payments:"),
+        ("pages/Plan_staleness.py", "Plan staleness", ":material/event_busy:"),
+    ],
+    "Inventory and data": [
+        ("pages/Services.py", "Services", ":material/lan:"),
+        ("pages/Upload_incidents.py", "Upload incidents", ":material/upload_file:"),
+    ],
+}
 
 # Bound widgets write their displayed label into the URL, so these labels are the URL values too:
 # ?period=Last+6+months&tier=1&unit=Payments reads well in a link sent to a colleague.
@@ -72,17 +89,41 @@ def cached_measure(function: Callable, store: Store, filters: Filters, **kwargs)
     return _cached_call(qualified_name, store.path, store.data_version(), filters, tuple(sorted(kwargs.items())))
 
 
+_shared = threading.local()
+
+
 def setup_page(title: str, icon: str = ":material/monitoring:") -> PageContext:
-    """Page config, the store and the sidebar filters: the first call of every page."""
+    """Page config, the store and the sidebar filters: the first call of every page.
+
+    Under app.py the filters are drawn once by the entrypoint (see `entrypoint_setup`), so they
+    belong to the main script and keep their URL parameters across page switches; a page file
+    that Streamlit serves on its own draws them itself."""
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
+    shared = getattr(_shared, "context", None)
+    if shared is not None:
+        return shared
+    return _build_context()
+
+
+def _build_context() -> PageContext:
     try:
         store = get_store()
     except StoreError as error:
-        st.title(title)
         st.error(f"The continuity store cannot be opened. {error}")
         st.stop()
     filters = sidebar_filters(store)
     return PageContext(store=store, filters=filters, currency=store.currency())
+
+
+@contextmanager
+def entrypoint_setup():
+    """For app.py: build the shared context (store, filters) once, before the page runs."""
+    st.set_page_config(page_title=APP_TITLE, layout="wide")
+    _shared.context = _build_context()
+    try:
+        yield _shared.context
+    finally:
+        _shared.context = None
 
 
 @st.cache_data(show_spinner=False)
@@ -116,6 +157,8 @@ def sidebar_filters(store: Store) -> Filters:
     return Filters(units=tuple(units), tiers=tuple(int(t) for t in tiers or ()), since=since, until=until,
                    as_of=as_of)
 
+
+FILTER_KEYS = ("unit", "tier", "as_of", "period", "since", "until")
 
 def period_dates(period: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
     """The first and last day of a named period ending at the as-of date."""

@@ -119,3 +119,16 @@ def test_overview_ranks_units_by_gaps(store_env):
     ranking = app.dataframe[0].value
     assert ranking["unit"].iloc[0] == "Retail <b>Banking</b>"   # three uncovered critical services
     assert list(ranking["gaps"]) == sorted(ranking["gaps"], reverse=True)
+
+
+def test_the_entrypoint_serves_every_page_with_shared_filters(store_env):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.query_params.update({"as_of": AS_OF, "unit": "Payments"})
+    app.run()
+    assert_clean(app)
+    assert app.title[0].value == "Continuity posture"
+    for path in ["pages/Coverage.py", "pages/Plan_staleness.py", "pages/Upload_incidents.py"]:
+        app.switch_page(path).run()
+        assert_clean(app)
+        assert len(app.sidebar.multiselect) == 1  # the filters are drawn once, by the entrypoint
+        assert app.multiselect(key="unit").value == ["Payments"]
