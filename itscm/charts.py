@@ -240,13 +240,16 @@ def cost_by_group(frame: pd.DataFrame, group: str, currency: str, title: str) ->
 # -- staleness --------------------------------------------------------------------------------
 
 
-def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure:
-    """Business unit x plan state: how many plans (and services without one) are in each."""
-    states = [s for s in ["no plan", "never tested", "overdue", "due within 30 days", "current"]
-              if s in set(by_unit["state"])]
+def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure | None:
+    """Business unit x plan state needing action: how many plans (and services without one) are
+    in each. Current plans are left out: the darker a cell, the more work it holds."""
+    states = [s for s in ["no plan", "never tested", "overdue", "due within 30 days"] if s in set(by_unit["state"])]
+    if not states:
+        return None
     table = by_unit.pivot_table(index="unit", columns="state", values="count", fill_value=0)[states]
+    table = table[table.sum(axis=1) > 0]
     figure = px.imshow(table, text_auto=True, aspect="auto", color_continuous_scale=["#ffffff", "#f6c4c4", BREACHED],
-                       labels={"x": "", "y": "", "color": "plans"}, title="Plan states by business unit")
+                       labels={"x": "", "y": "", "color": "plans"}, title="Plans needing action, by business unit")
     figure.update_xaxes(side="bottom")
     figure.update_coloraxes(showscale=False)
     return _style(figure, height=max(300, 30 * len(table) + 140), legend=False)

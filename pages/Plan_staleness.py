@@ -24,7 +24,11 @@ tiles[2].metric("Never tested", f"{summary['never_tested']:,}", border=True)
 tiles[3].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
 tiles[4].metric("Live services without a plan", f"{summary['services_without_plan']:,}", border=True)
 ui.plot(charts.staleness_states(summary), key="states-bar")
-ui.plot(charts.staleness_heatmap(page.measure(staleness_by_unit)), key="staleness-heatmap")
+heatmap = charts.staleness_heatmap(page.measure(staleness_by_unit))
+if heatmap is None:
+    st.success("Every plan in scope is current.", icon=":material/task_alt:")
+else:
+    ui.plot(heatmap, key="staleness-heatmap")
 
 st.subheader("Owner worklist")
 worklist = page.measure(plan_worklist)
