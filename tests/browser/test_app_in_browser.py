@@ -1,0 +1,94 @@
+"""The app in headless Chromium against a real server."""
+
+import re
+
+import pytest
+
+from tests.browser.conftest import ERRORS, ROOT, wait_ready
+
+AS_OF = "as_of=2026-06-30"
+PAGES = [  # url path, title, has charts
+    ("", "Continuity posture", True),
+    ("Coverage", "Critical-service coverage", True),
+    ("RTO_attainment", "RTO attainment", True),
+    ("Downtime_cost", "Downtime cost", True),
+    ("Plan_staleness", "Plan staleness", True),
+    ("Services", "Services", False),
+    ("Upload_incidents", "Upload incidents", False),
+]
+
+
+def scope_caption(page) -> str:
+    """The line under the page title that says which filters are applied."""
+    return page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first.inner_text()
+
+
+def assert_no_errors(page, server):
+    errors = page.locator(ERRORS)
+    assert errors.count() == 0, f"{errors.first.inner_text()}\n--- server log ---\n{server.log_tail()}"
+
+
+@pytest.mark.parametrize(("path", "title", "has_charts"), PAGES)
+def test_every_page_renders_with_its_charts(server, page, artifacts, path, title, has_charts):
+    page.goto(f"{server.url}/{path}?{AS_OF}")
+    wait_ready(page)
+    page.get_by_role("heading", name=title, level=1).wait_for()
+    if has_charts:
+        page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() >= 2
+    assert_no_errors(page, server)
+    page.screenshot(path=str(artifacts / f"{path or 'Overview'}.png"), full_page=True)
+
+
+def test_first_request_to_a_deep_link_shows_that_page_filtered(fresh_server, page, artifacts):
+    page.goto(f"{fresh_server.url}/Coverage?{AS_OF}&unit=Payments&tier=1")
+    wait_ready(page)
+    page.get_by_role("heading", name="Critical-service coverage", level=1).wait_for()
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text("Payments", exact=True).wait_for()
+    assert "Payments · tier 1" in scope_caption(page)
+    assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "100.0 %"
+    assert_no_errors(page, fresh_server)
+    page.screenshot(path=str(artifacts / "deep_link_coverage.png"))
+
+
+def test_sidebar_navigation_keeps_the_filters(server, page):
+    page.goto(f"{server.url}/?{AS_OF}&unit=Payments")
+    wait_ready(page)
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Plan staleness").click()
+    page.get_by_role("heading", name="Plan staleness", level=1).wait_for()
+    wait_ready(page)
+    assert "/Plan_staleness" in page.url
+    assert "unit=Payments" in page.url
+    assert "Payments" in scope_caption(page)
+    assert_no_errors(page, server)
+
+
+def test_choosing_a_filter_puts_it_in_the_url(server, page):
+    page.goto(f"{server.url}/Downtime_cost?{AS_OF}")
+    wait_ready(page)
+    units = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']")
+    units.click()
+    page.get_by_role("option", name="Legal").click()
+    page.keyboard.press("Escape")
+    page.wait_for_url(re.compile(r"unit=Legal"))
+    wait_ready(page)
+    assert "Legal" in scope_caption(page)
+    assert_no_errors(page, server)
+
+
+def test_upload_through_the_real_widget(fresh_server, page, artifacts):
+    page.goto(f"{fresh_server.url}/Upload_incidents?{AS_OF}")
+    wait_ready(page)
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(
+        str(ROOT / "tests" / "fixtures" / "ingest" / "servicenow_list.csv"))
+    page.get_by_text("Incidents accepted").wait_for(timeout=30_000)
+    wait_ready(page)
+    page.screenshot(path=str(artifacts / "upload_preview.png"), full_page=True)
+    page.get_by_role("button", name=re.compile(r"^Commit \d+ incidents")).click()
+    page.get_by_text(re.compile(r"inserted", re.IGNORECASE)).first.wait_for(timeout=30_000)
+    wait_ready(page)
+    assert_no_errors(page, fresh_server)
+    page.get_by_role("tab", name="Upload history").click()
+    page.locator("[data-testid='stTabPanel']:visible [data-testid='stDataFrame']").first.wait_for()
+    assert page.get_by_role("button", name="Undo upload").is_visible()
