@@ -103,7 +103,7 @@ def unit_heatmap(units: pd.DataFrame, targets: dict[str, float], currency: str) 
             z_row.append(state_code[target_state(value, targets[key], higher)])
             text_row.append("–" if pd.isna(value) else f"{value:.0f} %")
         z_row.append(None)
-        text_row.append(f"{row['downtime_cost'] / 1000:,.0f} k")
+        text_row.append(f"{row['downtime_cost'] / 1_000_000:,.1f} M")
         z.append(z_row)
         text.append(text_row)
     labels = [label for _, label, _ in columns] + [f"Downtime ({currency})"]
@@ -134,7 +134,8 @@ def coverage_by_unit(by_unit_tier: pd.DataFrame) -> go.Figure:
     figure.for_each_annotation(lambda a: a.update(text=f"<b>{a.text.split('=')[-1]}</b>"))
     figure.update_yaxes(categoryorder="total ascending")
     figure = _style(figure, height=max(320, 28 * frame["unit"].nunique() + 140))
-    figure.update_layout(legend={"yanchor": "top", "y": -0.2})  # the top belongs to the tier labels
+    # The top belongs to the tier labels, the bottom to the axis: the legend goes to the right.
+    figure.update_layout(legend={"orientation": "v", "yanchor": "top", "y": 1, "xanchor": "left", "x": 1.01})
     return figure
 
 
@@ -145,13 +146,14 @@ def control_gaps(gap_counts: pd.DataFrame, in_scope: int) -> go.Figure:
                     labels={"failing": "services failing", "label": ""},
                     title=f"Services failing each control (of {in_scope:,} in scope)")
     figure.update_traces(marker_color=BREACHED, textposition="outside", cliponaxis=False)
+    figure.update_xaxes(range=[0, max(1, int(frame["failing"].max())) * 1.1], rangemode="tozero")
     return _style(figure, legend=False)
 
 
 def gap_matrix(unit_control: pd.DataFrame) -> go.Figure:
     """Business unit x control: the number of services failing each control."""
     wrapped = unit_control.rename(columns=lambda label: "<br>".join(label.split(" ", 1)))
-    figure = px.imshow(wrapped, text_auto=True, aspect="auto",
+    figure = px.imshow(wrapped, text_auto=True, aspect="auto", zmin=0, zmax=max(1, int(unit_control.max().max())),
                        color_continuous_scale=["#ffffff", "#f6c4c4", BREACHED],
                        labels={"x": "", "y": "", "color": "services failing"},
                        title="Gap matrix: services failing each control, by business unit")
@@ -194,14 +196,13 @@ def attainment_by_month(monthly: pd.DataFrame, target: float) -> go.Figure:
 
 def ratio_distribution(bands: pd.DataFrame, order: list[str]) -> go.Figure:
     """How recovery times sit against target: RTA / RTO in bands, <= 1 attained."""
-    frame = bands.copy()
+    frame = bands.groupby("band", as_index=False)["events"].sum()
     frame["state"] = frame["band"].map(lambda b: "Within RTO" if b in order[:2] else "Beyond RTO")
-    frame["source"] = frame["source"].map({"incident": "Incidents", "drill": "Drills"})
-    figure = px.bar(frame, x="band", y="events", color="state", pattern_shape="source",
-                    category_orders={"band": order},
+    figure = px.bar(frame, x="band", y="events", color="state", text="events", category_orders={"band": order},
                     color_discrete_map={"Within RTO": ON_TARGET, "Beyond RTO": BREACHED},
-                    labels={"band": "RTA / RTO", "events": "recovery events", "state": "", "source": ""},
+                    labels={"band": "RTA / RTO", "events": "recovery events", "state": ""},
                     title="Recovery time against RTO")
+    figure.update_traces(texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
     figure.update_yaxes(tickformat=",")
     return _style(figure)
 
@@ -248,7 +249,8 @@ def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure | None:
         return None
     table = by_unit.pivot_table(index="unit", columns="state", values="count", fill_value=0)[states]
     table = table[table.sum(axis=1) > 0]
-    figure = px.imshow(table, text_auto=True, aspect="auto", color_continuous_scale=["#ffffff", "#f6c4c4", BREACHED],
+    figure = px.imshow(table, text_auto=True, aspect="auto", zmin=0, zmax=max(1, int(table.max().max())),
+                       color_continuous_scale=["#ffffff", "#f6c4c4", BREACHED],
                        labels={"x": "", "y": "", "color": "plans"}, title="Plans needing action, by business unit")
     figure.update_xaxes(side="bottom")
     figure.update_coloraxes(showscale=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from itscm import charts, ingest
 from itscm.access import LOCAL_USER, Actor
@@ -111,8 +112,27 @@ def _build_context() -> PageContext:
     except StoreError as error:
         st.error(f"The continuity store cannot be opened. {error}")
         st.stop()
+    navigation_menu()
     filters = sidebar_filters(store)
     return PageContext(store=store, filters=filters, currency=store.currency())
+
+
+def navigation_menu() -> None:
+    """The page menu. Streamlit's own is switched off (.streamlit/config.toml): when a page file
+    is the first request to a fresh server, it would list the raw file names instead."""
+    menu = st.sidebar.empty()
+    try:
+        with menu.container():
+            for section, pages in NAVIGATION.items():
+                st.caption(section)
+                for path, label, icon in pages:
+                    st.page_link(path, label=label, icon=icon, width="stretch")
+    except StreamlitAPIException:
+        # A page file run as the app itself (AppTest, `streamlit run pages/X.py`) has no other
+        # pages to link to.
+        menu.empty()
+        return
+    st.sidebar.divider()
 
 
 @contextmanager
@@ -180,14 +200,21 @@ def plain(text: object) -> str:
 
 
 
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
+
+
 def money(value: float | None, currency: str) -> str:
+    """A short figure for tiles: €258.8 M, €42 k, €950."""
     if value is None or pd.isna(value):
         return "n/a"
-    if abs(value) >= 1_000_000:
-        return f"{value / 1_000_000:,.2f} M {currency}"
-    if abs(value) >= 10_000:
-        return f"{value / 1_000:,.0f} k {currency}"
-    return f"{value:,.0f} {currency}"
+    symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1_000_000:
+        return f"{sign}{symbol}{value / 1_000_000:,.1f} M"
+    if value >= 10_000:
+        return f"{sign}{symbol}{value / 1_000:,.0f} k"
+    return f"{sign}{symbol}{value:,.0f}"
 
 
 def pct(value: float | None) -> str:
@@ -255,13 +282,19 @@ def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:
         st.session_state["unit"] = [units[rows[0]]]
 
 
+def _rows_height(rows: int) -> int:
+    """Tall enough to show every row without scrolling inside the table."""
+    return 35 * (rows + 1) + 3
+
+
 def unit_table(units: pd.DataFrame, currency: str) -> None:
     """Business units ranked by gaps; selecting a row narrows the filters to that unit."""
     key = "unit-ranking"
     shown = units[["unit", "gaps", "coverage_pct", "uncovered", "attainment_pct", "breaches", "downtime_cost",
                    "stale_pct", "stale_plans", "services_without_plan"]]
     st.dataframe(
-        shown, hide_index=True, key=key, on_select=lambda: _narrow_to_selected_unit(key, list(shown["unit"])),
+        shown, hide_index=True, key=key, height=_rows_height(len(shown)),
+        on_select=lambda: _narrow_to_selected_unit(key, list(shown["unit"])),
         selection_mode="single-row",
         column_config={
             "unit": st.column_config.TextColumn("Business unit"),
@@ -420,7 +453,8 @@ def upload_preview_summary(preview) -> None:
     with st.expander("Column mapping used"):
         st.dataframe(mapping, hide_index=True)
     if not preview.problems.empty:
-        st.markdown(f"**Problems** (first 50 of {len(preview.problems):,}): each with its row number in the file "
+        shown = "" if len(preview.problems) <= 50 else "first 50 of "
+        st.markdown(f"**Problems** ({shown}{len(preview.problems):,}): each with its row number in the file "
                     "(the header is row 1), the column and the reason.")
         st.dataframe(preview.problems.head(50), hide_index=True)
         st.download_button("Download the full problem report", data=ingest.problems_csv(preview),

@@ -26,13 +26,16 @@ if not summary["events"] and not summary["without_rto"]:
     st.stop()
 
 target = posture_targets(page.store)["attainment_pct"]
-tiles = st.columns(4)
+tiles = st.columns(5)
 tiles[0].metric("Attainment", ui.pct(summary["pct"]), border=True, help=f"Target ≥ {target:.0f} %")
-tiles[1].metric("Recoveries within RTO", f"{summary['attained']:,} of {summary['events']:,}", border=True)
-tiles[2].metric("Without an RTO or service", f"{summary['without_rto']:,}", border=True,
+tiles[1].metric("Recovery events", f"{summary['events']:,}", border=True,
+                help="Incidents with a restore (or resolve) time and drills that measured a recovery time, "
+                     "for services with an RTO.")
+tiles[2].metric("Past their RTO", f"{summary['events'] - summary['attained']:,}", border=True)
+tiles[3].metric("Without an RTO or service", f"{summary['without_rto']:,}", border=True,
                 help=f"{summary['unmatched']:,} incidents name no known service; the rest belong to services "
                      "with no RTO. They are counted here, not in the percentage.")
-tiles[3].metric("Restore time estimated", f"{summary['estimated_restores']:,}", border=True,
+tiles[4].metric("Restore time estimated", f"{summary['estimated_restores']:,}", border=True,
                 help="Incidents with no restore time: their resolve time is used instead.")
 
 left, right = st.columns(2)

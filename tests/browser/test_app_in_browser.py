@@ -48,6 +48,8 @@ def test_first_request_to_a_deep_link_shows_that_page_filtered(fresh_server, pag
     sidebar.get_by_text("Payments", exact=True).wait_for()
     assert "Payments · tier 1" in scope_caption(page)
     assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "100.0 %"
+    menu = [link.inner_text().split("\n")[-1] for link in sidebar.get_by_role("link").all()]  # after the icon
+    assert menu[:2] == ["Overview", "Coverage"] and "app" not in menu   # the app's menu, not file names
     assert_no_errors(page, fresh_server)
     page.screenshot(path=str(artifacts / "deep_link_coverage.png"))
 
@@ -55,7 +57,7 @@ def test_first_request_to_a_deep_link_shows_that_page_filtered(fresh_server, pag
 def test_sidebar_navigation_keeps_the_filters(server, page):
     page.goto(f"{server.url}/?{AS_OF}&unit=Payments")
     wait_ready(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Plan staleness").click()
+    page.locator("[data-testid='stSidebar']").get_by_role("link", name="Plan staleness").click()
     page.get_by_role("heading", name="Plan staleness", level=1).wait_for()
     wait_ready(page)
     assert "/Plan_staleness" in page.url

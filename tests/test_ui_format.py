@@ -1,0 +1,32 @@
+"""How figures are written on tiles and in charts' states."""
+
+import pytest
+
+from itscm.charts import target_state
+from itscm.ui import money, pct
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (258_762_319.0, "€258.8 M"), (46_500.0, "€46 k"), (9_999.4, "€9,999"), (0.0, "€0"),
+    (-1_500_000.0, "-€1.5 M"), (None, "n/a"),
+])
+def test_money(value, shown):
+    assert money(value, "EUR") == shown
+
+
+def test_money_in_an_unknown_currency_names_it():
+    assert money(1_200.0, "SEK") == "SEK 1,200"
+
+
+def test_pct():
+    assert pct(52.66) == "52.7 %"
+    assert pct(None) == "n/a"
+
+
+@pytest.mark.parametrize(("value", "target", "higher", "state"), [
+    (95.0, 95.0, True, "on target"), (90.0, 95.0, True, "at risk"), (89.9, 95.0, True, "breached"),
+    (5.0, 5.0, False, "on target"), (10.0, 5.0, False, "at risk"), (10.1, 5.0, False, "breached"),
+    (None, 95.0, True, None),
+])
+def test_target_state(value, target, higher, state):
+    assert target_state(value, target, higher) == state
