@@ -197,7 +197,8 @@ def _services(rng: np.random.Generator, units: pd.DataFrame, count: int) -> pd.D
     cost = np.round(np.exp(rng.uniform(np.log(low), np.log(high))), -1)
     strategy = [str(rng.choice(STRATEGY_BY_TIER[t][0], p=STRATEGY_BY_TIER[t][1])) for t in tiers]
     frame = pd.DataFrame({
-        "service_id": [f"svc-{i + 1:05d}" for i in range(count)], "name": names, "base": bases,
+        "service_id": [f"svc-{i + 1:05d}" for i in range(count)], "service_key": np.arange(1, count + 1),
+        "name": names, "base": bases,
         "unit_id": [unit_ids[u] for u in unit_names], "tier": tiers.astype(int),
         "owner": rng.choice(PEOPLE, size=count), "rto_minutes": rto, "rpo_minutes": rpo, "mtpd_minutes": mtpd,
         "impact_cost_per_hour": cost, "recovery_strategy": strategy, "lifecycle": "live",
@@ -396,7 +397,7 @@ def _incident_numbers(rng: np.random.Generator, services: pd.DataFrame, start: i
 # such an incident is still open.
 INCIDENTS_FROM_NUMBERS_SQL = """
 INSERT INTO incidents (incident_id, source, service_id, service_name, title, priority, priority_raw,
-                       opened_at, restored_at, resolved_at, closed_at, upload_id)
+                       opened_at, restored_at, resolved_at, closed_at, upload_id, service_key)
 WITH numbered AS (
     SELECT x.*, names.service_id AS true_service_id,
            ['servicenow', 'pagerduty', 'jira', 'opsgenie'][x.source + 1] AS source_name,
@@ -426,6 +427,9 @@ SELECT
     CASE WHEN no_times OR resolved_us >= end_us THEN NULL ELSE make_timestamp(resolved_us) END,
     CASE WHEN closed_us >= end_us OR (NOT no_times AND resolved_us >= end_us) THEN NULL
          ELSE make_timestamp(closed_us) END,
-    NULL
+    NULL,
+    CASE WHEN unmatched THEN NULL ELSE service_index + 1 END
 FROM numbered
+-- In time order: DuckDB's zone maps then skip the row groups outside a measure's period.
+ORDER BY opened_us
 """

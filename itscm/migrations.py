@@ -10,6 +10,8 @@ section 6), which has none of them. Uniqueness of ids is the import code's job a
 
 from __future__ import annotations
 
+from itscm.derived import ADD_DERIVED_COLUMNS_SQL
+
 # Version 1: the concepts of DESIGN section 2.
 V1_CORE = """
 CREATE TABLE business_units (
@@ -169,6 +171,8 @@ CREATE TABLE column_mappings (
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
+    (4, "integer service keys and stored outage end for the measures' hot paths", ADD_DERIVED_COLUMNS_SQL),
 ]
 
+MIGRATIONS.sort()
 LATEST_VERSION = MIGRATIONS[-1][0]

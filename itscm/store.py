@@ -22,12 +22,15 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from itscm.derived import DERIVED_SINCE_VERSION, refresh_derived
 from itscm.migrations import LATEST_VERSION, MIGRATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STORE_PATH = PROJECT_ROOT / "data" / "itscm.duckdb"
 STORE_ENV_VAR = "ITSCM_STORE"
 IN_MEMORY = ":memory:"
+# DuckDB's own default is 80 % of the machine; the app shares its machine, so it gets a budget.
+MEMORY_LIMIT = os.environ.get("ITSCM_DUCKDB_MEMORY", "1GB")
 
 
 class StoreError(Exception):
@@ -81,7 +84,7 @@ class Store:
                 raise StoreError(f"No store at {self.path}; create it with `python -m itscm init --store {self.path}`.")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._root = duckdb.connect(self.path, read_only=read_only)
+            self._root = duckdb.connect(self.path, read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
         except duckdb.Error as error:
             raise _explain_open_failure(self.path, error) from None
         self._write_lock = threading.RLock()
@@ -93,6 +96,7 @@ class Store:
         except Exception:
             self._root.close()
             raise
+        self._schema_version = self.schema_version()
 
     # -- connections -------------------------------------------------------------------------
 
@@ -141,7 +145,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One all-or-nothing write. Writers queue on a lock; readers keep reading the last
-        committed state (DuckDB's MVCC) until COMMIT."""
+        committed state (DuckDB's MVCC) until COMMIT. Derived columns are brought up to date
+        before COMMIT, in the same transaction (itscm/derived.py)."""
         if self.read_only:
             raise StoreError(f"The store {self.path} is open read-only.")
         with self._write_lock:
@@ -149,6 +154,8 @@ class Store:
             cursor.execute("BEGIN TRANSACTION")
             try:
                 yield cursor
+                if self._schema_version >= DERIVED_SINCE_VERSION:
+                    refresh_derived(cursor)
                 cursor.execute(
                     "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
                     "WHERE key = 'data_version'"

@@ -38,6 +38,9 @@ def test_an_older_store_upgrades_in_place_keeping_its_rows(tmp_path, monkeypatch
         assert upgraded.rows("SELECT name, head FROM business_units") == [("Payments", "Ada")]
         assert upgraded.scalar("SELECT incident_id FROM incidents") == "servicenow:INC1"
         assert upgraded.scalar("SELECT count(*) FROM incident_prior_versions") == 0
+        # the upgrade fills derived columns of existing rows: no outage end for an open incident
+        assert upgraded.rows("SELECT outage_end, rta_minutes FROM incidents") == [(None, None)]
+        assert upgraded.scalar("SELECT count(*) FROM services WHERE service_key IS NULL") == 0
         versions = upgraded.rows("SELECT version FROM schema_version ORDER BY version")
         assert versions == [(v,) for v, _, _ in migrations.MIGRATIONS]
 

@@ -20,33 +20,31 @@ from itscm.store import Store
 # unmatched, attained (NULL without an RTO), rta_rto_ratio, month.
 RECOVERY_EVENTS_SQL = f"""
 WITH scoped_services AS (
-    SELECT s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
+    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE {SERVICE_SCOPE_SQL}
 ),
 events AS (
-    SELECT 'incident' AS source, i.incident_id AS event_id, i.service_id, i.service_name, i.title,
-           i.opened_at AS started_at,
-           coalesce(i.restored_at, i.resolved_at) AS recovered_at,
-           i.restored_at IS NULL AS restore_estimated,
-           epoch(coalesce(i.restored_at, i.resolved_at) - i.opened_at) / 60.0 AS rta_minutes
+    SELECT 'incident' AS source, i.incident_id AS event_id, i.service_key, i.service_id, i.service_name, i.title,
+           i.opened_at AS started_at, i.outage_end AS recovered_at,
+           i.restored_at IS NULL AS restore_estimated, i.rta_minutes
     FROM incidents i
     WHERE i.opened_at >= $period_start AND i.opened_at < $period_end
-      AND coalesce(i.restored_at, i.resolved_at) < $as_of_end   -- recovered by the as-of date
+      AND i.outage_end < $as_of_end   -- recovered by the as-of date
     UNION ALL
-    SELECT 'drill', d.drill_id, d.service_id, NULL, d.drill_type || ' drill',
+    SELECT 'drill', d.drill_id, s.service_key, d.service_id, NULL, d.drill_type || ' drill',
            d.held_on::TIMESTAMP, NULL, FALSE, d.rta_minutes::DOUBLE
-    FROM drills d
+    FROM drills d JOIN services s ON s.service_id = d.service_id
     WHERE d.rta_minutes IS NOT NULL
       AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
 )
-SELECT e.*, s.name AS service, s.unit, s.tier, s.rto_minutes,
+SELECT e.* EXCLUDE (service_key), s.name AS service, s.unit, s.tier, s.rto_minutes,
        s.service_id IS NULL AS unmatched,
        e.rta_minutes <= s.rto_minutes AS attained,
        e.rta_minutes / nullif(s.rto_minutes, 0) AS rta_rto_ratio,
        date_trunc('month', e.started_at)::DATE AS month
 FROM events e
-LEFT JOIN scoped_services s ON s.service_id = e.service_id
+LEFT JOIN scoped_services s ON s.service_key = e.service_key
 WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_tiers)
 """
 

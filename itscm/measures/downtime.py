@@ -21,14 +21,14 @@ from itscm.store import Store
 # outage_hours, breach_hours, cost, breach_cost. window_* is the outage clipped to the period.
 OUTAGES_SQL = f"""
 WITH scoped_services AS (
-    SELECT s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
+    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE {SERVICE_SCOPE_SQL}
 ),
 outages AS (
-    SELECT i.incident_id, i.source, i.service_id, i.service_name, i.title, i.priority, i.opened_at,
-           coalesce(i.restored_at, i.resolved_at,
-                    CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END)
+    SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
+           i.opened_at,
+           coalesce(i.outage_end, CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END)
                AS outage_end,
            CASE WHEN i.restored_at IS NOT NULL THEN 'restored'
                 WHEN i.resolved_at IS NOT NULL THEN 'resolved (estimate)'
@@ -36,12 +36,11 @@ outages AS (
                 ELSE 'closed without restore time' END AS end_basis
     FROM incidents i
     WHERE i.opened_at < $period_end
-      AND (coalesce(i.restored_at, i.resolved_at) > $period_start
-           OR (i.restored_at IS NULL AND i.resolved_at IS NULL
-               AND (i.closed_at IS NULL OR i.closed_at >= $period_start)))
+      AND (i.outage_end > $period_start
+           OR (i.outage_end IS NULL AND (i.closed_at IS NULL OR i.closed_at >= $period_start)))
 ),
 clipped AS (
-    SELECT o.*, s.name AS service, s.unit, s.tier, s.rto_minutes,
+    SELECT o.* EXCLUDE (service_key), s.name AS service, s.unit, s.tier, s.rto_minutes,
            s.impact_cost_per_hour AS cost_per_hour,
            s.impact_cost_per_hour IS NOT NULL AS priced,
            -- greatest() and least() skip NULLs: an unknown end or RTO must stay unknown here.
@@ -51,7 +50,7 @@ clipped AS (
                 THEN greatest(o.opened_at + to_minutes(s.rto_minutes::BIGINT), $period_start) END
                AS breach_start
     FROM outages o
-    LEFT JOIN scoped_services s ON s.service_id = o.service_id
+    LEFT JOIN scoped_services s ON s.service_key = o.service_key
     WHERE s.service_id IS NOT NULL OR (o.service_id IS NULL AND $all_units AND $all_tiers)
 )
 SELECT * EXCLUDE (breach_start),
