@@ -197,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--as-of", type=_date, help="the snapshot date (default today)")
     summary.add_argument("--json", action="store_true", help="one JSON object")
 
+    from itscm import bench
+
+    timing = commands.add_parser("bench", help="Measure speed at a given size (builds its own store).",
+                                 description=bench.__doc__)
+    bench.add_arguments(timing)
+    timing.set_defaults(handler=bench.run)
+
     ingest = _ingest_command()
     if ingest:
         add_arguments, run = ingest

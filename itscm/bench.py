@@ -1,0 +1,252 @@
+"""`python -m itscm bench`: how fast the product is at a given size, measured, not asserted.
+
+Builds a demo store in a temporary folder, then times: the demo generation; importing a
+ServiceNow-style export through the real import path (read, validate, commit) and importing it
+again; every measure warm, with and without a business-unit filter; every page through AppTest,
+cold and warm; the same four measures computed the way a typical pandas dashboard does. Prints a
+table, or one JSON object with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from itscm.store import PROJECT_ROOT, Store, open_store
+
+WARM_RUNS = 5
+EXPORT_ROWS = 1_000_000
+
+
+def _median_ms(run: Callable[[], object], runs: int = WARM_RUNS) -> float:
+    run()  # warm-up: caches, buffer pool
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _measures() -> dict[str, Callable]:
+    from itscm.measures import attainment, coverage, downtime, posture, staleness
+
+    return {
+        "coverage": coverage.coverage_summary,
+        "rto_attainment": attainment.attainment_summary,
+        "downtime_cost": downtime.downtime_summary,
+        "staleness": staleness.staleness_summary,
+        "posture_summary": posture.posture_summary,
+        "posture_trend": posture.posture_trend,
+        "unit_gaps": posture.unit_gaps,
+    }
+
+
+def measure_timings(store: Store, as_of: dt.date) -> dict[str, dict[str, float]]:
+    from itscm.filters import Filters
+
+    unit = store.scalar("SELECT name FROM business_units ORDER BY name LIMIT 1")
+    scopes = {"all": Filters(as_of=as_of), "one_unit": Filters(as_of=as_of, units=(unit,))}
+    return {name: {scope: _median_ms(lambda f=function, s=filters: f(store, s)) for scope, filters in scopes.items()}
+            for name, function in _measures().items()}
+
+
+def page_timings(store_path: str, as_of: dt.date) -> dict[str, dict[str, float]]:
+    """Each page through AppTest: cold (empty caches, first run) and warm (same filters again)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    # AppTest runs pages without a server; Streamlit says so at every run, which is noise here.
+    for name in ("streamlit", "streamlit.runtime.caching.cache_data_api",
+                 "streamlit.runtime.scriptrunner_utils.script_run_context"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ["ITSCM_STORE"] = store_path
+    timings = {}
+    for page in sorted((PROJECT_ROOT / "pages").glob("*.py")):
+        st.cache_data.clear()
+
+        def run(path=page):
+            app = AppTest.from_file(str(path), default_timeout=120)
+            app.query_params["as_of"] = as_of.isoformat()
+            app.run()
+            if app.exception:
+                raise RuntimeError(f"{path.name}: {app.exception[0].message}")
+
+        started = time.perf_counter()
+        run()
+        cold = (time.perf_counter() - started) * 1000
+        timings[page.stem] = {"cold": round(cold, 1), "warm": _median_ms(run, runs=3)}
+    return timings
+
+
+def write_servicenow_export(store: Store, path: Path, rows: int) -> None:
+    """An export of `rows` new incidents naming the store's services by their CMDB names, as a
+    ServiceNow list export with display values."""
+    stamp = "'%Y-%m-%d %H:%M:%S'"
+    store.cursor().execute(f"""
+        COPY (
+            WITH names AS (
+                SELECT row_number() OVER (ORDER BY alias) - 1 AS n, alias FROM service_aliases
+                WHERE origin = 'cmdb'),
+            how_many AS (SELECT count(*) AS names FROM names)
+            SELECT printf('INC9%08d', i) AS number,
+                   'Bench outage ' || i || ', users affected' AS short_description,
+                   ['1 - Critical', '2 - High', '3 - Moderate', '4 - Low'][1 + i % 4] AS priority,
+                   'Closed' AS state,
+                   strftime(opened, {stamp}) AS opened_at,
+                   strftime(opened + to_seconds(600 + i % 7200), {stamp}) AS u_restored_at,
+                   strftime(opened + to_seconds(9000 + i % 7200), {stamp}) AS resolved_at,
+                   strftime(opened + to_seconds(259200), {stamp}) AS closed_at,
+                   names.alias AS cmdb_ci
+            FROM (SELECT i, TIMESTAMP '2024-01-01' + to_seconds(i * 30) AS opened FROM range({rows}) t(i)) r
+            JOIN names ON names.n = r.i % (SELECT names FROM how_many)
+        ) TO '{path}' (HEADER, DELIMITER ',')
+    """)
+
+
+def ingest_timings(store: Store, export: Path) -> dict[str, float]:
+    from itscm import ingest
+
+    data = export.read_bytes()
+    result = {}
+    for label in ("ingest_s", "reingest_s"):
+        started = time.perf_counter()
+        preview = ingest.read_upload(data, export.name, store=store, max_bytes=len(data) + 1)
+        outcome = ingest.commit_upload(store, preview, uploaded_by="bench")
+        result[label] = round(time.perf_counter() - started, 2)
+        result[f"{label[:-2]}_counts"] = {"inserted": outcome.inserted, "updated": outcome.updated,
+                                          "unchanged": outcome.unchanged, "rejected": outcome.rejected}
+    result["ingest_rows_per_s"] = round(result["ingest_counts"]["inserted"] / result["ingest_s"])
+    return result
+
+
+# -- the same four measures, the way a typical pandas dashboard computes them -----------------
+
+
+def pandas_frames(store: Store) -> dict[str, pd.DataFrame]:
+    tables = ["services", "incidents", "plans", "plan_reviews", "drills", "policy", "business_units"]
+    return {table: store.arrow(f"SELECT * FROM {table}").to_pandas() for table in tables}
+
+
+def pandas_measures(frames: dict[str, pd.DataFrame], as_of: dt.date) -> dict:
+    """Coverage (simplified to plan, review and drill controls), attainment, downtime cost and
+    staleness counts, with merges and groupbys over in-memory frames."""
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    start = end - pd.DateOffset(years=1)
+    services, incidents = frames["services"], frames["incidents"]
+    policy = frames["policy"].set_index("tier")
+    live = services[services["lifecycle"] == "live"].merge(policy, left_on="tier", right_index=True)
+    # attainment
+    opened = incidents[(incidents["opened_at"] >= start) & (incidents["opened_at"] < end)].copy()
+    opened["recovered"] = opened["restored_at"].fillna(opened["resolved_at"])
+    opened = opened[opened["recovered"].notna()].merge(services[["service_id", "rto_minutes"]], on="service_id")
+    rta = (opened["recovered"] - opened["opened_at"]).dt.total_seconds() / 60
+    attained = int((rta <= opened["rto_minutes"]).sum())
+    # downtime cost
+    spans = incidents.merge(services[["service_id", "impact_cost_per_hour"]], on="service_id", how="left")
+    finish = spans["restored_at"].fillna(spans["resolved_at"]).clip(upper=end)
+    begin = spans["opened_at"].clip(lower=start)
+    hours = ((finish - begin).dt.total_seconds() / 3600).clip(lower=0).fillna(0)
+    cost = float((hours * spans["impact_cost_per_hour"]).sum())
+    # staleness and coverage
+    reviews = frames["plan_reviews"].groupby("plan_id")["reviewed_on"].max().rename("last_review")
+    passed = frames["drills"][frames["drills"]["outcome"] == "passed"]
+    tests = passed.groupby("service_id")["held_on"].max().rename("last_test")
+    plans = frames["plans"][frames["plans"]["status"] != "retired"].merge(reviews, on="plan_id", how="left")
+    plans = plans.merge(live[["service_id", "review_interval_days", "test_interval_days"]], on="service_id")
+    plans = plans.merge(tests, on="service_id", how="left")
+    day = pd.Timestamp(as_of)
+    overdue = ((day - pd.to_datetime(plans["last_review"])).dt.days > plans["review_interval_days"]) | (
+        (day - pd.to_datetime(plans["last_test"])).dt.days > plans["test_interval_days"])
+    critical = live[live["is_critical"]]
+    covered = critical["service_id"].isin(plans.loc[~overdue, "service_id"])
+    return {"attained": attained, "events": len(opened), "cost": cost, "overdue": int(overdue.sum()),
+            "covered": int(covered.sum())}
+
+
+def pandas_ratio(store: Store, as_of: dt.date, measures: dict) -> dict[str, float]:
+    load_started = time.perf_counter()
+    frames = pandas_frames(store)
+    load_s = time.perf_counter() - load_started
+    pandas_ms = _median_ms(lambda: pandas_measures(frames, as_of), runs=3)
+    ours_ms = sum(measures[name]["all"] for name in ("coverage", "rto_attainment", "downtime_cost", "staleness"))
+    return {"pandas_ms": pandas_ms, "ours_ms": round(ours_ms, 1), "pandas_load_s": round(load_s, 2),
+            "pandas_ratio": round(pandas_ms / ours_ms, 1)}
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_bench(services: int, incidents: int, *, say: Callable[[str], None]) -> dict:
+    from itscm.demo import build_demo
+
+    as_of = dt.date.today()
+    with tempfile.TemporaryDirectory(prefix="itscm-bench-") as folder:
+        path = str(Path(folder) / "bench.duckdb")
+        store = open_store(path)
+        say(f"generating {services:,} services and {incidents:,} incidents")
+        started = time.perf_counter()
+        build_demo(store, services=services, incidents=incidents, as_of=as_of)
+        figures: dict = {"services": services, "incidents": incidents,
+                         "generate_s": round(time.perf_counter() - started, 2)}
+        say("timing the measures")
+        figures["measures_ms"] = measure_timings(store, as_of)
+        say("timing the pages")
+        figures["pages_ms"] = page_timings(path, as_of)
+        export = Path(folder) / "servicenow_export.csv"
+        rows = min(EXPORT_ROWS, max(incidents, 1000))
+        say(f"importing a {rows:,}-row ServiceNow export, twice")
+        write_servicenow_export(store, export, rows)
+        figures["export_rows"] = rows
+        figures["export_mb"] = round(export.stat().st_size / 2**20, 1)
+        figures.update(ingest_timings(store, export))
+        # Everything so far is what the app process does; pandas below is the comparison only.
+        figures["peak_rss_mb"] = peak_rss_mb()
+        say("comparing with pandas")
+        figures.update(pandas_ratio(store, as_of, figures["measures_ms"]))
+        store.close()
+    return figures
+
+
+def format_table(figures: dict) -> str:
+    lines = [f"Benchmark: {figures['services']:,} services, {figures['incidents']:,} incidents", ""]
+    lines.append(f"  generate_s         {figures['generate_s']:>10}")
+    lines.append(f"  ingest_s           {figures['ingest_s']:>10}   ({figures['export_rows']:,} rows, "
+                 f"{figures['export_mb']} MB; {figures['ingest_rows_per_s']:,} rows/s)")
+    lines.append(f"  reingest_s         {figures['reingest_s']:>10}   ({figures['reingest_counts']})")
+    lines.append(f"  peak_rss_mb        {figures['peak_rss_mb']:>10}")
+    lines.append(f"  pandas_ratio       {figures['pandas_ratio']:>10}   (pandas {figures['pandas_ms']} ms vs ours "
+                 f"{figures['ours_ms']} ms for the four measures; pandas load {figures['pandas_load_s']} s)")
+    lines += ["", "  measure (median of warm runs, ms)      all    one unit"]
+    for name, values in figures["measures_ms"].items():
+        lines.append(f"    {name:<34}{values['all']:>8}{values['one_unit']:>12}")
+    lines += ["", "  page (AppTest, ms)                    cold        warm"]
+    for name, values in figures["pages_ms"].items():
+        lines.append(f"    {name:<34}{values['cold']:>8}{values['warm']:>12}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--services", type=int, default=10_000)
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    figures = run_bench(args.services, args.incidents, say=lambda step: print(step, file=sys.stderr))
+    print(json.dumps(figures) if args.json else format_table(figures))
+    return 0

@@ -1,0 +1,16 @@
+"""The benchmark runs end to end at a tiny size and reports every figure the issue asks for.
+(Its speed is read from its output, never asserted here.)"""
+
+from itscm.bench import format_table, run_bench
+
+
+def test_bench_reports_every_figure():
+    figures = run_bench(40, 2000, say=lambda _: None)
+    for key in ("generate_s", "ingest_s", "ingest_rows_per_s", "reingest_s", "measures_ms", "pages_ms",
+                "peak_rss_mb", "pandas_ratio"):
+        assert key in figures
+    assert figures["reingest_counts"]["inserted"] == 0 and figures["reingest_counts"]["updated"] == 0
+    assert figures["ingest_counts"]["inserted"] == figures["export_rows"] == 2000
+    assert set(figures["measures_ms"]["posture_summary"]) == {"all", "one_unit"}
+    assert {"Overview", "Coverage", "Upload_incidents"} <= set(figures["pages_ms"])
+    assert "pandas_ratio" in format_table(figures)
