@@ -77,17 +77,21 @@ def get_store() -> Store:
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
-def _cached_call(qualified_name: str, store_path: str, data_version: int, filters: Filters,
-                 kwargs: tuple) -> object:
+def _cached_call(qualified_name: str, store_path: str, data_version: int, args: tuple, kwargs: tuple) -> object:
     module_name, function_name = qualified_name.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), function_name)
-    return function(_store_handle(store_path), filters, **dict(kwargs))
+    return function(_store_handle(store_path), *args, **dict(kwargs))
+
+
+def cached_read(function: Callable, store: Store, *args, **kwargs):
+    """`function(store, *args, **kwargs)`, cached and keyed on the store's data version, so a
+    commit or an undo shows at once."""
+    qualified_name = f"{function.__module__}.{function.__name__}"
+    return _cached_call(qualified_name, store.path, store.data_version(), args, tuple(sorted(kwargs.items())))
 
 
 def cached_measure(function: Callable, store: Store, filters: Filters, **kwargs):
-    """Results are keyed on the store's data version, so a commit or an undo shows at once."""
-    qualified_name = f"{function.__module__}.{function.__name__}"
-    return _cached_call(qualified_name, store.path, store.data_version(), filters, tuple(sorted(kwargs.items())))
+    return cached_read(function, store, filters, **kwargs)
 
 
 _shared = threading.local()

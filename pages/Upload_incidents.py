@@ -23,7 +23,7 @@ with upload_tab:
                                     help="Times are stored in UTC.")
     date_order = options[2].selectbox("Date order", ["Detect", "day-first", "month-first"], key="upload-dates",
                                       help="For dates like 03/04/2026.")
-    mappings = ingest.saved_mappings(page.store)
+    mappings = ui.cached_read(ingest.saved_mappings, page.store)
     mapping_names = ["None", *mappings["name"]] if not mappings.empty else ["None"]
     mapping_name = options[3].selectbox("Saved column mapping", mapping_names, key="upload-mapping")
 
@@ -91,7 +91,7 @@ with upload_tab:
         st.success(st.session_state["upload-last-result"], icon=":material/task_alt:")
 
 with history_tab:
-    uploads = ingest.list_uploads(page.store)
+    uploads = ui.cached_read(ingest.list_uploads, page.store)
     if uploads.empty:
         ui.explain_empty("No upload yet. Incidents of the demo organisation were loaded with the store.")
     else:
@@ -122,7 +122,7 @@ with history_tab:
         st.success(st.session_state.pop("undo-last-result"), icon=":material/undo:")
 
 with names_tab:
-    unmatched = ingest.unmatched_service_names(page.store)
+    unmatched = ui.cached_read(ingest.unmatched_service_names, page.store)
     if unmatched.empty:
         ui.explain_empty("Every incident names a known service or alias.")
     else:

@@ -25,19 +25,23 @@ WITH scoped_services AS (
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE {SERVICE_SCOPE_SQL}
 ),
+-- Two scans, so that DuckDB can skip row groups by their outage_end range in the first (the rows
+-- are in time order); incidents without an outage end are few.
 outages AS (
     SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
-           i.opened_at,
-           coalesce(i.outage_end, CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END)
-               AS outage_end,
-           CASE WHEN i.restored_at IS NOT NULL THEN 'restored'
-                WHEN i.resolved_at IS NOT NULL THEN 'resolved (estimate)'
-                WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN 'ongoing'
-                ELSE 'closed without restore time' END AS end_basis
+           i.opened_at, i.outage_end,
+           CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis
     FROM incidents i
-    WHERE i.opened_at < $period_end
-      AND (i.outage_end > $period_start
-           OR (i.outage_end IS NULL AND (i.closed_at IS NULL OR i.closed_at >= $period_start)))
+    WHERE i.outage_end > $period_start AND i.opened_at < $period_end
+    UNION ALL
+    SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
+           i.opened_at,
+           CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END,
+           CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN 'ongoing'
+                ELSE 'closed without restore time' END
+    FROM incidents i
+    WHERE i.outage_end IS NULL AND i.opened_at < $period_end
+      AND (i.closed_at IS NULL OR i.closed_at >= $period_start)
 ),
 clipped AS (
     SELECT o.* EXCLUDE (service_key), s.name AS service, s.unit, s.tier, s.rto_minutes,
@@ -47,15 +51,17 @@ clipped AS (
            greatest(o.opened_at, $period_start) AS window_start,
            CASE WHEN o.outage_end IS NOT NULL THEN least(o.outage_end, $period_end) END AS window_end,
            CASE WHEN s.rto_minutes IS NOT NULL
-                THEN greatest(o.opened_at + to_minutes(s.rto_minutes::BIGINT), $period_start) END
+                THEN greatest(epoch(o.opened_at) + 60 * s.rto_minutes, epoch($period_start)) END
                AS breach_start
     FROM outages o
     LEFT JOIN scoped_services s ON s.service_key = o.service_key
     WHERE s.service_id IS NOT NULL OR (o.service_id IS NULL AND $all_units AND $all_tiers)
 )
 SELECT * EXCLUDE (breach_start),
-       coalesce(greatest(epoch(window_end - window_start), 0) / 3600.0, 0) AS outage_hours,
-       coalesce(greatest(epoch(window_end - breach_start), 0) / 3600.0, 0) AS breach_hours,
+       -- In seconds since the epoch: plain arithmetic on numbers, several times cheaper per row at
+       -- millions of rows than subtracting timestamps into intervals.
+       coalesce(greatest(epoch(window_end) - epoch(window_start), 0) / 3600.0, 0) AS outage_hours,
+       coalesce(greatest(epoch(window_end) - breach_start, 0) / 3600.0, 0) AS breach_hours,
        outage_hours * cost_per_hour AS cost,
        breach_hours * cost_per_hour AS breach_cost
 FROM clipped
