@@ -208,12 +208,14 @@ CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY":
 
 
 def money(value: float | None, currency: str) -> str:
-    """A short figure for tiles: €258.8 M, €42 k, €950."""
+    """A short figure for tiles: €48.6 B, €258.8 M, €42 k, €950."""
     if value is None or pd.isna(value):
         return "n/a"
     symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
     sign = "-" if value < 0 else ""
     value = abs(value)
+    if value >= 1_000_000_000:
+        return f"{sign}{symbol}{value / 1_000_000_000:,.1f} B"
     if value >= 1_000_000:
         return f"{sign}{symbol}{value / 1_000_000:,.1f} M"
     if value >= 10_000:
