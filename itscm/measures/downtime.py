@@ -29,14 +29,14 @@ WITH scoped_services AS (
 -- are in time order); incidents without an outage end are few.
 outages AS (
     SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
-           i.opened_at, i.outage_end,
+           i.opened_at, i.outage_end, i.rta_minutes AS outage_minutes,
            CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis
     FROM incidents i
     WHERE i.outage_end > $period_start AND i.opened_at < $period_end
     UNION ALL
     SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
            i.opened_at,
-           CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END,
+           CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END, NULL,
            CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN 'ongoing'
                 ELSE 'closed without restore time' END
     FROM incidents i
@@ -57,11 +57,17 @@ clipped AS (
     LEFT JOIN scoped_services s ON s.service_key = o.service_key
     WHERE s.service_id IS NOT NULL OR (o.service_id IS NULL AND $all_units AND $all_tiers)
 )
-SELECT * EXCLUDE (breach_start),
-       -- In seconds since the epoch: plain arithmetic on numbers, several times cheaper per row at
-       -- millions of rows than subtracting timestamps into intervals.
-       coalesce(greatest(epoch(window_end) - epoch(window_start), 0) / 3600.0, 0) AS outage_hours,
-       coalesce(greatest(epoch(window_end) - breach_start, 0) / 3600.0, 0) AS breach_hours,
+SELECT * EXCLUDE (breach_start, outage_minutes),
+       -- Most outages lie wholly inside the period: their length is the stored outage_minutes.
+       -- Only those crossing a period boundary are clipped, in seconds since the epoch (numbers
+       -- are far cheaper per row than timestamp intervals at millions of rows).
+       CASE WHEN outage_minutes IS NOT NULL AND opened_at >= $period_start AND outage_end <= $period_end
+                THEN outage_minutes / 60.0
+            ELSE coalesce(greatest(epoch(window_end) - epoch(window_start), 0) / 3600.0, 0) END AS outage_hours,
+       CASE WHEN rto_minutes IS NULL THEN 0.0
+            WHEN outage_minutes IS NOT NULL AND opened_at >= $period_start AND outage_end <= $period_end
+                THEN greatest(outage_minutes - rto_minutes, 0) / 60.0
+            ELSE coalesce(greatest(epoch(window_end) - breach_start, 0) / 3600.0, 0) END AS breach_hours,
        outage_hours * cost_per_hour AS cost,
        breach_hours * cost_per_hour AS breach_cost
 FROM clipped
