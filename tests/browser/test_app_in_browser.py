@@ -94,3 +94,23 @@ def test_upload_through_the_real_widget(fresh_server, page, artifacts):
     page.get_by_role("tab", name="Upload history").click()
     page.locator("[data-testid='stTabPanel']:visible [data-testid='stDataFrame']").first.wait_for()
     assert page.get_by_role("button", name="Undo upload").is_visible()
+
+
+def test_selecting_a_unit_on_the_overview_narrows_every_page(server, page):
+    page.goto(f"{server.url}/?{AS_OF}")
+    wait_ready(page)
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    # The grid is a canvas: the first data row's selection box sits in the first column, one
+    # header row (35 px) down.
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    page.wait_for_function("location.search.includes('unit=')", timeout=30_000)
+    wait_ready(page)
+    first_unit = "Retail <b>Banking</b>"   # the unit with most gaps in the small organisation
+    assert first_unit in scope_caption(page)
+    page.locator("[data-testid='stSidebar']").get_by_role("link", name="Coverage").click()
+    page.get_by_role("heading", name="Critical-service coverage", level=1).wait_for()
+    wait_ready(page)
+    assert first_unit in scope_caption(page)
+    assert_no_errors(page, server)
