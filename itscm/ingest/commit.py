@@ -239,12 +239,14 @@ def _check_committable(preview: UploadPreview) -> None:
 
 
 def _earlier_upload(cur, sha256: str) -> str | None:
-    row = cur.execute(
+    rows = cur.execute(
         "SELECT upload_id FROM uploads WHERE sha256 = $sha AND state = 'committed' "
         "ORDER BY uploaded_at DESC LIMIT 1",
         {"sha": sha256},
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    # fetchall: a result left unread on the reader's cursor keeps a transaction open, which
+    # stops DuckDB from checkpointing.
+    return rows[0][0] if rows else None
 
 
 def _new_upload_id(cur, sha256: str, now: datetime) -> str:
