@@ -168,10 +168,26 @@ CREATE TABLE column_mappings (
 );
 """
 
+# Version 3: who may do what when people sign in (itscm/access.py), and who mapped a service
+# name. role_grants is a history: the latest grant for a principal wins, earlier ones stay as the
+# record of who granted what and when.
+V3_ROLES_AND_ATTRIBUTION = """
+CREATE TABLE role_grants (
+    principal   TEXT NOT NULL,              -- an email (lower case) or '@domain'
+    role        TEXT NOT NULL,              -- viewer, analyst, admin
+    granted_by  TEXT,
+    granted_at  TIMESTAMP NOT NULL
+);
+
+ALTER TABLE service_aliases ADD COLUMN mapped_by TEXT;
+ALTER TABLE service_aliases ADD COLUMN mapped_at TIMESTAMP;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
     (4, "integer service keys and stored outage end for the measures' hot paths", ADD_DERIVED_COLUMNS_SQL),
+    (3, "role grants for signed-in users, who mapped a service name", V3_ROLES_AND_ATTRIBUTION),
 ]
 
 MIGRATIONS.sort()

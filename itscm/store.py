@@ -137,8 +137,24 @@ class Store:
         return self.cursor().execute(sql, params or {}).fetchall()
 
     def scalar(self, sql: str, params: dict | list | None = None):
-        row = self.cursor().execute(sql, params or {}).fetchone()
-        return None if row is None else row[0]
+        # fetchall, not fetchone: a result left unread keeps its transaction open, and an open
+        # transaction on any connection stops DuckDB from checkpointing (the WAL only grows).
+        rows = self.cursor().execute(sql, params or {}).fetchall()
+        return rows[0][0] if rows else None
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Several reads that must see one committed state (a backup): a cursor of their own in
+        one transaction, so commits landing meanwhile are wholly seen or not at all."""
+        cursor = self._root.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                yield cursor
+            finally:
+                cursor.execute("ROLLBACK")   # it only read
+        finally:
+            cursor.close()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -175,12 +191,13 @@ class Store:
     # -- schema ------------------------------------------------------------------------------
 
     def schema_version(self) -> int:
+        # fetchall throughout: see `scalar`.
         has_table = self._root.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not has_table:
             return 0
-        version = self._root.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        version = self._root.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
         return int(version or 0)
 
     def _migrate(self) -> None:
@@ -191,7 +208,11 @@ class Store:
                 f"The store {self.path} has schema version {current}, newer than this program's "
                 f"({target}); upgrade the program instead of opening it with this one."
             )
-        if current >= target:
+        # A store made while a migration number was still unused (version 4 shipped before 3)
+        # has a gap: apply every missing migration, not only those above the highest one.
+        applied = self._applied_versions()
+        missing = [m for m in MIGRATIONS if m[0] <= target and m[0] not in applied]
+        if not missing:
             return
         if self.read_only:
             raise StoreVersionError(
@@ -200,9 +221,13 @@ class Store:
             )
         if current == 0 and self._user_tables() - {"schema_version"}:
             raise StoreError(f"{self.path} holds tables but no schema version: not an ITSCM store.")
-        for version, description, sql in MIGRATIONS:
-            if current < version <= target:
-                self._apply(version, description, sql)
+        for version, description, sql in missing:
+            self._apply(version, description, sql)
+
+    def _applied_versions(self) -> set[int]:
+        if "schema_version" not in self._user_tables():
+            return set()
+        return {int(v) for (v,) in self._root.execute("SELECT version FROM schema_version").fetchall()}
 
     def _user_tables(self) -> set[str]:
         rows = self._root.execute(

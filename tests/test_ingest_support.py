@@ -38,7 +38,8 @@ def make_store() -> Store:
             )
         for alias, service_id, origin in ALIASES:
             cur.execute(
-                "INSERT INTO service_aliases VALUES ($alias, lower(trim($alias)), $id, $origin)",
+                "INSERT INTO service_aliases (alias, alias_key, service_id, origin) "
+                "VALUES ($alias, lower(trim($alias)), $id, $origin)",
                 {"alias": alias, "id": service_id, "origin": origin},
             )
     return store

@@ -7,6 +7,8 @@ of the same key the smallest service id wins, so matching never depends on row o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 
 from itscm.ingest.errors import IngestError
@@ -48,14 +50,17 @@ def unmatched_service_names(store: Store) -> pd.DataFrame:
     )
 
 
-def map_service_name(store: Store, name: str, service_id: str, by: str | None = None) -> int:
+def map_service_name(
+    store: Store, name: str, service_id: str, by: str | None = None, *, now: datetime | None = None
+) -> int:
     """Make `name` an alias of `service_id` (origin 'mapped by analyst') and set that service on
     every incident under the name, in one transaction. Returns the number of incidents updated.
 
     Prior versions kept for undo get the service too, so undoing an upload later does not bring
-    back an unmatched incident. (`by` is accepted for the record; service_aliases has no column
-    for it yet.)"""
+    back an unmatched incident. The alias records who mapped it and when (`mapped_by`,
+    `mapped_at`); `now` pins the time for tests."""
     key = service_key(name or "")
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     if not key:
         raise IngestError("A service name to map is needed.")
     with store.transaction() as cur:
@@ -74,9 +79,10 @@ def map_service_name(store: Store, name: str, service_id: str, by: str | None = 
             )
         if taken is None:
             cur.execute(
-                "INSERT INTO service_aliases (alias, alias_key, service_id, origin) "
-                "VALUES ($alias, $key, $id, $origin)",
-                {"alias": name.strip(), "key": key, "id": service_id, "origin": ANALYST_ORIGIN},
+                "INSERT INTO service_aliases (alias, alias_key, service_id, origin, mapped_by, mapped_at) "
+                "VALUES ($alias, $key, $id, $origin, $by, $at)",
+                {"alias": name.strip(), "key": key, "id": service_id, "origin": ANALYST_ORIGIN,
+                 "by": by, "at": now},
             )
         updated = cur.execute(
             """
