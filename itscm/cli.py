@@ -204,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_arguments(timing)
     timing.set_defaults(handler=bench.run)
 
+    from itscm import backup as backups
+
+    backup = add("backup", "Back up the store to a new folder (Parquet per table and a manifest).",
+                 backups.run_backup)
+    backups.add_backup_arguments(backup)
+    restore = add("restore", "Make the store at --store from a backup folder; an older backup is upgraded.",
+                  backups.run_restore)
+    backups.add_restore_arguments(restore)
+
     ingest = _ingest_command()
     if ingest:
         add_arguments, run = ingest

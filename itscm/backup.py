@@ -1,0 +1,228 @@
+"""Backing up the store to a folder of Parquet files, and restoring a store from one.
+
+A backup is one Parquet file per table plus `manifest.json` (format, schema version and the
+migrations applied, row counts, data version, when and by whom). It is consistent: every table
+is read inside one read transaction on one cursor, so a commit landing meanwhile is either wholly
+in the backup or not at all. It is written to a hidden folder beside the target and renamed into
+place at the end, so a half-written backup never looks like a backup.
+
+A restore builds the new store beside its target: the schema by the same migrations the backup
+was made under (so types, defaults and NOT NULLs are the store's, not Parquet's), the rows from
+the files, the row counts checked against the manifest, and then the migrations added since, so
+an older backup comes back as a current store. A backup from a newer program is refused. Only
+then does the restored file replace the target.
+
+Parquet rather than a copy of the DuckDB file: readable by any tool and by future DuckDB
+versions, and the same files would load into a DuckLake catalog (DESIGN section 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from itscm.migrations import LATEST_VERSION, MIGRATIONS
+from itscm.store import Store, StoreError, StoreVersionError, resolve_store_path
+
+MANIFEST = "manifest.json"
+BACKUP_FORMAT = "itscm-backup/1"
+
+
+class BackupError(StoreError):
+    """A backup or restore refused or failed; one line for the user."""
+
+
+def _quoted(identifier: str) -> str:
+    # Table names come from the store's own catalogue, never from a user; quoted all the same.
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _applied_migrations(cursor: duckdb.DuckDBPyConnection) -> list[int]:
+    return sorted(int(v) for (v,) in cursor.execute("SELECT version FROM schema_version").fetchall())
+
+
+# -- backup -------------------------------------------------------------------------------------
+
+
+def backup_store(store: Store, to_dir: str | os.PathLike, *, created_by: str | None = None,
+                 now: datetime | None = None) -> dict:
+    """Write a consistent backup of `store` into the folder `to_dir` (absent or empty) and return
+    its manifest."""
+    target = Path(to_dir)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(f"{target} already exists and is not an empty folder; choose a new folder for the backup.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    try:
+        manifest = _write_tables(store, staging)
+        manifest |= {
+            "created_at": (now or datetime.now(UTC).replace(tzinfo=None)).isoformat(timespec="seconds"),
+            "created_by": created_by,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            target.rmdir()   # empty, checked above; rename will not replace a folder on every OS
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_tables(store: Store, folder: Path) -> dict:
+    with store.read_transaction() as cursor:
+        tables = [name for (name,) in cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+        rows = {}
+        for table in tables:
+            _copy_table(cursor, table, folder / f"{table}.parquet")
+            rows[table] = int(cursor.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchall()[0][0])
+        applied = _applied_migrations(cursor)
+        data_version = int(cursor.execute(
+            "SELECT value FROM store_meta WHERE key = 'data_version'").fetchall()[0][0])
+    return {
+        "format": BACKUP_FORMAT,
+        "schema_version": max(applied),
+        "migrations": applied,
+        "data_version": data_version,
+        "duckdb_version": duckdb.__version__,
+        "tables": rows,
+    }
+
+
+def _copy_table(cursor: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+    cursor.execute(f"COPY {_quoted(table)} TO $path (FORMAT parquet)", {"path": str(path)})
+
+
+# -- restore ------------------------------------------------------------------------------------
+
+
+def read_manifest(from_dir: str | os.PathLike) -> dict:
+    source = Path(from_dir)
+    try:
+        manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupError(f"{source} holds no {MANIFEST}: not a backup of a continuity store.") from None
+    except (OSError, ValueError) as error:
+        raise BackupError(f"Cannot read {source / MANIFEST}: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
+        raise BackupError(f"{source / MANIFEST} is not a manifest this program knows ({BACKUP_FORMAT}).")
+    return manifest
+
+
+def restore_store(from_dir: str | os.PathLike, path: str | os.PathLike, overwrite: bool = False) -> dict:
+    """Make the store at `path` from the backup in `from_dir`; returns the backup's manifest.
+    Refuses an existing store unless `overwrite`, a newer schema, and row counts that differ."""
+    source, target = Path(from_dir), Path(path)
+    manifest = read_manifest(source)
+    version = int(manifest["schema_version"])
+    if version > LATEST_VERSION:
+        raise StoreVersionError(
+            f"The backup in {source} has schema version {version}, newer than this program's "
+            f"({LATEST_VERSION}); restore it with the program that made it, or a later one."
+        )
+    if target.exists():
+        if not overwrite:
+            raise BackupError(f"A store already exists at {target}; pass --overwrite to replace it with the backup.")
+        Store(target).close()   # refuses (StoreLockedError, naming the process) a store in use
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.restoring-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        _load(source, staging, manifest)
+        Store(staging).close()   # the migrations added since the backup; closing checkpoints
+        Path(f"{target}.wal").unlink(missing_ok=True)   # a stale log would be replayed onto the new file
+        os.replace(staging, target)
+    finally:
+        for partial in (staging, Path(f"{staging}.wal")):
+            partial.unlink(missing_ok=True)
+    return manifest
+
+
+def _load(source: Path, staging: Path, manifest: dict) -> None:
+    applied = set(manifest.get("migrations") or [v for v, _, _ in MIGRATIONS if v <= manifest["schema_version"]])
+    tables: dict[str, int] = manifest["tables"]
+    con = duckdb.connect(str(staging))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        for version, _, sql in MIGRATIONS:
+            if version in applied:
+                con.execute(sql)
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                    "(version INTEGER NOT NULL, description TEXT, applied_at TIMESTAMP NOT NULL)")
+        present = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        unknown = set(tables) - present
+        if unknown:
+            raise BackupError("The backup holds tables its schema version does not have: "
+                              f"{', '.join(sorted(unknown))}.")
+        for table in sorted(present):
+            file = source / f"{table}.parquet"
+            if table not in tables or not file.is_file():
+                raise BackupError(f"The backup in {source} lacks the table {table}.")
+            con.execute(f"DELETE FROM {_quoted(table)}")   # rows the migrations seed (policy, store_meta)
+            con.execute(f"INSERT INTO {_quoted(table)} BY NAME SELECT * FROM read_parquet($file)", {"file": str(file)})
+            count = con.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchall()[0][0]
+            if count != tables[table]:
+                raise BackupError(
+                    f"The backup's {table} holds {count} rows where its manifest says {tables[table]}; "
+                    "the backup is damaged, nothing was restored."
+                )
+        con.execute("COMMIT")
+    except duckdb.Error as error:
+        raise BackupError(f"The backup in {source} cannot be restored: {str(error).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("to", metavar="FOLDER", help="a new (or empty) folder for the backup")
+    parser.add_argument("--json", action="store_true", help="print the manifest as one JSON object")
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    # Read-only: a backup must not upgrade the store it copies.
+    with Store(resolve_store_path(args.store), read_only=True, create=False) as store:
+        manifest = backup_store(store, args.to, created_by=_os_user())
+    if args.json:
+        print(json.dumps(manifest))
+    else:
+        total = sum(manifest["tables"].values())
+        print(f"Backed up {len(manifest['tables'])} tables ({total:,} rows, schema version "
+              f"{manifest['schema_version']}, data version {manifest['data_version']}) to {args.to}.")
+    return 0
+
+
+def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="FOLDER", help="a folder made by `python -m itscm backup`")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing store at --store")
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    path = resolve_store_path(args.store)
+    manifest = restore_store(args.source, path, overwrite=args.overwrite)
+    print(f"Restored {path} from the backup of {manifest['created_at']} (schema version "
+          f"{manifest['schema_version']}, now {LATEST_VERSION}); {sum(manifest['tables'].values()):,} rows.",
+          file=sys.stdout)
+    return 0
+
+
+def _os_user() -> str | None:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return os.environ.get("USER")

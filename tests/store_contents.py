@@ -1,0 +1,30 @@
+"""Whole-store comparisons for the reliability tests (no tests here)."""
+
+from __future__ import annotations
+
+from itscm.store import Store
+
+
+def table_contents(store: Store, id_map: dict[str, str] | None = None) -> dict[str, list]:
+    """Every row of every table in a stable order, text values renamed by `id_map` (upload ids
+    end in a random tail, so two stores doing the same things name their uploads differently).
+    schema_version is left out: its applied_at is when that copy was made."""
+    id_map = id_map or {}
+    tables = [name for (name,) in store.rows(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name")]
+    contents = {}
+    for table in tables:
+        if table == "schema_version":
+            continue
+        rows = store.rows(f"SELECT * FROM {table}")   # a name from the catalogue, not from a user
+        contents[table] = sorted(
+            (tuple(id_map.get(value, value) if isinstance(value, str) else value for value in row) for row in rows),
+            key=repr,
+        )
+    return contents
+
+
+def upload_names(store: Store) -> dict[str, str]:
+    """Upload id -> a name that two stores importing the same files at the same times share."""
+    return {upload_id: f"{sha256}@{uploaded_at:%Y-%m-%dT%H:%M:%S}"
+            for upload_id, sha256, uploaded_at in store.rows("SELECT upload_id, sha256, uploaded_at FROM uploads")}
