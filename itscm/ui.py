@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
+from streamlit.errors import StreamlitAPIException, StreamlitAuthError
 
 from itscm import charts, ingest
-from itscm.access import LOCAL_USER, Actor
+from itscm.access import LOCAL_USER, Actor, actor_for
 from itscm.export import csv_for_spreadsheets
 from itscm.filters import Filters, months_before
 from itscm.store import Store, StoreError, open_store, resolve_store_path
@@ -39,6 +39,7 @@ NAVIGATION = {
     "Inventory and data": [
         ("pages/Services.py", "Services", ":material/lan:"),
         ("pages/Upload_incidents.py", "Upload incidents", ":material/upload_file:"),
+        ("pages/Access.py", "Access", ":material/admin_panel_settings:"),
     ],
 }
 
@@ -61,6 +62,7 @@ class PageContext:
     store: Store
     filters: Filters
     currency: str
+    user: Actor = LOCAL_USER   # who is using the app, with their role (current_user)
 
     def measure(self, function: Callable, **kwargs):
         """`function(store, filters, **kwargs)`, cached per filter and store version."""
@@ -116,9 +118,12 @@ def _build_context() -> PageContext:
     except StoreError as error:
         st.error(f"The continuity store cannot be opened. {error}")
         st.stop()
+    # Who it is comes first: with sign-in configured, nothing of the store is shown to a
+    # visitor who has not signed in.
+    user = current_user(store)
     navigation_menu()
     filters = sidebar_filters(store)
-    return PageContext(store=store, filters=filters, currency=store.currency())
+    return PageContext(store=store, filters=filters, currency=store.currency(), user=user)
 
 
 def navigation_menu() -> None:
@@ -402,12 +407,48 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
 # -- people and roles ------------------------------------------------------------------------
 
 
-def current_user() -> Actor:
-    """The person using the app. Without sign-in configured the app runs in single-user local
-    mode, and says so."""
-    st.sidebar.caption(":material/person: Single-user local mode: no sign-in is configured, so you have "
-                       "every role (viewer, analyst, admin).")
-    return LOCAL_USER
+def sign_in_configured() -> bool:
+    """Whether `[auth]` is set in .streamlit/secrets.toml (OIDC sign-in through st.login)."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def configured_admins() -> tuple[str, ...]:
+    """Emails that are admins whatever the grants say (`[access] admins = [...]` in secrets):
+    without them, a freshly configured app would have nobody able to grant the first role."""
+    section = st.secrets.get("access", {}) if st.secrets.load_if_toml_exists() else {}
+    admins = section.get("admins", ()) if hasattr(section, "get") else ()
+    return tuple(str(email) for email in ([admins] if isinstance(admins, str) else admins))
+
+
+def current_user(store: Store | None = None) -> Actor:
+    """The person using the app, with their role, and who they are in the sidebar.
+
+    Without sign-in configured the app runs in single-user local mode, and says so. With it, a
+    visitor who is not signed in gets a sign-in button and nothing else; a signed-in person's
+    role comes from the grants in the store (itscm.access.role_for)."""
+    if not sign_in_configured():
+        st.sidebar.caption(":material/person: Single-user local mode: no sign-in is configured, so you have "
+                           "every role (viewer, analyst, admin).")
+        return LOCAL_USER
+    if not st.user.get("is_logged_in", False):
+        st.info("Sign in to see the continuity posture.", icon=":material/login:")
+        if st.button("Sign in", type="primary", key="sign-in"):
+            try:
+                st.login()
+            except StreamlitAuthError as error:
+                # A deployment mistake (Authlib missing, [auth] incomplete): say so in one line.
+                st.error(f"Sign-in is configured but cannot start: {str(error).splitlines()[0]}")
+        st.stop()
+    email = str(st.user.get("email") or "").strip()
+    if not email:
+        st.error("Your sign-in did not give an email address, which roles are granted to; ask the identity "
+                 "provider's administrator to release the email claim.")
+        st.stop()
+    user = actor_for(store or get_store(), email, admins=configured_admins())
+    st.sidebar.caption(f":material/person: Signed in as {plain(email)} ({user.role}).")
+    if st.sidebar.button("Sign out", key="sign-out"):
+        st.logout()
+    return user
 
 
 def require_role(user: Actor, role: str, action: str) -> bool:

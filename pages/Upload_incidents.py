@@ -10,7 +10,7 @@ st.title("Upload incidents")
 st.caption("Exports from ServiceNow, Jira Service Management, PagerDuty, Opsgenie, or the generic template "
            "(data/templates/incidents_template.csv). Nothing is stored until you commit.")
 
-user = ui.current_user()
+user = page.user
 upload_tab, history_tab, names_tab = st.tabs(["Upload a file", "Upload history", "Unmatched service names"])
 
 with upload_tab:
@@ -41,7 +41,7 @@ with upload_tab:
         try:
             preview = ui.read_upload_preview(page.store, data, file.name, read_options)
         except ingest.IngestError as error:
-            st.error(str(error), icon=":material/block:")
+            st.error(ui.plain(str(error)), icon=":material/block:")
             st.stop()
 
         if preview.needs_mapping:
@@ -67,7 +67,7 @@ with upload_tab:
                             try:
                                 ingest.save_mapping(page.store, save_as.strip(), mapping, by=user.name)
                             except ingest.IngestError as error:
-                                st.error(str(error))
+                                st.error(ui.plain(str(error)))
                                 st.stop()
                         st.session_state["upload-column-mapping"] = mapping
                         st.rerun()
@@ -75,20 +75,20 @@ with upload_tab:
 
         ui.upload_preview_summary(preview)
         dry_run = ingest.diff_upload(page.store, preview)
-        st.info(dry_run.message, icon=":material/preview:")
+        st.info(ui.plain(dry_run.message), icon=":material/preview:")
         may_commit = ui.require_role(user, "analyst", "commit uploads")
         if may_commit and st.button(f"Commit {preview.incidents:,} incidents", type="primary",
                                     key="upload-commit", disabled=preview.incidents == 0):
             try:
                 result = access.commit_upload_as(user, page.store, preview)
             except (ingest.IngestError, access.AccessDenied) as error:
-                st.error(str(error))
+                st.error(ui.plain(str(error)))
             else:
                 st.session_state["upload-last-result"] = result.message
                 st.session_state.pop("upload-column-mapping", None)
                 st.rerun()
     if "upload-last-result" in st.session_state:
-        st.success(st.session_state["upload-last-result"], icon=":material/task_alt:")
+        st.success(ui.plain(st.session_state["upload-last-result"]), icon=":material/task_alt:")
 
 with history_tab:
     uploads = ui.cached_read(ingest.list_uploads, page.store)
@@ -114,12 +114,12 @@ with history_tab:
                 try:
                     outcome = access.undo_upload_as(user, page.store, target)
                 except (ingest.IngestError, access.AccessDenied) as error:
-                    st.error(str(error))
+                    st.error(ui.plain(str(error)))
                 else:
                     st.session_state["undo-last-result"] = outcome.message
                     st.rerun()
     if "undo-last-result" in st.session_state:
-        st.success(st.session_state.pop("undo-last-result"), icon=":material/undo:")
+        st.success(ui.plain(st.session_state.pop("undo-last-result")), icon=":material/undo:")
 
 with names_tab:
     unmatched = ui.cached_read(ingest.unmatched_service_names, page.store)
@@ -141,4 +141,4 @@ with names_tab:
                         f"{matched:,} incidents now matched to {services[service_id]}.")
                     st.rerun()
     if "map-last-result" in st.session_state:
-        st.success(st.session_state.pop("map-last-result"), icon=":material/link:")
+        st.success(ui.plain(st.session_state.pop("map-last-result")), icon=":material/link:")
