@@ -1,0 +1,210 @@
+"""A process killed (SIGKILL) before, during or right after a commit or an undo: on reopening, the
+change is all there or not at all, everything before it is intact, and the store opens normally
+(DuckDB replays its write-ahead log).
+
+The child process pauses at a chosen point and waits on stdin, so each kill lands at a known
+place. The pause points are set up by the child script below, by wrapping the store's write
+cursor; the product code has no test hooks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from itscm.ingest import commit_upload, read_upload, undo_upload
+from itscm.store import Store, StoreLockedError
+from tests.store_contents import table_contents, upload_names
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "ingest"
+EARLIER, NEWER = "servicenow_list.csv", "servicenow_list_v2.csv"   # NEWER updates EARLIER's incidents
+T_EARLIER, T_CHILD = dt.datetime(2026, 7, 1, 9, 0), dt.datetime(2026, 7, 2, 9, 0)
+
+CHILD = textwrap.dedent("""
+    import datetime as dt
+    import sys
+    from contextlib import contextmanager
+    from pathlib import Path
+
+    from itscm.ingest import commit_upload, read_upload, undo_upload
+    from itscm.store import Store
+
+    path, action, argument, point = sys.argv[1:5]
+    NOW = dt.datetime.fromisoformat(sys.argv[5])
+
+
+    def pause_at(label):
+        if label == point:
+            print("paused", flush=True)
+            sys.stdin.readline()   # the parent kills this process here
+
+
+    class PausingCursor:
+        # Runs each statement, then pauses if it is the one named by `point`.
+        def __init__(self, cursor):
+            self._cursor = cursor
+
+        def execute(self, sql, *args):
+            result = self._cursor.execute(sql, *args)
+            if point.startswith("sql:") and point[4:] in " ".join(sql.split()):
+                pause_at(point)
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self._cursor, name)
+
+
+    class PausingStore(Store):
+        @contextmanager
+        def transaction(self):
+            with super().transaction() as cursor:
+                yield PausingCursor(cursor)
+
+
+    store = PausingStore(path)
+    if action == "commit":
+        preview = read_upload(Path(argument).read_bytes(), Path(argument).name, store=store)
+        pause_at("before")
+        commit_upload(store, preview, uploaded_by="crash test", now=NOW)
+    else:
+        pause_at("before")
+        undo_upload(store, argument, undone_by="crash test", now=NOW)
+    pause_at("after")
+    print("finished", flush=True)
+""")
+
+
+def commit_file(store: Store, name: str, now: dt.datetime) -> str:
+    preview = read_upload((FIXTURES / name).read_bytes(), name, store=store)
+    return commit_upload(store, preview, uploaded_by="crash test", now=now).upload_id
+
+
+@pytest.fixture(scope="module")
+def stores(small_org_path, tmp_path_factory):
+    """The store before the child's change, and the store as the change leaves it when it
+    completes (made in this process), for a commit and for an undo."""
+    folder = tmp_path_factory.mktemp("crash")
+    (folder / "child.py").write_text(CHILD)
+    made = {}
+    for action in ("commit", "undo"):
+        before, after = folder / f"{action}-before.duckdb", folder / f"{action}-after.duckdb"
+        shutil.copy(small_org_path, before)
+        with Store(before) as store:
+            commit_file(store, EARLIER, T_EARLIER)
+            argument = str(FIXTURES / NEWER)
+            if action == "undo":
+                argument = commit_file(store, NEWER, T_EARLIER + dt.timedelta(hours=1))
+            store.cursor().execute("CHECKPOINT")
+        shutil.copy(before, after)
+        with Store(after) as store:
+            if action == "commit":
+                commit_file(store, NEWER, T_CHILD)
+            else:
+                undo_upload(store, argument, undone_by="crash test", now=T_CHILD)
+        made[action] = (before, after, argument)
+    return folder, made
+
+
+def contents(path: Path) -> dict:
+    with Store(path) as store:
+        return table_contents(store, upload_names(store))
+
+
+# Each point with the state a kill there must leave: the one before the change or the one after.
+POINTS = {
+    "commit": [("before", "before"), ("sql:INSERT INTO incident_prior_versions", "before"),
+               ("sql:MERGE INTO incidents", "before"), ("sql:INSERT INTO uploads", "before"), ("after", "after")],
+    "undo": [("before", "before"), ("sql:DELETE FROM incidents", "before"), ("sql:INSERT INTO incidents", "before"),
+             ("sql:UPDATE uploads SET state", "before"), ("after", "after")],
+}
+
+
+@pytest.mark.parametrize("action", ["commit", "undo"])
+def test_a_killed_change_is_all_or_nothing(stores, action, tmp_path):
+    folder, made = stores
+    before, after, argument = made[action]
+    expected = {"before": contents(before), "after": contents(after)}
+    assert expected["before"] != expected["after"]
+
+    # Every child is started at once and paused at its point, then all are killed: the
+    # imports of the children overlap, which keeps this test quick.
+    children = []
+    for n, (point, _) in enumerate(POINTS[action]):
+        path = tmp_path / f"{action}-{n}.duckdb"
+        shutil.copy(before, path)
+        child = start_child(folder, path, action, argument, point)
+        children.append((point, path, child))
+    try:
+        for point, _, child in children:
+            line = child.stdout.readline().strip()
+            assert line == "paused", f"{point}: {line!r} {child.stderr.read() if child.poll() is not None else ''}"
+    finally:
+        for _, _, child in children:
+            child.send_signal(signal.SIGKILL)
+            child.communicate(timeout=30)
+
+    for (point, state), (_, path, child) in zip(POINTS[action], children, strict=True):
+        assert child.returncode == -signal.SIGKILL, point
+        if state == "after":
+            # The committed change is only in the write-ahead log: reopening must replay it.
+            assert Path(f"{path}.wal").stat().st_size > 0
+        with Store(path) as reopened:   # opens without error: the log of the killed process is replayed
+            assert reopened.scalar("SELECT count(*) FROM store_meta WHERE key = 'data_version'") == 1
+        assert contents(path) == expected[state], f"killed at {point}: the store is not the {state} state"
+
+
+def start_child(folder: Path, path: Path, action: str, argument: str, point: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(folder / "child.py"), str(path), action, argument, point, T_CHILD.isoformat()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_a_second_process_during_a_write_is_told_which_process_holds_the_store(stores, tmp_path):
+    folder, made = stores
+    before, _, argument = made["commit"]
+    path = tmp_path / "held.duckdb"
+    shutil.copy(before, path)
+    child = start_child(folder, path, "commit", argument, "sql:MERGE INTO incidents")
+    try:
+        assert child.stdout.readline().strip() == "paused"   # inside its write transaction
+        with pytest.raises(StoreLockedError, match=rf"in use by another process \(PID {child.pid}\b"):
+            Store(path)
+        for command in (["summary"], ["ingest", str(FIXTURES / EARLIER)], ["init"]):
+            cli = subprocess.run([sys.executable, "-m", "itscm", *command, "--store", str(path)],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert cli.returncode != 0, command
+            assert f"PID {child.pid}" in cli.stderr, (command, cli.stderr)
+            assert "Traceback" not in cli.stderr + cli.stdout, command
+            assert len(cli.stderr.strip().splitlines()) == 1, (command, cli.stderr)
+    finally:
+        child.kill()
+        child.communicate(timeout=30)
+    assert contents(path) == contents(before)
+
+
+def test_a_store_reopened_after_a_kill_takes_the_change_again(stores, tmp_path):
+    """After a kill mid-commit nothing is left half-done that would block doing it again."""
+    folder, made = stores
+    before, after, argument = made["commit"]
+    path = tmp_path / "again.duckdb"
+    shutil.copy(before, path)
+    child = start_child(folder, path, "commit", argument, "sql:MERGE INTO incidents")
+    try:
+        assert child.stdout.readline().strip() == "paused"
+    finally:
+        child.kill()
+        child.communicate(timeout=30)
+    with Store(path) as store:
+        commit_file(store, NEWER, T_CHILD)
+    assert contents(path) == contents(after)
