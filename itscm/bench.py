@@ -68,9 +68,9 @@ def page_timings(store_path: str, as_of: dt.date) -> dict[str, dict[str, float]]
     from streamlit.testing.v1 import AppTest
 
     # AppTest runs pages without a server; Streamlit says so at every run, which is noise here.
-    for name in ("streamlit", "streamlit.runtime.caching.cache_data_api",
-                 "streamlit.runtime.scriptrunner_utils.script_run_context"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     os.environ["ITSCM_STORE"] = store_path
     timings = {}
     for page in sorted((PROJECT_ROOT / "pages").glob("*.py")):
