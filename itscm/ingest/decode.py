@@ -91,8 +91,11 @@ def decode_upload(data: bytes, file_name: str, *, max_bytes: int = DEFAULT_MAX_B
     if not any(header):
         raise IngestError(f"{file_name} has no header row: the first line is empty.")
     if len(header) > MAX_COLUMNS:
+        # Only the first 64 KB are sniffed: a header longer than that is counted only that far.
+        header_cut = not whole and "\n" not in head and "\r" not in head
         raise IngestError(
-            f"{file_name} has {len(header)} columns in its header; an incident export has far fewer "
+            f"{file_name} has {'at least ' if header_cut else ''}{len(header):,} columns in its header; "
+            "an incident export has far fewer "
             f"(at most {MAX_COLUMNS} are read). Is this the right file?"
         )
     return DecodedUpload(text, encoding, delimiter, header, digest, len(data))
