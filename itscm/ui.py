@@ -39,7 +39,7 @@ NAVIGATION = {
     "Inventory and data": [
         ("pages/Services.py", "Services", ":material/lan:"),
         ("pages/Upload_incidents.py", "Upload incidents", ":material/upload_file:"),
-        ("pages/Access.py", "Access", ":material/admin_panel_settings:"),
+        ("pages/Administration.py", "Administration", ":material/admin_panel_settings:"),
     ],
 }
 
@@ -372,9 +372,12 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
                f"strategy {plain(service['recovery_strategy'] or 'not set')}")
     tiles = st.columns(5)
     tiles[0].metric("RTO", _minutes(service["rto_minutes"]), border=True)
-    bottleneck = service["bottleneck"]
-    tiles[1].metric("Effective RTO", _minutes(service["effective_rto_minutes"] or service["rto_minutes"]),
-                    border=True, help=f"Longest along the dependency chain (set by {plain(bottleneck)})"
+    # Both are missing (NA, not None) for a service that depends on nothing.
+    bottleneck = None if pd.isna(service["bottleneck"]) else service["bottleneck"]
+    effective = service["effective_rto_minutes"]
+    effective = service["rto_minutes"] if pd.isna(effective) else effective
+    tiles[1].metric("Effective RTO", _minutes(effective), border=True,
+                    help=f"Longest along the dependency chain (set by {plain(bottleneck)})"
                     if bottleneck else "No dependencies")
     tiles[2].metric("RPO", _minutes(service["rpo_minutes"]), border=True)
     tiles[3].metric("MTPD", _minutes(service["mtpd_minutes"]), border=True)
