@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from itscm import ingest
+from itscm import administration, ingest
 from itscm.store import Store
 
 ROLES = ("viewer", "analyst", "admin")   # each role can do all that the ones before it can
@@ -144,4 +144,22 @@ def backup_store_as(actor: Actor, store: Store, to_dir: str | Path) -> dict:
     require(actor, "admin", "back up the store")
     from itscm.backup import backup_store
 
-    return backup_store(store, to_dir, created_by=actor.name)
+    manifest = backup_store(store, to_dir, created_by=actor.name)
+    administration.record_change(store, actor.name, "backup", str(to_dir),
+                                 after={"rows": sum(manifest["tables"].values())})
+    return manifest
+
+
+def edit_service_as(actor: Actor, store: Store, service_id: str, changes: dict) -> dict[str, tuple]:
+    require(actor, "admin", "edit the inventory")
+    return administration.edit_service(store, service_id, changes, by=actor.name)
+
+
+def edit_policy_as(actor: Actor, store: Store, tier: int, changes: dict) -> dict[str, tuple]:
+    require(actor, "admin", "edit the policy")
+    return administration.edit_policy(store, tier, changes, by=actor.name)
+
+
+def set_target_as(actor: Actor, store: Store, key: str, value: float) -> tuple | None:
+    require(actor, "admin", "set the posture targets")
+    return administration.set_target(store, key, value, by=actor.name)

@@ -183,11 +183,27 @@ ALTER TABLE service_aliases ADD COLUMN mapped_by TEXT;
 ALTER TABLE service_aliases ADD COLUMN mapped_at TIMESTAMP;
 """
 
+# Version 5: admin changes to the inventory, the policy and the targets, and backups taken from
+# the app, each with who, when, and the fields before and after (itscm/administration.py). The
+# other changes record their author in their own tables (uploads, service_aliases, role_grants,
+# column_mappings); itscm/administration.change_history reads them all as one list.
+V5_CHANGE_LOG = """
+CREATE TABLE change_log (
+    changed_at  TIMESTAMP NOT NULL,
+    changed_by  TEXT,
+    action      TEXT NOT NULL,              -- edit service, edit policy, set target, backup
+    subject     TEXT,                       -- service id, tier, target name, backup folder
+    before      TEXT,                       -- JSON object of the changed fields as they were
+    after       TEXT                        -- JSON object of the same fields as they are now
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
     (4, "integer service keys and stored outage end for the measures' hot paths", ADD_DERIVED_COLUMNS_SQL),
     (3, "role grants for signed-in users, who mapped a service name", V3_ROLES_AND_ATTRIBUTION),
+    (5, "change log of admin edits and backups", V5_CHANGE_LOG),
 ]
 
 MIGRATIONS.sort()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from itscm import ui
+from itscm import access, administration, ui
 from itscm.inventory import service_card, service_catalogue
 
 page = ui.setup_page("Services", ":material/lan:")
@@ -36,10 +36,63 @@ picked = st.dataframe(
         "recovery_strategy": "Strategy",
     },
 )
+# The open card is in the URL (?service=ID), so a link can point at one service.
 rows = picked.selection.rows
-if not rows:
+if rows:
+    st.query_params["service"] = catalogue.iloc[rows[0]]["service_id"]
+service_id = st.query_params.get("service")
+if service_id not in set(catalogue["service_id"]):
     st.info("Select a service in the table to open its card.", icon=":material/touch_app:")
     st.stop()
 
-card = service_card(page.store, catalogue.iloc[rows[0]]["service_id"])
-ui.service_card(card, page.currency)
+if "service-edit-result" in st.session_state:
+    st.success(ui.plain(st.session_state.pop("service-edit-result")), icon=":material/edit:")
+ui.service_card(service_card(page.store, service_id), page.currency)
+
+
+def edit_form(facts: dict, units: dict[str, str]) -> dict:
+    """The service's editable facts in a form; returns them as the admin left them."""
+    left, right = st.columns(2)
+    unit_ids = [None, *units]
+    edited = {
+        "name": left.text_input("Name", facts["name"], max_chars=200),
+        "unit_id": left.selectbox("Business unit", unit_ids, index=unit_ids.index(facts["unit_id"])
+                                  if facts["unit_id"] in unit_ids else 0,
+                                  format_func=lambda unit: "None" if unit is None else units[unit]),
+        "tier": left.selectbox("Tier", administration.TIERS, index=administration.TIERS.index(facts["tier"])
+                               if facts["tier"] in administration.TIERS else 0),
+        "owner": left.text_input("Owner", facts["owner"] or "", max_chars=200),
+        "lifecycle": left.selectbox("Lifecycle", administration.LIFECYCLES,
+                                    index=administration.LIFECYCLES.index(facts["lifecycle"])),
+        "rto_minutes": right.number_input("RTO (minutes)", 0, administration.LONGEST_OBJECTIVE_MINUTES,
+                                          facts["rto_minutes"], step=15),
+        "rpo_minutes": right.number_input("RPO (minutes)", 0, administration.LONGEST_OBJECTIVE_MINUTES,
+                                          facts["rpo_minutes"], step=15),
+        "mtpd_minutes": right.number_input("MTPD (minutes)", 0, administration.LONGEST_OBJECTIVE_MINUTES,
+                                           facts["mtpd_minutes"], step=60),
+        "impact_cost_per_hour": right.number_input(f"Cost per hour of outage ({page.currency})", 0.0, None,
+                                                   facts["impact_cost_per_hour"], step=1000.0),
+    }
+    strategies = [*administration.RECOVERY_STRATEGIES, None]
+    edited["recovery_strategy"] = right.selectbox(
+        "Recovery strategy", strategies, index=strategies.index(facts["recovery_strategy"]),
+        format_func=lambda strategy: "not set" if strategy is None else strategy)
+    return edited
+
+
+if ui.require_role(page.user, "admin", "edit the inventory"):
+    facts = administration.service_facts(page.store, service_id)
+    with st.expander("Edit this service", icon=":material/edit:"), st.form(f"edit-{service_id}"):
+        st.caption("Empty objectives are gaps the coverage measure counts. Every change is recorded with your name "
+                   "(Administration, Change history).")
+        edited = edit_form(facts, administration.business_units(page.store))
+        if st.form_submit_button("Save changes", type="primary"):
+            try:
+                changed = access.edit_service_as(page.user, page.store, service_id, edited)
+            except (ValueError, access.AccessDenied) as error:
+                st.error(ui.plain(str(error)))
+            else:
+                st.session_state["service-edit-result"] = (
+                    "Saved the " + ", ".join(administration.FIELD_LABELS[field] for field in changed) + "."
+                    if changed else "Nothing changed.")
+                st.rerun()

@@ -1,0 +1,289 @@
+"""Admin changes: a service's inventory facts, the policy per tier, the posture targets. Each is
+checked, written, and recorded in change_log with who made it and the fields before and after,
+all in one transaction, so a change and its record never part. Who may make them is checked by
+itscm/access.py, which calls these.
+
+`change_history` reads every attributed change of the store as one list: these, uploads and
+undos, mapped service names, role grants and saved column mappings.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
+from itscm.store import Store
+from itscm.targets import DEFAULT_TARGETS, TARGET_KEY_PREFIX
+
+RECOVERY_STRATEGIES = ("active-active", "hot", "warm", "cold", "manual", "none")
+LIFECYCLES = ("live", "retired")
+TIERS = (1, 2, 3, 4)
+LONGEST_OBJECTIVE_MINUTES = 366 * 24 * 60   # a year: anything longer is a typo, not an objective
+LONGEST_INTERVAL_DAYS = 3660                 # ten years
+
+
+class ChangeRefused(ValueError):
+    """A change that would put a wrong value in the store; one line for the user."""
+
+
+class _NothingToChange(Exception):
+    """Raised inside a transaction to roll it back: the store already says so, so the data
+    version stays and the cached pages stay warm."""
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC).replace(tzinfo=None)
+
+
+def _log(cursor, by: str, action: str, subject: str, before: dict, after: dict, now: datetime) -> None:
+    cursor.execute(
+        "INSERT INTO change_log (changed_at, changed_by, action, subject, before, after) "
+        "VALUES ($at, $by, $action, $subject, $before, $after)",
+        {"at": now, "by": by, "action": action, "subject": subject,
+         "before": json.dumps(before, default=str), "after": json.dumps(after, default=str)},
+    )
+
+
+def record_change(store: Store, by: str, action: str, subject: str, *, before: dict | None = None,
+                  after: dict | None = None, now: datetime | None = None) -> None:
+    """Record a change made outside this module (a backup taken from the app)."""
+    with store.transaction() as cursor:
+        _log(cursor, by, action, subject, before or {}, after or {}, _now(now))
+
+
+def _whole_minutes(label: str, value) -> int | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ChangeRefused(f"{label} is a whole number of minutes, not {value!r}.")
+    minutes = int(value)
+    if not 0 <= minutes <= LONGEST_OBJECTIVE_MINUTES:
+        raise ChangeRefused(f"{label} must be between 0 and {LONGEST_OBJECTIVE_MINUTES:,} minutes (a year).")
+    return minutes
+
+
+def _text(label: str, value, *, required: bool = False, longest: int = 200) -> str | None:
+    text = None if value is None else str(value).strip() or None
+    if required and text is None:
+        raise ChangeRefused(f"{label} cannot be empty.")
+    if text is not None and len(text) > longest:
+        raise ChangeRefused(f"{label} is longer than {longest} characters.")
+    return text
+
+
+def _one_of(label: str, value, allowed: tuple) -> object:
+    if value not in allowed:
+        raise ChangeRefused(f"{label} must be one of {', '.join(map(str, allowed))}, not {value!r}.")
+    return value
+
+
+def _cost(value) -> float | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    cost = float(value)
+    if not 0 <= cost < 1e12:
+        raise ChangeRefused("Cost per hour must be zero or more.")
+    return cost
+
+
+# The facts of a service an admin may edit, each with the check that keeps a wrong value out. The
+# service id is its identity (incidents, plans and drills point at it), so it is not editable.
+_SERVICE_FIELD_CHECKS = {
+    "name": lambda v: _text("Name", v, required=True),
+    "unit_id": lambda v: _text("Business unit", v),
+    "tier": lambda v: _one_of("Tier", None if v is None else int(v), TIERS),
+    "owner": lambda v: _text("Owner", v),
+    "rto_minutes": lambda v: _whole_minutes("RTO", v),
+    "rpo_minutes": lambda v: _whole_minutes("RPO", v),
+    "mtpd_minutes": lambda v: _whole_minutes("MTPD", v),
+    "impact_cost_per_hour": _cost,
+    "recovery_strategy": lambda v: _one_of("Recovery strategy", v, (*RECOVERY_STRATEGIES, None)),
+    "lifecycle": lambda v: _one_of("Lifecycle", v, LIFECYCLES),
+}
+SERVICE_FIELDS = tuple(_SERVICE_FIELD_CHECKS)
+FIELD_LABELS = {"name": "name", "unit_id": "business unit", "tier": "tier", "owner": "owner", "rto_minutes": "RTO",
+                "rpo_minutes": "RPO", "mtpd_minutes": "MTPD", "impact_cost_per_hour": "cost per hour",
+                "recovery_strategy": "recovery strategy", "lifecycle": "lifecycle"}
+
+# One statement per field, written here: the column name never comes from the caller's text.
+_UPDATE_SERVICE_SQL = {field: f"UPDATE services SET {field} = $value WHERE service_id = $id"
+                       for field in SERVICE_FIELDS}
+_SERVICE_FACTS_SQL = f"SELECT {', '.join(SERVICE_FIELDS)} FROM services WHERE service_id = $id"
+
+
+def _plain(value):
+    """A value as JSON keeps it: numpy and pandas scalars become Python ones."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def service_facts(store: Store, service_id: str) -> dict | None:
+    """The editable facts of a service as they are now, or None if there is no such service."""
+    rows = store.rows(_SERVICE_FACTS_SQL, {"id": service_id})
+    return dict(zip(SERVICE_FIELDS, map(_plain, rows[0]), strict=True)) if rows else None
+
+
+def business_units(store: Store) -> dict[str, str]:
+    """unit_id -> name, by name: the choices for a service's business unit."""
+    return dict(store.rows("SELECT unit_id, name FROM business_units ORDER BY name"))
+
+
+def edit_service(store: Store, service_id: str, changes: dict, *, by: str,
+                 now: datetime | None = None) -> dict[str, tuple]:
+    """Set the given facts of a service. Returns {field: (before, after)} for the fields that
+    changed (empty when none did; nothing is written or logged then)."""
+    unknown = set(changes) - set(SERVICE_FIELDS)
+    if unknown:
+        raise ChangeRefused(f"{', '.join(sorted(unknown))} cannot be edited; editable: {', '.join(SERVICE_FIELDS)}.")
+    try:
+        wanted = {field: _SERVICE_FIELD_CHECKS[field](value) for field, value in changes.items()}
+    except (TypeError, ValueError) as error:
+        raise error if isinstance(error, ChangeRefused) else ChangeRefused(f"Not a valid value: {error}.") from error
+    try:
+        return _edit_service(store, service_id, wanted, by, _now(now))
+    except _NothingToChange:
+        return {}
+
+
+def _edit_service(store: Store, service_id: str, wanted: dict, by: str, now: datetime) -> dict[str, tuple]:
+    with store.transaction() as cursor:
+        rows = cursor.execute(_SERVICE_FACTS_SQL, {"id": service_id}).fetchall()
+        if not rows:
+            raise ChangeRefused(f"There is no service {service_id!r}.")
+        current = dict(zip(SERVICE_FIELDS, map(_plain, rows[0]), strict=True))
+        if wanted.get("unit_id") is not None and not cursor.execute(
+                "SELECT count(*) FROM business_units WHERE unit_id = $unit", {"unit": wanted["unit_id"]}
+        ).fetchall()[0][0]:
+            raise ChangeRefused(f"There is no business unit {wanted['unit_id']!r}.")
+        changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
+        if not changed:
+            raise _NothingToChange
+        for field, (_, value) in changed.items():
+            cursor.execute(_UPDATE_SERVICE_SQL[field], {"value": value, "id": service_id})
+        _log(cursor, by, "edit service", service_id, {f: old for f, (old, _) in changed.items()},
+             {f: new for f, (_, new) in changed.items()}, now)
+    return changed
+
+
+# -- policy per tier ------------------------------------------------------------------------------
+
+_POLICY_FIELD_CHECKS = {
+    "review_interval_days": lambda v: _days("Review interval", v),
+    "test_interval_days": lambda v: _days("Test interval", v),
+    "min_test_type": lambda v: _one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
+    "is_critical": lambda v: bool(_one_of("Critical", v, (True, False))),
+}
+POLICY_FIELDS = tuple(_POLICY_FIELD_CHECKS)
+_UPDATE_POLICY_SQL = {field: f"UPDATE policy SET {field} = $value WHERE tier = $tier" for field in POLICY_FIELDS}
+_POLICY_SQL = f"SELECT {', '.join(POLICY_FIELDS)} FROM policy WHERE tier = $tier"
+
+
+def _days(label: str, value) -> int:
+    if value is None or isinstance(value, bool) or not float(value).is_integer():
+        raise ChangeRefused(f"{label} is a whole number of days.")
+    days = int(value)
+    if not 1 <= days <= LONGEST_INTERVAL_DAYS:
+        raise ChangeRefused(f"{label} must be between 1 and {LONGEST_INTERVAL_DAYS:,} days.")
+    return days
+
+
+def policy(store: Store) -> pd.DataFrame:
+    """tier, review_interval_days, test_interval_days, min_test_type, is_critical."""
+    return store.df(f"SELECT tier, {', '.join(POLICY_FIELDS)} FROM policy ORDER BY tier")
+
+
+def edit_policy(store: Store, tier: int, changes: dict, *, by: str, now: datetime | None = None) -> dict[str, tuple]:
+    """Set the policy of one tier; returns {field: (before, after)} of what changed."""
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise ChangeRefused(f"{', '.join(sorted(unknown))} is not a policy setting.")
+    try:
+        wanted = {field: _POLICY_FIELD_CHECKS[field](value) for field, value in changes.items()}
+    except (TypeError, ValueError) as error:
+        raise error if isinstance(error, ChangeRefused) else ChangeRefused(f"Not a valid value: {error}.") from error
+    try:
+        return _edit_policy(store, tier, wanted, by, _now(now))
+    except _NothingToChange:
+        return {}
+
+
+def _edit_policy(store: Store, tier: int, wanted: dict, by: str, now: datetime) -> dict[str, tuple]:
+    with store.transaction() as cursor:
+        rows = cursor.execute(_POLICY_SQL, {"tier": tier}).fetchall()
+        if not rows:
+            raise ChangeRefused(f"There is no policy for tier {tier!r}.")
+        current = dict(zip(POLICY_FIELDS, map(_plain, rows[0]), strict=True))
+        changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
+        if not changed:
+            raise _NothingToChange
+        for field, (_, value) in changed.items():
+            cursor.execute(_UPDATE_POLICY_SQL[field], {"value": value, "tier": tier})
+        _log(cursor, by, "edit policy", f"tier {tier}", {f: old for f, (old, _) in changed.items()},
+             {f: new for f, (_, new) in changed.items()}, now)
+    return changed
+
+
+# -- posture targets ------------------------------------------------------------------------------
+
+
+def set_target(store: Store, key: str, value: float, *, by: str, now: datetime | None = None) -> tuple | None:
+    """Set one posture target (a percentage); returns (before, after), or None if unchanged."""
+    if key not in DEFAULT_TARGETS:
+        raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(DEFAULT_TARGETS)}.")
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as error:
+        raise ChangeRefused(f"A target is a percentage, not {value!r}.") from error
+    if not 0 <= value <= 100:
+        raise ChangeRefused("A target is a percentage from 0 to 100.")
+    meta_key = TARGET_KEY_PREFIX + key
+    try:
+        with store.transaction() as cursor:
+            rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
+            before = float(rows[0][0]) if rows else DEFAULT_TARGETS[key]
+            if before == value:
+                raise _NothingToChange
+            cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
+            cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
+            _log(cursor, by, "set target", key, {key: before}, {key: value}, _now(now))
+    except _NothingToChange:
+        return None
+    return before, value
+
+
+# -- every attributed change ----------------------------------------------------------------------
+
+# when, who, what, subject, detail: newest first. Each source keeps its author in its own table.
+CHANGE_HISTORY_SQL = """
+SELECT * FROM (
+    SELECT uploaded_at AS changed_at, uploaded_by AS changed_by, 'upload' AS action, file_name AS subject,
+           format('{} inserted, {} updated, {} rejected ({})', inserted, updated, rejected, upload_id) AS detail
+    FROM uploads
+    UNION ALL
+    SELECT undone_at, undone_by, 'undo upload', file_name, upload_id
+    FROM uploads WHERE undone_at IS NOT NULL
+    UNION ALL
+    SELECT mapped_at, mapped_by, 'map service name', alias, format('now matches service {}', service_id)
+    FROM service_aliases WHERE mapped_at IS NOT NULL
+    UNION ALL
+    SELECT granted_at, granted_by, 'grant role', principal, role
+    FROM role_grants
+    UNION ALL
+    SELECT created_at, created_by, 'save column mapping', name, mapping
+    FROM column_mappings
+    UNION ALL
+    SELECT changed_at, changed_by, action, subject, format('{} -> {}', before, after)
+    FROM change_log
+)
+ORDER BY changed_at DESC, action, subject
+LIMIT $limit
+"""
+
+
+def change_history(store: Store, limit: int = 500) -> pd.DataFrame:
+    """changed_at, changed_by, action, subject, detail: the latest `limit` changes."""
+    return store.df(CHANGE_HISTORY_SQL, {"limit": limit})
