@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 
 from itscm.migrations import LATEST_VERSION, MIGRATIONS
-from itscm.store import Store, StoreError, StoreVersionError, resolve_store_path
+from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, resolve_store_path
 
 MANIFEST = "manifest.json"
 BACKUP_FORMAT = "itscm-backup/1"
@@ -102,6 +102,36 @@ def _write_tables(store: Store, folder: Path) -> dict:
 
 def _copy_table(cursor: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
     cursor.execute(f"COPY {_quoted(table)} TO $path (FORMAT parquet)", {"path": str(path)})
+
+
+def backups_folder(store_path: str | os.PathLike) -> Path:
+    """Where the app puts the backups an admin takes: $ITSCM_BACKUP_DIR, else `backups/` beside
+    the store."""
+    configured = os.environ.get("ITSCM_BACKUP_DIR")
+    return Path(configured) if configured else Path(store_path).resolve().parent / "backups"
+
+
+def new_backup_folder(store_path: str | os.PathLike, now: datetime | None = None) -> Path:
+    """A fresh folder name for a backup of this store, sortable by time."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return backups_folder(store_path) / f"{Path(store_path).stem}-{stamp}-{secrets.token_hex(2)}"
+
+
+def list_backups(folder: str | os.PathLike) -> list[dict]:
+    """The backups in `folder`, newest first: folder, created_at, created_by, schema_version,
+    rows. Folders without a readable manifest (a partial one, anything else) are left out."""
+    found = []
+    for candidate in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        if candidate.name.startswith(".") or not candidate.is_dir():
+            continue
+        try:
+            manifest = read_manifest(candidate)
+        except BackupError:
+            continue
+        found.append({"folder": str(candidate), "created_at": manifest.get("created_at"),
+                      "created_by": manifest.get("created_by"), "schema_version": manifest.get("schema_version"),
+                      "rows": sum(manifest.get("tables", {}).values())})
+    return sorted(found, key=lambda backup: backup["created_at"] or "", reverse=True)
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -188,13 +218,19 @@ def _load(source: Path, staging: Path, manifest: dict) -> None:
 
 
 def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("to", metavar="FOLDER", help="a new (or empty) folder for the backup")
+    parser.add_argument("--to", required=True, metavar="FOLDER", help="a new (or empty) folder for the backup")
     parser.add_argument("--json", action="store_true", help="print the manifest as one JSON object")
 
 
 def run_backup(args: argparse.Namespace) -> int:
     # Read-only: a backup must not upgrade the store it copies.
-    with Store(resolve_store_path(args.store), read_only=True, create=False) as store:
+    try:
+        store = Store(resolve_store_path(args.store), read_only=True, create=False)
+    except StoreLockedError as error:
+        # DuckDB lets one process hold a store it writes to; the app's own backup reads it there.
+        raise BackupError(f"{error} While the app runs, an admin takes the backup in the app: "
+                          "Administration page, Backup tab.") from None
+    with store:
         manifest = backup_store(store, args.to, created_by=_os_user())
     if args.json:
         print(json.dumps(manifest))
@@ -206,7 +242,8 @@ def run_backup(args: argparse.Namespace) -> int:
 
 
 def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="FOLDER", help="a folder made by `python -m itscm backup`")
+    parser.add_argument("--from", dest="source", required=True, metavar="FOLDER",
+                        help="a folder made by `python -m itscm backup`")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store at --store")
 
 

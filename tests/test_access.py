@@ -161,7 +161,7 @@ def test_an_analyst_uploads_and_the_upload_is_attributed(store_path):
 
 
 def test_an_admin_grants_a_role_on_the_access_page(store_path):
-    app = signed_in_page("Access.py", "boss@example.com", admins=("boss@example.com",))
+    app = signed_in_page("Administration.py", "boss@example.com", admins=("boss@example.com",))
     assert_clean(app)
     app.text_input(key="grant-principal").input("ana@example.com")
     app.selectbox(key="grant-role-choice").set_value("analyst")
@@ -173,6 +173,6 @@ def test_an_admin_grants_a_role_on_the_access_page(store_path):
         ("ana@example.com", "analyst", "boss@example.com")]
     assert role_for(store, "ana@example.com") == "analyst"
 
-    viewer = signed_in_page("Access.py", "vic@example.com")
+    viewer = signed_in_page("Administration.py", "vic@example.com")
     assert_clean(viewer)
     assert not viewer.text_input and any("need the admin role" in c.value for c in viewer.caption)

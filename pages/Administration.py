@@ -1,0 +1,147 @@
+"""Administration: roles, posture targets and policy, backups, and the history of every change.
+Everyone sees it; only admins change anything, and itscm/access.py checks that again."""
+
+import streamlit as st
+
+from itscm import access, administration, backup, ui
+from itscm.targets import DEFAULT_TARGETS, posture_targets
+
+page = ui.setup_page("Administration", ":material/admin_panel_settings:")
+st.title("Administration")
+user = page.user
+is_admin = user.can("admin")
+if not ui.sign_in_configured():
+    st.info("Single-user local mode: sign-in is not configured, so whoever runs the app has every role. "
+            "Roles granted here apply once `[auth]` is set in .streamlit/secrets.toml and people sign in.",
+            icon=":material/person:")
+elif not is_admin:
+    st.caption(f":material/lock: You can read everything here; changing it needs the admin role (you are a "
+               f"{user.role}).")
+
+roles_tab, policy_tab, backups_tab, history_tab = st.tabs(
+    ["Roles", "Targets and policy", "Backups", "Change history"])
+
+
+def done(message_key: str, message: str) -> None:
+    """Keep a success message across the rerun that shows the change."""
+    st.session_state[message_key] = message
+    st.rerun()
+
+
+def show_done(message_key: str, icon: str) -> None:
+    if message_key in st.session_state:
+        st.success(ui.plain(st.session_state.pop(message_key)), icon=icon)
+
+
+with roles_tab:
+    st.caption("Viewers see every page; analysts also upload, undo and map service names; admins also edit "
+               "the inventory, the targets and the policy, grant roles and take backups. A grant to an email wins "
+               "over one to its domain (@example.com); anyone signed in without a grant is a viewer.")
+    grants = ui.cached_read(access.role_grants, page.store)
+    if grants.empty:
+        ui.explain_empty("No role granted yet.")
+    else:
+        st.dataframe(grants, hide_index=True, column_config={
+            "principal": "Email or domain", "role": "Role", "granted_by": "Granted by",
+            "granted_at": st.column_config.DatetimeColumn("Granted (UTC)", format="YYYY-MM-DD HH:mm")})
+    if ui.require_role(user, "admin", "grant roles"):
+        with st.form("grant-role"):
+            principal = st.text_input("Email, or @domain for everyone in it", key="grant-principal",
+                                      placeholder="ana@example.com or @example.com")
+            role = st.selectbox("Role", access.ROLES, index=1, key="grant-role-choice")
+            if st.form_submit_button("Grant role", type="primary"):
+                try:
+                    granted = access.grant_role(user, page.store, principal, role)
+                except (ValueError, access.AccessDenied) as error:
+                    st.error(ui.plain(str(error)))
+                else:
+                    done("grant-last-result", f"{granted} now has the {role} role.")
+    show_done("grant-last-result", ":material/how_to_reg:")
+
+with policy_tab:
+    st.subheader("Posture targets")
+    st.caption("The Overview tiles are on target when coverage and RTO attainment are at least, and stale plans at "
+               "most, these percentages.")
+    targets = posture_targets(page.store)
+    labels = {"coverage_pct": "Critical-service coverage at least (%)",
+              "attainment_pct": "RTO attainment at least (%)", "stale_pct": "Stale plans at most (%)"}
+    with st.form("posture-targets"):
+        wanted = {key: st.number_input(labels[key], 0.0, 100.0, float(targets[key]), step=1.0, key=f"target-{key}",
+                                       disabled=not is_admin) for key in DEFAULT_TARGETS}
+        if st.form_submit_button("Save targets", disabled=not is_admin):
+            try:
+                changed = [key for key, value in wanted.items() if access.set_target_as(user, page.store, key, value)]
+            except (ValueError, access.AccessDenied) as error:
+                st.error(ui.plain(str(error)))
+            else:
+                done("targets-last-result", f"Saved {len(changed)} target{'' if len(changed) == 1 else 's'}."
+                     if changed else "No target changed.")
+    show_done("targets-last-result", ":material/flag:")
+
+    st.subheader("Policy per tier")
+    st.caption("How often plans are reviewed and tested, the weakest drill that counts as a test, and which tiers are "
+               "critical (in scope for coverage). Every measure uses these at once.")
+    current_policy = ui.cached_read(administration.policy, page.store)
+    edited = st.data_editor(
+        current_policy, key="policy-editor", hide_index=True, disabled=["tier"] if is_admin else True,
+        column_config={
+            "tier": st.column_config.NumberColumn("Tier", format="%d"),
+            "review_interval_days": st.column_config.NumberColumn("Review every (days)", min_value=1,
+                                                                  max_value=administration.LONGEST_INTERVAL_DAYS,
+                                                                  step=1, required=True),
+            "test_interval_days": st.column_config.NumberColumn("Test every (days)", min_value=1,
+                                                                max_value=administration.LONGEST_INTERVAL_DAYS,
+                                                                step=1, required=True),
+            "min_test_type": st.column_config.SelectboxColumn(
+                "Weakest drill that counts", options=list(administration.DRILL_TYPES_WEAKEST_FIRST), required=True),
+            "is_critical": st.column_config.CheckboxColumn("Critical tier"),
+        })
+    if is_admin and st.button("Save policy", key="policy-save", disabled=edited.equals(current_policy)):
+        try:
+            changes = 0
+            for before, after in zip(current_policy.to_dict("records"), edited.to_dict("records"), strict=True):
+                fields = {field: after[field] for field in administration.POLICY_FIELDS
+                          if after[field] != before[field]}
+                if fields:
+                    changes += len(access.edit_policy_as(user, page.store, int(before["tier"]), fields))
+        except (ValueError, access.AccessDenied) as error:
+            st.error(ui.plain(str(error)))
+        else:
+            done("policy-last-result", f"Saved {changes} policy setting{'' if changes == 1 else 's'}.")
+    show_done("policy-last-result", ":material/policy:")
+
+with backups_tab:
+    folder = backup.backups_folder(page.store.path)
+    st.caption(f"A backup is a Parquet file per table and a manifest, copied from one consistent state while the app "
+               f"keeps serving. Backups taken here go to `{ui.plain(folder)}` (set ITSCM_BACKUP_DIR to change it); "
+               "restore one with `python -m itscm restore --from FOLDER --store PATH`.")
+    if ui.require_role(user, "admin", "take a backup") and st.button("Back up now", key="backup-now",
+                                                                       icon=":material/backup:"):
+        with st.spinner("Backing up…"):
+            try:
+                target = backup.new_backup_folder(page.store.path)
+                manifest = access.backup_store_as(user, page.store, target)
+            except (OSError, backup.BackupError, access.AccessDenied) as error:
+                st.error(ui.plain(f"The backup failed: {error}"))
+            else:
+                done("backup-last-result", f"Backed up {sum(manifest['tables'].values()):,} rows to {target}.")
+    show_done("backup-last-result", ":material/backup:")
+    existing = backup.list_backups(folder)
+    if existing:
+        st.dataframe(existing, hide_index=True, column_config={
+            "folder": "Folder", "created_at": "Taken (UTC)", "created_by": "By",
+            "schema_version": "Schema", "rows": st.column_config.NumberColumn("Rows", format="localized")})
+    else:
+        ui.explain_empty("No backup in that folder yet.")
+
+with history_tab:
+    st.caption("Every change to the store and who made it: uploads and undos, mapped service names, saved column "
+               "mappings, role grants, inventory and policy edits, targets and backups. Newest first.")
+    history = ui.cached_read(administration.change_history, page.store)
+    if history.empty:
+        ui.explain_empty("Nothing has been changed in this store yet.")
+    else:
+        st.dataframe(history, hide_index=True, column_config={
+            "changed_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+            "changed_by": "Who", "action": "What", "subject": "On", "detail": "Detail"})
+        ui.download_csv(history, "change_history.csv")
