@@ -11,7 +11,8 @@ import pandas as pd
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.store import Store
 
-# Columns: service_id, service, effective_rto_minutes, bottleneck (the dependency that sets it).
+# Columns: service_id, effective_rto_minutes (its own RTO, or a longer one along its dependency
+# chain), bottleneck (the dependency that sets it when that is longer than its own, else NULL).
 EFFECTIVE_RTO_SQL = """
 WITH RECURSIVE chain(service_id, depends_on_id, depth) AS (
     SELECT service_id, depends_on_id, 1 FROM dependencies
@@ -19,11 +20,16 @@ WITH RECURSIVE chain(service_id, depends_on_id, depth) AS (
     SELECT chain.service_id, d.depends_on_id, chain.depth + 1
     FROM chain JOIN dependencies d ON d.service_id = chain.depends_on_id
     WHERE chain.depth < 32
+),
+slowest_dependency AS (
+    SELECT c.service_id, max(dep.rto_minutes) AS rto_minutes, arg_max(dep.name, dep.rto_minutes) AS name
+    FROM chain c JOIN services dep ON dep.service_id = c.depends_on_id
+    GROUP BY c.service_id
 )
-SELECT c.service_id, max(dep.rto_minutes) AS effective_rto_minutes,
-       arg_max(dep.name, dep.rto_minutes) AS bottleneck
-FROM chain c JOIN services dep ON dep.service_id = c.depends_on_id
-GROUP BY c.service_id
+SELECT s.service_id,
+       greatest(s.rto_minutes, d.rto_minutes) AS effective_rto_minutes,   -- greatest() skips NULLs
+       CASE WHEN d.rto_minutes > coalesce(s.rto_minutes, -1) THEN d.name END AS bottleneck
+FROM services s LEFT JOIN slowest_dependency d ON d.service_id = s.service_id
 """
 
 

@@ -387,11 +387,19 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
     plans, drills, incidents, dependencies, suppliers = st.tabs(
         ["Plans", "Drills", "Incidents", "Dependencies", "Suppliers"])
     with plans:
-        _table_or_note(card["plans"], "No plan.")
+        _table_or_note(card["plans"], "No plan.", column_config={
+            "plan_id": "Plan", "title": "Title", "owner": "Owner", "status": "Status",
+            "approved_on": st.column_config.DateColumn("Approved on", format="YYYY-MM-DD"),
+            "last_review": st.column_config.DateColumn("Last review", format="YYYY-MM-DD"), "reviews": "Reviews"})
     with drills:
-        _table_or_note(card["drills"], "No drill.")
+        _table_or_note(card["drills"], "No drill.", column_config={
+            "held_on": st.column_config.DateColumn("Held on", format="YYYY-MM-DD"), "drill_type": "Type",
+            "outcome": "Outcome", "rta_minutes": st.column_config.NumberColumn("RTA (min)", format="localized"),
+            "data_loss_minutes": st.column_config.NumberColumn("Data loss (min)", format="localized"),
+            "open_findings": "Open findings", "plan_id": "Plan"})
     with incidents:
         _table_or_note(card["incidents"], "No incident on record.", column_config={
+            "incident_id": "Incident", "title": "Title", "priority": "Priority",
             "opened_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD HH:mm"),
             "restored_at": st.column_config.DatetimeColumn("Restored", format="YYYY-MM-DD HH:mm"),
             "resolved_at": st.column_config.DatetimeColumn("Resolved", format="YYYY-MM-DD HH:mm"),
@@ -399,12 +407,16 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
             "rta_minutes": st.column_config.NumberColumn("RTA (min)")})
     with dependencies:
         st.markdown("**Depends on**")
+        service_columns = {"service_id": "Id", "service": "Service", "tier": "Tier",
+                           "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized")}
         _table_or_note(card["depends_on"], "No dependency recorded.", column_config={
-            "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
+            **service_columns, "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
         st.markdown("**Depended on by**")
-        _table_or_note(card["dependants"], "Nothing depends on this service.")
+        _table_or_note(card["dependants"], "Nothing depends on this service.", column_config=service_columns)
     with suppliers:
-        _table_or_note(card["suppliers"], "No supplier recorded.")
+        _table_or_note(card["suppliers"], "No supplier recorded.", column_config={
+            "supplier": "Supplier", "contracted_recovery_minutes": st.column_config.NumberColumn(
+                "Contracted recovery (min)", format="localized")})
 
 
 # -- people and roles ------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""The inventory: a service's effective RTO along its dependency chain, and the catalogue search."""
+
+from __future__ import annotations
+
+from itscm.filters import Filters
+from itscm.inventory import service_card, service_catalogue
+from itscm.store import Store
+from tests.conftest import SMALL_ORG_AS_OF
+
+
+def by_name(store: Store, search: str = ""):
+    return service_catalogue(store, Filters(as_of=SMALL_ORG_AS_OF), search=search).set_index("service")
+
+
+def test_a_slower_dependency_sets_the_effective_rto(small_org_path):
+    """Card Authorisation (RTO 30 min) depends on Core Ledger (60 min): it cannot recover in 30."""
+    with Store(small_org_path, read_only=True) as store:
+        auth = by_name(store).loc["Card Authorisation"]
+        assert (auth["effective_rto_minutes"], auth["bottleneck"], auth["rto_misaligned"]) == (60, "Core Ledger", True)
+
+
+def test_a_service_without_slower_dependencies_keeps_its_own_rto(small_org_path):
+    with Store(small_org_path, read_only=True) as store:
+        catalogue = by_name(store)
+        for name in ("Core Ledger", "Customer Portal", "Expense Claims"):
+            row = catalogue.loc[name]
+            assert row["effective_rto_minutes"] == row["rto_minutes"] and not row["rto_misaligned"], name
+            assert row["bottleneck"] is None or row["bottleneck"] != row["bottleneck"], name   # None or NA
+        card = service_card(store, "svc1")["service"].iloc[0]
+        assert card["effective_rto_minutes"] == 60
+
+
+def test_the_search_finds_a_service_by_alias_owner_or_unit_in_any_case(small_org_path):
+    with Store(small_org_path, read_only=True) as store:
+        assert list(by_name(store, "cbl-prod").index) == ["Core Ledger"]
+        assert set(by_name(store, "CARDS").index) == {"Card Authorisation"}
+        assert by_name(store, "no such thing").empty
