@@ -15,6 +15,7 @@ PAGES = [  # url path, title, has charts
     ("Plan_staleness", "Plan staleness", True),
     ("Services", "Services", False),
     ("Upload_incidents", "Upload incidents", False),
+    ("Administration", "Administration", False),
 ]
 
 
@@ -113,4 +114,21 @@ def test_selecting_a_unit_on_the_overview_narrows_every_page(server, page):
     page.get_by_role("heading", name="Critical-service coverage", level=1).wait_for()
     wait_ready(page)
     assert first_unit in scope_caption(page)
+    assert_no_errors(page, server)
+
+
+def test_selecting_a_service_opens_its_card_and_the_link_opens_it_again(server, page):
+    page.goto(f"{server.url}/Services?{AS_OF}")
+    wait_ready(page)
+    table = page.locator("[data-testid='stDataFrame']").first
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)   # the first row's selection box (see above)
+    page.wait_for_function("location.search.includes('service=')", timeout=30_000)
+    wait_ready(page)
+    heading = page.locator("[data-testid='stMain'] h3").first.inner_text()
+    link = page.url
+    page.goto(link)   # the same link, as a colleague would open it
+    wait_ready(page)
+    assert page.locator("[data-testid='stMain'] h3").first.inner_text() == heading
+    assert page.get_by_text("Edit this service").is_visible()   # local mode: every role
     assert_no_errors(page, server)
