@@ -10,6 +10,8 @@ undos, mapped service names, role grants and saved column mappings.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -89,9 +91,76 @@ def _cost(value) -> float | None:
     return cost
 
 
+@dataclass(frozen=True)
+class _Editable:
+    """One kind of row an admin edits: its fields with their checks, and its statements, written
+    here once, so a column name never comes from the caller's text."""
+    table: str
+    key_column: str
+    action: str                                   # as the change log names it
+    checks: dict[str, Callable]                   # field -> check, returning the value to store
+    unknown_field: str                            # message for a field that is not editable
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.checks)
+
+    def select_sql(self) -> str:
+        return f"SELECT {', '.join(self.fields)} FROM {self.table} WHERE {self.key_column} = $key"
+
+    def update_sql(self, field: str) -> str:
+        return f"UPDATE {self.table} SET {field} = $value WHERE {self.key_column} = $key"
+
+
+def _checked(kind: _Editable, changes: dict) -> dict:
+    unknown = set(changes) - set(kind.fields)
+    if unknown:
+        raise ChangeRefused(kind.unknown_field.format(fields=", ".join(sorted(unknown))))
+    try:
+        return {field: kind.checks[field](value) for field, value in changes.items()}
+    except ChangeRefused:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ChangeRefused(f"Not a valid value: {error}.") from error
+
+
+def _edit(store: Store, kind: _Editable, key, changes: dict, *, subject: str, missing: str, by: str,
+          now: datetime | None, check_in_store: Callable | None = None) -> dict[str, tuple]:
+    """Check `changes`, apply those that differ from the row as it is, and log them with their
+    before and after, in one transaction. Returns {field: (before, after)}; {} writes nothing."""
+    wanted = _checked(kind, changes)
+    try:
+        with store.transaction() as cursor:
+            rows = cursor.execute(kind.select_sql(), {"key": key}).fetchall()
+            if not rows:
+                raise ChangeRefused(missing)
+            if check_in_store:
+                check_in_store(cursor, wanted)
+            current = dict(zip(kind.fields, map(_plain, rows[0]), strict=True))
+            changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
+            if not changed:
+                raise _NothingToChange
+            for field, (_, value) in changed.items():
+                cursor.execute(kind.update_sql(field), {"value": value, "key": key})
+            _log(cursor, by, kind.action, subject, {f: old for f, (old, _) in changed.items()},
+                 {f: new for f, (_, new) in changed.items()}, _now(now))
+    except _NothingToChange:
+        return {}
+    return changed
+
+
+def _plain(value):
+    """A value as JSON keeps it: numpy and pandas scalars become Python ones."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+# -- services -------------------------------------------------------------------------------------
+
 # The facts of a service an admin may edit, each with the check that keeps a wrong value out. The
 # service id is its identity (incidents, plans and drills point at it), so it is not editable.
-_SERVICE_FIELD_CHECKS = {
+SERVICE = _Editable("services", "service_id", "edit service", {
     "name": lambda v: _text("Name", v, required=True),
     "unit_id": lambda v: _text("Business unit", v),
     "tier": lambda v: _one_of("Tier", None if v is None else int(v), TIERS),
@@ -102,28 +171,16 @@ _SERVICE_FIELD_CHECKS = {
     "impact_cost_per_hour": _cost,
     "recovery_strategy": lambda v: _one_of("Recovery strategy", v, (*RECOVERY_STRATEGIES, None)),
     "lifecycle": lambda v: _one_of("Lifecycle", v, LIFECYCLES),
-}
-SERVICE_FIELDS = tuple(_SERVICE_FIELD_CHECKS)
+}, unknown_field="{fields} cannot be edited here.")
+SERVICE_FIELDS = SERVICE.fields
 FIELD_LABELS = {"name": "name", "unit_id": "business unit", "tier": "tier", "owner": "owner", "rto_minutes": "RTO",
                 "rpo_minutes": "RPO", "mtpd_minutes": "MTPD", "impact_cost_per_hour": "cost per hour",
                 "recovery_strategy": "recovery strategy", "lifecycle": "lifecycle"}
 
-# One statement per field, written here: the column name never comes from the caller's text.
-_UPDATE_SERVICE_SQL = {field: f"UPDATE services SET {field} = $value WHERE service_id = $id"
-                       for field in SERVICE_FIELDS}
-_SERVICE_FACTS_SQL = f"SELECT {', '.join(SERVICE_FIELDS)} FROM services WHERE service_id = $id"
-
-
-def _plain(value):
-    """A value as JSON keeps it: numpy and pandas scalars become Python ones."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
 
 def service_facts(store: Store, service_id: str) -> dict | None:
     """The editable facts of a service as they are now, or None if there is no such service."""
-    rows = store.rows(_SERVICE_FACTS_SQL, {"id": service_id})
+    rows = store.rows(SERVICE.select_sql(), {"key": service_id})
     return dict(zip(SERVICE_FIELDS, map(_plain, rows[0]), strict=True)) if rows else None
 
 
@@ -132,54 +189,30 @@ def business_units(store: Store) -> dict[str, str]:
     return dict(store.rows("SELECT unit_id, name FROM business_units ORDER BY name"))
 
 
+def _unit_exists(cursor, wanted: dict) -> None:
+    unit = wanted.get("unit_id")
+    if unit is not None and not cursor.execute(
+            "SELECT count(*) FROM business_units WHERE unit_id = $unit", {"unit": unit}).fetchall()[0][0]:
+        raise ChangeRefused(f"There is no business unit {unit!r}.")
+
+
 def edit_service(store: Store, service_id: str, changes: dict, *, by: str,
                  now: datetime | None = None) -> dict[str, tuple]:
     """Set the given facts of a service. Returns {field: (before, after)} for the fields that
     changed (empty when none did; nothing is written or logged then)."""
-    unknown = set(changes) - set(SERVICE_FIELDS)
-    if unknown:
-        raise ChangeRefused(f"{', '.join(sorted(unknown))} cannot be edited; editable: {', '.join(SERVICE_FIELDS)}.")
-    try:
-        wanted = {field: _SERVICE_FIELD_CHECKS[field](value) for field, value in changes.items()}
-    except (TypeError, ValueError) as error:
-        raise error if isinstance(error, ChangeRefused) else ChangeRefused(f"Not a valid value: {error}.") from error
-    try:
-        return _edit_service(store, service_id, wanted, by, _now(now))
-    except _NothingToChange:
-        return {}
-
-
-def _edit_service(store: Store, service_id: str, wanted: dict, by: str, now: datetime) -> dict[str, tuple]:
-    with store.transaction() as cursor:
-        rows = cursor.execute(_SERVICE_FACTS_SQL, {"id": service_id}).fetchall()
-        if not rows:
-            raise ChangeRefused(f"There is no service {service_id!r}.")
-        current = dict(zip(SERVICE_FIELDS, map(_plain, rows[0]), strict=True))
-        if wanted.get("unit_id") is not None and not cursor.execute(
-                "SELECT count(*) FROM business_units WHERE unit_id = $unit", {"unit": wanted["unit_id"]}
-        ).fetchall()[0][0]:
-            raise ChangeRefused(f"There is no business unit {wanted['unit_id']!r}.")
-        changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
-        if not changed:
-            raise _NothingToChange
-        for field, (_, value) in changed.items():
-            cursor.execute(_UPDATE_SERVICE_SQL[field], {"value": value, "id": service_id})
-        _log(cursor, by, "edit service", service_id, {f: old for f, (old, _) in changed.items()},
-             {f: new for f, (_, new) in changed.items()}, now)
-    return changed
+    return _edit(store, SERVICE, service_id, changes, subject=service_id,
+                 missing=f"There is no service {service_id!r}.", by=by, now=now, check_in_store=_unit_exists)
 
 
 # -- policy per tier ------------------------------------------------------------------------------
 
-_POLICY_FIELD_CHECKS = {
+POLICY = _Editable("policy", "tier", "edit policy", {
     "review_interval_days": lambda v: _days("Review interval", v),
     "test_interval_days": lambda v: _days("Test interval", v),
     "min_test_type": lambda v: _one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
     "is_critical": lambda v: bool(_one_of("Critical", v, (True, False))),
-}
-POLICY_FIELDS = tuple(_POLICY_FIELD_CHECKS)
-_UPDATE_POLICY_SQL = {field: f"UPDATE policy SET {field} = $value WHERE tier = $tier" for field in POLICY_FIELDS}
-_POLICY_SQL = f"SELECT {', '.join(POLICY_FIELDS)} FROM policy WHERE tier = $tier"
+}, unknown_field="{fields} is not a policy setting.")
+POLICY_FIELDS = POLICY.fields
 
 
 def _days(label: str, value) -> int:
@@ -198,33 +231,8 @@ def policy(store: Store) -> pd.DataFrame:
 
 def edit_policy(store: Store, tier: int, changes: dict, *, by: str, now: datetime | None = None) -> dict[str, tuple]:
     """Set the policy of one tier; returns {field: (before, after)} of what changed."""
-    unknown = set(changes) - set(POLICY_FIELDS)
-    if unknown:
-        raise ChangeRefused(f"{', '.join(sorted(unknown))} is not a policy setting.")
-    try:
-        wanted = {field: _POLICY_FIELD_CHECKS[field](value) for field, value in changes.items()}
-    except (TypeError, ValueError) as error:
-        raise error if isinstance(error, ChangeRefused) else ChangeRefused(f"Not a valid value: {error}.") from error
-    try:
-        return _edit_policy(store, tier, wanted, by, _now(now))
-    except _NothingToChange:
-        return {}
-
-
-def _edit_policy(store: Store, tier: int, wanted: dict, by: str, now: datetime) -> dict[str, tuple]:
-    with store.transaction() as cursor:
-        rows = cursor.execute(_POLICY_SQL, {"tier": tier}).fetchall()
-        if not rows:
-            raise ChangeRefused(f"There is no policy for tier {tier!r}.")
-        current = dict(zip(POLICY_FIELDS, map(_plain, rows[0]), strict=True))
-        changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
-        if not changed:
-            raise _NothingToChange
-        for field, (_, value) in changed.items():
-            cursor.execute(_UPDATE_POLICY_SQL[field], {"value": value, "tier": tier})
-        _log(cursor, by, "edit policy", f"tier {tier}", {f: old for f, (old, _) in changed.items()},
-             {f: new for f, (_, new) in changed.items()}, now)
-    return changed
+    return _edit(store, POLICY, tier, changes, subject=f"tier {tier}", missing=f"There is no policy for tier {tier!r}.",
+                 by=by, now=now)
 
 
 # -- posture targets ------------------------------------------------------------------------------
