@@ -138,6 +138,11 @@ def map_service_name_as(actor: Actor, store: Store, name: str, service_id: str) 
     return ingest.map_service_name(store, name, service_id, by=actor.name)
 
 
+def save_mapping_as(actor: Actor, store: Store, name: str, mapping: dict[str, str]) -> None:
+    require(actor, "analyst", "save a column mapping")
+    ingest.save_mapping(store, name, mapping, by=actor.name)
+
+
 def backup_store_as(actor: Actor, store: Store, to_dir: str | Path) -> dict:
     """A backup taken from inside the app, which holds the store (the CLI cannot open it then).
     Admin-only: a backup is a full copy of every table, incident titles included."""

@@ -56,7 +56,9 @@ with upload_tab:
                     index = columns.index(suggested) if suggested in columns else 0
                     label = FIELD_LABELS[field] + (" (required)" if field in REQUIRED_FIELDS else "")
                     chosen[field] = st.selectbox(label, columns, index=index, key=f"map-{field}")
-                save_as = st.text_input("Save this mapping as (optional)", key="map-save-as")
+                may_save = user.can("analyst")
+                save_as = st.text_input("Save this mapping as (optional)", key="map-save-as", disabled=not may_save,
+                                        help=None if may_save else "Saving a mapping needs the analyst role.")
                 if st.form_submit_button("Read the file with this mapping", type="primary"):
                     mapping = {field: column for field, column in chosen.items() if column != "(none)"}
                     missing = [FIELD_LABELS[f] for f in REQUIRED_FIELDS if f not in mapping]
@@ -65,8 +67,8 @@ with upload_tab:
                     else:
                         if save_as.strip():
                             try:
-                                ingest.save_mapping(page.store, save_as.strip(), mapping, by=user.name)
-                            except ingest.IngestError as error:
+                                access.save_mapping_as(user, page.store, save_as.strip(), mapping)
+                            except (ingest.IngestError, access.AccessDenied) as error:
                                 st.error(ui.plain(str(error)))
                                 st.stop()
                         st.session_state["upload-column-mapping"] = mapping

@@ -118,6 +118,15 @@ def test_only_an_admin_edits_the_inventory_policy_and_targets(store, actor):
     assert table_contents(store) == before
 
 
+def test_a_viewer_cannot_save_a_column_mapping_and_an_analyst_can(store):
+    mapping = {"id": "Ticket", "opened": "Raised"}
+    with pytest.raises(AccessDenied, match="save a column mapping needs the analyst role"):
+        access.save_mapping_as(VIEWER, store, "Acme", mapping)
+    assert store.scalar("SELECT count(*) FROM column_mappings") == 0
+    access.save_mapping_as(ANALYST, store, "Acme", mapping)
+    assert store.rows("SELECT name, created_by FROM column_mappings") == [("Acme", "ana@example.com")]
+
+
 # -- policy and targets -------------------------------------------------------------------------
 
 
