@@ -41,8 +41,8 @@ def _free_port() -> int:
 
 
 class StreamlitServer:
-    def __init__(self, store: Path, log: Path):
-        self.port = _free_port()
+    def __init__(self, store: Path, log: Path, *, port: int | None = None, extra_args: tuple[str, ...] = ()):
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         env = {**os.environ, "ITSCM_STORE": str(store), "PYTHONPATH": str(ROOT)}
@@ -50,7 +50,7 @@ class StreamlitServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_healthy()
 
