@@ -10,6 +10,8 @@ gets its key, `outage_end` and `rta_minutes` again. When nothing changed, this f
 
 from __future__ import annotations
 
+import datetime as dt
+
 DERIVED_SINCE_VERSION = 4  # the schema version that added these columns
 
 REFRESH_DERIVED_SQL = [
@@ -49,6 +51,233 @@ ALTER TABLE incidents ADD COLUMN rta_minutes DOUBLE;       -- outage_end - opene
 
 
 def refresh_derived(cursor) -> None:
-    """Bring the derived columns up to date, inside the caller's transaction."""
+    """Bring the derived columns, and the monthly rollup once the schema has it, up to date,
+    inside the caller's transaction."""
     for statement in REFRESH_DERIVED_SQL:
         cursor.execute(statement)
+    if has_rollup(cursor):
+        cursor.execute(REFRESH_ACTIVE_UNTIL_SQL)
+        refresh_rollup(cursor)
+
+
+# -- the monthly rollup ------------------------------------------------------------------------
+#
+# `incident_months` holds, per service key (or unmatched name) and calendar month, what the period
+# measures need from incidents: outage and breach seconds clipped to the month, and for the
+# incidents opened in the month their attainment counts. A period's whole months are read from
+# it; only the days before the first and after the last whole month are computed from incidents
+# (see itscm/measures/attainment.py and downtime.py). Durations are raw seconds, so a service's
+# BIA cost, unit or tier can change without touching it; the counts that depend on the RTO
+# (attained, RTA/RTO bands, breach seconds) are recomputed for a service whose RTO changed.
+#
+# No writer has to know about it: every write transaction compares a fingerprint of the incidents
+# of each opened-month with the one recorded (`incident_month_marks`) and rebuilds only the months
+# that changed, including every month an old or new version of a changed incident spanned.
+
+ROLLUP_SINCE_VERSION = 6
+
+# The RTA/RTO band of an event, 1..6 (attainment.RATIO_BANDS); NULL without an RTO.
+def ratio_band_sql(rta: str, rto: str) -> str:
+    ratio = f"({rta} / nullif({rto}, 0))"
+    return (f"CASE WHEN {ratio} <= 0.5 THEN 1 WHEN {ratio} <= 1 THEN 2 WHEN {ratio} <= 1.5 THEN 3 "
+            f"WHEN {ratio} <= 2 THEN 4 WHEN {ratio} <= 4 THEN 5 WHEN {ratio} > 4 THEN 6 END")
+
+
+def overlap_seconds_sql(start: str, end: str, lo: str, hi: str) -> str:
+    """Seconds of [start, end) inside [lo, hi), never negative; NULL when end is NULL."""
+    # least() and greatest() skip NULLs, so an unknown end is tested first.
+    return (f"CASE WHEN {end} IS NOT NULL "
+            f"THEN greatest(epoch(least({end}, {hi})) - epoch(greatest({start}, {lo})), 0) END")
+
+
+def breach_seconds_sql(opened: str, end: str, rto: str, lo: str, hi: str) -> str:
+    """Seconds past opened + RTO of [opened, end) inside [lo, hi); NULL without an RTO."""
+    return (f"CASE WHEN {rto} IS NOT NULL AND {end} IS NOT NULL THEN greatest(epoch(least({end}, {hi})) "
+            f"- greatest(epoch({opened}) + 60 * {rto}, epoch({lo})), 0) END")
+
+
+BANDS = range(1, 7)
+
+ADD_ROLLUP_SQL = """
+ALTER TABLE incidents ADD COLUMN active_until TIMESTAMP;  -- outage end, else closed_at, else 'infinity' (open)
+
+CREATE TABLE incident_months (
+    service_key     INTEGER,            -- NULL: no service (unmatched, or a service gone)
+    unmatched       BOOLEAN NOT NULL,   -- the incident names no known service
+    unmatched_name  TEXT,               -- the name logged, for unmatched incidents
+    month           DATE NOT NULL,      -- first day of the calendar month
+    opened          INTEGER NOT NULL,   -- incidents opened this month with an outage end
+    estimated       INTEGER NOT NULL,   -- ... whose end is the resolve time (an estimate)
+    attained        INTEGER NOT NULL,   -- ... whose RTA is within the service's RTO
+    no_end          INTEGER NOT NULL,   -- incidents opened this month with no outage end
+    """ + ",\n    ".join(f"band_{k} INTEGER NOT NULL" for k in BANDS) + """,
+    outage_seconds  DOUBLE NOT NULL,    -- outage time of ended incidents inside this month
+    breach_seconds  DOUBLE NOT NULL     -- of which past opened_at + RTO
+);
+
+-- Per month incidents were opened in: how many, a fingerprint of the facts the rollup reads,
+-- and the last month any of them reached (so a change rebuilds every month it touched).
+CREATE TABLE incident_month_marks (
+    month        DATE NOT NULL,
+    incidents    BIGINT NOT NULL,
+    fingerprint  BIGINT NOT NULL,
+    last_month   DATE NOT NULL
+);
+
+-- The RTO each service's rollup rows were computed with.
+CREATE TABLE incident_month_rtos (
+    service_key  INTEGER NOT NULL,
+    rto_minutes  INTEGER
+);
+"""
+
+_ACTIVE_UNTIL_SQL = "coalesce(restored_at, resolved_at, closed_at, 'infinity'::TIMESTAMP)"
+REFRESH_ACTIVE_UNTIL_SQL = f"""
+    UPDATE incidents SET active_until = {_ACTIVE_UNTIL_SQL}
+    WHERE active_until IS DISTINCT FROM {_ACTIVE_UNTIL_SQL}
+"""
+
+# A hash per incident of what the rollup reads, reduced modulo a prime so that the sums of any
+# number of incidents stay a BIGINT (it survives a Parquet backup, which has no 128-bit integers).
+_FINGERPRINT_SQL = """
+    (hash(service_key, service_id IS NULL, CASE WHEN service_id IS NULL THEN service_name END,
+          opened_at, outage_end, restored_at IS NULL) % 4294967291)::BIGINT
+"""
+_MARKS_SQL = f"""
+    SELECT month, count(*) AS incidents, sum(fingerprint)::BIGINT AS fingerprint,
+           greatest(month, coalesce(max(date_trunc('month', outage_end))::DATE, month)) AS last_month
+    FROM (SELECT date_trunc('month', opened_at)::DATE AS month, outage_end, {_FINGERPRINT_SQL} AS fingerprint
+          FROM incidents)
+    GROUP BY month
+"""
+
+_OPENED_HERE = "month = opened_month AND outage_end IS NOT NULL"
+_MONTH_END = "(month + INTERVAL 1 MONTH)"
+_BAND = ratio_band_sql("rta_minutes", "rto_minutes")
+# Rollup rows of the incidents active in [lo, hi) (or of the services in the temp table
+# rollup_keys), for the months the `months` condition keeps.
+def rollup_rows_sql(lo: str, hi: str, all_keys: str, months: str) -> str:
+    """The statement's fragments are SQL expressions, parameters or constants, never user text."""
+    return f"""
+WITH src AS (
+    SELECT i.service_key, i.service_id IS NULL AS unmatched,
+           CASE WHEN i.service_id IS NULL THEN i.service_name END AS unmatched_name,
+           i.opened_at, i.outage_end, i.rta_minutes, i.restored_at IS NULL AS estimated, s.rto_minutes,
+           date_trunc('month', i.opened_at) AS opened_month
+    FROM incidents i LEFT JOIN services s ON s.service_key = i.service_key
+    WHERE i.opened_at < {hi} AND i.active_until >= {lo}
+      AND ({all_keys} OR i.service_key IN (SELECT service_key FROM rollup_keys))
+),
+pieces AS (
+    SELECT *, opened_month AS month FROM src
+    WHERE outage_end IS NULL OR outage_end <= opened_month + INTERVAL 1 MONTH
+    UNION ALL
+    SELECT * EXCLUDE (spanned), spanned AS month FROM (
+        SELECT *, unnest(generate_series(opened_month, outage_end, INTERVAL 1 MONTH)) AS spanned FROM src
+        WHERE outage_end > opened_month + INTERVAL 1 MONTH
+    )
+)
+SELECT service_key, unmatched, unmatched_name, month::DATE AS month,
+       count(*) FILTER (WHERE {_OPENED_HERE}) AS opened,
+       count(*) FILTER (WHERE {_OPENED_HERE} AND estimated) AS estimated,
+       count(*) FILTER (WHERE {_OPENED_HERE} AND rta_minutes <= rto_minutes) AS attained,
+       count(*) FILTER (WHERE outage_end IS NULL) AS no_end,
+       {", ".join(f"count(*) FILTER (WHERE {_OPENED_HERE} AND {_BAND} = {k}) AS band_{k}" for k in BANDS)},
+       coalesce(sum({overlap_seconds_sql("opened_at", "outage_end", "month", _MONTH_END)}), 0) AS outage_seconds,
+       coalesce(sum({breach_seconds_sql("opened_at", "outage_end", "rto_minutes", "month", _MONTH_END)}), 0)
+           AS breach_seconds
+FROM pieces
+WHERE {months}
+GROUP BY ALL
+"""
+
+
+
+_REFRESH_ROWS_SQL = rollup_rows_sql(
+    "$lo", "$hi", "$all_keys", "$all_keys = list_contains($months::DATE[], month::DATE)")
+_FAR_PAST = dt.datetime(1, 1, 1)
+_FAR_FUTURE = dt.datetime(9999, 12, 31)
+
+
+def _month_list(first: dt.date, last: dt.date) -> list[dt.date]:
+    months, year, month = [], first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(dt.date(year, month, 1))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def has_rollup(cursor) -> bool:
+    return bool(cursor.execute(
+        "SELECT count(*) FROM schema_version WHERE version = $v", {"v": ROLLUP_SINCE_VERSION}
+    ).fetchall()[0][0])
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def refresh_rollup(cursor) -> None:
+    """Bring `incident_months` up to date with the incidents and the services' RTOs, inside the
+    caller's transaction: only the months whose incidents changed, and the services whose RTO
+    changed, are recomputed. When nothing changed this costs one pass over a few columns."""
+    now = cursor.execute(
+        f"SELECT count(*), coalesce(sum({_FINGERPRINT_SQL}), 0)::BIGINT FROM incidents").fetchall()[0]
+    marked = cursor.execute(
+        "SELECT coalesce(sum(incidents), 0)::BIGINT, coalesce(sum(fingerprint), 0)::BIGINT FROM incident_month_marks"
+    ).fetchall()[0]
+    months: set[dt.date] = set()
+    if tuple(now) != tuple(marked):
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE rollup_marks_now AS {_MARKS_SQL}")
+        changed = cursor.execute("""
+            SELECT coalesce(n.month, o.month), n.last_month, o.last_month
+            FROM rollup_marks_now n FULL JOIN incident_month_marks o ON o.month = n.month
+            WHERE n.incidents IS DISTINCT FROM o.incidents OR n.fingerprint IS DISTINCT FROM o.fingerprint
+               OR n.last_month IS DISTINCT FROM o.last_month
+        """).fetchall()
+        for month, new_last, old_last in changed:
+            months.update(_month_list(month, max(d for d in (month, new_last, old_last) if d is not None)))
+        cursor.execute("DELETE FROM incident_month_marks")
+        cursor.execute("INSERT INTO incident_month_marks SELECT * FROM rollup_marks_now")
+        cursor.execute("DROP TABLE rollup_marks_now")
+    done = sorted(months)
+    cursor.execute("""
+        CREATE OR REPLACE TEMP TABLE rollup_keys AS
+        SELECT coalesce(s.service_key, r.service_key) AS service_key
+        FROM (SELECT service_key, rto_minutes FROM services WHERE service_key IS NOT NULL) s
+        FULL JOIN incident_month_rtos r ON r.service_key = s.service_key
+        WHERE s.service_key IS NULL OR r.service_key IS NULL OR s.rto_minutes IS DISTINCT FROM r.rto_minutes
+    """)
+    if done:
+        cursor.execute("DELETE FROM incident_months WHERE list_contains($months::DATE[], month)", {"months": done})
+        cursor.execute(f"INSERT INTO incident_months {_REFRESH_ROWS_SQL}", {
+            "lo": dt.datetime.combine(done[0], dt.time()),
+            "hi": dt.datetime.combine(_next_month(done[-1]), dt.time()),
+            "all_keys": True, "months": done,
+        })
+    if cursor.execute("SELECT count(*) FROM rollup_keys").fetchall()[0][0]:
+        untouched = cursor.execute(
+            "SELECT count(*) FROM incident_month_marks WHERE NOT list_contains($months::DATE[], month)",
+            {"months": done},
+        ).fetchall()[0][0]
+        if untouched:  # else every month was just rebuilt with the current RTOs
+            cursor.execute(
+                "DELETE FROM incident_months WHERE service_key IN (SELECT service_key FROM rollup_keys) "
+                "AND NOT list_contains($months::DATE[], month)", {"months": done})
+            cursor.execute(f"INSERT INTO incident_months {_REFRESH_ROWS_SQL}", {
+                "lo": _FAR_PAST, "hi": _FAR_FUTURE, "all_keys": False, "months": done,
+            })
+        cursor.execute("DELETE FROM incident_month_rtos")
+        cursor.execute("INSERT INTO incident_month_rtos SELECT service_key, rto_minutes FROM services "
+                       "WHERE service_key IS NOT NULL")
+    cursor.execute("DROP TABLE rollup_keys")
+
+
+# Version 6 of the schema adds the rollup and fills it for the incidents already stored.
+ADD_ROLLUP_AND_FILL_SQL = ADD_ROLLUP_SQL + REFRESH_ACTIVE_UNTIL_SQL + f""";
+INSERT INTO incident_month_marks {_MARKS_SQL};
+INSERT INTO incident_month_rtos SELECT service_key, rto_minutes FROM services WHERE service_key IS NOT NULL;
+CREATE TEMP TABLE rollup_keys (service_key INTEGER);
+INSERT INTO incident_months {rollup_rows_sql("TIMESTAMP '0001-01-01'", "'infinity'::TIMESTAMP", "TRUE", "TRUE")};
+DROP TABLE rollup_keys;
+"""

@@ -10,7 +10,7 @@ section 6), which has none of them. Uniqueness of ids is the import code's job a
 
 from __future__ import annotations
 
-from itscm.derived import ADD_DERIVED_COLUMNS_SQL
+from itscm.derived import ADD_DERIVED_COLUMNS_SQL, ADD_ROLLUP_AND_FILL_SQL
 
 # Version 1: the concepts of DESIGN section 2.
 V1_CORE = """
@@ -204,6 +204,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "integer service keys and stored outage end for the measures' hot paths", ADD_DERIVED_COLUMNS_SQL),
     (3, "role grants for signed-in users, who mapped a service name", V3_ROLES_AND_ATTRIBUTION),
     (5, "change log of admin edits and backups", V5_CHANGE_LOG),
+    (6, "monthly incident rollup and active_until for the period measures", ADD_ROLLUP_AND_FILL_SQL),
 ]
 
 MIGRATIONS.sort()

@@ -7,8 +7,11 @@ import shutil
 import pytest
 
 from itscm import ingest
+from itscm.demo import build_demo
 from itscm.filters import Filters
+from itscm.measures import attainment, downtime
 from itscm.measures.attainment import attainment_summary
+from itscm.measures.common import period_params
 from itscm.measures.downtime import downtime_summary
 from itscm.store import Store
 from tests.builders import at
@@ -121,3 +124,129 @@ def test_a_service_added_by_hand_gets_a_fresh_key(store):
     assert store.scalar("SELECT service_key FROM services WHERE service_id = 'svc-new'") == before + 1
     assert store.rows("SELECT service_key, rta_minutes FROM incidents WHERE incident_id = 'test:NEW'") == [
         (before + 1, 60.0)]
+
+
+# -- the monthly rollup: the period measures read whole months from it -------------------------
+
+ROLLUP_FILTERS = [
+    FILTERS,                                                                         # whole months only
+    Filters(as_of=AS_OF),                                                            # default: partial ends
+    Filters(since=dt.date(2026, 5, 10), until=dt.date(2026, 6, 20), as_of=AS_OF),   # no whole month
+    Filters(since=dt.date(2025, 1, 15), until=dt.date(2025, 9, 14), as_of=dt.date(2025, 9, 14)),  # past as-of
+    Filters(as_of=AS_OF, tiers=(1, 2)),
+]
+
+# Straight from the incidents, row by row (the definitions the rollup must reproduce).
+ROW_ATTAINMENT_SQL = f"""
+    SELECT month, count(*) FILTER (WHERE rto_minutes IS NOT NULL), count(*) FILTER (WHERE attained),
+           count(*) FILTER (WHERE rto_minutes IS NULL), count(*) FILTER (WHERE restore_estimated)
+    FROM ({attainment.RECOVERY_EVENTS_SQL}) WHERE source = 'incident' GROUP BY month ORDER BY month
+"""
+ROW_DOWNTIME_SQL = f"""
+    SELECT coalesce(sum(cost), 0), coalesce(sum(breach_cost), 0),
+           coalesce(sum(outage_hours) FILTER (WHERE priced IS NOT TRUE), 0), count(*),
+           count(*) FILTER (WHERE end_basis = 'ongoing'),
+           count(*) FILTER (WHERE end_basis = 'closed without restore time')
+    FROM ({downtime.OUTAGES_SQL})
+"""
+ROW_COST_BY_MONTH_SQL = f"""
+    WITH o AS ({downtime.OUTAGES_SQL}),
+    months AS (SELECT range AS m FROM range(date_trunc('month', $period_start), $period_end, INTERVAL 1 MONTH))
+    SELECT m::DATE, sum(greatest(epoch(least(o.window_end, m + INTERVAL 1 MONTH) - greatest(o.window_start, m)), 0)
+                        / 3600.0 * o.cost_per_hour)
+    FROM o JOIN months ON o.window_start < m + INTERVAL 1 MONTH AND o.window_end > m
+    GROUP BY ALL HAVING sum(o.cost_per_hour) IS NOT NULL ORDER BY 1
+"""
+
+
+def row_level(store: Store, filters: Filters) -> dict:
+    params = filters.query_params(store)
+    cost, breach, unpriced, incidents, ongoing, closed = store.rows(ROW_DOWNTIME_SQL, params)[0]
+    return {"attainment_by_month": [tuple(row) for row in store.rows(ROW_ATTAINMENT_SQL, params)],
+            "cost": pytest.approx(cost), "breach_cost": pytest.approx(breach),
+            "unpriced_hours": pytest.approx(unpriced), "incidents": incidents, "ongoing": ongoing,
+            "closed": closed,
+            "cost_by_month": [(month, pytest.approx(value))
+                              for month, value in store.rows(ROW_COST_BY_MONTH_SQL, params) if value]}
+
+
+def from_rollup(store: Store, filters: Filters) -> dict:
+    params = period_params(store, filters)
+    by_month = store.rows(f"""
+        SELECT month, sum(events) FILTER (WHERE rto_minutes IS NOT NULL),
+               sum(attained) FILTER (WHERE rto_minutes IS NOT NULL),
+               sum(events) FILTER (WHERE rto_minutes IS NULL), sum(estimated)
+        FROM ({attainment.EVENT_COUNTS_SQL}) WHERE source = 'incident'
+        GROUP BY month HAVING sum(events) <> 0 ORDER BY month
+    """, params)
+    summary = downtime.downtime_summary(store, filters)
+    return {"attainment_by_month": [tuple(int(v or 0) if i else v for i, v in enumerate(row)) for row in by_month],
+            "cost": summary["total"], "breach_cost": summary["breach_cost"],
+            "unpriced_hours": summary["unpriced_hours"], "incidents": summary["incidents"],
+            "ongoing": summary["ongoing"], "closed": summary["closed_without_restore_time"],
+            "cost_by_month": [(month.date(), cost) for month, cost in
+                              downtime.downtime_by_month(store, filters)[["month", "cost"]].itertuples(index=False)
+                              if cost]}
+
+
+def assert_rollup_matches_rows(store: Store) -> None:
+    for filters in ROLLUP_FILTERS:
+        fast_figures, row_figures = from_rollup(store, filters), row_level(store, filters)
+        for key in ("cost", "breach_cost", "unpriced_hours"):
+            row_figures[key] = pytest.approx(row_figures[key].expected, rel=1e-9, abs=0.01)
+        assert fast_figures == row_figures, filters
+    assert store.scalar("SELECT count(*) FROM incident_months") > 0
+
+
+@pytest.fixture(scope="module")
+def demo_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rollup") / "demo.duckdb"
+    with Store(path) as store:
+        build_demo(store, services=60, incidents=6_000, as_of=AS_OF)
+    return path
+
+
+def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(demo_path, tmp_path):
+    path = tmp_path / "rollup.duckdb"
+    shutil.copy(demo_path, path)
+    store = Store(path)
+    assert_rollup_matches_rows(store)
+
+    name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
+    first = export([  # a long outage across months and the period start, a short one, an unmatched name
+        f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-08-03 09:00:00,2025-08-03 10:00:00,,{name}",
+        f"INC2,Short,2 - High,2026-06-05 10:00:00,2026-06-05 12:00:00,,,{name}",
+        "INC3,Mystery,3 - Moderate,2026-01-31 23:00:00,2026-02-01 03:00:00,,,NOBODY-KNOWS",
+        f"INC4,Open,2 - High,2026-06-29 10:00:00,,,,{name}",
+    ])
+    result = ingest.commit_upload(store, ingest.read_upload(first, "first.csv", store=store), "test")
+    assert result.inserted == 4
+    assert_rollup_matches_rows(store)
+
+    newer = export([  # INC1 now ends a month later, INC4 restored
+        f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-09-03 09:00:00,2025-09-03 10:00:00,,{name}",
+        f"INC4,Open,2 - High,2026-06-29 10:00:00,2026-06-29 18:00:00,,,{name}",
+    ])
+    second = ingest.commit_upload(store, ingest.read_upload(newer, "newer.csv", store=store), "test")
+    assert second.updated == 2
+    assert_rollup_matches_rows(store)
+
+    ingest.map_service_name(store, "NOBODY-KNOWS", store.scalar("SELECT min(service_id) FROM services"), by="test")
+    assert_rollup_matches_rows(store)
+
+    with store.transaction() as cursor:  # an inventory edit: RTOs change, one is cleared
+        cursor.execute("UPDATE services SET rto_minutes = rto_minutes * 2 WHERE tier = 3")
+        cursor.execute("UPDATE services SET rto_minutes = NULL "
+                       "WHERE service_id = (SELECT min(service_id) FROM services)")
+    assert_rollup_matches_rows(store)
+
+    ingest.undo_upload(store, second.upload_id, undone_by="test")
+    assert_rollup_matches_rows(store)
+    ingest.undo_upload(store, result.upload_id, undone_by="test")
+    assert_rollup_matches_rows(store)
+
+    with store.transaction() as cursor:  # a writer the rollup has never heard of
+        cursor.execute("DELETE FROM incidents "
+                       "WHERE opened_at >= TIMESTAMP '2026-03-01' AND opened_at < TIMESTAMP '2026-03-04'")
+    assert_rollup_matches_rows(store)
+    store.close()

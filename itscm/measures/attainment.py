@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from itscm.derived import BANDS, ratio_band_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
-from itscm.measures.common import percent
+from itscm.measures.common import percent, period_params
 from itscm.store import Store
 
 # Columns: source ('incident' | 'drill'), event_id, service_id, service_name (as logged), title,
@@ -48,30 +49,81 @@ LEFT JOIN scoped_services s ON s.service_key = e.service_key
 WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_tiers)
 """
 
+# The same events counted per service (or unmatched name), month and source: the whole months
+# of the period from the monthly rollup (itscm/derived.py), the days around them from incidents,
+# less the whole months' incidents not recovered by the as-of date. Columns: source, month,
+# service_id, service, unit, tier, rto_minutes, unmatched, service_name (as logged, for unmatched
+# incidents), events, attained, estimated, band_1 .. band_6.
+_BAND = ratio_band_sql("i.rta_minutes", "s.rto_minutes")
+_RAW_COLUMNS = "service_key, service_id, service_name, opened_at, rta_minutes, restored_at IS NULL AS estimated"
+EVENT_COUNTS_SQL = f"""
+WITH scoped_services AS (
+    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
+    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
+    WHERE {SERVICE_SCOPE_SQL}
+),
+counts AS (
+    SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, opened AS events, attained,
+           estimated, {", ".join(f"band_{k}" for k in BANDS)}
+    FROM incident_months WHERE month >= $body_start AND month < $body_end AND opened > 0
+    UNION ALL
+    SELECT 'incident', i.service_key, i.service_id IS NULL, CASE WHEN i.service_id IS NULL THEN i.service_name END,
+           date_trunc('month', i.opened_at)::DATE, i.sign, i.sign * (i.rta_minutes <= s.rto_minutes)::INTEGER,
+           i.sign * i.estimated::INTEGER, {", ".join(f"i.sign * ({_BAND} = {k})::INTEGER" for k in BANDS)}
+    FROM (
+        SELECT {_RAW_COLUMNS}, 1 AS sign FROM incidents
+        WHERE opened_at >= $period_start AND opened_at < $body_start AND outage_end < $as_of_end
+        UNION ALL
+        SELECT {_RAW_COLUMNS}, 1 FROM incidents
+        WHERE opened_at >= $body_end AND opened_at < $period_end AND outage_end < $as_of_end
+        UNION ALL
+        SELECT {_RAW_COLUMNS}, -1 FROM incidents
+        WHERE opened_at >= $body_start AND opened_at < $body_end AND outage_end >= $as_of_end
+    ) i LEFT JOIN services s ON s.service_key = i.service_key
+    UNION ALL
+    SELECT 'drill', s.service_key, FALSE, NULL, date_trunc('month', d.held_on)::DATE, 1,
+           (d.rta_minutes <= s.rto_minutes)::INTEGER, 0,
+           {", ".join(f"({ratio_band_sql('d.rta_minutes::DOUBLE', 's.rto_minutes')} = {k})::INTEGER" for k in BANDS)}
+    FROM drills d JOIN services s ON s.service_id = d.service_id
+    WHERE d.rta_minutes IS NOT NULL
+      AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
+)
+SELECT c.source, c.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes, c.unmatched,
+       c.unmatched_name AS service_name, c.events, coalesce(c.attained, 0) AS attained, c.estimated,
+       {", ".join(f"coalesce(c.band_{k}, 0) AS band_{k}" for k in BANDS)}
+FROM counts c
+LEFT JOIN scoped_services s ON s.service_key = c.service_key
+WHERE s.service_id IS NOT NULL OR (c.unmatched AND $all_units AND $all_tiers)
+"""
+
 # Aggregates share one shape: events that have an RTO, how many were attained, and the rest.
 _COUNTS = """
-    count(*) FILTER (WHERE rto_minutes IS NOT NULL) AS events,
-    count(*) FILTER (WHERE attained) AS attained,
-    round(100.0 * count(*) FILTER (WHERE attained)
-          / nullif(count(*) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS pct,
-    count(*) FILTER (WHERE rto_minutes IS NULL) AS without_rto
+    coalesce(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0)::BIGINT AS events,
+    coalesce(sum(attained) FILTER (WHERE rto_minutes IS NOT NULL), 0)::BIGINT AS attained,
+    round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
+          / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS pct,
+    coalesce(sum(events) FILTER (WHERE rto_minutes IS NULL), 0)::BIGINT AS without_rto
 """
 
 
+def _params(store: Store, filters: Filters) -> dict:
+    return period_params(store, filters)
+
+
 def _grouped(store: Store, filters: Filters, keys: str) -> pd.DataFrame:
-    sql = f"SELECT {keys}, {_COUNTS} FROM ({RECOVERY_EVENTS_SQL}) GROUP BY ALL ORDER BY ALL"
-    return store.df(sql, filters.query_params(store))
+    sql = f"SELECT {keys}, {_COUNTS} FROM ({EVENT_COUNTS_SQL}) GROUP BY ALL HAVING sum(events) <> 0 ORDER BY ALL"
+    return store.df(sql, _params(store, filters))
 
 
 def attainment_summary(store: Store, filters: Filters) -> dict:
     """{events (with an RTO), attained, pct, without_rto, unmatched, estimated_restores}."""
     sql = f"""
         SELECT {_COUNTS},
-               count(*) FILTER (WHERE unmatched) AS unmatched,
-               count(*) FILTER (WHERE restore_estimated) AS estimated_restores
-        FROM ({RECOVERY_EVENTS_SQL})
+               coalesce(sum(events) FILTER (WHERE unmatched), 0)::BIGINT AS unmatched,
+               coalesce(sum(estimated), 0)::BIGINT AS estimated_restores
+        FROM ({EVENT_COUNTS_SQL})
     """
-    events, attained, _, without_rto, unmatched, estimated = store.rows(sql, filters.query_params(store))[0]
+    events, attained, _, without_rto, unmatched, estimated = store.rows(sql, _params(store, filters))[0]
     return {
         "events": events,
         "attained": attained,
@@ -102,17 +154,13 @@ RATIO_BANDS = ["<= 0.5", "0.5-1", "1-1.5", "1.5-2", "2-4", "> 4"]
 
 def rta_ratio_distribution(store: Store, filters: Filters) -> pd.DataFrame:
     """band (of RTA / RTO), source, events: the shape of recovery against target."""
-    sql = f"""
-        SELECT CASE WHEN rta_rto_ratio <= 0.5 THEN 1 WHEN rta_rto_ratio <= 1 THEN 2
-                    WHEN rta_rto_ratio <= 1.5 THEN 3 WHEN rta_rto_ratio <= 2 THEN 4
-                    WHEN rta_rto_ratio <= 4 THEN 5 ELSE 6 END AS band_order,
-               source, count(*) AS events
-        FROM ({RECOVERY_EVENTS_SQL}) WHERE rta_rto_ratio IS NOT NULL
-        GROUP BY ALL ORDER BY ALL
-    """
-    frame = store.df(sql, filters.query_params(store))
-    frame.insert(0, "band", [RATIO_BANDS[i - 1] for i in frame.pop("band_order")])
-    return frame
+    sums = ", ".join(f"coalesce(sum(band_{k}), 0)::BIGINT" for k in BANDS)
+    rows = store.rows(f"SELECT source, {sums} FROM ({EVENT_COUNTS_SQL}) GROUP BY source ORDER BY source",
+                      _params(store, filters))
+    cells = sorted((k, source, counts[k - 1]) for source, *counts in rows for k in BANDS if counts[k - 1])
+    return pd.DataFrame({"band": pd.Series([RATIO_BANDS[k - 1] for k, _, _ in cells], dtype=object),
+                         "source": pd.Series([source for _, source, _ in cells], dtype=object),
+                         "events": pd.Series([events for _, _, events in cells], dtype="int64")})
 
 
 def worst_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
@@ -131,8 +179,8 @@ def events_without_rto(store: Store, filters: Filters, limit: int = 1000) -> pd.
     with no RTO, with their event counts."""
     sql = f"""
         SELECT CASE WHEN unmatched THEN 'no matching service' ELSE 'service has no RTO' END AS reason,
-               coalesce(service, service_name, '(blank)') AS name, source, count(*) AS events
-        FROM ({RECOVERY_EVENTS_SQL}) WHERE rto_minutes IS NULL
-        GROUP BY ALL ORDER BY events DESC, name LIMIT $limit
+               coalesce(service, service_name, '(blank)') AS name, source, sum(events)::BIGINT AS events
+        FROM ({EVENT_COUNTS_SQL}) WHERE rto_minutes IS NULL
+        GROUP BY ALL HAVING sum(events) <> 0 ORDER BY events DESC, name LIMIT $limit
     """
-    return store.df(sql, {**filters.query_params(store), "limit": limit})
+    return store.df(sql, {**_params(store, filters), "limit": limit})

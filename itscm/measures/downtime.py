@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from itscm.derived import breach_seconds_sql, overlap_seconds_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
+from itscm.measures.common import period_params
 from itscm.store import Store
 
 # Columns: incident_id, source, service_id, service_name (as logged), title, priority, opened_at,
@@ -74,6 +76,103 @@ FROM clipped
 """
 
 
+# The same outages summed per service (or unmatched name) and month: outage and breach seconds
+# of the period's whole months from the monthly rollup (itscm/derived.py), of the days around
+# them from incidents; incidents without an outage end (ongoing or closed without a restore time)
+# from incidents, since they depend on the as-of date. Columns: month, service_id, service, unit,
+# tier, rto_minutes, cost_per_hour, priced, unmatched, service_name (as logged, for unmatched
+# incidents), incidents, estimated_restores, ongoing, closed_without_restore_time, outage_hours,
+# breach_hours, cost, breach_cost.
+def _seconds(lo: str, hi: str) -> str:
+    return overlap_seconds_sql("r.opened_at", "r.window_end", lo, hi)
+
+
+def _breach(lo: str, hi: str) -> str:
+    return f"coalesce({breach_seconds_sql('r.opened_at', 'r.window_end', 'r.rto_minutes', lo, hi)}, 0)"
+
+
+_RAW = "service_key, service_id, service_name, opened_at, restored_at IS NULL AS estimated"
+_ONGOING = "(closed_at IS NULL OR closed_at >= $as_of_end)"
+OUTAGE_TOTALS_SQL = f"""
+WITH scoped_services AS (
+    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
+    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
+    WHERE {SERVICE_SCOPE_SQL}
+),
+segments AS (   -- the period cut at month starts; `whole` ones are read from the rollup
+    SELECT m::DATE AS month, greatest(m, $period_start) AS seg_start,
+           least(m + INTERVAL 1 MONTH, $period_end) AS seg_end,
+           m >= $body_start AND m < $body_end AS whole
+    FROM range(date_trunc('month', $period_start), $period_end, INTERVAL 1 MONTH) t(m)
+),
+-- Each scan below can skip the row groups outside its time range (the rows are in time order).
+raw AS (
+    -- ended outages reaching into the days before the whole months: counted here
+    SELECT {_RAW}, outage_end AS window_end, 'head' AS part, 'ended' AS kind, TRUE AS counted
+    FROM incidents WHERE opened_at < $body_start AND outage_end > $period_start
+    UNION ALL
+    -- ended outages reaching into the days after them: counted here if opened there
+    SELECT {_RAW}, outage_end, 'tail', 'ended', opened_at >= $body_end
+    FROM incidents WHERE opened_at < $period_end AND outage_end > $body_end
+    UNION ALL
+    -- no outage end, opened before the whole months
+    SELECT {_RAW}, CASE WHEN {_ONGOING} THEN $period_end END, 'all',
+           CASE WHEN {_ONGOING} THEN 'ongoing' ELSE 'closed' END, TRUE
+    FROM incidents WHERE outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start
+    UNION ALL
+    -- still ongoing at the as-of date, opened since: the rollup counted those in whole months as closed
+    SELECT {_RAW}, $period_end, 'all', 'ongoing', TRUE
+    FROM incidents WHERE outage_end IS NULL AND opened_at >= $body_start AND opened_at < $period_end
+                     AND active_until >= $as_of_end
+    UNION ALL
+    -- closed without a restore time, opened after the whole months
+    SELECT {_RAW}, NULL, 'all', 'closed', TRUE
+    FROM incidents WHERE outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end
+                     AND active_until < $as_of_end
+),
+raw_services AS (
+    SELECT r.*, s.rto_minutes FROM raw r LEFT JOIN services s ON s.service_key = r.service_key
+),
+totals AS (
+    SELECT service_key, unmatched, unmatched_name, month, opened AS incidents, estimated,
+           0 AS ongoing, no_end AS closed, outage_seconds, breach_seconds
+    FROM incident_months WHERE month >= $body_start AND month < $body_end
+    UNION ALL
+    -- counts, once per incident, in the month its time in the period starts
+    SELECT service_key, service_id IS NULL, CASE WHEN service_id IS NULL THEN service_name END,
+           date_trunc('month', greatest(opened_at, $period_start))::DATE,
+           (kind = 'ended')::INTEGER, (kind = 'ended' AND estimated)::INTEGER, (kind = 'ongoing')::INTEGER,
+           (kind = 'closed')::INTEGER - (kind = 'ongoing' AND opened_at >= $body_start
+                                          AND opened_at < $body_end)::INTEGER,
+           0, 0
+    FROM raw WHERE counted
+    UNION ALL
+    -- seconds, per month segment outside the whole months (every segment for ongoing outages)
+    SELECT r.service_key, r.service_id IS NULL, CASE WHEN r.service_id IS NULL THEN r.service_name END,
+           g.month, 0, 0, 0, 0,
+           {_seconds("g.seg_start", "g.seg_end")}, {_breach("g.seg_start", "g.seg_end")}
+    FROM raw_services r JOIN segments g
+      ON g.seg_start < r.window_end AND g.seg_end > r.opened_at
+     AND CASE r.part WHEN 'head' THEN g.seg_start < $body_start
+                     WHEN 'tail' THEN g.seg_start >= $body_end ELSE TRUE END
+)
+SELECT t.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes,
+       s.impact_cost_per_hour AS cost_per_hour, s.impact_cost_per_hour IS NOT NULL AS priced,
+       t.unmatched, t.unmatched_name AS service_name,
+       t.incidents, t.estimated AS estimated_restores, t.ongoing, t.closed AS closed_without_restore_time,
+       t.outage_seconds / 3600.0 AS outage_hours, t.breach_seconds / 3600.0 AS breach_hours,
+       t.outage_seconds / 3600.0 * s.impact_cost_per_hour AS cost,
+       t.breach_seconds / 3600.0 * s.impact_cost_per_hour AS breach_cost
+FROM totals t
+LEFT JOIN scoped_services s ON s.service_key = t.service_key
+WHERE s.service_id IS NOT NULL OR (t.unmatched AND $all_units AND $all_tiers)
+"""
+
+
+def _params(store: Store, filters: Filters) -> dict:
+    return period_params(store, filters)
+
+
 def downtime_summary(store: Store, filters: Filters) -> dict:
     """{total, breach_cost, priced_hours, unpriced_hours, incidents, ongoing, estimated_restores,
     closed_without_restore_time}."""
@@ -81,12 +180,12 @@ def downtime_summary(store: Store, filters: Filters) -> dict:
         SELECT coalesce(sum(cost), 0), coalesce(sum(breach_cost), 0),
                coalesce(sum(outage_hours) FILTER (WHERE priced), 0),
                coalesce(sum(outage_hours) FILTER (WHERE NOT priced OR priced IS NULL), 0),
-               count(*), count(*) FILTER (WHERE end_basis = 'ongoing'),
-               count(*) FILTER (WHERE end_basis = 'resolved (estimate)'),
-               count(*) FILTER (WHERE end_basis = 'closed without restore time')
-        FROM ({OUTAGES_SQL})
+               coalesce(sum(incidents + ongoing + closed_without_restore_time), 0)::BIGINT,
+               coalesce(sum(ongoing), 0)::BIGINT, coalesce(sum(estimated_restores), 0)::BIGINT,
+               coalesce(sum(closed_without_restore_time), 0)::BIGINT
+        FROM ({OUTAGE_TOTALS_SQL})
     """
-    row = store.rows(sql, filters.query_params(store))[0]
+    row = store.rows(sql, _params(store, filters))[0]
     keys = ["total", "breach_cost", "priced_hours", "unpriced_hours", "incidents", "ongoing",
             "estimated_restores", "closed_without_restore_time"]
     summary = dict(zip(keys, row, strict=True))
@@ -95,61 +194,46 @@ def downtime_summary(store: Store, filters: Filters) -> dict:
     return summary
 
 
-# Outage time is split across the months it spans, so a long outage is charged to each month.
-_MONTHLY_SQL = f"""
-WITH outages AS ({OUTAGES_SQL}),
-months AS (
-    SELECT range AS month_start, range + INTERVAL 1 MONTH AS month_end
-    FROM range(date_trunc('month', $period_start), $period_end, INTERVAL 1 MONTH)
-)
-SELECT m.month_start::DATE AS month, o.*,
-       greatest(epoch(least(o.window_end, m.month_end) - greatest(o.window_start, m.month_start)), 0)
-           / 3600.0 AS month_hours,
-       CASE WHEN o.rto_minutes IS NOT NULL THEN
-           greatest(epoch(least(o.window_end, m.month_end)
-                          - greatest(o.window_start, m.month_start,
-                                     o.opened_at + to_minutes(o.rto_minutes::BIGINT))), 0) / 3600.0
-       END AS month_breach_hours
-FROM outages o
-JOIN months m ON o.window_start < m.month_end AND o.window_end > m.month_start
-"""
-
-
 def downtime_by_month(store: Store, filters: Filters) -> pd.DataFrame:
     """month, cost, breach_cost, priced_hours, unpriced_hours."""
     sql = f"""
         SELECT month,
-               coalesce(sum(month_hours * cost_per_hour), 0) AS cost,
-               coalesce(sum(month_breach_hours * cost_per_hour), 0) AS breach_cost,
-               coalesce(sum(month_hours) FILTER (WHERE priced), 0) AS priced_hours,
-               coalesce(sum(month_hours) FILTER (WHERE priced IS NOT TRUE), 0) AS unpriced_hours
-        FROM ({_MONTHLY_SQL}) GROUP BY month ORDER BY month
+               coalesce(sum(cost), 0) AS cost,
+               coalesce(sum(breach_cost), 0) AS breach_cost,
+               coalesce(sum(outage_hours) FILTER (WHERE priced), 0) AS priced_hours,
+               coalesce(sum(outage_hours) FILTER (WHERE priced IS NOT TRUE), 0) AS unpriced_hours
+        FROM ({OUTAGE_TOTALS_SQL}) GROUP BY month HAVING sum(outage_hours) > 0 ORDER BY month
     """
-    return store.df(sql, filters.query_params(store))
+    return store.df(sql, _params(store, filters))
 
 
 def downtime_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """unit, incidents, outage_hours, cost, breach_cost, unpriced_hours."""
     sql = f"""
         SELECT coalesce(unit, CASE WHEN service IS NULL THEN '(unmatched)' ELSE '(no unit)' END) AS unit,
-               count(*) AS incidents, sum(outage_hours) AS outage_hours,
+               sum(incidents + ongoing + closed_without_restore_time)::BIGINT AS incidents,
+               sum(outage_hours) AS outage_hours,
                coalesce(sum(cost), 0) AS cost, coalesce(sum(breach_cost), 0) AS breach_cost,
                coalesce(sum(outage_hours) FILTER (WHERE priced IS NOT TRUE), 0) AS unpriced_hours
-        FROM ({OUTAGES_SQL}) GROUP BY ALL ORDER BY cost DESC, unit
+        FROM ({OUTAGE_TOTALS_SQL}) GROUP BY ALL
+        HAVING sum(incidents + ongoing + closed_without_restore_time) > 0 ORDER BY cost DESC, unit
     """
-    return store.df(sql, filters.query_params(store))
+    return store.df(sql, _params(store, filters))
 
 
 def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.DataFrame:
     """The services whose outages cost most: service, unit, tier, incidents, outage_hours, cost,
     breach_cost, cost_per_hour."""
     sql = f"""
-        SELECT service, unit, tier, count(*) AS incidents, sum(outage_hours) AS outage_hours,
+        SELECT service, unit, tier, sum(incidents + ongoing + closed_without_restore_time)::BIGINT AS incidents,
+               sum(outage_hours) AS outage_hours,
                sum(cost) AS cost, sum(breach_cost) AS breach_cost, any_value(cost_per_hour) AS cost_per_hour
-        FROM ({OUTAGES_SQL}) WHERE priced
-        GROUP BY service_id, service, unit, tier ORDER BY cost DESC, service LIMIT $limit
+        FROM ({OUTAGE_TOTALS_SQL}) WHERE priced
+        GROUP BY service_id, service, unit, tier
+        HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
+        ORDER BY cost DESC, service LIMIT $limit
     """
-    return store.df(sql, {**filters.query_params(store), "limit": limit})
+    return store.df(sql, {**_params(store, filters), "limit": limit})
 
 
 def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
@@ -169,9 +253,11 @@ def unpriced_outages(store: Store, filters: Filters, limit: int = 1000) -> pd.Da
     sql = f"""
         SELECT CASE WHEN service IS NULL THEN 'no matching service' ELSE 'service has no BIA cost' END
                    AS reason,
-               coalesce(service, service_name, '(blank)') AS name, count(*) AS incidents,
+               coalesce(service, service_name, '(blank)') AS name,
+               sum(incidents + ongoing + closed_without_restore_time)::BIGINT AS incidents,
                sum(outage_hours) AS outage_hours
-        FROM ({OUTAGES_SQL}) WHERE priced IS NOT TRUE
-        GROUP BY ALL ORDER BY outage_hours DESC, name LIMIT $limit
+        FROM ({OUTAGE_TOTALS_SQL}) WHERE priced IS NOT TRUE
+        GROUP BY ALL HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
+        ORDER BY outage_hours DESC, name LIMIT $limit
     """
-    return store.df(sql, {**filters.query_params(store), "limit": limit})
+    return store.df(sql, {**_params(store, filters), "limit": limit})

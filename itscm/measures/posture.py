@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from itscm.filters import Filters
-from itscm.measures.attainment import RECOVERY_EVENTS_SQL, attainment_summary
+from itscm.measures.attainment import EVENT_COUNTS_SQL, attainment_summary
+from itscm.measures.common import period_params
 from itscm.measures.coverage import COVERAGE_BY_SERVICE_SQL, DRILL_TYPES_WEAKEST_FIRST, coverage_summary, coverage_trend
-from itscm.measures.downtime import OUTAGES_SQL, downtime_by_month, downtime_summary
+from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month, downtime_summary
 from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_summary, staleness_trend
 from itscm.store import Store
 
@@ -55,11 +56,11 @@ def posture_trend(store: Store, filters: Filters) -> pd.DataFrame:
     months = pd.DataFrame({"month": pd.to_datetime(coverage["month_end"]).dt.to_period("M").dt.to_timestamp()})
     trend = months.assign(coverage_pct=coverage["pct"].to_numpy(), stale_pct=staleness["stale_pct"].to_numpy())
     sql = f"""
-        SELECT month, round(100.0 * count(*) FILTER (WHERE attained)
-                            / nullif(count(*) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
-        FROM ({RECOVERY_EVENTS_SQL}) GROUP BY month
+        SELECT month, round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
+                            / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
+        FROM ({EVENT_COUNTS_SQL}) GROUP BY month HAVING sum(events) <> 0
     """
-    attainment = store.df(sql, filters.query_params(store))
+    attainment = store.df(sql, period_params(store, filters))
     cost = downtime_by_month(store, filters)[["month", "cost"]].rename(columns={"cost": "downtime_cost"})
     for frame in (attainment, cost):
         frame["month"] = pd.to_datetime(frame["month"])
@@ -80,17 +81,17 @@ def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
         coverage_params,
     )
     attainment = store.df(
-        f"""SELECT unit, count(*) FILTER (WHERE rto_minutes IS NOT NULL) AS recovery_events,
-                   count(*) FILTER (WHERE NOT attained) AS breaches,
-                   round(100.0 * count(*) FILTER (WHERE attained)
-                         / nullif(count(*) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
-            FROM ({RECOVERY_EVENTS_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",
-        filters.query_params(store),
+        f"""SELECT unit, sum(events) FILTER (WHERE rto_minutes IS NOT NULL) AS recovery_events,
+                   sum(events - attained) FILTER (WHERE rto_minutes IS NOT NULL) AS breaches,
+                   round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
+                         / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
+            FROM ({EVENT_COUNTS_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",
+        period_params(store, filters),
     )
     cost = store.df(
         f"""SELECT unit, round(coalesce(sum(cost), 0)) AS downtime_cost
-            FROM ({OUTAGES_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",
-        filters.query_params(store),
+            FROM ({OUTAGE_TOTALS_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",
+        period_params(store, filters),
     )
     staleness = store.df(
         f"""SELECT unit, count(*) FILTER (WHERE plan_id IS NOT NULL) AS plans,
