@@ -132,3 +132,18 @@ def test_the_entrypoint_serves_every_page_with_shared_filters(store_env):
         assert_clean(app)
         assert len(app.sidebar.multiselect) == 1  # the filters are drawn once, by the entrypoint
         assert app.multiselect(key="unit").value == ["Payments"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_on_an_empty_store_explains_itself(tmp_path, monkeypatch, page):
+    """A store just made with `init`: no units, services or incidents. Each page says what is
+    missing instead of raising or drawing empty chart frames."""
+    empty = tmp_path / "empty.duckdb"
+    open_store(empty).close()
+    monkeypatch.setenv("ITSCM_STORE", str(empty))
+    monkeypatch.syspath_prepend(str(ROOT))
+    app = run_page(page, as_of=AS_OF)
+    assert_clean(app)
+    charts = app.get("plotly_chart")
+    assert not charts, f"{page} draws {len(charts)} chart(s) of nothing"
+    assert app.info or app.caption, f"{page} says nothing about the empty store"
