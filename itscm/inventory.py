@@ -33,6 +33,11 @@ FROM services s LEFT JOIN slowest_dependency d ON d.service_id = s.service_id
 """
 
 
+def service_count(store: Store) -> int:
+    """Services in the store, retired ones included: 0 means the inventory was never loaded."""
+    return int(store.scalar("SELECT count(*) FROM services"))
+
+
 def service_catalogue(store: Store, filters: Filters, search: str = "", limit: int = 2000) -> pd.DataFrame:
     """Services in the filter whose name, alias, owner or unit contains `search` (any case)."""
     sql = f"""

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from itscm import charts, ui
+from itscm.inventory import service_count
 from itscm.measures.downtime import downtime_by_month
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.targets import posture_targets
@@ -16,6 +17,13 @@ targets = posture_targets(page.store)
 current = summary["current"]
 nothing_in_scope = not (current["coverage"]["in_scope"] or current["staleness"]["plans"]
                         or current["downtime_cost"]["incidents"])
+if nothing_in_scope and not ui.cached_read(service_count, page.store):
+    ui.explain_empty(
+        f"The store {page.store.path} holds no services yet, so there is no posture to show. Build the demo "
+        "organisation with `python -m itscm demo --store PATH`, or point ITSCM_STORE at a store holding your "
+        "inventory; incident uploads are matched to the services in it."
+    )
+    st.stop()
 if nothing_in_scope:
     ui.explain_empty(
         "Nothing to show for these filters: no critical services, plans or incidents match. "

@@ -147,3 +147,14 @@ def test_every_page_on_an_empty_store_explains_itself(tmp_path, monkeypatch, pag
     charts = app.get("plotly_chart")
     assert not charts, f"{page} draws {len(charts)} chart(s) of nothing"
     assert app.info or app.caption, f"{page} says nothing about the empty store"
+
+
+def test_the_overview_of_a_store_without_services_says_how_to_fill_it(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.duckdb"
+    open_store(empty).close()
+    monkeypatch.setenv("ITSCM_STORE", str(empty))
+    monkeypatch.syspath_prepend(str(ROOT))
+    app = run_page("Overview.py", as_of=AS_OF)
+    assert_clean(app)
+    assert any("holds no services yet" in info.value for info in app.info)
+    assert not any("Widen the filters" in info.value for info in app.info)
