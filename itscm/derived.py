@@ -50,6 +50,17 @@ ALTER TABLE incidents ADD COLUMN rta_minutes DOUBLE;       -- outage_end - opene
 """ + ";\n".join(REFRESH_DERIVED_SQL) + ";\n"
 
 
+def derived_values_sql(alias: str) -> dict[str, str]:
+    """The derived incident columns as expressions over `alias`'s facts, for writers that fill
+    them as they write (the refresh then finds nothing to do). service_key needs a join."""
+    end = f"coalesce({alias}.restored_at, {alias}.resolved_at)"
+    return {
+        "outage_end": end,
+        "rta_minutes": f"epoch({end} - {alias}.opened_at) / 60.0",
+        "active_until": f"coalesce({alias}.restored_at, {alias}.resolved_at, {alias}.closed_at, 'infinity'::TIMESTAMP)",
+    }
+
+
 def refresh_derived(cursor) -> None:
     """Bring the derived columns, and the monthly rollup once the schema has it, up to date,
     inside the caller's transaction."""

@@ -194,7 +194,8 @@ def test_services_are_matched_when_the_commit_runs(store):
 
 
 @pytest.mark.parametrize(
-    "fail_on", ["INSERT INTO incident_prior_versions", "MERGE INTO incidents", "INSERT INTO uploads"]
+    "fail_on",
+    ["INSERT INTO incident_prior_versions", "INSERT INTO incidents (", "MERGE INTO incidents", "INSERT INTO uploads"],
 )
 def test_a_commit_failing_midway_leaves_the_store_unchanged(fail_on):
     store = make_failing_store()

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm.derived import derived_values_sql
 from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import UploadPreview
 from itscm.ingest.services import SERVICE_KEYS_SQL
@@ -193,17 +194,37 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             """,
             params,
         )
+        # New incidents are appended (the plan proved them new inside this very transaction);
+        # changed ones are upserted with MERGE. Both fill the derived columns as they write.
+        derived = derived_values_sql("s")
+        derived_names = ", ".join(derived)
         cur.execute(
             f"""
-            MERGE INTO incidents USING (SELECT * FROM ingest_plan WHERE action <> 'unchanged') AS s
-            ON incidents.incident_id = s.incident_id
-            WHEN MATCHED THEN UPDATE SET {", ".join(f"{c} = s.{c}" for c in _DATA_COLUMNS)},
-                upload_id = $upload_id
-            WHEN NOT MATCHED THEN INSERT ({columns}, upload_id)
-                VALUES ({", ".join("s." + c for c in INCIDENT_COLUMNS)}, $upload_id)
+            INSERT INTO incidents ({columns}, upload_id, service_key, {derived_names})
+            SELECT {", ".join("s." + c for c in INCIDENT_COLUMNS)}, $upload_id, k.service_key,
+                   {", ".join(derived.values())}
+            FROM ingest_plan s LEFT JOIN services k ON k.service_id = s.service_id
+            WHERE s.action = 'insert'
             """,
             params,
         )
+        if counts.get("update"):
+            cur.execute(
+                f"""
+                MERGE INTO incidents USING (
+                    SELECT s.*, k.service_key, {", ".join(f"{sql} AS {name}" for name, sql in derived.items())}
+                    FROM ingest_plan s LEFT JOIN services k ON k.service_id = s.service_id
+                    WHERE s.action = 'update'
+                ) AS s
+                ON incidents.incident_id = s.incident_id
+                WHEN MATCHED THEN UPDATE SET {", ".join(f"{c} = s.{c}" for c in _DATA_COLUMNS)},
+                    upload_id = $upload_id, service_key = s.service_key,
+                    {", ".join(f"{name} = s.{name}" for name in derived)}
+                WHEN NOT MATCHED THEN INSERT ({columns}, upload_id)
+                    VALUES ({", ".join("s." + c for c in INCIDENT_COLUMNS)}, $upload_id)
+                """,
+                params,
+            )
         cur.execute(
             """
             INSERT INTO uploads (upload_id, file_name, sha256, format, uploaded_by, uploaded_at,
@@ -342,10 +363,14 @@ def undo_upload(
         ).fetchone()[0]
         touched = cur.execute("DELETE FROM incidents WHERE upload_id = $id", {"id": upload_id}).fetchone()[0]
         columns = ", ".join(INCIDENT_COLUMNS)
+        derived = derived_values_sql("p")
         cur.execute(
             f"""
-            INSERT INTO incidents ({columns}, upload_id)
-            SELECT {columns}, prior_upload_id FROM incident_prior_versions WHERE upload_id = $id
+            INSERT INTO incidents ({columns}, upload_id, service_key, {", ".join(derived)})
+            SELECT {", ".join("p." + c for c in INCIDENT_COLUMNS)}, p.prior_upload_id, k.service_key,
+                   {", ".join(derived.values())}
+            FROM incident_prior_versions p LEFT JOIN services k ON k.service_id = p.service_id
+            WHERE p.upload_id = $id
             """,
             {"id": upload_id},
         )

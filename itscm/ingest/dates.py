@@ -73,6 +73,14 @@ _YEAR_FIRST = r"^\d{4}[-/]\d"
 # values of exactly this shape are cast; others with an offset go through _OFFSET_TAIL.
 _ISO_LOCAL = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 _NUMERIC_4 = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
+# The bulk of most exports, tested first with a cheap LIKE and one simple regex: values of this
+# shape are ISO local times (_YEAR_FIRST and _ISO_LOCAL both match them).
+_COMMON_ISO = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
+
+
+def _common_iso(value: str) -> str:
+    return (f"(({value} LIKE '____-__-__ __:__:__' OR {value} LIKE '____-__-__T__:__:__') "
+            f"AND regexp_full_match({value}, '{_COMMON_ISO}'))")
 _NUMERIC_2 = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(\D|$)"
 _NUMERIC_DM = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(\D|$)"
 
@@ -116,7 +124,8 @@ class DateSurvey:
 
 
 _STYLE_SQL = f"""
-    CASE WHEN regexp_matches(v, '{_YEAR_FIRST}')
+    CASE WHEN {_common_iso("v")} THEN 'iso'
+         WHEN regexp_matches(v, '{_YEAR_FIRST}')
               THEN CASE WHEN regexp_full_match(v, '{_ISO_LOCAL}') THEN 'iso'
                         WHEN regexp_matches(v, '{_OFFSET_TAIL}', 'i') THEN 'iso-offset'
                         ELSE 'other' END
@@ -258,6 +267,7 @@ def parse_sql(value: str, formats: DateFormats, *, convert_zone: bool) -> str:
     )
     return (
         f"CASE WHEN {value} IS NULL THEN NULL "
+        f"WHEN {_common_iso(value)} THEN {local(f'TRY_CAST({value} AS TIMESTAMP)')} "
         f"WHEN regexp_matches({value}, '{_YEAR_FIRST}') THEN "
         f"CASE WHEN regexp_full_match({value}, '{_ISO_LOCAL}') "
         f"THEN {local(f'TRY_CAST({value} AS TIMESTAMP)')} "

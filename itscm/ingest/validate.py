@@ -1,6 +1,6 @@
 """Raw rows -> incidents in store layout, plus the problem report, all as set operations in DuckDB.
 
-`ingest_fields` is a view of the mapped columns, cleaned (trimmed; '', '?' and 'NULL' are
+`ingest_fields` is a table of the mapped columns, cleaned (trimmed; '', '?' and 'NULL' are
 missing). `ingest_parsed` materialises it once with timestamps parsed to UTC, priority levels and
 service names resolved, and two flags: `rejected` (the row has an error) and `superseded_by` (a
 later row of the same incident is kept). Each check is one SQL filter over that table, so a million
@@ -178,7 +178,7 @@ def _create_fields_view(con: duckdb.DuckDBPyConnection, n: int, columns: dict[st
     concat = "concat_ws('', " + ", ".join(f"c{i}" for i in range(n)) + ")"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW ingest_fields AS
+        CREATE OR REPLACE TEMP TABLE ingest_fields AS
         SELECT row_no,
                {_field_sql(columns, "id")} AS id_raw,
                {_field_sql(columns, "title")} AS title,
