@@ -4,6 +4,7 @@ computation gives, after imports, updates, undos and name mappings."""
 import datetime as dt
 import shutil
 
+import pandas as pd
 import pytest
 
 from itscm import ingest
@@ -189,8 +190,32 @@ def from_rollup(store: Store, filters: Filters) -> dict:
                               if cost]}
 
 
+ROW_BREACHES_SQL = f"""
+    SELECT incident_id, service, unit, tier, title, opened_at, outage_end, end_basis, rto_minutes,
+           round(outage_hours, 2) AS outage_hours, round(breach_hours, 2) AS breach_hours,
+           round(breach_cost, 2) AS breach_cost, round(cost, 2) AS cost
+    FROM ({downtime.OUTAGES_SQL}) WHERE breach_hours > 0
+    ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id LIMIT 400
+"""
+ROW_WORST_SQL = f"""
+    SELECT source, event_id, service, unit, tier, title, started_at, recovered_at, restore_estimated,
+           round(rta_minutes, 1) AS rta_minutes, rto_minutes, round(rta_rto_ratio, 2) AS rta_rto_ratio
+    FROM ({attainment.RECOVERY_EVENTS_SQL}) WHERE NOT attained
+    ORDER BY rta_rto_ratio DESC, rta_minutes DESC, event_id LIMIT 400
+"""
+
+
+def assert_lists_match_rows(store: Store, filters: Filters) -> None:
+    params = filters.query_params(store)
+    expected = store.df(ROW_BREACHES_SQL, params)
+    pd.testing.assert_frame_equal(downtime.costliest_breaches(store, filters, limit=400), expected)
+    expected = store.df(ROW_WORST_SQL, params)
+    pd.testing.assert_frame_equal(attainment.worst_breaches(store, filters, limit=400), expected)
+
+
 def assert_rollup_matches_rows(store: Store) -> None:
     for filters in ROLLUP_FILTERS:
+        assert_lists_match_rows(store, filters)
         fast_figures, row_figures = from_rollup(store, filters), row_level(store, filters)
         for key in ("cost", "breach_cost", "unpriced_hours"):
             row_figures[key] = pytest.approx(row_figures[key].expected, rel=1e-9, abs=0.01)

@@ -29,12 +29,28 @@ def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
 
 def period_params(store: Store, filters: Filters) -> dict:
     """The period measures' parameters plus the period's whole calendar months, [body_start,
-    body_end), read from the monthly rollup (itscm/derived.py); the days before and after them are
-    computed from the incidents. Without a whole month, body_start = body_end = period_end."""
+    body_end), read from the monthly rollup (itscm/derived.py). The days before them (the head) and
+    after them (the tail) are computed from the incidents; each lies within one calendar month.
+    Without a whole month the two are split at the month start between them, if any."""
     params = filters.query_params(store)
     start, end = params["period_start"], params["period_end"]
     first = start if start.day == 1 else dt.datetime(start.year + start.month // 12, start.month % 12 + 1, 1)
     last = end.replace(day=1)
-    if first >= last:
+    if first > last:  # within one calendar month: all head
         first = last = end
     return {**params, "body_start": first, "body_end": last}
+
+
+def incidents_scan(columns: str, where: str) -> str:
+    """SELECT service_key, unmatched, unmatched_name, <columns> FROM incidents WHERE <where>, as two
+    scans: matched incidents without reading any text column (most of the cost of a scan), and
+    the rest with the name they were logged under (filtering on the integer key: testing a text
+    column for NULL reads all of it). Incidents naming a service that no longer exists come out as
+    neither matched nor unmatched, and no measure places them. Arguments are constant SQL."""
+    return f"""
+        SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
+        FROM incidents WHERE service_key IS NOT NULL AND {where}
+        UNION ALL
+        SELECT NULL::INTEGER, service_id IS NULL, service_name, {columns}
+        FROM incidents WHERE service_key IS NULL AND {where}
+    """

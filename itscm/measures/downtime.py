@@ -14,7 +14,7 @@ import pandas as pd
 
 from itscm.derived import breach_seconds_sql, overlap_seconds_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
-from itscm.measures.common import period_params
+from itscm.measures.common import incidents_scan, period_params
 from itscm.store import Store
 
 # Columns: incident_id, source, service_id, service_name (as logged), title, priority, opened_at,
@@ -83,78 +83,81 @@ FROM clipped
 # tier, rto_minutes, cost_per_hour, priced, unmatched, service_name (as logged, for unmatched
 # incidents), incidents, estimated_restores, ongoing, closed_without_restore_time, outage_hours,
 # breach_hours, cost, breach_cost.
-def _seconds(lo: str, hi: str) -> str:
-    return overlap_seconds_sql("r.opened_at", "r.window_end", lo, hi)
-
-
-def _breach(lo: str, hi: str) -> str:
-    return f"coalesce({breach_seconds_sql('r.opened_at', 'r.window_end', 'r.rto_minutes', lo, hi)}, 0)"
-
-
-_RAW = "service_key, service_id, service_name, opened_at, restored_at IS NULL AS estimated"
 _ONGOING = "(closed_at IS NULL OR closed_at >= $as_of_end)"
+_HEAD_SCAN = incidents_scan(
+    "opened_at, restored_at IS NULL AS estimated, outage_end, $period_start AS seg_start, $body_start AS seg_end, "
+    "date_trunc('month', $period_start)::DATE AS month, TRUE AS counted",
+    "opened_at < $body_start AND outage_end > $period_start")
+_TAIL_SCAN = incidents_scan(
+    "opened_at, restored_at IS NULL, outage_end, $body_end, $period_end, date_trunc('month', $body_end)::DATE, "
+    "opened_at >= $body_end",
+    "opened_at < $period_end AND outage_end > $body_end")
+_OPEN_BEFORE_SCAN = incidents_scan(
+    f"opened_at, CASE WHEN {_ONGOING} THEN 'ongoing' ELSE 'closed' END AS kind",
+    "outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start")
+_ONGOING_SINCE_SCAN = incidents_scan(
+    "opened_at, 'ongoing'",
+    "outage_end IS NULL AND opened_at >= $body_start AND opened_at < $period_end AND active_until >= $as_of_end")
+_CLOSED_AFTER_SCAN = incidents_scan(
+    "opened_at, 'closed'",
+    "outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end AND active_until < $as_of_end")
 OUTAGE_TOTALS_SQL = f"""
 WITH scoped_services AS (
     SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE {SERVICE_SCOPE_SQL}
 ),
-segments AS (   -- the period cut at month starts; `whole` ones are read from the rollup
-    SELECT m::DATE AS month, greatest(m, $period_start) AS seg_start,
-           least(m + INTERVAL 1 MONTH, $period_end) AS seg_end,
-           m >= $body_start AND m < $body_end AS whole
-    FROM range(date_trunc('month', $period_start), $period_end, INTERVAL 1 MONTH) t(m)
-),
 -- Each scan below can skip the row groups outside its time range (the rows are in time order).
-raw AS (
-    -- ended outages reaching into the days before the whole months: counted here
-    SELECT {_RAW}, outage_end AS window_end, 'head' AS part, 'ended' AS kind, TRUE AS counted
-    FROM incidents WHERE opened_at < $body_start AND outage_end > $period_start
+ended AS (
+    -- ended outages reaching into the head: counted there
+    {_HEAD_SCAN}
     UNION ALL
-    -- ended outages reaching into the days after them: counted here if opened there
-    SELECT {_RAW}, outage_end, 'tail', 'ended', opened_at >= $body_end
-    FROM incidents WHERE opened_at < $period_end AND outage_end > $body_end
-    UNION ALL
+    -- ended outages reaching into the tail: counted there if opened there
+    {_TAIL_SCAN}
+),
+open AS (
     -- no outage end, opened before the whole months
-    SELECT {_RAW}, CASE WHEN {_ONGOING} THEN $period_end END, 'all',
-           CASE WHEN {_ONGOING} THEN 'ongoing' ELSE 'closed' END, TRUE
-    FROM incidents WHERE outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start
+    {_OPEN_BEFORE_SCAN}
     UNION ALL
     -- still ongoing at the as-of date, opened since: the rollup counted those in whole months as closed
-    SELECT {_RAW}, $period_end, 'all', 'ongoing', TRUE
-    FROM incidents WHERE outage_end IS NULL AND opened_at >= $body_start AND opened_at < $period_end
-                     AND active_until >= $as_of_end
+    {_ONGOING_SINCE_SCAN}
     UNION ALL
     -- closed without a restore time, opened after the whole months
-    SELECT {_RAW}, NULL, 'all', 'closed', TRUE
-    FROM incidents WHERE outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end
-                     AND active_until < $as_of_end
+    {_CLOSED_AFTER_SCAN}
 ),
-raw_services AS (
-    SELECT r.*, s.rto_minutes FROM raw r LEFT JOIN services s ON s.service_key = r.service_key
+segments AS (   -- the period cut at month starts, for ongoing outages
+    SELECT m::DATE AS month, greatest(m, $period_start) AS seg_start,
+           least(m + INTERVAL 1 MONTH, $period_end) AS seg_end
+    FROM range(date_trunc('month', $period_start), $period_end, INTERVAL 1 MONTH) t(m)
 ),
 totals AS (
     SELECT service_key, unmatched, unmatched_name, month, opened AS incidents, estimated,
            0 AS ongoing, no_end AS closed, outage_seconds, breach_seconds
-    FROM incident_months WHERE month >= $body_start AND month < $body_end
+    FROM incident_months WHERE month >= $body_start::DATE AND month < $body_end::DATE
     UNION ALL
-    -- counts, once per incident, in the month its time in the period starts
-    SELECT service_key, service_id IS NULL, CASE WHEN service_id IS NULL THEN service_name END,
-           date_trunc('month', greatest(opened_at, $period_start))::DATE,
-           (kind = 'ended')::INTEGER, (kind = 'ended' AND estimated)::INTEGER, (kind = 'ongoing')::INTEGER,
+    SELECT e.service_key, e.unmatched, e.unmatched_name, e.month,
+           e.counted::INTEGER, (e.counted AND e.estimated)::INTEGER, 0, 0,
+           {overlap_seconds_sql("e.opened_at", "e.outage_end", "e.seg_start", "e.seg_end")},
+           coalesce({breach_seconds_sql("e.opened_at", "e.outage_end", "s.rto_minutes", "e.seg_start", "e.seg_end")},
+                    0)
+    FROM ended e LEFT JOIN services s ON s.service_key = e.service_key
+    UNION ALL
+    -- counted once, in the month their time in the period starts
+    SELECT service_key, unmatched, unmatched_name, date_trunc('month', greatest(opened_at, $period_start))::DATE,
+           0, 0, (kind = 'ongoing')::INTEGER,
            (kind = 'closed')::INTEGER - (kind = 'ongoing' AND opened_at >= $body_start
                                           AND opened_at < $body_end)::INTEGER,
            0, 0
-    FROM raw WHERE counted
+    FROM open
     UNION ALL
-    -- seconds, per month segment outside the whole months (every segment for ongoing outages)
-    SELECT r.service_key, r.service_id IS NULL, CASE WHEN r.service_id IS NULL THEN r.service_name END,
-           g.month, 0, 0, 0, 0,
-           {_seconds("g.seg_start", "g.seg_end")}, {_breach("g.seg_start", "g.seg_end")}
-    FROM raw_services r JOIN segments g
-      ON g.seg_start < r.window_end AND g.seg_end > r.opened_at
-     AND CASE r.part WHEN 'head' THEN g.seg_start < $body_start
-                     WHEN 'tail' THEN g.seg_start >= $body_end ELSE TRUE END
+    -- ongoing outages last to the end of the period, through every month segment
+    SELECT o.service_key, o.unmatched, o.unmatched_name, g.month, 0, 0, 0, 0,
+           {overlap_seconds_sql("o.opened_at", "$period_end", "g.seg_start", "g.seg_end")},
+           coalesce({breach_seconds_sql("o.opened_at", "$period_end", "s.rto_minutes", "g.seg_start", "g.seg_end")},
+                    0)
+    FROM open o JOIN segments g ON g.seg_end > o.opened_at
+    LEFT JOIN services s ON s.service_key = o.service_key
+    WHERE o.kind = 'ongoing'
 )
 SELECT t.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes,
        s.impact_cost_per_hour AS cost_per_hour, s.impact_cost_per_hour IS NOT NULL AS priced,
@@ -236,16 +239,47 @@ def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.Dat
     return store.df(sql, {**_params(store, filters), "limit": limit})
 
 
+# Outages past their RTO, row by row, reading only the few columns that decide it before the
+# rest: the same figures as OUTAGES_SQL for those rows (the tests compare them).
+_BREACHES_SQL = f"""
+WITH scoped_services AS (
+    SELECT s.service_key, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
+    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
+    WHERE s.rto_minutes IS NOT NULL AND {SERVICE_SCOPE_SQL}
+),
+candidates AS (
+    SELECT i.incident_id, i.title, i.opened_at, i.outage_end AS window_end, i.outage_end,
+           CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis,
+           s.*
+    FROM incidents i JOIN scoped_services s ON s.service_key = i.service_key
+    WHERE i.outage_end > $period_start AND i.opened_at < $period_end AND i.rta_minutes > s.rto_minutes
+    UNION ALL
+    SELECT i.incident_id, i.title, i.opened_at, $period_end, $as_of_end, 'ongoing', s.*
+    FROM incidents i JOIN scoped_services s ON s.service_key = i.service_key
+    WHERE i.outage_end IS NULL AND i.opened_at < $period_end AND i.active_until >= $as_of_end
+),
+measured AS (
+    SELECT *, {overlap_seconds_sql("opened_at", "window_end", "$period_start", "$period_end")} / 3600.0
+               AS outage_hours,
+           {breach_seconds_sql("opened_at", "window_end", "rto_minutes", "$period_start", "$period_end")} / 3600.0
+               AS breach_hours
+    FROM candidates
+),
+worst AS (
+    SELECT *, outage_hours * impact_cost_per_hour AS cost, breach_hours * impact_cost_per_hour AS breach_cost
+    FROM measured WHERE breach_hours > 0
+    ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id LIMIT $limit
+)
+SELECT incident_id, name AS service, unit, tier, title, opened_at, outage_end, end_basis,
+       rto_minutes, round(outage_hours, 2) AS outage_hours, round(breach_hours, 2) AS breach_hours,
+       round(breach_cost, 2) AS breach_cost, round(cost, 2) AS cost
+FROM worst ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id
+"""
+
+
 def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
     """Incidents whose outage ran past the RTO, by the cost of the time beyond target."""
-    sql = f"""
-        SELECT incident_id, service, unit, tier, title, opened_at, outage_end, end_basis, rto_minutes,
-               round(outage_hours, 2) AS outage_hours, round(breach_hours, 2) AS breach_hours,
-               round(breach_cost, 2) AS breach_cost, round(cost, 2) AS cost
-        FROM ({OUTAGES_SQL}) WHERE breach_hours > 0
-        ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id LIMIT $limit
-    """
-    return store.df(sql, {**filters.query_params(store), "limit": limit})
+    return store.df(_BREACHES_SQL, {**filters.query_params(store), "limit": limit})
 
 
 def unpriced_outages(store: Store, filters: Filters, limit: int = 1000) -> pd.DataFrame:
