@@ -159,7 +159,7 @@ totals AS (
     LEFT JOIN services s ON s.service_key = o.service_key
     WHERE o.kind = 'ongoing'
 )
-SELECT t.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes,
+SELECT t.month, t.service_key, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes,
        s.impact_cost_per_hour AS cost_per_hour, s.impact_cost_per_hour IS NOT NULL AS priced,
        t.unmatched, t.unmatched_name AS service_name,
        t.incidents, t.estimated AS estimated_restores, t.ongoing, t.closed AS closed_without_restore_time,
@@ -228,11 +228,12 @@ def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.Dat
     """The services whose outages cost most: service, unit, tier, incidents, outage_hours, cost,
     breach_cost, cost_per_hour."""
     sql = f"""
-        SELECT service, unit, tier, sum(incidents + ongoing + closed_without_restore_time)::BIGINT AS incidents,
+        SELECT any_value(service) AS service, any_value(unit) AS unit, any_value(tier) AS tier,
+               sum(incidents + ongoing + closed_without_restore_time)::BIGINT AS incidents,
                sum(outage_hours) AS outage_hours,
                sum(cost) AS cost, sum(breach_cost) AS breach_cost, any_value(cost_per_hour) AS cost_per_hour
         FROM ({OUTAGE_TOTALS_SQL}) WHERE priced
-        GROUP BY service_id, service, unit, tier
+        GROUP BY service_key
         HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
         ORDER BY cost DESC, service LIMIT $limit
     """
@@ -285,13 +286,13 @@ def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.Da
 def unpriced_outages(store: Store, filters: Filters, limit: int = 1000) -> pd.DataFrame:
     """Outage hours that carry no cost, by why and by the name logged."""
     sql = f"""
-        SELECT CASE WHEN service IS NULL THEN 'no matching service' ELSE 'service has no BIA cost' END
+        SELECT CASE WHEN any_value(service) IS NULL THEN 'no matching service' ELSE 'service has no BIA cost' END
                    AS reason,
-               coalesce(service, service_name, '(blank)') AS name,
+               coalesce(any_value(service), any_value(service_name), '(blank)') AS name,
                sum(incidents + ongoing + closed_without_restore_time)::BIGINT AS incidents,
                sum(outage_hours) AS outage_hours
         FROM ({OUTAGE_TOTALS_SQL}) WHERE priced IS NOT TRUE
-        GROUP BY ALL HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
+        GROUP BY service_key, service_name HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
         ORDER BY outage_hours DESC, name LIMIT $limit
     """
     return store.df(sql, {**_params(store, filters), "limit": limit})

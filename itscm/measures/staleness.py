@@ -81,8 +81,11 @@ services_without_plan AS (
            NULL::DATE AS last_review, NULL::DATE AS last_passed_drill, NULL::DATE AS review_due,
            NULL::DATE AS test_due, NULL::BIGINT AS days_since_review, NULL::BIGINT AS days_since_test,
            NULL::BIGINT AS days_overdue, 'no plan' AS state
-    FROM as_of_dates d CROSS JOIN live_services s
-    WHERE NOT EXISTS (SELECT 1 FROM plans pl WHERE pl.service_id = s.service_id AND pl.status <> 'retired')
+    FROM as_of_dates d
+    CROSS JOIN (
+        SELECT s.* FROM live_services s
+        WHERE NOT EXISTS (SELECT 1 FROM plans pl WHERE pl.service_id = s.service_id AND pl.status <> 'retired')
+    ) s
 )
 SELECT * FROM plan_states
 UNION ALL BY NAME
