@@ -143,13 +143,22 @@ def commit_upload(
         result.message = f"No incident was accepted from {preview.file_name}; nothing was committed."
         return result
     now = now or datetime.now(UTC).replace(tzinfo=None)
+    cursor = store.cursor()  # the one the transaction below uses: this thread's
+    cursor.register(_STAGED, preview.accepted)
     try:
+        duplicates = cursor.execute(f"SELECT count(*) - count(DISTINCT incident_id) FROM {_STAGED}").fetchone()[0]
+        if duplicates:
+            raise IngestError("The preview holds the same incident id twice; read the file again.")
+        # Classified before the write transaction: DuckDB reads a table made inside a transaction
+        # (its transaction-local storage) several times slower than a committed one, and the plan
+        # is read by every write below. The transaction classifies again if any write committed
+        # in between (the store's data version moved), so the plan always matches what it writes.
+        planned_at = store.data_version()
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE ingest_plan AS {_PLAN_SQL}")
         with store.transaction() as cur:
-            cur.register(_STAGED, preview.accepted)
-            try:
-                upload_id, counts, unmatched, earlier = _write(cur, preview, uploaded_by, now)
-            finally:
-                cur.unregister(_STAGED)
+            if store.data_version() != planned_at:
+                cur.execute(f"CREATE OR REPLACE TEMP TABLE ingest_plan AS {_PLAN_SQL}")
+            upload_id, counts, unmatched, earlier = _write(cur, preview, uploaded_by, now)
     except _NothingChanged as same:
         result = _result(
             preview, None, {"unchanged": preview.incidents}, preview.unmatched_services(), dry_run=False
@@ -159,6 +168,9 @@ def commit_upload(
             f"{preview.file_name} was already imported as upload {same.upload_id}; nothing changed."
         )
         return result
+    finally:
+        cursor.execute("DROP TABLE IF EXISTS ingest_plan")
+        cursor.unregister(_STAGED)
     result = _result(preview, upload_id, counts, unmatched, dry_run=False)
     result.message = (
         f"Upload {upload_id}: {result.inserted} inserted, {result.updated} updated, "
@@ -173,10 +185,6 @@ def commit_upload(
 
 
 def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
-    duplicates = cur.execute(f"SELECT count(*) - count(DISTINCT incident_id) FROM {_STAGED}").fetchone()[0]
-    if duplicates:
-        raise IngestError("The preview holds the same incident id twice; read the file again.")
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE ingest_plan AS {_PLAN_SQL}")
     try:
         counts = dict(cur.execute("SELECT action, count(*) FROM ingest_plan GROUP BY action").fetchall())
         earlier = _earlier_upload(cur, preview.sha256)
