@@ -61,14 +61,42 @@ def derived_values_sql(alias: str) -> dict[str, str]:
     }
 
 
+# What every derived value and rollup row is computed from, as one cheap stamp: when it has not
+# moved since the last refresh, no incident fact or service key changed and the full-table
+# refresh statements would find nothing (one pass over a few columns instead of several). Derived
+# columns are written only by the refresh and by writers using `derived_values_sql`.
+_INCIDENT_FACTS_STAMP_SQL = """
+SELECT count(*) || ':' || coalesce(sum((hash(service_id, service_name, opened_at, restored_at, resolved_at,
+                                             closed_at) % 4294967291)::BIGINT), 0)
+FROM incidents
+"""
+_SERVICE_KEYS_STAMP_SQL = """
+SELECT count(*) || ':' || coalesce(sum((hash(service_id, service_key) % 4294967291)::BIGINT), 0) FROM services
+"""
+_STAMP_KEY = "derived_facts_stamp"
+
+
 def refresh_derived(cursor) -> None:
     """Bring the derived columns, and the monthly rollup once the schema has it, up to date,
     inside the caller's transaction."""
-    for statement in REFRESH_DERIVED_SQL:
-        cursor.execute(statement)
-    if has_rollup(cursor):
+    if not has_rollup(cursor):
+        for statement in REFRESH_DERIVED_SQL:
+            cursor.execute(statement)
+        return
+    incidents_stamp = cursor.execute(_INCIDENT_FACTS_STAMP_SQL).fetchall()[0][0]
+    services_stamp = cursor.execute(_SERVICE_KEYS_STAMP_SQL).fetchall()[0][0]
+    stored = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": _STAMP_KEY}).fetchall()
+    changed = not stored or stored[0][0] != f"{incidents_stamp}/{services_stamp}"
+    if changed:
+        for statement in REFRESH_DERIVED_SQL:
+            cursor.execute(statement)
         cursor.execute(REFRESH_ACTIVE_UNTIL_SQL)
-        refresh_rollup(cursor)
+    refresh_rollup(cursor, incidents_changed=changed)
+    if changed:  # the refresh gives new services keys; the incidents' facts are as they were
+        services_stamp = cursor.execute(_SERVICE_KEYS_STAMP_SQL).fetchall()[0][0]
+        cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": _STAMP_KEY})
+        cursor.execute("INSERT INTO store_meta VALUES ($key, $stamp)",
+                       {"key": _STAMP_KEY, "stamp": f"{incidents_stamp}/{services_stamp}"})
 
 
 # -- the monthly rollup ------------------------------------------------------------------------
@@ -81,9 +109,10 @@ def refresh_derived(cursor) -> None:
 # BIA cost, unit or tier can change without touching it; the counts that depend on the RTO
 # (attained, RTA/RTO bands, breach seconds) are recomputed for a service whose RTO changed.
 #
-# No writer has to know about it: every write transaction compares a fingerprint of the incidents
-# of each opened-month with the one recorded (`incident_month_marks`) and rebuilds only the months
-# that changed, including every month an old or new version of a changed incident spanned.
+# No writer has to know about it: a write transaction whose facts stamp moved (see
+# refresh_derived) compares a fingerprint of the incidents of each opened-month with the one
+# recorded (`incident_month_marks`) and rebuilds only the months that changed, including every
+# month an old or new version of a changed incident spanned.
 
 ROLLUP_SINCE_VERSION = 6
 
@@ -228,17 +257,21 @@ def _next_month(month: dt.date) -> dt.date:
     return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-def refresh_rollup(cursor) -> None:
+def refresh_rollup(cursor, *, incidents_changed: bool = True) -> None:
     """Bring `incident_months` up to date with the incidents and the services' RTOs, inside the
     caller's transaction: only the months whose incidents changed, and the services whose RTO
-    changed, are recomputed. When nothing changed this costs one pass over a few columns."""
-    now = cursor.execute(
-        f"SELECT count(*), coalesce(sum({_FINGERPRINT_SQL}), 0)::BIGINT FROM incidents").fetchall()[0]
-    marked = cursor.execute(
-        "SELECT coalesce(sum(incidents), 0)::BIGINT, coalesce(sum(fingerprint), 0)::BIGINT FROM incident_month_marks"
-    ).fetchall()[0]
+    changed, are recomputed. `incidents_changed=False` (the facts stamp did not move) skips the
+    search for changed months."""
     months: set[dt.date] = set()
-    if tuple(now) != tuple(marked):
+    now = marked = None
+    if incidents_changed:
+        now = cursor.execute(
+            f"SELECT count(*), coalesce(sum({_FINGERPRINT_SQL}), 0)::BIGINT FROM incidents").fetchall()[0]
+        marked = cursor.execute(
+            "SELECT coalesce(sum(incidents), 0)::BIGINT, coalesce(sum(fingerprint), 0)::BIGINT "
+            "FROM incident_month_marks"
+        ).fetchall()[0]
+    if now != marked:
         cursor.execute(f"CREATE OR REPLACE TEMP TABLE rollup_marks_now AS {_MARKS_SQL}")
         changed = cursor.execute("""
             SELECT coalesce(n.month, o.month), n.last_month, o.last_month
