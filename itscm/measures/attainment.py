@@ -56,37 +56,40 @@ WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_
 # incidents), events, attained, estimated, band_1 .. band_6.
 _BAND = ratio_band_sql("i.rta_minutes", "s.rto_minutes")
 _RAW_COLUMNS = "opened_at, rta_minutes, restored_at IS NULL AS estimated"
+_RAW_SCANS = " UNION ALL ".join([
+    incidents_scan(f"{_RAW_COLUMNS}, 1 AS sign",
+                   "opened_at >= $period_start AND opened_at < $body_start AND outage_end < $as_of_end"),
+    incidents_scan(f"{_RAW_COLUMNS}, 1",
+                   "opened_at >= $body_end AND opened_at < $period_end AND outage_end < $as_of_end"),
+    incidents_scan(f"{_RAW_COLUMNS}, -1",  # whole months' incidents not recovered by the as-of date
+                   "opened_at >= $body_start AND opened_at < $body_end AND outage_end >= $as_of_end"),
+])
 EVENT_COUNTS_SQL = f"""
 WITH scoped_services AS (
     SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE {SERVICE_SCOPE_SQL}
 ),
+judged AS (   -- incidents of the head and tail, and the whole months' corrections; drills
+    SELECT 'incident' AS source, i.service_key, i.unmatched, i.unmatched_name,
+           date_trunc('month', i.opened_at)::DATE AS month, i.sign,
+           (i.rta_minutes <= s.rto_minutes)::INTEGER AS attained, i.estimated::INTEGER AS estimated, {_BAND} AS band
+    FROM ({_RAW_SCANS}) i LEFT JOIN services s ON s.service_key = i.service_key
+    UNION ALL
+    SELECT 'drill', s.service_key, FALSE, NULL, date_trunc('month', d.held_on)::DATE, 1,
+           (d.rta_minutes <= s.rto_minutes)::INTEGER, 0, {ratio_band_sql("d.rta_minutes::DOUBLE", "s.rto_minutes")}
+    FROM drills d JOIN services s ON s.service_id = d.service_id
+    WHERE d.rta_minutes IS NOT NULL
+      AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
+),
 counts AS (
     SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, opened AS events, attained,
            estimated, {", ".join(f"band_{k}" for k in BANDS)}
     FROM incident_months WHERE month >= $body_start::DATE AND month < $body_end::DATE AND opened > 0
     UNION ALL
-    SELECT 'incident', i.service_key, i.unmatched, i.unmatched_name,
-           date_trunc('month', i.opened_at)::DATE, i.sign, i.sign * (i.rta_minutes <= s.rto_minutes)::INTEGER,
-           i.sign * i.estimated::INTEGER, {", ".join(f"i.sign * ({_BAND} = {k})::INTEGER" for k in BANDS)}
-    FROM (
-        {incidents_scan(f"{_RAW_COLUMNS}, 1 AS sign",
-                        "opened_at >= $period_start AND opened_at < $body_start AND outage_end < $as_of_end")}
-        UNION ALL
-        {incidents_scan(f"{_RAW_COLUMNS}, 1",
-                        "opened_at >= $body_end AND opened_at < $period_end AND outage_end < $as_of_end")}
-        UNION ALL
-        {incidents_scan(f"{_RAW_COLUMNS}, -1",
-                        "opened_at >= $body_start AND opened_at < $body_end AND outage_end >= $as_of_end")}
-    ) i LEFT JOIN services s ON s.service_key = i.service_key
-    UNION ALL
-    SELECT 'drill', s.service_key, FALSE, NULL, date_trunc('month', d.held_on)::DATE, 1,
-           (d.rta_minutes <= s.rto_minutes)::INTEGER, 0,
-           {", ".join(f"({ratio_band_sql('d.rta_minutes::DOUBLE', 's.rto_minutes')} = {k})::INTEGER" for k in BANDS)}
-    FROM drills d JOIN services s ON s.service_id = d.service_id
-    WHERE d.rta_minutes IS NOT NULL
-      AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
+    SELECT source, service_key, unmatched, unmatched_name, month, sign, sign * attained, sign * estimated,
+           {", ".join(f"sign * (band = {k})::INTEGER" for k in BANDS)}
+    FROM judged
 )
 SELECT c.source, c.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes, c.unmatched,
        c.unmatched_name AS service_name, c.events, coalesce(c.attained, 0) AS attained, c.estimated,

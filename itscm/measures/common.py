@@ -41,12 +41,20 @@ def period_params(store: Store, filters: Filters) -> dict:
     return {**params, "body_start": first, "body_end": last}
 
 
-def incidents_scan(columns: str, where: str) -> str:
-    """SELECT service_key, unmatched, unmatched_name, <columns> FROM incidents WHERE <where>, as two
-    scans: matched incidents without reading any text column (most of the cost of a scan), and
-    the rest with the name they were logged under (filtering on the integer key: testing a text
-    column for NULL reads all of it). Incidents naming a service that no longer exists come out as
-    neither matched nor unmatched, and no measure places them. Arguments are constant SQL."""
+def incidents_scan(columns: str, where: str, *, few: bool = False) -> str:
+    """SELECT service_key, unmatched, unmatched_name, <columns> FROM incidents WHERE <where>.
+
+    Many rows: two scans, matched incidents without reading any text column (most of the cost of
+    a scan), the rest with the name they were logged under (filtering on the integer key: testing
+    a text column for NULL reads all of it). `few`: one scan, the text read for the rows kept.
+    Incidents naming a service that no longer exists come out as neither matched nor unmatched,
+    and no measure places them. Arguments are constant SQL."""
+    if few:
+        return f"""
+        SELECT service_key, service_id IS NULL AS unmatched,
+               CASE WHEN service_id IS NULL THEN service_name END AS unmatched_name, {columns}
+        FROM incidents WHERE {where}
+    """
     return f"""
         SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
         FROM incidents WHERE service_key IS NOT NULL AND {where}

@@ -94,13 +94,15 @@ _TAIL_SCAN = incidents_scan(
     "opened_at < $period_end AND outage_end > $body_end")
 _OPEN_BEFORE_SCAN = incidents_scan(
     f"opened_at, CASE WHEN {_ONGOING} THEN 'ongoing' ELSE 'closed' END AS kind",
-    "outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start")
+    "outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start", few=True)
 _ONGOING_SINCE_SCAN = incidents_scan(
     "opened_at, 'ongoing'",
-    "outage_end IS NULL AND opened_at >= $body_start AND opened_at < $period_end AND active_until >= $as_of_end")
+    "outage_end IS NULL AND opened_at >= $body_start AND opened_at < $period_end AND active_until >= $as_of_end",
+    few=True)
 _CLOSED_AFTER_SCAN = incidents_scan(
     "opened_at, 'closed'",
-    "outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end AND active_until < $as_of_end")
+    "outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end AND active_until < $as_of_end",
+    few=True)
 OUTAGE_TOTALS_SQL = f"""
 WITH scoped_services AS (
     SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
