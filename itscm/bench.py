@@ -189,7 +189,61 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_bench(services: int, incidents: int, *, say: Callable[[str], None]) -> dict:
+CHROMIUM = "/usr/bin/chromium"
+_READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def app_timings(store_path: str, as_of: dt.date) -> dict:
+    """The app as people use it: `streamlit run` on the store, every page opened in headless
+    Chromium (first load on a fresh server, then again), and the server process's peak resident
+    memory (VmHWM) afterwards. Needs Debian's chromium and playwright."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "ITSCM_STORE": store_path, "PYTHONPATH": str(PROJECT_ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.25)
+        pages = ["", *sorted(p.stem for p in (PROJECT_ROOT / "pages").glob("*.py") if p.stem != "Overview")]
+        timings: dict[str, dict[str, float]] = {}
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            for round_name in ("first", "again"):
+                for path in pages:
+                    started = time.perf_counter()
+                    page.goto(f"{url}/{path}?as_of={as_of.isoformat()}")
+                    page.wait_for_selector(_READY, timeout=300_000)
+                    page.wait_for_timeout(300)
+                    page.wait_for_selector(_READY, timeout=300_000)
+                    elapsed = (time.perf_counter() - started - 0.3) * 1000
+                    timings.setdefault(path or "Overview", {})[round_name] = round(elapsed, 1)
+            browser.close()
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        return {"app_peak_rss_mb": round(hwm_kb / 1024, 1), "app_pages_ms": timings}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app: bool = False) -> dict:
     from itscm.demo import build_demo
 
     as_of = dt.date.today()
@@ -205,6 +259,11 @@ def run_bench(services: int, incidents: int, *, say: Callable[[str], None]) -> d
         figures["measures_ms"] = measure_timings(store, as_of)
         say("timing the pages")
         figures["pages_ms"] = page_timings(path, as_of)
+        if app:
+            say("opening every page of a running app in Chromium")
+            store.close()
+            figures.update(app_timings(path, as_of))
+            store = open_store(path)
         export = Path(folder) / "servicenow_export.csv"
         rows = min(EXPORT_ROWS, max(incidents, 1000))
         say(f"importing a {rows:,}-row ServiceNow export, twice")
@@ -235,6 +294,11 @@ def format_table(figures: dict) -> str:
     lines += ["", "  page (AppTest, ms)                    cold        warm"]
     for name, values in figures["pages_ms"].items():
         lines.append(f"    {name:<34}{values['cold']:>8}{values['warm']:>12}")
+    if "app_pages_ms" in figures:
+        lines += ["", f"  app process peak memory (VmHWM)   {figures['app_peak_rss_mb']} MB",
+                  "  page in Chromium (ms)                first       again"]
+        for name, values in figures["app_pages_ms"].items():
+            lines.append(f"    {name:<34}{values['first']:>8}{values['again']:>12}")
     return "\n".join(lines)
 
 
@@ -242,11 +306,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--app", action="store_true",
+                        help="also run the app (streamlit run) and open every page in headless Chromium: "
+                             "page loads in a browser and the app process's peak memory")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    figures = run_bench(args.services, args.incidents, say=lambda step: print(step, file=sys.stderr))
+    figures = run_bench(args.services, args.incidents, say=lambda step: print(step, file=sys.stderr),
+                        app=args.app)
     print(json.dumps(figures) if args.json else format_table(figures))
     return 0

@@ -65,10 +65,11 @@ def derived_values_sql(alias: str) -> dict[str, str]:
 # moved since the last refresh, no incident fact or service key changed and the full-table
 # refresh statements would find nothing (one pass over a few columns instead of several). Derived
 # columns are written only by the refresh and by writers using `derived_values_sql`.
-_INCIDENT_FACTS_STAMP_SQL = """
-SELECT count(*) || ':' || coalesce(sum((hash(service_id, service_name, opened_at, restored_at, resolved_at,
-                                             closed_at) % 4294967291)::BIGINT), 0)
-FROM incidents
+_INCIDENT_FACTS_HASH = """
+    (hash(service_id, service_name, opened_at, restored_at, resolved_at, closed_at) % 4294967291)::BIGINT
+"""
+_INCIDENT_FACTS_STAMP_SQL = f"""
+SELECT count(*) || ':' || coalesce(sum({_INCIDENT_FACTS_HASH}), 0)::BIGINT FROM incidents
 """
 _SERVICE_KEYS_STAMP_SQL = """
 SELECT count(*) || ':' || coalesce(sum((hash(service_id, service_key) % 4294967291)::BIGINT), 0) FROM services
@@ -194,20 +195,12 @@ _MARKS_SQL = f"""
 _OPENED_HERE = "month = opened_month AND outage_end IS NOT NULL"
 _MONTH_END = "(month + INTERVAL 1 MONTH)"
 _BAND = ratio_band_sql("rta_minutes", "rto_minutes")
-# Rollup rows of the incidents active in [lo, hi) (or of the services in the temp table
-# rollup_keys), for the months the `months` condition keeps.
-def rollup_rows_sql(lo: str, hi: str, all_keys: str, months: str) -> str:
-    """The statement's fragments are SQL expressions, parameters or constants, never user text."""
+def _rollup_rows_from(src: str, months: str, weight: str = "1") -> str:
+    """Rollup rows of the incidents `src` selects (service_key, unmatched, unmatched_name,
+    opened_at, outage_end, rta_minutes, estimated, rto_minutes, opened_month and the `weight`
+    column), for the months the `months` condition keeps. Constant SQL only, never user text."""
     return f"""
-WITH src AS (
-    SELECT i.service_key, i.service_id IS NULL AS unmatched,
-           CASE WHEN i.service_id IS NULL THEN i.service_name END AS unmatched_name,
-           i.opened_at, i.outage_end, i.rta_minutes, i.restored_at IS NULL AS estimated, s.rto_minutes,
-           date_trunc('month', i.opened_at) AS opened_month
-    FROM incidents i LEFT JOIN services s ON s.service_key = i.service_key
-    WHERE i.opened_at < {hi} AND i.active_until >= {lo}
-      AND ({all_keys} OR i.service_key IN (SELECT service_key FROM rollup_keys))
-),
+WITH src AS ({src}),
 pieces AS (
     SELECT *, opened_month AS month FROM src
     WHERE outage_end IS NULL OR outage_end <= opened_month + INTERVAL 1 MONTH
@@ -218,19 +211,38 @@ pieces AS (
     )
 )
 SELECT service_key, unmatched, unmatched_name, month::DATE AS month,
-       count(*) FILTER (WHERE {_OPENED_HERE}) AS opened,
-       count(*) FILTER (WHERE {_OPENED_HERE} AND estimated) AS estimated,
-       count(*) FILTER (WHERE {_OPENED_HERE} AND rta_minutes <= rto_minutes) AS attained,
-       count(*) FILTER (WHERE outage_end IS NULL) AS no_end,
-       {", ".join(f"count(*) FILTER (WHERE {_OPENED_HERE} AND {_BAND} = {k}) AS band_{k}" for k in BANDS)},
-       coalesce(sum({overlap_seconds_sql("opened_at", "outage_end", "month", _MONTH_END)}), 0) AS outage_seconds,
-       coalesce(sum({breach_seconds_sql("opened_at", "outage_end", "rto_minutes", "month", _MONTH_END)}), 0)
-           AS breach_seconds
+       coalesce(sum({weight}) FILTER (WHERE {_OPENED_HERE}), 0)::INTEGER AS opened,
+       coalesce(sum({weight}) FILTER (WHERE {_OPENED_HERE} AND estimated), 0)::INTEGER AS estimated,
+       coalesce(sum({weight}) FILTER (WHERE {_OPENED_HERE} AND rta_minutes <= rto_minutes), 0)::INTEGER AS attained,
+       coalesce(sum({weight}) FILTER (WHERE outage_end IS NULL), 0)::INTEGER AS no_end,
+       {", ".join(f"coalesce(sum({weight}) FILTER (WHERE {_OPENED_HERE} AND {_BAND} = {k}), 0)::INTEGER AS band_{k}"
+                  for k in BANDS)},
+       coalesce(sum({weight} * {overlap_seconds_sql("opened_at", "outage_end", "month", _MONTH_END)}), 0)
+           AS outage_seconds,
+       coalesce(sum({weight} * {breach_seconds_sql("opened_at", "outage_end", "rto_minutes", "month", _MONTH_END)}),
+                0) AS breach_seconds
 FROM pieces
 WHERE {months}
 GROUP BY ALL
 """
 
+
+_ROLLUP_SRC_COLUMNS = """
+    i.service_key, i.service_id IS NULL AS unmatched, CASE WHEN i.service_id IS NULL THEN i.service_name END
+    AS unmatched_name, i.opened_at, i.outage_end, i.rta_minutes, i.restored_at IS NULL AS estimated, s.rto_minutes,
+    date_trunc('month', i.opened_at) AS opened_month
+"""
+
+
+def rollup_rows_sql(lo: str, hi: str, all_keys: str, months: str) -> str:
+    """Rollup rows of the incidents active in [lo, hi) (or of the services in the temp table
+    rollup_keys), for the months the `months` condition keeps. Constant SQL only."""
+    return _rollup_rows_from(f"""
+        SELECT {_ROLLUP_SRC_COLUMNS}
+        FROM incidents i LEFT JOIN services s ON s.service_key = i.service_key
+        WHERE i.opened_at < {hi} AND i.active_until >= {lo}
+          AND ({all_keys} OR i.service_key IN (SELECT service_key FROM rollup_keys))
+    """, months)
 
 
 _REFRESH_ROWS_SQL = rollup_rows_sql(
@@ -325,3 +337,92 @@ CREATE TEMP TABLE rollup_keys (service_key INTEGER);
 INSERT INTO incident_months {rollup_rows_sql("TIMESTAMP '0001-01-01'", "'infinity'::TIMESTAMP", "TRUE", "TRUE")};
 DROP TABLE rollup_keys;
 """
+
+
+# -- writers that know what they changed ---------------------------------------------------------
+
+_ROLLUP_KEY_MATCH = """
+    d.month = m.month AND d.unmatched = m.unmatched AND d.service_key IS NOT DISTINCT FROM m.service_key
+    AND d.unmatched_name IS NOT DISTINCT FROM m.unmatched_name
+"""
+_ROLLUP_SUMS = ", ".join(
+    f"sum({c})::{t} AS {c}" for c, t in
+    [("opened", "INTEGER"), ("estimated", "INTEGER"), ("attained", "INTEGER"), ("no_end", "INTEGER")]
+    + [(f"band_{k}", "INTEGER") for k in BANDS] + [("outage_seconds", "DOUBLE"), ("breach_seconds", "DOUBLE")]
+)
+
+
+def apply_incident_changes(cursor, changes: str, params: dict | None = None) -> None:
+    """Keep the rollup, its month marks and the facts stamp current for a writer that knows
+    exactly which incident versions it added and removed, inside its transaction, so that the
+    refresh at commit finds them current instead of rebuilding whole months.
+
+    `changes` selects service_id, service_name, opened_at, restored_at, resolved_at, closed_at
+    and sign (+1 for a version written, -1 for one replaced or deleted); constant SQL, values as
+    parameters. All three are sums over incidents, so a change is added, not recomputed. If the
+    writer got it wrong, the stamp no longer matches the incidents and the refresh rebuilds."""
+    stored = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": _STAMP_KEY}).fetchall()
+    if not stored or not has_rollup(cursor):
+        return  # the refresh at commit does everything
+    end = derived_values_sql("c")
+    cursor.execute(f"""
+        CREATE OR REPLACE TEMP TABLE rollup_changes AS
+        SELECT c.*, k.service_key, {end["outage_end"]} AS outage_end, {end["rta_minutes"]} AS rta_minutes
+        FROM ({changes}) c LEFT JOIN services k ON k.service_id = c.service_id
+    """, params or {})
+    try:
+        count, total = cursor.execute(f"""
+            SELECT coalesce(sum(sign), 0)::BIGINT,
+                   coalesce(sum(sign * {_INCIDENT_FACTS_HASH}), 0)::BIGINT FROM rollup_changes
+        """).fetchall()[0]
+        if not count and not total and not cursor.execute("SELECT count(*) FROM rollup_changes").fetchall()[0][0]:
+            return
+        incidents_part, services_part = stored[0][0].split("/")
+        stored_count, stored_total = (int(part) for part in incidents_part.split(":"))
+        # marks: per opened-month count and fingerprint, added; last_month can only grow
+        cursor.execute(f"""
+            CREATE OR REPLACE TEMP TABLE rollup_marks_new AS
+            SELECT month, sum(incidents)::BIGINT AS incidents, sum(fingerprint)::BIGINT AS fingerprint,
+                   max(last_month) AS last_month
+            FROM (
+                SELECT * FROM incident_month_marks
+                WHERE month IN (SELECT DISTINCT date_trunc('month', opened_at)::DATE FROM rollup_changes)
+                UNION ALL
+                SELECT month, sum(sign), sum(sign * fingerprint),
+                       greatest(month, coalesce(max(date_trunc('month', outage_end))::DATE, month))
+                FROM (SELECT date_trunc('month', opened_at)::DATE AS month, sign, outage_end,
+                             {_FINGERPRINT_SQL} AS fingerprint FROM rollup_changes)
+                GROUP BY month
+            )
+            GROUP BY month HAVING sum(incidents) <> 0
+        """)
+        cursor.execute("""
+            DELETE FROM incident_month_marks
+            WHERE month IN (SELECT DISTINCT date_trunc('month', opened_at)::DATE FROM rollup_changes)
+        """)
+        cursor.execute("INSERT INTO incident_month_marks SELECT * FROM rollup_marks_new")
+        # rollup rows: the changes' own rows, signed, added to the stored ones
+        delta = _rollup_rows_from(f"""
+            SELECT {_ROLLUP_SRC_COLUMNS}, i.sign
+            FROM rollup_changes i LEFT JOIN services s ON s.service_key = i.service_key
+        """, "TRUE", weight="sign")
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE rollup_delta AS {delta}")
+        cursor.execute(f"""
+            CREATE OR REPLACE TEMP TABLE rollup_rows_new AS
+            SELECT service_key, unmatched, unmatched_name, month, {_ROLLUP_SUMS}
+            FROM (
+                SELECT m.* FROM incident_months m WHERE EXISTS (SELECT 1 FROM rollup_delta d WHERE {_ROLLUP_KEY_MATCH})
+                UNION ALL
+                SELECT * FROM rollup_delta
+            )
+            GROUP BY ALL
+        """)
+        cursor.execute(
+            f"DELETE FROM incident_months m WHERE EXISTS (SELECT 1 FROM rollup_delta d WHERE {_ROLLUP_KEY_MATCH})")
+        cursor.execute("INSERT INTO incident_months SELECT * FROM rollup_rows_new")
+        cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": _STAMP_KEY})
+        cursor.execute("INSERT INTO store_meta VALUES ($key, $stamp)", {
+            "key": _STAMP_KEY, "stamp": f"{stored_count + count}:{stored_total + total}/{services_part}"})
+    finally:
+        for table in ("rollup_changes", "rollup_marks_new", "rollup_delta", "rollup_rows_new"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")

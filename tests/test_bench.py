@@ -1,7 +1,11 @@
 """The benchmark runs end to end at a tiny size and reports every figure the issue asks for.
 (Its speed is read from its output, never asserted here.)"""
 
-from itscm.bench import format_table, run_bench
+from pathlib import Path
+
+import pytest
+
+from itscm.bench import CHROMIUM, format_table, run_bench
 
 
 def test_bench_reports_every_figure():
@@ -14,3 +18,14 @@ def test_bench_reports_every_figure():
     assert set(figures["measures_ms"]["posture_summary"]) == {"all", "one_unit"}
     assert {"Overview", "Coverage", "Upload_incidents"} <= set(figures["pages_ms"])
     assert "pandas_ratio" in format_table(figures)
+
+
+@pytest.mark.browser
+def test_bench_opens_every_page_of_a_running_app():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    figures = run_bench(40, 2000, say=lambda _: None, app=True)
+    assert figures["app_peak_rss_mb"] > 0
+    assert {"Overview", "Coverage", "Downtime_cost", "Upload_incidents"} <= set(figures["app_pages_ms"])
+    assert all(set(times) == {"first", "again"} for times in figures["app_pages_ms"].values())
+    assert "app process peak memory" in format_table(figures)

@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from itscm import ingest
+from itscm import derived, ingest
 from itscm.demo import build_demo
 from itscm.filters import Filters
 from itscm.measures import attainment, downtime
@@ -273,5 +273,51 @@ def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(d
     with store.transaction() as cursor:  # a writer the rollup has never heard of
         cursor.execute("DELETE FROM incidents "
                        "WHERE opened_at >= TIMESTAMP '2026-03-01' AND opened_at < TIMESTAMP '2026-03-04'")
+    assert_rollup_matches_rows(store)
+    store.close()
+
+
+def rollup_rows(store: Store, sql: str) -> list[tuple]:
+    rows = store.rows(f"""
+        SELECT service_key, unmatched, unmatched_name, month, opened, estimated, attained, no_end,
+               band_1, band_2, band_3, band_4, band_5, band_6, round(outage_seconds, 3), round(breach_seconds, 3)
+        FROM ({sql}) WHERE opened <> 0 OR no_end <> 0 OR outage_seconds <> 0 OR breach_seconds <> 0
+    """)
+    return sorted(rows, key=repr)
+
+
+def test_an_import_keeps_the_rollup_current_itself_exactly(demo_path, tmp_path, monkeypatch):
+    path = tmp_path / "delta.duckdb"
+    shutil.copy(demo_path, path)
+    store = Store(path)
+    searched = []
+    real_refresh = derived.refresh_rollup
+
+    def spy(cursor, **kwargs):
+        searched.append(kwargs["incidents_changed"])
+        real_refresh(cursor, **kwargs)
+
+    monkeypatch.setattr(derived, "refresh_rollup", spy)
+    name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
+    first = export([
+        f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-08-03 09:00:00,2025-08-03 10:00:00,,{name}",
+        "INC3,Mystery,3 - Moderate,2026-01-31 23:00:00,2026-02-01 03:00:00,,,NOBODY-KNOWS",
+        f"INC4,Open,2 - High,2026-06-29 10:00:00,,,,{name}",
+    ])
+    ingest.commit_upload(store, ingest.read_upload(first, "first.csv", store=store), "test")
+    newer = export([
+        f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-09-03 09:00:00,2025-09-03 10:00:00,,{name}",
+        f"INC4,Open,2 - High,2026-06-29 10:00:00,2026-06-29 18:00:00,,,{name}",
+        "INC5,New,2 - High,2026-02-01 10:00:00,2026-02-01 12:00:00,,,NOBODY-KNOWS",
+    ])
+    second = ingest.commit_upload(store, ingest.read_upload(newer, "newer.csv", store=store), "test")
+    third = ingest.commit_upload(store, ingest.read_upload(first, "again.csv", store=store), "test")
+    ingest.undo_upload(store, third.upload_id, undone_by="test")
+    ingest.undo_upload(store, second.upload_id, undone_by="test")
+    # the imports and undos kept it current themselves: no month was searched for at commit
+    assert searched == [False, False, False, False, False]
+    full = derived.rollup_rows_sql("TIMESTAMP '0001-01-01'", "'infinity'::TIMESTAMP", "TRUE", "TRUE")
+    store.cursor().execute("CREATE TEMP TABLE rollup_keys (service_key INTEGER)")   # what a rebuild reads
+    assert rollup_rows(store, "SELECT * FROM incident_months") == rollup_rows(store, full)
     assert_rollup_matches_rows(store)
     store.close()
