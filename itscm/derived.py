@@ -364,6 +364,17 @@ def apply_incident_changes(cursor, changes: str, params: dict | None = None) -> 
     stored = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": _STAMP_KEY}).fetchall()
     if not stored or not has_rollup(cursor):
         return  # the refresh at commit does everything
+    # Adding costs about as much per changed incident as rebuilding a month costs per incident in
+    # it: when the change outnumbers the incidents already stored in the months it touches (a
+    # first import into a young store), the refresh's rebuild of those months is the cheaper way.
+    changed, stored_there = cursor.execute(f"""
+        WITH c AS ({changes})
+        SELECT (SELECT count(*) FROM c),
+               (SELECT coalesce(sum(incidents), 0) FROM incident_month_marks
+                WHERE month IN (SELECT DISTINCT date_trunc('month', opened_at)::DATE FROM c))
+    """, params or {}).fetchall()[0]
+    if changed > stored_there:
+        return
     end = derived_values_sql("c")
     cursor.execute(f"""
         CREATE OR REPLACE TEMP TABLE rollup_changes AS
@@ -375,7 +386,7 @@ def apply_incident_changes(cursor, changes: str, params: dict | None = None) -> 
             SELECT coalesce(sum(sign), 0)::BIGINT,
                    coalesce(sum(sign * {_INCIDENT_FACTS_HASH}), 0)::BIGINT FROM rollup_changes
         """).fetchall()[0]
-        if not count and not total and not cursor.execute("SELECT count(*) FROM rollup_changes").fetchall()[0][0]:
+        if not changed:
             return
         incidents_part, services_part = stored[0][0].split("/")
         stored_count, stored_total = (int(part) for part in incidents_part.split(":"))
