@@ -213,8 +213,8 @@ def assert_lists_match_rows(store: Store, filters: Filters) -> None:
     pd.testing.assert_frame_equal(attainment.worst_breaches(store, filters, limit=400), expected)
 
 
-def assert_rollup_matches_rows(store: Store) -> None:
-    for filters in ROLLUP_FILTERS:
+def assert_rollup_matches_rows(store: Store, filters_list: list[Filters] = ROLLUP_FILTERS) -> None:
+    for filters in filters_list:
         assert_lists_match_rows(store, filters)
         fast_figures, row_figures = from_rollup(store, filters), row_level(store, filters)
         for key in ("cost", "breach_cost", "unpriced_hours"):
@@ -321,3 +321,21 @@ def test_an_import_keeps_the_rollup_current_itself_exactly(demo_path, tmp_path, 
     assert rollup_rows(store, "SELECT * FROM incident_months") == rollup_rows(store, full)
     assert_rollup_matches_rows(store)
     store.close()
+
+
+def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded(tmp_path):
+    today = dt.date(2026, 6, 20)
+    filters = [Filters(as_of=today), Filters(as_of=today, units=("Retail Banking",)),
+               Filters(since=dt.date(2026, 5, 10), until=today, as_of=today)]
+    with Store(tmp_path / "today.duckdb") as store:
+        build_demo(store, services=40, incidents=3_000, as_of=today)
+        # the period ends on 21 June, and nothing has happened since: June is read whole
+        assert period_params(store, filters[0])["body_end"] == dt.datetime(2026, 7, 1)
+        assert_rollup_matches_rows(store, filters)
+
+        name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
+        later = export([f"INC9,Late,1 - Critical,2026-06-19 10:00:00,2026-06-22 09:00:00,,,{name}"])
+        ingest.commit_upload(store, ingest.read_upload(later, "later.csv", store=store), "test")
+        # an outage recorded as ending after the period: June's row no longer fits the period
+        assert period_params(store, filters[0])["body_end"] == dt.datetime(2026, 6, 1)
+        assert_rollup_matches_rows(store, filters)

@@ -34,11 +34,31 @@ def period_params(store: Store, filters: Filters) -> dict:
     Without a whole month the two are split at the month start between them, if any."""
     params = filters.query_params(store)
     start, end = params["period_start"], params["period_end"]
-    first = start if start.day == 1 else dt.datetime(start.year + start.month // 12, start.month % 12 + 1, 1)
+    first = start if start.day == 1 else _next_month(start)
     last = end.replace(day=1)
     if first > last:  # within one calendar month: all head
         first = last = end
+    elif last < end and _nothing_after(store, end):
+        # The period ends inside a month of which nothing later has been recorded yet (as of
+        # today, the usual case): that month's rollup row holds exactly the period's part of it.
+        last = _next_month(last)
     return {**params, "body_start": first, "body_end": last}
+
+
+def _next_month(day: dt.datetime) -> dt.datetime:
+    return dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+# No incident opened, and no outage ended, at or after the period's end. Two scans, so that each
+# skips every row group by its own column's range.
+_NOTHING_AFTER_SQL = """
+SELECT NOT EXISTS (SELECT 1 FROM incidents WHERE opened_at >= $end)
+   AND NOT EXISTS (SELECT 1 FROM incidents WHERE outage_end >= $end)
+"""
+
+
+def _nothing_after(store: Store, end: dt.datetime) -> bool:
+    return bool(store.scalar(_NOTHING_AFTER_SQL, {"end": end}))
 
 
 def incidents_scan(columns: str, where: str, *, few: bool = False) -> str:
