@@ -5,7 +5,6 @@ Signed-in people are simulated with AppTest's `user` and an `[auth]` secrets sec
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret":
 ADMIN = Actor("boss@example.com", "admin")
 T = dt.datetime(2026, 7, 1, 9, 0)
 
-
-@pytest.fixture
-def store_path(small_org_path, tmp_path, monkeypatch):
-    path = tmp_path / "access.duckdb"
-    shutil.copy(small_org_path, path)
-    monkeypatch.setenv("ITSCM_STORE", str(path))
-    monkeypatch.syspath_prepend(str(ROOT))
-    return path
 
 
 def signed_in_page(page: str, email: str | None, *, admins: tuple[str, ...] = ()) -> AppTest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,15 +31,6 @@ AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret":
         "client_id": "id", "client_secret": "secret",
         "server_metadata_url": "https://id.example.com/.well-known/openid-configuration"}
 
-
-@pytest.fixture
-def store_path(small_org_path, tmp_path, monkeypatch):
-    path = tmp_path / "admin.duckdb"
-    shutil.copy(small_org_path, path)
-    monkeypatch.setenv("ITSCM_STORE", str(path))
-    monkeypatch.setenv("ITSCM_BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.syspath_prepend(str(ROOT))
-    return path
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,6 @@ HOSTILE_CSV = (
     "H-3,+cmd|' /C calc'!A0,Core Ledger,1,2026-06-03 10:00,2026-06-03 23:00\n"
 ).encode()
 
-
-@pytest.fixture
-def store_path(small_org_path, tmp_path, monkeypatch):
-    path = tmp_path / "hostile.duckdb"
-    shutil.copy(small_org_path, path)
-    monkeypatch.setenv("ITSCM_STORE", str(path))
-    monkeypatch.syspath_prepend(str(ROOT))
-    return path
 
 
 def rendered_text(app: AppTest) -> list[str]:

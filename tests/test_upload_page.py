@@ -1,6 +1,5 @@
 """The Upload incidents page through AppTest: upload, preview, mapping, commit, undo, mapping names."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,6 @@ from itscm.store import open_store
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "ingest"
 
-
-@pytest.fixture
-def store_path(small_org_path, tmp_path, monkeypatch):
-    """A private copy of the small organisation: these tests write to it."""
-    path = tmp_path / "upload.duckdb"
-    shutil.copy(small_org_path, path)
-    monkeypatch.setenv("ITSCM_STORE", str(path))
-    monkeypatch.syspath_prepend(str(ROOT))
-    return path
 
 
 def open_page() -> AppTest:
