@@ -122,9 +122,11 @@ def contents(path: Path) -> dict:
 # Each point with the state a kill there must leave: the one before the change or the one after.
 POINTS = {
     "commit": [("before", "before"), ("sql:INSERT INTO incident_prior_versions", "before"),
-               ("sql:MERGE INTO incidents", "before"), ("sql:INSERT INTO uploads", "before"), ("after", "after")],
+               ("sql:MERGE INTO incidents", "before"), ("sql:INSERT INTO uploads", "before"),
+               ("sql:INSERT INTO incident_months", "before"), ("after", "after")],   # the rollup, last
     "undo": [("before", "before"), ("sql:DELETE FROM incidents", "before"), ("sql:INSERT INTO incidents", "before"),
-             ("sql:UPDATE uploads SET state", "before"), ("after", "after")],
+             ("sql:UPDATE uploads SET state", "before"), ("sql:INSERT INTO incident_months", "before"),
+             ("after", "after")],
 }
 
 
