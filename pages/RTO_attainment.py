@@ -32,10 +32,10 @@ tiles[1].metric("Recovery events", f"{summary['events']:,}", border=True,
                 help="Incidents with a restore (or resolve) time and drills that measured a recovery time, "
                      "for services with an RTO.")
 tiles[2].metric("Past their RTO", f"{summary['events'] - summary['attained']:,}", border=True)
-tiles[3].metric("Without an RTO or service", f"{summary['without_rto']:,}", border=True,
-                help=f"{summary['unmatched']:,} incidents name no known service; the rest belong to services "
-                     "with no RTO. They are counted here, not in the percentage.")
-tiles[4].metric("Restore time estimated", f"{summary['estimated_restores']:,}", border=True,
+tiles[3].metric("Cannot be judged", f"{summary['without_rto']:,}", border=True,
+                help=f"No RTO to judge them against: {summary['unmatched']:,} incidents name no known service; "
+                     "the rest belong to services with no RTO. They are counted here, not in the percentage.")
+tiles[4].metric("Estimated restores", f"{summary['estimated_restores']:,}", border=True,
                 help="Incidents with no restore time: their resolve time is used instead.")
 
 left, right = st.columns(2)
