@@ -22,7 +22,8 @@ tiles[0].metric("Stale plans", ui.pct(summary["stale_pct"]), border=True,
 tiles[1].metric("Overdue", f"{summary['overdue']:,}", border=True)
 tiles[2].metric("Never tested", f"{summary['never_tested']:,}", border=True)
 tiles[3].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
-tiles[4].metric("Live services without a plan", f"{summary['services_without_plan']:,}", border=True)
+tiles[4].metric("Without a plan", f"{summary['services_without_plan']:,}", border=True,
+                help="Live services with no draft or approved plan (only retired ones, or none).")
 ui.plot(charts.staleness_states(summary), key="states-bar")
 heatmap = charts.staleness_heatmap(page.measure(staleness_by_unit))
 if heatmap is None:
