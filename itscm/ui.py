@@ -232,6 +232,18 @@ def pct(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.1f} %"
 
 
+def rerun_with_message(key: str, message: str) -> None:
+    """Run the page again to show a change, and say once, on that run, what was done."""
+    st.session_state[key] = message
+    st.rerun()
+
+
+def show_message(key: str, icon: str) -> None:
+    """The message `rerun_with_message` left under `key`, shown once."""
+    if key in st.session_state:
+        st.success(plain(st.session_state.pop(key)), icon=icon)
+
+
 def explain_empty(message: str) -> None:
     """A friendly note where a chart or table would be empty."""
     st.info(message, icon=":material/info:")

@@ -22,17 +22,6 @@ roles_tab, policy_tab, backups_tab, history_tab = st.tabs(
     ["Roles", "Targets and policy", "Backups", "Change history"])
 
 
-def done(message_key: str, message: str) -> None:
-    """Keep a success message across the rerun that shows the change."""
-    st.session_state[message_key] = message
-    st.rerun()
-
-
-def show_done(message_key: str, icon: str) -> None:
-    if message_key in st.session_state:
-        st.success(ui.plain(st.session_state.pop(message_key)), icon=icon)
-
-
 with roles_tab:
     st.caption("Viewers see every page; analysts also upload, undo and map service names; admins also edit "
                "the inventory, the targets and the policy, grant roles and take backups. A grant to an email wins "
@@ -55,8 +44,8 @@ with roles_tab:
                 except (ValueError, access.AccessDenied) as error:
                     st.error(ui.plain(str(error)))
                 else:
-                    done("grant-last-result", f"{granted} now has the {role} role.")
-    show_done("grant-last-result", ":material/how_to_reg:")
+                    ui.rerun_with_message("grant-last-result", f"{granted} now has the {role} role.")
+    ui.show_message("grant-last-result", ":material/how_to_reg:")
 
 with policy_tab:
     st.subheader("Posture targets")
@@ -74,9 +63,9 @@ with policy_tab:
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:
-                done("targets-last-result", f"Saved {len(changed)} target{'' if len(changed) == 1 else 's'}."
-                     if changed else "No target changed.")
-    show_done("targets-last-result", ":material/flag:")
+                saved = f"Saved {len(changed)} target{'' if len(changed) == 1 else 's'}."
+                ui.rerun_with_message("targets-last-result", saved if changed else "No target changed.")
+    ui.show_message("targets-last-result", ":material/flag:")
 
     st.subheader("Policy per tier")
     st.caption("How often plans are reviewed and tested, the weakest drill that counts as a test, and which tiers are "
@@ -107,8 +96,8 @@ with policy_tab:
         except (ValueError, access.AccessDenied) as error:
             st.error(ui.plain(str(error)))
         else:
-            done("policy-last-result", f"Saved {changes} policy setting{'' if changes == 1 else 's'}.")
-    show_done("policy-last-result", ":material/policy:")
+            ui.rerun_with_message("policy-last-result", f"Saved {changes} policy setting{'' if changes == 1 else 's'}.")
+    ui.show_message("policy-last-result", ":material/policy:")
 
 with backups_tab:
     folder = backup.backups_folder(page.store.path)
@@ -124,8 +113,9 @@ with backups_tab:
             except (OSError, backup.BackupError, access.AccessDenied) as error:
                 st.error(ui.plain(f"The backup failed: {error}"))
             else:
-                done("backup-last-result", f"Backed up {sum(manifest['tables'].values()):,} rows to {target}.")
-    show_done("backup-last-result", ":material/backup:")
+                rows = sum(manifest["tables"].values())
+                ui.rerun_with_message("backup-last-result", f"Backed up {rows:,} rows to {target}.")
+    ui.show_message("backup-last-result", ":material/backup:")
     existing = backup.list_backups(folder)
     if existing:
         st.dataframe(existing, hide_index=True, column_config={

@@ -45,8 +45,7 @@ if service_id not in set(catalogue["service_id"]):
     st.info("Select a service in the table to open its card.", icon=":material/touch_app:")
     st.stop()
 
-if "service-edit-result" in st.session_state:
-    st.success(ui.plain(st.session_state.pop("service-edit-result")), icon=":material/edit:")
+ui.show_message("service-edit-result", ":material/edit:")
 ui.service_card(service_card(page.store, service_id), page.currency)
 
 
@@ -92,7 +91,5 @@ if ui.require_role(page.user, "admin", "edit the inventory"):
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:
-                st.session_state["service-edit-result"] = (
-                    "Saved the " + ", ".join(administration.FIELD_LABELS[field] for field in changed) + "."
-                    if changed else "Nothing changed.")
-                st.rerun()
+                ui.rerun_with_message("service-edit-result", "Saved the " + ", ".join(
+                    administration.FIELD_LABELS[field] for field in changed) + "." if changed else "Nothing changed.")

@@ -118,10 +118,8 @@ with history_tab:
                 except (ingest.IngestError, access.AccessDenied) as error:
                     st.error(ui.plain(str(error)))
                 else:
-                    st.session_state["undo-last-result"] = outcome.message
-                    st.rerun()
-    if "undo-last-result" in st.session_state:
-        st.success(ui.plain(st.session_state.pop("undo-last-result")), icon=":material/undo:")
+                    ui.rerun_with_message("undo-last-result", outcome.message)
+    ui.show_message("undo-last-result", ":material/undo:")
 
 with names_tab:
     unmatched = ui.cached_read(ingest.unmatched_service_names, page.store)
@@ -138,9 +136,11 @@ with names_tab:
                 service_id = st.selectbox("Is the service", list(services), format_func=services.get,
                                           key="map-service-choice")
                 if st.form_submit_button("Map name to service"):
-                    matched = access.map_service_name_as(user, page.store, name, service_id)
-                    st.session_state["map-last-result"] = (
-                        f"{matched:,} incidents now matched to {services[service_id]}.")
-                    st.rerun()
-    if "map-last-result" in st.session_state:
-        st.success(ui.plain(st.session_state.pop("map-last-result")), icon=":material/link:")
+                    try:
+                        matched = access.map_service_name_as(user, page.store, name, service_id)
+                    except (ingest.IngestError, access.AccessDenied) as error:
+                        st.error(ui.plain(str(error)))
+                    else:
+                        ui.rerun_with_message("map-last-result",
+                                              f"{matched:,} incidents now matched to {services[service_id]}.")
+    ui.show_message("map-last-result", ":material/link:")
