@@ -160,9 +160,9 @@ def edit_service_as(actor: Actor, store: Store, service_id: str, changes: dict) 
     return administration.edit_service(store, service_id, changes, by=actor.name)
 
 
-def edit_policy_as(actor: Actor, store: Store, tier: int, changes: dict) -> dict[str, tuple]:
+def edit_policy_as(actor: Actor, store: Store, changes_by_tier: dict[int, dict]) -> dict[int, dict[str, tuple]]:
     require(actor, "admin", "edit the policy")
-    return administration.edit_policy(store, tier, changes, by=actor.name)
+    return administration.edit_policy(store, changes_by_tier, by=actor.name)
 
 
 def set_target_as(actor: Actor, store: Store, key: str, value: float) -> tuple | None:

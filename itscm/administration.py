@@ -124,29 +124,42 @@ def _checked(kind: _Editable, changes: dict) -> dict:
         raise ChangeRefused(f"Not a valid value: {error}.") from error
 
 
-def _edit(store: Store, kind: _Editable, key, changes: dict, *, subject: str, missing: str, by: str,
-          now: datetime | None, check_in_store: Callable | None = None) -> dict[str, tuple]:
-    """Check `changes`, apply those that differ from the row as it is, and log them with their
-    before and after, in one transaction. Returns {field: (before, after)}; {} writes nothing."""
-    wanted = _checked(kind, changes)
+@dataclass(frozen=True)
+class _RowEdit:
+    key: object                                   # the row's key (a service id, a tier)
+    changes: dict                                 # field -> wanted value, as given
+    subject: str                                  # as the change log names the row
+    missing: str                                  # message when there is no such row
+
+
+def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now: datetime | None,
+          check_in_store: Callable | None = None) -> dict[object, dict[str, tuple]]:
+    """Check every edit, then apply the fields that differ from the rows as they are and log them
+    with their before and after, all in one transaction: every edit or none. Returns
+    {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing."""
+    wanted = [_checked(kind, edit.changes) for edit in edits]
+    done: dict[object, dict[str, tuple]] = {}
     try:
         with store.transaction() as cursor:
-            rows = cursor.execute(kind.select_sql(), {"key": key}).fetchall()
-            if not rows:
-                raise ChangeRefused(missing)
-            if check_in_store:
-                check_in_store(cursor, wanted)
-            current = dict(zip(kind.fields, map(_plain, rows[0]), strict=True))
-            changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
-            if not changed:
+            for edit, fields in zip(edits, wanted, strict=True):
+                rows = cursor.execute(kind.select_sql(), {"key": edit.key}).fetchall()
+                if not rows:
+                    raise ChangeRefused(edit.missing)
+                if check_in_store:
+                    check_in_store(cursor, fields)
+                current = dict(zip(kind.fields, map(_plain, rows[0]), strict=True))
+                changed = {field: (current[field], value) for field, value in fields.items() if current[field] != value}
+                for field, (_, value) in changed.items():
+                    cursor.execute(kind.update_sql(field), {"value": value, "key": edit.key})
+                if changed:
+                    _log(cursor, by, kind.action, edit.subject, {f: old for f, (old, _) in changed.items()},
+                         {f: new for f, (_, new) in changed.items()}, _now(now))
+                    done[edit.key] = changed
+            if not done:
                 raise _NothingToChange
-            for field, (_, value) in changed.items():
-                cursor.execute(kind.update_sql(field), {"value": value, "key": key})
-            _log(cursor, by, kind.action, subject, {f: old for f, (old, _) in changed.items()},
-                 {f: new for f, (_, new) in changed.items()}, _now(now))
     except _NothingToChange:
         return {}
-    return changed
+    return done
 
 
 def _plain(value):
@@ -200,8 +213,8 @@ def edit_service(store: Store, service_id: str, changes: dict, *, by: str,
                  now: datetime | None = None) -> dict[str, tuple]:
     """Set the given facts of a service. Returns {field: (before, after)} for the fields that
     changed (empty when none did; nothing is written or logged then)."""
-    return _edit(store, SERVICE, service_id, changes, subject=service_id,
-                 missing=f"There is no service {service_id!r}.", by=by, now=now, check_in_store=_unit_exists)
+    edit = _RowEdit(service_id, changes, service_id, f"There is no service {service_id!r}.")
+    return _edit(store, SERVICE, [edit], by=by, now=now, check_in_store=_unit_exists).get(service_id, {})
 
 
 # -- policy per tier ------------------------------------------------------------------------------
@@ -229,10 +242,13 @@ def policy(store: Store) -> pd.DataFrame:
     return store.df(f"SELECT tier, {', '.join(POLICY_FIELDS)} FROM policy ORDER BY tier")
 
 
-def edit_policy(store: Store, tier: int, changes: dict, *, by: str, now: datetime | None = None) -> dict[str, tuple]:
-    """Set the policy of one tier; returns {field: (before, after)} of what changed."""
-    return _edit(store, POLICY, tier, changes, subject=f"tier {tier}", missing=f"There is no policy for tier {tier!r}.",
-                 by=by, now=now)
+def edit_policy(store: Store, changes_by_tier: dict[int, dict], *, by: str,
+                now: datetime | None = None) -> dict[int, dict[str, tuple]]:
+    """Set the policy of one or more tiers, all or nothing; returns {tier: {field: (before,
+    after)}} for the tiers that changed."""
+    edits = [_RowEdit(tier, changes, f"tier {tier}", f"There is no policy for tier {tier!r}.")
+             for tier, changes in changes_by_tier.items()]
+    return _edit(store, POLICY, edits, by=by, now=now)
 
 
 # -- posture targets ------------------------------------------------------------------------------

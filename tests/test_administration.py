@@ -100,7 +100,7 @@ def test_editing_a_service_that_does_not_exist_is_refused(store):
 def test_only_an_admin_edits_the_inventory_policy_and_targets(store, actor):
     before = table_contents(store)
     for attempt in (lambda: access.edit_service_as(actor, store, LEDGER, {"rto_minutes": 5}),
-                    lambda: access.edit_policy_as(actor, store, 1, {"test_interval_days": 30}),
+                    lambda: access.edit_policy_as(actor, store, {1: {"test_interval_days": 30}}),
                     lambda: access.set_target_as(actor, store, "coverage_pct", 50),
                     lambda: access.backup_store_as(actor, store, "/nonexistent/never-written")):
         with pytest.raises(AccessDenied, match="needs the admin role"):
@@ -121,23 +121,34 @@ def test_a_viewer_cannot_save_a_column_mapping_and_an_analyst_can(store):
 
 
 def test_policy_edits_are_checked_applied_and_logged(store):
-    changed = access.edit_policy_as(ADMIN, store, 2, {"review_interval_days": 90, "is_critical": True,
-                                                      "min_test_type": "simulation"})
-    assert changed == {"review_interval_days": (365, 90), "min_test_type": ("tabletop", "simulation")}
+    changed = access.edit_policy_as(ADMIN, store, {2: {"review_interval_days": 90, "is_critical": True,
+                                                       "min_test_type": "simulation"}})
+    assert changed == {2: {"review_interval_days": (365, 90), "min_test_type": ("tabletop", "simulation")}}
     assert administration.policy(store).set_index("tier").loc[2, "review_interval_days"] == 90
     assert log(store)[-1][:3] == ("boss@example.com", "edit policy", "tier 2")
     for wrong, reason in [({"test_interval_days": 0}, "between 1 and"), ({"min_test_type": "vibes"}, "must be one of"),
                           ({"tier": 3}, "not a policy setting")]:
         with pytest.raises(ChangeRefused, match=reason):
-            access.edit_policy_as(ADMIN, store, 2, wrong)
+            access.edit_policy_as(ADMIN, store, {2: wrong})
     with pytest.raises(ChangeRefused, match="no policy for tier 9"):
-        access.edit_policy_as(ADMIN, store, 9, {"test_interval_days": 30})
+        access.edit_policy_as(ADMIN, store, {9: {"test_interval_days": 30}})
+
+
+def test_a_policy_edit_of_several_tiers_is_all_or_nothing(store):
+    before = table_contents(store)
+    with pytest.raises(ChangeRefused, match="Test interval must be between 1 and"):
+        access.edit_policy_as(ADMIN, store, {1: {"review_interval_days": 30}, 2: {"test_interval_days": 0}})
+    with pytest.raises(ChangeRefused, match="no policy for tier 9"):
+        access.edit_policy_as(ADMIN, store, {1: {"review_interval_days": 30}, 9: {"test_interval_days": 30}})
+    assert table_contents(store) == before
+    changed = access.edit_policy_as(ADMIN, store, {1: {"review_interval_days": 30}, 3: {"is_critical": True}})
+    assert set(changed) == {1, 3} and [row[2] for row in log(store)] == ["tier 1", "tier 3"]
 
 
 def test_a_shorter_test_interval_uncovers_services_drilled_before_it(store):
     filters = Filters(as_of=SMALL_ORG_AS_OF)
     covered = coverage_summary(store, filters)["covered"]
-    access.edit_policy_as(ADMIN, store, 1, {"test_interval_days": 2})   # drills were 3 and 5 days ago
+    access.edit_policy_as(ADMIN, store, {1: {"test_interval_days": 2}})   # drills were 3 and 5 days ago
     assert coverage_summary(store, filters)["covered"] == covered - 2
 
 
@@ -239,3 +250,19 @@ def test_the_command_line_backup_of_a_store_the_app_holds_says_where_to_take_it(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "in use by another process (PID" in result.stderr and "Administration page" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_an_admin_edits_the_policy_table_on_the_administration_page(store_path):
+    app = signed_in("Administration.py", "boss@example.com", admins=("boss@example.com",))
+    save = next(button for button in app.button if button.label == "Save policy")
+    assert save.disabled   # nothing edited yet
+    # The grid is a canvas; AppTest edits it the way the browser reports an edit: the edited rows.
+    app.session_state["policy-editor"] = {"edited_rows": {1: {"review_interval_days": 90}}, "added_rows": [],
+                                          "deleted_rows": []}
+    app.run()
+    next(button for button in app.button if button.label == "Save policy").click()
+    app.run()
+    assert not app.exception and any("Saved 1 policy setting" in s.value for s in app.success)
+    with open_store(store_path) as store:
+        assert administration.policy(store).set_index("tier").loc[2, "review_interval_days"] == 90
+        assert log(store)[-1][:3] == ("boss@example.com", "edit policy", "tier 2")
