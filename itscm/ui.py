@@ -384,11 +384,9 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
                f"strategy {plain(service['recovery_strategy'] or 'not set')}")
     tiles = st.columns(5)
     tiles[0].metric("RTO", _minutes(service["rto_minutes"]), border=True)
-    # Both are missing (NA, not None) for a service that depends on nothing.
+    # Missing (NA, not None) where no dependency is slower than the service itself.
     bottleneck = None if pd.isna(service["bottleneck"]) else service["bottleneck"]
-    effective = service["effective_rto_minutes"]
-    effective = service["rto_minutes"] if pd.isna(effective) else effective
-    tiles[1].metric("Effective RTO", _minutes(effective), border=True,
+    tiles[1].metric("Effective RTO", _minutes(service["effective_rto_minutes"]), border=True,
                     help=f"Longest along the dependency chain (set by {plain(bottleneck)})"
                     if bottleneck else "No dependencies")
     tiles[2].metric("RPO", _minutes(service["rpo_minutes"]), border=True)

@@ -49,20 +49,25 @@ ui.show_message("service-edit-result", ":material/edit:")
 ui.service_card(service_card(page.store, service_id), page.currency)
 
 
+def choices(allowed, current) -> list:
+    """A selectbox's options: the allowed values, and the current one even if it is not among
+    them, so a form saved without touching the field leaves it as it is."""
+    return [*allowed, *([] if current in allowed else [current])]
+
+
 def edit_form(facts: dict, units: dict[str, str]) -> dict:
-    """The service's editable facts in a form; returns them as the admin left them."""
+    """The service's editable facts in a form; returns the fields the admin changed."""
     left, right = st.columns(2)
-    unit_ids = [None, *units]
+    unit_ids, tiers = choices([None, *units], facts["unit_id"]), choices(administration.TIERS, facts["tier"])
+    lifecycles = choices(administration.LIFECYCLES, facts["lifecycle"])
     edited = {
         "name": left.text_input("Name", facts["name"], max_chars=200),
-        "unit_id": left.selectbox("Business unit", unit_ids, index=unit_ids.index(facts["unit_id"])
-                                  if facts["unit_id"] in unit_ids else 0,
-                                  format_func=lambda unit: "None" if unit is None else units[unit]),
-        "tier": left.selectbox("Tier", administration.TIERS, index=administration.TIERS.index(facts["tier"])
-                               if facts["tier"] in administration.TIERS else 0),
+        "unit_id": left.selectbox("Business unit", unit_ids, index=unit_ids.index(facts["unit_id"]),
+                                  format_func=lambda unit: "None" if unit is None else units.get(unit, unit)),
+        "tier": left.selectbox("Tier", tiers, index=tiers.index(facts["tier"]),
+                               format_func=lambda tier: "not set" if tier is None else str(tier)),
         "owner": left.text_input("Owner", facts["owner"] or "", max_chars=200),
-        "lifecycle": left.selectbox("Lifecycle", administration.LIFECYCLES,
-                                    index=administration.LIFECYCLES.index(facts["lifecycle"])),
+        "lifecycle": left.selectbox("Lifecycle", lifecycles, index=lifecycles.index(facts["lifecycle"])),
         "rto_minutes": right.number_input("RTO (minutes)", 0, administration.LONGEST_OBJECTIVE_MINUTES,
                                           facts["rto_minutes"], step=15),
         "rpo_minutes": right.number_input("RPO (minutes)", 0, administration.LONGEST_OBJECTIVE_MINUTES,
@@ -72,11 +77,11 @@ def edit_form(facts: dict, units: dict[str, str]) -> dict:
         "impact_cost_per_hour": right.number_input(f"Cost per hour of outage ({page.currency})", 0.0, None,
                                                    facts["impact_cost_per_hour"], step=1000.0),
     }
-    strategies = [*administration.RECOVERY_STRATEGIES, None]
+    strategies = choices([*administration.RECOVERY_STRATEGIES, None], facts["recovery_strategy"])
     edited["recovery_strategy"] = right.selectbox(
         "Recovery strategy", strategies, index=strategies.index(facts["recovery_strategy"]),
         format_func=lambda strategy: "not set" if strategy is None else strategy)
-    return edited
+    return {field: value for field, value in edited.items() if value != facts[field]}
 
 
 if ui.require_role(page.user, "admin", "edit the inventory"):

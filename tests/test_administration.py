@@ -266,3 +266,18 @@ def test_an_admin_edits_the_policy_table_on_the_administration_page(store_path):
     with open_store(store_path) as store:
         assert administration.policy(store).set_index("tier").loc[2, "review_interval_days"] == 90
         assert log(store)[-1][:3] == ("boss@example.com", "edit policy", "tier 2")
+
+
+def test_saving_one_field_leaves_a_service_s_odd_facts_as_they_are(store_path):
+    """A unit that no longer exists and no tier: the form shows them and saving the owner keeps them."""
+    with open_store(store_path) as store, store.transaction() as cursor:
+        cursor.execute("UPDATE services SET unit_id = 'bu-gone', tier = NULL WHERE service_id = $id", {"id": LEDGER})
+    app = signed_in("Services.py", "boss@example.com", admins=("boss@example.com",), service=LEDGER)
+    next(widget for widget in app.text_input if widget.label == "Owner").set_value("Grace")
+    next(button for button in app.button if button.label == "Save changes").click()
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    with open_store(store_path) as store:
+        assert store.rows("SELECT unit_id, tier, owner FROM services WHERE service_id = $id", {"id": LEDGER}) == [
+            ("bu-gone", None, "Grace")]
+        assert log(store)[-1][3:] == ('{"owner": "Owner"}', '{"owner": "Grace"}')
