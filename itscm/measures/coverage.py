@@ -46,26 +46,26 @@ in_scope AS (
     WHERE s.lifecycle = 'live' AND {SERVICE_SCOPE_SQL}
 ),
 grid AS (
-    SELECT d.as_of, s.* FROM as_of_dates d CROSS JOIN in_scope s
+    SELECT row_number() OVER () AS grid_row, d.as_of, s.* FROM as_of_dates d CROSS JOIN in_scope s
 ),
+-- Grouped and joined back on the grid's row number: one integer, not a date and a text id.
 approved AS (
-    SELECT g.as_of, g.service_id,
-           count(pl.plan_id) > 0 AS approved_plan,
+    SELECT g.grid_row, count(pl.plan_id) > 0 AS approved_plan,
            max(r.reviewed_on) AS last_review
     FROM grid g
     JOIN plans pl ON pl.service_id = g.service_id AND pl.status = 'approved'
                  AND (pl.approved_on IS NULL OR pl.approved_on <= g.as_of)
     LEFT JOIN plan_reviews r ON r.plan_id = pl.plan_id AND r.reviewed_on <= g.as_of
-    GROUP BY g.as_of, g.service_id
+    GROUP BY g.grid_row
 ),
 passed AS (
-    SELECT g.as_of, g.service_id,
+    SELECT g.grid_row,
            max(d.held_on) FILTER (WHERE list_position($drill_types, d.drill_type) >= g.min_test_rank)
                AS last_qualifying_drill,
            arg_max(d.rta_minutes, d.held_on) FILTER (WHERE d.rta_minutes IS NOT NULL) AS proving_rta_minutes
     FROM grid g
     JOIN drills d ON d.service_id = g.service_id AND d.outcome = 'passed' AND d.held_on <= g.as_of
-    GROUP BY g.as_of, g.service_id
+    GROUP BY g.grid_row
 ),
 controls AS (
     SELECT g.as_of, g.service_id, g.name AS service, g.unit_id, g.unit, g.tier, g.owner,
@@ -82,8 +82,8 @@ controls AS (
            g.rto_minutes IS NOT NULL AND (g.mtpd_minutes IS NULL OR g.rto_minutes <= g.mtpd_minutes)
                AS rto_within_mtpd
     FROM grid g
-    LEFT JOIN approved a ON a.as_of = g.as_of AND a.service_id = g.service_id
-    LEFT JOIN passed p ON p.as_of = g.as_of AND p.service_id = g.service_id
+    LEFT JOIN approved a ON a.grid_row = g.grid_row
+    LEFT JOIN passed p ON p.grid_row = g.grid_row
 )
 SELECT *,
        {" + ".join(f"(NOT {c})::INTEGER" for c in CONTROLS)} AS gaps,

@@ -37,19 +37,20 @@ live_services AS (
     WHERE s.lifecycle = 'live' AND {SERVICE_SCOPE_SQL}
 ),
 plan_grid AS (
-    SELECT d.as_of, pl.plan_id, pl.title AS plan, pl.status AS plan_status,
+    SELECT row_number() OVER () AS grid_row, d.as_of, pl.plan_id, pl.title AS plan, pl.status AS plan_status,
            coalesce(pl.owner, s.owner) AS owner, s.*
     FROM as_of_dates d
     CROSS JOIN live_services s
     JOIN plans pl ON pl.service_id = s.service_id AND pl.status <> 'retired'
 ),
+-- Grouped and joined back on the grid's row number: one integer, not a date and a text id.
 last_reviews AS (
-    SELECT g.as_of, g.plan_id, max(r.reviewed_on) AS last_review
+    SELECT g.grid_row, max(r.reviewed_on) AS last_review
     FROM plan_grid g JOIN plan_reviews r ON r.plan_id = g.plan_id AND r.reviewed_on <= g.as_of
     GROUP BY ALL
 ),
 last_passed_drills AS (
-    SELECT g.as_of, g.plan_id, max(d.held_on) AS last_passed_drill
+    SELECT g.grid_row, max(d.held_on) AS last_passed_drill
     FROM plan_grid g
     JOIN drills d ON d.service_id = g.service_id AND (d.plan_id = g.plan_id OR d.plan_id IS NULL)
                  AND d.outcome = 'passed' AND d.held_on <= g.as_of
@@ -61,8 +62,8 @@ plan_dates AS (
            (r.last_review + to_days(g.review_interval_days))::DATE AS review_due,
            (t.last_passed_drill + to_days(g.test_interval_days))::DATE AS test_due
     FROM plan_grid g
-    LEFT JOIN last_reviews r ON r.as_of = g.as_of AND r.plan_id = g.plan_id
-    LEFT JOIN last_passed_drills t ON t.as_of = g.as_of AND t.plan_id = g.plan_id
+    LEFT JOIN last_reviews r ON r.grid_row = g.grid_row
+    LEFT JOIN last_passed_drills t ON t.grid_row = g.grid_row
 ),
 plan_states AS (
     SELECT *,
