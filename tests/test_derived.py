@@ -135,6 +135,10 @@ ROLLUP_FILTERS = [
     Filters(since=dt.date(2026, 5, 10), until=dt.date(2026, 6, 20), as_of=AS_OF),   # no whole month
     Filters(since=dt.date(2025, 1, 15), until=dt.date(2025, 9, 14), as_of=dt.date(2025, 9, 14)),  # past as-of
     Filters(as_of=AS_OF, tiers=(1, 2)),
+    # a past period ending late in a month: its last month from the rollup, less the days after it
+    Filters(since=dt.date(2025, 2, 3), until=dt.date(2025, 10, 27), as_of=dt.date(2025, 10, 27)),
+    # ... with outages recovered after the period but by the as-of date, and a tier filter
+    Filters(since=dt.date(2025, 3, 20), until=dt.date(2025, 11, 25), as_of=AS_OF, tiers=(1, 3)),
 ]
 
 # Straight from the incidents, row by row (the definitions the rollup must reproduce).
@@ -336,6 +340,11 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
         name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
         later = export([f"INC9,Late,1 - Critical,2026-06-19 10:00:00,2026-06-22 09:00:00,,,{name}"])
         ingest.commit_upload(store, ingest.read_upload(later, "later.csv", store=store), "test")
-        # an outage recorded as ending after the period: June's row no longer fits the period
-        assert period_params(store, filters[0])["body_end"] == dt.datetime(2026, 6, 1)
+        # an outage recorded as ending after the period: June is still read from the rollup, less
+        # what it holds after the period, since that is fewer days to read than the 20 before
+        assert period_params(store, filters[0])["body_end"] == dt.datetime(2026, 7, 1)
         assert_rollup_matches_rows(store, filters)
+        # a period ending early in June reads its days of June from the incidents instead
+        early = Filters(since=dt.date(2025, 7, 1), until=dt.date(2026, 6, 8), as_of=today)
+        assert period_params(store, early)["body_end"] == dt.datetime(2026, 6, 1)
+        assert_rollup_matches_rows(store, [early])

@@ -28,25 +28,33 @@ def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def period_params(store: Store, filters: Filters) -> dict:
-    """The period measures' parameters plus the period's whole calendar months, [body_start,
-    body_end), read from the monthly rollup (itscm/derived.py). The days before them (the head) and
-    after them (the tail) are computed from the incidents; each lies within one calendar month.
-    Without a whole month the two are split at the month start between them, if any."""
+    """The period measures' parameters plus the calendar months read from the monthly rollup,
+    [body_start, body_end) (itscm/derived.py). The days before them (the head) are computed from
+    the incidents. The period's last, partial month is either computed from the incidents too
+    (the tail), or, when that is the cheaper read, taken whole from the rollup less the days after
+    the period's end (the complement): then body_end is past period_end. Each head, tail or
+    complement lies within one calendar month. Without a whole month in the period it is all head."""
     params = filters.query_params(store)
     start, end = params["period_start"], params["period_end"]
     first = start if start.day == 1 else _next_month(start)
     last = end.replace(day=1)
     if first > last:  # within one calendar month: all head
         first = last = end
-    elif last < end and _nothing_after(store, end):
-        # The period ends inside a month of which nothing later has been recorded yet (as of
-        # today, the usual case): that month's rollup row holds exactly the period's part of it.
+    elif last < end and _complement_is_cheaper(store, last, end):
         last = _next_month(last)
     return {**params, "body_start": first, "body_end": last}
 
 
 def _next_month(day: dt.datetime) -> dt.datetime:
     return dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _complement_is_cheaper(store: Store, month_start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether the days of `end`'s month from `end` on are fewer to read than those before it,
+    or hold nothing at all: as of today, nothing later has been recorded yet (the usual case)."""
+    if _next_month(month_start) - end < end - month_start:
+        return True
+    return _nothing_after(store, end)
 
 
 # No incident opened, and no outage ended, at or after the period's end. Two scans, so that each

@@ -77,21 +77,27 @@ FROM clipped
 
 
 # The same outages summed per service (or unmatched name) and month: outage and breach seconds
-# of the period's whole months from the monthly rollup (itscm/derived.py), of the days around
-# them from incidents; incidents without an outage end (ongoing or closed without a restore time)
-# from incidents, since they depend on the as-of date. Columns: month, service_id, service, unit,
-# tier, rto_minutes, cost_per_hour, priced, unmatched, service_name (as logged, for unmatched
-# incidents), incidents, estimated_restores, ongoing, closed_without_restore_time, outage_hours,
-# breach_hours, cost, breach_cost.
+# of the months of [body_start, body_end) from the monthly rollup (itscm/derived.py), of the
+# days around them from incidents, less, when the last rollup month runs past the period (see
+# period_params), what that month holds after the period's end; incidents without an outage end
+# (ongoing or closed without a restore time) from incidents, since they depend on the as-of date.
+# Columns: month, service_id, service, unit, tier, rto_minutes, cost_per_hour, priced, unmatched,
+# service_name (as logged, for unmatched incidents), incidents, estimated_restores, ongoing,
+# closed_without_restore_time, outage_hours, breach_hours, cost, breach_cost.
 _ONGOING = "(closed_at IS NULL OR closed_at >= $as_of_end)"
 _HEAD_SCAN = incidents_scan(
     "opened_at, restored_at IS NULL AS estimated, outage_end, $period_start AS seg_start, $body_start AS seg_end, "
-    "date_trunc('month', $period_start)::DATE AS month, TRUE AS counted",
+    "date_trunc('month', $period_start)::DATE AS month, TRUE AS counted, 1 AS sign",
     "opened_at < $body_start AND outage_end > $period_start")
+# The constant guards ($body_end < $period_end...) let DuckDB drop a scan that is not needed.
 _TAIL_SCAN = incidents_scan(
     "opened_at, restored_at IS NULL, outage_end, $body_end, $period_end, date_trunc('month', $body_end)::DATE, "
-    "opened_at >= $body_end",
-    "opened_at < $period_end AND outage_end > $body_end")
+    "opened_at >= $body_end, 1",
+    "$body_end < $period_end AND opened_at < $period_end AND outage_end > $body_end")
+_AFTER_SCAN = incidents_scan(
+    "opened_at, restored_at IS NULL, outage_end, $period_end, $body_end, date_trunc('month', $period_end)::DATE, "
+    "opened_at >= $period_end, -1",
+    "$period_end < $body_end AND opened_at < $body_end AND outage_end > $period_end")
 _OPEN_BEFORE_SCAN = incidents_scan(
     f"opened_at, CASE WHEN {_ONGOING} THEN 'ongoing' ELSE 'closed' END AS kind",
     "outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start", few=True)
@@ -102,6 +108,10 @@ _ONGOING_SINCE_SCAN = incidents_scan(
 _CLOSED_AFTER_SCAN = incidents_scan(
     "opened_at, 'closed'",
     "outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end AND active_until < $as_of_end",
+    few=True)
+_OPENED_AFTER_SCAN = incidents_scan(
+    "opened_at, 'after the period'",
+    "$period_end < $body_end AND outage_end IS NULL AND opened_at >= $period_end AND opened_at < $body_end",
     few=True)
 OUTAGE_TOTALS_SQL = f"""
 WITH scoped_services AS (
@@ -116,6 +126,9 @@ ended AS (
     UNION ALL
     -- ended outages reaching into the tail: counted there if opened there
     {_TAIL_SCAN}
+    UNION ALL
+    -- ended outages reaching past the period into its last rollup month: taken off that month
+    {_AFTER_SCAN}
 ),
 open AS (
     -- no outage end, opened before the whole months
@@ -126,6 +139,9 @@ open AS (
     UNION ALL
     -- closed without a restore time, opened after the whole months
     {_CLOSED_AFTER_SCAN}
+    UNION ALL
+    -- no outage end, opened after the period in its last rollup month: the rollup counted those
+    {_OPENED_AFTER_SCAN}
 ),
 segments AS (   -- the period cut at month starts, for ongoing outages
     SELECT m::DATE AS month, greatest(m, $period_start) AS seg_start,
@@ -138,17 +154,17 @@ totals AS (
     FROM incident_months WHERE month >= $body_start::DATE AND month < $body_end::DATE
     UNION ALL
     SELECT e.service_key, e.unmatched, e.unmatched_name, e.month,
-           e.counted::INTEGER, (e.counted AND e.estimated)::INTEGER, 0, 0,
-           {overlap_seconds_sql("e.opened_at", "e.outage_end", "e.seg_start", "e.seg_end")},
-           coalesce({breach_seconds_sql("e.opened_at", "e.outage_end", "s.rto_minutes", "e.seg_start", "e.seg_end")},
-                    0)
+           e.sign * e.counted::INTEGER, e.sign * (e.counted AND e.estimated)::INTEGER, 0, 0,
+           e.sign * {overlap_seconds_sql("e.opened_at", "e.outage_end", "e.seg_start", "e.seg_end")},
+           e.sign * coalesce({breach_seconds_sql("e.opened_at", "e.outage_end", "s.rto_minutes", "e.seg_start",
+                                                 "e.seg_end")}, 0)
     FROM ended e LEFT JOIN services s ON s.service_key = e.service_key
     UNION ALL
     -- counted once, in the month their time in the period starts
     SELECT service_key, unmatched, unmatched_name, date_trunc('month', greatest(opened_at, $period_start))::DATE,
            0, 0, (kind = 'ongoing')::INTEGER,
-           (kind = 'closed')::INTEGER - (kind = 'ongoing' AND opened_at >= $body_start
-                                          AND opened_at < $body_end)::INTEGER,
+           (kind = 'closed')::INTEGER - (kind = 'after the period')::INTEGER
+               - (kind = 'ongoing' AND opened_at >= $body_start AND opened_at < $body_end)::INTEGER,
            0, 0
     FROM open
     UNION ALL
