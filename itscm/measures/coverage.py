@@ -107,9 +107,19 @@ def coverage_by_service(store: Store, filters: Filters) -> pd.DataFrame:
 
 def coverage_summary(store: Store, filters: Filters) -> dict:
     """{in_scope, covered, pct} at the as-of date."""
-    sql = f"SELECT count(*), count(*) FILTER (WHERE covered) FROM ({COVERAGE_BY_SERVICE_SQL})"
-    in_scope, covered = store.rows(sql, _params(store, filters, [filters.as_of]))[0]
-    return {"in_scope": in_scope, "covered": covered, "pct": percent(covered, in_scope)}
+    return coverage_summaries(store, filters, [filters.as_of])[filters.as_of]
+
+
+def coverage_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict[dt.date, dict]:
+    """coverage_summary at each date, in one query."""
+    sql = f"SELECT as_of, count(*), count(*) FILTER (WHERE covered) FROM ({COVERAGE_BY_SERVICE_SQL}) GROUP BY as_of"
+    counts = {as_of: (in_scope, covered)
+              for as_of, in_scope, covered in store.rows(sql, _params(store, filters, as_of_dates))}
+    summaries = {}
+    for as_of in as_of_dates:
+        in_scope, covered = counts.get(as_of, (0, 0))
+        summaries[as_of] = {"in_scope": in_scope, "covered": covered, "pct": percent(covered, in_scope)}
+    return summaries
 
 
 def coverage_by_unit_tier(store: Store, filters: Filters) -> pd.DataFrame:

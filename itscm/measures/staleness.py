@@ -114,20 +114,31 @@ def plan_worklist(store: Store, filters: Filters) -> pd.DataFrame:
 def staleness_summary(store: Store, filters: Filters) -> dict:
     """{plans, current, due_soon, overdue, never_tested, services_without_plan, stale_pct}.
     Stale = overdue or never tested, as a share of plans."""
+    return staleness_summaries(store, filters, [filters.as_of])[filters.as_of]
+
+
+_SUMMARY_KEYS = ["plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"]
+
+
+def staleness_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict[dt.date, dict]:
+    """staleness_summary at each date, in one query."""
     sql = f"""
-        SELECT count(*) FILTER (WHERE plan_id IS NOT NULL),
+        SELECT as_of,
+               count(*) FILTER (WHERE plan_id IS NOT NULL),
                count(*) FILTER (WHERE state = 'current'),
                count(*) FILTER (WHERE state = 'due within 30 days'),
                count(*) FILTER (WHERE state = 'overdue'),
                count(*) FILTER (WHERE state = 'never tested'),
                count(*) FILTER (WHERE state = 'no plan')
-        FROM ({PLAN_STALENESS_SQL})
+        FROM ({PLAN_STALENESS_SQL}) GROUP BY as_of
     """
-    row = store.rows(sql, _params(store, filters, [filters.as_of]))[0]
-    keys = ["plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"]
-    summary = dict(zip(keys, row, strict=True))
-    summary["stale_pct"] = percent(summary["overdue"] + summary["never_tested"], summary["plans"])
-    return summary
+    counts = {as_of: counts for as_of, *counts in store.rows(sql, _params(store, filters, as_of_dates))}
+    summaries = {}
+    for as_of in as_of_dates:
+        summary = dict(zip(_SUMMARY_KEYS, counts.get(as_of, [0] * len(_SUMMARY_KEYS)), strict=True))
+        summary["stale_pct"] = percent(summary["overdue"] + summary["never_tested"], summary["plans"])
+        summaries[as_of] = summary
+    return summaries
 
 
 def staleness_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
