@@ -79,6 +79,17 @@ def test_drill_for_no_particular_plan_counts_for_the_service_plans(org):
     assert state_of(org, plan) == "current"
 
 
+def test_drill_for_another_plan_of_the_service_does_not_count(org):
+    service = org.service(org.unit_id, tier=2)
+    plan, other = org.plan(service), org.plan(service)
+    org.review(plan, AS_OF - 5 * DAY)
+    org.drill(service, AS_OF - 5 * DAY, plan_id=other)
+    org.drill(service, AS_OF - 400 * DAY, plan_id=plan)
+    assert state_of(org, plan) == "overdue"   # its own drill is 400 days old
+    org.drill(service, AS_OF + 5 * DAY, plan_id=plan)   # after the as-of date: not yet held
+    assert state_of(org, plan) == "overdue"
+
+
 def test_tier_1_uses_its_own_review_interval(org):
     plan = plan_with(org, reviewed_days_ago=181, tested_days_ago=5, tier=1)   # 180-day reviews
     assert state_of(org, plan) == "overdue"

@@ -36,34 +36,36 @@ live_services AS (
     LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE s.lifecycle = 'live' AND {SERVICE_SCOPE_SQL}
 ),
-plan_grid AS (
-    SELECT row_number() OVER () AS grid_row, d.as_of, pl.plan_id, pl.title AS plan, pl.status AS plan_status,
-           coalesce(pl.owner, s.owner) AS owner, s.*
-    FROM as_of_dates d
-    CROSS JOIN live_services s
+-- Each plan's review dates and the dates of the passed drills that count for it (for this plan,
+-- or for its service and no particular plan), gathered once per plan rather than once per date.
+reviews_by_plan AS (
+    SELECT plan_id, list(reviewed_on) AS reviewed FROM plan_reviews GROUP BY plan_id
+),
+passed_by_service AS (
+    SELECT service_id, list({{'held_on': held_on, 'plan_id': plan_id}}) AS passed
+    FROM drills WHERE outcome = 'passed' GROUP BY service_id
+),
+live_plans AS (
+    SELECT pl.plan_id, pl.title AS plan, pl.status AS plan_status, coalesce(pl.owner, s.owner) AS owner, s.*,
+           coalesce(r.reviewed, []) AS reviewed,
+           coalesce([d.held_on FOR d IN p.passed IF d.plan_id IS NULL OR d.plan_id = pl.plan_id], []) AS passed
+    FROM live_services s
     JOIN plans pl ON pl.service_id = s.service_id AND pl.status <> 'retired'
+    LEFT JOIN reviews_by_plan r ON r.plan_id = pl.plan_id
+    LEFT JOIN passed_by_service p ON p.service_id = s.service_id
 ),
--- Grouped and joined back on the grid's row number: one integer, not a date and a text id.
-last_reviews AS (
-    SELECT g.grid_row, max(r.reviewed_on) AS last_review
-    FROM plan_grid g JOIN plan_reviews r ON r.plan_id = g.plan_id AND r.reviewed_on <= g.as_of
-    GROUP BY ALL
-),
-last_passed_drills AS (
-    SELECT g.grid_row, max(d.held_on) AS last_passed_drill
-    FROM plan_grid g
-    JOIN drills d ON d.service_id = g.service_id AND (d.plan_id = g.plan_id OR d.plan_id IS NULL)
-                 AND d.outcome = 'passed' AND d.held_on <= g.as_of
-    GROUP BY ALL
+plan_latest AS (
+    SELECT d.as_of, g.*,
+           list_max(list_filter(g.reviewed, day -> day <= d.as_of)) AS last_review,
+           list_max(list_filter(g.passed, day -> day <= d.as_of)) AS last_passed_drill
+    FROM as_of_dates d CROSS JOIN live_plans g
 ),
 plan_dates AS (
-    SELECT g.as_of, g.plan_id, g.plan, g.plan_status, g.owner, g.service_id, g.name AS service,
-           g.unit, g.tier, r.last_review, t.last_passed_drill,
-           (r.last_review + to_days(g.review_interval_days))::DATE AS review_due,
-           (t.last_passed_drill + to_days(g.test_interval_days))::DATE AS test_due
-    FROM plan_grid g
-    LEFT JOIN last_reviews r ON r.grid_row = g.grid_row
-    LEFT JOIN last_passed_drills t ON t.grid_row = g.grid_row
+    SELECT as_of, plan_id, plan, plan_status, owner, service_id, name AS service, unit, tier,
+           last_review, last_passed_drill,
+           (last_review + to_days(review_interval_days))::DATE AS review_due,
+           (last_passed_drill + to_days(test_interval_days))::DATE AS test_due
+    FROM plan_latest
 ),
 plan_states AS (
     SELECT *,
