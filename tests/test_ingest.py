@@ -342,6 +342,122 @@ def test_mixed_date_formats_in_one_file(store):
     assert preview.date_styles["epoch seconds"] == 1 and preview.date_styles["ISO 8601 with offset"] == 2
 
 
+# Values of every shape, in one column, for the ISO fast path: the common ISO shape, ISO of that
+# shape that is no real time, look-alikes that are not ISO (a letter, full-width digits), and every
+# other shape the full parser reads or refuses.
+_SHAPES = [
+    "2025-07-14 15:42:07",
+    "2025-07-14T15:42:07",
+    "2025-02-30 10:00:00",
+    "2025-13-01 10:00:00",
+    "2025-07-14 24:00:00",
+    "2025-07-1a 15:42:07",
+    "\uff12\uff10\uff12\uff15-07-14 15:42:07",
+    "2025-07-14 15:42:07.250",
+    "2025-07-14T15:42:07+02:00",
+    "2025-07-14 15:42",
+    "2025/07/14 15:42:07",
+    "2025-07-14",
+    "14/07/2025 15:42",
+    "14.07.2025 15:42:07",
+    "7/14/25 3:42 PM",
+    "14/Jul/25 3:42 PM",
+    "Jul 14, 2025 3:42 PM",
+    "1752507727",
+    "1752507727000",
+    "2025-07-14 15:42:07 CEST",
+    "not a date",
+]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Paris"])
+def test_iso_fast_path_reads_every_value_as_the_full_parser_does(store, tz):
+    import duckdb
+
+    from itscm.ingest import dates
+
+    lines = [f'S-{i},"{value}","{value}"' for i, value in enumerate(_SHAPES)]
+    data = ("incident_id,opened_at,resolved_at\n" + "\n".join(lines) + "\n").encode()
+    preview = read_upload(data, "shapes.csv", store=store, tz=tz, now=NOW)
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    dates.install_macros(con)
+    formats = dates.formats_for(dates.DAY_FIRST)
+    full = dates.parse_sql("CAST($v AS VARCHAR)", formats, convert_zone=tz != "UTC")
+    zone = {"tz": tz} if tz != "UTC" else {}
+    expected = {
+        f"generic:S-{i}": con.execute(f"SELECT {full}", {"v": value} | zone).fetchone()[0]
+        for i, value in enumerate(_SHAPES)
+    }
+    readable = {incident: at for incident, at in expected.items() if at is not None}
+    assert len(readable) > 10 and len(expected) - len(readable) >= 4  # both kinds are exercised
+    assert {row["incident_id"]: row["opened_at"] for row in preview.accepted.to_pylist()} == readable
+    assert {row["incident_id"]: row["resolved_at"] for row in preview.accepted.to_pylist()} == readable
+    # Each value the full parser refuses is reported, in both columns, with its row and the value.
+    unreadable = [(i + 2, value) for i, value in enumerate(_SHAPES) if expected[f"generic:S-{i}"] is None]
+    report = preview.problems[preview.problems["severity"] == "error"]
+    assert sorted(zip(report["row"], report["column"], report["reason"], report["value"], strict=True)) == sorted(
+        (row, column, "unparseable date (numeric dates in this file are read day-first)", value)
+        for row, value in unreadable
+        for column in ("opened_at", "resolved_at")
+    )
+    # Styles count every value once per column, the ones read by the fast path included.
+    assert sum(preview.date_styles.values()) == 2 * len(_SHAPES)
+    iso_shapes = sum(1 for value in _SHAPES if value[:4].isascii() and value[:4].isdigit() and value[4] in "-/")
+    iso_styles = ("ISO 8601", "ISO 8601 with offset", "ISO-like with an unreadable ending")
+    assert sum(preview.date_styles.get(style, 0) for style in iso_styles) == 2 * iso_shapes
+
+
+def test_a_file_of_iso_dates_only_reads_them_all_in_the_fast_path(store):
+    data = b"incident_id,opened_at\nF-1,2025-07-14 15:42:07\nF-2,2025-07-14T15:42:08\nF-3,2025-02-30 10:00:00\n"
+    preview = read_upload(data, "iso.csv", store=store, now=NOW)
+    assert preview.date_styles == {"ISO 8601": 3}
+    assert preview.date_order == "unambiguous"
+    assert [row["opened_at"] for row in preview.accepted.to_pylist()] == [
+        datetime(2025, 7, 14, 15, 42, 7),
+        datetime(2025, 7, 14, 15, 42, 8),
+    ]
+    row_problems = [problem for problem in problems_of(preview) if problem[0]]
+    assert row_problems == [(4, "opened_at", "error", "unparseable date")]
+
+
+def test_fields_are_trimmed_of_edge_spaces_only_and_blank_markers_are_missing(store):
+    # Each title against what trimming " \t\r\n" and NBSP gives (a form feed or an inner space
+    # stays); '', '?' and 'NULL' in any case, once trimmed, are no title.
+    titles = [
+        "plain",
+        " lead",
+        "trail ",
+        "\u00a0nbsp both\u00a0",
+        "\ttab\t",
+        "\fform feed",
+        "form feed\f",
+        "inner  space",
+        "é ",
+        " é",
+        "?",
+        " ? ",
+        "NuLL",
+        "\u00a0null\u00a0",
+        "nul",
+        "nulls",
+        "\u00a0",
+        "",
+    ]
+    lines = [f'T-{i},2025-07-14 10:00:00,"{title}"' for i, title in enumerate(titles)]
+    data = ("incident_id,opened_at,title\n" + "\n".join(lines) + "\n").encode()
+    preview = read_upload(data, "titles.csv", store=store, now=NOW)
+
+    def cleaned(text: str):
+        stripped = text.strip(" \t\r\n\u00a0")
+        return None if stripped.lower() in ("", "?", "null") else stripped
+
+    assert {row["incident_id"]: row["title"] for row in preview.accepted.to_pylist()} == {
+        f"generic:T-{i}": cleaned(title) for i, title in enumerate(titles)
+    }
+
+
 def test_month_first_is_detected_per_file(store):
     preview = preview_of(store, "month_first.csv")
     assert preview.date_order == "month-first" and preview.date_order_basis.startswith("detected")

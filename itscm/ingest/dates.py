@@ -12,9 +12,12 @@ Accepted, in any mix within one file:
 
 Times without an offset are local to the time zone chosen at upload and converted to UTC.
 
-Speed: DuckDB's `try_strptime` with a list of formats is fast on the first format and slow on each
-one that fails, so values are first sorted by shape (a regex each), and within a shape the formats
-are ordered by how many of a sample of the file's values they parse.
+Speed: the common ISO shape (`2025-07-14 15:42:07`, what ServiceNow and most tools write) is
+parsed first, for every value, by a cast (`iso_parse_sql`); only the values it leaves are
+surveyed and parsed by `parse_sql`, which gives the same result for every value. DuckDB's
+`try_strptime` with a list of formats is fast on the first format and slow on each one that fails,
+so those values are first sorted by shape (a regex each), and within a shape the formats are
+ordered by how many of a sample of the file's values they parse.
 """
 
 from __future__ import annotations
@@ -138,10 +141,13 @@ _STYLE_SQL = f"""
 _STRPTIME_STYLES = ("numeric4", "numeric2", "named")
 
 
-def survey_dates(con: duckdb.DuckDBPyConnection, values_sql: str, chosen: str | None) -> DateSurvey:
-    """One pass over every date value of the file (`values_sql` yields a text column `v`): the
+def survey_dates(
+    con: duckdb.DuckDBPyConnection, values_sql: str, chosen: str | None, *, iso_parsed: int = 0
+) -> DateSurvey:
+    """One pass over the date values of the file (`values_sql` yields a text column `v`): the
     shapes present, and day-first or month-first for numeric dates (`14/07/2025` vs `07/14/2025`).
-    A first number above 12 proves day-first, a second number above 12 proves month-first."""
+    A first number above 12 proves day-first, a second number above 12 proves month-first.
+    `iso_parsed` values left out of `values_sql` were parsed by `iso_parse_sql`: ISO 8601."""
     rows = con.execute(
         f"""
         SELECT style, count(*),
@@ -159,6 +165,8 @@ def survey_dates(con: duckdb.DuckDBPyConnection, values_sql: str, chosen: str | 
         {"dm": _NUMERIC_DM},
     ).fetchall()
     counts = {style: count for style, count, _, _ in rows}
+    if iso_parsed:
+        counts["iso"] = counts.get("iso", 0) + iso_parsed
     day_only = sum(row[2] for row in rows)
     month_only = sum(row[3] for row in rows)
     numeric = counts.get("numeric4", 0) + counts.get("numeric2", 0)
@@ -245,6 +253,17 @@ def fit_formats(con: duckdb.DuckDBPyConnection, values_sql: str, survey: DateSur
     return result
 
 
+def _local_sql(expression: str, convert_zone: bool) -> str:
+    return f"timezone('UTC', timezone($tz, {expression}))" if convert_zone else expression
+
+
+def iso_parse_sql(value: str, *, convert_zone: bool) -> str:
+    """SQL parsing the text expression `value` when it has the common ISO shape, exactly as
+    `parse_sql` does; NULL for every other value (which `parse_sql` then parses). A value of that
+    shape which is no real time (month 13) is NULL in both."""
+    return f"CASE WHEN {_common_iso(value)} THEN {_local_sql(f'TRY_CAST({value} AS TIMESTAMP)', convert_zone)} END"
+
+
 def parse_sql(value: str, formats: DateFormats, *, convert_zone: bool) -> str:
     """SQL turning the text expression `value` into a UTC TIMESTAMP (NULL when unparseable).
 
@@ -252,7 +271,7 @@ def parse_sql(value: str, formats: DateFormats, *, convert_zone: bool) -> str:
     With `convert_zone`, the statement must bind `$tz` to the upload's (validated) time zone."""
 
     def local(expression: str) -> str:
-        return f"timezone('UTC', timezone($tz, {expression}))" if convert_zone else expression
+        return _local_sql(expression, convert_zone)
 
     with_offset = (
         f"TRY_CAST(regexp_extract({value}, '{_SPLIT_OFFSET}', 1, 'i') AS TIMESTAMP) "

@@ -1,10 +1,11 @@
 """Raw rows -> incidents in store layout, plus the problem report, all as set operations in DuckDB.
 
-`ingest_fields` is a table of the mapped columns, cleaned (trimmed; '', '?' and 'NULL' are
-missing). `ingest_parsed` materialises it once with timestamps parsed to UTC, priority levels and
-service names resolved, and two flags: `rejected` (the row has an error) and `superseded_by` (a
-later row of the same incident is kept). Each check is one SQL filter over that table, so a million
-rows cost a few scans, not a Python loop.
+`ingest_parsed` is built from the raw rows in one statement: the mapped columns cleaned (trimmed;
+'', '?' and 'NULL' are missing), priority levels and service names resolved, ISO timestamps (the
+bulk of most exports) parsed to UTC, and two flags: `rejected` (the row has an error) and
+`superseded_by` (a later row of the same incident is kept). Date values of any other shape are
+surveyed and parsed afterwards, only them (see `_parse_other_dates`). Each check is one SQL filter
+over that table, so a million rows cost a few scans, not a Python loop.
 
 Among the rows of one incident id without errors the latest wins: by the `updated` field when the
 file has one (audit-style logs, one row per update), otherwise the last row in the file.
@@ -45,8 +46,16 @@ _FUTURE_SLACK = timedelta(days=1)
 _EARLIEST = datetime(1970, 1, 1)
 # Whitespace trimmed from every field, NBSP included (spreadsheets add it). Literal characters
 # in the SQL text, so DuckDB sees a constant.
-_TRIM = "' \t\r\n\u00a0'"
-_EDGE_SPACE = "'^[\\s\u00a0]|[\\s\u00a0]$'"
+_TRIM_CHARS = " \t\r\n\u00a0"
+_TRIM = f"'{_TRIM_CHARS}'"
+# True when trimming would change v: its first or last character is one of _TRIM_CHARS. ascii()
+# reads the first code point and suffix() compares the last bytes, both without scanning the
+# value (a regex or right() reads it all, and this runs on every field of every row).
+_EDGE_SPACE_SQL = (
+    f"(ascii(v) IN ({', '.join(str(ord(char)) for char in _TRIM_CHARS)}) OR "
+    + " OR ".join(f"suffix(v, '{char}')" for char in _TRIM_CHARS)
+    + ")"
+)
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,13 @@ class _Rule:
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     # Most fields need no trimming: test for edge whitespace first, it is cheaper than trimming.
+    # strlen (bytes) <= 4 only spares lower() on longer values; it holds for '', '?' and 'null'.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP MACRO ingest_clean(v) AS
             CASE WHEN v IS NULL THEN NULL
-                 WHEN NOT regexp_matches(v, {_EDGE_SPACE})
-                     THEN CASE WHEN length(v) <= 4 AND lower(v) IN ('', '?', 'null') THEN NULL ELSE v END
+                 WHEN NOT {_EDGE_SPACE_SQL}
+                     THEN CASE WHEN strlen(v) <= 4 AND lower(v) IN ('', '?', 'null') THEN NULL ELSE v END
                  WHEN lower(trim(v, {_TRIM})) IN ('', '?', 'null') THEN NULL
                  ELSE trim(v, {_TRIM}) END
         """
@@ -98,20 +108,10 @@ def validate_rows(
 ) -> Validated:
     install_macros(con)
     n = len(header)
-    _create_fields_view(con, n, columns)
-
-    date_fields = [name for name in DATE_FIELDS if name in columns]
-    values_sql = (
-        " UNION ALL ".join(
-            f"SELECT {name}_raw AS v FROM ingest_fields WHERE {name}_raw IS NOT NULL" for name in date_fields
-        )
-        or "SELECT NULL::VARCHAR AS v WHERE false"
-    )
-    survey = dates.survey_dates(con, values_sql, date_order)
-    order = survey.order
-    formats = dates.fit_formats(con, values_sql, survey)
     _register_priorities(con, columns)
-    _build_parsed(con, columns, source, formats, timezone)
+    _build_parsed(con, n, columns, source, timezone)
+    survey = _parse_other_dates(con, columns, date_order, timezone)
+    order = survey.order
     rows_read = con.execute("SELECT count(*) FROM ingest_parsed").fetchone()[0]
     data_records = con.execute("SELECT count(*) FROM ingest_raw WHERE row_no > 1").fetchone()[0]
 
@@ -172,33 +172,6 @@ def _field_sql(columns: dict[str, list[int]], name: str) -> str:
     return cleaned[0] if len(cleaned) == 1 else f"coalesce({', '.join(cleaned)})"
 
 
-def _create_fields_view(con: duckdb.DuckDBPyConnection, n: int, columns: dict[str, list[int]]) -> None:
-    services = columns.get("service", [])
-    service_sql = "".join(f"ingest_clean(c{i}) AS service_{k}, " for k, i in enumerate(services))
-    concat = "concat_ws('', " + ", ".join(f"c{i}" for i in range(n)) + ")"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE ingest_fields AS
-        SELECT row_no,
-               {_field_sql(columns, "id")} AS id_raw,
-               {_field_sql(columns, "title")} AS title,
-               {_field_sql(columns, "priority")} AS priority_raw,
-               {_field_sql(columns, "opened")} AS opened_raw,
-               {_field_sql(columns, "restored")} AS restored_raw,
-               {_field_sql(columns, "resolved")} AS resolved_raw,
-               {_field_sql(columns, "closed")} AS closed_raw,
-               {_field_sql(columns, "updated")} AS updated_raw,
-               {service_sql}
-               c{n} IS NOT NULL AS too_many_fields,
-               c{n - 1} IS NULL AS too_few_fields,
-               -- Blank in every column (Excel's trailing ",,,," rows): skipped, not rejected.
-               CASE WHEN c0 IS NOT NULL AND NOT regexp_matches(c0, '^[\\s\u00a0]*$') THEN false
-                    ELSE trim({concat}, {_TRIM}) = '' END AS blank
-        FROM ingest_raw WHERE row_no > 1
-        """
-    )
-
-
 def _register_priorities(con: duckdb.DuckDBPyConnection, columns: dict[str, list[int]]) -> None:
     # Priorities have few distinct values: normalised in Python once per value, joined in SQL.
     raw_values = []
@@ -206,7 +179,11 @@ def _register_priorities(con: duckdb.DuckDBPyConnection, columns: dict[str, list
         raw_values = [
             raw
             for (raw,) in con.execute(
-                "SELECT DISTINCT priority_raw FROM ingest_fields WHERE priority_raw IS NOT NULL"
+                f"""
+                SELECT DISTINCT priority_raw
+                FROM (SELECT {_field_sql(columns, "priority")} AS priority_raw FROM ingest_raw WHERE row_no > 1)
+                WHERE priority_raw IS NOT NULL
+                """
             ).fetchall()
         ]
     table = pa.table(
@@ -222,19 +199,22 @@ def _register_priorities(con: duckdb.DuckDBPyConnection, columns: dict[str, list
 
 def _build_parsed(
     con: duckdb.DuckDBPyConnection,
+    n: int,
     columns: dict[str, list[int]],
     source: str,
-    formats: dates.DateFormats,
     timezone: str,
 ) -> None:
+    """`ingest_parsed` from the raw rows in one statement: every field cleaned once (in the inner
+    select), ISO dates parsed, services and priorities joined. Dates of other shapes are left NULL
+    here and parsed by `_parse_other_dates`."""
     convert = timezone != "UTC"
     parsed = {
-        name: dates.parse_sql(f"f.{name}_raw", formats, convert_zone=convert)
-        if name in columns
-        else "NULL::TIMESTAMP"
+        name: dates.iso_parse_sql(f"f.{name}_raw", convert_zone=convert) if name in columns else "NULL::TIMESTAMP"
         for name in DATE_FIELDS
     }
     services = columns.get("service", [])
+    service_sql = "".join(f"ingest_clean(c{i}) AS service_{k}, " for k, i in enumerate(services))
+    concat = "concat_ws('', " + ", ".join(f"c{i}" for i in range(n)) + ")"
     joins = "".join(
         f" LEFT JOIN ingest_service_keys k{k} ON k{k}.key = lower(f.service_{k})"
         for k in range(len(services))
@@ -273,11 +253,69 @@ def _build_parsed(
                f.updated_raw, {parsed["updated"]} AS updated_at,
                f.too_many_fields, f.too_few_fields,
                false AS rejected, NULL::BIGINT AS superseded_by
-        FROM ingest_fields f LEFT JOIN ingest_priorities p ON p.raw = f.priority_raw {joins}
-        WHERE NOT f.blank
+        FROM (
+            SELECT row_no,
+                   {_field_sql(columns, "id")} AS id_raw,
+                   {_field_sql(columns, "title")} AS title,
+                   {_field_sql(columns, "priority")} AS priority_raw,
+                   {_field_sql(columns, "opened")} AS opened_raw,
+                   {_field_sql(columns, "restored")} AS restored_raw,
+                   {_field_sql(columns, "resolved")} AS resolved_raw,
+                   {_field_sql(columns, "closed")} AS closed_raw,
+                   {_field_sql(columns, "updated")} AS updated_raw,
+                   {service_sql}
+                   c{n} IS NOT NULL AS too_many_fields,
+                   c{n - 1} IS NULL AS too_few_fields
+            FROM ingest_raw
+            WHERE row_no > 1
+              -- Blank in every column (Excel's trailing ",,,," rows): skipped, not rejected.
+              AND CASE WHEN c0 IS NOT NULL AND NOT regexp_matches(c0, '^[\\s\u00a0]*$') THEN true
+                       ELSE trim({concat}, {_TRIM}) <> '' END
+        ) f LEFT JOIN ingest_priorities p ON p.raw = f.priority_raw {joins}
         """,
         params,
     )
+
+
+def _parse_other_dates(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, list[int]], date_order: str | None, timezone: str
+) -> dates.DateSurvey:
+    """Survey the date values `_build_parsed` did not parse as ISO (day-first or month-first,
+    the shapes present) and parse them. A file of ISO dates only has none: this is one scan."""
+    date_fields = [name for name in DATE_FIELDS if name in columns]
+    counts = (
+        con.execute(
+            "SELECT "
+            + ", ".join(
+                f"count({name}_at), count(*) FILTER (WHERE {name}_raw IS NOT NULL AND {name}_at IS NULL)"
+                for name in date_fields
+            )
+            + " FROM ingest_parsed"
+        ).fetchone()
+        if date_fields
+        else ()
+    )
+    iso_parsed = sum(counts[0::2])
+    other = [name for name, left in zip(date_fields, counts[1::2], strict=True) if left]
+    values_sql = (
+        " UNION ALL ".join(
+            f"SELECT {name}_raw AS v FROM ingest_parsed WHERE {name}_raw IS NOT NULL AND {name}_at IS NULL"
+            for name in other
+        )
+        or "SELECT NULL::VARCHAR AS v WHERE false"
+    )
+    survey = dates.survey_dates(con, values_sql, date_order, iso_parsed=iso_parsed)
+    formats = dates.fit_formats(con, values_sql, survey)
+    convert = timezone != "UTC"
+    for name in other:
+        con.execute(
+            f"""
+            UPDATE ingest_parsed SET {name}_at = {dates.parse_sql(f"{name}_raw", formats, convert_zone=convert)}
+            WHERE {name}_raw IS NOT NULL AND {name}_at IS NULL
+            """,
+            {"tz": timezone} if convert else {},
+        )
+    return survey
 
 
 def _error_rules(
