@@ -76,14 +76,17 @@ _YEAR_FIRST = r"^\d{4}[-/]\d"
 # values of exactly this shape are cast; others with an offset go through _OFFSET_TAIL.
 _ISO_LOCAL = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 _NUMERIC_4 = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
-# The bulk of most exports, tested first with a cheap LIKE and one simple regex: values of this
-# shape are ISO local times (_YEAR_FIRST and _ISO_LOCAL both match them).
-_COMMON_ISO = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
+# The bulk of most exports, tested first: values of this shape are ISO local times (_YEAR_FIRST and
+# _ISO_LOCAL both match them). It is what the regex \d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2} matches,
+# written as a GLOB, which DuckDB matches without a regex engine: about twice as fast.
+_DIGIT = "[0-9]"
+_COMMON_ISO_GLOB = f"{_DIGIT * 4}-{_DIGIT * 2}-{_DIGIT * 2}[T ]{_DIGIT * 2}:{_DIGIT * 2}:{_DIGIT * 2}"
 
 
 def _common_iso(value: str) -> str:
-    return (f"(({value} LIKE '____-__-__ __:__:__' OR {value} LIKE '____-__-__T__:__:__') "
-            f"AND regexp_full_match({value}, '{_COMMON_ISO}'))")
+    return f"({value} GLOB '{_COMMON_ISO_GLOB}')"
+
+
 _NUMERIC_2 = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(\D|$)"
 _NUMERIC_DM = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(\D|$)"
 
