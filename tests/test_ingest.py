@@ -604,3 +604,26 @@ def test_an_unclosed_quote_is_flagged(store):
     warning = problems_of(preview)[0]
     assert warning[:3] == (None, "", "warning") and "odd number of quote characters" in warning[3]
     assert "(row 2)" in warning[3]
+
+
+def test_accepted_rows_are_in_file_order_even_when_the_engine_returns_them_shuffled():
+    import pyarrow as pa
+
+    from itscm.ingest.validate import _in_file_order
+
+    shuffled = pa.Table.from_batches(
+        [pa.record_batch({"row": [5, 2], "id": ["e", "b"]}), pa.record_batch({"row": [9, 3], "id": ["i", "c"]})]
+    )
+    assert _in_file_order(shuffled).to_pydict() == {"row": [2, 3, 5, 9], "id": ["b", "c", "e", "i"]}
+    in_order = pa.table({"row": [2, 3, 7], "id": ["b", "c", "g"]})
+    assert _in_file_order(in_order) is in_order
+    assert _in_file_order(in_order.slice(0, 0)).num_rows == 0
+
+
+def test_a_large_file_keeps_its_rows_in_file_order(store):
+    lines = [f"L-{i},2025-07-{1 + i % 28:02d} 10:00:00" for i in range(30_000)]
+    lines[100] = "L-bad,not a date"
+    data = ("incident_id,opened_at\n" + "\n".join(lines) + "\n").encode()
+    preview = read_upload(data, "large.csv", store=store, now=NOW)
+    rows = preview.accepted["row"].to_pylist()
+    assert rows == sorted(rows) and len(rows) == 29_999 and 102 not in rows
