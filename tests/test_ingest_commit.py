@@ -190,6 +190,37 @@ def test_services_are_matched_when_the_commit_runs(store):
     assert len(result.unmatched_services) == 0
 
 
+def test_a_plan_of_new_incidents_is_made_again_when_another_commit_stores_some_of_them(store, monkeypatch):
+    # The plan is made before the write transaction; another thread commits the same incidents
+    # in between. The transaction must classify again: updates, not a second copy of each id.
+    import threading
+
+    from itscm.ingest import commit as commit_module
+
+    preview = preview_of(store, "servicenow_list_v2.csv")
+    make_plan = commit_module._make_plan
+    calls = []
+
+    def plan_then_let_another_commit_in(cur):
+        make_plan(cur)
+        if threading.current_thread() is not threading.main_thread():
+            return  # the other commit's own plan
+        calls.append(
+            sorted(cur.execute("SELECT action, count(*) FROM ingest_plan GROUP BY action").fetchall())
+        )
+        if len(calls) == 1:
+            other = threading.Thread(target=commit, args=(store, "servicenow_list.csv"))
+            other.start()
+            other.join()
+
+    monkeypatch.setattr(commit_module, "_make_plan", plan_then_let_another_commit_in)
+    result = commit_upload(store, preview, "ana")
+    assert calls == [[("insert", 6)], [("insert", 1), ("unchanged", 3), ("update", 2)]]
+    assert (result.inserted, result.updated, result.unchanged) == (1, 2, 3)
+    assert_ids_unique(store)
+    assert store.scalar("SELECT count(*) FROM incidents") == 6
+
+
 # -- all or nothing ----------------------------------------------------------------------------------
 
 
