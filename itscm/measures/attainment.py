@@ -57,21 +57,29 @@ WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_
 # service_name (as logged, for unmatched incidents), events, attained, estimated, band_1 .. band_6.
 _BAND = ratio_band_sql("i.rta_minutes", "s.rto_minutes")
 _RAW_COLUMNS = "opened_at, rta_minutes, restored_at IS NULL AS estimated"
-# The constant guards ($body_end < $period_end...) let DuckDB drop a scan that is not needed.
-_RAW_SCANS = " UNION ALL ".join([
-    incidents_scan(f"{_RAW_COLUMNS}, 1 AS sign",
-                   "opened_at >= $period_start AND opened_at < $body_start AND outage_end < $as_of_end"),
-    incidents_scan(f"{_RAW_COLUMNS}, 1",
-                   "$body_end < $period_end AND opened_at >= $body_end AND opened_at < $period_end "
-                   "AND outage_end < $as_of_end"),
-    incidents_scan(f"{_RAW_COLUMNS}, -1",  # rollup months' incidents not recovered by the as-of date
-                   "opened_at >= $body_start AND opened_at < $body_end AND opened_at < $period_end "
-                   "AND outage_end >= $as_of_end"),
-    incidents_scan(f"{_RAW_COLUMNS}, -1",  # the last rollup month's incidents opened after the period
-                   "$period_end < $body_end AND opened_at >= $period_end AND opened_at < $body_end "
-                   "AND outage_end IS NOT NULL"),
-])
-EVENT_COUNTS_SQL = f"""
+
+
+def _event_counts_sql(*, matched_only: bool) -> str:
+    """EVENT_COUNTS_SQL, or with `matched_only` its rows for events with a matched service alone."""
+    def scan(columns: str, where: str) -> str:
+        return incidents_scan(columns, where, matched_only=matched_only)
+
+    # The constant guards ($body_end < $period_end...) let DuckDB drop a scan that is not needed.
+    raw_scans = " UNION ALL ".join([
+        scan(f"{_RAW_COLUMNS}, 1 AS sign",
+             "opened_at >= $period_start AND opened_at < $body_start AND outage_end < $as_of_end"),
+        scan(f"{_RAW_COLUMNS}, 1",
+             "$body_end < $period_end AND opened_at >= $body_end AND opened_at < $period_end "
+             "AND outage_end < $as_of_end"),
+        scan(f"{_RAW_COLUMNS}, -1",  # rollup months' incidents not recovered by the as-of date
+             "opened_at >= $body_start AND opened_at < $body_end AND opened_at < $period_end "
+             "AND outage_end >= $as_of_end"),
+        scan(f"{_RAW_COLUMNS}, -1",  # the last rollup month's incidents opened after the period
+             "$period_end < $body_end AND opened_at >= $period_end AND opened_at < $body_end "
+             "AND outage_end IS NOT NULL"),
+    ])
+    matched_rollup_rows = "AND service_key IS NOT NULL" if matched_only else ""
+    return f"""
 WITH scoped_services AS (
     SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
@@ -81,7 +89,7 @@ judged AS (   -- incidents of the head and tail, and the whole months' correctio
     SELECT 'incident' AS source, i.service_key, i.unmatched, i.unmatched_name,
            date_trunc('month', i.opened_at)::DATE AS month, i.sign,
            (i.rta_minutes <= s.rto_minutes)::INTEGER AS attained, i.estimated::INTEGER AS estimated, {_BAND} AS band
-    FROM ({_RAW_SCANS}) i LEFT JOIN services s ON s.service_key = i.service_key
+    FROM ({raw_scans}) i LEFT JOIN services s ON s.service_key = i.service_key
     UNION ALL
     SELECT 'drill', s.service_key, FALSE, NULL, date_trunc('month', d.held_on)::DATE, 1,
            (d.rta_minutes <= s.rto_minutes)::INTEGER, 0, {ratio_band_sql("d.rta_minutes::DOUBLE", "s.rto_minutes")}
@@ -92,7 +100,8 @@ judged AS (   -- incidents of the head and tail, and the whole months' correctio
 counts AS (
     SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, opened AS events, attained,
            estimated, {", ".join(f"band_{k}" for k in BANDS)}
-    FROM incident_months WHERE month >= $body_start::DATE AND month < $body_end::DATE AND opened > 0
+    FROM incident_months
+    WHERE month >= $body_start::DATE AND month < $body_end::DATE AND opened > 0 {matched_rollup_rows}
     UNION ALL
     SELECT source, service_key, unmatched, unmatched_name, month, sign, sign * attained, sign * estimated,
            {", ".join(f"sign * (band = {k})::INTEGER" for k in BANDS)}
@@ -105,6 +114,10 @@ FROM counts c
 LEFT JOIN scoped_services s ON s.service_key = c.service_key
 WHERE s.service_id IS NOT NULL OR (c.unmatched AND $all_units AND $all_tiers)
 """
+
+
+EVENT_COUNTS_SQL = _event_counts_sql(matched_only=False)
+MATCHED_EVENT_COUNTS_SQL = _event_counts_sql(matched_only=True)
 
 # Aggregates share one shape: events that have an RTO, how many were attained, and the rest.
 _COUNTS = """
@@ -142,6 +155,14 @@ def attainment_summary(store: Store, filters: Filters) -> dict:
         "unmatched": unmatched,
         "estimated_restores": estimated,
     }
+
+
+def judged_attainment(store: Store, filters: Filters) -> dict:
+    """{events, attained, pct}: attainment_summary's figures for the events judged against an RTO,
+    read without the unmatched incidents, which have none (the posture summary's previous period)."""
+    sql = f"SELECT {_COUNTS} FROM ({MATCHED_EVENT_COUNTS_SQL})"
+    events, attained, _, _ = store.rows(sql, _params(store, filters))[0]
+    return {"events": events, "attained": attained, "pct": percent(attained, events)}
 
 
 def attainment_by_month(store: Store, filters: Filters) -> pd.DataFrame:

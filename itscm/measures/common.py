@@ -69,23 +69,28 @@ def _nothing_after(store: Store, end: dt.datetime) -> bool:
     return bool(store.scalar(_NOTHING_AFTER_SQL, {"end": end}))
 
 
-def incidents_scan(columns: str, where: str, *, few: bool = False) -> str:
+def incidents_scan(columns: str, where: str, *, few: bool = False, matched_only: bool = False) -> str:
     """SELECT service_key, unmatched, unmatched_name, <columns> FROM incidents WHERE <where>.
 
     Many rows: two scans, matched incidents without reading any text column (most of the cost of
     a scan), the rest with the name they were logged under (filtering on the integer key: testing
     a text column for NULL reads all of it). `few`: one scan, the text read for the rows kept.
-    Incidents naming a service that no longer exists come out as neither matched nor unmatched,
-    and no measure places them. Arguments are constant SQL."""
+    `matched_only`: the matched incidents alone, for figures unmatched ones never enter (events
+    judged against an RTO, priced downtime). Incidents naming a service that no longer exists come
+    out as neither matched nor unmatched, and no measure places them. Arguments are constant SQL."""
+    matched = f"""
+        SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
+        FROM incidents WHERE service_key IS NOT NULL AND {where}
+    """
+    if matched_only:
+        return matched
     if few:
         return f"""
         SELECT service_key, service_id IS NULL AS unmatched,
                CASE WHEN service_id IS NULL THEN service_name END AS unmatched_name, {columns}
         FROM incidents WHERE {where}
     """
-    return f"""
-        SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
-        FROM incidents WHERE service_key IS NOT NULL AND {where}
+    return f"""{matched}
         UNION ALL
         SELECT NULL::INTEGER, service_id IS NULL, service_name, {columns}
         FROM incidents WHERE service_key IS NULL AND {where}

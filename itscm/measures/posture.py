@@ -6,36 +6,28 @@ from __future__ import annotations
 import pandas as pd
 
 from itscm.filters import Filters
-from itscm.measures.attainment import EVENT_COUNTS_SQL, attainment_summary
+from itscm.measures.attainment import EVENT_COUNTS_SQL, attainment_summary, judged_attainment
 from itscm.measures.common import period_params
 from itscm.measures.coverage import (
     COVERAGE_BY_SERVICE_SQL,
     DRILL_TYPES_WEAKEST_FIRST,
     coverage_summaries,
+    coverage_summary,
     coverage_trend,
 )
-from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month, downtime_summary
-from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_summaries, staleness_trend
+from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month, downtime_summary, downtime_total
+from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_summaries, staleness_summary, staleness_trend
 from itscm.store import Store
 
 
 def measures_snapshot(store: Store, filters: Filters) -> dict:
     """The four measures for one filter, as dicts."""
-    return measures_snapshots(store, [filters])[0]
-
-
-def measures_snapshots(store: Store, filters_list: list[Filters]) -> list[dict]:
-    """measures_snapshot for filters that differ only in their period and as-of date: the snapshot
-    measures at every as-of date in one query each."""
-    scope, dates = filters_list[0], [filters.as_of for filters in filters_list]
-    coverage = coverage_summaries(store, scope, dates)
-    staleness = staleness_summaries(store, scope, dates)
-    return [{
-        "coverage": coverage[filters.as_of],
+    return {
+        "coverage": coverage_summary(store, filters),
         "rto_attainment": attainment_summary(store, filters),
         "downtime_cost": downtime_summary(store, filters),
-        "staleness": staleness[filters.as_of],
-    } for filters in filters_list]
+        "staleness": staleness_summary(store, filters),
+    }
 
 
 HEADLINES = {
@@ -48,15 +40,29 @@ HEADLINES = {
 
 
 def posture_summary(store: Store, filters: Filters) -> dict:
-    """{'current': snapshot, 'previous': snapshot of the period of the same length before,
-    'headlines': {key: {label, value, previous, change, higher_is_better}}}."""
-    current, previous = measures_snapshots(store, [filters, filters.previous()])
+    """{'current': snapshot, 'previous': the figures the headlines compare with, of the period of
+    the same length before, 'headlines': {key: {label, value, previous, change, higher_is_better}}}."""
+    before = filters.previous()
+    dates = [filters.as_of, before.as_of]
+    coverage, staleness = coverage_summaries(store, filters, dates), staleness_summaries(store, filters, dates)
+    current = {
+        "coverage": coverage[filters.as_of],
+        "rto_attainment": attainment_summary(store, filters),
+        "downtime_cost": downtime_summary(store, filters),
+        "staleness": staleness[filters.as_of],
+    }
+    previous = {
+        "coverage": coverage[before.as_of],
+        "rto_attainment": judged_attainment(store, before),
+        "downtime_cost": {"total": downtime_total(store, before)},
+        "staleness": staleness[before.as_of],
+    }
     headlines = {}
     for key, (measure, figure, label, higher_is_better) in HEADLINES.items():
-        value, before = current[measure][figure], previous[measure][figure]
-        change = None if value is None or before is None else round(value - before, 2)
+        value, earlier = current[measure][figure], previous[measure][figure]
+        change = None if value is None or earlier is None else round(value - earlier, 2)
         headlines[key] = {
-            "label": label, "value": value, "previous": before, "change": change,
+            "label": label, "value": value, "previous": earlier, "change": change,
             "higher_is_better": higher_is_better,
         }
     return {"current": current, "previous": previous, "headlines": headlines}
