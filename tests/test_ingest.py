@@ -620,6 +620,30 @@ def test_accepted_rows_are_in_file_order_even_when_the_engine_returns_them_shuff
     assert _in_file_order(in_order.slice(0, 0)).num_rows == 0
 
 
+def test_accepted_rows_in_runs_are_put_in_file_order_without_a_sort():
+    import pyarrow as pa
+
+    from itscm.ingest.validate import _in_file_order
+
+    # Blocks moved whole, as a parallel join returns them: spliced back, the columns not copied.
+    blocks = pa.Table.from_batches(
+        [
+            pa.record_batch({"row": [7, 8, 9], "id": ["g", "h", "i"]}),
+            pa.record_batch({"row": [2, 3], "id": ["b", "c"]}),
+            pa.record_batch({"row": [5, 6], "id": ["e", "f"]}),
+        ]
+    )
+    ordered = _in_file_order(blocks)
+    assert ordered.to_pydict() == {"row": [2, 3, 5, 6, 7, 8, 9], "id": ["b", "c", "e", "f", "g", "h", "i"]}
+    # Blocks inside one batch; rows mixed one by one (gathered); a repeated row number.
+    one_batch = pa.table({"row": [4, 5, 1, 2, 6], "id": ["d", "e", "a", "b", "f"]})
+    assert _in_file_order(one_batch).to_pydict() == {"row": [1, 2, 4, 5, 6], "id": ["a", "b", "d", "e", "f"]}
+    mixed = pa.table({"row": list(range(1001, 0, -2)) + list(range(2, 1002, 2))})
+    assert _in_file_order(mixed)["row"].to_pylist() == list(range(1, 1002))
+    repeated = pa.table({"row": [3, 4, 2, 3], "id": ["c", "d", "b", "x"]})
+    assert _in_file_order(repeated).to_pydict() == {"row": [2, 3, 3, 4], "id": ["b", "c", "x", "d"]}
+
+
 def test_a_large_file_keeps_its_rows_in_file_order(store):
     lines = [f"L-{i},2025-07-{1 + i % 28:02d} 10:00:00" for i in range(30_000)]
     lines[100] = "L-bad,not a date"
