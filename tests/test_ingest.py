@@ -651,3 +651,40 @@ def test_a_large_file_keeps_its_rows_in_file_order(store):
     preview = read_upload(data, "large.csv", store=store, now=NOW)
     rows = preview.accepted["row"].to_pylist()
     assert rows == sorted(rows) and len(rows) == 29_999 and 102 not in rows
+
+
+def test_the_upload_is_written_to_the_ram_folder_only_when_it_has_room(store, tmp_path, monkeypatch):
+    import os
+    from collections import namedtuple
+
+    import itscm.ingest.preview as preview_module
+    import itscm.ingest.reader as reader_module
+
+    used: list = []
+    load_raw = reader_module.load_raw
+
+    def recording_load_raw(con, text, **kwargs):
+        used.append((kwargs["workdir"], sorted(os.listdir(kwargs["workdir"]))))
+        return load_raw(con, text, **kwargs)
+
+    monkeypatch.setattr(preview_module, "load_raw", recording_load_raw)
+    data = b"incident_id,opened_at\nR-1,2025-07-14 10:00\nR-2,2025-07-15 10:00\n"
+
+    ram = tmp_path / "ram"
+    ram.mkdir()
+    monkeypatch.setattr(preview_module, "_MEMORY_BACKED_DIR", ram)
+    preview = read_upload(data, "ram.csv", store=store, now=NOW)
+    assert preview.incidents == 2
+    assert used[-1][0].parent == ram and used[-1][1] == []
+    assert list(ram.iterdir()) == []  # nothing left behind
+
+    statvfs = namedtuple("statvfs", "f_bavail f_frsize")
+    monkeypatch.setattr(preview_module.os, "statvfs", lambda path: statvfs(1024, 4096))  # 4 MB free
+    assert read_upload(data, "full.csv", store=store, now=NOW).incidents == 2
+    assert used[-1][0].parent != ram
+
+    monkeypatch.undo()
+    monkeypatch.setattr(preview_module, "load_raw", recording_load_raw)
+    monkeypatch.setattr(preview_module, "_MEMORY_BACKED_DIR", tmp_path / "missing")
+    assert read_upload(data, "none.csv", store=store, now=NOW).incidents == 2
+    assert used[-1][0].parent != tmp_path / "missing"

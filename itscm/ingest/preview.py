@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,14 +140,20 @@ def read_upload(
     header = decoded.header
     choice = _choose_format(store, header, format, mapping, mapping_name)
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    with tempfile.TemporaryDirectory(prefix="itscm-ingest-") as workdir, _scratch(Path(workdir)) as con:
+    with (
+        tempfile.TemporaryDirectory(prefix="itscm-ingest-") as workdir,
+        tempfile.TemporaryDirectory(
+            prefix="itscm-upload-", dir=_memory_backed_dir(len(decoded.text))
+        ) as upload_dir,
+        _scratch(Path(workdir)) as con,
+    ):
         timezone = dates.canonical_timezone(con, tz)
         raw = load_raw(
             con,
             decoded.text,
             delimiter=decoded.delimiter,
             n_columns=len(header),
-            workdir=Path(workdir),
+            workdir=Path(upload_dir),
             file_name=file_name,
         )
         if raw.records <= 1:
@@ -212,6 +219,26 @@ def read_upload(
         problems=problems,
         notes=notes,
     )
+
+
+# Linux's RAM-backed folder. The upload's text is written to a file for DuckDB's parallel CSV
+# reader; on disk, that write of a large file was throttled behind the store's own writes (about
+# 0.3 s for 156 MB after a commit, against 0.06 s here). Spill files stay on disk.
+_MEMORY_BACKED_DIR = Path("/dev/shm")
+_MEMORY_HEADROOM_BYTES = 256 * 1024 * 1024
+
+
+def _memory_backed_dir(size_bytes: int) -> str | None:
+    """The RAM-backed folder if it has room for the upload with headroom to spare, else None (the
+    usual temporary folder): a container's /dev/shm is often only 64 MB."""
+    try:
+        stats = os.statvfs(_MEMORY_BACKED_DIR)
+    except OSError:
+        return None
+    free = stats.f_bavail * stats.f_frsize
+    if free < 2 * size_bytes + _MEMORY_HEADROOM_BYTES or not os.access(_MEMORY_BACKED_DIR, os.W_OK):
+        return None
+    return str(_MEMORY_BACKED_DIR)
 
 
 @dataclass(frozen=True)
