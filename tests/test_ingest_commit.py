@@ -190,6 +190,61 @@ def test_services_are_matched_when_the_commit_runs(store):
     assert len(result.unmatched_services) == 0
 
 
+def stored_services(store) -> dict[str, str | None]:
+    return {
+        incident_id: row["service_id"] if isinstance(row["service_id"], str) else None
+        for incident_id, row in incidents(store).items()
+    }
+
+
+def test_a_name_mapped_between_preview_and_commit_is_honoured(store):
+    preview = preview_of(store, "servicenow_list.csv")
+    assert preview.vouched() is not None
+    matched = {row["incident_id"]: row["service_id"] for row in preview.accepted.to_pylist()}
+    assert matched["servicenow:INC0012348"] is None  # Warehouse Scanning: no service yet
+    map_service_name(store, "Warehouse Scanning", "svc-crm", "ana")
+    result = commit_upload(store, preview, "ana")
+    assert incidents(store)["servicenow:INC0012348"]["service_id"] == "svc-crm"
+    assert len(result.unmatched_services) == 0
+
+
+def test_a_service_removed_between_preview_and_commit_is_no_longer_matched(store):
+    preview = preview_of(store, "servicenow_list.csv")
+    matched = {row["incident_id"]: row["service_id"] for row in preview.accepted.to_pylist()}
+    gone = next(service for service in matched.values() if service is not None)
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM service_aliases WHERE service_id = $id", {"id": gone})
+        cur.execute("DELETE FROM services WHERE service_id = $id", {"id": gone})
+    commit_upload(store, preview, "ana")
+    assert stored_services(store) == {
+        incident_id: None if service == gone else service for incident_id, service in matched.items()
+    }
+
+
+def test_an_unchanged_store_keeps_the_previews_matches_and_a_replaced_table_is_matched_again(store):
+    preview = preview_of(store, "servicenow_list.csv")
+    commit_upload(store, preview, "ana")
+    expected = {row["incident_id"]: row["service_id"] for row in preview.accepted.to_pylist()}
+    assert stored_services(store) == expected
+
+    # Rows changed after the preview (here every service id wiped) are not what it checked:
+    # the commit matches their names again instead of trusting their service ids.
+    store2 = make_store()
+    try:
+        preview = preview_of(store2, "servicenow_list.csv")
+        wiped = preview.accepted.set_column(
+            preview.accepted.schema.get_field_index("service_id"),
+            "service_id",
+            pa.nulls(preview.accepted.num_rows, pa.string()),
+        )
+        tampered = replace(preview, accepted=wiped)
+        assert tampered.vouched() is None
+        commit_upload(store2, tampered, "ana")
+        assert stored_services(store2) == expected
+    finally:
+        store2.close()
+
+
 def test_a_plan_of_new_incidents_is_made_again_when_another_commit_stores_some_of_them(store, monkeypatch):
     # The plan is made before the write transaction; another thread commits the same incidents
     # in between. The transaction must classify again: updates, not a second copy of each id.
@@ -201,8 +256,8 @@ def test_a_plan_of_new_incidents_is_made_again_when_another_commit_stores_some_o
     make_plan = commit_module._make_plan
     calls = []
 
-    def plan_then_let_another_commit_in(cur):
-        make_plan(cur)
+    def plan_then_let_another_commit_in(cur, **options):
+        make_plan(cur, **options)
         if threading.current_thread() is not threading.main_thread():
             return  # the other commit's own plan
         calls.append(

@@ -47,11 +47,13 @@ _STAGED_COPY = "ingest_staged_rows"  # the same copied into a temp table by a co
 _SAME_AS_STORED = " AND ".join(f"staged.{c} IS NOT DISTINCT FROM i.{c}" for c in _DATA_COLUMNS)
 
 
-def _plan_sql(staged: str, *, any_stored: bool = True) -> str:
+def _plan_sql(staged: str, *, any_stored: bool = True, match_services: bool = True) -> str:
     """Staged incidents classified against the stored ones; service ids matched as the store is
     now. The service names are matched once each, not once per incident. Without `any_stored`
     (none of the staged ids is in the store) every incident is an insert and the join with the
-    stored incidents, which holds every staged row in its hash table, is left out."""
+    stored incidents, which holds every staged row in its hash table, is left out. Without
+    `match_services` the staged service ids are kept: the caller knows they were matched against
+    the store as it is now."""
     classified = (
         f"""
         SELECT staged.*,
@@ -63,6 +65,16 @@ def _plan_sql(staged: str, *, any_stored: bool = True) -> str:
         if any_stored
         else "SELECT staged.*, 'insert' AS action FROM staged"
     )
+    if not match_services:
+        return f"""
+        WITH staged AS (
+            SELECT incident_id, source, service_id, service_name, title,
+                   CAST(priority AS INTEGER) AS priority, priority_raw,
+                   opened_at, restored_at, resolved_at, closed_at
+            FROM {staged}
+        )
+        {classified}
+    """
     return f"""
         WITH service_keys AS ({SERVICE_KEYS_SQL}),
         name_services AS (
@@ -170,20 +182,23 @@ def commit_upload(
         # Copied once into a temp table: DuckDB builds a table from a join over a registered
         # Arrow table far slower than from its own table, and the plan below is such a table.
         cursor.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGED_COPY} AS SELECT * FROM {_STAGED}")
-        duplicates = cursor.execute(
-            f"SELECT count(*) - count(DISTINCT incident_id) FROM {_STAGED_COPY}"
-        ).fetchone()[0]
-        if duplicates:
-            raise IngestError("The preview holds the same incident id twice; read the file again.")
+        vouched = preview.vouched()
+        if vouched is None:  # not the rows read_upload made and checked
+            duplicates = cursor.execute(
+                f"SELECT count(*) - count(DISTINCT incident_id) FROM {_STAGED_COPY}"
+            ).fetchone()[0]
+            if duplicates:
+                raise IngestError("The preview holds the same incident id twice; read the file again.")
         # Classified before the write transaction: DuckDB reads a table made inside a transaction
         # (its transaction-local storage) several times slower than a committed one, and the plan
         # is read by every write below. The transaction classifies again if any write committed
         # in between (the store's data version moved), so the plan always matches what it writes.
+        # The preview's service matches are kept only if no write committed since it matched.
         planned_at = store.data_version()
-        _make_plan(cursor)
+        _make_plan(cursor, match_services=vouched is None or vouched.services_version != planned_at)
         with store.transaction() as cur:
             if store.data_version() != planned_at:
-                _make_plan(cur)
+                _make_plan(cur, match_services=True)
             upload_id, counts, unmatched, earlier = _write(cur, preview, uploaded_by, now)
     except _NothingChanged as same:
         result = _result(
@@ -211,7 +226,7 @@ def commit_upload(
     return result
 
 
-def _make_plan(cur) -> None:
+def _make_plan(cur, *, match_services: bool) -> None:
     """ingest_plan from the staged copy. A look-up of the staged ids alone (a narrow join, whose
     id range often lets DuckDB skip most of the stored ones) first tells whether any is stored: a
     file of new incidents, the usual large import, then needs no comparison with stored ones."""
@@ -219,7 +234,8 @@ def _make_plan(cur) -> None:
         f"SELECT count(*) FROM incidents WHERE incident_id IN (SELECT incident_id FROM {_STAGED_COPY})"
     ).fetchall()[0][0]
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE ingest_plan AS {_plan_sql(_STAGED_COPY, any_stored=bool(any_stored))}"
+        "CREATE OR REPLACE TEMP TABLE ingest_plan AS "
+        + _plan_sql(_STAGED_COPY, any_stored=bool(any_stored), match_services=match_services)
     )
 
 

@@ -38,6 +38,17 @@ from itscm.store import Store
 _SAMPLE_ROWS = 10
 
 
+@dataclass(frozen=True)
+class AsRead:
+    """What read_upload checked about the accepted rows it made, so that a commit need not check
+    it again: their incident ids are unique, and their service ids were matched against the store
+    at data version `services_version`. It holds for that very table only (Arrow tables are
+    immutable); a preview whose `accepted` was replaced is checked in full."""
+
+    accepted: pa.Table
+    services_version: int
+
+
 @dataclass
 class UploadPreview:
     """An upload read and checked, not committed. `accepted` is in store column layout (plus the
@@ -70,6 +81,12 @@ class UploadPreview:
     problems: pd.DataFrame
     sample: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # Set by read_upload only; a copy made with dataclasses.replace starts without it.
+    as_read: AsRead | None = field(default=None, init=False, repr=False, compare=False)
+
+    def vouched(self) -> AsRead | None:
+        """What read_upload checked, while `accepted` is still the very table it checked."""
+        return self.as_read if self.as_read is not None and self.as_read.accepted is self.accepted else None
 
     @property
     def incidents(self) -> int:
@@ -192,6 +209,9 @@ def read_upload(
                 problems=_empty_problems(),
                 notes=[_mapping_needed(choice, header)],
             )
+        # Read before the services: a write committing in between makes the version look older
+        # than the matches, and the commit then matches again (never the other way round).
+        services_version = store.data_version()
         con.register("ingest_service_keys_arrow", store.arrow(SERVICE_KEYS_SQL))
         con.execute("CREATE TEMP TABLE ingest_service_keys AS SELECT * FROM ingest_service_keys_arrow")
         con.unregister("ingest_service_keys_arrow")
@@ -206,7 +226,7 @@ def read_upload(
             blank_lines=raw.blank_rows,
         )
     problems, notes = _file_level(validated, choice.columns, unbalanced_quotes=raw.unbalanced_quotes)
-    return UploadPreview(
+    preview = UploadPreview(
         **base,
         needs_mapping=False,
         date_order=validated.date_order.order,
@@ -219,6 +239,9 @@ def read_upload(
         problems=problems,
         notes=notes,
     )
+    # validate_rows keeps one row per incident id (the latest), so the ids are unique.
+    preview.as_read = AsRead(validated.accepted, services_version)
+    return preview
 
 
 # Linux's RAM-backed folder. The upload's text is written to a file for DuckDB's parallel CSV
