@@ -210,7 +210,7 @@ def commit_upload(
         )
         return result
     finally:
-        cursor.execute("DROP TABLE IF EXISTS ingest_plan")
+        _drop_plan(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGED_COPY}")
         cursor.unregister(_STAGED)
     result = _result(preview, upload_id, counts, unmatched, dry_run=False)
@@ -233,10 +233,19 @@ def _make_plan(cur, *, match_services: bool) -> None:
     any_stored = cur.execute(
         f"SELECT count(*) FROM incidents WHERE incident_id IN (SELECT incident_id FROM {_STAGED_COPY})"
     ).fetchall()[0][0]
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE ingest_plan AS "
-        + _plan_sql(_STAGED_COPY, any_stored=bool(any_stored), match_services=match_services)
-    )
+    plan = _plan_sql(_STAGED_COPY, any_stored=bool(any_stored), match_services=match_services)
+    _drop_plan(cur)
+    # New incidents with the preview's services are the staged copy as it is, plus their action:
+    # read through a view rather than copied a second time (0.15 s for a million rows).
+    kind = "VIEW" if not any_stored and not match_services else "TABLE"
+    cur.execute(f"CREATE TEMP {kind} ingest_plan AS {plan}")
+
+
+def _drop_plan(cur) -> None:
+    is_view = cur.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = 'ingest_plan'"
+    ).fetchall()[0][0]
+    cur.execute(f"DROP {'VIEW' if is_view else 'TABLE'} IF EXISTS ingest_plan")
 
 
 def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
@@ -322,7 +331,7 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
         )
         unmatched = _unmatched(cur, "ingest_plan")
     finally:
-        cur.execute("DROP TABLE IF EXISTS ingest_plan")
+        _drop_plan(cur)
     return upload_id, counts, unmatched, earlier
 
 
