@@ -184,13 +184,18 @@ _FINGERPRINT_SQL = """
     (hash(service_key, service_id IS NULL, CASE WHEN service_id IS NULL THEN service_name END,
           opened_at, outage_end, restored_at IS NULL) % 4294967291)::BIGINT
 """
-_MARKS_SQL = f"""
+def _marks_sql(where: str = "TRUE") -> str:
+    """Month marks of the incidents the `where` condition keeps. Constant SQL only."""
+    return f"""
     SELECT month, count(*) AS incidents, sum(fingerprint)::BIGINT AS fingerprint,
            greatest(month, coalesce(max(date_trunc('month', outage_end))::DATE, month)) AS last_month
     FROM (SELECT date_trunc('month', opened_at)::DATE AS month, outage_end, {_FINGERPRINT_SQL} AS fingerprint
-          FROM incidents)
+          FROM incidents WHERE {where})
     GROUP BY month
 """
+
+
+_MARKS_SQL = _marks_sql()
 
 _BAND = ratio_band_sql("rta_minutes", "rto_minutes")
 def _rollup_rows_from(src: str, months: str, weight: str = "1") -> str:
@@ -359,7 +364,9 @@ _ROLLUP_SUMS = ", ".join(
 )
 
 
-def apply_incident_changes(cursor, changes: str, params: dict | None = None) -> None:
+def apply_incident_changes(
+    cursor, changes: str, params: dict | None = None, *, incidents_written: bool = False
+) -> None:
     """Keep the rollup, its month marks and the facts stamp current for a writer that knows
     exactly which incident versions it added and removed, inside its transaction, so that the
     refresh at commit finds them current instead of rebuilding whole months.
@@ -367,20 +374,34 @@ def apply_incident_changes(cursor, changes: str, params: dict | None = None) -> 
     `changes` selects service_id, service_name, opened_at, restored_at, resolved_at, closed_at
     and sign (+1 for a version written, -1 for one replaced or deleted); constant SQL, values as
     parameters. All three are sums over incidents, so a change is added, not recomputed. If the
-    writer got it wrong, the stamp no longer matches the incidents and the refresh rebuilds."""
+    writer got it wrong, the stamp no longer matches the incidents and the refresh rebuilds.
+
+    `incidents_written`: the incidents table already holds the change (else it is about to), so a
+    change too large to add can be rebuilt from it here, for the months it touched."""
     stored = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": _STAMP_KEY}).fetchall()
     if not stored or not has_rollup(cursor):
         return  # the refresh at commit does everything
     # Adding costs about as much per changed incident as rebuilding a month costs per incident in
     # it: when the change outnumbers the incidents already stored in the months it touches (a
-    # first import into a young store), the refresh's rebuild of those months is the cheaper way.
-    changed, stored_there = cursor.execute(f"""
-        WITH c AS ({changes})
-        SELECT (SELECT count(*) FROM c),
+    # first import into a young store), rebuilding those months is the cheaper way: here once the
+    # incidents are written, else by the refresh at commit.
+    # One pass over the change tells both, and what a rebuild needs.
+    changed, stored_there, signed_count, signed_total, opened_months = cursor.execute(f"""
+        WITH c AS (
+            SELECT count(*) AS changed, coalesce(sum(sign), 0)::BIGINT AS signed_count,
+                   coalesce(sum(sign * {_INCIDENT_FACTS_HASH}), 0)::BIGINT AS signed_total,
+                   list(DISTINCT date_trunc('month', opened_at)::DATE) AS opened_months
+            FROM ({changes})
+        )
+        SELECT changed,
                (SELECT coalesce(sum(incidents), 0) FROM incident_month_marks
-                WHERE month IN (SELECT DISTINCT date_trunc('month', opened_at)::DATE FROM c))
+                WHERE list_contains(c.opened_months, month)),
+               signed_count, signed_total, opened_months
+        FROM c
     """, params or {}).fetchall()[0]
     if changed > stored_there:
+        if incidents_written:
+            _rebuild_changed_months(cursor, opened_months, stored[0][0], signed_count, signed_total)
         return
     end = derived_values_sql("c")
     cursor.execute(f"""
@@ -444,3 +465,55 @@ def apply_incident_changes(cursor, changes: str, params: dict | None = None) -> 
     finally:
         for table in ("rollup_changes", "rollup_marks_new", "rollup_delta", "rollup_rows_new"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _rebuild_changed_months(
+    cursor, opened_months: list[dt.date], stamp: str, signed_count: int, signed_total: int
+) -> None:
+    """The rollup rows, month marks and facts stamp of a large change, rebuilt from the incidents
+    as written, for the months the change touched only. The refresh at commit would rebuild the
+    same months, but it finds them by fingerprinting every stored incident and first runs the
+    safety-net updates over every stored incident; with the stamp current it does neither.
+    `opened_months` are the months the changed versions (written or replaced) were opened in;
+    `signed_count` and `signed_total` the change's sums for the facts stamp."""
+    if not opened_months:
+        return
+    lo = dt.datetime.combine(min(opened_months), dt.time())
+    hi = dt.datetime.combine(_next_month(max(opened_months)), dt.time())
+    cursor.execute(f"""
+        CREATE OR REPLACE TEMP TABLE rollup_marks_now AS
+        SELECT * FROM ({_marks_sql("opened_at >= $lo AND opened_at < $hi")})
+        WHERE list_contains($months::DATE[], month)
+    """, {"lo": lo, "hi": hi, "months": opened_months})
+    try:
+        # Every month an incident opened in a changed month reaches, before or after the change.
+        spans = cursor.execute("""
+            SELECT m.month, greatest(m.month, coalesce(n.last_month, m.month), coalesce(o.last_month, m.month))
+            FROM (SELECT unnest($months::DATE[]) AS month) m
+            LEFT JOIN rollup_marks_now n ON n.month = m.month
+            LEFT JOIN incident_month_marks o ON o.month = m.month
+        """, {"months": opened_months}).fetchall()
+        months = sorted({month for first, last in spans for month in _month_list(first, last)})
+        cursor.execute("DELETE FROM incident_month_marks WHERE list_contains($months::DATE[], month)",
+                       {"months": opened_months})
+        cursor.execute("INSERT INTO incident_month_marks SELECT * FROM rollup_marks_now")
+    finally:
+        cursor.execute("DROP TABLE IF EXISTS rollup_marks_now")
+    # The rebuild reads rollup_keys only when it is not rebuilding every service (all_keys).
+    cursor.execute("CREATE OR REPLACE TEMP TABLE rollup_keys (service_key INTEGER)")
+    try:
+        cursor.execute("DELETE FROM incident_months WHERE list_contains($months::DATE[], month)", {"months": months})
+        cursor.execute(f"INSERT INTO incident_months {_REFRESH_ROWS_SQL}", {
+            "lo": dt.datetime.combine(months[0], dt.time()),
+            "hi": dt.datetime.combine(_next_month(months[-1]), dt.time()),
+            "all_keys": True, "months": months,
+        })
+    finally:
+        cursor.execute("DROP TABLE IF EXISTS rollup_keys")
+    incidents_part, services_part = stamp.split("/")
+    stored_count, stored_total = (int(part) for part in incidents_part.split(":"))
+    cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": _STAMP_KEY})
+    cursor.execute("INSERT INTO store_meta VALUES ($key, $stamp)", {
+        "key": _STAMP_KEY,
+        "stamp": f"{stored_count + signed_count}:{stored_total + signed_total}/{services_part}"})
+

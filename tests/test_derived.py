@@ -327,6 +327,61 @@ def test_an_import_keeps_the_rollup_current_itself_exactly(demo_path, tmp_path, 
     store.close()
 
 
+def test_an_import_larger_than_its_months_rebuilds_them_itself_exactly(demo_path, tmp_path, monkeypatch):
+    # Incidents in months with nothing stored yet (the demo starts in July 2023), some reaching
+    # into stored months: more changes than stored incidents in their months, so the commit
+    # rebuilds those months from the incidents it wrote instead of adding the change.
+    path = tmp_path / "large.duckdb"
+    shutil.copy(demo_path, path)
+    store = Store(path)
+    searched = []
+    real_refresh = derived.refresh_rollup
+
+    def spy(cursor, **kwargs):
+        searched.append(kwargs["incidents_changed"])
+        real_refresh(cursor, **kwargs)
+
+    monkeypatch.setattr(derived, "refresh_rollup", spy)
+    name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
+
+    def rows(restore_days: int) -> list[str]:
+        lines = []
+        for i in range(120):
+            opened = dt.datetime(2023, 5, 1, 8) + dt.timedelta(hours=11 * i)  # May and June 2023
+            restored = opened + dt.timedelta(days=restore_days * (i % 3), hours=2)
+            opened, restored = f"{opened:%Y-%m-%d %H:%M:%S}", f"{restored:%Y-%m-%d %H:%M:%S}"
+            service = "NOBODY-KNOWS" if i % 7 == 0 else name
+            if i % 10 == 0:  # open: no end yet
+                lines.append(f"BIG{i},Open,2 - High,{opened},,,,{service}")
+            elif i % 5 == 0:  # resolved only: an estimated end
+                lines.append(f"BIG{i},Est,2 - High,{opened},,{restored},,{service}")
+            else:
+                lines.append(f"BIG{i},Out,1 - Critical,{opened},{restored},,,{service}")
+        return lines
+
+    full = derived.rollup_rows_sql("TIMESTAMP '0001-01-01'", "'infinity'::TIMESTAMP", "TRUE", "TRUE")
+
+    def assert_rollup_is_a_full_rebuild():
+        marks = store.rows("SELECT * FROM incident_month_marks ORDER BY month")
+        store.cursor().execute("CREATE OR REPLACE TEMP TABLE rollup_keys (service_key INTEGER)")
+        assert rollup_rows(store, "SELECT * FROM incident_months") == rollup_rows(store, full)
+        assert marks == store.rows(f"SELECT * FROM ({derived._MARKS_SQL}) ORDER BY month")
+
+    first = ingest.commit_upload(store, ingest.read_upload(export(rows(40)), "big.csv", store=store), "test")
+    assert first.inserted == 120 and searched == [False]
+    assert_rollup_is_a_full_rebuild()
+    # the same incidents again, now ending months later: their old spans must be rebuilt too
+    second = ingest.commit_upload(store, ingest.read_upload(export(rows(75)), "later.csv", store=store), "test")
+    assert second.updated > 60 and searched == [False, False]
+    assert_rollup_is_a_full_rebuild()
+    assert_rollup_matches_rows(store)
+    ingest.undo_upload(store, second.upload_id, undone_by="test")
+    ingest.undo_upload(store, first.upload_id, undone_by="test")
+    assert_rollup_is_a_full_rebuild()
+    assert_rollup_matches_rows(store)
+    store.close()
+
+
 def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded(tmp_path):
     today = dt.date(2026, 6, 20)
     filters = [Filters(as_of=today), Filters(as_of=today, units=("Retail Banking",)),

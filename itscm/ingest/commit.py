@@ -308,6 +308,7 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             SELECT {facts}, -1 FROM incident_prior_versions WHERE upload_id = $upload_id
             """,
             params,
+            incidents_written=True,
         )
         cur.execute(
             """
