@@ -295,6 +295,33 @@ def test_a_commit_failing_midway_leaves_the_store_unchanged(fail_on):
     assert commit(store, "servicenow_list_v2.csv").updated == 2
 
 
+def temp_objects(store) -> list[str]:
+    return [
+        name
+        for (name,) in store.rows(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+        )
+    ]
+
+
+def test_a_commit_leaves_no_plan_behind_whether_it_succeeds_or_fails():
+    store = make_failing_store()
+    commit(store, "servicenow_list.csv")  # new incidents, the preview's services: the plan is a view
+    assert temp_objects(store) == []
+    store.fail_on = "INSERT INTO incidents ("
+    with pytest.raises(RuntimeError, match="injected"):
+        commit(store, "jira_jsm.csv")  # new incidents again, failing inside the transaction
+    assert temp_objects(store) == []
+    store.fail_on = "MERGE INTO incidents"
+    with pytest.raises(RuntimeError, match="injected"):
+        commit(store, "servicenow_list_v2.csv")  # some stored: the plan is a table
+    assert temp_objects(store) == []
+    store.fail_on = None
+    assert commit(store, "servicenow_list_v2.csv").updated == 2
+    assert temp_objects(store) == []
+
+
 def test_an_undo_failing_midway_leaves_the_store_unchanged():
     store = make_failing_store()
     commit(store, "servicenow_list.csv")
