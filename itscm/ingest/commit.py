@@ -180,7 +180,8 @@ def commit_upload(
     cursor.register(_STAGED, preview.accepted)
     try:
         # Copied once into a temp table: DuckDB builds a table from a join over a registered
-        # Arrow table far slower than from its own table, and the plan below is such a table.
+        # Arrow table far slower than from its own table, and the plan below and the write that
+        # joins it with the services read this copy (through a table built from it, or a view).
         cursor.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGED_COPY} AS SELECT * FROM {_STAGED}")
         vouched = preview.vouched()
         if vouched is None:  # not the rows read_upload made and checked
