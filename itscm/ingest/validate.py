@@ -111,7 +111,7 @@ def validate_rows(
     install_macros(con)
     n = len(header)
     _register_priorities(con, columns)
-    _build_parsed(con, n, columns, source, timezone)
+    _build_parsed(con, n, columns, timezone)
     survey = _parse_other_dates(con, columns, date_order, timezone)
     order = survey.order
     rows_read = con.execute("SELECT count(*) FROM ingest_parsed").fetchone()[0]
@@ -142,13 +142,16 @@ def validate_rows(
             rule = replace(rule, condition=f"superseded_by IS NULL AND ({rule.condition})")
         _apply(con, rule, label, params, kept_only=True)
 
+    # The source is one for the whole file: the ids are qualified here, not stored per row.
     accepted = con.execute(
         """
-        SELECT row_no AS "row", incident_id, source, service_id, service_name, title,
+        SELECT row_no AS "row", $source || ':' || id_raw AS incident_id, $source AS source,
+               service_id, service_name, title,
                CAST(priority AS INTEGER) AS priority, priority_raw,
                opened_at, restored_at, resolved_at, closed_at
         FROM ingest_parsed WHERE NOT rejected AND superseded_by IS NULL
-        """
+        """,
+        {"source": source},
     ).fetch_arrow_table()
     accepted = _in_file_order(accepted)
     problems = con.execute(
@@ -228,7 +231,6 @@ def _build_parsed(
     con: duckdb.DuckDBPyConnection,
     n: int,
     columns: dict[str, list[int]],
-    source: str,
     timezone: str,
 ) -> None:
     """`ingest_parsed` from the raw rows in one statement: every field cleaned once (in the inner
@@ -264,14 +266,11 @@ def _build_parsed(
         service_name, service_id = "f.service_0", "k0.service_id"
     else:
         service_name, service_id = "NULL::VARCHAR", "NULL::VARCHAR"
-    params = {"source": source}
-    if convert:
-        params["tz"] = timezone
+    params = {"tz": timezone} if convert else {}
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ingest_parsed AS
-        SELECT f.row_no, f.id_raw, $source || ':' || f.id_raw AS incident_id, $source AS source,
-               f.title, f.priority_raw, p.level AS priority,
+        SELECT f.row_no, f.id_raw, f.title, f.priority_raw, p.level AS priority,
                {service_name} AS service_name, {service_id} AS service_id,
                f.opened_raw, {parsed["opened"]} AS opened_at,
                f.restored_raw, {parsed["restored"]} AS restored_at,
@@ -510,9 +509,10 @@ def _apply(
 
 def _mark_superseded(con: duckdb.DuckDBPyConnection) -> int:
     """Flag the rows without errors that a later row of the same incident replaces; returns how
-    many there are."""
+    many there are. A file has one source, so its raw id names the incident as well as the
+    source-qualified one (which is made only for the accepted rows)."""
     total, distinct = con.execute(
-        "SELECT count(*), count(DISTINCT incident_id) FROM ingest_parsed WHERE NOT rejected"
+        "SELECT count(*), count(DISTINCT id_raw) FROM ingest_parsed WHERE NOT rejected"
     ).fetchone()
     if total == distinct:
         return 0  # the common case: no window sort over a million rows
@@ -523,7 +523,7 @@ def _mark_superseded(con: duckdb.DuckDBPyConnection) -> int:
             SELECT row_no, row_number() OVER latest AS version_rank,
                    first_value(row_no) OVER latest AS kept_row
             FROM ingest_parsed WHERE NOT rejected
-            WINDOW latest AS (PARTITION BY incident_id ORDER BY updated_at DESC NULLS LAST, row_no DESC)
+            WINDOW latest AS (PARTITION BY id_raw ORDER BY updated_at DESC NULLS LAST, row_no DESC)
         ) AS ranked
         WHERE ingest_parsed.row_no = ranked.row_no AND ranked.version_rank > 1
         """
