@@ -19,6 +19,9 @@ def test_bench_reports_every_figure():
         assert key in figures
     assert figures["reingest_counts"]["inserted"] == 0 and figures["reingest_counts"]["updated"] == 0
     assert figures["ingest_counts"]["inserted"] == figures["export_rows"] == 2000
+    # each run imports into its own copy of the store as generated: the last one too inserts every row
+    assert len(figures["ingest_runs_s"]) == len(figures["reingest_runs_s"]) == 3
+    assert sorted(figures["ingest_runs_s"])[1] == figures["ingest_s"]
     assert set(figures["measures_ms"]["posture_summary"]) == {"all", "one_unit"}
     assert {"Overview", "Coverage", "Upload_incidents"} <= set(figures["pages_ms"])
     assert "pandas_ratio" in format_table(figures)
