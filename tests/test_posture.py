@@ -8,6 +8,7 @@ import pytest
 from itscm.demo import build_demo
 from itscm.filters import Filters
 from itscm.measures.attainment import attainment_summary, judged_attainment
+from itscm.measures.common import run_together
 from itscm.measures.coverage import coverage_summaries, coverage_summary
 from itscm.measures.downtime import downtime_summary, downtime_total
 from itscm.measures.posture import HEADLINES, measures_snapshot, posture_summary
@@ -65,3 +66,12 @@ def test_summaries_at_several_dates_equal_one_date_at_a_time(store):
     # a date before any plan, review or drill: services in scope, none covered, every plan stale
     assert coverage[dt.date(1990, 1, 1)]["covered"] == 0
     assert coverage[AS_OF]["covered"] > 0
+
+
+def test_queries_run_together_give_their_results_in_order_and_raise_their_errors(store):
+    def failing():
+        raise ValueError("broken query")
+
+    assert run_together(lambda: store.scalar("SELECT 1"), lambda: store.scalar("SELECT 2"), lambda: 3) == [1, 2, 3]
+    with pytest.raises(ValueError, match="broken query"):
+        run_together(lambda: store.scalar("SELECT 1"), failing)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from itscm.filters import Filters
 from itscm.store import Store
@@ -95,3 +99,16 @@ def incidents_scan(columns: str, where: str, *, few: bool = False, matched_only:
         SELECT NULL::INTEGER, service_id IS NULL, service_name, {columns}
         FROM incidents WHERE service_key IS NULL AND {where}
     """
+
+
+# Long-lived, so that each worker keeps its one cursor per store (Store.cursor is per thread).
+_QUERY_WORKERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="itscm-query")
+
+
+def run_together(*calls: Callable[[], Any]) -> list[Any]:
+    """The results of independent queries of one composite measure, run at once on the workers'
+    own cursors. A DuckDB query leaves cores idle while it is planned and while its small scans
+    start, so on two cores two at a time finish sooner than one after another; the work done is
+    the same. Never call it from inside one of its own calls: the workers would wait on each other."""
+    futures = [_QUERY_WORKERS.submit(call) for call in calls]
+    return [future.result() for future in futures]

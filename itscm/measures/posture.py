@@ -7,7 +7,7 @@ import pandas as pd
 
 from itscm.filters import Filters
 from itscm.measures.attainment import EVENT_COUNTS_SQL, attainment_summary, judged_attainment
-from itscm.measures.common import period_params
+from itscm.measures.common import period_params, run_together
 from itscm.measures.coverage import (
     COVERAGE_BY_SERVICE_SQL,
     DRILL_TYPES_WEAKEST_FIRST,
@@ -44,17 +44,21 @@ def posture_summary(store: Store, filters: Filters) -> dict:
     the same length before, 'headlines': {key: {label, value, previous, change, higher_is_better}}}."""
     before = filters.previous()
     dates = [filters.as_of, before.as_of]
-    coverage, staleness = coverage_summaries(store, filters, dates), staleness_summaries(store, filters, dates)
+    downtime, total_before, attainment, attainment_before, coverage, staleness = run_together(  # longest first
+        lambda: downtime_summary(store, filters), lambda: downtime_total(store, before),
+        lambda: attainment_summary(store, filters), lambda: judged_attainment(store, before),
+        lambda: coverage_summaries(store, filters, dates), lambda: staleness_summaries(store, filters, dates),
+    )
     current = {
         "coverage": coverage[filters.as_of],
-        "rto_attainment": attainment_summary(store, filters),
-        "downtime_cost": downtime_summary(store, filters),
+        "rto_attainment": attainment,
+        "downtime_cost": downtime,
         "staleness": staleness[filters.as_of],
     }
     previous = {
         "coverage": coverage[before.as_of],
-        "rto_attainment": judged_attainment(store, before),
-        "downtime_cost": {"total": downtime_total(store, before)},
+        "rto_attainment": attainment_before,
+        "downtime_cost": {"total": total_before},
         "staleness": staleness[before.as_of],
     }
     headlines = {}
@@ -70,17 +74,18 @@ def posture_summary(store: Store, filters: Filters) -> dict:
 
 def posture_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month, coverage_pct, attainment_pct, downtime_cost, stale_pct: every measure by month."""
-    coverage = coverage_trend(store, filters)
-    staleness = staleness_trend(store, filters)
-    months = pd.DataFrame({"month": pd.to_datetime(coverage["month_end"]).dt.to_period("M").dt.to_timestamp()})
-    trend = months.assign(coverage_pct=coverage["pct"].to_numpy(), stale_pct=staleness["stale_pct"].to_numpy())
-    sql = f"""
+    attainment_sql = f"""
         SELECT month, round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
                             / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
         FROM ({EVENT_COUNTS_SQL}) GROUP BY month HAVING sum(events) <> 0
     """
-    attainment = store.df(sql, period_params(store, filters))
-    cost = downtime_by_month(store, filters)[["month", "cost"]].rename(columns={"cost": "downtime_cost"})
+    by_month, staleness, coverage, attainment = run_together(   # the longest first
+        lambda: downtime_by_month(store, filters), lambda: staleness_trend(store, filters),
+        lambda: coverage_trend(store, filters), lambda: store.df(attainment_sql, period_params(store, filters)),
+    )
+    months = pd.DataFrame({"month": pd.to_datetime(coverage["month_end"]).dt.to_period("M").dt.to_timestamp()})
+    trend = months.assign(coverage_pct=coverage["pct"].to_numpy(), stale_pct=staleness["stale_pct"].to_numpy())
+    cost = by_month[["month", "cost"]].rename(columns={"cost": "downtime_cost"})
     for frame in (attainment, cost):
         frame["month"] = pd.to_datetime(frame["month"])
         trend = trend.merge(frame, on="month", how="left")
