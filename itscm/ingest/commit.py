@@ -26,7 +26,7 @@ import pandas as pd
 from itscm.derived import apply_incident_changes, derived_values_sql
 from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import UploadPreview
-from itscm.ingest.services import SERVICE_KEYS_SQL
+from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
 from itscm.store import Store
 
 INCIDENT_COLUMNS = [
@@ -77,11 +77,11 @@ def _plan_sql(staged: str, *, any_stored: bool = True, match_services: bool = Tr
         {classified}
     """
     return f"""
-        WITH service_keys AS ({SERVICE_KEYS_SQL}),
+        WITH name_keys AS ({SERVICE_NAME_KEYS_SQL}),
         name_services AS (
             SELECT n.service_name, k.service_id
             FROM (SELECT DISTINCT service_name FROM {staged} WHERE service_name IS NOT NULL) n
-            JOIN service_keys k ON k.key = lower(trim(n.service_name))
+            JOIN name_keys k ON k.name_key = lower(trim(n.service_name))
         ),
         staged AS (
             SELECT s.incident_id, s.source, n.service_id, s.service_name, s.title,
