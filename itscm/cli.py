@@ -158,14 +158,6 @@ def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
     ])
 
 
-def _ingest_command() -> tuple[Callable, Callable] | None:
-    try:
-        from itscm.ingest import command
-    except ImportError:
-        return None
-    return command.add_arguments, command.run
-
-
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -213,11 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
                   backups.run_restore)
     backups.add_restore_arguments(restore)
 
-    ingest = _ingest_command()
-    if ingest:
-        add_arguments, run = ingest
-        sub = add("ingest", "Import a CSV incident export.", lambda args: _run_with_store(args, run))
-        add_arguments(sub)
+    # No ImportError guard: a broken import package must fail loudly, not make `ingest` vanish.
+    from itscm.ingest import command as ingest_command
+
+    ingest = add("ingest", "Import a CSV incident export.",
+                 lambda args: _run_with_store(args, ingest_command.run))
+    ingest_command.add_arguments(ingest)
     return parser
 
 

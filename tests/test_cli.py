@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from itscm.cli import main
+from itscm.cli import build_parser, main
 from itscm.store import Store
 from tests.builders import OrgBuilder, at
 
@@ -114,3 +114,9 @@ def test_demo_builds_a_new_store_and_refuses_an_existing_one(tmp_path, capsys):
     assert main(["demo", "--store", path, "--quiet"]) == 2
     assert "already holds services" in capsys.readouterr().err
     assert run_json(capsys, "--store", path, "--as-of", "2026-06-30")["coverage"]["in_scope"] > 0
+
+
+def test_every_command_is_offered():
+    # `ingest` once hid behind an ImportError guard and could vanish from the list unnoticed.
+    (commands,) = [action for action in build_parser()._actions if action.dest == "command"]
+    assert {"init", "demo", "summary", "bench", "backup", "restore", "ingest"} <= set(commands.choices)

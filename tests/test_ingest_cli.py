@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-from itscm.ingest import command
+from itscm.access import AccessDenied
+from itscm.ingest import IngestError, command
+from itscm.store import StoreError
 from tests.test_ingest_support import FIXTURES, incidents, make_store
 
 REQUIRED_KEYS = {
@@ -186,12 +188,36 @@ def test_a_folder_is_refused(store, capsys, tmp_path):
     assert status == 1 and "is a folder" in err
 
 
-def test_an_unexpected_failure_is_still_one_line(store, capsys, monkeypatch, tmp_path):
-    def broken(*args, **kwargs):
-        raise ZeroDivisionError("boom")
+def failing_commit(monkeypatch, error: Exception) -> None:
+    def commit(*args, **kwargs):
+        raise error
 
-    monkeypatch.setattr(command, "commit_upload", broken)
+    monkeypatch.setattr(command, "commit_upload", commit)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        StoreError("The store x.duckdb is open read-only."),
+        AccessDenied("ana has the viewer role; to upload incidents needs the analyst role."),
+        IngestError("The preview holds the same incident id twice; read the file again."),
+    ],
+)
+def test_an_error_the_user_can_act_on_is_one_line(store, capsys, monkeypatch, error):
+    failing_commit(monkeypatch, error)
+    status, out, err = ingest(store, capsys, FIXTURES / "servicenow_list.csv")
+    assert status == 1 and out == ""
+    assert err == f"ingest: {error}\n"
+
+
+def test_an_unexpected_failure_is_a_bug_and_shows_its_traceback(store, capsys, monkeypatch, tmp_path):
+    failing_commit(monkeypatch, ZeroDivisionError("boom"))
     copy = tmp_path / "x.csv"
     shutil.copy(FIXTURES / "servicenow_list.csv", copy)
-    status, _, err = ingest(store, capsys, copy)
-    assert status == 1 and err == "ingest: ingest failed unexpectedly (ZeroDivisionError: boom)\n"
+    status, out, err = ingest(store, capsys, copy, "--json")
+    assert status == 1
+    assert err.startswith("Traceback (most recent call last):")
+    assert "in commit\n" in err and "ZeroDivisionError: boom\n" in err  # where it happened, and what
+    summary = "ingest failed unexpectedly (ZeroDivisionError: boom); this is a bug, the traceback above shows where"
+    assert err.endswith(f"\ningest: {summary}\n")
+    assert json.loads(out) == {"error": summary}

@@ -6,7 +6,8 @@
 
 Exit status 0 when rows could be read (even if all were rejected: the report says why), 1 when
 nothing could be read (unreadable file, unknown header without a mapping, bad option value).
-Errors are one line on stderr; with --json, stdout also gets one JSON object.
+Errors the user can act on are one line on stderr; with --json, stdout also gets one JSON object.
+Anything else is a bug: its traceback goes to stderr before that line, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import getpass
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
+from itscm.access import AccessDenied
 from itscm.ingest.commit import commit_upload, diff_upload
 from itscm.ingest.dates import DATE_ORDERS
 from itscm.ingest.decode import DEFAULT_MAX_BYTES, DELIMITER_NAMES
@@ -30,6 +33,8 @@ from itscm.store import Store, StoreError
 
 _SHOWN_PROBLEMS = 10
 _SHOWN_UNMATCHED = 10
+# Errors whose message is the whole story for the user; any other exception is a bug.
+_USER_ERRORS = (IngestError, StoreError, AccessDenied)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,11 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, store: Store) -> int:
     try:
         return _run(args, store)
-    except (IngestError, StoreError) as error:
+    except _USER_ERRORS as error:
         return _fail(args, str(error))
-    except Exception as error:  # a bug: still one line for the user, never a traceback
+    except Exception as error:
+        # A bug: a one-line message alone would hide where it happened, so the traceback comes
+        # first (for the bug report), then the same one-line summary as any other failure.
+        traceback.print_exc(file=sys.stderr)
         return _fail(
-            args, f"ingest failed unexpectedly ({type(error).__name__}: {' '.join(str(error).split())})"
+            args, f"ingest failed unexpectedly ({type(error).__name__}: {' '.join(str(error).split())}); "
+            "this is a bug, the traceback above shows where"
         )
 
 

@@ -4,8 +4,9 @@ A commit is one transaction: every accepted incident or none. Each incident is c
 the store as it is inside that transaction: `insert` (new id), `update` (stored with different
 values) or `unchanged` (identical: left alone, it keeps the upload it came from). Before an update
 the stored version is copied to `incident_prior_versions` (with the upload it came from), so undo
-can put it back exactly. Upserts use MERGE INTO and ids are made here, never by constraints or
-sequences (DESIGN section 6: the store must also run on DuckLake, which has neither).
+can put it back exactly. Changed incidents are written with MERGE INTO and ids are made here,
+never by constraints or sequences (docs/DESIGN.md: the store must also run on DuckLake, which
+has neither).
 
 An identical re-upload (same sha256 as a committed upload, and nothing to insert or update) writes
 nothing, not even an uploads row, and says which upload already holds the file.
@@ -25,7 +26,7 @@ import pandas as pd
 from itscm.derived import apply_incident_changes, derived_values_sql
 from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import UploadPreview
-from itscm.ingest.services import SERVICE_KEYS_SQL
+from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
 from itscm.store import Store
 
 INCIDENT_COLUMNS = [
@@ -76,11 +77,11 @@ def _plan_sql(staged: str, *, any_stored: bool = True, match_services: bool = Tr
         {classified}
     """
     return f"""
-        WITH service_keys AS ({SERVICE_KEYS_SQL}),
+        WITH name_keys AS ({SERVICE_NAME_KEYS_SQL}),
         name_services AS (
             SELECT n.service_name, k.service_id
             FROM (SELECT DISTINCT service_name FROM {staged} WHERE service_name IS NOT NULL) n
-            JOIN service_keys k ON k.key = lower(trim(n.service_name))
+            JOIN name_keys k ON k.name_key = lower(trim(n.service_name))
         ),
         staged AS (
             SELECT s.incident_id, s.source, n.service_id, s.service_name, s.title,
@@ -268,7 +269,7 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             params,
         )
         # New incidents are appended (the plan proved them new inside this very transaction);
-        # changed ones are upserted with MERGE. Both fill the derived columns as they write.
+        # changed ones are updated with MERGE. Both fill the derived columns as they write.
         derived = derived_values_sql("s")
         derived_names = ", ".join(derived)
         cur.execute(
@@ -282,6 +283,11 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             params,
         )
         if counts.get("update"):
+            # Every 'update' row was found stored by the plan, which matches this transaction's
+            # view of the store (commit_upload makes it again if any write committed since), and
+            # the append above adds only other ids: every row is matched, so there is no NOT
+            # MATCHED branch. MERGE rather than UPDATE ... FROM: it is the form checked on
+            # DuckLake (docs/DESIGN.md), where the store may move.
             cur.execute(
                 f"""
                 MERGE INTO incidents USING (
@@ -293,8 +299,6 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
                 WHEN MATCHED THEN UPDATE SET {", ".join(f"{c} = s.{c}" for c in _DATA_COLUMNS)},
                     upload_id = $upload_id, service_key = s.service_key,
                     {", ".join(f"{name} = s.{name}" for name in derived)}
-                WHEN NOT MATCHED THEN INSERT ({columns}, upload_id)
-                    VALUES ({", ".join("s." + c for c in INCIDENT_COLUMNS)}, $upload_id)
                 """,
                 params,
             )

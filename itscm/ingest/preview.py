@@ -31,7 +31,7 @@ from itscm.ingest.formats import (
 )
 from itscm.ingest.mappings import load_mapping, matching_mapping, name_of_mapping
 from itscm.ingest.reader import load_raw
-from itscm.ingest.services import SERVICE_KEYS_SQL
+from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
 from itscm.ingest.validate import ACCEPTED_COLUMNS, PROBLEM_COLUMNS, validate_rows
 from itscm.store import Store
 
@@ -212,9 +212,9 @@ def read_upload(
         # Read before the services: a write committing in between makes the version look older
         # than the matches, and the commit then matches again (never the other way round).
         services_version = store.data_version()
-        con.register("ingest_service_keys_arrow", store.arrow(SERVICE_KEYS_SQL))
-        con.execute("CREATE TEMP TABLE ingest_service_keys AS SELECT * FROM ingest_service_keys_arrow")
-        con.unregister("ingest_service_keys_arrow")
+        con.register("ingest_name_keys_arrow", store.arrow(SERVICE_NAME_KEYS_SQL))
+        con.execute("CREATE TEMP TABLE ingest_name_keys AS SELECT * FROM ingest_name_keys_arrow")
+        con.unregister("ingest_name_keys_arrow")
         validated = validate_rows(
             con,
             header=header,

@@ -16,21 +16,23 @@ from itscm.store import Store
 
 ANALYST_ORIGIN = "mapped by analyst"
 
-# One row per matchable key. Used by the preview (on a copy) and by the commit (inside its
+# One row per matchable name key (a name lowercased and trimmed; not the integer
+# services.service_key). Used by the preview (on a copy) and by the commit (inside its
 # transaction, so a commit matches against the services as they are when it runs).
-SERVICE_KEYS_SQL = """
-    SELECT key, arg_min(service_id, (rank, service_id)) AS service_id
+SERVICE_NAME_KEYS_SQL = """
+    SELECT name_key, arg_min(service_id, (rank, service_id)) AS service_id
     FROM (
-        SELECT lower(trim(name)) AS key, service_id, 0 AS rank FROM services
+        SELECT lower(trim(name)) AS name_key, service_id, 0 AS rank FROM services
         UNION ALL
-        SELECT lower(trim(alias_key)) AS key, service_id, 1 AS rank FROM service_aliases
+        SELECT lower(trim(alias_key)) AS name_key, service_id, 1 AS rank FROM service_aliases
     )
-    WHERE key <> ''
-    GROUP BY key
+    WHERE name_key <> ''
+    GROUP BY name_key
 """
 
 
-def service_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """What a service name is matched by: lowercased and trimmed."""
     return name.strip().lower()
 
 
@@ -59,7 +61,7 @@ def map_service_name(
     Prior versions kept for undo get the service too, so undoing an upload later does not bring
     back an unmatched incident. The alias records who mapped it and when (`mapped_by`,
     `mapped_at`); `now` pins the time for tests."""
-    key = service_key(name or "")
+    key = name_key(name or "")
     now = now or datetime.now(UTC).replace(tzinfo=None)
     if not key:
         raise IngestError("A service name to map is needed.")
@@ -70,7 +72,7 @@ def map_service_name(
         if service is None:
             raise IngestError(f"No service with id '{service_id}'.")
         taken = cur.execute(
-            f"SELECT service_id FROM ({SERVICE_KEYS_SQL}) WHERE key = $key", {"key": key}
+            f"SELECT service_id FROM ({SERVICE_NAME_KEYS_SQL}) WHERE name_key = $key", {"key": key}
         ).fetchone()
         if taken is not None and taken[0] != service_id:
             raise IngestError(

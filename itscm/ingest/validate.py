@@ -245,7 +245,7 @@ def _build_parsed(
     service_sql = "".join(f"ingest_clean(c{i}) AS service_{k}, " for k, i in enumerate(services))
     concat = "concat_ws('', " + ", ".join(f"c{i}" for i in range(n)) + ")"
     joins = "".join(
-        f" LEFT JOIN ingest_service_keys k{k} ON k{k}.key = lower(f.service_{k})"
+        f" LEFT JOIN ingest_name_keys k{k} ON k{k}.name_key = lower(f.service_{k})"
         for k in range(len(services))
     )
     if len(services) > 1:
