@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from itscm.incident_columns import FACT_COLUMNS
 from itscm.store import Store
 
 HISTORY_DAYS = 3 * 365
@@ -400,10 +401,11 @@ def _incident_numbers(rng: np.random.Generator, services: pd.DataFrame, start: i
 
 
 # Numbers -> incident rows. Anything that would end after the as-of date has not happened yet:
-# such an incident is still open.
-INCIDENTS_FROM_NUMBERS_SQL = """
-INSERT INTO incidents (incident_id, source, service_id, service_name, title, priority, priority_raw,
-                       opened_at, restored_at, resolved_at, closed_at, upload_id, service_key)
+# such an incident is still open. The select gives every fact (itscm/incident_columns.py) in its
+# declared order, then the upload (none) and the service key; the other derived columns are left
+# to the store's upkeep.
+INCIDENTS_FROM_NUMBERS_SQL = f"""
+INSERT INTO incidents ({", ".join(FACT_COLUMNS)}, upload_id, service_key)
 WITH numbered AS (
     SELECT x.*, names.service_id AS true_service_id,
            ['servicenow', 'pagerduty', 'jira', 'opsgenie'][x.source + 1] AS source_name,

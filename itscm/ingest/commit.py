@@ -24,28 +24,29 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from itscm.derived import apply_incident_changes, derived_values_sql
+from itscm.incident_columns import BY_NAME, DERIVED_FROM, FACT_COLUMNS
 from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import UploadPreview
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
 from itscm.store import Store
 
-INCIDENT_COLUMNS = [
-    "incident_id",
-    "source",
-    "service_id",
-    "service_name",
-    "title",
-    "priority",
-    "priority_raw",
-    "opened_at",
-    "restored_at",
-    "resolved_at",
-    "closed_at",
-]
+INCIDENT_COLUMNS = list(FACT_COLUMNS)  # what an upload writes per incident and undo keeps
 _DATA_COLUMNS = INCIDENT_COLUMNS[1:]
 _STAGED = "ingest_staged"  # the preview's accepted rows, registered (an Arrow table)
 _STAGED_COPY = "ingest_staged_rows"  # the same copied into a temp table by a commit
 _SAME_AS_STORED = " AND ".join(f"staged.{c} IS NOT DISTINCT FROM i.{c}" for c in _DATA_COLUMNS)
+# What the rollup's upkeep is told about each incident version written or replaced.
+_ROLLUP_FACTS = ", ".join(DERIVED_FROM)
+
+
+def _staged_columns(alias: str, service_id: str) -> str:
+    """The staged incidents' facts in the store's column order and types (a preview's table may
+    have been replaced by one of other widths; a cast to the type a column has is free), with
+    `service_id` as the caller matched it."""
+    sources = {name: f"{alias}.{name}" for name in INCIDENT_COLUMNS} | {"service_id": service_id}
+    return ", ".join(
+        f"CAST({sources[name]} AS {BY_NAME[name].duckdb_type}) AS {name}" for name in INCIDENT_COLUMNS
+    )
 
 
 def _plan_sql(staged: str, *, any_stored: bool = True, match_services: bool = True) -> str:
@@ -69,10 +70,8 @@ def _plan_sql(staged: str, *, any_stored: bool = True, match_services: bool = Tr
     if not match_services:
         return f"""
         WITH staged AS (
-            SELECT incident_id, source, service_id, service_name, title,
-                   CAST(priority AS INTEGER) AS priority, priority_raw,
-                   opened_at, restored_at, resolved_at, closed_at
-            FROM {staged}
+            SELECT {_staged_columns("s", "s.service_id")}
+            FROM {staged} s
         )
         {classified}
     """
@@ -84,9 +83,7 @@ def _plan_sql(staged: str, *, any_stored: bool = True, match_services: bool = Tr
             JOIN name_keys k ON k.name_key = lower(trim(n.service_name))
         ),
         staged AS (
-            SELECT s.incident_id, s.source, n.service_id, s.service_name, s.title,
-                   CAST(s.priority AS INTEGER) AS priority, s.priority_raw,
-                   s.opened_at, s.restored_at, s.resolved_at, s.closed_at
+            SELECT {_staged_columns("s", "n.service_id")}
             FROM {staged} s LEFT JOIN name_services n ON n.service_name = s.service_name
         )
         {classified}
@@ -304,13 +301,12 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             )
         # The rollup learns exactly what changed (the versions written, the ones they replaced),
         # instead of rebuilding every month this upload touched at commit.
-        facts = "service_id, service_name, opened_at, restored_at, resolved_at, closed_at"
         apply_incident_changes(
             cur,
             f"""
-            SELECT {facts}, 1 AS sign FROM ingest_plan WHERE action <> 'unchanged'
+            SELECT {_ROLLUP_FACTS}, 1 AS sign FROM ingest_plan WHERE action <> 'unchanged'
             UNION ALL
-            SELECT {facts}, -1 FROM incident_prior_versions WHERE upload_id = $upload_id
+            SELECT {_ROLLUP_FACTS}, -1 FROM incident_prior_versions WHERE upload_id = $upload_id
             """,
             params,
             incidents_written=True,
@@ -451,13 +447,12 @@ def undo_upload(
         restored = cur.execute(
             "SELECT count(*) FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id}
         ).fetchone()[0]
-        facts = "service_id, service_name, opened_at, restored_at, resolved_at, closed_at"
         apply_incident_changes(
             cur,
             f"""
-            SELECT {facts}, -1 AS sign FROM incidents WHERE upload_id = $id
+            SELECT {_ROLLUP_FACTS}, -1 AS sign FROM incidents WHERE upload_id = $id
             UNION ALL
-            SELECT {facts}, 1 FROM incident_prior_versions WHERE upload_id = $id
+            SELECT {_ROLLUP_FACTS}, 1 FROM incident_prior_versions WHERE upload_id = $id
             """,
             {"id": upload_id},
         )

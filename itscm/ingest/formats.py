@@ -22,11 +22,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from itscm import incident_columns
 from itscm.ingest.errors import IngestError
 
+# The fields: one per stored incident fact a file can carry (the `field` of the columns declared
+# in itscm/incident_columns.py), and `updated`, which only orders an audit log's rows and is not
+# stored. In the order the mapping form, the help and the suggestions take them (a suggestion
+# claims a column before the fields after it): the required ones, the times as they happen.
 FIELDS = ("id", "opened", "restored", "resolved", "closed", "priority", "service", "title", "updated")
-REQUIRED_FIELDS = ("id", "opened")
-DATE_FIELDS = ("opened", "restored", "resolved", "closed", "updated")
+# A field is required when a NOT NULL column is read from it, a date when a TIMESTAMP column is.
+REQUIRED_FIELDS = tuple(
+    name for name in FIELDS if any(column.field == name and not column.nullable for column in incident_columns.COLUMNS)
+)
+DATE_FIELDS = tuple(
+    name
+    for name in FIELDS
+    if name == "updated"
+    or any(column.field == name and column.duckdb_type == "TIMESTAMP" for column in incident_columns.COLUMNS)
+)
 FIELD_LABELS = {
     "id": "incident id",
     "opened": "opened at",

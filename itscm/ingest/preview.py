@@ -32,7 +32,7 @@ from itscm.ingest.formats import (
 from itscm.ingest.mappings import load_mapping, matching_mapping, name_of_mapping
 from itscm.ingest.reader import load_raw
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
-from itscm.ingest.validate import ACCEPTED_COLUMNS, PROBLEM_COLUMNS, validate_rows
+from itscm.ingest.validate import ACCEPTED_SCHEMA, PROBLEM_COLUMNS, validate_rows
 from itscm.store import Store
 
 _SAMPLE_ROWS = 10
@@ -426,22 +426,7 @@ def display_names(header: list[str]) -> list[str]:
 
 
 def _empty_accepted() -> pa.Table:
-    return pa.table(
-        {
-            "row": pa.array([], pa.int64()),
-            "incident_id": pa.array([], pa.string()),
-            "source": pa.array([], pa.string()),
-            "service_id": pa.array([], pa.string()),
-            "service_name": pa.array([], pa.string()),
-            "title": pa.array([], pa.string()),
-            "priority": pa.array([], pa.int32()),
-            "priority_raw": pa.array([], pa.string()),
-            **{
-                name: pa.array([], pa.timestamp("us"))
-                for name in ("opened_at", "restored_at", "resolved_at", "closed_at")
-            },
-        }
-    ).select(ACCEPTED_COLUMNS)
+    return ACCEPTED_SCHEMA.empty_table()
 
 
 def _empty_problems() -> pd.DataFrame:

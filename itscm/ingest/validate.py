@@ -24,24 +24,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from itscm.incident_columns import BY_NAME, FACT_COLUMNS, FACTS_ARROW_SCHEMA
 from itscm.ingest import dates
 from itscm.ingest.formats import DATE_FIELDS, priority_level
 
 PROBLEM_COLUMNS = ["row", "column", "severity", "reason", "value"]
-ACCEPTED_COLUMNS = [
-    "row",
-    "incident_id",
-    "source",
-    "service_id",
-    "service_name",
-    "title",
-    "priority",
-    "priority_raw",
-    "opened_at",
-    "restored_at",
-    "resolved_at",
-    "closed_at",
-]
+# The accepted incidents: the file row each came from, then its facts in store layout.
+ACCEPTED_COLUMNS = ["row", *FACT_COLUMNS]
+ACCEPTED_SCHEMA = pa.schema([("row", pa.int64()), *FACTS_ARROW_SCHEMA])
+# Each accepted column from ingest_parsed where it is not the column of its name there (cast to
+# the store's type, which costs nothing when it has it). The source is one for the whole file:
+# the ids are qualified here, not stored per row.
+_ACCEPTED_FROM_PARSED = {"incident_id": "$source || ':' || id_raw", "source": "$source"}
+_ACCEPTED_SELECT = ", ".join(
+    ['row_no AS "row"']
+    + [
+        f"CAST({_ACCEPTED_FROM_PARSED.get(name, name)} AS {BY_NAME[name].duckdb_type}) AS {name}"
+        for name in FACT_COLUMNS
+    ]
+)
 MAX_ID_LENGTH = 200
 _VALUE_PREVIEW = 200
 _FUTURE_SLACK = timedelta(days=1)
@@ -142,15 +143,8 @@ def validate_rows(
             rule = replace(rule, condition=f"superseded_by IS NULL AND ({rule.condition})")
         _apply(con, rule, label, params, kept_only=True)
 
-    # The source is one for the whole file: the ids are qualified here, not stored per row.
     accepted = con.execute(
-        """
-        SELECT row_no AS "row", $source || ':' || id_raw AS incident_id, $source AS source,
-               service_id, service_name, title,
-               CAST(priority AS INTEGER) AS priority, priority_raw,
-               opened_at, restored_at, resolved_at, closed_at
-        FROM ingest_parsed WHERE NOT rejected AND superseded_by IS NULL
-        """,
+        f"SELECT {_ACCEPTED_SELECT} FROM ingest_parsed WHERE NOT rejected AND superseded_by IS NULL",
         {"source": source},
     ).fetch_arrow_table()
     accepted = _in_file_order(accepted)
