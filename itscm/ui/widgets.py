@@ -1,0 +1,168 @@
+"""What every page draws with: figures written for people (plain text, money, percentages),
+messages, downloads, charts, and the Overview's tiles and unit table and the coverage gap table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from itscm import charts
+from itscm.export import csv_for_spreadsheets
+
+# -- figures and text ----------------------------------------------------------------------------
+
+_MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def plain(text: object) -> str:
+    """User data (names, titles) made safe to embed in markdown: shown as typed, never as
+    formatting, links, HTML or LaTeX."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+
+
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
+
+
+def money(value: float | None, currency: str) -> str:
+    """A short figure for tiles: €48.6 B, €258.8 M, €42 k, €950."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1_000_000_000:
+        return f"{sign}{symbol}{value / 1_000_000_000:,.1f} B"
+    if value >= 1_000_000:
+        return f"{sign}{symbol}{value / 1_000_000:,.1f} M"
+    if value >= 10_000:
+        return f"{sign}{symbol}{value / 1_000:,.0f} k"
+    return f"{sign}{symbol}{value:,.0f}"
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.1f} %"
+
+
+# -- messages, downloads, charts -----------------------------------------------------------------
+
+
+def rerun_with_message(key: str, message: str) -> None:
+    """Run the page again to show a change, and say once, on that run, what was done."""
+    st.session_state[key] = message
+    st.rerun()
+
+
+def show_message(key: str, icon: str) -> None:
+    """The message `rerun_with_message` left under `key`, shown once."""
+    if key in st.session_state:
+        st.success(plain(st.session_state.pop(key)), icon=icon)
+
+
+def explain_empty(message: str) -> None:
+    """A friendly note where a chart or table would be empty."""
+    st.info(message, icon=":material/info:")
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
+    st.download_button(label, data=csv_for_spreadsheets(frame), file_name=file_name,
+                       mime="text/csv", icon=":material/download:", key=f"download-{file_name}")
+
+
+def plot(figure, key: str | None = None, **kwargs):
+    return st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key=key, **kwargs)
+
+
+def rows_height(rows: int) -> int:
+    """Tall enough to show every row without scrolling inside the table."""
+    return 35 * (rows + 1) + 3
+
+
+# -- overview ------------------------------------------------------------------------------------
+
+_TILE_DETAIL = {
+    "coverage_pct": lambda c: f"{c['coverage']['covered']:,} of {c['coverage']['in_scope']:,} critical services "
+                              "meet every control",
+    "attainment_pct": lambda c: f"{c['rto_attainment']['attained']:,} of {c['rto_attainment']['events']:,} "
+                                f"recoveries within RTO; {c['rto_attainment']['without_rto']:,} without an RTO",
+    "downtime_cost": lambda c: f"{c['downtime_cost']['unpriced_hours']:,.0f} outage hours unpriced",
+    "stale_pct": lambda c: f"{c['staleness']['overdue'] + c['staleness']['never_tested']:,} of "
+                           f"{c['staleness']['plans']:,} plans overdue or never tested",
+}
+_BADGE_COLOURS = {"on target": "green", "at risk": "orange", "breached": "red"}
+
+
+def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) -> None:
+    """The four headline measures: value, change against the previous period, state against target."""
+    for column, (key, headline) in zip(st.columns(len(headlines)), headlines.items(), strict=True):
+        with column:
+            value, change = headline["value"], headline["change"]
+            if key == "downtime_cost":
+                shown, delta = money(value, currency), None if change is None else money(change, currency)
+            else:
+                shown, delta = pct(value), None if change is None else f"{change:+.1f} pts"
+            st.metric(headline["label"], shown, delta=delta, border=True,
+                      delta_color="normal" if headline["higher_is_better"] else "inverse",
+                      delta_description="vs previous period", help=_TILE_DETAIL[key](current))
+            if key in targets:
+                state = charts.target_state(value, targets[key], headline["higher_is_better"])
+                bound = "≥" if headline["higher_is_better"] else "≤"
+                label = f"{(state or 'no data').capitalize()} · target {bound} {targets[key]:.0f} %"
+                st.badge(label, color=_BADGE_COLOURS.get(state, "gray"))
+            else:
+                st.badge(f"Previous period {money(headline['previous'], currency)}", color="gray")
+
+
+def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:
+    rows = st.session_state[table_key].selection.rows
+    if rows:
+        st.session_state["unit"] = [units[rows[0]]]
+
+
+def unit_table(units: pd.DataFrame, currency: str) -> None:
+    """Business units ranked by gaps; selecting a row narrows the filters to that unit."""
+    key = "unit-ranking"
+    shown = units[["unit", "gaps", "coverage_pct", "uncovered", "attainment_pct", "breaches", "downtime_cost",
+                   "stale_pct", "stale_plans", "services_without_plan"]]
+    st.dataframe(
+        shown, hide_index=True, key=key, height=rows_height(len(shown)),
+        on_select=lambda: _narrow_to_selected_unit(key, list(shown["unit"])),
+        selection_mode="single-row",
+        column_config={
+            "unit": st.column_config.TextColumn("Business unit"),
+            "gaps": st.column_config.NumberColumn("Gaps", help="Uncovered critical services + stale plans "
+                                                               "+ services without a plan"),
+            "coverage_pct": st.column_config.ProgressColumn("Coverage", format="%.1f %%", min_value=0, max_value=100),
+            "uncovered": st.column_config.NumberColumn("Uncovered critical"),
+            "attainment_pct": st.column_config.ProgressColumn("RTO attainment", format="%.1f %%", min_value=0,
+                                                              max_value=100),
+            "breaches": st.column_config.NumberColumn("RTO breaches", format="localized"),
+            "downtime_cost": st.column_config.NumberColumn(f"Downtime cost ({currency})", format="localized"),
+            "stale_pct": st.column_config.ProgressColumn("Stale plans", format="%.1f %%", min_value=0,
+                                                         max_value=100),
+            "stale_plans": st.column_config.NumberColumn("Stale plans (n)"),
+            "services_without_plan": st.column_config.NumberColumn("No plan"),
+        },
+    )
+
+
+# -- coverage ------------------------------------------------------------------------------------
+
+
+def gap_table(matrix: pd.DataFrame, controls: dict[str, str]) -> None:
+    """The service-by-control matrix as a table of ticks."""
+    config = {
+        "service": st.column_config.TextColumn("Service"),
+        "unit": st.column_config.TextColumn("Business unit"),
+        "tier": st.column_config.NumberColumn("Tier"),
+        "owner": st.column_config.TextColumn("Owner"),
+        "gaps": st.column_config.NumberColumn("Gaps"),
+        "covered": st.column_config.CheckboxColumn("Covered"),
+        "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
+        "proving_rta_minutes": st.column_config.NumberColumn("Last proven RTA (min)", format="localized"),
+        "last_review": st.column_config.DateColumn("Last review"),
+        "last_qualifying_drill": st.column_config.DateColumn("Last qualifying drill"),
+    }
+    config.update({control: st.column_config.CheckboxColumn(label) for control, label in controls.items()})
+    order = ["service", "unit", "tier", "owner", "gaps", *controls, "rto_minutes", "proving_rta_minutes",
+             "last_review", "last_qualifying_drill"]
+    st.dataframe(matrix, hide_index=True, column_order=order, column_config=config)
