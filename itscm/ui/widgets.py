@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from itscm import charts
 from itscm.export import csv_for_spreadsheets
+from itscm.targets import target_state
 
 # -- figures and text ----------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
                       delta_color="normal" if headline["higher_is_better"] else "inverse",
                       delta_description="vs previous period", help=_TILE_DETAIL[key](current))
             if key in targets:
-                state = charts.target_state(value, targets[key], headline["higher_is_better"])
+                state = target_state(value, targets[key], headline["higher_is_better"])
                 bound = "≥" if headline["higher_is_better"] else "≤"
                 label = f"{(state or 'no data').capitalize()} · target {bound} {targets[key]:.0f} %"
                 st.badge(label, color=_BADGE_COLOURS.get(state, "gray"))
