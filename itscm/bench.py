@@ -122,6 +122,7 @@ def ingest_timings(store_path: Path, export: Path, runs: int = IMPORT_RUNS) -> d
     `runs` times: an import changes the store, so each run starts from a copy. The medians are the
     figures (the budgets are medians); every run's time is kept beside them."""
     from itscm import ingest
+    from itscm.access import command_line_actor
 
     data = export.read_bytes()
     times: dict[str, list[float]] = {"ingest": [], "reingest": []}
@@ -134,7 +135,7 @@ def ingest_timings(store_path: Path, export: Path, runs: int = IMPORT_RUNS) -> d
                 for label in ("ingest", "reingest"):
                     started = time.perf_counter()
                     preview = ingest.read_upload(data, export.name, store=store, max_bytes=len(data) + 1)
-                    outcome = ingest.commit_upload(store, preview, uploaded_by="bench")
+                    outcome = ingest.commit_upload(command_line_actor("bench"), store, preview)
                     times[label].append(round(time.perf_counter() - started, 2))
                     result[f"{label}_counts"] = {"inserted": outcome.inserted, "updated": outcome.updated,
                                                  "unchanged": outcome.unchanged, "rejected": outcome.rejected}

@@ -1,5 +1,5 @@
 """Administration: roles, posture targets and policy, backups, and the history of every change.
-Everyone sees it; only admins change anything, and itscm/access.py checks that again."""
+Everyone sees it; only admins change anything, and each change checks that again itself."""
 
 import streamlit as st
 
@@ -59,7 +59,8 @@ with policy_tab:
                                        disabled=not is_admin) for key in DEFAULT_TARGETS}
         if st.form_submit_button("Save targets", disabled=not is_admin):
             try:
-                changed = [key for key, value in wanted.items() if access.set_target_as(user, page.store, key, value)]
+                changed = [key for key, value in wanted.items()
+                           if administration.set_target(user, page.store, key, value)]
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:
@@ -90,7 +91,7 @@ with policy_tab:
         wanted = {int(row["tier"]): {field: row[field] for field in administration.POLICY_FIELDS}
                   for row in edited.to_dict("records")}
         try:
-            changes = sum(map(len, access.edit_policy_as(user, page.store, wanted).values()))
+            changes = sum(map(len, administration.edit_policy(user, page.store, wanted).values()))
         except (ValueError, access.AccessDenied) as error:
             st.error(ui.plain(str(error)))
         else:
@@ -107,7 +108,7 @@ with backups_tab:
         with st.spinner("Backing up…"):
             try:
                 target = backup.new_backup_folder(page.store.path)
-                manifest = access.backup_store_as(user, page.store, target)
+                manifest = backup.take_backup(user, page.store, target)
             except (OSError, backup.BackupError, access.AccessDenied) as error:
                 st.error(ui.plain(f"The backup failed: {error}"))
             else:
