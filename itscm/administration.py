@@ -19,7 +19,7 @@ import pandas as pd
 from itscm.access import Actor, writes
 from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
 from itscm.store import Store
-from itscm.targets import DEFAULT_TARGETS, TARGET_KEY_PREFIX
+from itscm.targets import TARGET_KEY_PREFIX, default_targets
 
 RECOVERY_STRATEGIES = ("active-active", "hot", "warm", "cold", "manual", "none")
 LIFECYCLES = ("live", "retired")
@@ -262,8 +262,9 @@ def edit_policy(actor: Actor, store: Store, changes_by_tier: dict[int, dict], *,
 @writes("admin", "set the posture targets")
 def set_target(actor: Actor, store: Store, key: str, value: float, *, now: datetime | None = None) -> tuple | None:
     """Set one posture target (a percentage); returns (before, after), or None if unchanged."""
-    if key not in DEFAULT_TARGETS:
-        raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(DEFAULT_TARGETS)}.")
+    defaults = default_targets()
+    if key not in defaults:
+        raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(defaults)}.")
     try:
         value = float(value)
     except (TypeError, ValueError) as error:
@@ -274,7 +275,7 @@ def set_target(actor: Actor, store: Store, key: str, value: float, *, now: datet
     try:
         with store.transaction() as cursor:
             rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
-            before = float(rows[0][0]) if rows else DEFAULT_TARGETS[key]
+            before = float(rows[0][0]) if rows else defaults[key]
             if before == value:
                 raise _NothingToChange
             cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})

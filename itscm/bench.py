@@ -42,13 +42,11 @@ def _median_ms(run: Callable[[], object], runs: int = WARM_RUNS) -> float:
 
 
 def _measures() -> dict[str, Callable]:
-    from itscm.measures import attainment, coverage, downtime, posture, staleness
+    from itscm.measures import posture
+    from itscm.measures.registry import headline_measures
 
     return {
-        "coverage": coverage.coverage_summary,
-        "rto_attainment": attainment.attainment_summary,
-        "downtime_cost": downtime.downtime_summary,
-        "staleness": staleness.staleness_summary,
+        **{measure.name: measure.summary for measure in headline_measures()},
         "posture_summary": posture.posture_summary,
         "posture_trend": posture.posture_trend,
         "unit_gaps": posture.unit_gaps,

@@ -4,7 +4,8 @@ Everyone sees it; only admins change anything, and each change checks that again
 import streamlit as st
 
 from itscm import access, administration, backup, ui
-from itscm.targets import DEFAULT_TARGETS, posture_targets
+from itscm.measures.registry import headline_measures
+from itscm.targets import posture_targets
 
 page = ui.setup_page("Administration", ":material/admin_panel_settings:")
 st.title("Administration")
@@ -49,14 +50,13 @@ with roles_tab:
 
 with policy_tab:
     st.subheader("Posture targets")
-    st.caption("The Overview tiles are on target when coverage and RTO attainment are at least, and stale plans at "
-               "most, these percentages.")
+    st.caption("An Overview tile is on target when its figure is at least (or, where less is better, at most) its "
+               "percentage here.")
     targets = posture_targets(page.store)
-    labels = {"coverage_pct": "Critical-service coverage at least (%)",
-              "attainment_pct": "RTO attainment at least (%)", "stale_pct": "Stale plans at most (%)"}
+    labels = {measure.key: measure.target_label for measure in headline_measures()}
     with st.form("posture-targets"):
-        wanted = {key: st.number_input(labels[key], 0.0, 100.0, float(targets[key]), step=1.0, key=f"target-{key}",
-                                       disabled=not is_admin) for key in DEFAULT_TARGETS}
+        wanted = {key: st.number_input(labels[key], 0.0, 100.0, float(target), step=1.0, key=f"target-{key}",
+                                       disabled=not is_admin) for key, target in targets.items()}
         if st.form_submit_button("Save targets", disabled=not is_admin):
             try:
                 changed = [key for key, value in wanted.items()

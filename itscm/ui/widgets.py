@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from itscm.export import csv_for_spreadsheets
+from itscm.measures.registry import MONEY, PERCENT, HeadlineMeasure, UnitColumn, headline_measures
 from itscm.targets import target_state
 
 # -- figures and text ----------------------------------------------------------------------------
@@ -79,37 +80,39 @@ def rows_height(rows: int) -> int:
 
 # -- overview ------------------------------------------------------------------------------------
 
-_TILE_DETAIL = {
-    "coverage_pct": lambda c: f"{c['coverage']['covered']:,} of {c['coverage']['in_scope']:,} critical services "
-                              "meet every control",
-    "attainment_pct": lambda c: f"{c['rto_attainment']['attained']:,} of {c['rto_attainment']['events']:,} "
-                                f"recoveries within RTO; {c['rto_attainment']['without_rto']:,} without an RTO",
-    "downtime_cost": lambda c: f"{c['downtime_cost']['unpriced_hours']:,.0f} outage hours unpriced",
-    "stale_pct": lambda c: f"{c['staleness']['overdue'] + c['staleness']['never_tested']:,} of "
-                           f"{c['staleness']['plans']:,} plans overdue or never tested",
-}
 _BADGE_COLOURS = {"on target": "green", "at risk": "orange", "breached": "red"}
 
 
+def headline_figure(value: float | None, measure: HeadlineMeasure, currency: str) -> str:
+    return money(value, currency) if measure.format == MONEY else pct(value)
+
+
+def _change(change: float | None, measure: HeadlineMeasure, currency: str) -> str | None:
+    if change is None:
+        return None
+    return money(change, currency) if measure.format == MONEY else f"{change:+.1f} pts"
+
+
 def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) -> None:
-    """The four headline measures: value, change against the previous period, state against target."""
-    for column, (key, headline) in zip(st.columns(len(headlines)), headlines.items(), strict=True):
+    """A tile per headline measure: value, change against the previous period, state against
+    target (or, without one, the previous period's figure)."""
+    measures = headline_measures()
+    for column, measure in zip(st.columns(len(measures)), measures, strict=True):
         with column:
-            value, change = headline["value"], headline["change"]
-            if key == "downtime_cost":
-                shown, delta = money(value, currency), None if change is None else money(change, currency)
+            headline = headlines[measure.key]
+            value = headline["value"]
+            st.metric(measure.label, headline_figure(value, measure, currency),
+                      delta=_change(headline["change"], measure, currency), border=True,
+                      delta_color="normal" if measure.higher_is_better else "inverse",
+                      delta_description="vs previous period", help=measure.tile_help(current[measure.name]))
+            if measure.key in targets:
+                target = targets[measure.key]
+                state = target_state(value, target, measure.higher_is_better)
+                bound = "≥" if measure.higher_is_better else "≤"
+                st.badge(f"{(state or 'no data').capitalize()} · target {bound} {target:.0f} %",
+                         color=_BADGE_COLOURS.get(state, "gray"))
             else:
-                shown, delta = pct(value), None if change is None else f"{change:+.1f} pts"
-            st.metric(headline["label"], shown, delta=delta, border=True,
-                      delta_color="normal" if headline["higher_is_better"] else "inverse",
-                      delta_description="vs previous period", help=_TILE_DETAIL[key](current))
-            if key in targets:
-                state = target_state(value, targets[key], headline["higher_is_better"])
-                bound = "≥" if headline["higher_is_better"] else "≤"
-                label = f"{(state or 'no data').capitalize()} · target {bound} {targets[key]:.0f} %"
-                st.badge(label, color=_BADGE_COLOURS.get(state, "gray"))
-            else:
-                st.badge(f"Previous period {money(headline['previous'], currency)}", color="gray")
+                st.badge(f"Previous period {headline_figure(headline['previous'], measure, currency)}", color="gray")
 
 
 def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:
@@ -118,11 +121,20 @@ def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:
         st.session_state["unit"] = [units[rows[0]]]
 
 
+def _unit_column_config(column: UnitColumn, currency: str):
+    if column.kind == PERCENT:
+        return st.column_config.ProgressColumn(column.label, format="%.1f %%", min_value=0, max_value=100)
+    if column.kind == MONEY:
+        return st.column_config.NumberColumn(f"{column.label} ({currency})", format="localized")
+    return st.column_config.NumberColumn(column.label, format="localized")
+
+
 def unit_table(units: pd.DataFrame, currency: str) -> None:
-    """Business units ranked by gaps; selecting a row narrows the filters to that unit."""
+    """Business units ranked by gaps, with each headline measure's columns; selecting a row
+    narrows the filters to that unit."""
     key = "unit-ranking"
-    shown = units[["unit", "gaps", "coverage_pct", "uncovered", "attainment_pct", "breaches", "downtime_cost",
-                   "stale_pct", "stale_plans", "services_without_plan"]]
+    columns = [column for measure in headline_measures() for column in measure.unit_columns if column.name in units]
+    shown = units[["unit", "gaps", *(column.name for column in columns)]]
     st.dataframe(
         shown, hide_index=True, key=key, height=rows_height(len(shown)),
         on_select=lambda: _narrow_to_selected_unit(key, list(shown["unit"])),
@@ -131,16 +143,7 @@ def unit_table(units: pd.DataFrame, currency: str) -> None:
             "unit": st.column_config.TextColumn("Business unit"),
             "gaps": st.column_config.NumberColumn("Gaps", help="Uncovered critical services + stale plans "
                                                                "+ services without a plan"),
-            "coverage_pct": st.column_config.ProgressColumn("Coverage", format="%.1f %%", min_value=0, max_value=100),
-            "uncovered": st.column_config.NumberColumn("Uncovered critical"),
-            "attainment_pct": st.column_config.ProgressColumn("RTO attainment", format="%.1f %%", min_value=0,
-                                                              max_value=100),
-            "breaches": st.column_config.NumberColumn("RTO breaches", format="localized"),
-            "downtime_cost": st.column_config.NumberColumn(f"Downtime cost ({currency})", format="localized"),
-            "stale_pct": st.column_config.ProgressColumn("Stale plans", format="%.1f %%", min_value=0,
-                                                         max_value=100),
-            "stale_plans": st.column_config.NumberColumn("Stale plans (n)"),
-            "services_without_plan": st.column_config.NumberColumn("No plan"),
+            **{column.name: _unit_column_config(column, currency) for column in columns},
         },
     )
 
