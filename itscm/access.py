@@ -1,23 +1,28 @@
-"""Who may change the store. Checked where the change happens (the commit, the undo, the
-mapping, a grant, a backup), not only by hiding a button, and every change records who made it.
+"""Who may change the store. Every function that changes it is declared with `@writes(role,
+action)`: its first parameter is the acting user, whose role the declaration checks before the
+function runs, and every change records who made it. There is no unchecked twin to call instead;
+`WRITES` lists them all (tests/test_writes_are_checked.py refuses each to a viewer, and fails if a
+public function opening a write transaction is missing from it).
 
-Two modes (itscm/ui.py picks one): without sign-in configured, the single local user has every
-role; with sign-in (`[auth]` in .streamlit/secrets.toml, OIDC through `st.login`), a person's role
-comes from `role_grants` in the store: a grant to their email, else to their email's domain
-('@example.com'), else viewer. Grants are a history: the latest one for a principal wins, the
-earlier ones stay as the record of who granted what and when.
+Two modes (itscm/ui/signin.py picks one): without sign-in configured, the single local user has
+every role; with sign-in (`[auth]` in .streamlit/secrets.toml, OIDC through `st.login`), a
+person's role comes from `role_grants` in the store: a grant to their email, else to their
+email's domain ('@example.com'), else viewer. Grants are a history: the latest one for a
+principal wins, the earlier ones stay as the record of who granted what and when. The command
+line acts as `command_line_actor`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
-from itscm import administration, ingest
 from itscm.store import Store
 
 ROLES = ("viewer", "analyst", "admin")   # each role can do all that the ones before it can
@@ -45,9 +50,53 @@ class Actor:
 LOCAL_USER = Actor(name="local user", role="admin")
 
 
+def command_line_actor(name: str) -> Actor:
+    """Who acts from `python -m itscm`: `name` (--as, else the OS user) is what the change history
+    shows. They act with every role: whoever can open the store file from a shell holds every row
+    of it already; roles keep the app's signed-in visitors apart."""
+    return Actor(name=name, role="admin")
+
+
 def require(actor: Actor, role: str, action: str) -> None:
+    if not isinstance(actor, Actor):
+        raise TypeError(f"To {action} takes the acting user (an Actor) first, not {type(actor).__name__}.")
     if not actor.can(role):
         raise AccessDenied(f"{actor.name} has the {actor.role} role; to {action} needs the {role} role.")
+
+
+# -- the writes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    function: Callable   # as callers call it: checks the role, then runs
+    role: str            # the least role allowed
+    action: str          # what it does, as a refusal says it ("commit an upload")
+
+
+WRITES: dict[str, Write] = {}   # "module.function" -> its declaration, filled as modules are imported
+
+
+def writes(role: str, action: str) -> Callable[[Callable], Callable]:
+    """Declare a function that changes the store: `actor` is its first parameter, and an actor
+    without `role` is refused (AccessDenied) before anything runs."""
+    if role not in ROLES:
+        raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
+
+    def declare(function: Callable) -> Callable:
+        first = next(iter(inspect.signature(function).parameters), None)
+        if first != "actor":
+            raise TypeError(f"{function.__qualname__} changes the store: its first parameter must be `actor`.")
+
+        @functools.wraps(function)
+        def checked(actor: Actor, *args, **kwargs):
+            require(actor, role, action)
+            return function(actor, *args, **kwargs)
+
+        WRITES[f"{function.__module__}.{function.__qualname__}"] = Write(checked, role, action)
+        return checked
+
+    return declare
 
 
 # -- roles of signed-in people ------------------------------------------------------------------
@@ -89,10 +138,10 @@ def actor_for(store: Store, email: str, *, admins: tuple[str, ...] | list[str] =
     return Actor(name=(email or "").strip().lower(), role=role_for(store, email, admins=admins))
 
 
+@writes("admin", "grant roles")
 def grant_role(actor: Actor, store: Store, principal: str, role: str, *, now: datetime | None = None) -> str:
     """Give `principal` (an email or '@domain') `role`, recorded with who granted it and when.
     Granting 'viewer' takes a higher role back. Returns the principal as stored."""
-    require(actor, "admin", "grant roles")
     if role not in ROLES:
         raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
     key = principal_key(principal)
@@ -116,55 +165,3 @@ def role_grants(store: Store) -> pd.DataFrame:
         FROM role_grants GROUP BY principal ORDER BY principal
         """
     )
-
-
-# -- changes, each checked here -----------------------------------------------------------------
-
-
-def commit_upload_as(
-    actor: Actor, store: Store, preview: ingest.UploadPreview, *, now: datetime | None = None
-) -> ingest.UploadResult:
-    require(actor, "analyst", "commit an upload")
-    return ingest.commit_upload(store, preview, uploaded_by=actor.name, now=now)
-
-
-def undo_upload_as(actor: Actor, store: Store, upload_id: str, *, now: datetime | None = None) -> ingest.UndoResult:
-    require(actor, "analyst", "undo an upload")
-    return ingest.undo_upload(store, upload_id, undone_by=actor.name, now=now)
-
-
-def map_service_name_as(actor: Actor, store: Store, name: str, service_id: str) -> int:
-    require(actor, "analyst", "map a service name")
-    return ingest.map_service_name(store, name, service_id, by=actor.name)
-
-
-def save_mapping_as(actor: Actor, store: Store, name: str, mapping: dict[str, str]) -> None:
-    require(actor, "analyst", "save a column mapping")
-    ingest.save_mapping(store, name, mapping, by=actor.name)
-
-
-def backup_store_as(actor: Actor, store: Store, to_dir: str | Path) -> dict:
-    """A backup taken from inside the app, which holds the store (the CLI cannot open it then).
-    Admin-only: a backup is a full copy of every table, incident titles included."""
-    require(actor, "admin", "back up the store")
-    from itscm.backup import backup_store
-
-    manifest = backup_store(store, to_dir, created_by=actor.name)
-    administration.record_change(store, actor.name, "backup", str(to_dir),
-                                 after={"rows": sum(manifest["tables"].values())})
-    return manifest
-
-
-def edit_service_as(actor: Actor, store: Store, service_id: str, changes: dict) -> dict[str, tuple]:
-    require(actor, "admin", "edit the inventory")
-    return administration.edit_service(store, service_id, changes, by=actor.name)
-
-
-def edit_policy_as(actor: Actor, store: Store, changes_by_tier: dict[int, dict]) -> dict[int, dict[str, tuple]]:
-    require(actor, "admin", "edit the policy")
-    return administration.edit_policy(store, changes_by_tier, by=actor.name)
-
-
-def set_target_as(actor: Actor, store: Store, key: str, value: float) -> tuple | None:
-    require(actor, "admin", "set the posture targets")
-    return administration.set_target(store, key, value, by=actor.name)

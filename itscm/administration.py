@@ -1,7 +1,7 @@
 """Admin changes: a service's inventory facts, the policy per tier, the posture targets. Each is
 checked, written, and recorded in change_log with who made it and the fields before and after,
-all in one transaction, so a change and its record never part. Who may make them is checked by
-itscm/access.py, which calls these.
+all in one transaction, so a change and its record never part. Each takes the acting user first
+and is an admin's to make (`@writes`, itscm/access.py).
 
 `change_history` reads every attributed change of the store as one list: these, uploads and
 undos, mapped service names, role grants and saved column mappings.
@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm.access import Actor, writes
 from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
 from itscm.store import Store
-from itscm.targets import DEFAULT_TARGETS, TARGET_KEY_PREFIX
+from itscm.targets import TARGET_KEY_PREFIX, default_targets
 
 RECOVERY_STRATEGIES = ("active-active", "hot", "warm", "cold", "manual", "none")
 LIFECYCLES = ("live", "retired")
@@ -49,11 +50,13 @@ def _log(cursor, by: str, action: str, subject: str, before: dict, after: dict, 
     )
 
 
-def record_change(store: Store, by: str, action: str, subject: str, *, before: dict | None = None,
+@writes("admin", "record a change in the history")
+def record_change(actor: Actor, store: Store, action: str, subject: str, *, before: dict | None = None,
                   after: dict | None = None, now: datetime | None = None) -> None:
-    """Record a change made outside this module (a backup taken from the app)."""
+    """Record a change made outside this module (a backup taken from the app). The change log is
+    the admins' record: every change it holds is an admin's."""
     with store.transaction() as cursor:
-        _log(cursor, by, action, subject, before or {}, after or {}, _now(now))
+        _log(cursor, actor.name, action, subject, before or {}, after or {}, _now(now))
 
 
 def _whole_minutes(label: str, value) -> int | None:
@@ -209,12 +212,13 @@ def _unit_exists(cursor, wanted: dict) -> None:
         raise ChangeRefused(f"There is no business unit {unit!r}.")
 
 
-def edit_service(store: Store, service_id: str, changes: dict, *, by: str,
+@writes("admin", "edit the inventory")
+def edit_service(actor: Actor, store: Store, service_id: str, changes: dict, *,
                  now: datetime | None = None) -> dict[str, tuple]:
     """Set the given facts of a service. Returns {field: (before, after)} for the fields that
     changed (empty when none did; nothing is written or logged then)."""
     edit = _RowEdit(service_id, changes, service_id, f"There is no service {service_id!r}.")
-    return _edit(store, SERVICE, [edit], by=by, now=now, check_in_store=_unit_exists).get(service_id, {})
+    return _edit(store, SERVICE, [edit], by=actor.name, now=now, check_in_store=_unit_exists).get(service_id, {})
 
 
 # -- policy per tier ------------------------------------------------------------------------------
@@ -242,22 +246,25 @@ def policy(store: Store) -> pd.DataFrame:
     return store.df(f"SELECT tier, {', '.join(POLICY_FIELDS)} FROM policy ORDER BY tier")
 
 
-def edit_policy(store: Store, changes_by_tier: dict[int, dict], *, by: str,
+@writes("admin", "edit the policy")
+def edit_policy(actor: Actor, store: Store, changes_by_tier: dict[int, dict], *,
                 now: datetime | None = None) -> dict[int, dict[str, tuple]]:
     """Set the policy of one or more tiers, all or nothing; returns {tier: {field: (before,
     after)}} for the tiers that changed."""
     edits = [_RowEdit(tier, changes, f"tier {tier}", f"There is no policy for tier {tier!r}.")
              for tier, changes in changes_by_tier.items()]
-    return _edit(store, POLICY, edits, by=by, now=now)
+    return _edit(store, POLICY, edits, by=actor.name, now=now)
 
 
 # -- posture targets ------------------------------------------------------------------------------
 
 
-def set_target(store: Store, key: str, value: float, *, by: str, now: datetime | None = None) -> tuple | None:
+@writes("admin", "set the posture targets")
+def set_target(actor: Actor, store: Store, key: str, value: float, *, now: datetime | None = None) -> tuple | None:
     """Set one posture target (a percentage); returns (before, after), or None if unchanged."""
-    if key not in DEFAULT_TARGETS:
-        raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(DEFAULT_TARGETS)}.")
+    defaults = default_targets()
+    if key not in defaults:
+        raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(defaults)}.")
     try:
         value = float(value)
     except (TypeError, ValueError) as error:
@@ -268,12 +275,12 @@ def set_target(store: Store, key: str, value: float, *, by: str, now: datetime |
     try:
         with store.transaction() as cursor:
             rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
-            before = float(rows[0][0]) if rows else DEFAULT_TARGETS[key]
+            before = float(rows[0][0]) if rows else defaults[key]
             if before == value:
                 raise _NothingToChange
             cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
             cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
-            _log(cursor, by, "set target", key, {key: before}, {key: value}, _now(now))
+            _log(cursor, actor.name, "set target", key, {key: before}, {key: value}, _now(now))
     except _NothingToChange:
         return None
     return before, value

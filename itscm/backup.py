@@ -29,6 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from itscm.access import Actor, writes
+from itscm.administration import record_change
 from itscm.migrations import LATEST_VERSION, MIGRATIONS
 from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, resolve_store_path
 
@@ -75,6 +77,16 @@ def backup_store(store: Store, to_dir: str | os.PathLike, *, created_by: str | N
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return manifest
+
+
+@writes("admin", "back up the store")
+def take_backup(actor: Actor, store: Store, to_dir: str | os.PathLike, *, now: datetime | None = None) -> dict:
+    """A backup taken from inside the app, which holds the store (the CLI cannot open it then),
+    and recorded in the change history. Admin-only: a backup is a full copy of every table,
+    incident titles included."""
+    manifest = backup_store(store, to_dir, created_by=actor.name, now=now)
+    record_change(actor, store, "backup", str(to_dir), after={"rows": sum(manifest["tables"].values())}, now=now)
     return manifest
 
 

@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from itscm.targets import target_state
+
 ON_TARGET = "#2e7d32"
 AT_RISK = "#f2a900"
 BREACHED = "#c62828"
@@ -25,17 +27,6 @@ PLAN_STATE_COLOURS = {
     "never tested": "#8e1b1b",
     "no plan": "#4a4a4a",
 }
-AT_RISK_MARGIN = 5.0  # points of a percentage target within which a figure is "at risk"
-
-
-def target_state(value: float | None, target: float, higher_is_better: bool) -> str | None:
-    """'on target', 'at risk' (within AT_RISK_MARGIN points on the wrong side) or 'breached'."""
-    if value is None or pd.isna(value):
-        return None
-    shortfall = (target - value) if higher_is_better else (value - target)
-    if shortfall <= 0:
-        return "on target"
-    return "at risk" if shortfall <= AT_RISK_MARGIN else "breached"
 
 
 def _style(figure: go.Figure, height: int = 360, legend: bool = True) -> go.Figure:

@@ -102,17 +102,13 @@ def _filters(args: argparse.Namespace, store: Store) -> Filters:
 
 
 def summary_json(store: Store, filters: Filters) -> dict:
-    """The documented JSON shape of `summary --json`."""
+    """The documented JSON shape of `summary --json`: each headline measure's JSON fields."""
     from itscm.measures.posture import measures_snapshot
+    from itscm.measures.registry import headline_measures
 
     snapshot = measures_snapshot(store, filters)
-    shape = {
-        "coverage": ["in_scope", "covered", "pct"],
-        "rto_attainment": ["events", "attained", "pct", "without_rto"],
-        "downtime_cost": ["total", "unpriced_hours"],
-        "staleness": ["plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"],
-    }
-    return {measure: {key: snapshot[measure][key] for key in keys} for measure, keys in shape.items()}
+    return {measure.name: {field: snapshot[measure.name][field] for field in measure.json_fields}
+            for measure in headline_measures()}
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -136,26 +132,26 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} %"
 
 
+def _figure(value: float | None, measure, currency: str) -> str:
+    from itscm.measures.registry import MONEY
+
+    if measure.format == MONEY:
+        return f"{'n/a':>14} {currency}" if value is None else f"{value:>14,.0f} {currency}"
+    return f"{_pct(value):>10}"
+
+
 def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
-    coverage, attainment = snapshot["coverage"], snapshot["rto_attainment"]
-    cost, staleness = snapshot["downtime_cost"], snapshot["staleness"]
+    from itscm.measures.registry import headline_measures
+
     scope = ", ".join(filters.units) or "all business units"
     tiers = ", ".join(map(str, filters.tiers)) or "all"
-    return "\n".join([
-        f"Continuity posture for {scope}, tiers {tiers}; period {filters.since} to {filters.until}, "
-        f"as of {filters.as_of}",
-        f"  Critical-service coverage  {_pct(coverage['pct']):>10}  "
-        f"({coverage['covered']:,} of {coverage['in_scope']:,} critical services covered)",
-        f"  RTO attainment             {_pct(attainment['pct']):>10}  "
-        f"({attainment['attained']:,} of {attainment['events']:,} recovery events within RTO; "
-        f"{attainment['without_rto']:,} without an RTO or service)",
-        f"  Downtime cost              {cost['total']:>14,.0f} {currency}  "
-        f"(of which {cost['breach_cost']:,.0f} beyond RTO; {cost['unpriced_hours']:,.1f} h unpriced)",
-        f"  Stale plans                {_pct(staleness['stale_pct']):>10}  "
-        f"({staleness['overdue']:,} overdue, {staleness['never_tested']:,} never tested, "
-        f"{staleness['due_soon']:,} due within 30 days, {staleness['current']:,} current of "
-        f"{staleness['plans']:,} plans; {staleness['services_without_plan']:,} live services without a plan)",
-    ])
+    lines = [f"Continuity posture for {scope}, tiers {tiers}; period {filters.since} to {filters.until}, "
+             f"as of {filters.as_of}"]
+    for measure in headline_measures():
+        summary = snapshot[measure.name]
+        lines.append(f"  {measure.label:<27}{_figure(summary[measure.figure], measure, currency)}  "
+                     f"({measure.summary_text(summary)})")
+    return "\n".join(lines)
 
 
 # -- parser ------------------------------------------------------------------------------------

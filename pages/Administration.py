@@ -1,10 +1,11 @@
 """Administration: roles, posture targets and policy, backups, and the history of every change.
-Everyone sees it; only admins change anything, and itscm/access.py checks that again."""
+Everyone sees it; only admins change anything, and each change checks that again itself."""
 
 import streamlit as st
 
 from itscm import access, administration, backup, ui
-from itscm.targets import DEFAULT_TARGETS, posture_targets
+from itscm.measures.registry import headline_measures
+from itscm.targets import posture_targets
 
 page = ui.setup_page("Administration", ":material/admin_panel_settings:")
 st.title("Administration")
@@ -49,17 +50,17 @@ with roles_tab:
 
 with policy_tab:
     st.subheader("Posture targets")
-    st.caption("The Overview tiles are on target when coverage and RTO attainment are at least, and stale plans at "
-               "most, these percentages.")
+    st.caption("An Overview tile is on target when its figure is at least (or, where less is better, at most) its "
+               "percentage here.")
     targets = posture_targets(page.store)
-    labels = {"coverage_pct": "Critical-service coverage at least (%)",
-              "attainment_pct": "RTO attainment at least (%)", "stale_pct": "Stale plans at most (%)"}
+    labels = {measure.key: measure.target_label for measure in headline_measures()}
     with st.form("posture-targets"):
-        wanted = {key: st.number_input(labels[key], 0.0, 100.0, float(targets[key]), step=1.0, key=f"target-{key}",
-                                       disabled=not is_admin) for key in DEFAULT_TARGETS}
+        wanted = {key: st.number_input(labels[key], 0.0, 100.0, float(target), step=1.0, key=f"target-{key}",
+                                       disabled=not is_admin) for key, target in targets.items()}
         if st.form_submit_button("Save targets", disabled=not is_admin):
             try:
-                changed = [key for key, value in wanted.items() if access.set_target_as(user, page.store, key, value)]
+                changed = [key for key, value in wanted.items()
+                           if administration.set_target(user, page.store, key, value)]
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:
@@ -90,7 +91,7 @@ with policy_tab:
         wanted = {int(row["tier"]): {field: row[field] for field in administration.POLICY_FIELDS}
                   for row in edited.to_dict("records")}
         try:
-            changes = sum(map(len, access.edit_policy_as(user, page.store, wanted).values()))
+            changes = sum(map(len, administration.edit_policy(user, page.store, wanted).values()))
         except (ValueError, access.AccessDenied) as error:
             st.error(ui.plain(str(error)))
         else:
@@ -107,7 +108,7 @@ with backups_tab:
         with st.spinner("Backing up…"):
             try:
                 target = backup.new_backup_folder(page.store.path)
-                manifest = access.backup_store_as(user, page.store, target)
+                manifest = backup.take_backup(user, page.store, target)
             except (OSError, backup.BackupError, access.AccessDenied) as error:
                 st.error(ui.plain(f"The backup failed: {error}"))
             else:

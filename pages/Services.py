@@ -92,7 +92,7 @@ if ui.require_role(page.user, "admin", "edit the inventory"):
         edited = edit_form(facts, administration.business_units(page.store))
         if st.form_submit_button("Save changes", type="primary"):
             try:
-                changed = access.edit_service_as(page.user, page.store, service_id, edited)
+                changed = administration.edit_service(page.user, page.store, service_id, edited)
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:

@@ -67,7 +67,7 @@ with upload_tab:
                     else:
                         if save_as.strip():
                             try:
-                                access.save_mapping_as(user, page.store, save_as.strip(), mapping)
+                                ingest.save_mapping(user, page.store, save_as.strip(), mapping)
                             except (ingest.IngestError, access.AccessDenied) as error:
                                 st.error(ui.plain(str(error)))
                                 st.stop()
@@ -82,7 +82,7 @@ with upload_tab:
         if may_commit and st.button(f"Commit {preview.incidents:,} incidents", type="primary",
                                     key="upload-commit", disabled=preview.incidents == 0):
             try:
-                result = access.commit_upload_as(user, page.store, preview)
+                result = ingest.commit_upload(user, page.store, preview)
             except (ingest.IngestError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:
@@ -114,7 +114,7 @@ with history_tab:
             confirm = st.checkbox("Yes, restore the store to its state before this upload", key="undo-confirm")
             if st.button("Undo upload", disabled=not confirm, key="undo-button"):
                 try:
-                    outcome = access.undo_upload_as(user, page.store, target)
+                    outcome = ingest.undo_upload(user, page.store, target)
                 except (ingest.IngestError, access.AccessDenied) as error:
                     st.error(ui.plain(str(error)))
                 else:
@@ -137,7 +137,7 @@ with names_tab:
                                           key="map-service-choice")
                 if st.form_submit_button("Map name to service"):
                     try:
-                        matched = access.map_service_name_as(user, page.store, name, service_id)
+                        matched = ingest.map_service_name(user, page.store, name, service_id)
                     except (ingest.IngestError, access.AccessDenied) as error:
                         st.error(ui.plain(str(error)))
                     else:

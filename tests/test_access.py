@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from itscm import access
+from itscm import access, ingest
 from itscm.access import AccessDenied, Actor, grant_role, role_for
 from itscm.ingest import read_upload
 from itscm.store import Store, open_store
@@ -53,13 +53,13 @@ def test_a_viewer_is_refused_at_the_commit_and_nothing_is_stored(store_path):
     before = table_contents(store)
     viewer = Actor("vic@example.com", "viewer")
     with pytest.raises(AccessDenied, match="needs the analyst role"):
-        access.commit_upload_as(viewer, store, preview)
+        ingest.commit_upload(viewer, store, preview)
     with pytest.raises(AccessDenied):
-        access.map_service_name_as(viewer, store, "OLD-MAINFRAME", "svc1")
-    upload_id = access.commit_upload_as(Actor("ana@example.com", "analyst"), store, preview, now=T).upload_id
+        ingest.map_service_name(viewer, store, "OLD-MAINFRAME", "svc1")
+    upload_id = ingest.commit_upload(Actor("ana@example.com", "analyst"), store, preview, now=T).upload_id
     after_commit = table_contents(store)
     with pytest.raises(AccessDenied):
-        access.undo_upload_as(viewer, store, upload_id)
+        ingest.undo_upload(viewer, store, upload_id)
     with pytest.raises(AccessDenied, match="grant roles"):
         grant_role(Actor("ana@example.com", "analyst"), store, "ana@example.com", "admin")
     assert table_contents(store) == after_commit != before
@@ -102,7 +102,7 @@ def test_grant_refusals(store_path):
 def test_mapping_a_name_records_who_and_when(store_path):
     store = open_store(store_path)
     ledger = store.scalar("SELECT service_id FROM services WHERE name = 'Core Ledger'")
-    access.map_service_name_as(Actor("ana@example.com", "analyst"), store, "OLD-MAINFRAME", ledger)
+    ingest.map_service_name(Actor("ana@example.com", "analyst"), store, "OLD-MAINFRAME", ledger)
     by, at = store.rows("SELECT mapped_by, mapped_at FROM service_aliases WHERE alias = 'OLD-MAINFRAME'")[0]
     assert by == "ana@example.com" and at is not None
 

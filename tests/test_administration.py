@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from itscm import access, administration
+from itscm import access, administration, backup, ingest
 from itscm.access import AccessDenied, Actor
 from itscm.administration import ChangeRefused
 from itscm.filters import Filters
@@ -47,8 +47,8 @@ def log(store: Store) -> list[tuple]:
 
 
 def test_an_edit_changes_the_service_and_records_before_and_after(store):
-    changed = administration.edit_service(store, LEDGER, {"rto_minutes": 90, "owner": "  Grace  ", "tier": 1},
-                                          by="boss@example.com", now=T)
+    changed = administration.edit_service(ADMIN, store, LEDGER, {"rto_minutes": 90, "owner": "  Grace  ", "tier": 1},
+                                          now=T)
     assert changed == {"rto_minutes": (60, 90), "owner": ("Owner", "Grace")}   # tier was already 1
     assert store.rows("SELECT rto_minutes, owner FROM services WHERE service_id = $id", {"id": LEDGER}) == [
         (90, "Grace")]
@@ -58,7 +58,7 @@ def test_an_edit_changes_the_service_and_records_before_and_after(store):
 
 def test_an_edit_that_changes_nothing_writes_nothing(store):
     version = store.data_version()
-    assert administration.edit_service(store, LEDGER, {"rto_minutes": 60}, by="boss@example.com") == {}
+    assert administration.edit_service(ADMIN, store, LEDGER, {"rto_minutes": 60}) == {}
     assert store.data_version() == version and log(store) == []
 
 
@@ -66,7 +66,7 @@ def test_an_edit_moves_the_measures(store):
     """Clearing the Core Ledger's RTO is a coverage gap: one covered service fewer."""
     filters = Filters(as_of=SMALL_ORG_AS_OF)
     before = coverage_summary(store, filters)
-    administration.edit_service(store, LEDGER, {"rto_minutes": None}, by="boss@example.com")
+    administration.edit_service(ADMIN, store, LEDGER, {"rto_minutes": None})
     after = coverage_summary(store, filters)
     assert (after["in_scope"], after["covered"]) == (before["in_scope"], before["covered"] - 1)
 
@@ -87,22 +87,22 @@ def test_an_edit_moves_the_measures(store):
 def test_a_wrong_value_is_refused_and_nothing_changes(store, changes, reason):
     before = table_contents(store)
     with pytest.raises(ChangeRefused, match=reason):
-        administration.edit_service(store, LEDGER, {"owner": "Grace", **changes}, by="boss@example.com")
+        administration.edit_service(ADMIN, store, LEDGER, {"owner": "Grace", **changes})
     assert table_contents(store) == before
 
 
 def test_editing_a_service_that_does_not_exist_is_refused(store):
     with pytest.raises(ChangeRefused, match="no service 'svc-nope'"):
-        administration.edit_service(store, "svc-nope", {"owner": "Grace"}, by="boss@example.com")
+        administration.edit_service(ADMIN, store, "svc-nope", {"owner": "Grace"})
 
 
 @pytest.mark.parametrize("actor", [VIEWER, ANALYST])
 def test_only_an_admin_edits_the_inventory_policy_and_targets(store, actor):
     before = table_contents(store)
-    for attempt in (lambda: access.edit_service_as(actor, store, LEDGER, {"rto_minutes": 5}),
-                    lambda: access.edit_policy_as(actor, store, {1: {"test_interval_days": 30}}),
-                    lambda: access.set_target_as(actor, store, "coverage_pct", 50),
-                    lambda: access.backup_store_as(actor, store, "/nonexistent/never-written")):
+    for attempt in (lambda: administration.edit_service(actor, store, LEDGER, {"rto_minutes": 5}),
+                    lambda: administration.edit_policy(actor, store, {1: {"test_interval_days": 30}}),
+                    lambda: administration.set_target(actor, store, "coverage_pct", 50),
+                    lambda: backup.take_backup(actor, store, "/nonexistent/never-written")):
         with pytest.raises(AccessDenied, match="needs the admin role"):
             attempt()
     assert table_contents(store) == before
@@ -111,9 +111,9 @@ def test_only_an_admin_edits_the_inventory_policy_and_targets(store, actor):
 def test_a_viewer_cannot_save_a_column_mapping_and_an_analyst_can(store):
     mapping = {"id": "Ticket", "opened": "Raised"}
     with pytest.raises(AccessDenied, match="save a column mapping needs the analyst role"):
-        access.save_mapping_as(VIEWER, store, "Acme", mapping)
+        ingest.save_mapping(VIEWER, store, "Acme", mapping)
     assert store.scalar("SELECT count(*) FROM column_mappings") == 0
-    access.save_mapping_as(ANALYST, store, "Acme", mapping)
+    ingest.save_mapping(ANALYST, store, "Acme", mapping)
     assert store.rows("SELECT name, created_by FROM column_mappings") == [("Acme", "ana@example.com")]
 
 
@@ -121,7 +121,7 @@ def test_a_viewer_cannot_save_a_column_mapping_and_an_analyst_can(store):
 
 
 def test_policy_edits_are_checked_applied_and_logged(store):
-    changed = access.edit_policy_as(ADMIN, store, {2: {"review_interval_days": 90, "is_critical": True,
+    changed = administration.edit_policy(ADMIN, store, {2: {"review_interval_days": 90, "is_critical": True,
                                                        "min_test_type": "simulation"}})
     assert changed == {2: {"review_interval_days": (365, 90), "min_test_type": ("tabletop", "simulation")}}
     assert administration.policy(store).set_index("tier").loc[2, "review_interval_days"] == 90
@@ -129,37 +129,37 @@ def test_policy_edits_are_checked_applied_and_logged(store):
     for wrong, reason in [({"test_interval_days": 0}, "between 1 and"), ({"min_test_type": "vibes"}, "must be one of"),
                           ({"tier": 3}, "not a policy setting")]:
         with pytest.raises(ChangeRefused, match=reason):
-            access.edit_policy_as(ADMIN, store, {2: wrong})
+            administration.edit_policy(ADMIN, store, {2: wrong})
     with pytest.raises(ChangeRefused, match="no policy for tier 9"):
-        access.edit_policy_as(ADMIN, store, {9: {"test_interval_days": 30}})
+        administration.edit_policy(ADMIN, store, {9: {"test_interval_days": 30}})
 
 
 def test_a_policy_edit_of_several_tiers_is_all_or_nothing(store):
     before = table_contents(store)
     with pytest.raises(ChangeRefused, match="Test interval must be between 1 and"):
-        access.edit_policy_as(ADMIN, store, {1: {"review_interval_days": 30}, 2: {"test_interval_days": 0}})
+        administration.edit_policy(ADMIN, store, {1: {"review_interval_days": 30}, 2: {"test_interval_days": 0}})
     with pytest.raises(ChangeRefused, match="no policy for tier 9"):
-        access.edit_policy_as(ADMIN, store, {1: {"review_interval_days": 30}, 9: {"test_interval_days": 30}})
+        administration.edit_policy(ADMIN, store, {1: {"review_interval_days": 30}, 9: {"test_interval_days": 30}})
     assert table_contents(store) == before
-    changed = access.edit_policy_as(ADMIN, store, {1: {"review_interval_days": 30}, 3: {"is_critical": True}})
+    changed = administration.edit_policy(ADMIN, store, {1: {"review_interval_days": 30}, 3: {"is_critical": True}})
     assert set(changed) == {1, 3} and [row[2] for row in log(store)] == ["tier 1", "tier 3"]
 
 
 def test_a_shorter_test_interval_uncovers_services_drilled_before_it(store):
     filters = Filters(as_of=SMALL_ORG_AS_OF)
     covered = coverage_summary(store, filters)["covered"]
-    access.edit_policy_as(ADMIN, store, {1: {"test_interval_days": 2}})   # drills were 3 and 5 days ago
+    administration.edit_policy(ADMIN, store, {1: {"test_interval_days": 2}})   # drills were 3 and 5 days ago
     assert coverage_summary(store, filters)["covered"] == covered - 2
 
 
 def test_targets_are_set_by_an_admin_and_logged(store):
-    assert access.set_target_as(ADMIN, store, "coverage_pct", 80) == (95.0, 80.0)
-    assert access.set_target_as(ADMIN, store, "coverage_pct", 80) is None
+    assert administration.set_target(ADMIN, store, "coverage_pct", 80) == (95.0, 80.0)
+    assert administration.set_target(ADMIN, store, "coverage_pct", 80) is None
     assert posture_targets(store)["coverage_pct"] == 80.0
     assert log(store) == [("boss@example.com", "set target", "coverage_pct", '{"coverage_pct": 95.0}',
                            '{"coverage_pct": 80.0}')]
     with pytest.raises(ChangeRefused, match="from 0 to 100"):
-        access.set_target_as(ADMIN, store, "coverage_pct", 120)
+        administration.set_target(ADMIN, store, "coverage_pct", 120)
 
 
 # -- the change history -------------------------------------------------------------------------
@@ -167,8 +167,8 @@ def test_targets_are_set_by_an_admin_and_logged(store):
 
 def test_the_change_history_lists_every_kind_of_change_with_its_author(store):
     access.grant_role(ADMIN, store, "ana@example.com", "analyst", now=T)
-    access.map_service_name_as(ANALYST, store, "OLD-MAINFRAME", LEDGER)
-    access.edit_service_as(ADMIN, store, LEDGER, {"owner": "Grace"})
+    ingest.map_service_name(ANALYST, store, "OLD-MAINFRAME", LEDGER)
+    administration.edit_service(ADMIN, store, LEDGER, {"owner": "Grace"})
     history = administration.change_history(store)
     assert {("grant role", "boss@example.com"), ("map service name", "ana@example.com"),
             ("edit service", "boss@example.com")} <= set(zip(history["action"], history["changed_by"], strict=True))

@@ -196,7 +196,7 @@ def test_only_an_admin_backs_up_from_the_app(org, tmp_path):
     with Store(org) as store:
         for role in ("viewer", "analyst"):
             with pytest.raises(access.AccessDenied):
-                access.backup_store_as(access.Actor("someone@example.com", role), store, tmp_path / role)
+                backup.take_backup(access.Actor("someone@example.com", role), store, tmp_path / role)
             assert not (tmp_path / role).exists()
-        manifest = access.backup_store_as(access.Actor("boss@example.com", "admin"), store, tmp_path / "b")
+        manifest = backup.take_backup(access.Actor("boss@example.com", "admin"), store, tmp_path / "b")
     assert manifest["created_by"] == "boss@example.com"

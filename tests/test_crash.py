@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from itscm.access import Actor
 from itscm.ingest import commit_upload, read_upload, undo_upload
 from itscm.store import Store, StoreLockedError
 from tests.store_contents import table_contents, upload_names
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "ingest"
 EARLIER, NEWER = "servicenow_list.csv", "servicenow_list_v2.csv"   # NEWER updates EARLIER's incidents
 T_EARLIER, T_CHILD = dt.datetime(2026, 7, 1, 9, 0), dt.datetime(2026, 7, 2, 9, 0)
+CRASH_TEST = Actor("crash test", "analyst")
 
 CHILD = textwrap.dedent("""
     import datetime as dt
@@ -35,8 +37,11 @@ CHILD = textwrap.dedent("""
     from contextlib import contextmanager
     from pathlib import Path
 
+    from itscm.access import Actor
     from itscm.ingest import commit_upload, read_upload, undo_upload
     from itscm.store import Store
+
+    CRASH_TEST = Actor("crash test", "analyst")
 
     path, action, argument, point = sys.argv[1:5]
     NOW = dt.datetime.fromisoformat(sys.argv[5])
@@ -74,10 +79,10 @@ CHILD = textwrap.dedent("""
     if action == "commit":
         preview = read_upload(Path(argument).read_bytes(), Path(argument).name, store=store)
         pause_at("before")
-        commit_upload(store, preview, uploaded_by="crash test", now=NOW)
+        commit_upload(CRASH_TEST, store, preview, now=NOW)
     else:
         pause_at("before")
-        undo_upload(store, argument, undone_by="crash test", now=NOW)
+        undo_upload(CRASH_TEST, store, argument, now=NOW)
     pause_at("after")
     print("finished", flush=True)
 """)
@@ -85,7 +90,7 @@ CHILD = textwrap.dedent("""
 
 def commit_file(store: Store, name: str, now: dt.datetime) -> str:
     preview = read_upload((FIXTURES / name).read_bytes(), name, store=store)
-    return commit_upload(store, preview, uploaded_by="crash test", now=now).upload_id
+    return commit_upload(CRASH_TEST, store, preview, now=now).upload_id
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +114,7 @@ def stores(small_org_path, tmp_path_factory):
             if action == "commit":
                 commit_file(store, NEWER, T_CHILD)
             else:
-                undo_upload(store, argument, undone_by="crash test", now=T_CHILD)
+                undo_upload(CRASH_TEST, store, argument, now=T_CHILD)
         made[action] = (before, after, argument)
     return folder, made
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from itscm import derived, ingest
+from itscm.access import Actor
 from itscm.demo import build_demo
 from itscm.filters import Filters
 from itscm.measures import attainment, downtime
@@ -19,6 +20,7 @@ from tests.builders import at
 
 AS_OF = dt.date(2026, 6, 30)
 FILTERS = Filters(since=dt.date(2025, 7, 1), until=AS_OF, as_of=AS_OF)
+TESTER = Actor("test", "analyst")
 
 # The definitions of DESIGN section 3, computed straight from the facts on text ids.
 DIRECT_ATTAINMENT_SQL = """
@@ -90,7 +92,7 @@ def test_fast_path_equals_direct_computation_through_imports_and_undos(store):
         "INC2,Portal slow,3 - Moderate,2026-03-02 10:00:00,,2026-03-02 14:00:00,,Customer Portal",
         "INC3,Mystery,3 - Moderate,2026-03-03 10:00:00,2026-03-03 12:00:00,,,NOBODY-KNOWS",
     ])
-    result = ingest.commit_upload(store, ingest.read_upload(first, "first.csv", store=store), "test")
+    result = ingest.commit_upload(TESTER, store, ingest.read_upload(first, "first.csv", store=store))
     assert fast(store) == direct(store)
     assert_derived_columns_current(store)
 
@@ -98,20 +100,20 @@ def test_fast_path_equals_direct_computation_through_imports_and_undos(store):
         "INC1,Ledger down,1 - Critical,2026-03-01 10:00:00,2026-03-01 12:30:00,2026-03-01 13:00:00,,CBL-PROD-01",
         "INC2,Portal slow,3 - Moderate,2026-03-02 10:00:00,2026-03-02 11:00:00,2026-03-02 14:00:00,,Customer Portal",
     ])
-    second = ingest.commit_upload(store, ingest.read_upload(newer, "newer.csv", store=store), "test")
+    second = ingest.commit_upload(TESTER, store, ingest.read_upload(newer, "newer.csv", store=store))
     assert second.updated == 2
     assert fast(store) == direct(store)
     assert_derived_columns_current(store)
 
     ledger = store.scalar("SELECT service_id FROM services WHERE name = 'Core Ledger'")
-    ingest.map_service_name(store, "NOBODY-KNOWS", ledger, by="test")
+    ingest.map_service_name(TESTER, store, "NOBODY-KNOWS", ledger)
     assert fast(store) == direct(store)
     assert_derived_columns_current(store)
 
-    ingest.undo_upload(store, second.upload_id, undone_by="test")
+    ingest.undo_upload(TESTER, store, second.upload_id)
     assert fast(store) == direct(store)
     assert_derived_columns_current(store)
-    ingest.undo_upload(store, result.upload_id, undone_by="test")
+    ingest.undo_upload(TESTER, store, result.upload_id)
     assert fast(store) == direct(store)
     assert_derived_columns_current(store)
 
@@ -248,7 +250,7 @@ def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(d
         "INC3,Mystery,3 - Moderate,2026-01-31 23:00:00,2026-02-01 03:00:00,,,NOBODY-KNOWS",
         f"INC4,Open,2 - High,2026-06-29 10:00:00,,,,{name}",
     ])
-    result = ingest.commit_upload(store, ingest.read_upload(first, "first.csv", store=store), "test")
+    result = ingest.commit_upload(TESTER, store, ingest.read_upload(first, "first.csv", store=store))
     assert result.inserted == 4
     assert_rollup_matches_rows(store)
 
@@ -256,11 +258,11 @@ def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(d
         f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-09-03 09:00:00,2025-09-03 10:00:00,,{name}",
         f"INC4,Open,2 - High,2026-06-29 10:00:00,2026-06-29 18:00:00,,,{name}",
     ])
-    second = ingest.commit_upload(store, ingest.read_upload(newer, "newer.csv", store=store), "test")
+    second = ingest.commit_upload(TESTER, store, ingest.read_upload(newer, "newer.csv", store=store))
     assert second.updated == 2
     assert_rollup_matches_rows(store)
 
-    ingest.map_service_name(store, "NOBODY-KNOWS", store.scalar("SELECT min(service_id) FROM services"), by="test")
+    ingest.map_service_name(TESTER, store, "NOBODY-KNOWS", store.scalar("SELECT min(service_id) FROM services"))
     assert_rollup_matches_rows(store)
 
     with store.transaction() as cursor:  # an inventory edit: RTOs change, one is cleared
@@ -269,9 +271,9 @@ def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(d
                        "WHERE service_id = (SELECT min(service_id) FROM services)")
     assert_rollup_matches_rows(store)
 
-    ingest.undo_upload(store, second.upload_id, undone_by="test")
+    ingest.undo_upload(TESTER, store, second.upload_id)
     assert_rollup_matches_rows(store)
-    ingest.undo_upload(store, result.upload_id, undone_by="test")
+    ingest.undo_upload(TESTER, store, result.upload_id)
     assert_rollup_matches_rows(store)
 
     with store.transaction() as cursor:  # a writer the rollup has never heard of
@@ -336,16 +338,16 @@ def test_an_import_keeps_the_rollup_current_itself_exactly(watched):
         "INC3,Mystery,3 - Moderate,2026-01-31 23:00:00,2026-02-01 03:00:00,,,NOBODY-KNOWS",
         f"INC4,Open,2 - High,2026-06-29 10:00:00,,,,{name}",
     ])
-    ingest.commit_upload(store, ingest.read_upload(first, "first.csv", store=store), "test")
+    ingest.commit_upload(TESTER, store, ingest.read_upload(first, "first.csv", store=store))
     newer = export([
         f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-09-03 09:00:00,2025-09-03 10:00:00,,{name}",
         f"INC4,Open,2 - High,2026-06-29 10:00:00,2026-06-29 18:00:00,,,{name}",
         "INC5,New,2 - High,2026-02-01 10:00:00,2026-02-01 12:00:00,,,NOBODY-KNOWS",
     ])
-    second = ingest.commit_upload(store, ingest.read_upload(newer, "newer.csv", store=store), "test")
-    third = ingest.commit_upload(store, ingest.read_upload(first, "again.csv", store=store), "test")
-    ingest.undo_upload(store, third.upload_id, undone_by="test")
-    ingest.undo_upload(store, second.upload_id, undone_by="test")
+    second = ingest.commit_upload(TESTER, store, ingest.read_upload(newer, "newer.csv", store=store))
+    third = ingest.commit_upload(TESTER, store, ingest.read_upload(first, "again.csv", store=store))
+    ingest.undo_upload(TESTER, store, third.upload_id)
+    ingest.undo_upload(TESTER, store, second.upload_id)
     # the imports and undos kept it current themselves: no month was searched for at commit
     assert searched == [False, False, False, False, False]
     # INC1 reached September before the undo took it back to August: its mark may still say September
@@ -375,16 +377,16 @@ def test_an_import_larger_than_its_months_rebuilds_them_itself_exactly(watched):
                 lines.append(f"BIG{i},Out,1 - Critical,{opened},{restored},,,{service}")
         return lines
 
-    first = ingest.commit_upload(store, ingest.read_upload(export(rows(40)), "big.csv", store=store), "test")
+    first = ingest.commit_upload(TESTER, store, ingest.read_upload(export(rows(40)), "big.csv", store=store))
     assert first.inserted == 120 and searched == [False]
     assert_rollup_is_a_full_rebuild(store)
     # the same incidents again, now ending months later: their old spans must be rebuilt too
-    second = ingest.commit_upload(store, ingest.read_upload(export(rows(75)), "later.csv", store=store), "test")
+    second = ingest.commit_upload(TESTER, store, ingest.read_upload(export(rows(75)), "later.csv", store=store))
     assert second.updated > 60 and searched == [False, False]
     assert_rollup_is_a_full_rebuild(store)
     assert_rollup_matches_rows(store)
-    ingest.undo_upload(store, second.upload_id, undone_by="test")
-    ingest.undo_upload(store, first.upload_id, undone_by="test")
+    ingest.undo_upload(TESTER, store, second.upload_id)
+    ingest.undo_upload(TESTER, store, first.upload_id)
     assert_rollup_is_a_full_rebuild(store)
     assert_rollup_matches_rows(store)
 
@@ -401,7 +403,7 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
 
         name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
         later = export([f"INC9,Late,1 - Critical,2026-06-19 10:00:00,2026-06-22 09:00:00,,,{name}"])
-        ingest.commit_upload(store, ingest.read_upload(later, "later.csv", store=store), "test")
+        ingest.commit_upload(TESTER, store, ingest.read_upload(later, "later.csv", store=store))
         # an outage recorded as ending after the period: June is still read from the rollup, less
         # what it holds after the period, since that is fewer days to read than the 20 before
         assert period_params(store, filters[0])["body_end"] == dt.datetime(2026, 7, 1)

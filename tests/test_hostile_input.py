@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from itscm import access
+from itscm import access, ingest
 from itscm.export import csv_for_spreadsheets
 from itscm.filters import Filters
 from itscm.ingest import IngestError, read_upload
@@ -65,7 +65,7 @@ def test_an_upload_named_and_filled_with_markup_is_shown_as_text(store_path):
 def test_a_measure_export_neutralises_formulas_from_uploaded_text(store_path):
     store = open_store(store_path)
     preview = read_upload(HOSTILE_CSV, "formulas.csv", store=store)
-    access.commit_upload_as(access.Actor("ana@example.com", "analyst"), store, preview)
+    ingest.commit_upload(access.Actor("ana@example.com", "analyst"), store, preview)
     breaches = worst_breaches(store, Filters(as_of=SMALL_ORG_AS_OF))
     assert {FORMULA, "+cmd|' /C calc'!A0"} <= set(breaches["title"])     # the real frame holds them
     cells = [cell for row in csv.reader(io.StringIO(csv_for_spreadsheets(breaches).decode("utf-8-sig")))

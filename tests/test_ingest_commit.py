@@ -8,6 +8,7 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
+from itscm.access import Actor
 from itscm.ingest import (
     IngestError,
     commit_upload,
@@ -28,6 +29,8 @@ from tests.test_ingest_support import (
     snapshot,
 )
 
+ANA, BO = Actor("ana", "analyst"), Actor("bo", "analyst")
+
 
 @pytest.fixture
 def store():
@@ -37,7 +40,7 @@ def store():
 
 
 def commit(store, name, **options):
-    return commit_upload(store, preview_of(store, name, **options), "ana")
+    return commit_upload(ANA, store, preview_of(store, name, **options))
 
 
 def assert_ids_unique(store):
@@ -49,7 +52,7 @@ def assert_ids_unique(store):
 
 def test_commit_inserts_every_accepted_incident_with_its_upload(store):
     preview = preview_of(store, "servicenow_list.csv")
-    result = commit_upload(store, preview, "ana")
+    result = commit_upload(ANA, store, preview)
     assert (result.inserted, result.updated, result.unchanged, result.rejected) == (5, 0, 0, 0)
     assert result.upload_id.startswith("upl-") and preview.sha256[:8] in result.upload_id
     stored = incidents(store)
@@ -175,7 +178,7 @@ def test_a_tampered_preview_with_a_duplicate_id_is_refused(store):
     preview = preview_of(store, "servicenow_list.csv")
     doubled = pa.concat_tables([preview.accepted, preview.accepted.slice(0, 1)])
     with pytest.raises(IngestError, match="same incident id twice"):
-        commit_upload(store, replace(preview, accepted=doubled), "ana")
+        commit_upload(ANA, store, replace(preview, accepted=doubled))
     assert store.scalar("SELECT count(*) FROM incidents") == 0
 
 
@@ -185,7 +188,7 @@ def test_services_are_matched_when_the_commit_runs(store):
         cur.execute(
             "INSERT INTO services (service_id, name, tier) VALUES ('svc-wh', 'Warehouse Scanning', 2)"
         )
-    result = commit_upload(store, preview, "ana")
+    result = commit_upload(ANA, store, preview)
     assert incidents(store)["servicenow:INC0012348"]["service_id"] == "svc-wh"
     assert len(result.unmatched_services) == 0
 
@@ -202,8 +205,8 @@ def test_a_name_mapped_between_preview_and_commit_is_honoured(store):
     assert preview.vouched() is not None
     matched = {row["incident_id"]: row["service_id"] for row in preview.accepted.to_pylist()}
     assert matched["servicenow:INC0012348"] is None  # Warehouse Scanning: no service yet
-    map_service_name(store, "Warehouse Scanning", "svc-crm", "ana")
-    result = commit_upload(store, preview, "ana")
+    map_service_name(ANA, store, "Warehouse Scanning", "svc-crm")
+    result = commit_upload(ANA, store, preview)
     assert incidents(store)["servicenow:INC0012348"]["service_id"] == "svc-crm"
     assert len(result.unmatched_services) == 0
 
@@ -215,7 +218,7 @@ def test_a_service_removed_between_preview_and_commit_is_no_longer_matched(store
     with store.transaction() as cur:
         cur.execute("DELETE FROM service_aliases WHERE service_id = $id", {"id": gone})
         cur.execute("DELETE FROM services WHERE service_id = $id", {"id": gone})
-    commit_upload(store, preview, "ana")
+    commit_upload(ANA, store, preview)
     assert stored_services(store) == {
         incident_id: None if service == gone else service for incident_id, service in matched.items()
     }
@@ -223,7 +226,7 @@ def test_a_service_removed_between_preview_and_commit_is_no_longer_matched(store
 
 def test_an_unchanged_store_keeps_the_previews_matches_and_a_replaced_table_is_matched_again(store):
     preview = preview_of(store, "servicenow_list.csv")
-    commit_upload(store, preview, "ana")
+    commit_upload(ANA, store, preview)
     expected = {row["incident_id"]: row["service_id"] for row in preview.accepted.to_pylist()}
     assert stored_services(store) == expected
 
@@ -239,7 +242,7 @@ def test_an_unchanged_store_keeps_the_previews_matches_and_a_replaced_table_is_m
         )
         tampered = replace(preview, accepted=wiped)
         assert tampered.vouched() is None
-        commit_upload(store2, tampered, "ana")
+        commit_upload(ANA, store2, tampered)
         assert stored_services(store2) == expected
     finally:
         store2.close()
@@ -269,7 +272,7 @@ def test_a_plan_of_new_incidents_is_made_again_when_another_commit_stores_some_o
             other.join()
 
     monkeypatch.setattr(commit_module, "_make_plan", plan_then_let_another_commit_in)
-    result = commit_upload(store, preview, "ana")
+    result = commit_upload(ANA, store, preview)
     assert calls == [[("insert", 6)], [("insert", 1), ("unchanged", 3), ("update", 2)]]
     assert (result.inserted, result.updated, result.unchanged) == (1, 2, 3)
     assert_ids_unique(store)
@@ -329,7 +332,7 @@ def test_an_undo_failing_midway_leaves_the_store_unchanged():
     before = snapshot(store)
     store.fail_on = "UPDATE uploads"
     with pytest.raises(RuntimeError, match="injected"):
-        undo_upload(store, second.upload_id, "bo")
+        undo_upload(BO, store, second.upload_id)
     assert snapshot(store) == before
 
 
@@ -342,7 +345,7 @@ def test_undo_restores_exactly_the_state_before_the_upload(store):
     after_first = snapshot(store)
     second = commit(store, "servicenow_list_v2.csv")
 
-    undone = undo_upload(store, second.upload_id, "bo")
+    undone = undo_upload(BO, store, second.upload_id)
     assert (undone.deleted, undone.restored) == (1, 2)
     now = snapshot(store)
     assert now["incidents"] == after_first["incidents"]
@@ -352,7 +355,7 @@ def test_undo_restores_exactly_the_state_before_the_upload(store):
     assert uploads.loc[second.upload_id, "undone_by"] == "bo"
     assert uploads.loc[first.upload_id, "state"] == "committed"
 
-    undo_upload(store, first.upload_id, "bo")
+    undo_upload(BO, store, first.upload_id)
     assert snapshot(store, ("incidents", "incident_prior_versions")) == {
         table: empty[table] for table in ("incidents", "incident_prior_versions")
     }
@@ -363,36 +366,36 @@ def test_undoing_an_upload_that_a_later_one_built_on_is_refused(store):
     second = commit(store, "servicenow_list_v2.csv")
     before = snapshot(store)
     with pytest.raises(IngestError, match=f"cannot be undone: later upload.*{second.upload_id}.*2 incident"):
-        undo_upload(store, first.upload_id, "bo")
+        undo_upload(BO, store, first.upload_id)
     assert snapshot(store) == before
     listed = list_uploads(store).set_index("upload_id")
     assert listed.loc[first.upload_id, "undo_blocked_by"] == second.upload_id
     assert not listed.loc[first.upload_id, "can_undo"]
-    undo_upload(store, second.upload_id, "bo")
+    undo_upload(BO, store, second.upload_id)
     assert list_uploads(store).set_index("upload_id").loc[first.upload_id, "can_undo"]
-    undo_upload(store, first.upload_id, "bo")
+    undo_upload(BO, store, first.upload_id)
     assert store.scalar("SELECT count(*) FROM incidents") == 0
 
 
 def test_an_upload_that_touched_other_incidents_does_not_block_undo(store):
     first = commit(store, "servicenow_list.csv")
     commit(store, "jira_jsm.csv")
-    assert undo_upload(store, first.upload_id, "bo").deleted == 5
+    assert undo_upload(BO, store, first.upload_id).deleted == 5
     assert store.scalar("SELECT count(*) FROM incidents") == 4
 
 
 def test_undo_twice_or_of_an_unknown_upload_is_refused(store):
     first = commit(store, "servicenow_list.csv")
-    undo_upload(store, first.upload_id, "bo")
+    undo_upload(BO, store, first.upload_id)
     with pytest.raises(IngestError, match=r"already undone .* by bo"):
-        undo_upload(store, first.upload_id, "bo")
+        undo_upload(BO, store, first.upload_id)
     with pytest.raises(IngestError, match="No upload 'upl-nope'"):
-        undo_upload(store, "upl-nope", "bo")
+        undo_upload(BO, store, "upl-nope")
 
 
 def test_an_undone_file_can_be_imported_again(store):
     first = commit(store, "servicenow_list.csv")
-    undo_upload(store, first.upload_id, "bo")
+    undo_upload(BO, store, first.upload_id)
     again = commit(store, "servicenow_list.csv")
     assert again.already_imported is None and again.inserted == 5
 
@@ -420,7 +423,7 @@ def test_unmatched_names_are_listed_and_mapping_one_fixes_every_incident(store):
     ]
 
     version = store.data_version()
-    updated = map_service_name(store, "  mail relay ", "svc-mail", "ana")
+    updated = map_service_name(ANA, store, "  mail relay ", "svc-mail")
     assert updated == 1 and store.data_version() == version + 1
     assert incidents(store)["pagerduty:1235"]["service_id"] == "svc-mail"
     assert store.rows(
@@ -438,20 +441,20 @@ def test_unmatched_names_are_listed_and_mapping_one_fixes_every_incident(store):
 def test_mapping_also_fixes_prior_versions_so_undo_keeps_the_match(store):
     commit(store, "servicenow_list.csv")
     second = commit(store, "servicenow_list_v2.csv")
-    map_service_name(store, "Warehouse Scanning", "svc-crm", "ana")
-    undo_upload(store, second.upload_id, "bo")
+    map_service_name(ANA, store, "Warehouse Scanning", "svc-crm")
+    undo_upload(BO, store, second.upload_id)
     assert incidents(store)["servicenow:INC0012348"]["service_id"] == "svc-crm"
 
 
 def test_mapping_refusals(store):
     with pytest.raises(IngestError, match="No service with id 'svc-nope'"):
-        map_service_name(store, "Intranet", "svc-nope", "ana")
+        map_service_name(ANA, store, "Intranet", "svc-nope")
     with pytest.raises(IngestError, match="already names service 'svc-pay'"):
-        map_service_name(store, "PAY-GW-PROD", "svc-mail", "ana")
+        map_service_name(ANA, store, "PAY-GW-PROD", "svc-mail")
     with pytest.raises(IngestError, match="service name to map"):
-        map_service_name(store, "  ", "svc-mail", "ana")
+        map_service_name(ANA, store, "  ", "svc-mail")
     # Mapping a name to the service it already names is harmless.
-    assert map_service_name(store, "Payments API", "svc-pay", "ana") == 0
+    assert map_service_name(ANA, store, "Payments API", "svc-pay") == 0
     assert store.scalar("SELECT count(*) FROM service_aliases WHERE alias_key = 'payments api'") == 1
 
 
@@ -470,7 +473,7 @@ ACME = {
 
 
 def test_a_saved_mapping_is_used_for_the_next_file_with_that_header(store):
-    save_mapping(store, "Acme ITSM", ACME, "ana")
+    save_mapping(ANA, store, "Acme ITSM", ACME)
     assert load_mapping(store, "acme itsm") == ("Acme ITSM", ACME)
     listed = saved_mappings(store).to_dict("records")
     assert [(row["name"], row["mapping"], row["created_by"]) for row in listed] == [
@@ -485,13 +488,13 @@ def test_a_saved_mapping_is_used_for_the_next_file_with_that_header(store):
         "acme-itsm",
         "custom:Acme ITSM",
     )
-    result = commit_upload(store, preview, "ana")
+    result = commit_upload(ANA, store, preview)
     assert set(incidents(store)) == {"acme-itsm:T-1001", "acme-itsm:T-1002"}
     assert list_uploads(store).loc[0, "format"] == "custom:Acme ITSM" and result.inserted == 2
 
 
 def test_reading_with_a_mapping_just_saved_uses_its_name_for_the_ids(store):
-    save_mapping(store, "Acme ITSM", ACME, "ana")
+    save_mapping(ANA, store, "Acme ITSM", ACME)
     preview = preview_of(store, "unknown_header.csv", mapping=dict(ACME))
     assert (preview.mapping_name, preview.source) == ("Acme ITSM", "acme-itsm")
     unsaved = preview_of(store, "unknown_header.csv", mapping={"id": "Ticket", "opened": "Raised"})
@@ -499,14 +502,14 @@ def test_reading_with_a_mapping_just_saved_uses_its_name_for_the_ids(store):
 
 
 def test_saving_again_replaces_and_bad_mappings_are_refused(store):
-    save_mapping(store, "acme", ACME, "ana")
-    save_mapping(store, "ACME", {"id": "Ticket", "opened": "Raised"}, "bo")
+    save_mapping(ANA, store, "acme", ACME)
+    save_mapping(BO, store, "ACME", {"id": "Ticket", "opened": "Raised"})
     assert saved_mappings(store)["name"].tolist() == ["ACME"]
     with pytest.raises(IngestError, match="must name the column for opened"):
-        save_mapping(store, "x", {"id": "Ticket"}, "ana")
+        save_mapping(ANA, store, "x", {"id": "Ticket"})
     with pytest.raises(IngestError, match="built-in format"):
-        save_mapping(store, "jira", ACME, "ana")
+        save_mapping(ANA, store, "jira", ACME)
     with pytest.raises(IngestError, match="Unknown field"):
-        save_mapping(store, "y", ACME | {"colour": "Sev"}, "ana")
+        save_mapping(ANA, store, "y", ACME | {"colour": "Sev"})
     with pytest.raises(IngestError, match=r"No saved mapping named 'nope' \(saved mappings: ACME\)"):
         preview_of(store, "unknown_header.csv", mapping_name="nope")

@@ -10,11 +10,13 @@ from datetime import datetime
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from itscm.access import Actor
 from itscm.ingest import IngestError, commit_upload, read_upload
 from tests.test_ingest_support import NOW, make_failing_store, make_store, snapshot
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STORE = make_store()  # read_upload only reads the store: one for every example
+ANALYST = Actor("t", "analyst")
 
 HEADERS = [
     ["incident_id", "title", "service", "priority", "opened_at", "restored_at", "resolved_at", "closed_at"],
@@ -203,14 +205,14 @@ def test_the_store_never_holds_a_partial_upload(first, second, fail_on):
     store = make_failing_store()
     try:
         commit_upload(
-            store, read_upload(generic_file(first, ",", "\n").encode(), "a.csv", store=store, now=NOW), "t"
+            ANALYST, store, read_upload(generic_file(first, ",", "\n").encode(), "a.csv", store=store, now=NOW)
         )
         before = snapshot(store)
         preview = read_upload(generic_file(second, ",", "\n").encode(), "b.csv", store=store, now=NOW)
         assume(preview.incidents)
         store.fail_on = fail_on
         try:
-            skipped = commit_upload(store, preview, "t")
+            skipped = commit_upload(ANALYST, store, preview)
         except RuntimeError:
             pass
         else:
@@ -218,7 +220,7 @@ def test_the_store_never_holds_a_partial_upload(first, second, fail_on):
             assert skipped.already_imported
         assert snapshot(store) == before
         store.fail_on = None
-        result = commit_upload(store, preview, "t")
+        result = commit_upload(ANALYST, store, preview)
         stored = store.rows("SELECT incident_id FROM incidents")
         assert len(stored) == len(set(stored))
         expected = {row[0] for row in before["incidents"]} | set(

@@ -13,6 +13,7 @@ from time import perf_counter
 import duckdb
 import pytest
 
+from itscm.access import Actor
 from itscm.ingest import commit_upload, read_upload
 from itscm.store import Store
 
@@ -22,6 +23,7 @@ ROWS = int(os.environ.get("ITSCM_INGEST_SCALE", "0") or 0)
 pytestmark = pytest.mark.skipif(ROWS < 10, reason="set ITSCM_INGEST_SCALE=<rows>, at least 10, to measure "
                                                   "import throughput")
 SERVICES = 2000
+ANALYST = Actor("scale", "analyst")
 
 
 def write_export(path, rows: int, changed_every: int = 0) -> None:
@@ -68,7 +70,7 @@ def test_import_throughput(tmp_path):
             started = perf_counter()
             preview = read_upload(data, path.name, store=store)
             read = perf_counter()
-            result = commit_upload(store, preview, "scale")
+            result = commit_upload(ANALYST, store, preview)
             done = perf_counter()
             timings[label] = (read - started, done - read, done - started)
             rate = ROWS / (done - started)

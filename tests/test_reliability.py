@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 
-from itscm import access
+from itscm import access, ingest
 from itscm.filters import Filters
 from itscm.ingest import IngestError, read_upload
 from itscm.measures.posture import measures_snapshot, unit_gaps
@@ -50,12 +50,12 @@ def writer_state(cursor, writer: int) -> tuple[int, int]:
 
 def run_cycle(store: Store, previews: dict, writer: int, clock, log: list) -> None:
     """Import A, import B, undo B, undo A: each step one transaction, logged as it succeeded."""
-    a = access.commit_upload_as(ANALYST, store, previews["A"], now=clock())
+    a = ingest.commit_upload(ANALYST, store, previews["A"], now=clock())
     log.append(("commit", "A", a.upload_id))
-    b = access.commit_upload_as(ANALYST, store, previews["B"], now=clock())
+    b = ingest.commit_upload(ANALYST, store, previews["B"], now=clock())
     log.append(("commit", "B", b.upload_id))
     for upload_id in (b.upload_id, a.upload_id):
-        access.undo_upload_as(ANALYST, store, upload_id, now=clock())
+        ingest.undo_upload(ANALYST, store, upload_id, now=clock())
         log.append(("undo", None, upload_id))
 
 
@@ -140,10 +140,10 @@ def test_readers_never_see_half_an_upload_and_the_end_state_is_the_serial_one(sm
         clock = writer_clock(writer)
         for action, version, upload_id in logs[writer]:
             if action == "commit":
-                result = access.commit_upload_as(ANALYST, serial, previews[writer][version], now=clock())
+                result = ingest.commit_upload(ANALYST, serial, previews[writer][version], now=clock())
                 id_map[upload_id] = result.upload_id
             else:
-                access.undo_upload_as(ANALYST, serial, id_map[upload_id], now=clock())
+                ingest.undo_upload(ANALYST, serial, id_map[upload_id], now=clock())
     assert serial.data_version() == store.data_version()
     assert table_contents(store, id_map) == table_contents(serial)
     store.close()
@@ -156,7 +156,7 @@ def test_an_undo_refused_under_concurrency_changes_nothing(small_org_path, tmp_p
     shutil.copy(small_org_path, path)
     store = Store(path)
     preview = read_upload(incident_csv(0, "A"), "w0-A.csv", store=store)
-    upload_id = access.commit_upload_as(ANALYST, store, preview, now=T0).upload_id
+    upload_id = ingest.commit_upload(ANALYST, store, preview, now=T0).upload_id
     version = store.data_version()
     outcomes: list[object] = []
     start = threading.Barrier(4)
@@ -164,7 +164,7 @@ def test_an_undo_refused_under_concurrency_changes_nothing(small_org_path, tmp_p
     def undo() -> None:
         start.wait()
         try:
-            outcomes.append(access.undo_upload_as(ANALYST, store, upload_id, now=T0))
+            outcomes.append(ingest.undo_upload(ANALYST, store, upload_id, now=T0))
         except IngestError as refused:
             outcomes.append(refused)
 

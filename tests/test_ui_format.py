@@ -2,7 +2,7 @@
 
 import pytest
 
-from itscm.charts import target_state
+from itscm.targets import target_state
 from itscm.ui import money, pct
 
 

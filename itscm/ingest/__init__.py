@@ -7,8 +7,11 @@ The flow, as the upload page and `python -m itscm ingest` use it::
     if preview.needs_mapping:                                     # header matches no known format
         preview = read_upload(data, file_name, store=store, mapping={"id": "Ticket", "opened": "Raised"})
     preview.problems, problems_csv(preview)                       # the report, as a frame or CSV bytes
-    result = commit_upload(store, preview, uploaded_by="ana")     # all accepted rows or nothing
-    undo_upload(store, result.upload_id, undone_by="ana")         # back to the state before it
+    result = commit_upload(ana, store, preview)                   # all accepted rows or nothing
+    undo_upload(ana, store, result.upload_id)                     # back to the state before it
+
+(`ana` is the acting user, an `itscm.access.Actor`: every function here that writes takes it
+first and refuses a role below analyst.)
 
 Reading (`read_upload(data, file_name, *, store, format=None, tz="UTC", mapping=None,
 mapping_name=None, date_order=None, max_bytes=200 MB, now=None) -> UploadPreview`):
@@ -28,21 +31,21 @@ mapping_name=None, date_order=None, max_bytes=200 MB, now=None) -> UploadPreview
     id prefix), `date_order` overrides detection, `tz` is the zone of times without an offset.
 
 Committing:
-    `commit_upload(store, preview, uploaded_by) -> UploadResult` (upload_id, inserted, updated,
+    `commit_upload(actor, store, preview) -> UploadResult` (upload_id, inserted, updated,
     unchanged, rejected, warnings, unmatched_services, already_imported, message; `as_dict()` is
     the CLI's JSON). Identical re-upload: nothing written, `already_imported` names the upload.
     `diff_upload(store, preview)` is the same without writing (a dry run).
-    `undo_upload(store, upload_id, undone_by) -> UndoResult`; refused (IngestError) when a later
+    `undo_upload(actor, store, upload_id) -> UndoResult`; refused (IngestError) when a later
     committed upload changed the same incidents again. `list_uploads(store)` lists uploads with
     counts, `incidents_now`, `can_undo` and `undo_blocked_by`.
 
 Service names:
     `unmatched_service_names(store)` (service_name, incidents, first/last opened, sources);
-    `map_service_name(store, name, service_id, by)` adds the alias and fixes every incident.
+    `map_service_name(actor, store, name, service_id)` adds the alias and fixes every incident.
 
 Saved mappings:
-    `save_mapping(store, name, {field: column}, by)`, `saved_mappings(store)`,
-    `load_mapping(store, name)`, `delete_mapping(store, name)`. A file whose header holds every
+    `save_mapping(actor, store, name, {field: column})`, `saved_mappings(store)`,
+    `load_mapping(store, name)`, `delete_mapping(actor, store, name)`. A file whose header holds every
     column of a saved mapping (and matches no built-in format) is read with it unasked.
 
 Incident ids are source-qualified (`servicenow:INC0012345`, `jira:ITSM-12`, `pagerduty:1234`,

@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from itscm.access import AccessDenied
+from itscm.access import AccessDenied, command_line_actor
 from itscm.ingest.commit import commit_upload, diff_upload
 from itscm.ingest.dates import DATE_ORDERS
 from itscm.ingest.decode import DEFAULT_MAX_BYTES, DELIMITER_NAMES
@@ -117,11 +117,10 @@ def _run(args: argparse.Namespace, store: Store) -> int:
         return 1
     if args.report:
         Path(args.report).write_bytes(problems_csv(preview))
+    actor = command_line_actor(_user(args))
     if save_as and not args.dry_run:
-        save_mapping(
-            store, save_as, {name: columns[0] for name, columns in preview.mapping.items()}, _user(args)
-        )
-    result = diff_upload(store, preview) if args.dry_run else commit_upload(store, preview, _user(args))
+        save_mapping(actor, store, save_as, {name: columns[0] for name, columns in preview.mapping.items()})
+    result = diff_upload(store, preview) if args.dry_run else commit_upload(actor, store, preview)
     if args.json:
         print(json.dumps(result.as_dict() | _reading(preview), default=str))
     else:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm.access import Actor, writes
 from itscm.derived import apply_incident_changes, derived_values_sql
 from itscm.incident_columns import BY_NAME, DERIVED_FROM, FACT_COLUMNS
 from itscm.ingest.errors import IngestError
@@ -164,10 +165,13 @@ def diff_upload(store: Store, preview: UploadPreview) -> UploadResult:
     return result
 
 
+@writes("analyst", "commit an upload")
 def commit_upload(
-    store: Store, preview: UploadPreview, uploaded_by: str | None = None, *, now: datetime | None = None
+    actor: Actor, store: Store, preview: UploadPreview, *, now: datetime | None = None
 ) -> UploadResult:
-    """Write the preview's accepted incidents in one transaction; see the module docstring."""
+    """Write the preview's accepted incidents in one transaction, uploaded by `actor`; see the
+    module docstring."""
+    uploaded_by = actor.name
     _check_committable(preview)
     if preview.incidents == 0:
         result = _result(preview, None, {}, _no_unmatched(), dry_run=False)
@@ -409,10 +413,10 @@ class UndoResult:
     message: str
 
 
-def undo_upload(
-    store: Store, upload_id: str, undone_by: str | None = None, *, now: datetime | None = None
-) -> UndoResult:
-    """Put the store back as it was before `upload_id`, in one transaction."""
+@writes("analyst", "undo an upload")
+def undo_upload(actor: Actor, store: Store, upload_id: str, *, now: datetime | None = None) -> UndoResult:
+    """Put the store back as it was before `upload_id`, in one transaction, undone by `actor`."""
+    undone_by = actor.name
     now = now or datetime.now(UTC).replace(tzinfo=None)
     with store.transaction() as cur:
         row = cur.execute(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm.access import Actor, writes
 from itscm.ingest.errors import IngestError
 from itscm.ingest.formats import FIELDS, REQUIRED_FIELDS, normalise_column, source_prefix
 from itscm.store import Store
@@ -41,8 +42,9 @@ def _check(name: str, mapping: dict[str, str]) -> tuple[str, dict[str, str]]:
     return clean_name, clean
 
 
-def save_mapping(store: Store, name: str, mapping: dict[str, str], by: str | None = None) -> None:
-    """Save (or replace) the mapping `name`."""
+@writes("analyst", "save a column mapping")
+def save_mapping(actor: Actor, store: Store, name: str, mapping: dict[str, str]) -> None:
+    """Save (or replace) the mapping `name`, as saved by `actor`."""
     clean_name, clean = _check(name, mapping)
     with store.transaction() as cur:
         cur.execute("DELETE FROM column_mappings WHERE lower(name) = lower($name)", {"name": clean_name})
@@ -52,13 +54,14 @@ def save_mapping(store: Store, name: str, mapping: dict[str, str], by: str | Non
             {
                 "name": clean_name,
                 "mapping": json.dumps(clean, sort_keys=True),
-                "by": by,
+                "by": actor.name,
                 "at": datetime.now(UTC).replace(tzinfo=None),
             },
         )
 
 
-def delete_mapping(store: Store, name: str) -> bool:
+@writes("analyst", "delete a column mapping")
+def delete_mapping(actor: Actor, store: Store, name: str) -> bool:
     with store.transaction() as cur:
         deleted = cur.execute(
             "DELETE FROM column_mappings WHERE lower(name) = lower($name)", {"name": name.strip()}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm.access import Actor, writes
 from itscm.ingest.errors import IngestError
 from itscm.store import Store
 
@@ -52,15 +53,15 @@ def unmatched_service_names(store: Store) -> pd.DataFrame:
     )
 
 
-def map_service_name(
-    store: Store, name: str, service_id: str, by: str | None = None, *, now: datetime | None = None
-) -> int:
+@writes("analyst", "map a service name")
+def map_service_name(actor: Actor, store: Store, name: str, service_id: str, *, now: datetime | None = None) -> int:
     """Make `name` an alias of `service_id` (origin 'mapped by analyst') and set that service on
     every incident under the name, in one transaction. Returns the number of incidents updated.
 
     Prior versions kept for undo get the service too, so undoing an upload later does not bring
     back an unmatched incident. The alias records who mapped it and when (`mapped_by`,
     `mapped_at`); `now` pins the time for tests."""
+    by = actor.name
     key = name_key(name or "")
     now = now or datetime.now(UTC).replace(tzinfo=None)
     if not key:

@@ -1,42 +1,24 @@
-"""Continuity posture: the four headline numbers, their previous period, their monthly trend,
-and business units ranked by their gaps. Built only from the four measures' own functions."""
+"""Continuity posture: the headline numbers, their previous period, their monthly trend, and
+business units ranked by their gaps. Built only from the measures' own functions, for every
+headline measure of the registry (itscm/measures/registry.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from itscm.filters import Filters
-from itscm.measures.attainment import EVENT_COUNTS_SQL, attainment_summary, judged_attainment
+from itscm.measures.attainment import EVENT_COUNTS_SQL
 from itscm.measures.common import period_params, run_together
-from itscm.measures.coverage import (
-    COVERAGE_BY_SERVICE_SQL,
-    DRILL_TYPES_WEAKEST_FIRST,
-    coverage_summaries,
-    coverage_summary,
-    coverage_trend,
-)
-from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month, downtime_summary, downtime_total
-from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_summaries, staleness_summary, staleness_trend
+from itscm.measures.coverage import COVERAGE_BY_SERVICE_SQL, DRILL_TYPES_WEAKEST_FIRST, coverage_trend
+from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month
+from itscm.measures.registry import headline_measures
+from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_trend
 from itscm.store import Store
 
 
 def measures_snapshot(store: Store, filters: Filters) -> dict:
-    """The four measures for one filter, as dicts."""
-    return {
-        "coverage": coverage_summary(store, filters),
-        "rto_attainment": attainment_summary(store, filters),
-        "downtime_cost": downtime_summary(store, filters),
-        "staleness": staleness_summary(store, filters),
-    }
-
-
-HEADLINES = {
-    # key: (measure, figure, label, higher is better)
-    "coverage_pct": ("coverage", "pct", "Critical-service coverage", True),
-    "attainment_pct": ("rto_attainment", "pct", "RTO attainment", True),
-    "downtime_cost": ("downtime_cost", "total", "Downtime cost", False),
-    "stale_pct": ("staleness", "stale_pct", "Stale plans", False),
-}
+    """Every headline measure's summary for one filter, by the measure's name."""
+    return {measure.name: measure.summary(store, filters) for measure in headline_measures()}
 
 
 def posture_summary(store: Store, filters: Filters) -> dict:
@@ -44,59 +26,63 @@ def posture_summary(store: Store, filters: Filters) -> dict:
     the same length before, 'headlines': {key: {label, value, previous, change, higher_is_better}}}."""
     before = filters.previous()
     dates = [filters.as_of, before.as_of]
-    downtime, total_before, attainment, attainment_before, coverage, staleness = run_together(  # longest first
-        lambda: downtime_summary(store, filters), lambda: downtime_total(store, before),
-        lambda: attainment_summary(store, filters), lambda: judged_attainment(store, before),
-        lambda: coverage_summaries(store, filters, dates), lambda: staleness_summaries(store, filters, dates),
-    )
-    current = {
-        "coverage": coverage[filters.as_of],
-        "rto_attainment": attainment,
-        "downtime_cost": downtime,
-        "staleness": staleness[filters.as_of],
-    }
-    previous = {
-        "coverage": coverage[before.as_of],
-        "rto_attainment": attainment_before,
-        "downtime_cost": {"total": total_before},
-        "staleness": staleness[before.as_of],
-    }
+    measures = headline_measures()
+    longest_first = sorted(measures, key=lambda measure: -measure.query_cost)
+    calls = []
+    for measure in longest_first:
+        if measure.at_dates:   # both periods in one query
+            calls.append(lambda m=measure: m.at_dates(store, filters, dates))
+        else:
+            calls += [lambda m=measure: m.summary(store, filters), lambda m=measure: m.previous_summary(store, before)]
+    results = iter(run_together(*calls))
+    current, previous = {}, {}
+    for measure in longest_first:
+        if measure.at_dates:
+            both = next(results)
+            current[measure.name], previous[measure.name] = both[filters.as_of], both[before.as_of]
+        else:
+            current[measure.name], previous[measure.name] = next(results), next(results)
     headlines = {}
-    for key, (measure, figure, label, higher_is_better) in HEADLINES.items():
-        value, earlier = current[measure][figure], previous[measure][figure]
+    for measure in measures:
+        value, earlier = current[measure.name][measure.figure], previous[measure.name][measure.figure]
         change = None if value is None or earlier is None else round(value - earlier, 2)
-        headlines[key] = {
-            "label": label, "value": value, "previous": earlier, "change": change,
-            "higher_is_better": higher_is_better,
+        headlines[measure.key] = {
+            "label": measure.label, "value": value, "previous": earlier, "change": change,
+            "higher_is_better": measure.higher_is_better,
         }
-    return {"current": current, "previous": previous, "headlines": headlines}
+    in_order = [measure.name for measure in measures]
+    return {"current": {name: current[name] for name in in_order},
+            "previous": {name: previous[name] for name in in_order}, "headlines": headlines}
 
 
 def posture_trend(store: Store, filters: Filters) -> pd.DataFrame:
-    """month, coverage_pct, attainment_pct, downtime_cost, stale_pct: every measure by month."""
+    """month, coverage_pct, attainment_pct, downtime_cost, stale_pct: every measure by month (and
+    each registered measure's own `trend`, under its key)."""
     attainment_sql = f"""
         SELECT month, round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
                             / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
         FROM ({EVENT_COUNTS_SQL}) GROUP BY month HAVING sum(events) <> 0
     """
-    by_month, staleness, coverage, attainment = run_together(   # the longest first
+    added = [measure for measure in headline_measures() if measure.trend]
+    by_month, staleness, coverage, attainment, *added_trends = run_together(   # the longest first
         lambda: downtime_by_month(store, filters), lambda: staleness_trend(store, filters),
         lambda: coverage_trend(store, filters), lambda: store.df(attainment_sql, period_params(store, filters)),
+        *(lambda m=measure: m.trend(store, filters) for measure in added),
     )
     months = pd.DataFrame({"month": pd.to_datetime(coverage["month_end"]).dt.to_period("M").dt.to_timestamp()})
     trend = months.assign(coverage_pct=coverage["pct"].to_numpy(), stale_pct=staleness["stale_pct"].to_numpy())
     cost = by_month[["month", "cost"]].rename(columns={"cost": "downtime_cost"})
-    for frame in (attainment, cost):
+    for frame in (attainment, cost, *added_trends):
         frame["month"] = pd.to_datetime(frame["month"])
         trend = trend.merge(frame, on="month", how="left")
     trend["downtime_cost"] = trend["downtime_cost"].fillna(0.0)
-    return trend[["month", "coverage_pct", "attainment_pct", "downtime_cost", "stale_pct"]]
+    return trend[["month", *(measure.key for measure in headline_measures() if measure.key in trend)]]
 
 
 def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
     """Business units ranked by their gaps: unit, critical services, uncovered, coverage_pct,
     recovery events, breaches, attainment_pct, downtime_cost, plans, stale plans, stale_pct,
-    services without plan."""
+    services without plan (and each registered measure's own `by_unit` columns)."""
     coverage_params = {**filters.snapshot_params(store, [filters.as_of]), "drill_types": DRILL_TYPES_WEAKEST_FIRST}
     coverage = store.df(
         f"""SELECT unit, count(*) AS critical_services, count(*) FILTER (WHERE NOT covered) AS uncovered,
@@ -131,7 +117,8 @@ def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
         {key: value for key, value in filters.scope_params(store).items() if "unit" in key},
     )
     table = units
-    for frame in (coverage, attainment, cost, staleness):
+    added = [measure.by_unit(store, filters) for measure in headline_measures() if measure.by_unit]
+    for frame in (coverage, attainment, cost, staleness, *added):
         table = table.merge(frame, on="unit", how="left")
     counts = ["critical_services", "uncovered", "recovery_events", "breaches", "plans", "stale_plans",
               "services_without_plan"]

@@ -1,0 +1,54 @@
+"""The app's shared screen parts: the one package of itscm that imports streamlit.
+
+A module per job: `context` (page setup, the menu), `cache` (the store handle, cached reads),
+`filters` (the sidebar filters and periods), `signin` (who is using the app, and whether to show
+them a control), `widgets` (figures, messages, downloads, charts, the Overview's tiles and tables),
+`service_card` and `upload` (the Services and Upload incidents pages' parts). Pages use the
+names below as `ui.<name>`; everything else stays inside the package.
+"""
+
+from itscm.ui.cache import cached_read
+from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
+from itscm.ui.filters import filter_scope_caption
+from itscm.ui.service_card import service_card
+from itscm.ui.signin import require_role, sign_in_configured
+from itscm.ui.upload import TIME_ZONES, read_upload_preview, service_choices, upload_preview_summary
+from itscm.ui.widgets import (
+    download_csv,
+    explain_empty,
+    gap_table,
+    money,
+    pct,
+    plain,
+    plot,
+    posture_tiles,
+    rerun_with_message,
+    show_message,
+    unit_table,
+)
+
+__all__ = [
+    "NAVIGATION",
+    "TIME_ZONES",
+    "cached_read",
+    "download_csv",
+    "entrypoint_setup",
+    "explain_empty",
+    "filter_scope_caption",
+    "gap_table",
+    "money",
+    "pct",
+    "plain",
+    "plot",
+    "posture_tiles",
+    "read_upload_preview",
+    "require_role",
+    "rerun_with_message",
+    "service_card",
+    "service_choices",
+    "setup_page",
+    "show_message",
+    "sign_in_configured",
+    "unit_table",
+    "upload_preview_summary",
+]

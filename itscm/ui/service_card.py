@@ -1,0 +1,81 @@
+"""A service's card on the Services page: its objectives, plans, drills, incidents, dependencies
+and suppliers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from itscm.ui.widgets import explain_empty, money, plain
+
+
+def _minutes(value) -> str:
+    if value is None or pd.isna(value):
+        return "not set"
+    value = int(value)
+    if value >= 1440 and value % 1440 == 0:
+        return f"{value // 1440} d"
+    if value >= 60:
+        return f"{value / 60:g} h"
+    return f"{value} min"
+
+
+def _table_or_note(frame: pd.DataFrame, note: str, **kwargs) -> None:
+    if frame.empty:
+        explain_empty(note)
+    else:
+        st.dataframe(frame, hide_index=True, **kwargs)
+
+
+def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
+    """One service: objectives, plans, drills, incidents, dependencies and suppliers."""
+    service = card["service"].iloc[0]
+    st.subheader(plain(service["name"]))
+    st.caption(f"{plain(service['unit'] or 'No business unit')} · tier {service['tier']} · "
+               f"owner {plain(service['owner'])} · {service['lifecycle']} · "
+               f"strategy {plain(service['recovery_strategy'] or 'not set')}")
+    tiles = st.columns(5)
+    tiles[0].metric("RTO", _minutes(service["rto_minutes"]), border=True)
+    # Missing (NA, not None) where no dependency is slower than the service itself.
+    bottleneck = None if pd.isna(service["bottleneck"]) else service["bottleneck"]
+    tiles[1].metric("Effective RTO", _minutes(service["effective_rto_minutes"]), border=True,
+                    help=f"Longest along the dependency chain (set by {plain(bottleneck)})"
+                    if bottleneck else "No dependencies")
+    tiles[2].metric("RPO", _minutes(service["rpo_minutes"]), border=True)
+    tiles[3].metric("MTPD", _minutes(service["mtpd_minutes"]), border=True)
+    tiles[4].metric("Cost per hour", money(service["impact_cost_per_hour"], currency), border=True)
+    if not card["aliases"].empty:
+        st.caption("Also known in incident logs as: " + ", ".join(map(plain, card["aliases"]["alias"])))
+    plans, drills, incidents, dependencies, suppliers = st.tabs(
+        ["Plans", "Drills", "Incidents", "Dependencies", "Suppliers"])
+    with plans:
+        _table_or_note(card["plans"], "No plan.", column_config={
+            "plan_id": "Plan", "title": "Title", "owner": "Owner", "status": "Status",
+            "approved_on": st.column_config.DateColumn("Approved on", format="YYYY-MM-DD"),
+            "last_review": st.column_config.DateColumn("Last review", format="YYYY-MM-DD"), "reviews": "Reviews"})
+    with drills:
+        _table_or_note(card["drills"], "No drill.", column_config={
+            "held_on": st.column_config.DateColumn("Held on", format="YYYY-MM-DD"), "drill_type": "Type",
+            "outcome": "Outcome", "rta_minutes": st.column_config.NumberColumn("RTA (min)", format="localized"),
+            "data_loss_minutes": st.column_config.NumberColumn("Data loss (min)", format="localized"),
+            "open_findings": "Open findings", "plan_id": "Plan"})
+    with incidents:
+        _table_or_note(card["incidents"], "No incident on record.", column_config={
+            "incident_id": "Incident", "title": "Title", "priority": "Priority",
+            "opened_at": st.column_config.DatetimeColumn("Opened", format="YYYY-MM-DD HH:mm"),
+            "restored_at": st.column_config.DatetimeColumn("Restored", format="YYYY-MM-DD HH:mm"),
+            "resolved_at": st.column_config.DatetimeColumn("Resolved", format="YYYY-MM-DD HH:mm"),
+            "closed_at": st.column_config.DatetimeColumn("Closed", format="YYYY-MM-DD HH:mm"),
+            "rta_minutes": st.column_config.NumberColumn("RTA (min)")})
+    with dependencies:
+        st.markdown("**Depends on**")
+        service_columns = {"service_id": "Id", "service": "Service", "tier": "Tier",
+                           "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized")}
+        _table_or_note(card["depends_on"], "No dependency recorded.", column_config={
+            **service_columns, "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
+        st.markdown("**Depended on by**")
+        _table_or_note(card["dependants"], "Nothing depends on this service.", column_config=service_columns)
+    with suppliers:
+        _table_or_note(card["suppliers"], "No supplier recorded.", column_config={
+            "supplier": "Supplier", "contracted_recovery_minutes": st.column_config.NumberColumn(
+                "Contracted recovery (min)", format="localized")})

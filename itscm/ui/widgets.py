@@ -1,0 +1,171 @@
+"""What every page draws with: figures written for people (plain text, money, percentages),
+messages, downloads, charts, and the Overview's tiles and unit table and the coverage gap table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from itscm.export import csv_for_spreadsheets
+from itscm.measures.registry import MONEY, PERCENT, HeadlineMeasure, UnitColumn, headline_measures
+from itscm.targets import target_state
+
+# -- figures and text ----------------------------------------------------------------------------
+
+_MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def plain(text: object) -> str:
+    """User data (names, titles) made safe to embed in markdown: shown as typed, never as
+    formatting, links, HTML or LaTeX."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in str(text))
+
+
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
+
+
+def money(value: float | None, currency: str) -> str:
+    """A short figure for tiles: €48.6 B, €258.8 M, €42 k, €950."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1_000_000_000:
+        return f"{sign}{symbol}{value / 1_000_000_000:,.1f} B"
+    if value >= 1_000_000:
+        return f"{sign}{symbol}{value / 1_000_000:,.1f} M"
+    if value >= 10_000:
+        return f"{sign}{symbol}{value / 1_000:,.0f} k"
+    return f"{sign}{symbol}{value:,.0f}"
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.1f} %"
+
+
+# -- messages, downloads, charts -----------------------------------------------------------------
+
+
+def rerun_with_message(key: str, message: str) -> None:
+    """Run the page again to show a change, and say once, on that run, what was done."""
+    st.session_state[key] = message
+    st.rerun()
+
+
+def show_message(key: str, icon: str) -> None:
+    """The message `rerun_with_message` left under `key`, shown once."""
+    if key in st.session_state:
+        st.success(plain(st.session_state.pop(key)), icon=icon)
+
+
+def explain_empty(message: str) -> None:
+    """A friendly note where a chart or table would be empty."""
+    st.info(message, icon=":material/info:")
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
+    st.download_button(label, data=csv_for_spreadsheets(frame), file_name=file_name,
+                       mime="text/csv", icon=":material/download:", key=f"download-{file_name}")
+
+
+def plot(figure, key: str | None = None, **kwargs):
+    return st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key=key, **kwargs)
+
+
+def rows_height(rows: int) -> int:
+    """Tall enough to show every row without scrolling inside the table."""
+    return 35 * (rows + 1) + 3
+
+
+# -- overview ------------------------------------------------------------------------------------
+
+_BADGE_COLOURS = {"on target": "green", "at risk": "orange", "breached": "red"}
+
+
+def headline_figure(value: float | None, measure: HeadlineMeasure, currency: str) -> str:
+    return money(value, currency) if measure.format == MONEY else pct(value)
+
+
+def _change(change: float | None, measure: HeadlineMeasure, currency: str) -> str | None:
+    if change is None:
+        return None
+    return money(change, currency) if measure.format == MONEY else f"{change:+.1f} pts"
+
+
+def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) -> None:
+    """A tile per headline measure: value, change against the previous period, state against
+    target (or, without one, the previous period's figure)."""
+    measures = headline_measures()
+    for column, measure in zip(st.columns(len(measures)), measures, strict=True):
+        with column:
+            headline = headlines[measure.key]
+            value = headline["value"]
+            st.metric(measure.label, headline_figure(value, measure, currency),
+                      delta=_change(headline["change"], measure, currency), border=True,
+                      delta_color="normal" if measure.higher_is_better else "inverse",
+                      delta_description="vs previous period", help=measure.tile_help(current[measure.name]))
+            if measure.key in targets:
+                target = targets[measure.key]
+                state = target_state(value, target, measure.higher_is_better)
+                bound = "≥" if measure.higher_is_better else "≤"
+                st.badge(f"{(state or 'no data').capitalize()} · target {bound} {target:.0f} %",
+                         color=_BADGE_COLOURS.get(state, "gray"))
+            else:
+                st.badge(f"Previous period {headline_figure(headline['previous'], measure, currency)}", color="gray")
+
+
+def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:
+    rows = st.session_state[table_key].selection.rows
+    if rows:
+        st.session_state["unit"] = [units[rows[0]]]
+
+
+def _unit_column_config(column: UnitColumn, currency: str):
+    if column.kind == PERCENT:
+        return st.column_config.ProgressColumn(column.label, format="%.1f %%", min_value=0, max_value=100)
+    if column.kind == MONEY:
+        return st.column_config.NumberColumn(f"{column.label} ({currency})", format="localized")
+    return st.column_config.NumberColumn(column.label, format="localized")
+
+
+def unit_table(units: pd.DataFrame, currency: str) -> None:
+    """Business units ranked by gaps, with each headline measure's columns; selecting a row
+    narrows the filters to that unit."""
+    key = "unit-ranking"
+    columns = [column for measure in headline_measures() for column in measure.unit_columns if column.name in units]
+    shown = units[["unit", "gaps", *(column.name for column in columns)]]
+    st.dataframe(
+        shown, hide_index=True, key=key, height=rows_height(len(shown)),
+        on_select=lambda: _narrow_to_selected_unit(key, list(shown["unit"])),
+        selection_mode="single-row",
+        column_config={
+            "unit": st.column_config.TextColumn("Business unit"),
+            "gaps": st.column_config.NumberColumn("Gaps", help="Uncovered critical services + stale plans "
+                                                               "+ services without a plan"),
+            **{column.name: _unit_column_config(column, currency) for column in columns},
+        },
+    )
+
+
+# -- coverage ------------------------------------------------------------------------------------
+
+
+def gap_table(matrix: pd.DataFrame, controls: dict[str, str]) -> None:
+    """The service-by-control matrix as a table of ticks."""
+    config = {
+        "service": st.column_config.TextColumn("Service"),
+        "unit": st.column_config.TextColumn("Business unit"),
+        "tier": st.column_config.NumberColumn("Tier"),
+        "owner": st.column_config.TextColumn("Owner"),
+        "gaps": st.column_config.NumberColumn("Gaps"),
+        "covered": st.column_config.CheckboxColumn("Covered"),
+        "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
+        "proving_rta_minutes": st.column_config.NumberColumn("Last proven RTA (min)", format="localized"),
+        "last_review": st.column_config.DateColumn("Last review"),
+        "last_qualifying_drill": st.column_config.DateColumn("Last qualifying drill"),
+    }
+    config.update({control: st.column_config.CheckboxColumn(label) for control, label in controls.items()})
+    order = ["service", "unit", "tier", "owner", "gaps", *controls, "rto_minutes", "proving_rta_minutes",
+             "last_review", "last_qualifying_drill"]
+    st.dataframe(matrix, hide_index=True, column_order=order, column_config=config)
