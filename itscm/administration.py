@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm import rollup
 from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
 from itscm.store import Store
 from itscm.targets import DEFAULT_TARGETS, TARGET_KEY_PREFIX
@@ -133,10 +134,12 @@ class _RowEdit:
 
 
 def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now: datetime | None,
-          check_in_store: Callable | None = None) -> dict[object, dict[str, tuple]]:
+          check_in_store: Callable | None = None,
+          after: Callable | None = None) -> dict[object, dict[str, tuple]]:
     """Check every edit, then apply the fields that differ from the rows as they are and log them
     with their before and after, all in one transaction: every edit or none. Returns
-    {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing."""
+    {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing.
+    `after(cursor, changed)` runs in the transaction once the rows are written."""
     wanted = [_checked(kind, edit.changes) for edit in edits]
     done: dict[object, dict[str, tuple]] = {}
     try:
@@ -157,6 +160,8 @@ def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now:
                     done[edit.key] = changed
             if not done:
                 raise _NothingToChange
+            if after:
+                after(cursor, done)
     except _NothingToChange:
         return {}
     return done
@@ -214,7 +219,14 @@ def edit_service(store: Store, service_id: str, changes: dict, *, by: str,
     """Set the given facts of a service. Returns {field: (before, after)} for the fields that
     changed (empty when none did; nothing is written or logged then)."""
     edit = _RowEdit(service_id, changes, service_id, f"There is no service {service_id!r}.")
-    return _edit(store, SERVICE, [edit], by=by, now=now, check_in_store=_unit_exists).get(service_id, {})
+    return _edit(store, SERVICE, [edit], by=by, now=now, check_in_store=_unit_exists,
+                 after=_keep_rollup_current).get(service_id, {})
+
+
+def _keep_rollup_current(cursor, changed: dict[object, dict[str, tuple]]) -> None:
+    # Of a service's facts, the rollup reads only the RTO (attainment and breach time).
+    if any("rto_minutes" in fields for fields in changed.values()):
+        rollup.after_services_changed(cursor)
 
 
 # -- policy per tier ------------------------------------------------------------------------------

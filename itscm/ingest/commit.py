@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from itscm.derived import apply_incident_changes, derived_values_sql
 from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import UploadPreview
 from itscm.ingest.services import SERVICE_KEYS_SQL
+from itscm.rollup import after_incidents_changed, derived_values_sql
 from itscm.store import Store
 
 INCIDENT_COLUMNS = [
@@ -42,6 +42,7 @@ INCIDENT_COLUMNS = [
     "closed_at",
 ]
 _DATA_COLUMNS = INCIDENT_COLUMNS[1:]
+_FACTS = "service_id, service_name, opened_at, restored_at, resolved_at, closed_at"  # what the rollup reads
 _STAGED = "ingest_staged"  # the preview's accepted rows, registered (an Arrow table)
 _STAGED_COPY = "ingest_staged_rows"  # the same copied into a temp table by a commit
 _SAME_AS_STORED = " AND ".join(f"staged.{c} IS NOT DISTINCT FROM i.{c}" for c in _DATA_COLUMNS)
@@ -298,18 +299,15 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
                 """,
                 params,
             )
-        # The rollup learns exactly what changed (the versions written, the ones they replaced),
-        # instead of rebuilding every month this upload touched at commit.
-        facts = "service_id, service_name, opened_at, restored_at, resolved_at, closed_at"
-        apply_incident_changes(
+        # The rollup learns exactly what changed: the versions written, the ones they replaced.
+        after_incidents_changed(
             cur,
             f"""
-            SELECT {facts}, 1 AS sign FROM ingest_plan WHERE action <> 'unchanged'
+            SELECT {_FACTS}, 1 AS sign FROM ingest_plan WHERE action <> 'unchanged'
             UNION ALL
-            SELECT {facts}, -1 FROM incident_prior_versions WHERE upload_id = $upload_id
+            SELECT {_FACTS}, -1 FROM incident_prior_versions WHERE upload_id = $upload_id
             """,
             params,
-            incidents_written=True,
         )
         cur.execute(
             """
@@ -447,13 +445,13 @@ def undo_upload(
         restored = cur.execute(
             "SELECT count(*) FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id}
         ).fetchone()[0]
-        facts = "service_id, service_name, opened_at, restored_at, resolved_at, closed_at"
-        apply_incident_changes(
-            cur,
+        # What the undo changes, kept for the rollup: the upload's versions go, the prior ones return.
+        cur.execute(
             f"""
-            SELECT {facts}, -1 AS sign FROM incidents WHERE upload_id = $id
+            CREATE OR REPLACE TEMP TABLE undo_changes AS
+            SELECT {_FACTS}, -1 AS sign FROM incidents WHERE upload_id = $id
             UNION ALL
-            SELECT {facts}, 1 FROM incident_prior_versions WHERE upload_id = $id
+            SELECT {_FACTS}, 1 FROM incident_prior_versions WHERE upload_id = $id
             """,
             {"id": upload_id},
         )
@@ -471,6 +469,8 @@ def undo_upload(
             {"id": upload_id},
         )
         cur.execute("DELETE FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id})
+        after_incidents_changed(cur, "SELECT * FROM undo_changes")
+        cur.execute("DROP TABLE undo_changes")   # a failure rolls its creation back with the rest
         cur.execute(
             "UPDATE uploads SET state = 'undone', undone_at = $at, undone_by = $by WHERE upload_id = $id",
             {"id": upload_id, "at": now, "by": undone_by},

@@ -7,7 +7,7 @@ import pandas as pd
 
 from itscm.filters import Filters
 from itscm.measures.attainment import EVENT_COUNTS_SQL, attainment_summary, judged_attainment
-from itscm.measures.common import period_params, run_together
+from itscm.measures.common import run_together
 from itscm.measures.coverage import (
     COVERAGE_BY_SERVICE_SQL,
     DRILL_TYPES_WEAKEST_FIRST,
@@ -17,6 +17,7 @@ from itscm.measures.coverage import (
 )
 from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month, downtime_summary, downtime_total
 from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_summaries, staleness_summary, staleness_trend
+from itscm.rollup import period_params
 from itscm.store import Store
 
 
