@@ -168,3 +168,8 @@ def edit_policy_as(actor: Actor, store: Store, changes_by_tier: dict[int, dict])
 def set_target_as(actor: Actor, store: Store, key: str, value: float) -> tuple | None:
     require(actor, "admin", "set the posture targets")
     return administration.set_target(store, key, value, by=actor.name)
+
+
+def set_targets_as(actor: Actor, store: Store, targets: dict[str, float]) -> dict[str, tuple]:
+    require(actor, "admin", "set the posture targets")
+    return administration.set_targets(store, targets, by=actor.name)

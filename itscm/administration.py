@@ -268,6 +268,10 @@ def edit_policy(store: Store, changes_by_tier: dict[int, dict], *, by: str,
 
 def set_target(store: Store, key: str, value: float, *, by: str, now: datetime | None = None) -> tuple | None:
     """Set one posture target (a percentage); returns (before, after), or None if unchanged."""
+    return set_targets(store, {key: value}, by=by, now=now).get(key)
+
+
+def _target(key: str, value) -> float:
     if key not in DEFAULT_TARGETS:
         raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(DEFAULT_TARGETS)}.")
     try:
@@ -276,19 +280,32 @@ def set_target(store: Store, key: str, value: float, *, by: str, now: datetime |
         raise ChangeRefused(f"A target is a percentage, not {value!r}.") from error
     if not 0 <= value <= 100:
         raise ChangeRefused("A target is a percentage from 0 to 100.")
-    meta_key = TARGET_KEY_PREFIX + key
+    return value
+
+
+def set_targets(store: Store, targets: dict[str, float], *, by: str,
+                now: datetime | None = None) -> dict[str, tuple]:
+    """Set posture targets (percentages), every one checked first, in one transaction, each
+    change logged on its own; returns {key: (before, after)} for those that changed."""
+    wanted = {key: _target(key, value) for key, value in targets.items()}
+    done: dict[str, tuple] = {}
     try:
         with store.transaction() as cursor:
-            rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
-            before = float(rows[0][0]) if rows else DEFAULT_TARGETS[key]
-            if before == value:
+            for key, value in wanted.items():
+                meta_key = TARGET_KEY_PREFIX + key
+                rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
+                before = float(rows[0][0]) if rows else DEFAULT_TARGETS[key]
+                if before == value:
+                    continue
+                cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
+                cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
+                _log(cursor, by, "set target", key, {key: before}, {key: value}, _now(now))
+                done[key] = (before, value)
+            if not done:
                 raise _NothingToChange
-            cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
-            cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
-            _log(cursor, by, "set target", key, {key: before}, {key: value}, _now(now))
     except _NothingToChange:
-        return None
-    return before, value
+        return {}
+    return done
 
 
 # -- every attributed change ----------------------------------------------------------------------

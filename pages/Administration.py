@@ -59,7 +59,7 @@ with policy_tab:
                                        disabled=not is_admin) for key in DEFAULT_TARGETS}
         if st.form_submit_button("Save targets", disabled=not is_admin):
             try:
-                changed = [key for key, value in wanted.items() if access.set_target_as(user, page.store, key, value)]
+                changed = access.set_targets_as(user, page.store, wanted)   # all in one transaction
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:

@@ -486,7 +486,7 @@ def test_a_write_that_touches_no_incident_or_service_rto_does_no_upkeep(small_or
     with Store(path) as store:
         ledger = store.scalar("SELECT service_id FROM services WHERE name = 'Core Ledger'")
         access.grant_role(admin, store, "ana@example.com", "analyst")
-        administration.set_target(store, "coverage_pct", 80, by="boss")
+        administration.set_targets(store, {"coverage_pct": 80, "stale_pct": 10}, by="boss")
         administration.edit_policy(store, {1: {"review_interval_days": 200}}, by="boss")
         administration.edit_service(store, ledger, {"owner": "Someone Else", "impact_cost_per_hour": 1.0}, by="boss")
         ingest.save_mapping(store, "my export", {"id": "Ref", "opened": "Opened"}, by="ana")
