@@ -1,5 +1,5 @@
 """The monthly incident rollup and the derived columns it reads: how they are built, kept current
-and checked, and how a period is read from them. The one owner of all four.
+and checked, and how a period is read from them: one module owns all of it.
 
 Derived columns. At 10M incidents, joining incidents to services on integer keys and reading a
 stored outage end is several times faster than joining on text ids and recomputing it per query
