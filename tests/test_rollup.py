@@ -496,6 +496,22 @@ def test_a_write_that_touches_no_incident_or_service_rto_does_no_upkeep(small_or
         assert calls == ["after_services_changed"]
 
 
+def test_a_new_service_that_incidents_already_name_gets_its_key_into_them_and_the_rollup(small_org_path, tmp_path):
+    path = tmp_path / "named.duckdb"
+    shutil.copy(small_org_path, path)
+    with Store(path) as store:
+        with store.transaction() as cursor:   # incidents first, their service after: as a restore might
+            cursor.execute("UPDATE incidents SET service_id = 'svc-late', service_key = NULL "
+                           "WHERE service_name = 'OLD-MAINFRAME'")
+            cursor.execute("INSERT INTO services (service_id, name, tier, rto_minutes) "
+                           "VALUES ('svc-late', 'Old Mainframe', 3, 60)")
+            rollup.after_services_changed(cursor)
+        key = store.scalar("SELECT service_key FROM services WHERE service_id = 'svc-late'")
+        assert store.rows("SELECT DISTINCT service_key FROM incidents WHERE service_name = 'OLD-MAINFRAME'") == [(key,)]
+        assert store.scalar("SELECT sum(opened) FROM incident_months WHERE service_key = $key", {"key": key}) == 14
+        assert verified(store) == []
+
+
 CORRUPTIONS = [
     # (what is broken, the difference verify must name)
     ("UPDATE incident_months SET breach_seconds = breach_seconds + 60 "
