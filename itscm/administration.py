@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm import rollup
 from itscm.access import Actor, writes
 from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
 from itscm.store import Store
@@ -136,10 +137,12 @@ class _RowEdit:
 
 
 def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now: datetime | None,
-          check_in_store: Callable | None = None) -> dict[object, dict[str, tuple]]:
+          check_in_store: Callable | None = None,
+          after: Callable | None = None) -> dict[object, dict[str, tuple]]:
     """Check every edit, then apply the fields that differ from the rows as they are and log them
     with their before and after, all in one transaction: every edit or none. Returns
-    {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing."""
+    {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing.
+    `after(cursor, changed)` runs in the transaction once the rows are written."""
     wanted = [_checked(kind, edit.changes) for edit in edits]
     done: dict[object, dict[str, tuple]] = {}
     try:
@@ -160,6 +163,8 @@ def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now:
                     done[edit.key] = changed
             if not done:
                 raise _NothingToChange
+            if after:
+                after(cursor, done)
     except _NothingToChange:
         return {}
     return done
@@ -218,7 +223,14 @@ def edit_service(actor: Actor, store: Store, service_id: str, changes: dict, *,
     """Set the given facts of a service. Returns {field: (before, after)} for the fields that
     changed (empty when none did; nothing is written or logged then)."""
     edit = _RowEdit(service_id, changes, service_id, f"There is no service {service_id!r}.")
-    return _edit(store, SERVICE, [edit], by=actor.name, now=now, check_in_store=_unit_exists).get(service_id, {})
+    return _edit(store, SERVICE, [edit], by=actor.name, now=now, check_in_store=_unit_exists,
+                 after=_keep_rollup_current).get(service_id, {})
+
+
+def _keep_rollup_current(cursor, changed: dict[object, dict[str, tuple]]) -> None:
+    # Of a service's facts, the rollup reads only the RTO (attainment and breach time).
+    if any("rto_minutes" in fields for fields in changed.values()):
+        rollup.after_services_changed(cursor)
 
 
 # -- policy per tier ------------------------------------------------------------------------------
@@ -262,6 +274,10 @@ def edit_policy(actor: Actor, store: Store, changes_by_tier: dict[int, dict], *,
 @writes("admin", "set the posture targets")
 def set_target(actor: Actor, store: Store, key: str, value: float, *, now: datetime | None = None) -> tuple | None:
     """Set one posture target (a percentage); returns (before, after), or None if unchanged."""
+    return set_targets(actor, store, {key: value}, now=now).get(key)
+
+
+def _target(key: str, value) -> float:
     defaults = default_targets()
     if key not in defaults:
         raise ChangeRefused(f"Unknown target {key!r}; known: {', '.join(defaults)}.")
@@ -271,19 +287,34 @@ def set_target(actor: Actor, store: Store, key: str, value: float, *, now: datet
         raise ChangeRefused(f"A target is a percentage, not {value!r}.") from error
     if not 0 <= value <= 100:
         raise ChangeRefused("A target is a percentage from 0 to 100.")
-    meta_key = TARGET_KEY_PREFIX + key
+    return value
+
+
+@writes("admin", "set the posture targets")
+def set_targets(actor: Actor, store: Store, targets: dict[str, float], *,
+                now: datetime | None = None) -> dict[str, tuple]:
+    """Set posture targets (percentages), every one checked first, in one transaction, each
+    change logged on its own; returns {key: (before, after)} for those that changed."""
+    wanted = {key: _target(key, value) for key, value in targets.items()}
+    done: dict[str, tuple] = {}
     try:
         with store.transaction() as cursor:
-            rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
-            before = float(rows[0][0]) if rows else defaults[key]
-            if before == value:
+            defaults = default_targets()
+            for key, value in wanted.items():
+                meta_key = TARGET_KEY_PREFIX + key
+                rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
+                before = float(rows[0][0]) if rows else defaults[key]
+                if before == value:
+                    continue
+                cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
+                cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
+                _log(cursor, actor.name, "set target", key, {key: before}, {key: value}, _now(now))
+                done[key] = (before, value)
+            if not done:
                 raise _NothingToChange
-            cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
-            cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
-            _log(cursor, actor.name, "set target", key, {key: before}, {key: value}, _now(now))
     except _NothingToChange:
-        return None
-    return before, value
+        return {}
+    return done
 
 
 # -- every attributed change ----------------------------------------------------------------------

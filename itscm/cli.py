@@ -154,6 +154,28 @@ def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
     return "\n".join(lines)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Compare the derived columns and the rollup with a full rebuild; 1 when anything differs."""
+    from itscm import rollup
+
+    # Read-only: opening for writing could fill derived data that was never filled, hiding it.
+    store = _open(args, read_only=True)
+    try:
+        with store.read_transaction() as cursor:
+            differences = rollup.differences(cursor)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"ok": not differences, "differences": differences}))
+    elif not differences:
+        print("The derived columns and the rollup agree with a full rebuild.")
+    else:
+        for difference in differences:
+            place = ", ".join(f"{key} {difference[key]}" for key in ("column", "month", "key") if key in difference)
+            print(f"{difference['table']} ({place}): {difference['rows']:,} {difference['what']}")
+    return 1 if differences else 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -184,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--until", type=_date, help="last day of the period (default the as-of date)")
     summary.add_argument("--as-of", type=_date, help="the snapshot date (default today)")
     summary.add_argument("--json", action="store_true", help="one JSON object")
+
+    verify = add("verify", "Compare the derived columns and the monthly rollup with a full rebuild; exit 1 on "
+                           "any difference.", cmd_verify)
+    verify.add_argument("--json", action="store_true", help='one JSON object: {"ok": bool, "differences": [...]}')
 
     from itscm import bench
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from itscm import rollup
 from itscm.incident_columns import FACT_COLUMNS
 from itscm.store import Store
 
@@ -147,6 +148,8 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
             cursor.unregister("incident_numbers")
             say(f"incidents: {start + count:,} of {incidents:,}")
         cursor.execute("DROP TABLE demo_incident_names")
+        say("derived columns and the monthly rollup")
+        rollup.rebuild(cursor)   # every incident is new: built whole, not searched for changes
     return {table: store.scalar(f"SELECT count(*) FROM {table}") for table in
             ["business_units", "services", "service_aliases", "dependencies", "suppliers", "plans",
              "plan_reviews", "drills", "incidents"]}

@@ -6,11 +6,16 @@ last migration here is refused (see `store.py`), never recreated.
 
 No PRIMARY KEY, UNIQUE or sequences: the store must also run on a DuckLake catalog (DESIGN
 section 6), which has none of them. Uniqueness of ids is the import code's job and is tested.
+
+Frozen: each migration is literal SQL and this module imports nothing, so what a version means
+never changes after it shipped (a restore replays them to rebuild a backup's schema). Migrations
+make tables and columns only. The derived columns and the monthly rollup are filled by the
+current code (itscm/rollup.py: `rebuild`), which the store runs after applying a migration listed
+in DERIVED_DATA_VERSIONS, or whenever they were never filled; a later change to what the rollup
+holds adds a migration there, so every store rebuilds it once.
 """
 
 from __future__ import annotations
-
-from itscm.derived import ADD_DERIVED_COLUMNS_SQL, ADD_ROLLUP_AND_FILL_SQL
 
 # Version 1: the concepts of DESIGN section 2.
 V1_CORE = """
@@ -183,6 +188,15 @@ ALTER TABLE service_aliases ADD COLUMN mapped_by TEXT;
 ALTER TABLE service_aliases ADD COLUMN mapped_at TIMESTAMP;
 """
 
+# Version 4: integer service keys and the stored outage end, so the measures' hot paths join on
+# integers and never recompute an outage (filled by itscm/rollup.py).
+V4_DERIVED_COLUMNS = """
+ALTER TABLE services ADD COLUMN service_key INTEGER;
+ALTER TABLE incidents ADD COLUMN service_key INTEGER;
+ALTER TABLE incidents ADD COLUMN outage_end TIMESTAMP;     -- restored_at, else resolved_at (an estimate)
+ALTER TABLE incidents ADD COLUMN rta_minutes DOUBLE;       -- outage_end - opened_at, in minutes
+"""
+
 # Version 5: admin changes to the inventory, the policy and the targets, and backups taken from
 # the app, each with who, when, and the fields before and after (itscm/administration.py). The
 # other changes record their author in their own tables (uploads, service_aliases, role_grants,
@@ -198,14 +212,59 @@ CREATE TABLE change_log (
 );
 """
 
+# Version 6: the monthly incident rollup the period measures read their whole months from, and
+# active_until, which lets the scans for incidents without an outage end skip row groups (both
+# filled by itscm/rollup.py).
+V6_MONTHLY_ROLLUP = """
+ALTER TABLE incidents ADD COLUMN active_until TIMESTAMP;  -- outage end, else closed_at, else 'infinity' (open)
+
+CREATE TABLE incident_months (
+    service_key     INTEGER,            -- NULL: no service (unmatched, or a service gone)
+    unmatched       BOOLEAN NOT NULL,   -- the incident names no known service
+    unmatched_name  TEXT,               -- the name logged, for unmatched incidents
+    month           DATE NOT NULL,      -- first day of the calendar month
+    opened          INTEGER NOT NULL,   -- incidents opened this month with an outage end
+    estimated       INTEGER NOT NULL,   -- ... whose end is the resolve time (an estimate)
+    attained        INTEGER NOT NULL,   -- ... whose RTA is within the service's RTO
+    no_end          INTEGER NOT NULL,   -- incidents opened this month with no outage end
+    band_1 INTEGER NOT NULL,
+    band_2 INTEGER NOT NULL,
+    band_3 INTEGER NOT NULL,
+    band_4 INTEGER NOT NULL,
+    band_5 INTEGER NOT NULL,
+    band_6 INTEGER NOT NULL,
+    outage_seconds  DOUBLE NOT NULL,    -- outage time of ended incidents inside this month
+    breach_seconds  DOUBLE NOT NULL     -- of which past opened_at + RTO
+);
+
+-- Per month incidents were opened in: how many, a fingerprint of the facts the rollup reads,
+-- and the last month any of them reached (so a change rebuilds every month it touched).
+CREATE TABLE incident_month_marks (
+    month        DATE NOT NULL,
+    incidents    BIGINT NOT NULL,
+    fingerprint  BIGINT NOT NULL,
+    last_month   DATE NOT NULL
+);
+
+-- The RTO each service's rollup rows were computed with.
+CREATE TABLE incident_month_rtos (
+    service_key  INTEGER NOT NULL,
+    rto_minutes  INTEGER
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
-    (4, "integer service keys and stored outage end for the measures' hot paths", ADD_DERIVED_COLUMNS_SQL),
+    (4, "integer service keys and stored outage end for the measures' hot paths", V4_DERIVED_COLUMNS),
     (3, "role grants for signed-in users, who mapped a service name", V3_ROLES_AND_ATTRIBUTION),
     (5, "change log of admin edits and backups", V5_CHANGE_LOG),
-    (6, "monthly incident rollup and active_until for the period measures", ADD_ROLLUP_AND_FILL_SQL),
+    (6, "monthly incident rollup and active_until for the period measures", V6_MONTHLY_ROLLUP),
 ]
 
 MIGRATIONS.sort()
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+# The migrations that add or change derived data: once one of them is applied, the store fills
+# the derived columns and the rollup with the current rebuild (itscm/store.py).
+DERIVED_DATA_VERSIONS = (4, 6)

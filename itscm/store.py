@@ -22,8 +22,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from itscm.derived import DERIVED_SINCE_VERSION, refresh_derived
-from itscm.migrations import LATEST_VERSION, MIGRATIONS
+from itscm import rollup
+from itscm.migrations import DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STORE_PATH = PROJECT_ROOT / "data" / "itscm.duckdb"
@@ -96,7 +96,6 @@ class Store:
         except Exception:
             self._root.close()
             raise
-        self._schema_version = self.schema_version()
 
     # -- connections -------------------------------------------------------------------------
 
@@ -161,8 +160,9 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One all-or-nothing write. Writers queue on a lock; readers keep reading the last
-        committed state (DuckDB's MVCC) until COMMIT. Derived columns are brought up to date
-        before COMMIT, in the same transaction (itscm/derived.py)."""
+        committed state (DuckDB's MVCC) until COMMIT. A writer that changes what the derived
+        columns or the rollup summarise keeps them current itself, inside the transaction
+        (itscm/rollup.py); nothing else runs here, so a write that changes none of it pays nothing."""
         if self.read_only:
             raise StoreError(f"The store {self.path} is open read-only.")
         with self._write_lock:
@@ -170,8 +170,6 @@ class Store:
             cursor.execute("BEGIN TRANSACTION")
             try:
                 yield cursor
-                if self._schema_version >= DERIVED_SINCE_VERSION:
-                    refresh_derived(cursor)
                 cursor.execute(
                     "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
                     "WHERE key = 'data_version'"
@@ -212,8 +210,11 @@ class Store:
         # has a gap: apply every missing migration, not only those above the highest one.
         applied = self._applied_versions()
         missing = [m for m in MIGRATIONS if m[0] <= target and m[0] not in applied]
-        if not missing:
-            return
+        if missing:
+            self._apply_missing(current, target, missing)
+        self._fill_derived_data(applied | {m[0] for m in missing}, {m[0] for m in missing})
+
+    def _apply_missing(self, current: int, target: int, missing: list[tuple[int, str, str]]) -> None:
         if self.read_only:
             raise StoreVersionError(
                 f"The store {self.path} has schema version {current} and needs upgrading to "
@@ -223,6 +224,22 @@ class Store:
             raise StoreError(f"{self.path} holds tables but no schema version: not an ITSCM store.")
         for version, description, sql in missing:
             self._apply(version, description, sql)
+
+    def _fill_derived_data(self, versions: set[int], just_applied: set[int]) -> None:
+        """Migrations add derived columns and tables, never their data: the current rebuild fills
+        them (itscm/rollup.py) after a migration that needs it, or when they were never filled."""
+        if not set(DERIVED_DATA_VERSIONS) <= versions or self.read_only:
+            return   # a store kept at an older version (tests make them); a read-only store is left as it is
+        if not just_applied & set(DERIVED_DATA_VERSIONS) and rollup.is_built(self._root):
+            return
+        con = self._root
+        con.execute("BEGIN TRANSACTION")
+        try:
+            rollup.rebuild(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def _applied_versions(self) -> set[int]:
         if "schema_version" not in self._user_tables():

@@ -59,8 +59,7 @@ with policy_tab:
                                        disabled=not is_admin) for key, target in targets.items()}
         if st.form_submit_button("Save targets", disabled=not is_admin):
             try:
-                changed = [key for key, value in wanted.items()
-                           if administration.set_target(user, page.store, key, value)]
+                changed = administration.set_targets(user, page.store, wanted)   # all in one transaction
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from itscm import rollup
 from itscm.store import Store
 
 _ids = itertools.count(1)
@@ -25,6 +26,11 @@ class OrgBuilder:
         marks = ", ".join("?" for _ in row)
         with self.store.transaction() as cursor:
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+            # the derived columns and the rollup, as the product's writers keep them
+            if table == "services":
+                rollup.after_services_changed(cursor)
+            elif table == "incidents":
+                rollup.refresh(cursor)   # written without its derived columns: the builder cannot say
 
     def unit(self, name: str, parent: str | None = None, unit_id: str | None = None) -> str:
         unit_id = unit_id or _next_id("bu")

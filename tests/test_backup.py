@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from itscm import access, backup, migrations
+from itscm import access, backup, migrations, rollup
 from itscm.backup import BackupError, backup_store, restore_store
 from itscm.cli import summary_json
 from itscm.filters import Filters
@@ -180,6 +180,8 @@ def test_a_backup_of_an_older_schema_restores_then_upgrades(tmp_path, monkeypatc
         assert restored.schema_version() == migrations.LATEST_VERSION
         assert restored.rows("SELECT service_id, name, service_key FROM services") == [("svc-1", "Core Ledger", 1)]
         assert restored.scalar("SELECT count(*) FROM role_grants") == 0
+        with restored.read_transaction() as cursor:
+            assert rollup.differences(cursor) == []
 
 
 def test_a_store_missing_a_migration_below_its_version_gets_it(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
+from itscm import rollup
 from itscm.access import Actor
 from itscm.ingest import (
     IngestError,
@@ -188,6 +189,7 @@ def test_services_are_matched_when_the_commit_runs(store):
         cur.execute(
             "INSERT INTO services (service_id, name, tier) VALUES ('svc-wh', 'Warehouse Scanning', 2)"
         )
+        rollup.after_services_changed(cur)
     result = commit_upload(ANA, store, preview)
     assert incidents(store)["servicenow:INC0012348"]["service_id"] == "svc-wh"
     assert len(result.unmatched_services) == 0

@@ -13,6 +13,7 @@ from time import perf_counter
 import duckdb
 import pytest
 
+from itscm import rollup
 from itscm.access import Actor
 from itscm.ingest import commit_upload, read_upload
 from itscm.store import Store
@@ -63,6 +64,7 @@ def test_import_throughput(tmp_path):
             f"INSERT INTO services (service_id, name, tier) "
             f"SELECT 'svc-' || i, 'Service ' || i, 1 + i % 4 FROM range({SERVICES}) t(i)"
         )
+        rollup.after_services_changed(cur)
     try:
         timings = {}
         for label, path in (("first import", first), ("newer export", second)):

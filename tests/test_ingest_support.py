@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from itscm import rollup
 from itscm.ingest import read_upload
 from itscm.store import Store
 
@@ -42,6 +43,7 @@ def make_store() -> Store:
                 "VALUES ($alias, lower(trim($alias)), $id, $origin)",
                 {"alias": alias, "id": service_id, "origin": origin},
             )
+        rollup.after_services_changed(cur)
     return store
 
 

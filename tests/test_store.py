@@ -1,14 +1,17 @@
 """The store: migrations, upgrades in place, refusals, locking and concurrent readers."""
 
+import ast
+import datetime as dt
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from itscm import migrations
+from itscm import migrations, rollup
 from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, open_store, resolve_store_path
 
 
@@ -43,6 +46,68 @@ def test_an_older_store_upgrades_in_place_keeping_its_rows(tmp_path, monkeypatch
         assert upgraded.scalar("SELECT count(*) FROM services WHERE service_key IS NULL") == 0
         versions = upgraded.rows("SELECT version FROM schema_version ORDER BY version")
         assert versions == [(v,) for v, _, _ in migrations.MIGRATIONS]
+        with upgraded.read_transaction() as cursor:
+            assert rollup.differences(cursor) == []
+
+
+def old_store_with_rows(path, version: int) -> None:
+    """A store as the program made it at schema `version`, holding services and incidents whose
+    derived columns (where the version has them) were never filled."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("itscm.store.LATEST_VERSION", version)
+        with Store(path) as old, old.transaction() as cursor:
+            cursor.execute("INSERT INTO services (service_id, name, tier, rto_minutes, impact_cost_per_hour) VALUES "
+                           "('svc-a', 'Ledger', 1, 60, 1000), ('svc-b', 'Portal', 2, 240, NULL)")
+            opened = dt.datetime(2026, 1, 30, 22)
+            for n in range(40):
+                cursor.execute(
+                    "INSERT INTO incidents (incident_id, source, service_id, service_name, opened_at, restored_at, "
+                    "resolved_at, closed_at) VALUES (?, 'test', ?, ?, ?, ?, ?, ?)",
+                    [f"test:{n}", [None, "svc-a", "svc-b"][n % 3], ["LEGACY", "Ledger", "Portal"][n % 3],
+                     opened + dt.timedelta(days=9 * n), opened + dt.timedelta(days=9 * n, hours=n % 7)
+                     if n % 5 else None, opened + dt.timedelta(days=9 * n + n % 40) if n % 4 else None,
+                     opened + dt.timedelta(days=9 * n + 50) if n % 6 else None])
+
+
+@pytest.mark.parametrize("version", [1, 3, 5])
+def test_an_old_store_upgrades_with_its_derived_data_filled_by_the_current_rebuild(tmp_path, version):
+    path = tmp_path / f"v{version}.duckdb"
+    old_store_with_rows(path, version)
+    with Store(path) as upgraded:
+        assert upgraded.schema_version() == migrations.LATEST_VERSION
+        assert upgraded.scalar("SELECT count(*) FROM incidents WHERE outage_end IS NOT NULL") > 20
+        assert upgraded.scalar("SELECT count(*) FROM incident_months WHERE outage_seconds > 0") > 10
+        with upgraded.read_transaction() as cursor:
+            assert rollup.differences(cursor) == []
+
+
+def test_a_store_whose_derived_data_was_never_filled_is_filled_on_opening(tmp_path):
+    path = tmp_path / "unfilled.duckdb"
+    old_store_with_rows(path, migrations.LATEST_VERSION)   # migrated empty, rows written without upkeep
+    with duckdb.connect(str(path)) as raw:   # as a program stopped between migrating and filling leaves it
+        raw.execute("DELETE FROM store_meta WHERE key = $key", {"key": rollup.STAMP_KEY})
+    with Store(path, read_only=True) as store, store.read_transaction() as cursor:
+        assert {difference["table"] for difference in rollup.differences(cursor)} >= {"incidents", "store_meta"}
+    with Store(path) as store, store.read_transaction() as cursor:
+        assert rollup.differences(cursor) == []
+
+
+def test_migrations_are_frozen_literal_sql_importing_nothing():
+    """What a schema version means never changes: each migration is a string literal, and the
+    module imports nothing (in particular nothing of itscm that could change later)."""
+    tree = ast.parse(Path(migrations.__file__).read_text())
+    imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert [node.module for node in imports] == ["__future__"]
+    literals = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    migration_names = {name for name, value in literals.items()
+                       if isinstance(value, ast.Constant) and isinstance(value.value, str)}
+    listed = next(node.value for node in tree.body if isinstance(node, ast.AnnAssign)
+                  and node.target.id == "MIGRATIONS")
+    for entry in listed.elts:
+        sql = entry.elts[2]
+        assert isinstance(sql, ast.Name) and sql.id in migration_names, ast.unparse(entry)
+    assert len(listed.elts) == len(migrations.MIGRATIONS)
 
 
 def test_a_store_from_a_newer_program_is_refused_not_touched(tmp_path):

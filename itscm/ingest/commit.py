@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from itscm.access import Actor, writes
-from itscm.derived import apply_incident_changes, derived_values_sql
 from itscm.incident_columns import BY_NAME, DERIVED_FROM, FACT_COLUMNS
 from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import UploadPreview
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
+from itscm.rollup import after_incidents_changed, derived_values_sql
 from itscm.store import Store
 
 INCIDENT_COLUMNS = list(FACT_COLUMNS)  # what an upload writes per incident and undo keeps
@@ -303,9 +303,8 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
                 """,
                 params,
             )
-        # The rollup learns exactly what changed (the versions written, the ones they replaced),
-        # instead of rebuilding every month this upload touched at commit.
-        apply_incident_changes(
+        # The rollup learns exactly what changed: the versions written, the ones they replaced.
+        after_incidents_changed(
             cur,
             f"""
             SELECT {_ROLLUP_FACTS}, 1 AS sign FROM ingest_plan WHERE action <> 'unchanged'
@@ -313,7 +312,6 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             SELECT {_ROLLUP_FACTS}, -1 FROM incident_prior_versions WHERE upload_id = $upload_id
             """,
             params,
-            incidents_written=True,
         )
         cur.execute(
             """
@@ -451,9 +449,10 @@ def undo_upload(actor: Actor, store: Store, upload_id: str, *, now: datetime | N
         restored = cur.execute(
             "SELECT count(*) FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id}
         ).fetchone()[0]
-        apply_incident_changes(
-            cur,
+        # What the undo changes, kept for the rollup: the upload's versions go, the prior ones return.
+        cur.execute(
             f"""
+            CREATE OR REPLACE TEMP TABLE undo_changes AS
             SELECT {_ROLLUP_FACTS}, -1 AS sign FROM incidents WHERE upload_id = $id
             UNION ALL
             SELECT {_ROLLUP_FACTS}, 1 FROM incident_prior_versions WHERE upload_id = $id
@@ -474,6 +473,8 @@ def undo_upload(actor: Actor, store: Store, upload_id: str, *, now: datetime | N
             {"id": upload_id},
         )
         cur.execute("DELETE FROM incident_prior_versions WHERE upload_id = $id", {"id": upload_id})
+        after_incidents_changed(cur, "SELECT * FROM undo_changes")
+        cur.execute("DROP TABLE undo_changes")   # a failure rolls its creation back with the rest
         cur.execute(
             "UPDATE uploads SET state = 'undone', undone_at = $at, undone_by = $by WHERE upload_id = $id",
             {"id": upload_id, "at": now, "by": undone_by},

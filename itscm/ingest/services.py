@@ -13,6 +13,7 @@ import pandas as pd
 
 from itscm.access import Actor, writes
 from itscm.ingest.errors import IngestError
+from itscm.rollup import after_incidents_changed
 from itscm.store import Store
 
 ANALYST_ORIGIN = "mapped by analyst"
@@ -87,13 +88,32 @@ def map_service_name(actor: Actor, store: Store, name: str, service_id: str, *, 
                 {"alias": name.strip(), "key": key, "id": service_id, "origin": ANALYST_ORIGIN,
                  "by": by, "at": now},
             )
-        updated = cur.execute(
+        # The incidents it moves, kept for the rollup: each version as it was goes, and returns
+        # with this service.
+        cur.execute(
             """
-            UPDATE incidents SET service_id = $id
+            CREATE OR REPLACE TEMP TABLE mapped_incidents AS
+            SELECT incident_id, service_id, service_name, opened_at, restored_at, resolved_at, closed_at
+            FROM incidents
             WHERE lower(trim(service_name)) = $key AND service_id IS DISTINCT FROM $id
             """,
             {"id": service_id, "key": key},
+        )
+        updated = cur.execute(
+            """
+            UPDATE incidents SET service_id = $id,
+                service_key = (SELECT service_key FROM services WHERE service_id = $id)
+            FROM mapped_incidents m WHERE incidents.incident_id = m.incident_id
+            """,
+            {"id": service_id},
         ).fetchone()[0]
+        after_incidents_changed(cur, """
+            SELECT service_id, service_name, opened_at, restored_at, resolved_at, closed_at, -1 AS sign
+            FROM mapped_incidents
+            UNION ALL
+            SELECT $id, service_name, opened_at, restored_at, resolved_at, closed_at, 1 FROM mapped_incidents
+        """, {"id": service_id})
+        cur.execute("DROP TABLE mapped_incidents")   # a failure rolls its creation back with the rest
         cur.execute(
             """
             UPDATE incident_prior_versions SET service_id = $id

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from itscm.derived import BANDS, ratio_band_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
-from itscm.measures.common import incidents_scan, percent, period_params
+from itscm.measures.common import percent
+from itscm.rollup import BANDS, period_events_sql, period_params, ratio_band_sql
 from itscm.store import Store
 
 # Columns: source ('incident' | 'drill'), event_id, service_id, service_name (as logged), title,
@@ -49,63 +49,33 @@ LEFT JOIN scoped_services s ON s.service_key = e.service_key
 WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_tiers)
 """
 
-# The same events counted per service (or unmatched name), month and source: the months of
-# [body_start, body_end) from the monthly rollup (itscm/derived.py), the days around them from
-# incidents, less the rollup months' incidents not recovered by the as-of date and, when the last
-# rollup month runs past the period (see period_params), less its incidents opened after the
-# period. Columns: source, month, service_id, service, unit, tier, rto_minutes, unmatched,
-# service_name (as logged, for unmatched incidents), events, attained, estimated, band_1 .. band_6.
-_BAND = ratio_band_sql("i.rta_minutes", "s.rto_minutes")
-_RAW_COLUMNS = "opened_at, rta_minutes, restored_at IS NULL AS estimated"
-
-
+# The same events counted per service (or unmatched name), month and source: the incidents' from
+# the rollup module's read of the period (itscm/rollup.py), the drills' from drills. Columns:
+# source, month, service_id, service, unit, tier, rto_minutes, unmatched, service_name (as logged,
+# for unmatched incidents), events, attained, estimated, band_1 .. band_6.
 def _event_counts_sql(*, matched_only: bool) -> str:
     """EVENT_COUNTS_SQL, or with `matched_only` its rows for events with a matched service alone."""
-    def scan(columns: str, where: str) -> str:
-        return incidents_scan(columns, where, matched_only=matched_only)
-
-    # The constant guards ($body_end < $period_end...) let DuckDB drop a scan that is not needed.
-    raw_scans = " UNION ALL ".join([
-        scan(f"{_RAW_COLUMNS}, 1 AS sign",
-             "opened_at >= $period_start AND opened_at < $body_start AND outage_end < $as_of_end"),
-        scan(f"{_RAW_COLUMNS}, 1",
-             "$body_end < $period_end AND opened_at >= $body_end AND opened_at < $period_end "
-             "AND outage_end < $as_of_end"),
-        scan(f"{_RAW_COLUMNS}, -1",  # rollup months' incidents not recovered by the as-of date
-             "opened_at >= $body_start AND opened_at < $body_end AND opened_at < $period_end "
-             "AND outage_end >= $as_of_end"),
-        scan(f"{_RAW_COLUMNS}, -1",  # the last rollup month's incidents opened after the period
-             "$period_end < $body_end AND opened_at >= $period_end AND opened_at < $body_end "
-             "AND outage_end IS NOT NULL"),
-    ])
-    matched_rollup_rows = "AND service_key IS NOT NULL" if matched_only else ""
     return f"""
 WITH scoped_services AS (
     SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
     FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
     WHERE {SERVICE_SCOPE_SQL}
 ),
-judged AS (   -- incidents of the head and tail, and the whole months' corrections; drills
-    SELECT 'incident' AS source, i.service_key, i.unmatched, i.unmatched_name,
-           date_trunc('month', i.opened_at)::DATE AS month, i.sign,
-           (i.rta_minutes <= s.rto_minutes)::INTEGER AS attained, i.estimated::INTEGER AS estimated, {_BAND} AS band
-    FROM ({raw_scans}) i LEFT JOIN services s ON s.service_key = i.service_key
-    UNION ALL
-    SELECT 'drill', s.service_key, FALSE, NULL, date_trunc('month', d.held_on)::DATE, 1,
-           (d.rta_minutes <= s.rto_minutes)::INTEGER, 0, {ratio_band_sql("d.rta_minutes::DOUBLE", "s.rto_minutes")}
-    FROM drills d JOIN services s ON s.service_id = d.service_id
-    WHERE d.rta_minutes IS NOT NULL
-      AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
-),
 counts AS (
-    SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, opened AS events, attained,
-           estimated, {", ".join(f"band_{k}" for k in BANDS)}
-    FROM incident_months
-    WHERE month >= $body_start::DATE AND month < $body_end::DATE AND opened > 0 {matched_rollup_rows}
+    SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, events, attained, estimated,
+           {", ".join(f"band_{k}" for k in BANDS)}
+    FROM ({period_events_sql(matched_only=matched_only)})
     UNION ALL
-    SELECT source, service_key, unmatched, unmatched_name, month, sign, sign * attained, sign * estimated,
-           {", ".join(f"sign * (band = {k})::INTEGER" for k in BANDS)}
-    FROM judged
+    SELECT 'drill', service_key, FALSE, NULL, month, 1, attained, 0,
+           {", ".join(f"(band = {k})::INTEGER" for k in BANDS)}
+    FROM (   -- each drill's RTA/RTO band computed once
+        SELECT s.service_key, date_trunc('month', d.held_on)::DATE AS month,
+               (d.rta_minutes <= s.rto_minutes)::INTEGER AS attained,
+               {ratio_band_sql("d.rta_minutes::DOUBLE", "s.rto_minutes")} AS band
+        FROM drills d JOIN services s ON s.service_id = d.service_id
+        WHERE d.rta_minutes IS NOT NULL
+          AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
+    )
 )
 SELECT c.source, c.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes, c.unmatched,
        c.unmatched_name AS service_name, c.events, coalesce(c.attained, 0) AS attained, c.estimated,
@@ -129,13 +99,9 @@ _COUNTS = """
 """
 
 
-def _params(store: Store, filters: Filters) -> dict:
-    return period_params(store, filters)
-
-
 def _grouped(store: Store, filters: Filters, keys: str) -> pd.DataFrame:
     sql = f"SELECT {keys}, {_COUNTS} FROM ({EVENT_COUNTS_SQL}) GROUP BY ALL HAVING sum(events) <> 0 ORDER BY ALL"
-    return store.df(sql, _params(store, filters))
+    return store.df(sql, period_params(store, filters))
 
 
 def attainment_summary(store: Store, filters: Filters) -> dict:
@@ -146,7 +112,7 @@ def attainment_summary(store: Store, filters: Filters) -> dict:
                coalesce(sum(estimated), 0)::BIGINT AS estimated_restores
         FROM ({EVENT_COUNTS_SQL})
     """
-    events, attained, _, without_rto, unmatched, estimated = store.rows(sql, _params(store, filters))[0]
+    events, attained, _, without_rto, unmatched, estimated = store.rows(sql, period_params(store, filters))[0]
     return {
         "events": events,
         "attained": attained,
@@ -161,7 +127,7 @@ def judged_attainment(store: Store, filters: Filters) -> dict:
     """{events, attained, pct}: attainment_summary's figures for the events judged against an RTO,
     read without the unmatched incidents, which have none (the posture summary's previous period)."""
     sql = f"SELECT {_COUNTS} FROM ({MATCHED_EVENT_COUNTS_SQL})"
-    events, attained, _, _ = store.rows(sql, _params(store, filters))[0]
+    events, attained, _, _ = store.rows(sql, period_params(store, filters))[0]
     return {"events": events, "attained": attained, "pct": percent(attained, events)}
 
 
@@ -187,7 +153,7 @@ def rta_ratio_distribution(store: Store, filters: Filters) -> pd.DataFrame:
     """band (of RTA / RTO), source, events: the shape of recovery against target."""
     sums = ", ".join(f"coalesce(sum(band_{k}), 0)::BIGINT" for k in BANDS)
     rows = store.rows(f"SELECT source, {sums} FROM ({EVENT_COUNTS_SQL}) GROUP BY source ORDER BY source",
-                      _params(store, filters))
+                      period_params(store, filters))
     cells = sorted((k, source, counts[k - 1]) for source, *counts in rows for k in BANDS if counts[k - 1])
     return pd.DataFrame({"band": pd.Series([RATIO_BANDS[k - 1] for k, _, _ in cells], dtype=object),
                          "source": pd.Series([source for _, source, _ in cells], dtype=object),
@@ -236,4 +202,4 @@ def events_without_rto(store: Store, filters: Filters, limit: int = 1000) -> pd.
         FROM ({EVENT_COUNTS_SQL}) WHERE rto_minutes IS NULL
         GROUP BY ALL HAVING sum(events) <> 0 ORDER BY events DESC, name LIMIT $limit
     """
-    return store.df(sql, {**_params(store, filters), "limit": limit})
+    return store.df(sql, {**period_params(store, filters), "limit": limit})

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from itscm.derived import breach_seconds_sql, overlap_seconds_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
-from itscm.measures.common import incidents_scan, period_params
+from itscm.rollup import breach_seconds_sql, overlap_seconds_sql, period_outages_sql, period_params
 from itscm.store import Store
 
 # Columns: incident_id, source, service_id, service_name (as logged), title, priority, opened_at,
@@ -76,123 +75,28 @@ FROM clipped
 """
 
 
-# The same outages summed per service (or unmatched name) and month: outage and breach seconds
-# of the months of [body_start, body_end) from the monthly rollup (itscm/derived.py), of the
-# days around them from incidents, less, when the last rollup month runs past the period (see
-# period_params), what that month holds after the period's end; incidents without an outage end
-# (ongoing or closed without a restore time) from incidents, since they depend on the as-of date.
-# Columns: month, service_id, service, unit, tier, rto_minutes, cost_per_hour, priced, unmatched,
-# service_name (as logged, for unmatched incidents), incidents, estimated_restores, ongoing,
-# closed_without_restore_time, outage_hours, breach_hours, cost, breach_cost.
-_ONGOING = "(closed_at IS NULL OR closed_at >= $as_of_end)"
-
-
+# The same outages summed per service (or unmatched name) and month, from the rollup module's read
+# of the period (itscm/rollup.py). Columns: month, service_id, service, unit, tier, rto_minutes,
+# cost_per_hour, priced, unmatched, service_name (as logged, for unmatched incidents), incidents,
+# estimated_restores, ongoing, closed_without_restore_time, outage_hours, breach_hours, cost,
+# breach_cost.
 def _outage_totals_sql(*, matched_only: bool) -> str:
     """OUTAGE_TOTALS_SQL, or with `matched_only` its rows for outages of a matched service alone."""
-    def scan(columns: str, where: str, few: bool = False) -> str:
-        return incidents_scan(columns, where, few=few, matched_only=matched_only)
-
-    head = scan(
-        "opened_at, restored_at IS NULL AS estimated, outage_end, $period_start AS seg_start, $body_start AS seg_end, "
-        "date_trunc('month', $period_start)::DATE AS month, TRUE AS counted, 1 AS sign",
-        "opened_at < $body_start AND outage_end > $period_start")
-    # The constant guards ($body_end < $period_end...) let DuckDB drop a scan that is not needed.
-    tail = scan(
-        "opened_at, restored_at IS NULL, outage_end, $body_end, $period_end, date_trunc('month', $body_end)::DATE, "
-        "opened_at >= $body_end, 1",
-        "$body_end < $period_end AND opened_at < $period_end AND outage_end > $body_end")
-    after = scan(
-        "opened_at, restored_at IS NULL, outage_end, $period_end, $body_end, date_trunc('month', $period_end)::DATE, "
-        "opened_at >= $period_end, -1",
-        "$period_end < $body_end AND opened_at < $body_end AND outage_end > $period_end")
-    open_before = scan(
-        f"opened_at, CASE WHEN {_ONGOING} THEN 'ongoing' ELSE 'closed' END AS kind",
-        "outage_end IS NULL AND opened_at < $body_start AND active_until >= $period_start", few=True)
-    ongoing_since = scan(
-        "opened_at, 'ongoing'",
-        "outage_end IS NULL AND opened_at >= $body_start AND opened_at < $period_end AND active_until >= $as_of_end",
-        few=True)
-    closed_after = scan(
-        "opened_at, 'closed'",
-        "outage_end IS NULL AND opened_at >= $body_end AND opened_at < $period_end AND active_until < $as_of_end",
-        few=True)
-    opened_after = scan(
-        "opened_at, 'after the period'",
-        "$period_end < $body_end AND outage_end IS NULL AND opened_at >= $period_end AND opened_at < $body_end",
-        few=True)
-    matched_rollup_rows = "AND service_key IS NOT NULL" if matched_only else ""
     return f"""
     WITH scoped_services AS (
         SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
         FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
         WHERE {SERVICE_SCOPE_SQL}
-    ),
-    -- Each scan below can skip the row groups outside its time range (the rows are in time order).
-    ended AS (
-        -- ended outages reaching into the head: counted there
-        {head}
-        UNION ALL
-        -- ended outages reaching into the tail: counted there if opened there
-        {tail}
-        UNION ALL
-        -- ended outages reaching past the period into its last rollup month: taken off that month
-        {after}
-    ),
-    open AS (
-        -- no outage end, opened before the whole months
-        {open_before}
-        UNION ALL
-        -- still ongoing at the as-of date, opened since: the rollup counted those in whole months as closed
-        {ongoing_since}
-        UNION ALL
-        -- closed without a restore time, opened after the whole months
-        {closed_after}
-        UNION ALL
-        -- no outage end, opened after the period in its last rollup month: the rollup counted those
-        {opened_after}
-    ),
-    segments AS (   -- the period cut at month starts, for ongoing outages
-        SELECT m::DATE AS month, greatest(m, $period_start) AS seg_start,
-               least(m + INTERVAL 1 MONTH, $period_end) AS seg_end
-        FROM range(date_trunc('month', $period_start), $period_end, INTERVAL 1 MONTH) t(m)
-    ),
-    totals AS (
-        SELECT service_key, unmatched, unmatched_name, month, opened AS incidents, estimated,
-               0 AS ongoing, no_end AS closed, outage_seconds, breach_seconds
-        FROM incident_months WHERE month >= $body_start::DATE AND month < $body_end::DATE {matched_rollup_rows}
-        UNION ALL
-        SELECT e.service_key, e.unmatched, e.unmatched_name, e.month,
-               e.sign * e.counted::INTEGER, e.sign * (e.counted AND e.estimated)::INTEGER, 0, 0,
-               e.sign * {overlap_seconds_sql("e.opened_at", "e.outage_end", "e.seg_start", "e.seg_end")},
-               e.sign * coalesce({breach_seconds_sql("e.opened_at", "e.outage_end", "s.rto_minutes", "e.seg_start",
-                                                     "e.seg_end")}, 0)
-        FROM ended e LEFT JOIN services s ON s.service_key = e.service_key
-        UNION ALL
-        -- counted once, in the month their time in the period starts
-        SELECT service_key, unmatched, unmatched_name, date_trunc('month', greatest(opened_at, $period_start))::DATE,
-               0, 0, (kind = 'ongoing')::INTEGER,
-               (kind = 'closed')::INTEGER - (kind = 'after the period')::INTEGER
-                   - (kind = 'ongoing' AND opened_at >= $body_start AND opened_at < $body_end)::INTEGER,
-               0, 0
-        FROM open
-        UNION ALL
-        -- ongoing outages last to the end of the period, through every month segment
-        SELECT o.service_key, o.unmatched, o.unmatched_name, g.month, 0, 0, 0, 0,
-               {overlap_seconds_sql("o.opened_at", "$period_end", "g.seg_start", "g.seg_end")},
-               coalesce({breach_seconds_sql("o.opened_at", "$period_end", "s.rto_minutes", "g.seg_start", "g.seg_end")},
-                        0)
-        FROM open o JOIN segments g ON g.seg_end > o.opened_at
-        LEFT JOIN services s ON s.service_key = o.service_key
-        WHERE o.kind = 'ongoing'
     )
     SELECT t.month, t.service_key, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes,
            s.impact_cost_per_hour AS cost_per_hour, s.impact_cost_per_hour IS NOT NULL AS priced,
            t.unmatched, t.unmatched_name AS service_name,
-           t.incidents, t.estimated AS estimated_restores, t.ongoing, t.closed AS closed_without_restore_time,
+           t.outages AS incidents, t.estimated AS estimated_restores, t.ongoing,
+           t.closed AS closed_without_restore_time,
            t.outage_seconds / 3600.0 AS outage_hours, t.breach_seconds / 3600.0 AS breach_hours,
            t.outage_seconds / 3600.0 * s.impact_cost_per_hour AS cost,
            t.breach_seconds / 3600.0 * s.impact_cost_per_hour AS breach_cost
-    FROM totals t
+    FROM ({period_outages_sql(matched_only=matched_only)}) t
     LEFT JOIN scoped_services s ON s.service_key = t.service_key
     WHERE s.service_id IS NOT NULL OR (t.unmatched AND $all_units AND $all_tiers)
     """
@@ -200,10 +104,6 @@ def _outage_totals_sql(*, matched_only: bool) -> str:
 
 OUTAGE_TOTALS_SQL = _outage_totals_sql(matched_only=False)
 MATCHED_OUTAGE_TOTALS_SQL = _outage_totals_sql(matched_only=True)
-
-
-def _params(store: Store, filters: Filters) -> dict:
-    return period_params(store, filters)
 
 
 def downtime_summary(store: Store, filters: Filters) -> dict:
@@ -218,7 +118,7 @@ def downtime_summary(store: Store, filters: Filters) -> dict:
                coalesce(sum(closed_without_restore_time), 0)::BIGINT
         FROM ({OUTAGE_TOTALS_SQL})
     """
-    row = store.rows(sql, _params(store, filters))[0]
+    row = store.rows(sql, period_params(store, filters))[0]
     keys = ["total", "breach_cost", "priced_hours", "unpriced_hours", "incidents", "ongoing",
             "estimated_restores", "closed_without_restore_time"]
     summary = dict(zip(keys, row, strict=True))
@@ -230,7 +130,8 @@ def downtime_summary(store: Store, filters: Filters) -> dict:
 def downtime_total(store: Store, filters: Filters) -> float:
     """downtime_summary's total alone: priced outages only, so read without the unmatched incidents
     (the posture summary's previous period)."""
-    total = store.scalar(f"SELECT coalesce(sum(cost), 0) FROM ({MATCHED_OUTAGE_TOTALS_SQL})", _params(store, filters))
+    total = store.scalar(f"SELECT coalesce(sum(cost), 0) FROM ({MATCHED_OUTAGE_TOTALS_SQL})",
+                         period_params(store, filters))
     return round(float(total), 2)
 
 
@@ -244,7 +145,7 @@ def downtime_by_month(store: Store, filters: Filters) -> pd.DataFrame:
                coalesce(sum(outage_hours) FILTER (WHERE priced IS NOT TRUE), 0) AS unpriced_hours
         FROM ({OUTAGE_TOTALS_SQL}) GROUP BY month HAVING sum(outage_hours) > 0 ORDER BY month
     """
-    return store.df(sql, _params(store, filters))
+    return store.df(sql, period_params(store, filters))
 
 
 def downtime_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
@@ -258,7 +159,7 @@ def downtime_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
         FROM ({OUTAGE_TOTALS_SQL}) GROUP BY ALL
         HAVING sum(incidents + ongoing + closed_without_restore_time) > 0 ORDER BY cost DESC, unit
     """
-    return store.df(sql, _params(store, filters))
+    return store.df(sql, period_params(store, filters))
 
 
 def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.DataFrame:
@@ -274,7 +175,7 @@ def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.Dat
         HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
         ORDER BY cost DESC, service LIMIT $limit
     """
-    return store.df(sql, {**_params(store, filters), "limit": limit})
+    return store.df(sql, {**period_params(store, filters), "limit": limit})
 
 
 # Outages past their RTO, row by row, reading only the few columns that decide it before the
@@ -332,4 +233,4 @@ def unpriced_outages(store: Store, filters: Filters, limit: int = 1000) -> pd.Da
         GROUP BY service_key, service_name HAVING sum(incidents + ongoing + closed_without_restore_time) > 0
         ORDER BY outage_hours DESC, name LIMIT $limit
     """
-    return store.df(sql, {**_params(store, filters), "limit": limit})
+    return store.df(sql, {**period_params(store, filters), "limit": limit})

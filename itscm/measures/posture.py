@@ -8,11 +8,12 @@ import pandas as pd
 
 from itscm.filters import Filters
 from itscm.measures.attainment import EVENT_COUNTS_SQL
-from itscm.measures.common import period_params, run_together
+from itscm.measures.common import run_together
 from itscm.measures.coverage import COVERAGE_BY_SERVICE_SQL, DRILL_TYPES_WEAKEST_FIRST, coverage_trend
 from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month
 from itscm.measures.registry import headline_measures
 from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_trend
+from itscm.rollup import period_params
 from itscm.store import Store
 
 

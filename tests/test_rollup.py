@@ -1,26 +1,35 @@
-"""The fast path (integer service keys, stored outage ends) gives the numbers a direct
-computation gives, after imports, updates, undos and name mappings."""
+"""The fast path (integer service keys, stored outage ends, the monthly rollup) gives the numbers a
+direct computation gives, after imports, updates, undos, name mappings and service edits; each
+writer keeps it current itself, and `verify` finds it equal to a full rebuild."""
 
 import datetime as dt
+import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
-from itscm import derived, ingest
+from itscm import access, administration, ingest, rollup
 from itscm.access import Actor
+from itscm.backup import backup_store, restore_store
 from itscm.demo import build_demo
 from itscm.filters import Filters
 from itscm.measures import attainment, downtime
 from itscm.measures.attainment import attainment_summary
-from itscm.measures.common import period_params
 from itscm.measures.downtime import downtime_summary
+from itscm.rollup import period_params
 from itscm.store import Store
-from tests.builders import at
+from tests.builders import OrgBuilder, at
+
+ROOT = Path(__file__).resolve().parent.parent
 
 AS_OF = dt.date(2026, 6, 30)
 FILTERS = Filters(since=dt.date(2025, 7, 1), until=AS_OF, as_of=AS_OF)
-TESTER = Actor("test", "analyst")
+TESTER, BOSS = Actor("test", "analyst"), Actor("boss", "admin")
 
 # The definitions of DESIGN section 3, computed straight from the facts on text ids.
 DIRECT_ATTAINMENT_SQL = """
@@ -120,10 +129,11 @@ def test_fast_path_equals_direct_computation_through_imports_and_undos(store):
 
 def test_a_service_added_by_hand_gets_a_fresh_key(store):
     before = store.scalar("SELECT max(service_key) FROM services")
-    with store.transaction() as cursor:
+    with store.transaction() as cursor:   # a writer that cannot say what it changed
         cursor.execute("INSERT INTO services (service_id, name, tier, rto_minutes) VALUES ('svc-new', 'New', 1, 60)")
         cursor.execute("INSERT INTO incidents (incident_id, source, service_id, opened_at, restored_at) VALUES "
                        "('test:NEW', 'test', 'svc-new', ?, ?)", [at(AS_OF, 8), at(AS_OF, 9)])
+        rollup.refresh(cursor)
     assert store.scalar("SELECT service_key FROM services WHERE service_id = 'svc-new'") == before + 1
     assert store.rows("SELECT service_key, rta_minutes FROM incidents WHERE incident_id = 'test:NEW'") == [
         (before + 1, 60.0)]
@@ -269,6 +279,7 @@ def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(d
         cursor.execute("UPDATE services SET rto_minutes = rto_minutes * 2 WHERE tier = 3")
         cursor.execute("UPDATE services SET rto_minutes = NULL "
                        "WHERE service_id = (SELECT min(service_id) FROM services)")
+        rollup.after_services_changed(cursor)
     assert_rollup_matches_rows(store)
 
     ingest.undo_upload(TESTER, store, second.upload_id)
@@ -276,9 +287,10 @@ def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(d
     ingest.undo_upload(TESTER, store, result.upload_id)
     assert_rollup_matches_rows(store)
 
-    with store.transaction() as cursor:  # a writer the rollup has never heard of
+    with store.transaction() as cursor:  # a writer that cannot say what it changed
         cursor.execute("DELETE FROM incidents "
                        "WHERE opened_at >= TIMESTAMP '2026-03-01' AND opened_at < TIMESTAMP '2026-03-04'")
+        rollup.refresh(cursor)
     assert_rollup_matches_rows(store)
     store.close()
 
@@ -292,7 +304,6 @@ def rollup_rows(store: Store, sql: str) -> list[tuple]:
     return sorted(rows, key=repr)
 
 
-FULL_ROLLUP_SQL = derived.rollup_rows_sql("TIMESTAMP '0001-01-01'", "'infinity'::TIMESTAMP", "TRUE", "TRUE")
 
 
 def assert_rollup_is_a_full_rebuild(store: Store, *, exact_reach: bool = True) -> None:
@@ -301,9 +312,8 @@ def assert_rollup_is_a_full_rebuild(store: Store, *, exact_reach: bool = True) -
     to the marks (not rebuilt) can raise a maximum but not lower it, which only widens a later
     rebuild."""
     marks = store.rows("SELECT * FROM incident_month_marks ORDER BY month")
-    store.cursor().execute("CREATE OR REPLACE TEMP TABLE rollup_keys (service_key INTEGER)")  # what a rebuild reads
-    assert rollup_rows(store, "SELECT * FROM incident_months") == rollup_rows(store, FULL_ROLLUP_SQL)
-    rebuilt = store.rows(f"SELECT * FROM ({derived._MARKS_SQL}) ORDER BY month")
+    assert rollup_rows(store, "SELECT * FROM incident_months") == rollup_rows(store, rollup.FULL_ROLLUP_SQL)
+    rebuilt = store.rows(f"SELECT * FROM ({rollup.MONTH_MARKS_SQL}) ORDER BY month")
     if exact_reach:
         assert marks == rebuilt
     else:
@@ -313,18 +323,26 @@ def assert_rollup_is_a_full_rebuild(store: Store, *, exact_reach: bool = True) -
 
 @pytest.fixture
 def watched(demo_path, tmp_path, monkeypatch):
-    """A copy of the demo store, and the list of whether each refresh at commit searched for the
-    months that changed (True) or found the rollup already kept current (False)."""
+    """A copy of the demo store, and the list of the general refreshes run (each True when it
+    searched the incidents for the months that changed): writers that say what they changed
+    need none."""
     path = tmp_path / "watched.duckdb"
     shutil.copy(demo_path, path)
     searched = []
-    real_refresh = derived.refresh_rollup
+    real_search = rollup._rebuild_months_that_changed
 
-    def spy(cursor, **kwargs):
-        searched.append(kwargs["incidents_changed"])
-        real_refresh(cursor, **kwargs)
+    def spy_search(cursor):
+        searched[-1] = True
+        return real_search(cursor)
 
-    monkeypatch.setattr(derived, "refresh_rollup", spy)
+    real_refresh = rollup.refresh
+
+    def spy_refresh(cursor):
+        searched.append(False)
+        real_refresh(cursor)
+
+    monkeypatch.setattr(rollup, "_rebuild_months_that_changed", spy_search)
+    monkeypatch.setattr(rollup, "refresh", spy_refresh)
     store = Store(path)
     yield store, searched
     store.close()
@@ -348,8 +366,8 @@ def test_an_import_keeps_the_rollup_current_itself_exactly(watched):
     third = ingest.commit_upload(TESTER, store, ingest.read_upload(first, "again.csv", store=store))
     ingest.undo_upload(TESTER, store, third.upload_id)
     ingest.undo_upload(TESTER, store, second.upload_id)
-    # the imports and undos kept it current themselves: no month was searched for at commit
-    assert searched == [False, False, False, False, False]
+    # the imports and undos kept it current themselves: no refresh, no month searched for
+    assert searched == []
     # INC1 reached September before the undo took it back to August: its mark may still say September
     assert_rollup_is_a_full_rebuild(store, exact_reach=False)
     assert_rollup_matches_rows(store)
@@ -378,11 +396,11 @@ def test_an_import_larger_than_its_months_rebuilds_them_itself_exactly(watched):
         return lines
 
     first = ingest.commit_upload(TESTER, store, ingest.read_upload(export(rows(40)), "big.csv", store=store))
-    assert first.inserted == 120 and searched == [False]
+    assert first.inserted == 120 and searched == []
     assert_rollup_is_a_full_rebuild(store)
     # the same incidents again, now ending months later: their old spans must be rebuilt too
     second = ingest.commit_upload(TESTER, store, ingest.read_upload(export(rows(75)), "later.csv", store=store))
-    assert second.updated > 60 and searched == [False, False]
+    assert second.updated > 60 and searched == []
     assert_rollup_is_a_full_rebuild(store)
     assert_rollup_matches_rows(store)
     ingest.undo_upload(TESTER, store, second.upload_id)
@@ -412,3 +430,159 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
         early = Filters(since=dt.date(2025, 7, 1), until=dt.date(2026, 6, 8), as_of=today)
         assert period_params(store, early)["body_end"] == dt.datetime(2026, 6, 1)
         assert_rollup_matches_rows(store, [early])
+
+
+# -- verify: every derived value and rollup row against a full rebuild ---------------------------
+
+
+def verified(store: Store) -> list[dict]:
+    with store.read_transaction() as cursor:
+        return rollup.differences(cursor)
+
+
+def test_verify_finds_nothing_to_fix_after_every_kind_of_write(demo_path, tmp_path):
+    path = tmp_path / "written.duckdb"
+    shutil.copy(demo_path, path)
+    store = Store(path)
+    assert verified(store) == []   # as the demo built it
+    name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
+    first = export([
+        f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-08-03 09:00:00,2025-08-03 10:00:00,,{name}",
+        "INC3,Mystery,3 - Moderate,2026-01-31 23:00:00,2026-02-01 03:00:00,,,NOBODY-KNOWS",
+        f"INC4,Open,2 - High,2026-06-29 10:00:00,,,,{name}",
+    ])
+    imported = ingest.commit_upload(TESTER, store, ingest.read_upload(first, "first.csv", store=store))
+    assert verified(store) == []
+    newer = export([f"INC1,Long,1 - Critical,2025-05-20 10:00:00,2025-09-03 09:00:00,2025-09-03 10:00:00,,{name}"])
+    updated = ingest.commit_upload(TESTER, store, ingest.read_upload(newer, "newer.csv", store=store))
+    assert updated.updated == 1 and verified(store) == []
+    ingest.map_service_name(TESTER, store, "NOBODY-KNOWS", store.scalar("SELECT min(service_id) FROM services"))
+    assert not store.scalar("SELECT count(*) FROM incidents WHERE service_name = 'NOBODY-KNOWS' "
+                            "AND service_key IS NULL")
+    assert verified(store) == []
+    busiest = store.scalar("SELECT service_id FROM incidents GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
+    rto = store.scalar("SELECT rto_minutes FROM services WHERE service_id = $id", {"id": busiest})
+    assert administration.edit_service(BOSS, store, busiest, {"rto_minutes": rto * 3})
+    assert verified(store) == []
+    new = OrgBuilder(store).service(None, name="Brand New", rto_minutes=30)
+    assert store.scalar("SELECT service_key FROM services WHERE service_id = $id", {"id": new}) is not None
+    assert verified(store) == []
+    ingest.undo_upload(TESTER, store, updated.upload_id)
+    assert verified(store) == []
+    ingest.undo_upload(TESTER, store, imported.upload_id)
+    assert verified(store) == []
+    backup_store(store, tmp_path / "backup")
+    store.close()
+    restore_store(tmp_path / "backup", tmp_path / "restored.duckdb")
+    with Store(tmp_path / "restored.duckdb") as restored:
+        assert verified(restored) == []
+
+
+def test_a_write_that_touches_no_incident_or_service_rto_does_no_upkeep(small_org_path, tmp_path, monkeypatch):
+    path = tmp_path / "quiet.duckdb"
+    shutil.copy(small_org_path, path)
+    calls = []
+    for name in ("refresh", "rebuild", "after_incidents_changed", "after_services_changed"):
+        monkeypatch.setattr(rollup, name, lambda *args, name=name, **kwargs: calls.append(name))
+    admin = access.Actor("boss@example.com", "admin")
+    with Store(path) as store:
+        ledger = store.scalar("SELECT service_id FROM services WHERE name = 'Core Ledger'")
+        access.grant_role(admin, store, "ana@example.com", "analyst")
+        administration.set_targets(admin, store, {"coverage_pct": 80, "stale_pct": 10})
+        administration.edit_policy(admin, store, {1: {"review_interval_days": 200}})
+        administration.edit_service(admin, store, ledger, {"owner": "Someone Else", "impact_cost_per_hour": 1.0})
+        ingest.save_mapping(TESTER, store, "my export", {"id": "Ref", "opened": "Opened"})
+        administration.record_change(admin, store, "backup", "somewhere")
+        assert calls == []
+        administration.edit_service(admin, store, ledger, {"rto_minutes": 90})
+        assert calls == ["after_services_changed"]
+
+
+def test_a_new_service_that_incidents_already_name_gets_its_key_into_them_and_the_rollup(small_org_path, tmp_path):
+    path = tmp_path / "named.duckdb"
+    shutil.copy(small_org_path, path)
+    with Store(path) as store:
+        with store.transaction() as cursor:   # incidents first, their service after: as a restore might
+            cursor.execute("UPDATE incidents SET service_id = 'svc-late', service_key = NULL "
+                           "WHERE service_name = 'OLD-MAINFRAME'")
+            cursor.execute("INSERT INTO services (service_id, name, tier, rto_minutes) "
+                           "VALUES ('svc-late', 'Old Mainframe', 3, 60)")
+            rollup.after_services_changed(cursor)
+        key = store.scalar("SELECT service_key FROM services WHERE service_id = 'svc-late'")
+        assert store.rows("SELECT DISTINCT service_key FROM incidents WHERE service_name = 'OLD-MAINFRAME'") == [(key,)]
+        assert store.scalar("SELECT sum(opened) FROM incident_months WHERE service_key = $key", {"key": key}) == 14
+        assert verified(store) == []
+
+
+CORRUPTIONS = [
+    # (what is broken, the difference verify must name)
+    ("UPDATE incident_months SET breach_seconds = breach_seconds + 60 "
+     "WHERE rowid = (SELECT min(rowid) FROM incident_months WHERE month = DATE '2025-03-01')",
+     {"table": "incident_months", "month": "2025-03-01", "rows": 1}),
+    ("DELETE FROM incident_months WHERE rowid = (SELECT min(rowid) FROM incident_months WHERE opened > 0 "
+     "AND month = DATE '2024-11-01')",
+     {"table": "incident_months", "month": "2024-11-01", "rows": 1}),
+    ("UPDATE incidents SET outage_end = outage_end + INTERVAL 1 MINUTE "
+     "WHERE incident_id = (SELECT min(incident_id) FROM incidents WHERE outage_end IS NOT NULL)",
+     {"table": "incidents", "column": "outage_end", "rows": 1}),
+    ("UPDATE incidents SET service_key = NULL "
+     "WHERE incident_id = (SELECT min(incident_id) FROM incidents WHERE service_key IS NOT NULL)",
+     {"table": "incidents", "column": "service_key", "rows": 1}),
+    ("UPDATE incidents SET active_until = NULL WHERE incident_id = (SELECT min(incident_id) FROM incidents)",
+     {"table": "incidents", "column": "active_until", "rows": 1}),
+    # named first; its incidents then differ too, from their service's key and in the rollup
+    ("UPDATE services SET service_key = NULL WHERE service_id = (SELECT max(service_id) FROM services)",
+     {"table": "services", "column": "service_key", "rows": 1}),
+    ("UPDATE incident_month_marks SET incidents = incidents + 1 WHERE month = DATE '2025-01-01'",
+     {"table": "incident_month_marks", "month": "2025-01-01", "rows": 1}),
+    ("UPDATE incident_month_rtos SET rto_minutes = coalesce(rto_minutes, 0) + 1 "
+     "WHERE service_key = (SELECT min(service_key) FROM incident_month_rtos)",
+     {"table": "incident_month_rtos", "column": "rto_minutes", "rows": 1}),
+    (f"DELETE FROM store_meta WHERE key = '{rollup.STAMP_KEY}'",
+     {"table": "store_meta", "key": rollup.STAMP_KEY, "rows": 1}),
+]
+
+
+@pytest.mark.parametrize(("corruption", "named"), CORRUPTIONS)
+def test_verify_names_a_corrupted_rollup_row_or_derived_value(demo_path, tmp_path, corruption, named):
+    path = tmp_path / "corrupt.duckdb"
+    shutil.copy(demo_path, path)
+    with duckdb.connect(str(path)) as raw:   # behind the store's back
+        raw.execute(corruption)
+    with Store(path, read_only=True) as store:
+        found = verified(store)
+    named_parts = [{key: value for key, value in difference.items() if key in named} for difference in found]
+    if "UPDATE services" in corruption:
+        assert named_parts[0] == named and {"table": "incidents", "column": "service_key"} in [
+            {key: value for key, value in difference.items() if key in ("table", "column")} for difference in found]
+    else:
+        assert named_parts == [named]
+
+
+def run_verify(path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "itscm", "verify", "--store", str(path), *options],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_verify_from_the_command_line(demo_path, tmp_path):
+    path = tmp_path / "cli.duckdb"
+    shutil.copy(demo_path, path)
+    clean = run_verify(path)
+    assert clean.returncode == 0 and "agree" in clean.stdout, clean.stderr
+    assert json.loads(run_verify(path, "--json").stdout) == {"ok": True, "differences": []}
+
+    with duckdb.connect(str(path)) as raw:
+        raw.execute(CORRUPTIONS[0][0])
+        raw.execute(CORRUPTIONS[2][0])
+    broken = run_verify(path)
+    assert broken.returncode == 1, broken.stderr
+    assert "incidents (column outage_end): 1 " in broken.stdout
+    assert "incident_months (month 2025-03-01): 1 " in broken.stdout
+    as_json = run_verify(path, "--json")
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False
+    assert {(d["table"], d.get("column"), d.get("month")) for d in report["differences"]} == {
+        ("incidents", "outage_end", None), ("incident_months", None, "2025-03-01")}
+    missing = run_verify(tmp_path / "absent.duckdb")
+    assert missing.returncode == 2 and "No store at" in missing.stderr and "Traceback" not in missing.stderr
