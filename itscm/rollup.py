@@ -32,6 +32,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from itscm.incident_columns import DERIVED_FROM
+
 if TYPE_CHECKING:  # the store imports this module to fill a migrated store
     from itscm.filters import Filters
     from itscm.store import Store
@@ -216,8 +218,8 @@ _RECORD_RTOS_SQL = [
 # last brought up to date, and `refresh` has nothing to search for. Stored as
 # "<incidents>:<sum of their fact hashes>/<services>:<sum of their key hashes>".
 
-_INCIDENT_FACTS_HASH = """
-    (hash(service_id, service_name, opened_at, restored_at, resolved_at, closed_at) % 4294967291)::BIGINT
+_INCIDENT_FACTS_HASH = f"""
+    (hash({", ".join(DERIVED_FROM)}) % 4294967291)::BIGINT
 """
 _INCIDENT_FACTS_STAMP_SQL = f"""
 SELECT count(*) || ':' || coalesce(sum({_INCIDENT_FACTS_HASH}), 0)::BIGINT FROM incidents

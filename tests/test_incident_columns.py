@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from itscm import derived, incident_columns
+from itscm import incident_columns, rollup
+from itscm.access import Actor
 from itscm.incident_columns import (
     COLUMNS,
     DERIVED,
@@ -84,15 +85,15 @@ def test_the_facts_behind_the_derived_columns_and_the_rollup_are_facts():
 def test_the_facts_hash_of_the_rollup_upkeep_names_exactly_the_declared_facts():
     # The commit hands the upkeep the changed versions' DERIVED_FROM columns; the upkeep hashes
     # them into the facts stamp it compares with the incidents'. If the two lists differ, every
-    # write falls back to a full refresh (or fails). Moves with the hash when derived.py does.
-    hashed = re.search(r"hash\(([^)]*)\)", derived._INCIDENT_FACTS_HASH)
+    # write falls back to a full refresh (or fails).
+    hashed = re.search(r"hash\(([^)]*)\)", rollup._INCIDENT_FACTS_HASH)
     assert hashed is not None
     assert tuple(name.strip() for name in hashed.group(1).split(",")) == DERIVED_FROM
 
 
 def test_the_derived_columns_are_the_ones_the_upkeep_fills():
     # service_key needs a join, so derived_values_sql leaves it out.
-    assert set(derived.derived_values_sql("i")) | {"service_key"} == set(incident_columns.DERIVED_COLUMNS)
+    assert set(rollup.derived_values_sql("i")) | {"service_key"} == set(incident_columns.DERIVED_COLUMNS)
 
 
 # -- the import --------------------------------------------------------------------------------
@@ -139,18 +140,16 @@ def test_a_preview_waiting_for_a_mapping_has_the_same_layout_with_no_rows(store)
 
 
 def test_commits_and_undo_keep_the_facts_stamp_current_without_a_refresh(store, monkeypatch):
-    """Each write tells the upkeep exactly what changed, so the refresh at its commit finds the
-    facts stamp current and does not rebuild (a wrong list of facts would make it)."""
-    seen = []
-    refresh_rollup = derived.refresh_rollup
-
-    def recording(cursor, *, incidents_changed=True):
-        seen.append(incidents_changed)
-        refresh_rollup(cursor, incidents_changed=incidents_changed)
-
-    monkeypatch.setattr(derived, "refresh_rollup", recording)
-    first = commit_upload(store, preview_of(store, "servicenow_list.csv"), "ana")
-    newer = commit_upload(store, preview_of(store, "servicenow_list_v2.csv"), "ana")
+    """Each write tells the upkeep exactly what changed, with the declared facts, so no refresh or
+    rebuild runs and the stamp and rollup agree with a full rebuild (a wrong list of facts would not)."""
+    ana = Actor("ana", "analyst")
+    fallbacks = []
+    for name in ("refresh", "rebuild"):
+        monkeypatch.setattr(rollup, name, lambda *args, name=name, **kwargs: fallbacks.append(name))
+    first = commit_upload(ana, store, preview_of(store, "servicenow_list.csv"))
+    newer = commit_upload(ana, store, preview_of(store, "servicenow_list_v2.csv"))
     assert (first.inserted, newer.inserted, newer.updated) == (5, 1, 2)
-    undo_upload(store, newer.upload_id, "ana")
-    assert seen == [False, False, False]
+    undo_upload(ana, store, newer.upload_id)
+    assert fallbacks == []
+    with store.read_transaction() as cursor:
+        assert rollup.differences(cursor) == []
