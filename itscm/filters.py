@@ -107,3 +107,16 @@ def unknown_units(store: Store, unit_names: tuple[str, ...]) -> list[str]:
 SERVICE_SCOPE_SQL = (
     "($all_units OR list_contains($unit_ids, s.unit_id)) AND ($all_tiers OR list_contains($tiers, s.tier))"
 )
+
+
+def scoped_services_sql(*, with_rto_only: bool = False) -> str:
+    """The services the filter keeps, with what the measures show of them: service_key,
+    service_id, name, tier, rto_minutes, impact_cost_per_hour and unit (its business unit's name).
+    `with_rto_only`: only those with an RTO, for the breach tables, which judge against it.
+    Constant SQL; the filter arrives as the scope parameters."""
+    has_rto = "s.rto_minutes IS NOT NULL AND " if with_rto_only else ""
+    return f"""
+    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
+    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
+    WHERE {has_rto}{SERVICE_SCOPE_SQL}
+"""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from itscm.filters import SERVICE_SCOPE_SQL, Filters
+from itscm.filters import Filters, scoped_services_sql
 from itscm.measures.common import percent
 from itscm.rollup import BANDS, period_events_sql, period_params, ratio_band_sql
 from itscm.store import Store
@@ -20,11 +20,7 @@ from itscm.store import Store
 # started_at, recovered_at, restore_estimated, rta_minutes, service, unit, tier, rto_minutes,
 # unmatched, attained (NULL without an RTO), rta_rto_ratio, month.
 RECOVERY_EVENTS_SQL = f"""
-WITH scoped_services AS (
-    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
-    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-    WHERE {SERVICE_SCOPE_SQL}
-),
+WITH scoped_services AS ({scoped_services_sql()}),
 events AS (
     SELECT 'incident' AS source, i.incident_id AS event_id, i.service_key, i.service_id, i.service_name, i.title,
            i.opened_at AS started_at, i.outage_end AS recovered_at,
@@ -56,11 +52,7 @@ WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_
 def _event_counts_sql(*, matched_only: bool) -> str:
     """EVENT_COUNTS_SQL, or with `matched_only` its rows for events with a matched service alone."""
     return f"""
-WITH scoped_services AS (
-    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, u.name AS unit
-    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-    WHERE {SERVICE_SCOPE_SQL}
-),
+WITH scoped_services AS ({scoped_services_sql()}),
 counts AS (
     SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, events, attained, estimated,
            {", ".join(f"band_{k}" for k in BANDS)}
@@ -89,12 +81,16 @@ WHERE s.service_id IS NOT NULL OR (c.unmatched AND $all_units AND $all_tiers)
 EVENT_COUNTS_SQL = _event_counts_sql(matched_only=False)
 MATCHED_EVENT_COUNTS_SQL = _event_counts_sql(matched_only=True)
 
+# RTO attainment of a group of EVENT_COUNTS_SQL rows: attained / events with an RTO, in percent,
+# one decimal; NULL with no event to judge. Every figure of the measure uses this one formula.
+ATTAINMENT_PCT_SQL = """round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
+          / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1)"""
+
 # Aggregates share one shape: events that have an RTO, how many were attained, and the rest.
-_COUNTS = """
+_COUNTS = f"""
     coalesce(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0)::BIGINT AS events,
     coalesce(sum(attained) FILTER (WHERE rto_minutes IS NOT NULL), 0)::BIGINT AS attained,
-    round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
-          / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS pct,
+    {ATTAINMENT_PCT_SQL} AS pct,
     coalesce(sum(events) FILTER (WHERE rto_minutes IS NULL), 0)::BIGINT AS without_rto
 """
 
@@ -163,11 +159,7 @@ def rta_ratio_distribution(store: Store, filters: Filters) -> pd.DataFrame:
 # The breached events only (RTA past a known RTO), joined on the integer key before any text is
 # read: the rows RECOVERY_EVENTS_SQL gives for them (the tests compare the two).
 _BREACHED_EVENTS_SQL = f"""
-WITH scoped_services AS (
-    SELECT s.service_key, s.name, s.tier, s.rto_minutes, u.name AS unit
-    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-    WHERE s.rto_minutes IS NOT NULL AND {SERVICE_SCOPE_SQL}
-)
+WITH scoped_services AS ({scoped_services_sql(with_rto_only=True)})
 SELECT 'incident' AS source, i.incident_id AS event_id, s.name AS service, s.unit, s.tier, i.title,
        i.opened_at AS started_at, i.outage_end AS recovered_at, i.restored_at IS NULL AS restore_estimated,
        i.rta_minutes, s.rto_minutes, i.rta_minutes / nullif(s.rto_minutes, 0) AS rta_rto_ratio

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from itscm.filters import SERVICE_SCOPE_SQL, Filters
+from itscm.filters import Filters, scoped_services_sql
 from itscm.rollup import breach_seconds_sql, overlap_seconds_sql, period_outages_sql, period_params
 from itscm.store import Store
 
@@ -21,11 +21,7 @@ from itscm.store import Store
 # time'), service, unit, tier, rto_minutes, cost_per_hour, priced, window_start, window_end,
 # outage_hours, breach_hours, cost, breach_cost. window_* is the outage clipped to the period.
 OUTAGES_SQL = f"""
-WITH scoped_services AS (
-    SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
-    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-    WHERE {SERVICE_SCOPE_SQL}
-),
+WITH scoped_services AS ({scoped_services_sql()}),
 -- Two scans, so that DuckDB can skip row groups by their outage_end range in the first (the rows
 -- are in time order); incidents without an outage end are few.
 outages AS (
@@ -83,11 +79,7 @@ FROM clipped
 def _outage_totals_sql(*, matched_only: bool) -> str:
     """OUTAGE_TOTALS_SQL, or with `matched_only` its rows for outages of a matched service alone."""
     return f"""
-    WITH scoped_services AS (
-        SELECT s.service_key, s.service_id, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
-        FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-        WHERE {SERVICE_SCOPE_SQL}
-    )
+    WITH scoped_services AS ({scoped_services_sql()})
     SELECT t.month, t.service_key, s.service_id, s.name AS service, s.unit, s.tier, s.rto_minutes,
            s.impact_cost_per_hour AS cost_per_hour, s.impact_cost_per_hour IS NOT NULL AS priced,
            t.unmatched, t.unmatched_name AS service_name,
@@ -181,11 +173,7 @@ def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.Dat
 # Outages past their RTO, row by row, reading only the few columns that decide it before the
 # rest: the same figures as OUTAGES_SQL for those rows (the tests compare them).
 _BREACHES_SQL = f"""
-WITH scoped_services AS (
-    SELECT s.service_key, s.name, s.tier, s.rto_minutes, s.impact_cost_per_hour, u.name AS unit
-    FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-    WHERE s.rto_minutes IS NOT NULL AND {SERVICE_SCOPE_SQL}
-),
+WITH scoped_services AS ({scoped_services_sql(with_rto_only=True)}),
 candidates AS (
     SELECT i.incident_id, i.title, i.opened_at, i.outage_end AS window_end, i.outage_end,
            CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from itscm.filters import Filters
-from itscm.measures.attainment import EVENT_COUNTS_SQL
+from itscm.measures.attainment import ATTAINMENT_PCT_SQL, EVENT_COUNTS_SQL
 from itscm.measures.common import run_together
 from itscm.measures.coverage import COVERAGE_BY_SERVICE_SQL, DRILL_TYPES_WEAKEST_FIRST, coverage_trend
 from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month
@@ -60,8 +60,7 @@ def posture_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month, coverage_pct, attainment_pct, downtime_cost, stale_pct: every measure by month (and
     each registered measure's own `trend`, under its key)."""
     attainment_sql = f"""
-        SELECT month, round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
-                            / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
+        SELECT month, {ATTAINMENT_PCT_SQL} AS attainment_pct
         FROM ({EVENT_COUNTS_SQL}) GROUP BY month HAVING sum(events) <> 0
     """
     added = [measure for measure in headline_measures() if measure.trend]
@@ -94,8 +93,7 @@ def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
     attainment = store.df(
         f"""SELECT unit, sum(events) FILTER (WHERE rto_minutes IS NOT NULL) AS recovery_events,
                    sum(events - attained) FILTER (WHERE rto_minutes IS NOT NULL) AS breaches,
-                   round(100.0 * sum(attained) FILTER (WHERE rto_minutes IS NOT NULL)
-                         / nullif(sum(events) FILTER (WHERE rto_minutes IS NOT NULL), 0), 1) AS attainment_pct
+                   {ATTAINMENT_PCT_SQL} AS attainment_pct
             FROM ({EVENT_COUNTS_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",
         period_params(store, filters),
     )
