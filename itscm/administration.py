@@ -271,12 +271,6 @@ def edit_policy(actor: Actor, store: Store, changes_by_tier: dict[int, dict], *,
 # -- posture targets ------------------------------------------------------------------------------
 
 
-@writes("admin", "set the posture targets")
-def set_target(actor: Actor, store: Store, key: str, value: float, *, now: datetime | None = None) -> tuple | None:
-    """Set one posture target (a percentage); returns (before, after), or None if unchanged."""
-    return set_targets(actor, store, {key: value}, now=now).get(key)
-
-
 def _target(key: str, value) -> float:
     defaults = default_targets()
     if key not in defaults:

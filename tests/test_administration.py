@@ -101,7 +101,7 @@ def test_only_an_admin_edits_the_inventory_policy_and_targets(store, actor):
     before = table_contents(store)
     for attempt in (lambda: administration.edit_service(actor, store, LEDGER, {"rto_minutes": 5}),
                     lambda: administration.edit_policy(actor, store, {1: {"test_interval_days": 30}}),
-                    lambda: administration.set_target(actor, store, "coverage_pct", 50),
+                    lambda: administration.set_targets(actor, store, {"coverage_pct": 50}),
                     lambda: backup.take_backup(actor, store, "/nonexistent/never-written")):
         with pytest.raises(AccessDenied, match="needs the admin role"):
             attempt()
@@ -153,13 +153,13 @@ def test_a_shorter_test_interval_uncovers_services_drilled_before_it(store):
 
 
 def test_targets_are_set_by_an_admin_and_logged(store):
-    assert administration.set_target(ADMIN, store, "coverage_pct", 80) == (95.0, 80.0)
-    assert administration.set_target(ADMIN, store, "coverage_pct", 80) is None
+    assert administration.set_targets(ADMIN, store, {"coverage_pct": 80}) == {"coverage_pct": (95.0, 80.0)}
+    assert administration.set_targets(ADMIN, store, {"coverage_pct": 80}) == {}
     assert posture_targets(store)["coverage_pct"] == 80.0
     assert log(store) == [("boss@example.com", "set target", "coverage_pct", '{"coverage_pct": 95.0}',
                            '{"coverage_pct": 80.0}')]
     with pytest.raises(ChangeRefused, match="from 0 to 100"):
-        administration.set_target(ADMIN, store, "coverage_pct", 120)
+        administration.set_targets(ADMIN, store, {"coverage_pct": 120})
 
 
 def test_the_targets_form_saves_every_target_in_one_transaction_logged_one_by_one(store):

@@ -149,7 +149,8 @@ def test_a_registered_measure_is_in_the_posture_summary_and_trend(store_path, to
 def test_a_registered_measure_has_its_target(store_path, toy_measure):
     store = open_store(store_path)
     assert posture_targets(store)["drill_rto_pct"] == 80.0
-    assert administration.set_target(Actor("boss@example.com", "admin"), store, "drill_rto_pct", 70) == (80.0, 70.0)
+    assert administration.set_targets(Actor("boss@example.com", "admin"), store, {"drill_rto_pct": 70}) == {
+        "drill_rto_pct": (80.0, 70.0)}
     assert posture_targets(store)["drill_rto_pct"] == 70.0
     app = run_page("Administration.py")
     field = next(widget for widget in app.number_input if widget.label == "Drills within RTO at least (%)")

@@ -61,7 +61,7 @@ CALLS = {
     "itscm.administration.edit_policy": lambda store, folder: (store, {1: {"test_interval_days": 30}}),
     "itscm.administration.edit_service": lambda store, folder: (store, "svc1", {"rto_minutes": 5}),
     "itscm.administration.record_change": lambda store, folder: (store, "backup", "somewhere"),
-    "itscm.administration.set_target": lambda store, folder: (store, "coverage_pct", 50.0),
+    "itscm.administration.set_targets": lambda store, folder: (store, {"coverage_pct": 50.0}),
     "itscm.backup.take_backup": lambda store, folder: (store, folder / "backup"),
     "itscm.ingest.commit.commit_upload": lambda store, folder: (store, _preview(store)),
     "itscm.ingest.commit.undo_upload": lambda store, folder: (store, _committed_upload(store)),
