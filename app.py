@@ -2,7 +2,7 @@
 
 Registers the pages and draws the shared sidebar filters once, here in the main script, so
 their URL parameters survive page switches. Each page still calls itscm.ui.setup_page() first,
-because Streamlit may serve a page file on its own, without this script (DESIGN section 4).
+because Streamlit may serve a page file on its own, without this script (docs/DESIGN.md §1.3).
 """
 
 import streamlit as st

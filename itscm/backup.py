@@ -13,7 +13,7 @@ an older backup comes back as a current store. A backup from a newer program is 
 then does the restored file replace the target.
 
 Parquet rather than a copy of the DuckDB file: readable by any tool and by future DuckDB
-versions, and the same files would load into a DuckLake catalog (DESIGN section 6).
+versions, and the same files would load into a DuckLake catalog (docs/DESIGN.md §9, §10.2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The service inventory: browsing services, and one service's card.
 
-Dependency-aware recovery (DESIGN section 3, "beyond the four"): a service cannot recover before
+Dependency-aware recovery (docs/DESIGN.md §4.6): a service cannot recover before
 the services it depends on, so its effective RTO is the longest RTO along its dependency chain.
 """
 

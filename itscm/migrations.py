@@ -4,8 +4,8 @@ Each migration is applied once, in order, inside one transaction, and recorded i
 `schema_version`. An existing store upgrades in place; a store whose version is newer than the
 last migration here is refused (see `store.py`), never recreated.
 
-No PRIMARY KEY, UNIQUE or sequences: the store must also run on a DuckLake catalog (DESIGN
-section 6), which has none of them. Uniqueness of ids is the import code's job and is tested.
+No PRIMARY KEY, UNIQUE or sequences: the store must also run on a DuckLake catalog
+(docs/DESIGN.md §10.2), which has none of them. Uniqueness of ids is the import code's job and is tested.
 
 Frozen: each migration is literal SQL and this module imports nothing, so what a version means
 never changes after it shipped (a restore replays them to rebuild a backup's schema). Migrations
@@ -17,7 +17,7 @@ holds adds a migration there, so every store rebuilds it once.
 
 from __future__ import annotations
 
-# Version 1: the concepts of DESIGN section 2.
+# Version 1: the concepts of docs/DESIGN.md §5.2.
 V1_CORE = """
 CREATE TABLE business_units (
     unit_id         TEXT NOT NULL,

@@ -4,7 +4,7 @@ and checked, and how a period is read from them: one module owns all of it.
 Derived columns. At 10M incidents, joining incidents to services on integer keys and reading a
 stored outage end is several times faster than joining on text ids and recomputing it per query
 (docs/PERFORMANCE.md). Services carry a `service_key`, made here, never by a sequence (a DuckLake
-catalog has none: docs/DESIGN.md); incidents carry their service's key, `outage_end` (restored_at,
+catalog has none: docs/DESIGN.md §10.2); incidents carry their service's key, `outage_end` (restored_at,
 else resolved_at, an estimate), `rta_minutes` and `active_until`.
 
 The rollup. `incident_months` holds, per service key (or unmatched name) and calendar month, what
@@ -726,7 +726,7 @@ def _whole_months(columns: str, *, matched_only: bool, where: str = "TRUE") -> s
 
 
 def period_events_sql(*, matched_only: bool = False) -> str:
-    """The recovery events from incidents (docs/DESIGN.md): the incidents opened in the period
+    """The recovery events from incidents (docs/DESIGN.md §4.2): the incidents opened in the period
     whose outage ended by the as-of date (before $as_of_end). Per service key (or unmatched name)
     and month opened: service_key, unmatched, unmatched_name, month, events, estimated (ended at
     the resolve time), attained (RTA within the service's RTO; NULL or 0 without one), band_1 ..
@@ -760,7 +760,7 @@ def period_events_sql(*, matched_only: bool = False) -> str:
 
 
 def period_outages_sql(*, matched_only: bool = False) -> str:
-    """The outages of the period as of the as-of date (docs/DESIGN.md), per service key (or
+    """The outages of the period as of the as-of date (docs/DESIGN.md §4.3), per service key (or
     unmatched name) and month: service_key, unmatched, unmatched_name, month,
       outages          ended outages counted there: opened that month, or, in the period's first
                        month, already under way when the period began;

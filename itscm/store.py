@@ -1,7 +1,7 @@
 """The continuity store: one DuckDB database, opened once per process.
 
 Every SQL statement of the product goes through a `Store`, the one place that knows which
-backend it talks to (an embedded file today; DESIGN section 6 keeps a DuckLake catalog open).
+backend it talks to (an embedded file today; docs/DESIGN.md §10.2 keeps a DuckLake catalog open).
 
 Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
 connections to the same database, safe to use from their own thread); writes are serialised by a

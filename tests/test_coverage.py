@@ -1,4 +1,4 @@
-"""Critical-service coverage: every control of DESIGN section 3, on its own, worked by hand."""
+"""Critical-service coverage: every control of docs/DESIGN.md §4.1, on its own, worked by hand."""
 
 import datetime as dt
 

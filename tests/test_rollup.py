@@ -31,7 +31,7 @@ AS_OF = dt.date(2026, 6, 30)
 FILTERS = Filters(since=dt.date(2025, 7, 1), until=AS_OF, as_of=AS_OF)
 TESTER, BOSS = Actor("test", "analyst"), Actor("boss", "admin")
 
-# The definitions of DESIGN section 3, computed straight from the facts on text ids.
+# The definitions of docs/DESIGN.md §4.2 and §4.3, computed straight from the facts on text ids.
 DIRECT_ATTAINMENT_SQL = """
     SELECT count(*) FILTER (WHERE s.rto_minutes IS NOT NULL),
            count(*) FILTER (WHERE epoch(coalesce(i.restored_at, i.resolved_at) - i.opened_at) / 60.0 <= s.rto_minutes)

@@ -1,5 +1,5 @@
 """Incident CSV import: read an export, show what was understood and rejected, commit it in one
-transaction, undo it later (DESIGN section 5).
+transaction, undo it later (docs/DESIGN.md §7).
 
 The flow, as the upload page and `python -m itscm ingest` use it::
 

@@ -5,7 +5,7 @@ the store as it is inside that transaction: `insert` (new id), `update` (stored 
 values) or `unchanged` (identical: left alone, it keeps the upload it came from). Before an update
 the stored version is copied to `incident_prior_versions` (with the upload it came from), so undo
 can put it back exactly. Changed incidents are written with MERGE INTO and ids are made here,
-never by constraints or sequences (docs/DESIGN.md: the store must also run on DuckLake, which
+never by constraints or sequences (docs/DESIGN.md §10.2: the store must also run on DuckLake, which
 has neither).
 
 An identical re-upload (same sha256 as a committed upload, and nothing to insert or update) writes
@@ -288,7 +288,7 @@ def _write(cur, preview: UploadPreview, uploaded_by: str | None, now: datetime):
             # view of the store (commit_upload makes it again if any write committed since), and
             # the append above adds only other ids: every row is matched, so there is no NOT
             # MATCHED branch. MERGE rather than UPDATE ... FROM: it is the form checked on
-            # DuckLake (docs/DESIGN.md), where the store may move.
+            # DuckLake (docs/DESIGN.md §10.2), where the store may move.
             cur.execute(
                 f"""
                 MERGE INTO incidents USING (

@@ -1,4 +1,4 @@
-"""RTO attainment (DESIGN section 3).
+"""RTO attainment (docs/DESIGN.md §4.2).
 
 A recovery event is an incident with an outage end (restored_at, else resolved_at flagged as an
 estimate) opened in the period and recovered by the end of the as-of date, or a drill held in the

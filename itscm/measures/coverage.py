@@ -1,4 +1,4 @@
-"""Critical-service coverage (DESIGN section 3).
+"""Critical-service coverage (docs/DESIGN.md §4.1).
 
 In scope: live services in the critical tiers of the policy. A service is covered when every
 control in `CONTROLS` holds at the as-of date. One SQL statement computes the service-by-control

@@ -1,4 +1,4 @@
-"""Downtime cost (DESIGN section 3).
+"""Downtime cost (docs/DESIGN.md §4.3).
 
 Per incident: outage hours inside the period x the service's BIA impact cost per hour. The
 outage ends at restored_at, else resolved_at (an estimate, flagged). With neither, a closed

@@ -1,4 +1,4 @@
-"""Plan staleness (DESIGN section 3).
+"""Plan staleness (docs/DESIGN.md §4.4).
 
 Per plan (draft or approved) of a live service: days since its last review and since the last
 passed drill of its service (a drill for this plan or for no particular plan), against the

@@ -2,7 +2,7 @@
 that every page makes first.
 
 Streamlit serves each file of `pages/` on its own when it is the first request to a fresh server
-(docs/DESIGN.md), so a page must not rely on app.py for its page config, its store handle or its
+(docs/DESIGN.md §1.3), so a page must not rely on app.py for its page config, its store handle or its
 filters.
 """
 
