@@ -110,6 +110,12 @@ class Store:
                 self._cursors.append(cursor)
         return cursor
 
+    def open_cursors(self) -> int:
+        """How many per-thread cursors the store holds now (a `read_transaction`'s own cursor,
+        closed when it ends, is not counted): what a long-running server must keep bounded."""
+        with self._cursors_lock:
+            return len(self._cursors)
+
     def close(self) -> None:
         with self._cursors_lock:
             for cursor in self._cursors:
