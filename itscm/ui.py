@@ -78,7 +78,7 @@ def get_store() -> Store:
     return _store_handle(resolve_store_path())
 
 
-@st.cache_data(show_spinner=False, max_entries=1024)
+@st.cache_data(show_spinner=False, max_entries=1024, max_size="100MB")  # keyed by what people type and pick
 def _cached_call(qualified_name: str, store_path: str, data_version: int, args: tuple, kwargs: tuple) -> object:
     module_name, function_name = qualified_name.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), function_name)
@@ -155,7 +155,7 @@ def entrypoint_setup():
         _shared.context = None
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)  # a new entry after every write
 def _unit_names(store_path: str, data_version: int) -> list[str]:
     return [name for (name,) in _store_handle(store_path).rows("SELECT name FROM business_units ORDER BY name")]
 
