@@ -38,8 +38,10 @@ RERUNS_PER_TAB = 100         # then the tab closes and another one opens
 SAMPLE_EVERY_RERUNS = 250
 # After warm-up, over the remaining reruns: the lowest of the last three samples against the one
 # after warm-up, since RSS moves about 10 MB either way from sample to sample while a leak only
-# climbs. With a cursor kept per rerun the server grew 40 MB over them on this small store.
-MAX_RSS_GROWTH_MB = 25
+# climbs. Runs without a leak grew 0 to 20 MB (glibc's per-thread arenas, the cache filling up).
+# A cursor kept per rerun grew the server by about 40 MB over these reruns on this small store:
+# the open cursors catch that leak, the memory bound only a larger one.
+MAX_RSS_GROWTH_MB = 50
 
 # The small organisation's units and services (tests/small_org.py); a search either finds some
 # of them or is a string nobody has typed before.
