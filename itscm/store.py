@@ -4,9 +4,9 @@ Every SQL statement of the product goes through a `Store`, the one place that kn
 backend it talks to (an embedded file today; docs/DESIGN.md §10.2 keeps a DuckLake catalog open).
 
 Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
-connections to the same database, safe to use from their own thread); writes are serialised by a
-lock and run in one transaction each. Another process holding the file gets a `StoreLockedError`
-with a message saying who holds it, never a DuckDB traceback.
+connections to the same database, safe to use from their own thread), closed once its thread has
+ended; writes are serialised by a lock and run in one transaction each. Another process holding
+the file gets a `StoreLockedError` with a message saying who holds it, never a DuckDB traceback.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class Store:
             raise _explain_open_failure(self.path, error) from None
         self._write_lock = threading.RLock()
         self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}   # by the thread using it
         self._cursors_lock = threading.Lock()
         try:
             self._migrate()
@@ -100,18 +100,40 @@ class Store:
     # -- connections -------------------------------------------------------------------------
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's own cursor on the store."""
+        """This thread's own cursor on the store, never used by another thread while this one lives.
+
+        Streamlit runs every rerun on a new thread, so cursors kept for good would grow with use:
+        the cursors of threads that have ended are closed whenever a thread takes its first one.
+        Long-lived threads (the measures' query workers) keep theirs."""
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = self._root.cursor()
-            self._local.cursor = cursor
-            with self._cursors_lock:
-                self._cursors.append(cursor)
+            cursor = self._first_cursor_of_this_thread()
         return cursor
+
+    def _first_cursor_of_this_thread(self) -> duckdb.DuckDBPyConnection:
+        with self._cursors_lock:
+            self._close_cursors_of_ended_threads()
+            cursor = self._root.cursor()
+            self._cursors[threading.current_thread()] = cursor
+        self._local.cursor = cursor
+        return cursor
+
+    def _close_cursors_of_ended_threads(self) -> None:
+        # An ended thread runs no more code, so its cursor is idle and nobody will use it again;
+        # closing it also ends whatever it left open (an unread result, a temporary table).
+        for thread in [thread for thread in self._cursors if not thread.is_alive()]:
+            with suppress(duckdb.Error):
+                self._cursors.pop(thread).close()
+
+    def open_cursors(self) -> int:
+        """How many per-thread cursors the store holds now (a `read_transaction`'s own cursor,
+        closed when it ends, is not counted): what a long-running server must keep bounded."""
+        with self._cursors_lock:
+            return len(self._cursors)
 
     def close(self) -> None:
         with self._cursors_lock:
-            for cursor in self._cursors:
+            for cursor in self._cursors.values():
                 with suppress(duckdb.Error):
                     cursor.close()
             self._cursors.clear()

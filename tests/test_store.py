@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -222,3 +223,78 @@ def test_open_store_shares_one_handle_per_path(tmp_path):
         assert open_store(str(tmp_path / "shared.duckdb")) is first
     finally:
         first.close()
+
+
+def read_once_on_new_threads(store: Store, threads: int, at_once: int = 1) -> None:
+    for first in range(0, threads, at_once):
+        batch = [threading.Thread(target=store.scalar, args=("SELECT count(*) FROM services",))
+                 for _ in range(min(at_once, threads - first))]
+        for thread in batch:
+            thread.start()
+        for thread in batch:
+            thread.join()
+
+
+def test_cursors_of_ended_threads_are_released():
+    # Streamlit runs every rerun on a new thread: a cursor kept per thread for good would grow
+    # with every rerun of a long-running server.
+    with Store() as store:
+        read_once_on_new_threads(store, 500)
+        assert store.open_cursors() == 1   # the last thread's, released when the next one reads
+        read_once_on_new_threads(store, 500, at_once=8)
+        assert store.open_cursors() <= 8
+
+
+def test_a_cursor_is_never_shared_by_two_live_threads_and_a_long_lived_thread_keeps_its_own():
+    with Store() as store:
+        keeper_cursor = {}
+        keeper_may_end = threading.Event()
+
+        def keeper() -> None:
+            keeper_cursor["first"] = store.cursor()
+            keeper_may_end.wait(timeout=60)
+            keeper_cursor["last"] = store.cursor()
+
+        long_lived = threading.Thread(target=keeper)
+        long_lived.start()
+        while "first" not in keeper_cursor:
+            time.sleep(0.01)
+        read_once_on_new_threads(store, 50)   # threads come and go meanwhile
+
+        cursors, both_hold = [], threading.Barrier(2)
+
+        def hold() -> None:
+            cursors.append(store.cursor())
+            both_hold.wait(timeout=60)   # both alive, each with its cursor
+            store.scalar("SELECT 1")
+
+        pair = [threading.Thread(target=hold) for _ in range(2)]
+        for thread in pair:
+            thread.start()
+        for thread in pair:
+            thread.join()
+        keeper_may_end.set()
+        long_lived.join()
+
+        assert cursors[0] is not cursors[1]
+        assert keeper_cursor["first"] not in cursors
+        assert keeper_cursor["last"] is keeper_cursor["first"]
+        assert store.cursor() not in [*cursors, keeper_cursor["first"]]
+
+
+def test_close_closes_every_threads_cursor():
+    store = Store()
+    cursors = []
+    alive = threading.Event()
+    reader = threading.Thread(target=lambda: (cursors.append(store.cursor()), alive.wait(timeout=60)))
+    reader.start()
+    while not cursors:
+        time.sleep(0.01)
+    cursors.append(store.cursor())
+    store.close()
+    alive.set()
+    reader.join()
+    assert store.open_cursors() == 0
+    for cursor in cursors:
+        with pytest.raises(duckdb.ConnectionException):
+            cursor.execute("SELECT 1")

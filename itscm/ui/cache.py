@@ -21,7 +21,9 @@ def get_store() -> Store:
     return _store_handle(resolve_store_path())
 
 
-@st.cache_data(show_spinner=False, max_entries=1024)
+# Keyed by what people type and pick: bounded in entries and in bytes (an entry is 50 KB on the
+# demo store, a few MB for a large gap table, so 1024 entries alone could hold gigabytes).
+@st.cache_data(show_spinner=False, max_entries=1024, max_size="100MB")
 def _cached_call(qualified_name: str, store_path: str, data_version: int, args: tuple, kwargs: tuple) -> object:
     module_name, function_name = qualified_name.rsplit(".", 1)
     function = getattr(importlib.import_module(module_name), function_name)
@@ -39,7 +41,7 @@ def cached_measure(function: Callable, store: Store, filters: Filters, **kwargs)
     return cached_read(function, store, filters, **kwargs)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)  # a new entry after every write
 def _unit_names(store_path: str, data_version: int) -> list[str]:
     return [name for (name,) in _store_handle(store_path).rows("SELECT name FROM business_units ORDER BY name")]
 

@@ -41,14 +41,15 @@ def _free_port() -> int:
 
 
 class StreamlitServer:
-    def __init__(self, store: Path, log: Path, *, port: int | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(self, store: Path, log: Path, *, port: int | None = None, extra_args: tuple[str, ...] = (),
+                 launcher: tuple[str, ...] = ("-m", "streamlit"), extra_env: dict[str, str] | None = None):
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        env = {**os.environ, "ITSCM_STORE": str(store), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "ITSCM_STORE": str(store), "PYTHONPATH": str(ROOT), **(extra_env or {})}
         self._log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, *launcher, "run", "app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
