@@ -29,6 +29,20 @@ def assert_no_errors(page, server):
     assert errors.count() == 0, f"{errors.first.inner_text()}\n--- server log ---\n{server.log_tail()}"
 
 
+def assert_no_developer_options(page):
+    """Streamlit's Deploy button and developer menu items (Rerun, Clear cache) stay hidden, even
+    from a browser on localhost, where toolbarMode "auto" would show them."""
+    assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    page.locator("[data-testid='stMainMenu']").click()
+    menu = page.locator("[data-testid='stMainMenuPopover']")
+    menu.wait_for()
+    items = menu.inner_text()
+    assert "Print" in items   # the menu is open and keeps the viewer's options
+    assert not {"Rerun", "Clear cache", "Deploy"} & set(items.splitlines()), items
+    page.keyboard.press("Escape")
+
+
 @pytest.mark.parametrize(("path", "title", "has_charts"), PAGES)
 def test_every_page_renders_with_its_charts(server, page, artifacts, path, title, has_charts):
     page.goto(f"{server.url}/{path}?{AS_OF}")
@@ -52,6 +66,7 @@ def test_first_request_to_a_deep_link_shows_that_page_filtered(fresh_server, pag
     menu = [link.inner_text().split("\n")[-1] for link in sidebar.get_by_role("link").all()]  # after the icon
     assert menu[:2] == ["Overview", "Coverage"] and "app" not in menu   # the app's menu, not file names
     assert_no_errors(page, fresh_server)
+    assert_no_developer_options(page)
     page.screenshot(path=str(artifacts / "deep_link_coverage.png"))
 
 
