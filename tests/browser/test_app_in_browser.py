@@ -103,10 +103,16 @@ def test_upload_through_the_real_widget(fresh_server, page, artifacts):
     page.get_by_text("Incidents accepted").wait_for(timeout=30_000)
     wait_ready(page)
     page.screenshot(path=str(artifacts / "upload_preview.png"), full_page=True)
-    page.get_by_role("button", name=re.compile(r"^Commit \d+ incidents")).click()
+    commit = page.get_by_role("button", name=re.compile(r"^Commit \d+ incidents"))
+    commit.click()
     page.get_by_text(re.compile(r"inserted", re.IGNORECASE)).first.wait_for(timeout=30_000)
     wait_ready(page)
     assert_no_errors(page, fresh_server)
+    # The outcome, and what was read, but neither the dry run nor a second commit of the same file.
+    assert page.locator("[data-testid='stAlertContentSuccess']").filter(has_text="5 inserted").count() == 1
+    assert page.get_by_text("Incidents accepted").is_visible()
+    assert page.get_by_text(re.compile(r"^Dry run")).count() == 0 and commit.count() == 0
+    page.screenshot(path=str(artifacts / "upload_committed.png"), full_page=True)
     page.get_by_role("tab", name="Upload history").click()
     page.locator("[data-testid='stTabPanel']:visible [data-testid='stDataFrame']").first.wait_for()
     assert page.get_by_role("button", name="Undo upload").is_visible()
