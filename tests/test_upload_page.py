@@ -1,5 +1,6 @@
 """The Upload incidents page through AppTest: upload, preview, mapping, commit, undo, mapping names."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,13 @@ def test_an_undone_commit_can_be_committed_again(store_path):
     # The commit no longer stands: the file is dry-run again and can be committed again.
     assert "would insert 5" in dry_runs(app)[0] and not commit_buttons(app)[0].disabled
     assert not [s for s in app.success if "inserted" in s.value]
+
+
+def test_an_audit_log_is_summed_up_in_one_note_not_a_warning_per_update(store_path):
+    app = upload(open_page(), "servicenow_event_log.csv")
+    assert_clean(app)
+    assert metric(app, "Incidents accepted") == "3" and metric(app, "Warnings") == "1"
+    # The caption's markdown, with the escapes that keep the file's text literal taken out.
+    notes = [re.sub(r"\\(.)", r"\1", c.value) for c in app.caption if "audit log" in c.value]
+    assert notes == ["An audit log: 3 incidents in 9 updates; the latest update of each is kept (6 earlier updates "
+                     "superseded)."]
