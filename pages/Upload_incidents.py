@@ -27,17 +27,20 @@ with upload_tab:
     mapping_names = ["None", *mappings["name"]] if not mappings.empty else ["None"]
     mapping_name = options[3].selectbox("Saved column mapping", mapping_names, key="upload-mapping")
 
+    read_options = {
+        "format": None if chosen_format == format_names[0] else chosen_format,
+        "tz": timezone,
+        "date_order": None if date_order == "Detect" else date_order,
+        "mapping_name": None if mapping_name == "None" else mapping_name,
+        "mapping": st.session_state.get("upload-column-mapping"),
+    }
+    committed = ui.committed_upload(page.store, file.file_id if file else None, read_options)
     if file is None:
         ui.explain_empty("Choose a CSV file to see how it is read before anything is stored.")
+    elif committed is not None:
+        ui.committed_upload_summary(committed)
     else:
         data = file.getvalue()
-        read_options = {
-            "format": None if chosen_format == format_names[0] else chosen_format,
-            "tz": timezone,
-            "date_order": None if date_order == "Detect" else date_order,
-            "mapping_name": None if mapping_name == "None" else mapping_name,
-            "mapping": st.session_state.get("upload-column-mapping"),
-        }
         try:
             preview = ui.read_upload_preview(page.store, data, file.name, read_options)
         except ingest.IngestError as error:
@@ -79,18 +82,18 @@ with upload_tab:
         dry_run = ingest.diff_upload(page.store, preview)
         st.info(ui.plain(dry_run.message), icon=":material/preview:")
         may_commit = ui.require_role(user, "analyst", "commit uploads")
-        if may_commit and st.button(f"Commit {preview.incidents:,} incidents", type="primary",
-                                    key="upload-commit", disabled=preview.incidents == 0):
+        nothing_to_commit = ("No incident was accepted." if preview.incidents == 0 else
+                             "The store already holds this file as it is." if dry_run.already_imported else None)
+        if may_commit and st.button(f"Commit {preview.incidents:,} incidents", type="primary", key="upload-commit",
+                                    disabled=nothing_to_commit is not None, help=nothing_to_commit):
             try:
                 result = ingest.commit_upload(user, page.store, preview)
             except (ingest.IngestError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))
             else:
-                st.session_state["upload-last-result"] = result.message
+                ui.remember_commit(file.file_id, read_options, preview, result)
                 st.session_state.pop("upload-column-mapping", None)
                 st.rerun()
-    if "upload-last-result" in st.session_state:
-        st.success(ui.plain(st.session_state["upload-last-result"]), icon=":material/task_alt:")
 
 with history_tab:
     uploads = ui.cached_read(ingest.list_uploads, page.store)

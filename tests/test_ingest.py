@@ -87,6 +87,45 @@ def test_servicenow_audit_log_keeps_the_latest_update_of_each_number(store):
     # Earlier updates of an audit log are expected: counted, not reported row by row.
     assert not [p for p in problems_of(preview) if "same incident id" in p[3]]
     assert any("earlier updates" in note for note in preview.notes)
+    assert preview.warnings == 0
+    assert preview.notes == [
+        "An audit log: 3 incidents in 6 updates; the latest update of each is kept (3 earlier updates superseded)."
+    ]
+
+
+def test_a_servicenow_event_log_is_read_as_an_audit_log(store):
+    # The layout of ServiceNow event logs published for process mining: sys_updated_at, day-first
+    # dates, '?' for unknown, every update of an incident in a row of its own.
+    preview = preview_of(store, "servicenow_event_log.csv")
+    assert preview.format == "servicenow" and preview.mapping["updated"] == ["sys_updated_at"]
+    assert preview.date_order == "day-first"
+    assert (preview.rows_read, preview.incidents, preview.superseded_rows, preview.rejected) == (9, 3, 6, 0)
+    # Only the file's own doubt: no earlier update is a warning.
+    assert problems_of(preview) == [
+        (None, "", "warning", "no restore column: resolved_at will serve as an estimated restore time")
+    ]
+    assert preview.warnings == 1
+    assert preview.notes == [
+        "An audit log: 3 incidents in 9 updates; the latest update of each is kept (6 earlier updates superseded)."
+    ]
+    rows = rows_of(preview)
+    closed = rows["servicenow:INC0000045"]
+    assert closed["row"] == 5 and closed["priority"] == 2
+    assert (closed["resolved_at"], closed["closed_at"]) == (datetime(2025, 7, 14, 11, 29), datetime(2025, 7, 19, 12))
+    assert rows["servicenow:INC0000047"]["row"] == 8
+    assert rows["servicenow:INC0000062"]["resolved_at"] is None
+
+
+def test_a_list_export_with_a_number_twice_still_warns(store):
+    # Without an update time the file is a list export, where a repeated number is suspicious.
+    lines = fixture("servicenow_list.csv").decode().splitlines()
+    data = "\n".join([*lines, lines[1]]).encode()
+    preview = read_upload(data, "servicenow_list.csv", store=store, now=NOW)
+    assert "updated" not in preview.mapping and preview.superseded_rows == 1
+    assert (2, "number", "warning", f"same incident id as row {len(lines) + 1}, which is kept") in problems_of(
+        preview
+    )
+    assert not [note for note in preview.notes if "audit log" in note]
 
 
 def test_jira_export_with_month_name_dates_and_repeated_component_columns(store):

@@ -134,6 +134,17 @@ def test_dry_run_writes_nothing(store, capsys):
     assert store.scalar("SELECT count(*) FROM uploads") == 0
 
 
+def test_an_audit_log_says_once_that_earlier_updates_were_superseded(store, capsys):
+    note = "An audit log: 3 incidents in 9 updates; the latest update of each is kept (6 earlier updates superseded)."
+    status, out, _ = ingest(store, capsys, FIXTURES / "servicenow_event_log.csv", "--dry-run", "--json")
+    summary = json.loads(out)
+    assert status == 0 and (summary["incidents"], summary["superseded_rows"], summary["warnings"]) == (3, 6, 1)
+    assert summary["notes"] == [note]
+    status, out, _ = ingest(store, capsys, FIXTURES / "servicenow_event_log.csv", "--dry-run")
+    assert status == 0 and "1 warning(s), 6 superseded row(s)" in out and f"Note: {note}" in out
+    assert "same incident id" not in out
+
+
 def test_time_zone_and_date_order_options(store, capsys):
     status, _, _ = ingest(
         store,

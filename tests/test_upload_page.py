@@ -1,5 +1,6 @@
 """The Upload incidents page through AppTest: upload, preview, mapping, commit, undo, mapping names."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,60 @@ def test_an_unmatched_name_can_be_mapped_to_a_service(store_path):
     assert_clean(app)
     assert store.scalar("SELECT count(*) FROM incidents WHERE service_name = 'OLD-MAINFRAME' "
                         "AND service_id = ?", [ledger]) == 14
+
+
+def commit_buttons(app: AppTest) -> list:
+    return [button for button in app.button if button.key == "upload-commit"]
+
+
+def dry_runs(app: AppTest) -> list[str]:
+    return [info.value for info in app.info if info.value.startswith("Dry run")]
+
+
+def test_after_a_commit_the_page_shows_the_outcome_and_offers_no_second_commit(store_path):
+    app = upload(open_page(), "servicenow_list.csv")
+    assert dry_runs(app) and not commit_buttons(app)[0].disabled
+    app.button(key="upload-commit").click().run()
+    for _ in range(2):   # and on any later run of the page, while the file and options stay
+        assert_clean(app)
+        assert len(app.success) == 1, [s.value for s in app.success]
+        assert "5 inserted" in app.success[0].value
+        assert metric(app, "Incidents accepted") == "5"   # what was read from the file, still shown
+        assert not dry_runs(app) and not commit_buttons(app)
+        app.run()
+
+    # Other options read the file afresh: a dry run and a commit again (the times move, so the
+    # incidents would be updated).
+    app.selectbox(key="upload-tz").set_value("Europe/Paris").run()
+    assert_clean(app)
+    assert "would insert 0, update 5" in dry_runs(app)[0] and not commit_buttons(app)[0].disabled
+    assert not app.success
+    # Back to the options committed: the store holds the file as it is, so nothing to commit.
+    app.selectbox(key="upload-tz").set_value("UTC").run()
+    assert_clean(app)
+    assert "already imported" in dry_runs(app)[0]
+    assert commit_buttons(app)[0].disabled and "already holds this file" in commit_buttons(app)[0].help
+
+
+def test_an_undone_commit_can_be_committed_again(store_path):
+    app = upload(open_page(), "servicenow_list.csv")
+    app.button(key="upload-commit").click().run()
+    assert not commit_buttons(app)
+    upload_id = open_store(store_path).scalar("SELECT upload_id FROM uploads")
+    app.selectbox(key="undo-target").set_value(upload_id)
+    app.checkbox(key="undo-confirm").check().run()
+    app.button(key="undo-button").click().run()
+    assert_clean(app)
+    # The commit no longer stands: the file is dry-run again and can be committed again.
+    assert "would insert 5" in dry_runs(app)[0] and not commit_buttons(app)[0].disabled
+    assert not [s for s in app.success if "inserted" in s.value]
+
+
+def test_an_audit_log_is_summed_up_in_one_note_not_a_warning_per_update(store_path):
+    app = upload(open_page(), "servicenow_event_log.csv")
+    assert_clean(app)
+    assert metric(app, "Incidents accepted") == "3" and metric(app, "Warnings") == "1"
+    # The caption's markdown, with the escapes that keep the file's text literal taken out.
+    notes = [re.sub(r"\\(.)", r"\1", c.value) for c in app.caption if "audit log" in c.value]
+    assert notes == ["An audit log: 3 incidents in 9 updates; the latest update of each is kept (6 earlier updates "
+                     "superseded)."]

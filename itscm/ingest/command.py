@@ -180,6 +180,7 @@ def _reading(preview: UploadPreview) -> dict:
         "date_order_basis": preview.date_order_basis,
         "superseded_rows": preview.superseded_rows,
         "blank_rows": preview.blank_rows,
+        "notes": preview.notes,
         "problems": [
             {key: (None if _missing(value) else value) for key, value in record.items()}
             for record in preview.first_problems(_SHOWN_PROBLEMS).to_dict("records")

@@ -156,7 +156,9 @@ def diff_upload(store: Store, preview: UploadPreview) -> UploadResult:
     result = _result(preview, None, counts, unmatched, dry_run=True)
     if earlier and not counts.get("insert") and not counts.get("update"):
         result.already_imported = earlier
-        result.message = f"Dry run: already imported as upload {earlier}; committing would change nothing."
+        result.message = (
+            f"Dry run: {preview.file_name} was already imported as upload {earlier}; committing would change nothing."
+        )
     else:
         result.message = (
             f"Dry run: would insert {result.inserted}, update {result.updated}, "

@@ -96,10 +96,13 @@ FORMATS: tuple[IncidentFormat, ...] = (
             "priority": ("priority",),
             "service": ("business_service", "service", "u_business_service", "cmdb_ci", "configuration_item"),
             "title": ("short_description", "description"),
-            "updated": ("sys_updated_on", "updated"),
+            # sys_updated_at: ServiceNow event logs as published for process mining (the UCI
+            # "incident management process enriched event log", one row per update) name it so.
+            "updated": ("sys_updated_on", "sys_updated_at", "updated"),
         },
         patterns={"restored": r"^u_.*restor"},
-        notes="List exports and audit-style logs (one row per update: the latest sys_updated_on wins). "
+        notes="List exports and audit-style logs (one row per update: the latest sys_updated_on or "
+        "sys_updated_at wins). "
         "Display values such as '1 - Critical' are read; the restore time comes from a custom field "
         "such as u_restored_at (any u_* column naming 'restor').",
     ),

@@ -381,9 +381,13 @@ def _file_level(
     if "service" not in columns:
         issues.append(("", "warning", "no service column: every incident stays unmatched"))
     if validated.superseded_rows and "updated" in columns:
+        # What an audit log is, said once: its earlier updates are not doubts to report row by row
+        # (validate_rows reports the superseded rows of a list export only).
+        incidents = validated.accepted.num_rows
+        updates = incidents + validated.superseded_rows
         notes.append(
-            f"{validated.superseded_rows} row(s) are earlier updates of incidents that appear again in "
-            "the file; the latest update of each was kept."
+            f"An audit log: {_count(incidents, 'incident')} in {_count(updates, 'update')}; the latest "
+            f"update of each is kept ({_count(validated.superseded_rows, 'earlier update')} superseded)."
         )
     if validated.blank_rows:
         notes.append(f"{validated.blank_rows} blank row(s) skipped.")
@@ -400,6 +404,10 @@ def _file_level(
     for column in ("column", "severity", "reason", "value"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame[PROBLEM_COLUMNS], notes
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _sample(con: duckdb.DuckDBPyConnection, header: list[str]) -> pd.DataFrame:

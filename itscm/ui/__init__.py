@@ -12,7 +12,15 @@ from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
 from itscm.ui.filters import filter_scope_caption
 from itscm.ui.service_card import service_card
 from itscm.ui.signin import require_role, sign_in_configured
-from itscm.ui.upload import TIME_ZONES, read_upload_preview, service_choices, upload_preview_summary
+from itscm.ui.upload import (
+    TIME_ZONES,
+    committed_upload,
+    committed_upload_summary,
+    read_upload_preview,
+    remember_commit,
+    service_choices,
+    upload_preview_summary,
+)
 from itscm.ui.widgets import (
     download_csv,
     explain_empty,
@@ -31,6 +39,8 @@ __all__ = [
     "NAVIGATION",
     "TIME_ZONES",
     "cached_read",
+    "committed_upload",
+    "committed_upload_summary",
     "download_csv",
     "entrypoint_setup",
     "explain_empty",
@@ -42,6 +52,7 @@ __all__ = [
     "plot",
     "posture_tiles",
     "read_upload_preview",
+    "remember_commit",
     "require_role",
     "rerun_with_message",
     "service_card",

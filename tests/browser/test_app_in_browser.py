@@ -29,6 +29,20 @@ def assert_no_errors(page, server):
     assert errors.count() == 0, f"{errors.first.inner_text()}\n--- server log ---\n{server.log_tail()}"
 
 
+def assert_no_developer_options(page):
+    """Streamlit's Deploy button and developer menu items (Rerun, Clear cache) stay hidden, even
+    from a browser on localhost, where toolbarMode "auto" would show them."""
+    assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    page.locator("[data-testid='stMainMenu']").click()
+    menu = page.locator("[data-testid='stMainMenuPopover']")
+    menu.wait_for()
+    items = menu.inner_text()
+    assert "Print" in items   # the menu is open and keeps the viewer's options
+    assert not {"Rerun", "Clear cache", "Deploy"} & set(items.splitlines()), items
+    page.keyboard.press("Escape")
+
+
 @pytest.mark.parametrize(("path", "title", "has_charts"), PAGES)
 def test_every_page_renders_with_its_charts(server, page, artifacts, path, title, has_charts):
     page.goto(f"{server.url}/{path}?{AS_OF}")
@@ -52,6 +66,7 @@ def test_first_request_to_a_deep_link_shows_that_page_filtered(fresh_server, pag
     menu = [link.inner_text().split("\n")[-1] for link in sidebar.get_by_role("link").all()]  # after the icon
     assert menu[:2] == ["Overview", "Coverage"] and "app" not in menu   # the app's menu, not file names
     assert_no_errors(page, fresh_server)
+    assert_no_developer_options(page)
     page.screenshot(path=str(artifacts / "deep_link_coverage.png"))
 
 
@@ -88,10 +103,16 @@ def test_upload_through_the_real_widget(fresh_server, page, artifacts):
     page.get_by_text("Incidents accepted").wait_for(timeout=30_000)
     wait_ready(page)
     page.screenshot(path=str(artifacts / "upload_preview.png"), full_page=True)
-    page.get_by_role("button", name=re.compile(r"^Commit \d+ incidents")).click()
+    commit = page.get_by_role("button", name=re.compile(r"^Commit \d+ incidents"))
+    commit.click()
     page.get_by_text(re.compile(r"inserted", re.IGNORECASE)).first.wait_for(timeout=30_000)
     wait_ready(page)
     assert_no_errors(page, fresh_server)
+    # The outcome, and what was read, but neither the dry run nor a second commit of the same file.
+    assert page.locator("[data-testid='stAlertContentSuccess']").filter(has_text="5 inserted").count() == 1
+    assert page.get_by_text("Incidents accepted").is_visible()
+    assert page.get_by_text(re.compile(r"^Dry run")).count() == 0 and commit.count() == 0
+    page.screenshot(path=str(artifacts / "upload_committed.png"), full_page=True)
     page.get_by_role("tab", name="Upload history").click()
     page.locator("[data-testid='stTabPanel']:visible [data-testid='stDataFrame']").first.wait_for()
     assert page.get_by_role("button", name="Undo upload").is_visible()
