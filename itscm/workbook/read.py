@@ -182,7 +182,7 @@ def _read_csv(con, data: bytes, name: str, src: int) -> tuple[list[str | None], 
                       "text": pa.array(texts, pa.string())})
     con.register("wb_csv_cells", table)
     try:
-        con.execute("INSERT INTO wb_cells SELECT * FROM wb_csv_cells")
+        con.execute("INSERT INTO wb_cells SELECT *, TRUE FROM wb_csv_cells")
     finally:
         con.unregister("wb_csv_cells")
     return header, rows
@@ -208,10 +208,12 @@ def _check_columns(result: ReadResult) -> None:
 # Text as the export wrote it: trimmed, and without the quote that neutralised a formula
 # (itscm/export.py), so that an exported workbook reads back as it was.
 _CLEAN_TEXT_SQL = """
-CASE v.kind
-    WHEN 'd' THEN CASE WHEN ends_with(v.text, 'T00:00:00') THEN left(v.text, 10) ELSE replace(v.text, 'T', ' ') END
-    ELSE CASE WHEN starts_with(trim(v.text), '''') AND list_contains($triggers, substr(trim(v.text), 2, 1))
-              THEN substr(trim(v.text), 2) ELSE trim(v.text) END
+CASE WHEN v.kind = 'd' THEN CASE WHEN ends_with(v.text, 'T00:00:00') THEN left(v.text, 10)
+                                 ELSE replace(v.text, 'T', ' ') END
+     WHEN NOT contains(v.text, chr(39)) THEN trim(v.text)
+     WHEN starts_with(trim(v.text), chr(39)) AND list_contains($triggers, substr(trim(v.text), 2, 1))
+     THEN substr(trim(v.text), 2)
+     ELSE trim(v.text)
 END
 """
 
@@ -239,19 +241,22 @@ def _type_cells(con, result: ReadResult) -> None:
     names = ("sheet", "field", "unit", "kind", "text", "value", "error")
     con.register("wb_parsed_arrow", pa.table(list(zip(*parsed, strict=True)) if parsed else [[]] * 7,
                                              schema=pa.schema([(name, pa.string()) for name in names])))
+    # Parsed values are joined back by an equality on every part (an IS NOT DISTINCT FROM would
+    # make DuckDB compare every cell with every parsed value).
     con.execute(f"""
         CREATE TEMP TABLE wb_typed_values AS
-        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw,
-               CASE WHEN v.parse = 'parse' THEN p.value
-                    WHEN v.kind IN ('e', 'f') THEN NULL
-                    ELSE {_CLEAN_TEXT_SQL} END AS value,
-               CASE WHEN v.parse = 'parse' THEN p.error
-                    WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
-                    WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
-                                           || 'spreadsheet, or type the value' END AS error
-        FROM wb_values v LEFT JOIN wb_parsed_arrow p
-          ON v.parse = 'parse' AND p.sheet = v.sheet AND p.field = v.field AND p.unit IS NOT DISTINCT FROM v.unit
+        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw, p.value, p.error
+        FROM wb_values v JOIN wb_parsed_arrow p
+          ON p.sheet = v.sheet AND p.field = v.field AND coalesce(p.unit, '') = coalesce(v.unit, '')
          AND p.kind = v.kind AND p.text = v.text
+        WHERE v.parse = 'parse'
+        UNION ALL
+        SELECT v.src, v.row_no, v.sheet, v.field, v.text,
+               CASE WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END,
+               CASE WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
+                    WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
+                                           || 'spreadsheet, or type the value' END
+        FROM wb_values v WHERE v.parse = 'text'
     """, {"triggers": list(FORMULA_TRIGGERS)})
     con.unregister("wb_parsed_arrow")
     by_src = {source.src: source for source in result.sources}

@@ -222,37 +222,20 @@ CREATE TABLE IF NOT EXISTS wb_cells (
     row_no  INTEGER NOT NULL,   -- as the spreadsheet shows it: the header is row 1
     col_no  INTEGER NOT NULL,   -- 0 for column A
     kind    VARCHAR NOT NULL,   -- s text, n number, d date, b yes/no, e error, f formula without a value
-    text    VARCHAR NOT NULL
-)
-"""
-
-# Row elements' start tags and empty cells carry nothing; what is left of a row splits into cells.
-_ROW_TAGS_AND_EMPTY_CELLS = r"<row\b[^>]*>|<c [^>]*/>"
-# The plain cell: reference, then style, then type, then any other attributes; a formula (kept
-# only to know there was one), a value, or an inline string. The closing tag is cut by the split.
-_PLAIN_CELL = (r'^<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?: [a-zA-Z:0-9]+="[^"]*")*>'
-               r'(<f[^>]*/>|<f[^>]*>[^<]*</f>)?(?:<v>([^<]*)</v>|<v\s*/>)?(?:<is>([\s\S]*?)</is>)?$')
-_RAW_CELLS_SQL = """
-INSERT INTO wb_raw_cells
-SELECT m.rn, m.col, nullif(m.s, '')::INTEGER, nullif(m.t, ''), m.f <> '', nullif(m.v, ''), nullif(m.inl, ''),
-       m.col <> '' AS plain
-FROM (
-    SELECT regexp_extract(cell, $plain_cell, ['col', 'rn', 's', 't', 'f', 'v', 'inl']) AS m
-    FROM (SELECT ltrim(unnest(string_split(regexp_replace(piece, $row_tags_and_empty_cells, '', 'g'),
-                                           '</c>'))) AS cell
-          FROM wb_pieces)
-    WHERE cell <> ''
+    text    VARCHAR NOT NULL,
+    plain   BOOLEAN             -- the fast path understood it fully (see _fast_sheet)
 )
 """
 
 
 def _unescaped(expr: str) -> str:
     """XML's five entities decoded (&amp; last, so '&amp;lt;' stays '&lt;') and line ends as an XML
-    parser normalises them. Character references are not plain: openpyxl reads those sheets."""
+    parser normalises them; only for text holding either. Character references are not plain."""
     decoded = expr
     for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "''"), ("&amp;", "&")):
         decoded = f"replace({decoded}, '{entity}', '{char}')"
-    return f"replace(replace({decoded}, chr(13) || chr(10), chr(10)), chr(13), chr(10))"
+    decoded = f"replace(replace({decoded}, chr(13) || chr(10), chr(10)), chr(13), chr(10))"
+    return f"CASE WHEN contains({expr}, '&') OR contains({expr}, chr(13)) THEN {decoded} ELSE {expr} END"
 
 
 def _not_plain_text(expr: str) -> str:
@@ -273,52 +256,78 @@ FROM (SELECT idx, regexp_replace(piece, '^[\\s\\S]*?(<si>)', '\\1') AS si FROM w
 WHERE contains(si, '<si>')
 """
 
-_SERIAL = "TRY_CAST(r.v AS DOUBLE)"
+# Row start tags and empty cells carry nothing; what is left of a row splits into cells. Without
+# an empty element in the row, its start tag is all there is to cut (most rows: cheaper).
+_ROW_TAGS_AND_EMPTY_CELLS = r"<row\b[^>]*>|<c [^>]*/>"
+# The plain cell: reference, then style, then type, then any other attributes; a formula (kept
+# only to know there was one); a value, or an inline string (plain: one <t>; else runs). The
+# closing tag is cut by the split.
+_PLAIN_CELL = (r'^<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?: [a-zA-Z:0-9]+="[^"]*")*>'
+               r'(<f[^>]*/>|<f[^>]*>[^<]*</f>)?(?:<v>([^<]*)</v>|<v\s*/>)?'
+               r'(?:<is><t(?: xml:space="preserve")?>([^<]*)</t></is>|<is>([\s\S]*?)</is>)?$')
 # A date cell's serial -> ISO text, as openpyxl's from_excel computes it (1900's phantom leap day
 # included); a time of day alone is put on 1899-12-30, as openpyxl's time values are read.
-_DATE_FROM_SERIAL = f"""
-    CASE WHEN {_SERIAL} >= 0 AND {_SERIAL} < 1
-         THEN strftime(TIMESTAMP '1899-12-30' + to_milliseconds(round(({_SERIAL}) * 86400000)::BIGINT),
-                       '%Y-%m-%dT%H:%M:%S')
-         WHEN {_SERIAL} >= 1 AND {_SERIAL} < 2958466
-         THEN strftime($epoch + to_days((floor({_SERIAL}) + CASE WHEN NOT $epoch_1904 AND {_SERIAL} < 60
-                                                                   THEN 1 ELSE 0 END)::INTEGER)
-                       + to_milliseconds(round(({_SERIAL} - floor({_SERIAL})) * 86400000)::BIGINT),
-                       '%Y-%m-%dT%H:%M:%S')
+_DATE_FROM_SERIAL = """
+    CASE WHEN serial >= 0 AND serial < 1
+         THEN strftime(TIMESTAMP '1899-12-30' + to_milliseconds(round(serial * 86400000)::BIGINT), '%Y-%m-%dT%H:%M:%S')
+         WHEN serial >= 1 AND serial < 2958466
+         THEN strftime($epoch + to_days((floor(serial) + CASE WHEN NOT $epoch_1904 AND serial < 60 THEN 1 ELSE 0 END)
+                                        ::INTEGER)
+                       + to_milliseconds(round((serial - floor(serial)) * 86400000)::BIGINT), '%Y-%m-%dT%H:%M:%S')
     END
 """
-_COL_NO = ("(CASE len(r.col) WHEN 1 THEN ascii(r.col[1]) - 65 "
-           "WHEN 2 THEN (ascii(r.col[1]) - 64) * 26 + ascii(r.col[2]) - 65 "
-           "ELSE ((ascii(r.col[1]) - 64) * 26 + ascii(r.col[2]) - 64) * 26 + ascii(r.col[3]) - 65 END)")
-_CELLS_FROM_RAW_SQL = f"""
+_COL_NO = ("(CASE len(col) WHEN 1 THEN ascii(col[1]) - 65 "
+           "WHEN 2 THEN (ascii(col[1]) - 64) * 26 + ascii(col[2]) - 65 "
+           "ELSE ((ascii(col[1]) - 64) * 26 + ascii(col[2]) - 64) * 26 + ascii(col[3]) - 65 END)")
+# Three statements per block of rows: cells matched, their parts, then typed and written, each
+# with whether the fast path fully understood it (a sheet with any cell it did not is read again
+# by openpyxl). Temp tables between them, not CTEs: each field of a match read from its struct
+# would run the regex again, and a materialised CTE cost more than the tables here.
+_FAST_MATCH_SQL = """
+CREATE OR REPLACE TEMP TABLE wb_matched AS
+SELECT unnest(regexp_extract(cell, $plain_cell, ['col', 'rn', 's', 't', 'f', 'v', 'simple', 'rich']))
+FROM (SELECT ltrim(unnest(string_split(
+          CASE WHEN contains(piece, '/>') THEN regexp_replace(piece, $row_tags_and_empty_cells, '', 'g')
+               ELSE substr(piece, strpos(piece, '>') + 1) END, '</c>'))) AS cell
+      FROM wb_pieces)
+WHERE cell <> ''
+"""
+_FAST_PARTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE wb_cell_parts AS
+SELECT col, nullif(rn, '')::INTEGER AS rn, nullif(t, '') AS t, f <> '' AS formula, nullif(v, '') AS v,
+       CASE WHEN rich <> '' THEN {_runs_text("rich")} ELSE nullif(simple, '') END AS inl,
+       t IN ('', 'n') AND list_contains($date_styles, nullif(s, '')::INTEGER) AS is_date
+FROM wb_matched
+WHERE v <> '' OR simple <> '' OR rich <> '' OR f <> '' OR col = ''
+"""
+_FAST_CELLS_SQL = f"""
 INSERT INTO wb_cells
-SELECT $src, r.rn::INTEGER, {_COL_NO}, kind, text FROM (
-    SELECT r.*,
-        CASE WHEN r.formula AND r.v IS NULL AND r.inl IS NULL THEN 'f'
-             WHEN r.t IN ('s', 'inlineStr', 'str') THEN 's'
-             WHEN r.t IN ('b', 'e', 'd') THEN r.t
-             WHEN list_contains($date_styles, r.s) THEN CASE WHEN {_DATE_FROM_SERIAL} IS NULL THEN 'e' ELSE 'd' END
-             ELSE 'n' END AS kind,
-        CASE WHEN r.formula AND r.v IS NULL AND r.inl IS NULL THEN ''
-             WHEN r.t = 's' THEN ss.text
-             WHEN r.t = 'inlineStr' THEN {_unescaped(_runs_text("r.inl"))}
-             WHEN r.t = 'str' THEN {_unescaped("r.v")}
-             WHEN r.t = 'b' THEN CASE WHEN r.v = '1' THEN 'TRUE' ELSE 'FALSE' END
-             WHEN r.t IN ('e', 'd') THEN r.v
-             WHEN list_contains($date_styles, r.s) THEN coalesce({_DATE_FROM_SERIAL}, '#VALUE!')
-             ELSE r.v END AS text
-    FROM wb_raw_cells r LEFT JOIN wb_shared_strings ss ON r.t = 's' AND ss.idx = TRY_CAST(r.v AS INTEGER)
-    WHERE r.v IS NOT NULL OR r.inl IS NOT NULL OR r.formula
-) r
+SELECT $src, rn, {_COL_NO},
+    CASE WHEN formula AND v IS NULL AND inl IS NULL THEN 'f'
+         WHEN t IN ('s', 'inlineStr', 'str') THEN 's'
+         WHEN t IN ('b', 'e', 'd') THEN t
+         WHEN is_date THEN CASE WHEN date_text IS NULL THEN 'e' ELSE 'd' END
+         ELSE 'n' END,
+    CASE WHEN formula AND v IS NULL AND inl IS NULL THEN ''
+         WHEN t = 's' THEN ss.text
+         WHEN t = 'inlineStr' THEN {_unescaped("inl")}
+         WHEN t = 'str' THEN {_unescaped("v")}
+         WHEN t = 'b' THEN CASE WHEN v = '1' THEN 'TRUE' ELSE 'FALSE' END
+         WHEN t IN ('e', 'd') THEN v
+         WHEN is_date THEN coalesce(date_text, '#VALUE!')
+         ELSE v END,
+    col <> '' AND (t IS NULL OR t IN ('s', 'inlineStr', 'str', 'b', 'e', 'd', 'n'))
+        AND (t IS DISTINCT FROM 's' OR ss.idx IS NOT NULL)
+        AND NOT coalesce({_not_plain_text("v")}, FALSE) AND NOT coalesce({_not_plain_text("inl")}, FALSE)
+FROM (SELECT *, CASE WHEN is_date THEN {_DATE_FROM_SERIAL.replace("serial", "TRY_CAST(v AS DOUBLE)")} END
+                AS date_text
+      FROM wb_cell_parts)
+LEFT JOIN wb_shared_strings ss ON ss.idx = CASE WHEN t = 's' THEN TRY_CAST(v AS INTEGER) END
 """
-# Anything the fast path does not fully understand sends the sheet to openpyxl.
-_NOT_PLAIN_SQL = f"""
-SELECT count(*) FROM wb_raw_cells r LEFT JOIN wb_shared_strings ss ON r.t = 's' AND ss.idx = TRY_CAST(r.v AS INTEGER)
-WHERE NOT r.plain
-   OR (r.t IS NOT NULL AND r.t NOT IN ('s', 'inlineStr', 'str', 'b', 'e', 'd', 'n'))
-   OR (r.t = 's' AND ss.idx IS NULL AND r.v IS NOT NULL)
-   OR {_not_plain_text("coalesce(r.v, '') || coalesce(r.inl, '')")}
-"""
+# A workbook without shared strings (openpyxl and this program write inline strings): no join.
+_FAST_CELLS_INLINE_SQL = (_FAST_CELLS_SQL.replace("LEFT JOIN wb_shared_strings ss ON ss.idx = CASE WHEN t = 's' "
+                                                  "THEN TRY_CAST(v AS INTEGER) END", "")
+                          .replace("ss.text", "NULL").replace("ss.idx", "NULL"))
 
 
 class _NotPlain(Exception):
@@ -348,7 +357,7 @@ def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -
                 try:
                     sheet = _fast_sheet(con, package, path, file_name, title, src, parts)
                 except _NotPlain:
-                    con.execute("DELETE FROM wb_cells WHERE src = $src", {"src": src})
+                    sheet = None
             if sheet is None:
                 sheet = _openpyxl_sheet(con, data, file_name, title, src)
             result.sheets.append(sheet)
@@ -465,11 +474,9 @@ def _openpyxl_shared_strings(con, package, path, file_name) -> bool:
 
 
 def _fast_sheet(con, package, path, file_name, title, src, parts: _Parts) -> RawSheet:
-    con.execute("""CREATE OR REPLACE TEMP TABLE wb_raw_cells (rn VARCHAR, col VARCHAR, s INTEGER, t VARCHAR,
-                   formula BOOLEAN, v VARCHAR, inl VARCHAR, plain BOOLEAN)""")
     rows = 0
     epoch = dt.datetime(1904, 1, 1) if parts.epoch_1904 else dt.datetime(1899, 12, 30)
-    params = {"src": src, "date_styles": parts.date_styles, "epoch": epoch, "epoch_1904": parts.epoch_1904}
+    params = {"src": src, "epoch": epoch, "epoch_1904": parts.epoch_1904}
     try:
         for pieces in _pieces(package, path, file_name, "<sheetData", "</row>", "</sheetData>"):
             rows += sum(piece.count("<row") for piece in pieces)
@@ -477,15 +484,21 @@ def _fast_sheet(con, package, path, file_name, title, src, parts: _Parts) -> Raw
                 raise _too_many_rows(file_name, title)
             con.register("wb_pieces", pa.table({"piece": pa.array(pieces, pa.string())}))
             try:
-                con.execute(_RAW_CELLS_SQL, {"plain_cell": _PLAIN_CELL,
-                                             "row_tags_and_empty_cells": _ROW_TAGS_AND_EMPTY_CELLS})
+                con.execute(_FAST_MATCH_SQL, {"plain_cell": _PLAIN_CELL,
+                                              "row_tags_and_empty_cells": _ROW_TAGS_AND_EMPTY_CELLS})
             finally:
                 con.unregister("wb_pieces")
-        if con.execute(_NOT_PLAIN_SQL).fetchall()[0][0]:
+            con.execute(_FAST_PARTS_SQL, {"date_styles": parts.date_styles})
+            con.execute(_FAST_CELLS_SQL if parts.shared_strings else _FAST_CELLS_INLINE_SQL, params)
+        if con.execute("SELECT count(*) FROM wb_cells WHERE src = $src AND plain IS NOT TRUE",
+                       {"src": src}).fetchall()[0][0]:
             raise _NotPlain
-        con.execute(_CELLS_FROM_RAW_SQL, params)
+    except BaseException:
+        con.execute("DELETE FROM wb_cells WHERE src = $src", {"src": src})
+        raise
     finally:
-        con.execute("DROP TABLE IF EXISTS wb_raw_cells")
+        con.execute("DROP TABLE IF EXISTS wb_matched")
+        con.execute("DROP TABLE IF EXISTS wb_cell_parts")
     return _raw_sheet(con, title, src, "fast")
 
 
@@ -552,7 +565,7 @@ def _openpyxl_sheet(con, data: bytes, file_name: str, title: str, src: int) -> R
                       "kind": pa.array(cells["kind"], pa.string()), "text": pa.array(cells["text"], pa.string())})
     con.register("wb_openpyxl_cells", table)
     try:
-        con.execute("INSERT INTO wb_cells SELECT * FROM wb_openpyxl_cells")
+        con.execute("INSERT INTO wb_cells SELECT *, TRUE FROM wb_openpyxl_cells")
     finally:
         con.unregister("wb_openpyxl_cells")
     return _raw_sheet(con, title, src, "openpyxl")
