@@ -213,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
                   backups.run_restore)
     backups.add_restore_arguments(restore)
 
+    from itscm.workbook import command as inventory_command
+
+    inventory = commands.add_parser("inventory", help="The inventory workbook: template, export, import, undo.",
+                                    description=inventory_command.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    inventory_command.add_arguments(inventory)
+
     ingest = _ingest_command()
     if ingest:
         add_arguments, run = ingest
