@@ -12,24 +12,27 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-LONGEST_MINUTES = 366 * 24 * 60   # a year: anything longer is a typo, not an objective
+from itscm.administration import LONGEST_OBJECTIVE_MINUTES
+
+LONGEST_MINUTES = LONGEST_OBJECTIVE_MINUTES   # a year, as an admin's edit allows: longer is a typo
 
 
 class DurationError(ValueError):
     """A cell that is not a duration; the message is the reason, for the problem report."""
 
 
-# Unit words (lower case, singular and plural, abbreviations) -> minutes per unit.
+# Unit words (lower case, singular and plural, abbreviations) -> seconds per unit (seconds, so that
+# every unit is a whole number and "PT3600S" is exactly an hour).
 UNITS: dict[str, Decimal] = {}
-for _words, _minutes in [
-    (("s", "sec", "secs", "second", "seconds"), Decimal(1) / 60),
-    (("m", "min", "mins", "minute", "minutes", "mn"), Decimal(1)),
-    (("h", "hr", "hrs", "hour", "hours"), Decimal(60)),
-    (("d", "day", "days"), Decimal(24 * 60)),
-    (("w", "wk", "wks", "week", "weeks"), Decimal(7 * 24 * 60)),
+for _words, _seconds in [
+    (("s", "sec", "secs", "second", "seconds"), 1),
+    (("m", "min", "mins", "minute", "minutes", "mn"), 60),
+    (("h", "hr", "hrs", "hour", "hours"), 3600),
+    (("d", "day", "days"), 24 * 3600),
+    (("w", "wk", "wks", "week", "weeks"), 7 * 24 * 3600),
 ]:
     for _word in _words:
-        UNITS[_word] = _minutes
+        UNITS[_word] = Decimal(_seconds)
 
 # Words that are a duration on their own.
 WORDS: dict[str, int] = {"immediately": 0, "immediate": 0, "instant": 0, "instantly": 0, "zero": 0}
@@ -82,7 +85,8 @@ def _number(text: str) -> Decimal:
         raise DurationError(f"{text!r} is not a number") from None
 
 
-def _minutes(total: Decimal, shown: str) -> int:
+def _minutes(seconds: Decimal, shown: str) -> int:
+    total = seconds / 60
     if total < 0:
         raise DurationError("a duration cannot be negative")
     if total != total.to_integral_value():
@@ -126,7 +130,7 @@ def parse_duration(value: object, unit: str | None = None) -> int | None:
     clock = _CLOCK.match(text)
     if clock:
         hours, minutes, seconds = (int(part or 0) for part in clock.groups())
-        return _minutes(Decimal(hours * 60 + minutes) + Decimal(seconds) / 60, text)
+        return _minutes(Decimal((hours * 60 + minutes) * 60 + seconds), text)
     if text[:1] in "Pp":
         if _ISO_VARIABLE.match(text):
             raise DurationError("years and months vary in length; give the duration in days or weeks")

@@ -30,7 +30,6 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from itscm.export import FORMULA_TRIGGERS, csv_for_spreadsheets, neutralise_cell
 from itscm.store import Store
-from itscm.workbook.durations import UNITS
 from itscm.workbook.plan import KEY_MACRO
 from itscm.workbook.sheets import CHOICE, DATE, DURATION, README_SHEET, SHEETS, YESNO, Column, Sheet
 
@@ -119,7 +118,7 @@ def _readme(book: Workbook) -> None:
         "reported; with --retire-missing, services and plans are retired and other rows removed.",
         "Durations (RTO, RPO, MTPD, contracted recovery time, RTA, data loss) are minutes as numbers, or text such "
         "as 4h, 4 hours, 30 minutes, 1 week, 2 weeks, Immediately, PT4H (ISO 8601) or 04:00. A header such as "
-        "'RTO (hours)' makes its numbers hours (units: " + ", ".join(sorted({u for u in UNITS if len(u) > 3})) + ").",
+        "'RTO (hours)' makes its numbers hours (or minutes, days, weeks).",
         "Dates are date cells or YYYY-MM-DD. Names are matched in any case and spacing. A formula's saved value is "
         "read; a formula never calculated is refused. Every import can be undone: python -m itscm inventory undo ID.",
     ):

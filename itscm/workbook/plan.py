@@ -228,9 +228,10 @@ class _Planner:
             return
         self.sql(f"UPDATE inv_{sheet} r SET ok = FALSE WHERE r.ok AND ({condition})", params)
         for src, row_no, reason, value in rows:
-            source: Source = self.sources[src]
-            self.problems.append({"file": source.file, "sheet": sheet, "row": row_no,
-                                  "column": source.header_of(field_name) if field_name else None,
+            source: Source | None = self.sources.get(src)     # None: a unit or supplier the import creates
+            self.problems.append({"file": source.file if source else None, "sheet": sheet,
+                                  "row": row_no if source else None,
+                                  "column": source.header_of(field_name) if source and field_name else None,
                                   "severity": "error", "reason": reason, "value": value})
 
     def warn(self, sheet: str | None, reason: str, *, file: str | None = None, row=None, column=None,
@@ -333,9 +334,9 @@ class _Planner:
               AND NOT EXISTS (SELECT 1 FROM inv_business_units b WHERE inv_key(b.name) = inv_key(n.name))
             GROUP BY inv_key(name) ORDER BY 1
         """)
-        for (name,) in named:
+        for number, (name,) in enumerate(named, start=1):   # src -1, and a row number of its own
             self.sql("INSERT INTO inv_business_units (src, row_no, ok, name, has_name, has_parent, has_head, created) "
-                     "VALUES (-1, 0, TRUE, $name, TRUE, FALSE, FALSE, TRUE)", {"name": name})
+                     "VALUES (-1, $row, TRUE, $name, TRUE, FALSE, FALSE, TRUE)", {"name": name, "row": -number})
             self.warn("business_units", "not in the store or on the business_units sheet: created", value=name)
         self.assign_ids("business_units", "unit_id", "r.name", "business_units", "unit_id")
         self.sql("""
@@ -481,10 +482,10 @@ class _Planner:
               AND NOT EXISTS (SELECT 1 FROM inv_suppliers s WHERE inv_key(s.name) = inv_key(n.supplier))
             GROUP BY inv_key(supplier) ORDER BY 1
         """)
-        for (name,) in named:
+        for number, (name,) in enumerate(named, start=1):
             self.sql("INSERT INTO inv_suppliers (src, row_no, ok, name, has_name, has_contracted_recovery_minutes, "
                      "has_substitutability, has_contract_end, created) "
-                     "VALUES (-1, 0, TRUE, $name, TRUE, FALSE, FALSE, FALSE, TRUE)", {"name": name})
+                     "VALUES (-1, $row, TRUE, $name, TRUE, FALSE, FALSE, FALSE, TRUE)", {"name": name, "row": -number})
             self.warn("suppliers", "not in the store or on the suppliers sheet: created", value=name)
         self.assign_ids("suppliers", "supplier_id", "r.name", "suppliers", "supplier_id")
 
