@@ -84,7 +84,7 @@ def edit_form(facts: dict, units: dict[str, str]) -> dict:
     return {field: value for field, value in edited.items() if value != facts[field]}
 
 
-if ui.require_role(page.user, "admin", "edit the inventory"):
+if ui.require_role(page.user, "continuity manager", "edit the inventory"):
     facts = administration.service_facts(page.store, service_id)
     with st.expander("Edit this service", icon=":material/edit:"), st.form(f"edit-{service_id}"):
         st.caption("Empty objectives are gaps the coverage measure counts. Every change is recorded with your name "
