@@ -95,7 +95,8 @@ def service_card(store: Store, service_id: str, incident_limit: int = 100,
             WHERE d.service_id = $service_id ORDER BY d.held_on DESC, d.drill_id""", one),
         "findings": store.df("""
             SELECT f.finding_id, f.what, f.owner, f.due_on, f.state,
-                   f.state = 'open' AND f.due_on < $as_of AS overdue, d.held_on AS drill_held_on, f.drill_id
+                   coalesce(f.state = 'open' AND f.due_on < $as_of, FALSE) AS overdue,
+                   d.held_on AS drill_held_on, f.drill_id
             FROM drill_findings f JOIN drills d ON d.drill_id = f.drill_id
             WHERE d.service_id = $service_id
             ORDER BY f.state <> 'open', f.due_on NULLS LAST, f.finding_id""",
