@@ -126,3 +126,23 @@ def test_a_viewer_sees_the_card_and_its_findings_but_no_form(store_path):
     assert not {button.label for button in app.button} & FORM_BUTTONS
     card_findings = next(frame.value for frame in app.dataframe if "overdue" in frame.value.columns)
     assert list(card_findings["what"]) == ["Backups untested"] and list(card_findings["overdue"]) == [True]
+
+
+def test_open_findings_appear_in_the_owner_worklist_with_the_overdue_flagged(store_path):
+    store = open_store(store_path)   # the handle the page will use (one per process)
+    records.record_drill(ADMIN, store, LEDGER, "2026-06-20", "tabletop", "partial",
+                         findings=[records.Finding("Backups untested", "Grace", "2026-06-01"),
+                                   records.Finding("Update the call tree", "Grace", "2026-08-01")])
+    app = signed_in("Plan_staleness.py", "vic@example.com", as_of="2026-06-30")
+    clean(app)
+    findings = next(frame.value for frame in app.dataframe if "what" in frame.value.columns)
+    assert list(zip(findings["what"], findings["owner"], findings["overdue"], strict=True)) == [
+        ("Backups untested", "Grace", True), ("Update the call tree", "Grace", False)]
+    assert "Grace" in app.selectbox(key="worklist-owner").options
+    assert any("2 open finding(s), 1 past their due date" in c.value for c in app.caption)
+
+
+def test_the_grant_form_offers_every_role(store_path):
+    app = signed_in("Administration.py", "boss@example.com", admins=("boss@example.com",))
+    clean(app)
+    assert app.selectbox(key="grant-role-choice").options == list(access.ROLES)
