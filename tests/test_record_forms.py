@@ -35,6 +35,7 @@ def test_a_continuity_manager_creates_a_service_and_sees_it_listed(store_path):
     granted(store_path, "cm@example.com", "continuity manager")
     app = signed_in("Services.py", "cm@example.com")
     clean(app)
+    app.toggle(key="new-service-open").set_value(True).run()
     app.text_input(key="new-service-name").set_value("Payments Gateway")
     app.number_input(key="new-service-rto").set_value(30)
     click(app, "Create service")
@@ -50,6 +51,7 @@ def test_a_continuity_manager_creates_a_service_and_sees_it_listed(store_path):
 def test_a_duplicate_name_is_refused_on_the_form_with_its_reason(store_path):
     granted(store_path, "cm@example.com", "continuity manager")
     app = signed_in("Services.py", "cm@example.com")
+    app.toggle(key="new-service-open").set_value(True).run()
     app.text_input(key="new-service-name").set_value("core ledger")
     click(app, "Create service")
     assert not app.exception and any("already called 'core ledger'" in e.value for e in app.error)

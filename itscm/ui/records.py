@@ -44,8 +44,12 @@ def new_service_form(user: Actor, store: Store, currency: str) -> None:
     """'New service' on the Services page, for a continuity manager."""
     if not user.can("continuity manager"):
         return
+    # A toggle, not an expander: the form's widgets exist only while it is open, so they never
+    # stand beside the card's own edit form (same labels) unless asked for.
+    if not st.toggle("New service", key="new-service-open", help="Add a service to the inventory"):
+        return
     units = administration.business_units(store)
-    with st.expander("New service", icon=":material/add_circle:"), st.form("new-service", clear_on_submit=True):
+    with st.form("new-service", clear_on_submit=True):
         st.caption("Objectives left empty are gaps the coverage measure counts. The id is made from the name.")
         left, right = st.columns(2)
         longest = administration.LONGEST_OBJECTIVE_MINUTES
@@ -124,7 +128,7 @@ def supplier_forms(user: Actor, store: Store, service_id: str, linked: pd.DataFr
                      lambda _: f"This service no longer relies on {known.get(chosen, chosen)}.")
     with new.form(f"new-supplier-{service_id}", clear_on_submit=True):
         st.markdown("**A new supplier, linked to this service**")
-        name = st.text_input("Name", max_chars=200, key=f"supplier-name-{service_id}")
+        name = st.text_input("Supplier name", max_chars=200, key=f"supplier-name-{service_id}")
         minutes = st.number_input("Contracted recovery time (minutes)", 0, administration.LONGEST_OBJECTIVE_MINUTES,
                                   None, step=60, key=f"supplier-minutes-{service_id}")
         substitutability = _optional(st.selectbox("Substitutability", [NOT_SET, *records.SUBSTITUTABILITY],
@@ -150,7 +154,7 @@ def plan_forms(user: Actor, store: Store, service_id: str, plans: pd.DataFrame) 
     with new.form(f"new-plan-{service_id}", clear_on_submit=True):
         st.markdown("**A new plan** (a draft until approved)")
         title = st.text_input("Title", max_chars=200, key=f"plan-title-{service_id}")
-        owner = st.text_input("Owner", max_chars=200, key=f"plan-owner-{service_id}")
+        owner = st.text_input("Plan owner", max_chars=200, key=f"plan-owner-{service_id}")
         link = st.text_input("Document link", max_chars=1000, key=f"plan-link-{service_id}",
                              placeholder="https://… or a file path")
         if st.form_submit_button("Create plan"):
