@@ -25,7 +25,7 @@ import pandas as pd
 
 from itscm.store import Store
 
-ROLES = ("viewer", "analyst", "admin")   # each role can do all that the ones before it can
+ROLES = ("viewer", "analyst", "recovery team", "continuity manager", "admin")   # each can do all the ones before can
 DEFAULT_SIGNED_IN_ROLE = "viewer"        # signed in but granted nothing: may look, not change
 
 # Deliberately loose: the identity provider has already checked the address; this only keeps

@@ -1,7 +1,8 @@
 """Admin changes: a service's inventory facts, the policy per tier, the posture targets. Each is
 checked, written, and recorded in change_log with who made it and the fields before and after,
 all in one transaction, so a change and its record never part. Each takes the acting user first
-and is an admin's to make (`@writes`, itscm/access.py).
+and is an admin's to make (`@writes`, itscm/access.py), except a service's facts, which are the
+continuity manager's (as are the other inventory records, itscm/records.py).
 
 `change_history` reads every attributed change of the store as one list: these, uploads and
 undos, mapped service names, role grants and saved column mappings.
@@ -18,19 +19,16 @@ import pandas as pd
 
 from itscm import rollup
 from itscm.access import Actor, writes
+from itscm.checks import LONGEST_OBJECTIVE_MINUTES, ChangeRefused, cost, one_of, text, whole_minutes  # noqa: F401
 from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
 from itscm.store import Store
 from itscm.targets import TARGET_KEY_PREFIX, default_targets
 
 RECOVERY_STRATEGIES = ("active-active", "hot", "warm", "cold", "manual", "none")
 LIFECYCLES = ("live", "retired")
+# LONGEST_OBJECTIVE_MINUTES (itscm/checks.py) is read from here too, by the workbook and the edit form.
 TIERS = (1, 2, 3, 4)
-LONGEST_OBJECTIVE_MINUTES = 366 * 24 * 60   # a year: anything longer is a typo, not an objective
 LONGEST_INTERVAL_DAYS = 3660                 # ten years
-
-
-class ChangeRefused(ValueError):
-    """A change that would put a wrong value in the store; one line for the user."""
 
 
 class _NothingToChange(Exception):
@@ -55,44 +53,9 @@ def _log(cursor, by: str, action: str, subject: str, before: dict, after: dict, 
 def record_change(actor: Actor, store: Store, action: str, subject: str, *, before: dict | None = None,
                   after: dict | None = None, now: datetime | None = None) -> None:
     """Record a change made outside this module (a backup taken from the app). The change log is
-    the admins' record: every change it holds is an admin's."""
+    the record of the inventory, policy, target and backup changes."""
     with store.transaction() as cursor:
         _log(cursor, actor.name, action, subject, before or {}, after or {}, _now(now))
-
-
-def _whole_minutes(label: str, value) -> int | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if isinstance(value, bool) or not float(value).is_integer():
-        raise ChangeRefused(f"{label} is a whole number of minutes, not {value!r}.")
-    minutes = int(value)
-    if not 0 <= minutes <= LONGEST_OBJECTIVE_MINUTES:
-        raise ChangeRefused(f"{label} must be between 0 and {LONGEST_OBJECTIVE_MINUTES:,} minutes (a year).")
-    return minutes
-
-
-def _text(label: str, value, *, required: bool = False, longest: int = 200) -> str | None:
-    text = None if value is None else str(value).strip() or None
-    if required and text is None:
-        raise ChangeRefused(f"{label} cannot be empty.")
-    if text is not None and len(text) > longest:
-        raise ChangeRefused(f"{label} is longer than {longest} characters.")
-    return text
-
-
-def _one_of(label: str, value, allowed: tuple) -> object:
-    if value not in allowed:
-        raise ChangeRefused(f"{label} must be one of {', '.join(map(str, allowed))}, not {value!r}.")
-    return value
-
-
-def _cost(value) -> float | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    cost = float(value)
-    if not 0 <= cost < 1e12:
-        raise ChangeRefused("Cost per hour must be zero or more.")
-    return cost
 
 
 @dataclass(frozen=True)
@@ -116,7 +79,8 @@ class _Editable:
         return f"UPDATE {self.table} SET {field} = $value WHERE {self.key_column} = $key"
 
 
-def _checked(kind: _Editable, changes: dict) -> dict:
+def checked_changes(kind: _Editable, changes: dict) -> dict:
+    """`changes` ({field: value as given}) checked: {field: value to store}; ChangeRefused else."""
     unknown = set(changes) - set(kind.fields)
     if unknown:
         raise ChangeRefused(kind.unknown_field.format(fields=", ".join(sorted(unknown))))
@@ -143,7 +107,7 @@ def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now:
     with their before and after, all in one transaction: every edit or none. Returns
     {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing.
     `after(cursor, changed)` runs in the transaction once the rows are written."""
-    wanted = [_checked(kind, edit.changes) for edit in edits]
+    wanted = [checked_changes(kind, edit.changes) for edit in edits]
     done: dict[object, dict[str, tuple]] = {}
     try:
         with store.transaction() as cursor:
@@ -182,16 +146,16 @@ def _plain(value):
 # The facts of a service an admin may edit, each with the check that keeps a wrong value out. The
 # service id is its identity (incidents, plans and drills point at it), so it is not editable.
 SERVICE = _Editable("services", "service_id", "edit service", {
-    "name": lambda v: _text("Name", v, required=True),
-    "unit_id": lambda v: _text("Business unit", v),
-    "tier": lambda v: _one_of("Tier", None if v is None else int(v), TIERS),
-    "owner": lambda v: _text("Owner", v),
-    "rto_minutes": lambda v: _whole_minutes("RTO", v),
-    "rpo_minutes": lambda v: _whole_minutes("RPO", v),
-    "mtpd_minutes": lambda v: _whole_minutes("MTPD", v),
-    "impact_cost_per_hour": _cost,
-    "recovery_strategy": lambda v: _one_of("Recovery strategy", v, (*RECOVERY_STRATEGIES, None)),
-    "lifecycle": lambda v: _one_of("Lifecycle", v, LIFECYCLES),
+    "name": lambda v: text("Name", v, required=True),
+    "unit_id": lambda v: text("Business unit", v),
+    "tier": lambda v: one_of("Tier", None if v is None else int(v), TIERS),
+    "owner": lambda v: text("Owner", v),
+    "rto_minutes": lambda v: whole_minutes("RTO", v),
+    "rpo_minutes": lambda v: whole_minutes("RPO", v),
+    "mtpd_minutes": lambda v: whole_minutes("MTPD", v),
+    "impact_cost_per_hour": cost,
+    "recovery_strategy": lambda v: one_of("Recovery strategy", v, (*RECOVERY_STRATEGIES, None)),
+    "lifecycle": lambda v: one_of("Lifecycle", v, LIFECYCLES),
 }, unknown_field="{fields} cannot be edited here.")
 SERVICE_FIELDS = SERVICE.fields
 FIELD_LABELS = {"name": "name", "unit_id": "business unit", "tier": "tier", "owner": "owner", "rto_minutes": "RTO",
@@ -217,7 +181,7 @@ def _unit_exists(cursor, wanted: dict) -> None:
         raise ChangeRefused(f"There is no business unit {unit!r}.")
 
 
-@writes("admin", "edit the inventory")
+@writes("continuity manager", "edit the inventory")
 def edit_service(actor: Actor, store: Store, service_id: str, changes: dict, *,
                  now: datetime | None = None) -> dict[str, tuple]:
     """Set the given facts of a service. Returns {field: (before, after)} for the fields that
@@ -238,8 +202,8 @@ def _keep_rollup_current(cursor, changed: dict[object, dict[str, tuple]]) -> Non
 POLICY = _Editable("policy", "tier", "edit policy", {
     "review_interval_days": lambda v: _days("Review interval", v),
     "test_interval_days": lambda v: _days("Test interval", v),
-    "min_test_type": lambda v: _one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
-    "is_critical": lambda v: bool(_one_of("Critical", v, (True, False))),
+    "min_test_type": lambda v: one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
+    "is_critical": lambda v: bool(one_of("Critical", v, (True, False))),
 }, unknown_field="{fields} is not a policy setting.")
 POLICY_FIELDS = POLICY.fields
 

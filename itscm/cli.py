@@ -227,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
                   backups.run_restore)
     backups.add_restore_arguments(restore)
 
+    from itscm.workbook import command as inventory_command
+
+    inventory = commands.add_parser("inventory", help="The inventory workbook: template, export, import, undo.",
+                                    description=inventory_command.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    inventory_command.add_arguments(inventory)
+
     # No ImportError guard: a broken import package must fail loudly, not make `ingest` vanish.
     from itscm.ingest import command as ingest_command
 

@@ -6,6 +6,8 @@ the services it depends on, so its effective RTO is the longest RTO along its de
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
@@ -62,9 +64,11 @@ def service_catalogue(store: Store, filters: Filters, search: str = "", limit: i
     return store.df(sql, params)
 
 
-def service_card(store: Store, service_id: str, incident_limit: int = 100) -> dict[str, pd.DataFrame]:
-    """Everything about one service: objectives, aliases, plans with reviews, drills, recent
-    incidents, what it depends on and what depends on it (with RTOs), and its suppliers."""
+def service_card(store: Store, service_id: str, incident_limit: int = 100,
+                 as_of: dt.date | None = None) -> dict[str, pd.DataFrame]:
+    """Everything about one service: objectives, aliases, plans with reviews, drills, the drills'
+    findings (overdue: open and due before `as_of`, today unless given), recent incidents, what it
+    depends on and what depends on it (with RTOs), and its suppliers."""
     one = {"service_id": service_id}
     return {
         "service": store.df(f"""
@@ -77,12 +81,26 @@ def service_card(store: Store, service_id: str, incident_limit: int = 100) -> di
                             "ORDER BY alias", one),
         "plans": store.df("""
             SELECT p.plan_id, p.title, p.owner, p.status, p.approved_on,
-                   max(r.reviewed_on) AS last_review, count(r.reviewed_on) AS reviews
+                   max(r.reviewed_on) AS last_review, count(r.reviewed_on) AS reviews, p.document_link
             FROM plans p LEFT JOIN plan_reviews r ON r.plan_id = p.plan_id
             WHERE p.service_id = $service_id GROUP BY ALL ORDER BY p.status, p.plan_id""", one),
+        # Open findings counted from the findings themselves where the drill has any; drills that
+        # carry only a count (the demo, older stores) show that count.
         "drills": store.df("""
-            SELECT held_on, drill_type, outcome, rta_minutes, data_loss_minutes, open_findings, plan_id
-            FROM drills WHERE service_id = $service_id ORDER BY held_on DESC""", one),
+            SELECT d.drill_id, d.held_on, d.drill_type, d.outcome, d.rta_minutes, d.data_loss_minutes,
+                   coalesce(f.open, d.open_findings) AS open_findings, d.plan_id
+            FROM drills d
+            LEFT JOIN (SELECT drill_id, count(*) FILTER (WHERE state = 'open') AS open
+                       FROM drill_findings GROUP BY drill_id) f ON f.drill_id = d.drill_id
+            WHERE d.service_id = $service_id ORDER BY d.held_on DESC, d.drill_id""", one),
+        "findings": store.df("""
+            SELECT f.finding_id, f.what, f.owner, f.due_on, f.state,
+                   coalesce(f.state = 'open' AND f.due_on < $as_of, FALSE) AS overdue,
+                   d.held_on AS drill_held_on, f.drill_id
+            FROM drill_findings f JOIN drills d ON d.drill_id = f.drill_id
+            WHERE d.service_id = $service_id
+            ORDER BY f.state <> 'open', f.due_on NULLS LAST, f.finding_id""",
+            {**one, "as_of": as_of or dt.date.today()}),
         "incidents": store.df("""
             SELECT incident_id, title, priority, opened_at, restored_at, resolved_at, closed_at,
                    round(epoch(coalesce(restored_at, resolved_at) - opened_at) / 60.0, 1) AS rta_minutes
@@ -90,7 +108,7 @@ def service_card(store: Store, service_id: str, incident_limit: int = 100) -> di
             {**one, "limit": incident_limit}),
         "depends_on": store.df("""
             SELECT d.depends_on_id AS service_id, s.name AS service, s.tier, s.rto_minutes,
-                   s.rto_minutes > own.rto_minutes AS longer_rto_than_this
+                   s.rto_minutes > own.rto_minutes AS longer_rto_than_this, d.has_alternative
             FROM dependencies d JOIN services s ON s.service_id = d.depends_on_id
             JOIN services own ON own.service_id = d.service_id
             WHERE d.service_id = $service_id ORDER BY s.rto_minutes DESC NULLS LAST""", one),
@@ -99,7 +117,13 @@ def service_card(store: Store, service_id: str, incident_limit: int = 100) -> di
             FROM dependencies d JOIN services s ON s.service_id = d.service_id
             WHERE d.depends_on_id = $service_id ORDER BY s.tier, s.name""", one),
         "suppliers": store.df("""
-            SELECT sp.name AS supplier, sp.contracted_recovery_minutes
+            SELECT sp.supplier_id, sp.name AS supplier, sp.contracted_recovery_minutes, sp.substitutability,
+                   sp.contract_end
             FROM service_suppliers ss JOIN suppliers sp ON sp.supplier_id = ss.supplier_id
             WHERE ss.service_id = $service_id ORDER BY sp.name""", one),
     }
+
+
+def live_services(store: Store) -> dict[str, str]:
+    """service_id -> name of the live services, by name: the choices for a dependency."""
+    return dict(store.rows("SELECT service_id, name FROM services WHERE lifecycle = 'live' ORDER BY name, service_id"))

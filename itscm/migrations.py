@@ -253,6 +253,59 @@ CREATE TABLE incident_month_rtos (
 );
 """
 
+
+# Version 7: the organisation's own inventory from a workbook (itscm/workbook/). Facts the
+# workbook carries that the demo did not: whether a dependency has a working alternative, how
+# replaceable a supplier is and when its contract ends, where a plan's document lives, what a
+# review concluded, and the findings of a drill. Every import is recorded (inventory_imports, like
+# uploads) with the rows it replaced, so undo restores exactly: per row written, its key and the
+# row before (JSON of every column; NULL for a row the import added) and after (JSON of the
+# columns the import wrote; NULL for a row it removed), so undo can tell whether anything changed
+# the row since.
+V7_INVENTORY_WORKBOOK = """
+ALTER TABLE dependencies ADD COLUMN has_alternative BOOLEAN;
+ALTER TABLE suppliers ADD COLUMN substitutability TEXT;
+ALTER TABLE suppliers ADD COLUMN contract_end DATE;
+ALTER TABLE plans ADD COLUMN document_link TEXT;
+ALTER TABLE plan_reviews ADD COLUMN outcome TEXT;
+ALTER TABLE plan_reviews ADD COLUMN notes TEXT;
+
+CREATE TABLE drill_findings (
+    finding_id   TEXT NOT NULL,
+    drill_id     TEXT NOT NULL,
+    what         TEXT NOT NULL,
+    owner        TEXT,
+    due_on       DATE,
+    state        TEXT NOT NULL,             -- open, closed, risk accepted
+    recorded_by  TEXT,                      -- who wrote this version of the finding
+    recorded_at  TIMESTAMP
+);
+
+CREATE TABLE inventory_imports (
+    import_id       TEXT NOT NULL,
+    files           TEXT NOT NULL,          -- JSON list of the file names, in the order read
+    sha256s         TEXT NOT NULL,          -- JSON list, one per file
+    imported_by     TEXT,
+    imported_at     TIMESTAMP NOT NULL,
+    retire_missing  BOOLEAN NOT NULL,
+    rows_read       INTEGER NOT NULL DEFAULT 0,
+    rejected        INTEGER NOT NULL DEFAULT 0,
+    counts          TEXT NOT NULL,          -- JSON {table: {inserted, updated, retired, ...}}
+    state           TEXT NOT NULL,          -- committed, undone
+    undone_at       TIMESTAMP,
+    undone_by       TEXT
+);
+
+CREATE TABLE inventory_prior_rows (
+    import_id   TEXT NOT NULL,
+    table_name  TEXT NOT NULL,
+    row_key     TEXT NOT NULL,              -- JSON object of the table's key columns
+    action      TEXT NOT NULL,              -- insert, update, delete
+    before_row  TEXT,                       -- JSON object of the whole row before; NULL for insert
+    after_row   TEXT                        -- JSON object of the written columns after; NULL for delete
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -260,6 +313,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, "role grants for signed-in users, who mapped a service name", V3_ROLES_AND_ATTRIBUTION),
     (5, "change log of admin edits and backups", V5_CHANGE_LOG),
     (6, "monthly incident rollup and active_until for the period measures", V6_MONTHLY_ROLLUP),
+    (7, "inventory workbook: new inventory facts, drill findings, inventory imports and their undo",
+     V7_INVENTORY_WORKBOOK),
 ]
 
 MIGRATIONS.sort()

@@ -24,9 +24,11 @@ roles_tab, policy_tab, backups_tab, history_tab = st.tabs(
 
 
 with roles_tab:
-    st.caption("Viewers see every page; analysts also upload, undo and map service names; admins also edit "
-               "the inventory, the targets and the policy, grant roles and take backups. A grant to an email wins "
-               "over one to its domain (@example.com); anyone signed in without a grant is a viewer.")
+    st.caption("Viewers see every page; analysts also upload, undo and map service names; the recovery team also "
+               "records drills and their findings; continuity managers also keep the inventory, plans, reviews, "
+               "dependencies and suppliers; admins also set the targets and the policy, grant roles and take "
+               "backups. A grant to an email wins over one to its domain (@example.com); anyone signed in without a "
+               "grant is a viewer.")
     grants = ui.cached_read(access.role_grants, page.store)
     if grants.empty:
         ui.explain_empty("No role granted yet.")

@@ -3,7 +3,13 @@
 import streamlit as st
 
 from itscm import charts, ui
-from itscm.measures.staleness import STATES, plan_worklist, staleness_by_unit, staleness_summary
+from itscm.measures.staleness import (
+    STATES,
+    open_findings_worklist,
+    plan_worklist,
+    staleness_by_unit,
+    staleness_summary,
+)
 from itscm.targets import posture_targets
 
 page = ui.setup_page("Plan staleness", ":material/event_busy:")
@@ -34,7 +40,8 @@ else:
 st.subheader("Owner worklist")
 worklist = page.measure(plan_worklist)
 states = st.multiselect("States", STATES, default=[s for s in STATES if s != "current"], key="worklist-states")
-owners = sorted(worklist["owner"].dropna().unique())
+findings = page.measure(open_findings_worklist)   # shown below the plans, for the same owner
+owners = sorted(set(worklist["owner"].dropna()) | set(findings["owner"].dropna()))
 owner = st.selectbox("Owner", ["Everyone", *owners], key="worklist-owner")
 shown = worklist[worklist["state"].isin(states)]
 if owner != "Everyone":
@@ -51,3 +58,21 @@ st.dataframe(shown, hide_index=True, column_order=[
     "days_overdue": st.column_config.NumberColumn("Days overdue"),
 })
 ui.download_csv(shown, "plan_worklist.csv")
+
+st.markdown("**Open drill findings**")
+if owner != "Everyone":
+    findings = findings[findings["owner"] == owner]
+if findings.empty:
+    ui.explain_empty("No open finding from a drill" + ("" if owner == "Everyone" else f" owned by {ui.plain(owner)}")
+                     + ".")
+else:
+    overdue = int(findings["overdue"].sum())
+    st.caption(f"{len(findings):,} open finding(s), {overdue:,} past their due date (as of "
+               f"{page.filters.as_of:%Y-%m-%d}). Close them or accept the risk on the service's card (Services).")
+    st.dataframe(findings, hide_index=True, key="findings-worklist", column_order=[
+        "overdue", "owner", "what", "due_on", "days_overdue", "service", "unit", "tier", "held_on"], column_config={
+        "overdue": st.column_config.CheckboxColumn("Overdue"), "owner": "Owner", "what": "Finding",
+        "due_on": st.column_config.DateColumn("Due on"), "days_overdue": st.column_config.NumberColumn("Days overdue"),
+        "service": "Service", "unit": "Business unit", "tier": "Tier",
+        "held_on": st.column_config.DateColumn("Drill held on")})
+    ui.download_csv(findings, "open_findings.csv", label="Download findings CSV")

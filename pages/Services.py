@@ -11,6 +11,8 @@ st.caption(ui.filter_scope_caption(page.filters))
 
 search = st.text_input("Search by name, alias, owner or business unit", key="service-search",
                        placeholder="e.g. payments, CBL-PROD, Jane", icon=":material/search:")
+ui.new_service_form(page.user, page.store, page.currency)
+ui.show_message("service-edit-result", ":material/edit:")
 catalogue = page.measure(service_catalogue, search=search)
 if catalogue.empty:
     ui.explain_empty("No service matches this search and these filters.")
@@ -45,8 +47,8 @@ if service_id not in set(catalogue["service_id"]):
     st.info("Select a service in the table to open its card.", icon=":material/touch_app:")
     st.stop()
 
-ui.show_message("service-edit-result", ":material/edit:")
-ui.service_card(service_card(page.store, service_id), page.currency)
+ui.service_card(service_card(page.store, service_id, as_of=page.filters.as_of), page.currency,
+                user=page.user, store=page.store)
 
 
 def choices(allowed, current) -> list:
@@ -84,7 +86,7 @@ def edit_form(facts: dict, units: dict[str, str]) -> dict:
     return {field: value for field, value in edited.items() if value != facts[field]}
 
 
-if ui.require_role(page.user, "admin", "edit the inventory"):
+if ui.require_role(page.user, "continuity manager", "edit the inventory"):
     facts = administration.service_facts(page.store, service_id)
     with st.expander("Edit this service", icon=":material/edit:"), st.form(f"edit-{service_id}"):
         st.caption("Empty objectives are gaps the coverage measure counts. Every change is recorded with your name "

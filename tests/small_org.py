@@ -34,7 +34,8 @@ def build_small_org(path, as_of: dt.date) -> None:
     org.service(retail, name="Mortgage Origination", tier=1, rto_minutes=120, recovery_strategy="none")
     org.service(payments, name="Expense Claims", tier=4, rto_minutes=4320, impact_cost_per_hour=100.0)
     with org.store.transaction() as cursor:
-        cursor.execute("INSERT INTO dependencies VALUES (?, ?)", [auth, ledger])   # ledger RTO 60 > auth 30
+        # ledger RTO 60 > auth 30
+        cursor.execute("INSERT INTO dependencies (service_id, depends_on_id) VALUES (?, ?)", [auth, ledger])
 
     for month_back in range(14):
         opened = at(as_of - (15 + 30 * month_back) * DAY, 9)

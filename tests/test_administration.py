@@ -97,10 +97,17 @@ def test_editing_a_service_that_does_not_exist_is_refused(store):
 
 
 @pytest.mark.parametrize("actor", [VIEWER, ANALYST])
-def test_only_an_admin_edits_the_inventory_policy_and_targets(store, actor):
+def test_only_a_continuity_manager_edits_the_inventory(store, actor):
     before = table_contents(store)
-    for attempt in (lambda: administration.edit_service(actor, store, LEDGER, {"rto_minutes": 5}),
-                    lambda: administration.edit_policy(actor, store, {1: {"test_interval_days": 30}}),
+    with pytest.raises(AccessDenied, match="needs the continuity manager role"):
+        administration.edit_service(actor, store, LEDGER, {"rto_minutes": 5})
+    assert table_contents(store) == before
+
+
+@pytest.mark.parametrize("actor", [VIEWER, ANALYST, Actor("cm@example.com", "continuity manager")])
+def test_only_an_admin_edits_the_policy_and_targets(store, actor):
+    before = table_contents(store)
+    for attempt in (lambda: administration.edit_policy(actor, store, {1: {"test_interval_days": 30}}),
                     lambda: administration.set_targets(actor, store, {"coverage_pct": 50}),
                     lambda: backup.take_backup(actor, store, "/nonexistent/never-written")):
         with pytest.raises(AccessDenied, match="needs the admin role"):
@@ -223,7 +230,7 @@ def test_a_viewer_sees_the_card_but_no_edit_form(store_path):
     assert not app.exception
     assert [m.label for m in app.metric][:2] == ["RTO", "Effective RTO"]
     assert "Save changes" not in [b.label for b in app.button]
-    assert any("edit the inventory you need the admin role" in c.value for c in app.caption)
+    assert any("edit the inventory you need the continuity manager role" in c.value for c in app.caption)
 
 
 def test_an_admin_takes_a_backup_from_the_administration_page(store_path, tmp_path):

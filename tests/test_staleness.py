@@ -5,7 +5,13 @@ import datetime as dt
 import pytest
 
 from itscm.filters import Filters
-from itscm.measures.staleness import plan_worklist, staleness_by_unit, staleness_summary, staleness_trend
+from itscm.measures.staleness import (
+    open_findings_worklist,
+    plan_worklist,
+    staleness_by_unit,
+    staleness_summary,
+    staleness_trend,
+)
 from tests.builders import OrgBuilder
 
 AS_OF = dt.date(2026, 6, 30)
@@ -134,3 +140,35 @@ def test_trend_takes_staleness_at_each_month_end(org):
     # The drill was on 2026-06-20: at the April and May month ends the plan was never tested.
     assert list(trend["stale"]) == [1, 1, 0]
     assert list(trend["stale_pct"]) == [100.0, 100.0, 0.0]
+
+
+# -- open findings in the owner worklist --------------------------------------------------------
+
+
+def finding(org, drill_id: str, what: str, **columns) -> None:
+    row = {"finding_id": what, "drill_id": drill_id, "what": what, "owner": None, "due_on": None, "state": "open"}
+    row.update(columns)
+    org._insert("drill_findings", row)
+
+
+def test_open_findings_per_owner_with_the_overdue_ones_first(org):
+    service = org.service(org.unit_id, tier=2, owner="Service Owner")
+    drill = org.drill(service, AS_OF - 20 * DAY, outcome="partial")
+    finding(org, drill, "due later", owner="Grace", due_on=AS_OF + 10 * DAY)
+    finding(org, drill, "overdue", owner="Grace", due_on=AS_OF - 3 * DAY)
+    finding(org, drill, "undated")                                         # its service's owner owns it
+    finding(org, drill, "due today", owner="Ada", due_on=AS_OF)            # not yet overdue
+    finding(org, drill, "closed", owner="Grace", due_on=AS_OF - 30 * DAY, state="closed")
+    finding(org, drill, "accepted", owner="Grace", state="risk accepted")
+    retired = org.service(org.unit_id, lifecycle="retired")
+    finding(org, org.drill(retired, AS_OF - 20 * DAY), "of a retired service", due_on=AS_OF - 30 * DAY)
+    other_unit = org.service(org.unit("Retail"), tier=2)
+    finding(org, org.drill(other_unit, AS_OF - 20 * DAY), "in Retail", owner="Ada", due_on=AS_OF - 1 * DAY)
+
+    found = open_findings_worklist(org.store, FILTERS)
+    assert list(zip(found["what"], found["owner"], found["overdue"], found["days_overdue"].fillna(-1),
+                    strict=True)) == [
+        ("overdue", "Grace", True, 3), ("in Retail", "Ada", True, 1),
+        ("due today", "Ada", False, 0), ("due later", "Grace", False, 0), ("undated", "Service Owner", False, -1)]
+    payments = open_findings_worklist(org.store, Filters(as_of=AS_OF, units=("Payments",)))
+    assert "in Retail" not in set(payments["what"]) and len(payments) == 4

@@ -27,6 +27,7 @@ from tests.store_contents import table_contents
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ingest" / "servicenow_list.csv"
 VIEWER, ANALYST = Actor("vic@example.com", "viewer"), Actor("ana@example.com", "analyst")
+CONTINUITY_MANAGER = Actor("cm@example.com", "continuity manager")
 
 # Public functions that open a write transaction without an actor, and why that is safe.
 NOT_ROLE_CHECKED = {
@@ -55,7 +56,8 @@ def _committed_upload(store: Store) -> str:
 
 
 # A realistic call of each write, after the actor: (store, folder) -> the arguments. Anything it
-# needs in the store first (an upload to undo) it makes as an analyst, before the store is compared.
+# needs in the store first (an upload to undo, a finding to close) it makes as an analyst or a
+# continuity manager, before the store is compared.
 CALLS = {
     "itscm.access.grant_role": lambda store, folder: (store, "vic@example.com", "admin"),
     "itscm.administration.edit_policy": lambda store, folder: (store, {1: {"test_interval_days": 30}}),
@@ -68,7 +70,37 @@ CALLS = {
     "itscm.ingest.mappings.delete_mapping": lambda store, folder: (store, "Acme"),
     "itscm.ingest.mappings.save_mapping": lambda store, folder: (store, "Acme", {"id": "Ticket", "opened": "Raised"}),
     "itscm.ingest.services.map_service_name": lambda store, folder: (store, "OLD-MAINFRAME", "svc1"),
+    "itscm.records.create_service": lambda store, folder: (store, {"name": "Payments Gateway", "tier": 1}),
+    "itscm.records.add_dependency": lambda store, folder: (store, "svc1", "svc9"),
+    "itscm.records.remove_dependency": lambda store, folder: (store, "svc5", "svc1"),
+    "itscm.records.add_supplier": lambda store, folder: (store, "Acme Hosting"),
+    "itscm.records.link_supplier": lambda store, folder: (store, "svc1", _supplier(store)),
+    "itscm.records.unlink_supplier": lambda store, folder: (store, "svc1", _supplier(store, linked=True)),
+    "itscm.records.create_plan": lambda store, folder: (store, "svc1", "Ledger failover"),
+    "itscm.records.approve_plan": lambda store, folder: (store, "plan13"),
+    "itscm.records.retire_plan": lambda store, folder: (store, "plan13"),
+    "itscm.records.record_review": lambda store, folder: (store, "plan2", SMALL_ORG_AS_OF),
+    "itscm.records.record_drill": lambda store, folder: (store, "svc1", SMALL_ORG_AS_OF, "tabletop", "passed"),
+    "itscm.records.set_finding_state": lambda store, folder: (store, _finding(store), "closed"),
 }
+
+
+def _supplier(store: Store, *, linked: bool = False) -> str:
+    """A supplier made by a continuity manager (the small organisation has none), linked to svc1."""
+    from itscm import records
+
+    supplier_id = records.add_supplier(CONTINUITY_MANAGER, store, "Acme Hosting")
+    if linked:
+        records.link_supplier(CONTINUITY_MANAGER, store, "svc1", supplier_id)
+    return supplier_id
+
+
+def _finding(store: Store) -> str:
+    from itscm import records
+
+    drill_id = records.record_drill(CONTINUITY_MANAGER, store, "svc1", SMALL_ORG_AS_OF, "tabletop", "partial",
+                                    findings=[records.Finding("Runbook step 4 is out of date")])
+    return store.scalar("SELECT finding_id FROM drill_findings WHERE drill_id = $id", {"id": drill_id})
 
 
 def test_every_declared_write_has_a_call_here():

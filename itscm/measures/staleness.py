@@ -164,3 +164,30 @@ def staleness_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """
     dates = month_ends(filters.since, min(filters.until, filters.as_of))
     return store.df(sql, _params(store, filters, dates))
+
+
+# Columns: owner (the finding's, else its service's), finding_id, what, due_on, overdue (open and
+# due before the as-of date), days_overdue, service_id, service, unit, tier, drill_id, held_on.
+# The open findings of drills of live services in scope: what the owners have to act on besides
+# their plans. A finding's state is kept as it is now, not as a history.
+OPEN_FINDINGS_SQL = f"""
+SELECT coalesce(f.owner, s.owner) AS owner, f.finding_id, f.what, f.due_on,
+       coalesce(f.due_on < $as_of, FALSE) AS overdue,
+       -- greatest() skips NULLs: an undated finding is tested first, so it has no days overdue
+       CASE WHEN f.due_on IS NOT NULL THEN greatest(date_diff('day', f.due_on, $as_of), 0) END AS days_overdue,
+       s.service_id, s.name AS service, u.name AS unit, s.tier, d.drill_id, d.held_on
+FROM drill_findings f
+JOIN drills d ON d.drill_id = f.drill_id
+JOIN services s ON s.service_id = d.service_id
+LEFT JOIN business_units u ON u.unit_id = s.unit_id
+WHERE f.state = 'open' AND s.lifecycle = 'live' AND {SERVICE_SCOPE_SQL}
+"""
+
+
+def open_findings_worklist(store: Store, filters: Filters) -> pd.DataFrame:
+    """Open drill findings per owner, overdue first, then by due date (undated last)."""
+    sql = f"""
+        SELECT * FROM ({OPEN_FINDINGS_SQL})
+        ORDER BY overdue DESC, due_on NULLS LAST, owner, service, finding_id
+    """
+    return store.df(sql, {**filters.scope_params(store), "as_of": filters.as_of})

@@ -3,13 +3,15 @@
 A module per job: `context` (page setup, the menu), `cache` (the store handle, cached reads),
 `filters` (the sidebar filters and periods), `signin` (who is using the app, and whether to show
 them a control), `widgets` (figures, messages, downloads, charts, the Overview's tiles and tables),
-`service_card` and `upload` (the Services and Upload incidents pages' parts). Pages use the
+`service_card`, `records` and `upload` (the Services and Upload incidents pages' parts: the
+card, the continuity record forms, the upload preview). Pages use the
 names below as `ui.<name>`; everything else stays inside the package.
 """
 
 from itscm.ui.cache import cached_read
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
 from itscm.ui.filters import filter_scope_caption
+from itscm.ui.records import new_service_form
 from itscm.ui.service_card import service_card
 from itscm.ui.signin import require_role, sign_in_configured
 from itscm.ui.upload import (
@@ -47,6 +49,7 @@ __all__ = [
     "filter_scope_caption",
     "gap_table",
     "money",
+    "new_service_form",
     "pct",
     "plain",
     "plot",

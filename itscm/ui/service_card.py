@@ -1,11 +1,15 @@
-"""A service's card on the Services page: its objectives, plans, drills, incidents, dependencies
-and suppliers."""
+"""A service's card on the Services page: its objectives, plans, drills and their findings,
+incidents, dependencies and suppliers, each tab with the forms its reader's role may use
+(itscm/ui/records.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from itscm.access import Actor
+from itscm.store import Store
+from itscm.ui import records as forms
 from itscm.ui.widgets import explain_empty, money, plain
 
 
@@ -27,9 +31,13 @@ def _table_or_note(frame: pd.DataFrame, note: str, **kwargs) -> None:
         st.dataframe(frame, hide_index=True, **kwargs)
 
 
-def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
-    """One service: objectives, plans, drills, incidents, dependencies and suppliers."""
+def service_card(card: dict[str, pd.DataFrame], currency: str, *, user: Actor | None = None,
+                 store: Store | None = None) -> None:
+    """One service: objectives, plans, drills, findings, incidents, dependencies and suppliers;
+    with `user` and `store`, the forms `user` may use."""
     service = card["service"].iloc[0]
+    service_id = service["service_id"]
+    acting = user is not None and store is not None
     st.subheader(plain(service["name"]))
     st.caption(f"{plain(service['unit'] or 'No business unit')} · tier {service['tier']} · "
                f"owner {plain(service['owner'])} · {service['lifecycle']} · "
@@ -46,19 +54,38 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
     tiles[4].metric("Cost per hour", money(service["impact_cost_per_hour"], currency), border=True)
     if not card["aliases"].empty:
         st.caption("Also known in incident logs as: " + ", ".join(map(plain, card["aliases"]["alias"])))
-    plans, drills, incidents, dependencies, suppliers = st.tabs(
-        ["Plans", "Drills", "Incidents", "Dependencies", "Suppliers"])
+    findings = card["findings"]
+    open_findings = int((findings["state"] == "open").sum())
+    overdue = int(findings["overdue"].fillna(False).sum())
+    plans, drills, findings_tab, incidents, dependencies, suppliers = st.tabs(
+        ["Plans", "Drills", f"Findings ({open_findings} open" + (f", {overdue} overdue)" if overdue else ")"),
+         "Incidents", "Dependencies", "Suppliers"])
     with plans:
         _table_or_note(card["plans"], "No plan.", column_config={
             "plan_id": "Plan", "title": "Title", "owner": "Owner", "status": "Status",
             "approved_on": st.column_config.DateColumn("Approved on", format="YYYY-MM-DD"),
-            "last_review": st.column_config.DateColumn("Last review", format="YYYY-MM-DD"), "reviews": "Reviews"})
+            "last_review": st.column_config.DateColumn("Last review", format="YYYY-MM-DD"), "reviews": "Reviews",
+            "document_link": st.column_config.LinkColumn("Document")})
+        if acting:
+            forms.plan_forms(user, store, service_id, card["plans"])
     with drills:
         _table_or_note(card["drills"], "No drill.", column_config={
             "held_on": st.column_config.DateColumn("Held on", format="YYYY-MM-DD"), "drill_type": "Type",
             "outcome": "Outcome", "rta_minutes": st.column_config.NumberColumn("RTA (min)", format="localized"),
             "data_loss_minutes": st.column_config.NumberColumn("Data loss (min)", format="localized"),
-            "open_findings": "Open findings", "plan_id": "Plan"})
+            "open_findings": "Open findings", "plan_id": "Plan", "drill_id": None})
+        if acting:
+            forms.drill_form(user, store, service_id, card["plans"])
+    with findings_tab:
+        if overdue:
+            st.warning(f"{overdue} open finding(s) past their due date.", icon=":material/alarm:")
+        _table_or_note(findings, "No finding recorded.", column_config={
+            "finding_id": None, "what": "Finding", "owner": "Owner",
+            "due_on": st.column_config.DateColumn("Due on", format="YYYY-MM-DD"), "state": "State",
+            "overdue": st.column_config.CheckboxColumn("Overdue"),
+            "drill_held_on": st.column_config.DateColumn("Drill held on", format="YYYY-MM-DD"), "drill_id": "Drill"})
+        if acting:
+            forms.finding_form(user, store, service_id, findings)
     with incidents:
         _table_or_note(card["incidents"], "No incident on record.", column_config={
             "incident_id": "Incident", "title": "Title", "priority": "Priority",
@@ -72,10 +99,16 @@ def service_card(card: dict[str, pd.DataFrame], currency: str) -> None:
         service_columns = {"service_id": "Id", "service": "Service", "tier": "Tier",
                            "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized")}
         _table_or_note(card["depends_on"], "No dependency recorded.", column_config={
-            **service_columns, "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service")})
+            **service_columns, "longer_rto_than_this": st.column_config.CheckboxColumn("Slower than this service"),
+            "has_alternative": st.column_config.CheckboxColumn("Alternative exists")})
         st.markdown("**Depended on by**")
         _table_or_note(card["dependants"], "Nothing depends on this service.", column_config=service_columns)
+        if acting:
+            forms.dependency_forms(user, store, service_id, card["depends_on"])
     with suppliers:
         _table_or_note(card["suppliers"], "No supplier recorded.", column_config={
-            "supplier": "Supplier", "contracted_recovery_minutes": st.column_config.NumberColumn(
-                "Contracted recovery (min)", format="localized")})
+            "supplier_id": None, "supplier": "Supplier", "contracted_recovery_minutes": st.column_config.NumberColumn(
+                "Contracted recovery (min)", format="localized"), "substitutability": "Substitutability",
+            "contract_end": st.column_config.DateColumn("Contract end", format="YYYY-MM-DD")})
+        if acting:
+            forms.supplier_forms(user, store, service_id, card["suppliers"])

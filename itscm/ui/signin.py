@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
-from itscm.access import LOCAL_USER, Actor, actor_for
+from itscm.access import LOCAL_USER, ROLES, Actor, actor_for
 from itscm.store import Store
 from itscm.ui.widgets import plain
 
@@ -33,7 +33,7 @@ def current_user(store: Store) -> Actor:
     role comes from the grants in the store (itscm.access.role_for)."""
     if not sign_in_configured():
         st.sidebar.caption(":material/person: Single-user local mode: no sign-in is configured, so you have "
-                           "every role (viewer, analyst, admin).")
+                           f"every role ({', '.join(ROLES)}).")
         return LOCAL_USER
     if not st.user.get("is_logged_in", False):
         st.info("Sign in to see the continuity posture.", icon=":material/login:")

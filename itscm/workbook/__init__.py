@@ -1,0 +1,47 @@
+"""The inventory workbook: the organisation's business units, services, dependencies, suppliers,
+plans, reviews, drills and findings, exported to a spreadsheet, edited, and imported back with the
+incident import's discipline (a preview first, all or nothing, the same files again change
+nothing, undo restores exactly, every commit recorded with who). UI-free: the CLI
+(`python -m itscm inventory ...`, itscm/workbook/command.py) and a page call the same functions.
+
+    template_bytes()                                    # the empty workbook
+    export_inventory(store, "inventory.xlsx")           # or a folder: one CSV file per sheet
+    preview = preview_inventory(store, [(name, data), ...], retire_missing=False)
+    preview.tables, preview.problems, preview.plan.changes, preview.plan.absent, preview.as_dict()
+    result = commit_inventory(actor, store, preview)    # checked: the continuity manager role
+    undo_inventory_import(actor, store, result.import_id)
+    list_inventory_imports(store)
+
+Modules, one job each: durations (text -> minutes), sheets (the sheets and columns, as data),
+cells (a cell -> its value or the reason it is refused), xlsx (a workbook's cells, hostile files
+refused), read (files -> typed rows and problems), plan (resolution and comparison with the store,
+in SQL), commit (preview, commit, undo), export (template and export), command (the CLI).
+"""
+
+from itscm.workbook.commit import (
+    ImportResult,
+    InventoryPreview,
+    UndoResult,
+    commit_inventory,
+    list_inventory_imports,
+    preview_inventory,
+    undo_inventory_import,
+)
+from itscm.workbook.errors import WorkbookError
+from itscm.workbook.export import export_bytes, export_frames, export_inventory, template_bytes, write_template
+
+__all__ = [
+    "ImportResult",
+    "InventoryPreview",
+    "UndoResult",
+    "WorkbookError",
+    "commit_inventory",
+    "export_bytes",
+    "export_frames",
+    "export_inventory",
+    "list_inventory_imports",
+    "preview_inventory",
+    "template_bytes",
+    "undo_inventory_import",
+    "write_template",
+]

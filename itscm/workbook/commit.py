@@ -1,0 +1,351 @@
+"""Preview, commit and undo of an inventory import, each checked at the action.
+
+    preview = preview_inventory(store, [("inventory.xlsx", data)], retire_missing=False)   # writes nothing
+    result = commit_inventory(actor, store, preview)          # all of it or nothing, recorded with who
+    undo_inventory_import(actor, store, result.import_id)     # back to the rows as they were
+
+A commit plans again inside its transaction (the store may have moved since the preview), writes
+every table, records each row it replaced in `inventory_prior_rows` (the row before, as JSON of
+every column; the columns it wrote after), the import in `inventory_imports` and one change_log
+row, all in one transaction. Files that change nothing write nothing, not even a record. Undo
+checks that nothing changed the rows since (and that no later import is still committed), then
+puts the rows back exactly. Upserts are UPDATE ... FROM and DELETE + INSERT; ids are made in code
+(DESIGN: the store must also run on DuckLake, which has no constraints or sequences).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from itscm import access
+from itscm.store import Store
+from itscm.workbook.errors import WorkbookError
+from itscm.workbook.plan import COUNT_KEYS, KEY_MACRO, TARGETS, PlanSummary, drop_plan, make_plan
+from itscm.workbook.read import PROBLEM_COLUMNS, ReadResult, read_files
+
+ROLE = "continuity manager"
+ACTION = "change the inventory"
+SHOWN_PROBLEMS = 100
+
+
+@dataclass
+class InventoryPreview:
+    """What the files hold and what committing them would do; nothing is written."""
+    read: ReadResult
+    retire_missing: bool
+    plan: PlanSummary
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """file, sheet, row (as the spreadsheet shows it: header = 1), column, severity, reason, value."""
+        return pd.DataFrame(self.read.problems + self.plan.problems, columns=PROBLEM_COLUMNS)
+
+    @property
+    def tables(self) -> dict[str, dict[str, int]]:
+        return self.plan.tables
+
+    @property
+    def rejected(self) -> int:
+        return sum(counts["rejected"] for counts in self.plan.tables.values())
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for problem in self.read.problems + self.plan.problems if problem["severity"] == "warning")
+
+    def as_dict(self) -> dict:
+        return _as_dict(self.read, self.plan, dry_run=True) | {"message": _summary_line(self.plan, dry_run=True)}
+
+
+@dataclass
+class ImportResult:
+    import_id: str | None                  # None when the files changed nothing
+    read: ReadResult
+    plan: PlanSummary
+    message: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        return pd.DataFrame(self.read.problems + self.plan.problems, columns=PROBLEM_COLUMNS)
+
+    def as_dict(self) -> dict:
+        return _as_dict(self.read, self.plan, dry_run=False) | {"import_id": self.import_id, "message": self.message}
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    import_id: str
+    restored: dict[str, int]               # table -> rows put back or removed
+    message: str
+
+
+def _as_dict(read: ReadResult, plan: PlanSummary, *, dry_run: bool) -> dict:
+    problems = pd.DataFrame(read.problems + plan.problems, columns=PROBLEM_COLUMNS)
+    shown = problems.head(SHOWN_PROBLEMS).astype(object).where(problems.head(SHOWN_PROBLEMS).notna(), None)
+    changes = plan.changes.head(SHOWN_PROBLEMS)
+    return {
+        "dry_run": dry_run,
+        "files": [{"file": source.file, "format": source.format, "table": source.sheet.name,
+                   "rows": source.rows, "reader": source.reader} for source in read.sources],
+        "tables": plan.tables,
+        "rejected": sum(counts["rejected"] for counts in plan.tables.values()),
+        "warnings": int((problems["severity"] == "warning").sum()),
+        "problems": shown.to_dict("records"),
+        "changes": changes[["sheet", "row_key", "field", "old", "new"]].astype(object)
+        .where(changes[["sheet", "row_key", "field", "old", "new"]].notna(), None).to_dict("records"),
+        "notes": list(read.notes),
+    }
+
+
+def _summary_line(plan: PlanSummary, *, dry_run: bool) -> str:
+    totals = {key: sum(counts[key] for counts in plan.tables.values()) for key in COUNT_KEYS}
+    verb = "would be" if dry_run else "were"
+    return (f"{totals['inserted']} row(s) {verb} added, {totals['updated']} changed, {totals['retired']} retired or "
+            f"removed; {totals['unchanged']} unchanged, {totals['rejected']} rejected, {totals['absent']} stored "
+            "row(s) absent from the files.")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- preview --------------------------------------------------------------------------------------
+
+
+def preview_inventory(store: Store, files: list[tuple[str, bytes]], *, retire_missing: bool = False
+                      ) -> InventoryPreview:
+    """Read the files and compare them with the store; raises WorkbookError (one line) for a file
+    refused as a whole."""
+    read = read_files(files)
+    cursor = store.cursor()
+    try:
+        plan = make_plan(cursor, read, retire_missing=retire_missing)
+    finally:
+        drop_plan(cursor)
+    return InventoryPreview(read, retire_missing, plan)
+
+
+# -- commit ---------------------------------------------------------------------------------------
+
+
+class _NothingToWrite(Exception):
+    def __init__(self, plan: PlanSummary):
+        self.plan = plan
+
+
+def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPreview, *,
+                     now: datetime | None = None) -> ImportResult:
+    """Write what the preview's files hold, planned again against the store as it is now, in one
+    transaction recorded with `actor`; nothing is written when the files change nothing."""
+    access.require(actor, ROLE, ACTION)
+    now = _now(now)
+    cursor = store.cursor()
+    try:
+        with store.transaction() as cur:
+            plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
+            if not plan.writes:
+                raise _NothingToWrite(plan)
+            import_id = _new_import_id(cur, now)
+            for target in TARGETS:
+                _write(cur, target, import_id, actor.name, now)
+            # rollup: services changed. For now Store.transaction refreshes the derived columns and
+            # the incident rollup at commit (a new service's key, a changed RTO's counts).
+            _record(cur, import_id, preview, plan, actor.name, now)
+    except _NothingToWrite as nothing:
+        return ImportResult(None, preview.read, nothing.plan, "The files change nothing: the store already holds "
+                            "every row as they give it.")
+    finally:
+        drop_plan(cursor)
+    return ImportResult(import_id, preview.read, plan, f"Import {import_id}: " + _summary_line(plan, dry_run=False))
+
+
+def _new_import_id(cur, now: datetime) -> str:
+    while True:   # readable and sortable; the loop makes uniqueness certain rather than likely
+        import_id = f"inv-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        if not cur.execute("SELECT count(*) FROM inventory_imports WHERE import_id = $id",
+                           {"id": import_id}).fetchall()[0][0]:
+            return import_id
+
+
+def _key_json(target, alias: str) -> str:
+    return "to_json(struct_pack(" + ", ".join(f"{k} := {alias}.{k}" for k in target.key) + "))"
+
+
+def _after_json(target, alias: str) -> str:
+    columns = target.columns + (("recorded_by", "recorded_at") if target.stamped else ())
+    return "to_json(struct_pack(" + ", ".join(f"{c} := {alias}.{c}" for c in columns) + "))"
+
+
+def _key_match(target, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in target.key)
+
+
+def _write(cur, target, import_id: str, by: str, now: datetime) -> None:
+    """One table's inserts, updates, retirements and removals, each replaced row kept for undo."""
+    table, plan = target.table, f"inv_plan_{target.table}"
+    params = {"id": import_id, "table": table}
+    stamps = {"by": by, "at": now} if target.stamped else {}
+    cur.execute(f"""
+        INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row)
+        SELECT $id, $table, {_key_json(target, 's')}, p.action, to_json(s)
+        FROM {table} s JOIN {plan} p ON {_key_match(target, 's', 'p')}
+        WHERE p.action IN ('update', 'retire', 'delete')
+        UNION ALL
+        SELECT $id, $table, {_key_json(target, 'p')}, 'insert', NULL FROM {plan} p WHERE p.action = 'insert'
+    """, params)
+    stamp = ", recorded_by = $by, recorded_at = $at" if target.stamped else ""
+    if target.data:
+        sets = ", ".join(f"{c} = CASE WHEN p.has_{c} THEN p.{c} ELSE {table}.{c} END" for c in target.data)
+        cur.execute(f"""
+            UPDATE {table} SET {sets}{stamp} FROM {plan} p
+            WHERE {_key_match(target, table, 'p')} AND p.action IN ('update', 'retire')
+        """, stamps)
+    cur.execute(f"""
+        DELETE FROM {table} s WHERE EXISTS (SELECT 1 FROM {plan} p WHERE p.action = 'delete'
+                                           AND {_key_match(target, 's', 'p')})
+    """)
+    columns = target.columns + (("recorded_by", "recorded_at") if target.stamped else ())
+    values = [f"coalesce(p.{c}, {target.defaults[c]})" if c in target.defaults else f"p.{c}"
+              for c in target.columns] + (["$by", "$at"] if target.stamped else [])
+    cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {plan} p "
+                "WHERE p.action = 'insert'", stamps)
+    cur.execute(f"""
+        UPDATE inventory_prior_rows r SET after_row = a.after_row
+        FROM (SELECT {_key_json(target, 's')} AS row_key, {_after_json(target, 's')} AS after_row FROM {table} s
+              WHERE EXISTS (SELECT 1 FROM {plan} p WHERE p.action IN ('insert', 'update', 'retire')
+                            AND {_key_match(target, 's', 'p')})) a
+        WHERE r.import_id = $id AND r.table_name = $table AND r.row_key = a.row_key
+    """, params)
+
+
+def _record(cur, import_id: str, preview: InventoryPreview, plan: PlanSummary, by: str, now: datetime) -> None:
+    files = [file.name for file in preview.read.files]
+    counts = plan.tables
+    cur.execute("""
+        INSERT INTO inventory_imports (import_id, files, sha256s, imported_by, imported_at, retire_missing,
+                                       rows_read, rejected, counts, state)
+        VALUES ($id, $files, $sha256s, $by, $at, $retire, $rows, $rejected, $counts, 'committed')
+    """, {"id": import_id, "files": json.dumps(files), "sha256s": json.dumps([f.sha256 for f in preview.read.files]),
+          "by": by, "at": now, "retire": preview.retire_missing,
+          "rows": sum(source.rows for source in preview.read.sources),
+          "rejected": sum(c["rejected"] for c in counts.values()), "counts": json.dumps(counts)})
+    totals = {key: sum(c[key] for c in counts.values()) for key in ("inserted", "updated", "retired", "rejected")}
+    cur.execute(
+        "INSERT INTO change_log (changed_at, changed_by, action, subject, before, after) "
+        "VALUES ($at, $by, 'inventory import', $id, '{}', $after)",
+        {"at": now, "by": by, "id": import_id,
+         "after": json.dumps({"files": files, **totals, "tables": counts})})
+
+
+# -- undo -------------------------------------------------------------------------------------------
+
+
+def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
+                          now: datetime | None = None) -> UndoResult:
+    """Put back every row the import wrote as it was before, in one transaction. Refused when a
+    later import is still committed or a row has changed since."""
+    access.require(actor, ROLE, ACTION)
+    now = _now(now)
+    restored: dict[str, int] = {}
+    with store.transaction() as cur:
+        cur.execute(KEY_MACRO)
+        found = cur.execute("SELECT state, imported_at, undone_at, undone_by FROM inventory_imports "
+                            "WHERE import_id = $id", {"id": import_id}).fetchall()
+        if not found:
+            raise WorkbookError(f"No inventory import '{import_id}'.")
+        state, imported_at, undone_at, undone_by = found[0]
+        if state != "committed":
+            raise WorkbookError(f"Inventory import {import_id} is already {state}"
+                                + (f" since {undone_at:%Y-%m-%d %H:%M}" if undone_at else "")
+                                + (f" by {undone_by}" if undone_by else "") + ".")
+        later = [row[0] for row in cur.execute(
+            "SELECT import_id FROM inventory_imports WHERE state = 'committed' AND import_id <> $id "
+            "AND (imported_at, import_id) > ($at, $id) ORDER BY imported_at, import_id",
+            {"id": import_id, "at": imported_at}).fetchall()]
+        if later:
+            raise WorkbookError(f"Inventory import {import_id} cannot be undone while later import(s) "
+                                f"{', '.join(later)} are committed; undo those first.")
+        _refuse_if_changed_since(cur, import_id)
+        for target in reversed(TARGETS):
+            restored[target.table] = _restore(cur, target, import_id)
+        cur.execute("DELETE FROM inventory_prior_rows WHERE import_id = $id", {"id": import_id})
+        cur.execute("UPDATE inventory_imports SET state = 'undone', undone_at = $at, undone_by = $by "
+                    "WHERE import_id = $id", {"id": import_id, "at": now, "by": actor.name})
+        cur.execute("INSERT INTO change_log (changed_at, changed_by, action, subject, before, after) "
+                    "VALUES ($at, $by, 'inventory undo', $id, '{}', $after)",
+                    {"at": now, "by": actor.name, "id": import_id,
+                     "after": json.dumps({table: n for table, n in restored.items() if n})})
+        # rollup: services changed (undo puts back the services' RTOs; the refresh at commit follows).
+    total = sum(restored.values())
+    return UndoResult(import_id, restored, f"Inventory import {import_id} undone: {total} row(s) put back as they "
+                                           "were.")
+
+
+def _refuse_if_changed_since(cur, import_id: str) -> None:
+    changed = []
+    for target in TARGETS:
+        rows = cur.execute(f"""
+            SELECT r.row_key FROM inventory_prior_rows r
+            LEFT JOIN (SELECT {_key_json(target, 's')} AS row_key, {_after_json(target, 's')} AS after_row
+                       FROM {target.table} s) c ON c.row_key = r.row_key
+            WHERE r.import_id = $id AND r.table_name = $table
+              AND CASE WHEN r.action = 'delete' THEN c.row_key IS NOT NULL
+                       ELSE c.after_row IS DISTINCT FROM r.after_row END
+            LIMIT 5
+        """, {"id": import_id, "table": target.table}).fetchall()
+        changed += [f"{target.table} {key}" for (key,) in rows]
+    matched = cur.execute("""
+        SELECT count(*) FROM incidents i JOIN inventory_prior_rows r
+          ON r.import_id = $id AND r.table_name = 'services' AND r.action = 'insert'
+         AND r.row_key = to_json(struct_pack(service_id := i.service_id))
+    """, {"id": import_id}).fetchall()[0][0]
+    if matched:
+        changed.append(f"{matched} incident(s) now matched to services the import added")
+    if changed:
+        raise WorkbookError(f"Inventory import {import_id} cannot be undone: rows it wrote have changed since ("
+                            + "; ".join(changed[:5]) + (", ..." if len(changed) > 5 else "") + ").")
+
+
+def _structure(cur, table: str) -> str:
+    """The table's columns and types as json_transform reads them; names from the catalogue."""
+    columns = cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $t "
+                          "AND table_schema = 'main' ORDER BY ordinal_position", {"t": table}).fetchall()
+    return json.dumps(dict(columns)).replace("'", "''")
+
+
+def _restore(cur, target, import_id: str) -> int:
+    params = {"id": import_id, "table": target.table}
+    count = cur.execute("SELECT count(*) FROM inventory_prior_rows WHERE import_id = $id AND table_name = $table",
+                        params).fetchall()[0][0]
+    if not count:
+        return 0
+    cur.execute(f"""
+        DELETE FROM {target.table} s WHERE EXISTS (
+            SELECT 1 FROM inventory_prior_rows r WHERE r.import_id = $id AND r.table_name = $table
+            AND r.action <> 'delete' AND r.row_key = {_key_json(target, 's')})
+    """, params)
+    cur.execute(f"""
+        INSERT INTO {target.table} BY NAME
+        SELECT unnest(json_transform(r.before_row, '{_structure(cur, target.table)}'))
+        FROM inventory_prior_rows r
+        WHERE r.import_id = $id AND r.table_name = $table AND r.before_row IS NOT NULL
+    """, params)
+    return count
+
+
+def list_inventory_imports(store: Store) -> pd.DataFrame:
+    """Every inventory import, newest first: import_id, imported_at, imported_by, files, counts,
+    state, undone_at, undone_by, and can_undo (committed, and no later import still committed)."""
+    return store.df("""
+        SELECT i.import_id, i.imported_at, i.imported_by, i.files, i.rows_read, i.rejected, i.counts,
+               i.retire_missing, i.state, i.undone_at, i.undone_by,
+               i.state = 'committed' AND NOT EXISTS (
+                   SELECT 1 FROM inventory_imports l WHERE l.state = 'committed' AND l.import_id <> i.import_id
+                   AND (l.imported_at, l.import_id) > (i.imported_at, i.import_id)) AS can_undo
+        FROM inventory_imports i ORDER BY i.imported_at DESC, i.import_id DESC
+    """)

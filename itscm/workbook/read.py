@@ -1,0 +1,319 @@
+"""Files -> one typed table per sheet, and the problems of every cell.
+
+An import reads one or more files: workbooks (every sheet named after a sheet of
+itscm/workbook/sheets.py) and CSV files (named after the sheet they hold, `services.csv`). Their
+cells land in one scratch DuckDB as (sheet read, row, column, kind, text) rows; each column's
+header says which field it fills; each distinct value of a closed-list, duration, money, date or
+yes/no column is parsed once in Python (itscm/workbook/cells.py); text is cleaned in SQL; and a
+pivot makes one row per spreadsheet row, typed as the store types it, with `has_<field>` saying
+whether that row's file carried the column (a file updates only the columns it carries).
+
+Rows are kept even when a cell is refused (`ok` is false): a refused row still names its service,
+so that service is not mistaken for one absent from the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from itscm.export import FORMULA_TRIGGERS
+from itscm.ingest.decode import decode_upload
+from itscm.ingest.errors import IngestError
+from itscm.workbook import xlsx
+from itscm.workbook.cells import parse_cell
+from itscm.workbook.errors import WorkbookError
+from itscm.workbook.sheets import LIST, README_SHEET, SHEETS, TEXT, HeaderMatch, Sheet, match_header, sheet_named
+
+WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xltm")
+CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
+MEMORY_LIMIT = os.environ.get("ITSCM_DUCKDB_MEMORY", "1GB")
+PROBLEM_COLUMNS = ["file", "sheet", "row", "column", "severity", "reason", "value"]
+
+
+@dataclass(frozen=True)
+class FileRead:
+    name: str
+    format: str              # xlsx or csv
+    sha256: str
+    size_bytes: int
+
+
+@dataclass
+class Source:
+    """One sheet of one file, as read."""
+    src: int
+    file: str
+    format: str
+    title: str               # the workbook tab, or the CSV file's name
+    sheet: Sheet
+    header: list[str | None]
+    match: HeaderMatch
+    rows: int                # data rows below the header
+    reader: str              # fast, openpyxl or csv
+    usable: bool = True      # False when a required column is missing: no row of it is read
+
+    def header_of(self, field_name: str) -> str:
+        for position, column in self.match.columns.items():
+            if column.field == field_name:
+                return str(self.header[position])
+        return self.sheet.column(field_name).header
+
+
+@dataclass
+class ReadResult:
+    files: list[FileRead] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    typed: dict[str, pa.Table] = field(default_factory=dict)   # sheet name -> its rows, typed
+    problems: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def problem(self, source: Source | None, row: int | None, column: str | None, severity: str, reason: str,
+                value: object = None, *, file: str | None = None) -> None:
+        self.problems.append({"file": source.file if source else file, "sheet": source.sheet.name if source else None,
+                              "row": row, "column": column, "severity": severity, "reason": reason, "value": value})
+
+    def problems_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS)
+
+
+def read_files(files: list[tuple[str, bytes]]) -> ReadResult:
+    """Read every file; raises WorkbookError (one line) when a file is refused as a whole, before
+    anything is written anywhere."""
+    if not files:
+        raise WorkbookError("No file to import.")
+    result = ReadResult()
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    try:
+        con.execute(xlsx.CELLS_TABLE_SQL)
+        for name, data in files:
+            _read_file(con, result, name, data)
+        if not result.sources:
+            raise WorkbookError(
+                "Nothing to import: no sheet or CSV file is named after an inventory sheet ("
+                + ", ".join(sheet.name for sheet in SHEETS) + ").")
+        _check_columns(result)
+        _type_cells(con, result)
+    finally:
+        con.close()
+    return result
+
+
+def _read_file(con, result: ReadResult, name: str, data: bytes) -> None:
+    display = PurePath(name).name
+    if len(data) > xlsx.MAX_FILE_BYTES:
+        raise WorkbookError(f"{display} is {len(data) / 2**20:.1f} MB, above the limit of "
+                            f"{xlsx.MAX_FILE_BYTES / 2**20:.0f} MB for an inventory file.")
+    extension = PurePath(name).suffix.lower()
+    is_zip, is_ole = data.startswith(xlsx.ZIP_SIGNATURE), data.startswith(xlsx.OLE_SIGNATURE)
+    if extension == ".xls":
+        raise WorkbookError(f"{display} is an old-style Excel (.xls) workbook: save it as .xlsx and import that.")
+    as_workbook = extension in WORKBOOK_EXTENSIONS or (extension not in CSV_EXTENSIONS and (is_zip or is_ole))
+    if not as_workbook and (is_zip or is_ole):
+        raise WorkbookError(f"{display} is a workbook, not a CSV file: give it the .xlsx extension.")
+    sha256 = hashlib.sha256(data).hexdigest()
+    first_src = len(result.sources)
+    if as_workbook:
+        book = xlsx.read_workbook(con, data, display, first_src=first_src,
+                                  wanted=lambda title: sheet_named(title) is not None)
+        result.files.append(FileRead(display, "xlsx", sha256, len(data)))
+        result.notes += book.notes
+        for raw in book.sheets:
+            sheet = sheet_named(raw.title)
+            result.sources.append(Source(raw.src, display, "xlsx", raw.title, sheet, raw.header,
+                                         match_header(sheet, raw.header), raw.rows, raw.reader))
+        ignored = [title for title in book.ignored_sheets if title.strip().lower() != README_SHEET.lower()]
+        if ignored:
+            result.problem(None, None, None, "warning",
+                           f"sheet(s) {', '.join(map(repr, ignored))} are not inventory sheets; not read",
+                           file=display)
+        if not book.sheets:
+            result.problem(None, None, None, "warning", "no sheet is named after an inventory sheet", file=display)
+        return
+    sheet = sheet_named(PurePath(name).stem)
+    if sheet is None:
+        raise WorkbookError(f"{display}: a CSV file is named after the sheet it holds ("
+                            + ", ".join(f"{s.name}.csv" for s in SHEETS) + ").")
+    result.files.append(FileRead(display, "csv", sha256, len(data)))
+    header, rows = _read_csv(con, data, display, first_src)
+    result.sources.append(Source(first_src, display, "csv", display, sheet, header, match_header(sheet, header),
+                                 rows, "csv"))
+
+
+def _read_csv(con, data: bytes, name: str, src: int) -> tuple[list[str | None], int]:
+    try:
+        decoded = decode_upload(data, name, max_bytes=xlsx.MAX_FILE_BYTES)
+    except IngestError as error:
+        raise WorkbookError(str(error)) from None
+    text = decoded.text.decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=decoded.delimiter, quotechar='"', strict=False)
+    row_nos, col_nos, texts = [], [], []
+    header: list[str | None] = []
+    rows = 0
+    try:
+        for index, record in enumerate(reader):
+            if index == 0:
+                header = [value.strip() or None for value in record]
+                continue
+            if index > xlsx.MAX_ROWS_PER_SHEET:
+                raise WorkbookError(f"{name} has more than {xlsx.MAX_ROWS_PER_SHEET:,} rows (an inventory has "
+                                    "far fewer; split it into several files).")
+            filled = False
+            for position, value in enumerate(record):
+                if value.strip():
+                    row_nos.append(index + 1)
+                    col_nos.append(position)
+                    texts.append(value)
+                    filled = True
+            rows += filled
+    except csv.Error as error:
+        raise WorkbookError(f"{name} is not a readable CSV file ({error}).") from None
+    count = len(texts)
+    table = pa.table({"src": pa.array([src] * count, pa.int32()), "row_no": pa.array(row_nos, pa.int32()),
+                      "col_no": pa.array(col_nos, pa.int32()), "kind": pa.array(["s"] * count, pa.string()),
+                      "text": pa.array(texts, pa.string())})
+    con.register("wb_csv_cells", table)
+    try:
+        con.execute("INSERT INTO wb_cells SELECT *, TRUE FROM wb_csv_cells")
+    finally:
+        con.unregister("wb_csv_cells")
+    return header, rows
+
+
+def _check_columns(result: ReadResult) -> None:
+    for source in result.sources:
+        for text in source.match.ignored:
+            result.problem(source, 1, text, "warning", f"not a column of the {source.sheet.name} sheet; not read")
+        for text in source.match.repeated:
+            result.problem(source, 1, text, "warning", "a second column for the same field; the first is read")
+        carried = {column.field for column in source.match.columns.values()}
+        missing = [column.header for column in source.sheet.columns if column.required and column.field not in carried]
+        if missing:
+            source.usable = False
+            result.problem(source, 1, None, "error",
+                           f"the sheet has no {', '.join(map(repr, missing))} column, so none of its "
+                           f"{source.rows} row(s) can be read")
+
+
+# -- typing --------------------------------------------------------------------------------------
+
+# Text as the export wrote it: trimmed, and without the quote that neutralised a formula
+# (itscm/export.py), so that an exported workbook reads back as it was.
+_CLEAN_TEXT_SQL = """
+CASE WHEN v.kind = 'd' THEN CASE WHEN ends_with(v.text, 'T00:00:00') THEN left(v.text, 10)
+                                 ELSE replace(v.text, 'T', ' ') END
+     WHEN NOT contains(v.text, chr(39)) THEN trim(v.text)
+     WHEN starts_with(trim(v.text), chr(39)) AND list_contains($triggers, substr(trim(v.text), 2, 1))
+     THEN substr(trim(v.text), 2)
+     ELSE trim(v.text)
+END
+"""
+
+
+def _type_cells(con, result: ReadResult) -> None:
+    fields = [(source.src, position, source.sheet.name, column.field,
+               "text" if column.kind in (TEXT, LIST) else "parse", source.match.units.get(column.field))
+              for source in result.sources if source.usable for position, column in source.match.columns.items()]
+    con.register("wb_fields_arrow", pa.table(list(zip(*fields, strict=True)) if fields else [[]] * 6, schema=pa.schema(
+        [("src", pa.int32()), ("col_no", pa.int32()), ("sheet", pa.string()), ("field", pa.string()),
+         ("parse", pa.string()), ("unit", pa.string())])))
+    con.execute("CREATE TEMP TABLE wb_fields AS SELECT * FROM wb_fields_arrow")
+    con.unregister("wb_fields_arrow")
+    con.execute("""
+        CREATE TEMP TABLE wb_values AS
+        SELECT c.src, c.row_no, f.sheet, f.field, f.parse, f.unit, c.kind, c.text
+        FROM wb_cells c JOIN wb_fields f ON f.src = c.src AND f.col_no = c.col_no
+        WHERE c.row_no > 1 AND NOT (c.kind = 's' AND trim(c.text) = '')
+    """)
+    distinct = con.execute("SELECT DISTINCT sheet, field, unit, kind, text FROM wb_values WHERE parse = 'parse'"
+                           ).fetchall()
+    parsed = [(sheet, field_name, unit, kind, text,
+               *parse_cell(_sheet(sheet).column(field_name), unit, kind, text))
+              for sheet, field_name, unit, kind, text in distinct]
+    names = ("sheet", "field", "unit", "kind", "text", "value", "error")
+    con.register("wb_parsed_arrow", pa.table(list(zip(*parsed, strict=True)) if parsed else [[]] * 7,
+                                             schema=pa.schema([(name, pa.string()) for name in names])))
+    # Parsed values are joined back by an equality on every part (an IS NOT DISTINCT FROM would
+    # make DuckDB compare every cell with every parsed value).
+    con.execute(f"""
+        CREATE TEMP TABLE wb_typed_values AS
+        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw, p.value, p.error
+        FROM wb_values v JOIN wb_parsed_arrow p
+          ON p.sheet = v.sheet AND p.field = v.field AND coalesce(p.unit, '') = coalesce(v.unit, '')
+         AND p.kind = v.kind AND p.text = v.text
+        WHERE v.parse = 'parse'
+        UNION ALL
+        SELECT v.src, v.row_no, v.sheet, v.field, v.text,
+               CASE WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END,
+               CASE WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
+                    WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
+                                           || 'spreadsheet, or type the value' END
+        FROM wb_values v WHERE v.parse = 'text'
+    """, {"triggers": list(FORMULA_TRIGGERS)})
+    con.unregister("wb_parsed_arrow")
+    by_src = {source.src: source for source in result.sources}
+    for src, row_no, field_name, error, raw in con.execute(
+            "SELECT src, row_no, field, error, raw FROM wb_typed_values WHERE error IS NOT NULL ORDER BY src, row_no"
+    ).fetchall():
+        source = by_src[src]
+        result.problem(source, row_no, source.header_of(field_name), "error", error, raw)
+    for sheet in SHEETS:
+        sources = [source for source in result.sources if source.sheet is sheet and source.usable]
+        if sources:
+            result.typed[sheet.name] = _pivot(con, result, sheet, sources)
+
+
+def _sheet(name: str) -> Sheet:
+    return next(sheet for sheet in SHEETS if sheet.name == name)
+
+
+def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.Table:
+    """One row per spreadsheet row of the sheet's sources: src, row_no, ok, each field typed as
+    the store types it, and has_<field> (the row's file carries that column)."""
+    carried = pa.table({"src": pa.array([source.src for source in sources], pa.int32()),
+                        "fields": pa.array([[column.field for column in source.match.columns.values()]
+                                            for source in sources], pa.list_(pa.string()))})
+    con.register("wb_carried", carried)
+    values = ",\n".join(
+        f"TRY_CAST(max(CASE WHEN field = '{column.field}' THEN value END) AS {column.store_type}) AS {column.field}"
+        for column in sheet.columns)
+    flags = ",\n".join(f"list_contains(c.fields, '{column.field}') AS has_{column.field}" for column in sheet.columns)
+    # A closed list's value for a blank cell (lifecycle live, plan status draft), in a file carrying it.
+    blanks = ", ".join(f"coalesce(r.{column.field}, CASE WHEN list_contains(c.fields, '{column.field}') "
+                       f"THEN '{column.blank}' END) AS {column.field}" for column in sheet.columns if column.blank)
+    replace = f" REPLACE ({blanks})" if blanks else ""
+    required = [column for column in sheet.columns if column.required]
+    # A required cell left empty (a refused one is reported by its parse already).
+    present = "".join(f", bool_or(field = '{column.field}') AS present_{column.field}" for column in required)
+    try:
+        table = con.execute(f"""
+            SELECT r.*{replace}, {flags}
+            FROM (SELECT src, row_no, NOT bool_or(error IS NOT NULL) AS ok, {values} {present}
+                  FROM wb_typed_values WHERE sheet = $sheet GROUP BY src, row_no) r
+            JOIN wb_carried c ON c.src = r.src
+            ORDER BY r.src, r.row_no
+        """, {"sheet": sheet.name}).fetch_arrow_table()
+    finally:
+        con.unregister("wb_carried")
+    if required:
+        by_src = {source.src: source for source in sources}
+        frame = table.select(["src", "row_no", *[f"present_{column.field}" for column in required]]).to_pandas()
+        missing_any = pd.Series(False, index=frame.index)
+        for column in required:
+            missing = ~frame[f"present_{column.field}"]
+            missing_any |= missing
+            for src, row_no in zip(frame.loc[missing, "src"], frame.loc[missing, "row_no"], strict=True):
+                result.problem(by_src[int(src)], int(row_no), by_src[int(src)].header_of(column.field), "error",
+                               f"{column.header} is required")
+        ok = pa.array(table.column("ok").to_numpy(zero_copy_only=False) & ~missing_any.to_numpy())
+        table = table.set_column(table.schema.get_field_index("ok"), "ok", ok)
+        table = table.drop_columns([f"present_{column.field}" for column in required])
+    return table

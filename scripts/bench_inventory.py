@@ -1,0 +1,153 @@
+"""Times of the inventory workbook at the size of a large organisation: export, preview, commit.
+
+    python scripts/bench_inventory.py [--services 10000] [--dependencies 20000] [--plans 12000]
+                                      [--reviews 40000] [--drills 60000] [--repeat 3] [--keep FOLDER]
+
+Builds a store holding an inventory of that size (generated in SQL), exports it to a workbook,
+then times, each the median of --repeat runs on fresh copies of the stores:
+  export      the store -> .xlsx
+  preview     the workbook read and compared with an empty store (everything new) and with the
+              store it came from after three cells were edited (three changes)
+  commit      the same two commits
+Prints one line per figure, and the CPU seconds beside the wall-clock ones (on a shared machine
+the wall clock includes waiting for a core). Not a test: the budgets are 3 s each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from openpyxl import load_workbook
+
+from itscm.access import LOCAL_USER
+from itscm.store import Store
+from itscm.workbook import commit_inventory, export_bytes, preview_inventory
+
+INVENTORY_SQL = [
+    """INSERT INTO business_units SELECT 'bu-' || i, 'Unit ' || i, CASE WHEN i > 4 THEN 'bu-' || (i % 4 + 1) END,
+       'Head ' || i FROM range(1, 13) t(i)""",
+    """INSERT INTO services (service_id, name, unit_id, tier, owner, rto_minutes, rpo_minutes, mtpd_minutes,
+                             impact_cost_per_hour, recovery_strategy, lifecycle)
+       SELECT printf('svc-%05d', i), 'Service ' || i, 'bu-' || (i % 12 + 1), i % 4 + 1, 'Owner ' || (i % 97),
+              [15, 60, 240, 1440][i % 4 + 1], [5, 30, 60, 240][i % 4 + 1], [60, 240, 960, 5760][i % 4 + 1],
+              (i % 50) * 1000.0 + 500, ['hot', 'warm', 'cold', 'active-active'][i % 4 + 1],
+              CASE WHEN i % 40 = 0 THEN 'retired' ELSE 'live' END
+       FROM range(1, $services + 1) t(i)""",
+    """INSERT INTO service_aliases (alias, alias_key, service_id, origin)
+       SELECT 'SVC-CI-' || i, 'svc-ci-' || i, printf('svc-%05d', i), 'cmdb' FROM range(1, $services + 1) t(i)""",
+    """INSERT INTO dependencies (service_id, depends_on_id, has_alternative)
+       SELECT service_id, depends_on_id, bool_or(alternative) FROM (
+           SELECT printf('svc-%05d', i) AS service_id,
+                  printf('svc-%05d', (i * 7 + j * 13) % (i - 1) + 1) AS depends_on_id, (i + j) % 5 = 0 AS alternative
+           FROM range(2, $services + 1) t(i), range(0, 3) u(j))
+       GROUP BY ALL ORDER BY ALL LIMIT $dependencies""",
+    """INSERT INTO suppliers SELECT 'sup-' || i, 'Supplier ' || i, 60 * i, CASE WHEN i % 2 = 0 THEN 'hard' END,
+       DATE '2027-01-01' + i::INTEGER FROM range(1, 26) t(i)""",
+    """INSERT INTO service_suppliers SELECT printf('svc-%05d', i), 'sup-' || (i % 25 + 1)
+       FROM range(1, $services + 1) t(i)""",
+    """INSERT INTO plans (plan_id, service_id, title, owner, status, approved_on, document_link)
+       SELECT printf('plan-%05d', i), printf('svc-%05d', (i - 1) % $services + 1), 'Recovery plan ' || i,
+              'Owner ' || (i % 97), ['approved', 'draft', 'approved', 'retired'][i % 4 + 1],
+              CASE WHEN i % 4 <> 1 THEN DATE '2024-01-01' + (i % 700)::INTEGER END, 'https://plans.example/' || i
+       FROM range(1, $plans + 1) t(i)""",
+    """INSERT INTO plan_reviews (plan_id, reviewed_on, reviewed_by, outcome, notes)
+       SELECT printf('plan-%05d', (i - 1) % $plans + 1), DATE '2023-01-01' + ((i // $plans) * 90 + i % 30)::INTEGER,
+              'Reviewer ' || (i % 31), CASE WHEN i % 3 = 0 THEN 'updated' ELSE 'no change' END,
+              CASE WHEN i % 10 = 0 THEN 'Contacts refreshed' END
+       FROM range(1, $reviews + 1) t(i)""",
+    """INSERT INTO drills (drill_id, service_id, plan_id, held_on, drill_type, outcome, rta_minutes,
+                           data_loss_minutes, open_findings)
+       SELECT printf('drill-%06d', i), printf('svc-%05d', (i - 1) % $services + 1),
+              printf('plan-%05d', (i - 1) % $plans + 1), DATE '2022-01-01' + (i % 1500)::INTEGER,
+              ['walkthrough', 'tabletop', 'simulation', 'parallel', 'full interruption'][i % 5 + 1],
+              ['passed', 'passed', 'partial', 'failed'][i % 4 + 1], CASE WHEN i % 5 >= 2 THEN 30 + i % 300 END,
+              CASE WHEN i % 5 >= 2 THEN i % 60 END, 0
+       FROM range(1, $drills + 1) t(i)""",
+]
+
+
+def build(path: Path, sizes: dict) -> None:
+    with Store(path) as store, store.transaction() as cursor:
+        for statement in INVENTORY_SQL:
+            used = {name: value for name, value in sizes.items() if f"${name}" in statement}
+            cursor.execute(statement, used)
+
+
+def edited(workbook: bytes) -> bytes:
+    """The workbook with three cells changed, as a person would in a spreadsheet."""
+    book = load_workbook(io.BytesIO(workbook))
+    book["services"]["F2"] = 30                # an RTO
+    book["plans"]["E3"] = "retired"            # a status (plan-00002 is approved)
+    book["drills"]["F4"] = "partial"           # an outcome (drill-000003 failed)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def timed(action) -> tuple[float, float, object]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = action()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in (("services", 10_000), ("dependencies", 20_000), ("plans", 12_000), ("reviews", 40_000),
+                          ("drills", 60_000), ("repeat", 3)):
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--keep", help="keep the stores and workbooks in this folder")
+    args = parser.parse_args()
+    sizes = {name: getattr(args, name) for name in ("services", "dependencies", "plans", "reviews", "drills")}
+    folder = Path(args.keep or tempfile.mkdtemp(prefix="itscm-inventory-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    full, empty = folder / "full.duckdb", folder / "empty.duckdb"
+    for path in (full, empty):
+        path.unlink(missing_ok=True)
+    build(full, sizes)
+    Store(empty).close()
+    figures: dict[str, list[tuple[float, float]]] = {}
+
+    def record(name: str, wall: float, cpu: float) -> None:
+        figures.setdefault(name, []).append((wall, cpu))
+
+    with Store(full, read_only=True) as store:
+        for _ in range(args.repeat):
+            wall, cpu, (workbook, counts) = timed(lambda store=store: export_bytes(store))
+            record("export", wall, cpu)
+    (folder / "inventory.xlsx").write_bytes(workbook)
+    changed = edited(workbook)
+    print(f"workbook: {len(workbook) / 2**20:.1f} MB, rows per sheet {counts}", flush=True)
+    for run in range(args.repeat):
+        for name, source, data in (("into an empty store", empty, workbook), ("three edits", full, changed)):
+            copy = folder / f"run-{run}.duckdb"
+            shutil.copy(source, copy)
+            with Store(copy) as store:
+                wall, cpu, preview = timed(lambda store=store, data=data: preview_inventory(
+                    store, [("inventory.xlsx", data)]))
+                record(f"preview {name}", wall, cpu)
+                wall, cpu, result = timed(lambda store=store, preview=preview: commit_inventory(
+                    LOCAL_USER, store, preview))
+                record(f"commit {name}", wall, cpu)
+                if run == 0:
+                    print(f"  {name}: {result.message}", flush=True)
+            copy.unlink()
+    for name, runs in figures.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        print(f"{name:32s} {wall:6.2f} s  (CPU {cpu:5.2f} s; runs {', '.join(f'{w:.2f}' for w, _ in runs)})")
+    if not args.keep:
+        shutil.rmtree(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

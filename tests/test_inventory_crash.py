@@ -1,0 +1,172 @@
+"""A process killed (SIGKILL) before, during or right after an inventory commit or undo: on
+reopening, the change is all there or not at all (DuckDB replays its write-ahead log). As in
+tests/test_crash.py, the child pauses at a chosen statement of its write transaction, found by
+wrapping the store's write cursor; the product code has no test hooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from itscm.access import Actor
+from itscm.store import Store
+from itscm.workbook import commit_inventory, export_bytes, preview_inventory, undo_inventory_import
+from tests.inventory_workbooks import edited, workbook
+from tests.store_contents import table_contents
+
+ROOT = Path(__file__).resolve().parent.parent
+T_EARLIER, T_CHILD = dt.datetime(2026, 7, 1, 9, 0), dt.datetime(2026, 7, 2, 9, 0)
+MANAGER = Actor("crash@example.com", "continuity manager")
+
+CHILD = textwrap.dedent("""
+    import datetime as dt
+    import sys
+    from contextlib import contextmanager
+    from pathlib import Path
+
+    from itscm.access import Actor
+    from itscm.store import Store
+    from itscm.workbook import commit_inventory, preview_inventory, undo_inventory_import
+
+    path, action, argument, point = sys.argv[1:5]
+    NOW = dt.datetime.fromisoformat(sys.argv[5])
+    MANAGER = Actor("crash@example.com", "continuity manager")
+
+
+    def pause_at(label):
+        if label == point:
+            print("paused", flush=True)
+            sys.stdin.readline()   # the parent kills this process here
+
+
+    class PausingCursor:
+        def __init__(self, cursor):
+            self._cursor = cursor
+
+        def execute(self, sql, *args):
+            result = self._cursor.execute(sql, *args)
+            if point.startswith("sql:") and point[4:] in " ".join(sql.split()):
+                pause_at(point)
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self._cursor, name)
+
+
+    class PausingStore(Store):
+        @contextmanager
+        def transaction(self):
+            with super().transaction() as cursor:
+                yield PausingCursor(cursor)
+
+
+    store = PausingStore(path)
+    if action == "commit":
+        preview = preview_inventory(store, [(Path(argument).name, Path(argument).read_bytes())])
+        pause_at("before")
+        commit_inventory(MANAGER, store, preview, now=NOW)
+    else:
+        pause_at("before")
+        undo_inventory_import(MANAGER, store, argument, now=NOW)
+    pause_at("after")
+    print("finished", flush=True)
+""")
+
+POINTS = {
+    "commit": [("before", "before"), ("sql:INSERT INTO inventory_prior_rows", "before"),
+               ("sql:UPDATE services SET", "before"), ("sql:INSERT INTO drill_findings", "before"),
+               ("sql:INSERT INTO inventory_imports", "before"), ("sql:INSERT INTO change_log", "before"),
+               ("after", "after")],
+    "undo": [("before", "before"), ("sql:DELETE FROM services", "before"),
+             ("sql:INSERT INTO services BY NAME", "before"), ("sql:UPDATE inventory_imports SET state", "before"),
+             ("after", "after")],
+}
+
+
+def import_names(store: Store) -> dict[str, str]:
+    """Import id -> a name two stores importing at the same times share (ids end in a random tail)."""
+    return {import_id: f"import@{at:%Y-%m-%dT%H:%M:%S}"
+            for import_id, at in store.rows("SELECT import_id, imported_at FROM inventory_imports")}
+
+
+def contents(path: Path) -> dict:
+    with Store(path) as store:
+        return table_contents(store, import_names(store))
+
+
+def the_import(path: Path, store: Store) -> Path:
+    data, _ = export_bytes(store)
+    drill = store.scalar("SELECT min(drill_id) FROM drills")
+    data = edited(data, {("services", "F2"): 15, ("services", "E3"): "New Owner"})
+    extra = workbook({"findings": [["drill", "what"], [drill, "Failover runbook out of date"]]})
+    # One workbook: the edited export with a findings row added.
+    book = load_workbook(io.BytesIO(data))
+    for row in load_workbook(io.BytesIO(extra))["findings"].iter_rows(min_row=2, values_only=True):
+        book["findings"].append([None, *row])
+    path.parent.mkdir(exist_ok=True)
+    book.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stores(small_org_path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inventory-crash")
+    (folder / "child.py").write_text(CHILD)
+    made = {}
+    for action in ("commit", "undo"):
+        before, after = folder / f"{action}-before.duckdb", folder / f"{action}-after.duckdb"
+        shutil.copy(small_org_path, before)
+        with Store(before) as store:
+            workbook_path = the_import(folder / f"{action}" / "inventory.xlsx", store)
+            argument = str(workbook_path)
+            if action == "undo":
+                preview = preview_inventory(store, [(workbook_path.name, workbook_path.read_bytes())])
+                argument = commit_inventory(MANAGER, store, preview, now=T_EARLIER).import_id
+            store.cursor().execute("CHECKPOINT")
+        shutil.copy(before, after)
+        with Store(after) as store:
+            if action == "commit":
+                preview = preview_inventory(store, [(workbook_path.name, workbook_path.read_bytes())])
+                commit_inventory(MANAGER, store, preview, now=T_CHILD)
+            else:
+                undo_inventory_import(MANAGER, store, argument, now=T_CHILD)
+        made[action] = (before, after, argument)
+    return folder, made
+
+
+@pytest.mark.parametrize("action", ["commit", "undo"])
+def test_a_killed_inventory_change_is_all_or_nothing(stores, action, tmp_path):
+    folder, made = stores
+    before, after, argument = made[action]
+    expected = {"before": contents(before), "after": contents(after)}
+    assert expected["before"] != expected["after"]
+    children = []
+    for n, (point, _) in enumerate(POINTS[action]):
+        path = tmp_path / f"{action}-{n}.duckdb"
+        shutil.copy(before, path)
+        child = subprocess.Popen(
+            [sys.executable, str(folder / "child.py"), str(path), action, argument, point, T_CHILD.isoformat()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        children.append((point, path, child))
+    try:
+        for point, _, child in children:
+            line = child.stdout.readline().strip()
+            assert line == "paused", f"{point}: {line!r} {child.stderr.read() if child.poll() is not None else ''}"
+    finally:
+        for _, _, child in children:
+            child.send_signal(signal.SIGKILL)
+            child.communicate(timeout=30)
+    for (point, state), (_, path, child) in zip(POINTS[action], children, strict=True):
+        assert child.returncode == -signal.SIGKILL, point
+        assert contents(path) == expected[state], f"killed at {point}: the store is not the {state} state"

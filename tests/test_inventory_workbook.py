@@ -1,0 +1,208 @@
+"""The inventory workbook round trip: the template, the export, and reading it back: an export
+imported again changes nothing, three cells edited are exactly three changes, through .xlsx (as
+written, and as Excel saves it, with shared strings) and through a folder of CSV files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import duckdb
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from itscm.store import Store
+from itscm.workbook import export_bytes, export_inventory, preview_inventory, template_bytes
+from itscm.workbook import xlsx as xlsx_reader
+from itscm.workbook.sheets import CHOICE, SHEETS, YESNO
+from tests.inventory_workbooks import edited, imported, inventory, with_shared_strings, workbook
+
+
+@pytest.fixture
+def store(store_path):
+    with Store(store_path) as opened:
+        yield opened
+
+
+def row_of(data: bytes, sheet: str, first_cell: str) -> int:
+    """The spreadsheet row whose first cell holds `first_cell`."""
+    rows = load_workbook(io.BytesIO(data), read_only=True)[sheet].iter_rows(values_only=True)
+    return next(n for n, row in enumerate(rows, start=1) if row and row[0] == first_cell)
+
+
+def test_the_template_explains_every_column_and_offers_the_closed_lists():
+    book = load_workbook(io.BytesIO(template_bytes()))
+    assert book.sheetnames == ["README", *[sheet.name for sheet in SHEETS]]
+    readme = [cell for row in book["README"].iter_rows(values_only=True) for cell in row if cell]
+    for sheet in SHEETS:
+        tab = book[sheet.name]
+        assert [cell.value for cell in tab[1]] == [column.header for column in sheet.columns]
+        assert tab.freeze_panes == "A2"
+        assert tab.max_row == 1                                   # no placeholder left behind
+        dropdowns = {str(v.sqref).split(":")[0]: v.formula1 for v in tab.data_validations.dataValidation}
+        for position, column in enumerate(sheet.columns, start=1):
+            assert column.header in readme or column.header + " (required)" in readme
+            letter = tab.cell(row=1, column=position).column_letter
+            if column.kind in (CHOICE, YESNO):
+                assert dropdowns[f"{letter}2"] == '"' + ",".join(column.choices) + '"', (sheet.name, column.header)
+            else:
+                assert f"{letter}2" not in dropdowns
+
+
+def test_the_template_reads_as_an_empty_inventory(store):
+    before = inventory(store)
+    preview = preview_inventory(store, [("template.xlsx", template_bytes())])
+    assert preview.problems[preview.problems.severity == "error"].empty
+    assert all(counts["inserted"] == counts["updated"] == counts["retired"] == 0 for counts in preview.tables.values())
+    assert inventory(store) == before
+
+
+def test_an_exported_workbook_imports_back_unchanged(store):
+    before = inventory(store)
+    data, counts = export_bytes(store)
+    assert counts["services"] == 6 and counts["drills"] == 5 and counts["plan_reviews"] == 3
+    preview, result = imported(store, [("inventory.xlsx", data)])
+    assert preview.problems[preview.problems.severity == "error"].empty, preview.problems
+    assert preview.plan.changes.empty
+    assert all(counts["inserted"] == counts["updated"] == counts["retired"] == counts["rejected"] == 0
+               for counts in preview.tables.values()), preview.tables
+    assert preview.tables["services"]["unchanged"] == 6
+    assert [source.reader for source in preview.read.sources] == ["fast"] * len(SHEETS)
+    assert result.import_id is None                              # nothing written, not even a record
+    assert inventory(store) == before
+    assert store.scalar("SELECT count(*) FROM inventory_imports") == 0
+
+
+def test_three_cells_edited_are_exactly_three_changes(store):
+    data, _ = export_bytes(store)
+    draft_plan = store.scalar("SELECT plan_id FROM plans WHERE status = 'draft'")          # Branch Teller's
+    passed_drill = store.scalar("SELECT min(drill_id) FROM drills WHERE outcome = 'passed'")
+    changed = edited(data, {
+        ("services", f"F{row_of(data, 'services', 'svc1')}"): "2h",           # RTO 60 -> 120 minutes
+        ("plans", f"E{row_of(data, 'plans', draft_plan)}"): "approved",
+        ("drills", f"F{row_of(data, 'drills', passed_drill)}"): "failed",
+    })
+    before = inventory(store)
+    preview, result = imported(store, [("inventory.xlsx", changed)])
+    changes = preview.plan.changes[["sheet", "row_key", "field", "old", "new"]].to_dict("records")
+    assert changes == [
+        {"sheet": "drills", "row_key": passed_drill, "field": "outcome", "old": "passed", "new": "failed"},
+        {"sheet": "plans", "row_key": draft_plan, "field": "status", "old": "draft", "new": "approved"},
+        {"sheet": "services", "row_key": "svc1", "field": "RTO (minutes)", "old": "60", "new": "120"},
+    ]
+    assert result.import_id is not None
+    after = inventory(store)
+    differing = {table: (set(before[table]) ^ set(after[table])) for table in before if before[table] != after[table]}
+    assert set(differing) == {"services", "plans", "drills"}
+    assert all(len(rows) == 2 for rows in differing.values())  # one row out, its new version in
+    assert store.scalar("SELECT rto_minutes FROM services WHERE service_id = 'svc1'") == 120
+
+
+def test_an_excel_saved_workbook_with_shared_strings_reads_the_same(store):
+    data, _ = export_bytes(store)
+    excel_like = with_shared_strings(data)
+    preview = preview_inventory(store, [("inventory.xlsx", excel_like)])
+    assert preview.plan.changes.empty and preview.rejected == 0
+    assert all(counts["inserted"] == 0 for counts in preview.tables.values())
+    assert [source.reader for source in preview.read.sources] == ["fast"] * len(SHEETS)
+
+
+def test_a_folder_of_csv_files_round_trips(store, tmp_path):
+    export_inventory(store, tmp_path / "csv")
+    files = sorted((tmp_path / "csv").iterdir())
+    assert [f.name for f in files] == sorted(f"{sheet.name}.csv" for sheet in SHEETS)
+    assert files[0].read_bytes().startswith(b"\xef\xbb\xbf")            # a BOM, for Excel (itscm/export.py)
+    before = inventory(store)
+    preview, result = imported(store, [(f.name, f.read_bytes()) for f in files])
+    assert preview.plan.changes.empty and preview.rejected == 0 and result.import_id is None
+    services = pd.read_csv(tmp_path / "csv" / "services.csv", encoding="utf-8-sig", dtype=str)
+    services.loc[services["id"] == "svc5", "owner"] = "Nadia Owner"
+    services.to_csv(tmp_path / "csv" / "services.csv", index=False)
+    preview, result = imported(store, [(f.name, f.read_bytes()) for f in sorted((tmp_path / "csv").iterdir())])
+    assert preview.plan.changes[["row_key", "field", "old", "new"]].to_dict("records") == [
+        {"row_key": "svc5", "field": "owner", "old": "Owner", "new": "Nadia Owner"}]
+    assert inventory(store) != before
+
+
+def test_exported_text_is_neutralised_against_formulas_and_reads_back_as_it_was(store, tmp_path):
+    with store.transaction() as cursor:
+        cursor.execute("UPDATE services SET owner = '=HYPERLINK(\"https://evil.example\",\"x\")', "
+                       "name = '@Expense <Claims> & co' WHERE service_id = 'svc15'")
+    data, _ = export_bytes(store)
+    sheet = load_workbook(io.BytesIO(data))["services"]
+    row = row_of(data, "services", "svc15")
+    assert sheet[f"E{row}"].value == "'=HYPERLINK(\"https://evil.example\",\"x\")"
+    assert sheet[f"E{row}"].data_type == "s"                              # text, never a formula
+    assert sheet[f"B{row}"].value == "'@Expense <Claims> & co"
+    export_inventory(store, tmp_path / "csv")
+    assert "'=HYPERLINK" in (tmp_path / "csv" / "services.csv").read_text(encoding="utf-8-sig")
+    preview = preview_inventory(store, [("inventory.xlsx", data)])
+    assert preview.plan.changes.empty and preview.rejected == 0
+
+
+def test_dates_durations_in_other_units_and_text_cells_are_read_as_the_store_keeps_them(store):
+    data = workbook({
+        "services": [["id", "RTO (hours)", "MTPD", "impact cost per hour", "tier"],
+                     ["svc1", 2, "1 day", "EUR 60,000", "Tier 1"],
+                     ["svc5", "PT45M", "P1W", 75000.5, 2]],
+        "drills": [["id", "service", "held on", "type", "outcome", "RTA (minutes)"],
+                   ["drill-new", "Core Ledger", dt.date(2026, 6, 1), "Full_Interruption", "PASSED", "1h"],
+                   ["drill-new-2", "Core Ledger", "2026-06-02", "tabletop", "partial", None]],
+    })
+    imported(store, [("bia.xlsx", data)])
+    assert store.rows("SELECT service_id, rto_minutes, mtpd_minutes, impact_cost_per_hour, tier FROM services "
+                      "WHERE service_id IN ('svc1', 'svc5') ORDER BY 1") == [
+        ("svc1", 120, 1440, 60000.0, 1), ("svc5", 45, 10080, 75000.5, 2)]
+    assert store.rows("SELECT drill_id, held_on, drill_type, outcome, rta_minutes FROM drills "
+                      "WHERE drill_id LIKE 'drill-new%' ORDER BY 1") == [
+        ("drill-new", dt.date(2026, 6, 1), "full interruption", "passed", 60),
+        ("drill-new-2", dt.date(2026, 6, 2), "tabletop", "partial", None)]
+
+
+def cells(reader_output: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return reader_output.execute("SELECT src, row_no, col_no, kind, text FROM wb_cells ORDER BY ALL").fetchall()
+
+
+@pytest.mark.parametrize("shape", ["as written", "with shared strings", "hand-made"])
+def test_the_fast_reader_reads_what_openpyxl_reads(store, shape):
+    if shape == "hand-made":
+        data = workbook({"services": [
+            ["id", "name", "RTO", "flag", "when", "at", "formula", "text & <markup>"],
+            ["svc-1", "  spaced\nline  ", 4.5, True, dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 10, 30), "=1+1",
+             "a \"quoted\" 'word' & <b>"],
+            [None, "Ünïcödé — ✓", -3, False, dt.time(4, 0), None, None, "=HYPERLINK(\"x\")"],
+            [1234567, "1E-3", 1e-05, None, None, None, None, "x"],
+        ]})
+    else:
+        data, _ = export_bytes(store)
+        if shape == "with shared strings":
+            data = with_shared_strings(data)
+    fast = duckdb.connect()
+    book = xlsx_reader.read_workbook(fast, data, "x.xlsx", first_src=0, wanted=lambda title: title != "README")
+    assert {sheet.reader for sheet in book.sheets} == {"fast"}
+    slow = duckdb.connect()
+    slow.execute(xlsx_reader.CELLS_TABLE_SQL)
+    for sheet in book.sheets:
+        xlsx_reader._openpyxl_sheet(slow, data, "x.xlsx", sheet.title, sheet.src)
+    assert cells(fast) == cells(slow)
+    assert len(cells(fast)) > 10
+
+
+def test_a_sheet_the_fast_path_does_not_fully_understand_is_read_by_openpyxl(store):
+    data, _ = export_bytes(store)
+    # A character reference (as some writers escape a carriage return) is not plain.
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as book:
+        for member in source.infolist():
+            content = source.read(member.filename)
+            if member.filename == "xl/worksheets/sheet3.xml":          # services
+                content = content.replace(b">Core Ledger<", b">Core&#32;Ledger<")
+            book.writestr(member.filename, content)
+    preview = preview_inventory(store, [("inventory.xlsx", out.getvalue())])
+    readers = {source.sheet.name: source.reader for source in preview.read.sources}
+    assert readers["services"] == "openpyxl" and readers["plans"] == "fast"
+    assert preview.plan.changes.empty and preview.rejected == 0
