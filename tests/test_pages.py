@@ -139,6 +139,7 @@ EMPTY_STORE_MESSAGES = {
     "Administration.py": "Nothing has been changed in this store yet.",
     "Coverage.py": "No live critical service matches these filters",
     "Downtime_cost.py": "No outage in this period for these filters.",
+    "Inventory.py": "No inventory import yet.",
     "Overview.py": "holds no services yet",
     "Plan_staleness.py": "No live service matches these filters",
     "RTO_attainment.py": "No recovery event in this period for these filters",
