@@ -15,6 +15,7 @@ import zipfile
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from itscm import access, workbook
 from itscm.export import csv_for_spreadsheets
@@ -231,3 +232,32 @@ def import_history(user: access.Actor, store: Store) -> None:
             else:
                 rerun_with_message("inventory-undo-result", outcome.message)
     show_message("inventory-undo-result", ":material/undo:")
+
+
+# -- the first run ------------------------------------------------------------------------------
+
+
+def bring_your_inventory(store: Store) -> None:
+    """What an empty store's Overview shows instead of tiles of nothing: how to bring the
+    organisation's inventory in, the template, and the way to the Inventory page."""
+    st.info(f"The store {plain(store.path)} holds no services yet, so there is no posture to show.",
+            icon=":material/info:")
+    st.subheader("Bring your inventory")
+    st.markdown(
+        "The posture is measured over your organisation's **business units, services** (tier, RTO, RPO, MTPD, "
+        "cost of an hour down, recovery strategy), their **dependencies and suppliers**, the **plans** that cover "
+        "them with their **reviews**, and the **drills** that proved them.\n\n"
+        "1. Download the workbook template and fill in its sheets (its README sheet says what each column takes).\n"
+        "2. Upload it on the Inventory page: you see what it would add, and what it refuses, before anything is "
+        "stored.\n"
+        "3. Upload incident exports on the Upload incidents page; they are matched to your services.\n\n"
+        "To look around first, build the demo organisation instead: `python -m itscm demo --store PATH`.")
+    left, right = st.columns(2)
+    with left:
+        template_download("first-run-template", primary=True)
+    with right:
+        try:
+            st.page_link("pages/Inventory.py", label="Open the Inventory page", icon=":material/inventory_2:")
+        except StreamlitAPIException:
+            # A page file run on its own (AppTest, `streamlit run pages/Overview.py`) has no pages to link to.
+            st.markdown("Then open the **Inventory** page in the menu.")
