@@ -118,9 +118,10 @@ def preview_summary(preview) -> None:
     tiles = st.columns(5)
     for tile, key in zip(tiles, ("inserted", "updated", "unchanged", "absent", "rejected"), strict=True):
         tile.metric(COUNT_LABELS[key], f"{totals[key]:,}", border=True)
-    files = ", ".join(f"{plain(source.file)} › {plain(source.title)} ({source.rows:,} rows)"
-                      for source in preview.read.sources)
-    st.caption(f"Read: {files}")
+    read = [f"{plain(source.title)} ({source.rows:,} row{'s' if source.rows != 1 else ''})"
+            for source in preview.read.sources if source.rows]
+    files = ", ".join(plain(file.name) for file in preview.read.files)
+    st.caption(f"Read from {files}: " + (", ".join(read) if read else "no rows below the headers") + ".")
     for note in preview.read.notes:
         st.caption(plain(note))
     st.dataframe(counts_table(tables), hide_index=True, key="inventory-counts")
