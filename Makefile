@@ -14,14 +14,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# The demo store is built from the generator's sources on first run; never committed.
+DEMO_STORE := data/itscm.duckdb
+
+# On first run the default store is built as the demo organisation from the generator's sources
+# (never committed); any other path that does not exist yet becomes an empty store, for your own
+# organisation's inventory (`make run STORE=mine.duckdb`).
 $(STORE): | $(VENV)/.installed
-	$(PY) -m itscm demo --store $(STORE)
+	$(PY) -m itscm $(if $(filter $(DEMO_STORE),$(STORE)),demo,init) --store $(STORE)
 
 run: $(VENV)/.installed $(STORE)
 	ITSCM_STORE=$(STORE) $(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
-demo: $(STORE)
+# The demo organisation at STORE, whatever its path, unless a store is there already.
+demo: | $(VENV)/.installed
+	test -e $(STORE) || $(PY) -m itscm demo --store $(STORE)
 
 # Browser tests drive Debian's Chromium; install it where it is missing (root, as on CI).
 browser:

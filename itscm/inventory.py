@@ -40,6 +40,11 @@ def service_count(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM services"))
 
 
+def incident_count(store: Store) -> int:
+    """Incidents in the store, however they came (uploads, or with the demo store)."""
+    return int(store.scalar("SELECT count(*) FROM incidents"))
+
+
 def service_catalogue(store: Store, filters: Filters, search: str = "", limit: int = 2000) -> pd.DataFrame:
     """Services in the filter whose name, alias, owner or unit contains `search` (any case)."""
     sql = f"""

@@ -7,6 +7,7 @@ from itscm.inventory import service_count
 from itscm.measures.downtime import downtime_by_month
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.targets import posture_targets
+from itscm.ui import inventory
 
 page = ui.setup_page("Overview", ":material/dashboard:")
 st.title("Continuity posture")
@@ -18,11 +19,7 @@ current = summary["current"]
 nothing_in_scope = not (current["coverage"]["in_scope"] or current["staleness"]["plans"]
                         or current["downtime_cost"]["incidents"])
 if nothing_in_scope and not ui.cached_read(service_count, page.store):
-    ui.explain_empty(
-        f"The store {page.store.path} holds no services yet, so there is no posture to show. Build the demo "
-        "organisation with `python -m itscm demo --store PATH`, or point ITSCM_STORE at a store holding your "
-        "inventory; incident uploads are matched to the services in it."
-    )
+    inventory.bring_your_inventory(page.store)
     st.stop()
 if nothing_in_scope:
     ui.explain_empty(

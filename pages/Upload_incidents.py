@@ -4,6 +4,7 @@ import streamlit as st
 
 from itscm import access, ingest, ui
 from itscm.ingest.formats import FIELD_LABELS, FIELDS, REQUIRED_FIELDS
+from itscm.inventory import incident_count
 
 page = ui.setup_page("Upload incidents", ":material/upload_file:")
 st.title("Upload incidents")
@@ -98,7 +99,11 @@ with upload_tab:
 with history_tab:
     uploads = ui.cached_read(ingest.list_uploads, page.store)
     if uploads.empty:
-        ui.explain_empty("No upload yet. Incidents of the demo organisation were loaded with the store.")
+        held = ui.cached_read(incident_count, page.store)
+        ui.explain_empty(f"No upload yet. The store holds {held:,} incidents, loaded with it (the demo store "
+                         "comes with its organisation's)." if held else
+                         "No upload yet. The store holds no incidents: upload an export above, and its incidents "
+                         "are matched to the services of the inventory.")
     else:
         st.dataframe(uploads, hide_index=True, column_order=[
             "uploaded_at", "uploaded_by", "file_name", "format", "rows_read", "inserted", "updated", "rejected",

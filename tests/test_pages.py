@@ -139,6 +139,7 @@ EMPTY_STORE_MESSAGES = {
     "Administration.py": "Nothing has been changed in this store yet.",
     "Coverage.py": "No live critical service matches these filters",
     "Downtime_cost.py": "No outage in this period for these filters.",
+    "Inventory.py": "No inventory import yet.",
     "Overview.py": "holds no services yet",
     "Plan_staleness.py": "No live service matches these filters",
     "RTO_attainment.py": "No recovery event in this period for these filters",
@@ -175,3 +176,17 @@ def test_the_overview_of_a_store_without_services_says_how_to_fill_it(tmp_path, 
     assert_clean(app)
     assert any("holds no services yet" in info.value for info in app.info)
     assert not any("Widen the filters" in info.value for info in app.info)
+    assert [header.value for header in app.subheader] == ["Bring your inventory"]
+    assert [button.proto.label for button in app.get("download_button")] == ["Download the empty template (.xlsx)"]
+    assert not app.metric                                          # no tiles of nothing
+
+
+def test_the_upload_page_of_an_empty_store_claims_no_demo_incidents(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.duckdb"
+    open_store(empty).close()
+    monkeypatch.setenv("ITSCM_STORE", str(empty))
+    monkeypatch.syspath_prepend(str(ROOT))
+    app = run_page("Upload_incidents.py")
+    assert_clean(app)
+    said = " ".join(info.value for info in app.info)
+    assert "The store holds no incidents" in said and "demo" not in said

@@ -14,6 +14,7 @@ PAGES = [  # url path, title, has charts
     ("Downtime_cost", "Downtime cost", True),
     ("Plan_staleness", "Plan staleness", True),
     ("Services", "Services", False),
+    ("Inventory", "Inventory", False),
     ("Upload_incidents", "Upload incidents", False),
     ("Administration", "Administration", False),
 ]
