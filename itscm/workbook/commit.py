@@ -25,7 +25,16 @@ import pandas as pd
 from itscm import access
 from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
-from itscm.workbook.plan import COUNT_KEYS, KEY_MACRO, TARGETS, PlanSummary, drop_plan, make_plan
+from itscm.workbook.plan import (
+    COUNT_KEYS,
+    KEY_MACRO,
+    TARGETS,
+    PlanSummary,
+    drop_plan,
+    make_plan,
+    restore_plan,
+    saved_plan,
+)
 from itscm.workbook.read import PROBLEM_COLUMNS, ReadResult, read_files
 
 ROLE = "continuity manager"
@@ -39,6 +48,10 @@ class InventoryPreview:
     read: ReadResult
     retire_missing: bool
     plan: PlanSummary
+    # The plan's tables and the store's data version they were made at: a commit with no write
+    # committed since writes from them instead of planning again.
+    saved_plan: dict = field(default_factory=dict, repr=False)
+    planned_at: int | None = None
 
     @property
     def problems(self) -> pd.DataFrame:
@@ -124,10 +137,12 @@ def preview_inventory(store: Store, files: list[tuple[str, bytes]], *, retire_mi
     read = read_files(files)
     cursor = store.cursor()
     try:
+        planned_at = store.data_version()
         plan = make_plan(cursor, read, retire_missing=retire_missing)
+        tables = saved_plan(cursor)
     finally:
         drop_plan(cursor)
-    return InventoryPreview(read, retire_missing, plan)
+    return InventoryPreview(read, retire_missing, plan, tables, planned_at)
 
 
 # -- commit ---------------------------------------------------------------------------------------
@@ -147,7 +162,11 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
     cursor = store.cursor()
     try:
         with store.transaction() as cur:
-            plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
+            if preview.saved_plan and store.data_version() == preview.planned_at:
+                restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
+                plan = preview.plan
+            else:
+                plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
             if not plan.writes:
                 raise _NothingToWrite(plan)
             import_id = _new_import_id(cur, now)

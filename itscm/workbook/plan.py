@@ -241,6 +241,10 @@ class _Planner:
 
     def reject_repeats(self, sheet: str, key_sql: str, what: str) -> None:
         """Reject every accepted row whose key (constant SQL over r) repeats an earlier row's."""
+        repeated = self.sql(f"SELECT count(*) - count(DISTINCT {key_sql}) FROM inv_{sheet} r "
+                            f"WHERE r.ok AND ({key_sql}) IS NOT NULL")[0][0]
+        if not repeated:   # the usual case, found without a window over every row
+            return
         self.sql(f"""
             CREATE OR REPLACE TEMP TABLE inv_repeats AS
             SELECT src, row_no, first_src, first_row FROM (
@@ -617,8 +621,7 @@ class _Planner:
                              THEN 'insert' WHEN {differs} THEN 'update' ELSE 'unchanged' END AS action
                    {', ' + stored if stored else ''}
             FROM (SELECT *, FALSE AS s_exists FROM ({rows_sql})) p
-            LEFT JOIN (SELECT * FROM {target.table}
-                       QUALIFY row_number() OVER (PARTITION BY {', '.join(target.key)}) = 1) s ON {key_match}
+            LEFT JOIN (SELECT DISTINCT ON ({', '.join(target.key)}) * FROM {target.table}) s ON {key_match}
         """)
 
     def absent(self, target: Target, sheet: str, matched_sql: str, *, removable_sql: str = "TRUE",
@@ -845,6 +848,22 @@ def make_plan(cur, read: ReadResult, *, retire_missing: bool) -> PlanSummary:
     for step in _STEPS:
         getattr(planner, step)()
     return planner.summary()
+
+
+def saved_plan(cur) -> dict[str, pa.Table]:
+    """The plan's tables, kept by a preview so that its commit need not plan again when nothing
+    was committed in between."""
+    return {target.table: cur.execute(f"SELECT * FROM inv_plan_{target.table}").fetch_arrow_table()
+            for target in TARGETS}
+
+
+def restore_plan(cur, tables: dict[str, pa.Table]) -> None:
+    for name, table in tables.items():
+        cur.register("inv_saved_plan", table)
+        try:
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE inv_plan_{name} AS SELECT * FROM inv_saved_plan")
+        finally:
+            cur.unregister("inv_saved_plan")
 
 
 def drop_plan(cur) -> None:
