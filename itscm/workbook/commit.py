@@ -10,7 +10,7 @@ every column; the columns it wrote after), the import in `inventory_imports` and
 row, all in one transaction. Files that change nothing write nothing, not even a record. Undo
 checks that nothing changed the rows since (and that no later import is still committed), then
 puts the rows back exactly. Upserts are UPDATE ... FROM and DELETE + INSERT; ids are made in code
-(DESIGN: the store must also run on DuckLake, which has no constraints or sequences).
+(docs/DESIGN.md: the store must also run on DuckLake, which has no constraints or sequences).
 """
 
 from __future__ import annotations

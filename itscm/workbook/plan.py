@@ -264,7 +264,7 @@ class _Planner:
 
     def assign_ids(self, sheet: str, id_column: str, base_sql: str, store_table: str, store_id: str) -> None:
         """Ids for new rows without one: prefix-slug of `base_sql` (constant SQL over r), made
-        unique against the store and the other rows (ids are made here: no sequences, DESIGN 6)."""
+        unique against the store and the other rows (made here: DuckLake has no sequences, docs/DESIGN.md)."""
         wanted = self.sql(f"SELECT r.src, r.row_no, {base_sql} FROM inv_{sheet} r "
                           f"WHERE r.{id_column} IS NULL AND r.ok ORDER BY r.src, r.row_no")
         if not wanted:
