@@ -35,7 +35,7 @@ from itscm.workbook.plan import (
     restore_plan,
     saved_plan,
 )
-from itscm.workbook.read import PROBLEM_COLUMNS, ReadResult, read_files
+from itscm.workbook.read import ReadResult, problems_frame, read_files
 
 ROLE = "continuity manager"
 ACTION = "change the inventory"
@@ -56,7 +56,7 @@ class InventoryPreview:
     @property
     def problems(self) -> pd.DataFrame:
         """file, sheet, row (as the spreadsheet shows it: header = 1), column, severity, reason, value."""
-        return pd.DataFrame(self.read.problems + self.plan.problems, columns=PROBLEM_COLUMNS)
+        return problems_frame(self.read.problems + self.plan.problems)
 
     @property
     def tables(self) -> dict[str, dict[str, int]]:
@@ -84,7 +84,7 @@ class ImportResult:
 
     @property
     def problems(self) -> pd.DataFrame:
-        return pd.DataFrame(self.read.problems + self.plan.problems, columns=PROBLEM_COLUMNS)
+        return problems_frame(self.read.problems + self.plan.problems)
 
     def as_dict(self) -> dict:
         return _as_dict(self.read, self.plan, dry_run=False) | {"import_id": self.import_id, "message": self.message}
@@ -98,7 +98,7 @@ class UndoResult:
 
 
 def _as_dict(read: ReadResult, plan: PlanSummary, *, dry_run: bool) -> dict:
-    problems = pd.DataFrame(read.problems + plan.problems, columns=PROBLEM_COLUMNS)
+    problems = problems_frame(read.problems + plan.problems)
     shown = problems.head(SHOWN_PROBLEMS).astype(object).where(problems.head(SHOWN_PROBLEMS).notna(), None)
     changes = plan.changes.head(SHOWN_PROBLEMS)
     return {

@@ -82,7 +82,15 @@ class ReadResult:
                               "row": row, "column": column, "severity": severity, "reason": reason, "value": value})
 
     def problems_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS)
+        return problems_frame(self.problems)
+
+
+def problems_frame(problems: list[dict]) -> pd.DataFrame:
+    """file, sheet, row (as the spreadsheet shows it, header = 1; empty for a file-wide problem),
+    column, severity (error: the row is rejected; warning), reason, value."""
+    frame = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+    frame["row"] = frame["row"].astype("Int64")
+    return frame
 
 
 def read_files(files: list[tuple[str, bytes]]) -> ReadResult:
