@@ -4,8 +4,9 @@
     result = commit_inventory(actor, store, preview)          # all of it or nothing, recorded with who
     undo_inventory_import(actor, store, result.import_id)     # back to the rows as they were
 
-A commit plans again inside its transaction (the store may have moved since the preview), writes
-every table, records each row it replaced in `inventory_prior_rows` (the row before, as JSON of
+A commit writes from the preview's plan, or plans again inside its transaction when a write was
+committed since the preview (the store's data version moved). It writes every table, records
+each row it replaced in `inventory_prior_rows` (the row before, as JSON of
 every column; the columns it wrote after), the import in `inventory_imports` and one change_log
 row, all in one transaction. Files that change nothing write nothing, not even a record. Undo
 checks that nothing changed the rows since (and that no later import is still committed), then

@@ -14,10 +14,11 @@ Reading. openpyxl parses cells at about 40,000 a second on our machines, and an 
 in blocks, cut into rows in Python, and its cells are matched by DuckDB's regular expressions
 against the plain shape every spreadsheet program writes (`<c r="B2" s="1" t="s"><v>0</v></c>`,
 with an optional formula and a saved value, or an inline string). A sheet with anything else (a
-cell without a reference, a namespace prefix, an entity or character reference, CDATA) is read by
-openpyxl instead (read-only, values only, through defusedxml), and so is a shared-string table
-that is not plain: the fast path only ever reads what it fully understands, and never expands an
-entity. Tests read the same workbooks both ways and compare.
+cell without a reference or with its attributes in another order, a namespace prefix, a character
+reference or an entity other than XML's five, CDATA) is read by openpyxl instead (read-only, values
+only, through defusedxml), and so is a shared-string table that is not plain: the fast path only
+ever reads what it fully understands, and never expands an entity. Tests read the same workbooks
+both ways and compare.
 
 Formulas are never evaluated: a formula's saved value is read, and a formula without one is a
 cell of kind 'f', which the import rejects.
