@@ -299,3 +299,18 @@ def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
     template = subprocess.run([sys.executable, "-m", "itscm", "inventory", "template", "--to",
                                str(tmp_path / "t.xlsx")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert template.returncode == 0 and (tmp_path / "t.xlsx").read_bytes().startswith(b"PK")
+    # A folder of CSV files, exported and imported back: nothing to change.
+    assert cli("export", "--to", str(tmp_path / "csv")).returncode == 0
+    again = json.loads(cli("import", str(tmp_path / "csv"), "--dry-run", "--json").stdout)
+    assert len(again["files"]) == 9 and {f["format"] for f in again["files"]} == {"csv"}
+    assert again["changes"] == [] and again["rejected"] == 0
+
+
+def test_a_commit_plans_again_when_the_store_changed_since_its_preview(store):
+    preview = preview_inventory(store, [("owners.xlsx", workbook({"services": [["id", "owner"], ["svc1", "New"]]}))])
+    assert preview.plan.changes[["old", "new"]].to_dict("records") == [{"old": "Owner", "new": "New"}]
+    administration.edit_service(store, "svc1", {"owner": "Admin"}, by="admin")
+    result = commit_inventory(MANAGER, store, preview)
+    assert result.plan.changes[["old", "new"]].to_dict("records") == [{"old": "Admin", "new": "New"}]
+    undo_inventory_import(MANAGER, store, result.import_id)
+    assert store.scalar("SELECT owner FROM services WHERE service_id = 'svc1'") == "Admin"

@@ -4,13 +4,14 @@
     result = commit_inventory(actor, store, preview)          # all of it or nothing, recorded with who
     undo_inventory_import(actor, store, result.import_id)     # back to the rows as they were
 
-A commit plans again inside its transaction (the store may have moved since the preview), writes
-every table, records each row it replaced in `inventory_prior_rows` (the row before, as JSON of
+A commit writes from the preview's plan, or plans again inside its transaction when a write was
+committed since the preview (the store's data version moved). It writes every table, records
+each row it replaced in `inventory_prior_rows` (the row before, as JSON of
 every column; the columns it wrote after), the import in `inventory_imports` and one change_log
 row, all in one transaction. Files that change nothing write nothing, not even a record. Undo
 checks that nothing changed the rows since (and that no later import is still committed), then
 puts the rows back exactly. Upserts are UPDATE ... FROM and DELETE + INSERT; ids are made in code
-(DESIGN: the store must also run on DuckLake, which has no constraints or sequences).
+(docs/DESIGN.md: the store must also run on DuckLake, which has no constraints or sequences).
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ import pandas as pd
 from itscm import access
 from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
-from itscm.workbook.plan import COUNT_KEYS, KEY_MACRO, TARGETS, PlanSummary, drop_plan, make_plan
-from itscm.workbook.read import PROBLEM_COLUMNS, ReadResult, read_files
+from itscm.workbook.plan import (
+    COUNT_KEYS,
+    KEY_MACRO,
+    TARGETS,
+    PlanSummary,
+    drop_plan,
+    make_plan,
+    restore_plan,
+    saved_plan,
+)
+from itscm.workbook.read import ReadResult, problems_frame, read_files
 
 ROLE = "continuity manager"
 ACTION = "change the inventory"
@@ -39,11 +49,15 @@ class InventoryPreview:
     read: ReadResult
     retire_missing: bool
     plan: PlanSummary
+    # The plan's tables and the store's data version they were made at: a commit with no write
+    # committed since writes from them instead of planning again.
+    saved_plan: dict = field(default_factory=dict, repr=False)
+    planned_at: int | None = None
 
     @property
     def problems(self) -> pd.DataFrame:
         """file, sheet, row (as the spreadsheet shows it: header = 1), column, severity, reason, value."""
-        return pd.DataFrame(self.read.problems + self.plan.problems, columns=PROBLEM_COLUMNS)
+        return problems_frame(self.read.problems + self.plan.problems)
 
     @property
     def tables(self) -> dict[str, dict[str, int]]:
@@ -71,7 +85,7 @@ class ImportResult:
 
     @property
     def problems(self) -> pd.DataFrame:
-        return pd.DataFrame(self.read.problems + self.plan.problems, columns=PROBLEM_COLUMNS)
+        return problems_frame(self.read.problems + self.plan.problems)
 
     def as_dict(self) -> dict:
         return _as_dict(self.read, self.plan, dry_run=False) | {"import_id": self.import_id, "message": self.message}
@@ -85,7 +99,7 @@ class UndoResult:
 
 
 def _as_dict(read: ReadResult, plan: PlanSummary, *, dry_run: bool) -> dict:
-    problems = pd.DataFrame(read.problems + plan.problems, columns=PROBLEM_COLUMNS)
+    problems = problems_frame(read.problems + plan.problems)
     shown = problems.head(SHOWN_PROBLEMS).astype(object).where(problems.head(SHOWN_PROBLEMS).notna(), None)
     changes = plan.changes.head(SHOWN_PROBLEMS)
     return {
@@ -124,10 +138,12 @@ def preview_inventory(store: Store, files: list[tuple[str, bytes]], *, retire_mi
     read = read_files(files)
     cursor = store.cursor()
     try:
+        planned_at = store.data_version()
         plan = make_plan(cursor, read, retire_missing=retire_missing)
+        tables = saved_plan(cursor)
     finally:
         drop_plan(cursor)
-    return InventoryPreview(read, retire_missing, plan)
+    return InventoryPreview(read, retire_missing, plan, tables, planned_at)
 
 
 # -- commit ---------------------------------------------------------------------------------------
@@ -147,7 +163,11 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
     cursor = store.cursor()
     try:
         with store.transaction() as cur:
-            plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
+            if preview.saved_plan and store.data_version() == preview.planned_at:
+                restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
+                plan = preview.plan
+            else:
+                plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
             if not plan.writes:
                 raise _NothingToWrite(plan)
             import_id = _new_import_id(cur, now)

@@ -115,7 +115,8 @@ def _readme(book: Workbook) -> None:
         "(services.csv).",
         "A file changes only the columns it has: delete a column and the store keeps what it holds for it; an "
         "empty cell in a column that is there empties the value. Rows the store holds that the file lacks are "
-        "reported; with --retire-missing, services and plans are retired and other rows removed.",
+        "reported; with --retire-missing, services and plans are retired and other rows removed (a sheet without "
+        "rows, or with a rejected row, retires nothing).",
         "Durations (RTO, RPO, MTPD, contracted recovery time, RTA, data loss) are minutes as numbers, or text such "
         "as 4h, 4 hours, 30 minutes, 1 week, 2 weeks, Immediately, PT4H (ISO 8601) or 04:00. A header such as "
         "'RTO (hours)' makes its numbers hours (or minutes, days, weeks).",
@@ -126,7 +127,8 @@ def _readme(book: Workbook) -> None:
     row()
     row("sheet", "column", "what it holds", "accepted values", font=bold)
     for sheet_spec in SHEETS:
-        row(sheet_spec.name, "", sheet_spec.help, "", font=None)
+        row(sheet_spec.name, "", f"{sheet_spec.help} With --retire-missing, a stored row the files lack is "
+                                 f"{sheet_spec.absent}.", "", font=None)
         for column in sheet_spec.columns:
             row("", column.header + (" (required)" if column.required else ""), column.help, _accepted(column))
 

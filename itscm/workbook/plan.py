@@ -32,66 +32,6 @@ from itscm.workbook.sheets import ALIAS_SEPARATOR, SHEETS_BY_NAME
 KEY_MACRO = r"CREATE OR REPLACE TEMP MACRO inv_key(x) AS regexp_replace(lower(x), '[\s\p{Z}]+', '', 'g')"
 
 
-@dataclass(frozen=True)
-class Target:
-    """A store table as the import writes it."""
-    table: str
-    sheet: str                          # the sheet whose counts it adds to
-    key: tuple[str, ...]                # columns that identify a row
-    data: tuple[str, ...]               # columns the import writes besides the key
-    headers: dict[str, str]             # store column -> the header shown for a change
-    label: str                          # SQL over the plan row: how a change names the row
-    defaults: dict[str, str] = field(default_factory=dict)   # SQL for a new row's uncarried NOT NULL column
-    stamped: bool = False               # recorded_by and recorded_at say who wrote the row, when
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.key + self.data
-
-
-def _headers(sheet: str, fields: dict[str, str]) -> dict[str, str]:
-    return {column: SHEETS_BY_NAME[sheet].column(field_name).header for column, field_name in fields.items()}
-
-
-TARGETS: tuple[Target, ...] = (
-    Target("business_units", "business_units", ("unit_id",), ("name", "parent_unit_id", "head"),
-           _headers("business_units", {"name": "name", "parent_unit_id": "parent", "head": "head"}), "p.name"),
-    Target("services", "services", ("service_id",),
-           ("name", "unit_id", "tier", "owner", "rto_minutes", "rpo_minutes", "mtpd_minutes", "impact_cost_per_hour",
-            "recovery_strategy", "lifecycle"),
-           _headers("services", {"name": "name", "unit_id": "unit", "tier": "tier", "owner": "owner",
-                                 "rto_minutes": "rto_minutes", "rpo_minutes": "rpo_minutes",
-                                 "mtpd_minutes": "mtpd_minutes", "impact_cost_per_hour": "impact_cost_per_hour",
-                                 "recovery_strategy": "recovery_strategy", "lifecycle": "lifecycle"}),
-           "p.service_id", {"lifecycle": "'live'"}),
-    Target("service_aliases", "services", ("service_id", "alias_key"), ("alias", "origin"),
-           {"alias": "aliases", "origin": "aliases"}, "p.service_id || ' alias ' || p.alias_key"),
-    Target("suppliers", "suppliers", ("supplier_id",),
-           ("name", "contracted_recovery_minutes", "substitutability", "contract_end"),
-           _headers("suppliers", {"name": "name", "contracted_recovery_minutes": "contracted_recovery_minutes",
-                                  "substitutability": "substitutability", "contract_end": "contract_end"}), "p.name"),
-    Target("dependencies", "dependencies", ("service_id", "depends_on_id"), ("has_alternative",),
-           _headers("dependencies", {"has_alternative": "has_alternative"}),
-           "p.service_id || ' -> ' || p.depends_on_id"),
-    Target("service_suppliers", "service_suppliers", ("service_id", "supplier_id"), (), {},
-           "p.service_id || ' <- ' || p.supplier_id"),
-    Target("plans", "plans", ("plan_id",), ("service_id", "title", "owner", "status", "approved_on", "document_link"),
-           _headers("plans", {"service_id": "service", "title": "title", "owner": "owner", "status": "status",
-                              "approved_on": "approved_on", "document_link": "document_link"}),
-           "p.plan_id", {"status": "'draft'"}),
-    Target("plan_reviews", "plan_reviews", ("plan_id", "reviewed_on", "reviewed_by"), ("outcome", "notes"),
-           _headers("plan_reviews", {"outcome": "outcome", "notes": "notes"}),
-           "p.plan_id || ' reviewed ' || p.reviewed_on || coalesce(' by ' || p.reviewed_by, '')"),
-    Target("drills", "drills", ("drill_id",),
-           ("plan_id", "service_id", "held_on", "drill_type", "outcome", "rta_minutes", "data_loss_minutes"),
-           _headers("drills", {"plan_id": "plan", "service_id": "service", "held_on": "held_on",
-                               "drill_type": "drill_type", "outcome": "outcome", "rta_minutes": "rta_minutes",
-                               "data_loss_minutes": "data_loss_minutes"}), "p.drill_id"),
-    Target("drill_findings", "findings", ("finding_id",), ("drill_id", "what", "owner", "due_on", "state"),
-           _headers("findings", {"drill_id": "drill", "what": "what", "owner": "owner", "due_on": "due_on",
-                                 "state": "state"}), "p.finding_id", {"state": "'open'"}, stamped=True),
-)
-TARGETS_BY_TABLE = {target.table: target for target in TARGETS}
 # Which store column each sheet field fills once resolved (a reference becomes an id).
 FIELD_COLUMNS = {
     "business_units": {"name": "name", "parent": "parent_unit_id", "head": "head"},
@@ -113,6 +53,54 @@ FIELD_COLUMNS = {
     "findings": {"finding_id": "finding_id", "drill": "drill_id", "what": "what", "owner": "owner", "due_on": "due_on",
                  "state": "state"},
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A store table as the import writes it."""
+    table: str
+    sheet: str                          # the sheet whose counts it adds to
+    key: tuple[str, ...]                # columns that identify a row
+    data: tuple[str, ...]               # columns the import writes besides the key
+    label: str                          # SQL over the plan row: how a change names the row
+    defaults: dict[str, str] = field(default_factory=dict)   # SQL for a new row's uncarried NOT NULL column
+    stamped: bool = False               # recorded_by and recorded_at say who wrote the row, when
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.key + self.data
+
+    def header(self, column: str) -> str:
+        """The sheet's header for a store column, as a change names it."""
+        field_name = next(f for f, c in FIELD_COLUMNS[self.sheet].items() if c == column)
+        return SHEETS_BY_NAME[self.sheet].column(field_name).header
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("business_units", "business_units", ("unit_id",), ("name", "parent_unit_id", "head"), "p.name"),
+    Target("services", "services", ("service_id",),
+           ("name", "unit_id", "tier", "owner", "rto_minutes", "rpo_minutes", "mtpd_minutes", "impact_cost_per_hour",
+            "recovery_strategy", "lifecycle"), "p.service_id", {"lifecycle": "'live'"}),
+    # A services row's aliases cell, one row per alias (its changes are shown as the cell's).
+    Target("service_aliases", "services", ("service_id", "alias_key"), ("alias", "origin"),
+           "p.service_id || ' alias ' || p.alias_key"),
+    Target("suppliers", "suppliers", ("supplier_id",),
+           ("name", "contracted_recovery_minutes", "substitutability", "contract_end"), "p.name"),
+    Target("dependencies", "dependencies", ("service_id", "depends_on_id"), ("has_alternative",),
+           "p.service_id || ' -> ' || p.depends_on_id"),
+    Target("service_suppliers", "service_suppliers", ("service_id", "supplier_id"), (),
+           "p.service_id || ' <- ' || p.supplier_id"),
+    Target("plans", "plans", ("plan_id",), ("service_id", "title", "owner", "status", "approved_on", "document_link"),
+           "p.plan_id", {"status": "'draft'"}),
+    Target("plan_reviews", "plan_reviews", ("plan_id", "reviewed_on", "reviewed_by"), ("outcome", "notes"),
+           "p.plan_id || ' reviewed ' || p.reviewed_on || coalesce(' by ' || p.reviewed_by, '')"),
+    Target("drills", "drills", ("drill_id",),
+           ("plan_id", "service_id", "held_on", "drill_type", "outcome", "rta_minutes", "data_loss_minutes"),
+           "p.drill_id"),
+    Target("drill_findings", "findings", ("finding_id",), ("drill_id", "what", "owner", "due_on", "state"),
+           "p.finding_id", {"state": "'open'"}, stamped=True),
+)
+TARGETS_BY_TABLE = {target.table: target for target in TARGETS}
 # What --retire-missing does with a stored row absent from a sheet that has rows.
 RETIRE = {"services": ("lifecycle", "'retired'"), "plans": ("status", "'retired'")}
 ID_PREFIXES = {"business_units": "bu", "services": "svc", "suppliers": "sup", "plans": "plan", "drills": "drill",
@@ -241,6 +229,10 @@ class _Planner:
 
     def reject_repeats(self, sheet: str, key_sql: str, what: str) -> None:
         """Reject every accepted row whose key (constant SQL over r) repeats an earlier row's."""
+        repeated = self.sql(f"SELECT count(*) - count(DISTINCT {key_sql}) FROM inv_{sheet} r "
+                            f"WHERE r.ok AND ({key_sql}) IS NOT NULL")[0][0]
+        if not repeated:   # the usual case, found without a window over every row
+            return
         self.sql(f"""
             CREATE OR REPLACE TEMP TABLE inv_repeats AS
             SELECT src, row_no, first_src, first_row FROM (
@@ -260,7 +252,7 @@ class _Planner:
 
     def assign_ids(self, sheet: str, id_column: str, base_sql: str, store_table: str, store_id: str) -> None:
         """Ids for new rows without one: prefix-slug of `base_sql` (constant SQL over r), made
-        unique against the store and the other rows (ids are made here: no sequences, DESIGN 6)."""
+        unique against the store and the other rows (made here: DuckLake has no sequences, docs/DESIGN.md)."""
         wanted = self.sql(f"SELECT r.src, r.row_no, {base_sql} FROM inv_{sheet} r "
                           f"WHERE r.{id_column} IS NULL AND r.ok ORDER BY r.src, r.row_no")
         if not wanted:
@@ -617,8 +609,7 @@ class _Planner:
                              THEN 'insert' WHEN {differs} THEN 'update' ELSE 'unchanged' END AS action
                    {', ' + stored if stored else ''}
             FROM (SELECT *, FALSE AS s_exists FROM ({rows_sql})) p
-            LEFT JOIN (SELECT * FROM {target.table}
-                       QUALIFY row_number() OVER (PARTITION BY {', '.join(target.key)}) = 1) s ON {key_match}
+            LEFT JOIN (SELECT DISTINCT ON ({', '.join(target.key)}) * FROM {target.table}) s ON {key_match}
         """)
 
     def absent(self, target: Target, sheet: str, matched_sql: str, *, removable_sql: str = "TRUE",
@@ -805,7 +796,7 @@ class _Planner:
                 continue
             for column in target.data:
                 parts.append(f"""
-                    SELECT '{target.sheet}' AS sheet, {target.label} AS row_key, '{target.headers[column]}' AS field,
+                    SELECT '{target.sheet}' AS sheet, {target.label} AS row_key, '{target.header(column)}' AS field,
                            CAST(p.old_{column} AS VARCHAR) AS old, CAST(p.{column} AS VARCHAR) AS new,
                            p.src, p.row_no
                     FROM inv_plan_{target.table} p
@@ -845,6 +836,22 @@ def make_plan(cur, read: ReadResult, *, retire_missing: bool) -> PlanSummary:
     for step in _STEPS:
         getattr(planner, step)()
     return planner.summary()
+
+
+def saved_plan(cur) -> dict[str, pa.Table]:
+    """The plan's tables, kept by a preview so that its commit need not plan again when nothing
+    was committed in between."""
+    return {target.table: cur.execute(f"SELECT * FROM inv_plan_{target.table}").fetch_arrow_table()
+            for target in TARGETS}
+
+
+def restore_plan(cur, tables: dict[str, pa.Table]) -> None:
+    for name, table in tables.items():
+        cur.register("inv_saved_plan", table)
+        try:
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE inv_plan_{name} AS SELECT * FROM inv_saved_plan")
+        finally:
+            cur.unregister("inv_saved_plan")
 
 
 def drop_plan(cur) -> None:

@@ -82,7 +82,15 @@ class ReadResult:
                               "row": row, "column": column, "severity": severity, "reason": reason, "value": value})
 
     def problems_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS)
+        return problems_frame(self.problems)
+
+
+def problems_frame(problems: list[dict]) -> pd.DataFrame:
+    """file, sheet, row (as the spreadsheet shows it, header = 1; empty for a file-wide problem),
+    column, severity (error: the row is rejected; warning), reason, value."""
+    frame = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+    frame["row"] = frame["row"].astype("Int64")
+    return frame
 
 
 def read_files(files: list[tuple[str, bytes]]) -> ReadResult:
@@ -207,15 +215,17 @@ def _check_columns(result: ReadResult) -> None:
 
 # Text as the export wrote it: trimmed, and without the quote that neutralised a formula
 # (itscm/export.py), so that an exported workbook reads back as it was.
+# itscm/export.py's formula triggers as an SQL list (character codes: a view takes no parameters).
+_TRIGGERS_SQL = "[" + ", ".join(f"chr({ord(char)})" for char in FORMULA_TRIGGERS) + "]"
 _CLEAN_TEXT_SQL = """
 CASE WHEN v.kind = 'd' THEN CASE WHEN ends_with(v.text, 'T00:00:00') THEN left(v.text, 10)
                                  ELSE replace(v.text, 'T', ' ') END
      WHEN NOT contains(v.text, chr(39)) THEN trim(v.text)
-     WHEN starts_with(trim(v.text), chr(39)) AND list_contains($triggers, substr(trim(v.text), 2, 1))
+     WHEN starts_with(trim(v.text), chr(39)) AND list_contains(TRIGGERS, substr(trim(v.text), 2, 1))
      THEN substr(trim(v.text), 2)
      ELSE trim(v.text)
 END
-"""
+""".replace("TRIGGERS", _TRIGGERS_SQL)
 
 
 def _type_cells(con, result: ReadResult) -> None:
@@ -227,38 +237,39 @@ def _type_cells(con, result: ReadResult) -> None:
          ("parse", pa.string()), ("unit", pa.string())])))
     con.execute("CREATE TEMP TABLE wb_fields AS SELECT * FROM wb_fields_arrow")
     con.unregister("wb_fields_arrow")
+    # The cells of the columns read, below the header; an empty text cell is no cell. A view: each
+    # statement below reads it once (materialising it cost more than joining the few fields again).
     con.execute("""
-        CREATE TEMP TABLE wb_values AS
+        CREATE TEMP VIEW wb_values AS
         SELECT c.src, c.row_no, f.sheet, f.field, f.parse, f.unit, c.kind, c.text
         FROM wb_cells c JOIN wb_fields f ON f.src = c.src AND f.col_no = c.col_no
         WHERE c.row_no > 1 AND NOT (c.kind = 's' AND trim(c.text) = '')
     """)
     distinct = con.execute("SELECT DISTINCT sheet, field, unit, kind, text FROM wb_values WHERE parse = 'parse'"
                            ).fetchall()
-    parsed = [(sheet, field_name, unit, kind, text,
+    parsed = [(sheet, field_name, unit or "", kind, text,
                *parse_cell(_sheet(sheet).column(field_name), unit, kind, text))
               for sheet, field_name, unit, kind, text in distinct]
     names = ("sheet", "field", "unit", "kind", "text", "value", "error")
     con.register("wb_parsed_arrow", pa.table(list(zip(*parsed, strict=True)) if parsed else [[]] * 7,
                                              schema=pa.schema([(name, pa.string()) for name in names])))
-    # Parsed values are joined back by an equality on every part (an IS NOT DISTINCT FROM would
-    # make DuckDB compare every cell with every parsed value).
-    con.execute(f"""
-        CREATE TEMP TABLE wb_typed_values AS
-        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw, p.value, p.error
-        FROM wb_values v JOIN wb_parsed_arrow p
-          ON p.sheet = v.sheet AND p.field = v.field AND coalesce(p.unit, '') = coalesce(v.unit, '')
-         AND p.kind = v.kind AND p.text = v.text
-        WHERE v.parse = 'parse'
-        UNION ALL
-        SELECT v.src, v.row_no, v.sheet, v.field, v.text,
-               CASE WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END,
-               CASE WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
-                    WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
-                                           || 'spreadsheet, or type the value' END
-        FROM wb_values v WHERE v.parse = 'text'
-    """, {"triggers": list(FORMULA_TRIGGERS)})
+    con.execute("CREATE TEMP TABLE wb_parsed AS SELECT * FROM wb_parsed_arrow")
     con.unregister("wb_parsed_arrow")
+    # Each cell's value and error: parsed values joined back by an equality on every part (an IS
+    # NOT DISTINCT FROM would compare every cell with every parsed value); text cleaned here.
+    con.execute(f"""
+        CREATE TEMP VIEW wb_typed_values AS
+        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw,
+               CASE WHEN v.parse = 'parse' THEN p.value WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END
+                   AS value,
+               CASE WHEN v.parse = 'parse' THEN p.error
+                    WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
+                    WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
+                                           || 'spreadsheet, or type the value' END AS error
+        FROM wb_values v LEFT JOIN wb_parsed p
+          ON p.sheet = v.sheet AND p.field = v.field AND p.unit = coalesce(v.unit, '') AND p.kind = v.kind
+         AND p.text = v.text
+    """)
     by_src = {source.src: source for source in result.sources}
     for src, row_no, field_name, error, raw in con.execute(
             "SELECT src, row_no, field, error, raw FROM wb_typed_values WHERE error IS NOT NULL ORDER BY src, row_no"

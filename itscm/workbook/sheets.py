@@ -36,7 +36,6 @@ class Column:
     choices: tuple[str, ...] = ()       # for CHOICE and YESNO: the values accepted (any case)
     blank: str | None = None            # a closed list's value for a blank cell (None: blank is empty)
     required: bool = False              # a row without it is rejected; a sheet without it is not read
-    refers_to: str | None = None        # the sheet whose rows this column names
     other_headers: tuple[str, ...] = () # other headers read as this column
     width: int = 16                     # the template's column width, in characters
 
@@ -52,8 +51,7 @@ class Sheet:
     table: str                          # the store table it fills
     help: str
     columns: tuple[Column, ...]
-    key: tuple[str, ...]                # fields that identify a row (see itscm/workbook/plan.py)
-    absent: str                         # what --retire-missing does with a stored row the file lacks
+    absent: str                         # what --retire-missing does with a stored row the files lack
     other_names: tuple[str, ...] = field(default=())
 
     def column(self, field_name: str) -> Column:
@@ -70,11 +68,11 @@ SHEETS: tuple[Sheet, ...] = (
         "missing here and in the store is created (and reported).",
         (
             Column("name", "name", required=True, width=28, help="The unit's name; it identifies the unit."),
-            Column("parent", "parent", refers_to="business_units", width=28,
+            Column("parent", "parent", width=28,
                    help="The unit it belongs to, by name (empty for a top-level unit)."),
             Column("head", "head", width=24, help="Who heads the unit."),
         ),
-        key=("name",), absent="removed when no service or unit refers to it, else reported",
+        absent="removed when no service or unit refers to it, else reported",
         other_names=("units", "business units"),
     ),
     Sheet(
@@ -87,7 +85,7 @@ SHEETS: tuple[Sheet, ...] = (
                    help="The service's id; empty for a new service (one is made)."),
             Column("name", "name", width=32, other_headers=("service", "service name"),
                    help="The service's name (a new service needs one)."),
-            Column("business unit", "unit", refers_to="business_units", width=24, other_headers=("unit",),
+            Column("business unit", "unit", width=24, other_headers=("unit",),
                    help="The business unit that owns it, by name."),
             Column("tier", "tier", CHOICE, choices=TIERS, width=6,
                    help="1 = mission critical, 2 = business critical, 3 = business operational, 4 = administrative."),
@@ -108,20 +106,20 @@ SHEETS: tuple[Sheet, ...] = (
                    help="Other names of the service in incident logs (CMDB CI, PagerDuty service, Jira "
                         "component), separated by ';'. The cell replaces the service's aliases."),
         ),
-        key=("service_id",), absent="lifecycle set to retired",
+        absent="lifecycle set to retired",
     ),
     Sheet(
         "dependencies", "dependencies",
         "One row per dependency: the service cannot recover before the one it depends on.",
         (
-            Column("service", "service", required=True, refers_to="services", width=32, help=_SERVICE_REF + "."),
-            Column("depends on", "depends_on", required=True, refers_to="services", width=32,
+            Column("service", "service", required=True, width=32, help=_SERVICE_REF + "."),
+            Column("depends on", "depends_on", required=True, width=32,
                    help="The service it depends on: " + _SERVICE_REF + "."),
             Column("alternative", "has_alternative", YESNO, choices=YES_NO, width=12,
                    other_headers=("has alternative", "alternative yes/no"),
                    help="yes when a working alternative exists, so a failure does not spread along this edge."),
         ),
-        key=("service_id", "depends_on_id"), absent="removed",
+        absent="removed",
     ),
     Sheet(
         "suppliers", "suppliers",
@@ -136,17 +134,17 @@ SHEETS: tuple[Sheet, ...] = (
                    help="How readily another supplier could take over (for example easy, hard, none)."),
             Column("contract end", "contract_end", DATE, width=14, help="When the contract ends."),
         ),
-        key=("name",), absent="removed when no service relies on it, else reported",
+        absent="removed when no service relies on it, else reported",
     ),
     Sheet(
         "service_suppliers", "service_suppliers",
         "One row per service relying on a supplier.",
         (
-            Column("service", "service", required=True, refers_to="services", width=32, help=_SERVICE_REF + "."),
-            Column("supplier", "supplier", required=True, refers_to="suppliers", width=28,
+            Column("service", "service", required=True, width=32, help=_SERVICE_REF + "."),
+            Column("supplier", "supplier", required=True, width=28,
                    help="The supplier, by name."),
         ),
-        key=("service_id", "supplier_id"), absent="removed", other_names=("service suppliers",),
+        absent="removed", other_names=("service suppliers",),
     ),
     Sheet(
         "plans", "plans",
@@ -154,7 +152,7 @@ SHEETS: tuple[Sheet, ...] = (
         "same service with the same title, else it is a new plan.",
         (
             Column("id", "plan_id", width=14, other_headers=("plan id",), help="The plan's id; empty for a new plan."),
-            Column("service", "service", required=True, refers_to="services", width=32, help=_SERVICE_REF + "."),
+            Column("service", "service", required=True, width=32, help=_SERVICE_REF + "."),
             Column("title", "title", width=36, help="The plan's title."),
             Column("owner", "owner", width=20, help="Who owns the plan."),
             Column("status", "status", CHOICE, choices=PLAN_STATUSES, blank="draft", width=10,
@@ -162,14 +160,14 @@ SHEETS: tuple[Sheet, ...] = (
             Column("approved on", "approved_on", DATE, width=12, help="When it was approved."),
             Column("document link", "document_link", width=40, help="Where the plan document lives (a URL or path)."),
         ),
-        key=("plan_id",), absent="status set to retired",
+        absent="status set to retired",
     ),
     Sheet(
         "plan_reviews", "plan_reviews",
         "One row per review of a plan: the history behind staleness. A review is known by its plan, date "
         "and reviewer.",
         (
-            Column("plan", "plan", required=True, refers_to="plans", width=14, other_headers=("plan id",),
+            Column("plan", "plan", required=True, width=14, other_headers=("plan id",),
                    help="The plan's id: a plan in the store or on the plans sheet."),
             Column("reviewed on", "reviewed_on", DATE, required=True, width=12, other_headers=("date",),
                    help="When it was reviewed."),
@@ -177,7 +175,7 @@ SHEETS: tuple[Sheet, ...] = (
             Column("outcome", "outcome", width=20, help="What the review concluded (for example no change, updated)."),
             Column("notes", "notes", width=40, help="Anything worth keeping about the review."),
         ),
-        key=("plan_id", "reviewed_on", "reviewed_by"), absent="removed", other_names=("plan reviews", "reviews"),
+        absent="removed", other_names=("plan reviews", "reviews"),
     ),
     Sheet(
         "drills", "drills",
@@ -186,9 +184,9 @@ SHEETS: tuple[Sheet, ...] = (
         (
             Column("id", "drill_id", width=14, other_headers=("drill id",),
                    help="The drill's id; empty for a new drill."),
-            Column("plan", "plan", refers_to="plans", width=14, other_headers=("plan id",),
+            Column("plan", "plan", width=14, other_headers=("plan id",),
                    help="The plan tested, by id (empty when none)."),
-            Column("service", "service", required=True, refers_to="services", width=32, help=_SERVICE_REF + "."),
+            Column("service", "service", required=True, width=32, help=_SERVICE_REF + "."),
             Column("held on", "held_on", DATE, required=True, width=12, other_headers=("date",),
                    help="When it was held."),
             Column("type", "drill_type", CHOICE, choices=tuple(DRILL_TYPES_WEAKEST_FIRST), required=True, width=16,
@@ -200,7 +198,7 @@ SHEETS: tuple[Sheet, ...] = (
             Column("data loss (minutes)", "data_loss_minutes", DURATION, width=14,
                    help="Data lost, as a time span (empty when not measured)."),
         ),
-        key=("drill_id",), absent="removed when no finding refers to it, else reported",
+        absent="removed when no finding refers to it, else reported",
     ),
     Sheet(
         "findings", "drill_findings",
@@ -209,7 +207,7 @@ SHEETS: tuple[Sheet, ...] = (
         (
             Column("id", "finding_id", width=14, other_headers=("finding id",),
                    help="The finding's id; empty for a new finding."),
-            Column("drill", "drill", required=True, refers_to="drills", width=14, other_headers=("drill id",),
+            Column("drill", "drill", required=True, width=14, other_headers=("drill id",),
                    help="The drill's id: a drill in the store or on the drills sheet."),
             Column("what", "what", required=True, width=48, other_headers=("finding",), help="What was found."),
             Column("owner", "owner", width=20, help="Who acts on it."),
@@ -217,7 +215,7 @@ SHEETS: tuple[Sheet, ...] = (
             Column("state", "state", CHOICE, choices=FINDING_STATES, blank="open", width=14,
                    help="open, closed or risk accepted; empty means open."),
         ),
-        key=("finding_id",), absent="removed", other_names=("drill findings", "drill_findings"),
+        absent="removed", other_names=("drill findings", "drill_findings"),
     ),
 )
 

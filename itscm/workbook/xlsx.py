@@ -14,10 +14,11 @@ Reading. openpyxl parses cells at about 40,000 a second on our machines, and an 
 in blocks, cut into rows in Python, and its cells are matched by DuckDB's regular expressions
 against the plain shape every spreadsheet program writes (`<c r="B2" s="1" t="s"><v>0</v></c>`,
 with an optional formula and a saved value, or an inline string). A sheet with anything else (a
-cell without a reference, a namespace prefix, an entity or character reference, CDATA) is read by
-openpyxl instead (read-only, values only, through defusedxml), and so is a shared-string table
-that is not plain: the fast path only ever reads what it fully understands, and never expands an
-entity. Tests read the same workbooks both ways and compare.
+cell without a reference or with its attributes in another order, a namespace prefix, a character
+reference or an entity other than XML's five, CDATA) is read by openpyxl instead (read-only, values
+only, through defusedxml), and so is a shared-string table that is not plain: the fast path only
+ever reads what it fully understands, and never expands an entity. Tests read the same workbooks
+both ways and compare.
 
 Formulas are never evaluated: a formula's saved value is read, and a formula without one is a
 cell of kind 'f', which the import rejects.
@@ -279,7 +280,7 @@ _DATE_FROM_SERIAL = """
 _COL_NO = ("(CASE len(col) WHEN 1 THEN ascii(col[1]) - 65 "
            "WHEN 2 THEN (ascii(col[1]) - 64) * 26 + ascii(col[2]) - 65 "
            "ELSE ((ascii(col[1]) - 64) * 26 + ascii(col[2]) - 64) * 26 + ascii(col[3]) - 65 END)")
-# Three statements per block of rows: cells matched, their parts, then typed and written, each
+# Two statements per block of rows: cells matched, then typed and written, each
 # with whether the fast path fully understood it (a sheet with any cell it did not is read again
 # by openpyxl). Temp tables between them, not CTEs: each field of a match read from its struct
 # would run the regex again, and a materialised CTE cost more than the tables here.
@@ -292,39 +293,33 @@ FROM (SELECT ltrim(unnest(string_split(
       FROM wb_pieces)
 WHERE cell <> ''
 """
-_FAST_PARTS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE wb_cell_parts AS
-SELECT col, nullif(rn, '')::INTEGER AS rn, nullif(t, '') AS t, f <> '' AS formula, nullif(v, '') AS v,
-       CASE WHEN rich <> '' THEN {_runs_text("rich")} ELSE nullif(simple, '') END AS inl,
-       t IN ('', 'n') AND list_contains($date_styles, nullif(s, '')::INTEGER) AS is_date
-FROM wb_matched
-WHERE v <> '' OR simple <> '' OR rich <> '' OR f <> '' OR col = ''
-"""
 _FAST_CELLS_SQL = f"""
 INSERT INTO wb_cells
 SELECT $src, rn, {_COL_NO},
-    CASE WHEN formula AND v IS NULL AND inl IS NULL THEN 'f'
+    CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN 'f'
          WHEN t IN ('s', 'inlineStr', 'str') THEN 's'
          WHEN t IN ('b', 'e', 'd') THEN t
          WHEN is_date THEN CASE WHEN date_text IS NULL THEN 'e' ELSE 'd' END
          ELSE 'n' END,
-    CASE WHEN formula AND v IS NULL AND inl IS NULL THEN ''
+    CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN ''
          WHEN t = 's' THEN ss.text
-         WHEN t = 'inlineStr' THEN {_unescaped("inl")}
+         WHEN t = 'inlineStr' AND rich <> '' THEN {_unescaped(_runs_text("rich"))}
+         WHEN t = 'inlineStr' THEN {_unescaped("simple")}
          WHEN t = 'str' THEN {_unescaped("v")}
          WHEN t = 'b' THEN CASE WHEN v = '1' THEN 'TRUE' ELSE 'FALSE' END
          WHEN t IN ('e', 'd') THEN v
          WHEN is_date THEN coalesce(date_text, '#VALUE!')
          ELSE v END,
-    col <> '' AND (t IS NULL OR t IN ('s', 'inlineStr', 'str', 'b', 'e', 'd', 'n'))
-        AND (t IS DISTINCT FROM 's' OR ss.idx IS NOT NULL)
-        AND NOT coalesce({_not_plain_text("v")}, FALSE) AND NOT coalesce({_not_plain_text("inl")}, FALSE)
-FROM (SELECT *, CASE WHEN is_date THEN {_DATE_FROM_SERIAL.replace("serial", "TRY_CAST(v AS DOUBLE)")} END
-                AS date_text
-      FROM wb_cell_parts)
+    col <> '' AND t IN ('', 's', 'inlineStr', 'str', 'b', 'e', 'd', 'n')
+        AND (t <> 's' OR ss.idx IS NOT NULL)
+        AND NOT {_not_plain_text("v")} AND NOT {_not_plain_text("simple")} AND NOT {_not_plain_text("rich")}
+FROM (SELECT col, nullif(rn, '')::INTEGER AS rn, t, f <> '' AS f, v, simple, rich, is_date,
+             CASE WHEN is_date THEN {_DATE_FROM_SERIAL.replace("serial", "TRY_CAST(v AS DOUBLE)")} END AS date_text
+      FROM (SELECT *, t IN ('', 'n') AND list_contains($date_styles, nullif(s, '')::INTEGER) AS is_date
+            FROM wb_matched)
+      WHERE v <> '' OR simple <> '' OR rich <> '' OR f <> '' OR col = '')
 LEFT JOIN wb_shared_strings ss ON ss.idx = CASE WHEN t = 's' THEN TRY_CAST(v AS INTEGER) END
 """
-# A workbook without shared strings (openpyxl and this program write inline strings): no join.
 _FAST_CELLS_INLINE_SQL = (_FAST_CELLS_SQL.replace("LEFT JOIN wb_shared_strings ss ON ss.idx = CASE WHEN t = 's' "
                                                   "THEN TRY_CAST(v AS INTEGER) END", "")
                           .replace("ss.text", "NULL").replace("ss.idx", "NULL"))
@@ -476,19 +471,18 @@ def _openpyxl_shared_strings(con, package, path, file_name) -> bool:
 def _fast_sheet(con, package, path, file_name, title, src, parts: _Parts) -> RawSheet:
     rows = 0
     epoch = dt.datetime(1904, 1, 1) if parts.epoch_1904 else dt.datetime(1899, 12, 30)
-    params = {"src": src, "epoch": epoch, "epoch_1904": parts.epoch_1904}
+    params = {"src": src, "epoch": epoch, "epoch_1904": parts.epoch_1904, "date_styles": parts.date_styles}
     try:
         for pieces in _pieces(package, path, file_name, "<sheetData", "</row>", "</sheetData>"):
             rows += sum(piece.count("<row") for piece in pieces)
             if rows > MAX_ROWS_PER_SHEET + 1:
                 raise _too_many_rows(file_name, title)
-            con.register("wb_pieces", pa.table({"piece": pa.array(pieces, pa.string())}))
+            con.register("wb_pieces", _batched(pieces))
             try:
                 con.execute(_FAST_MATCH_SQL, {"plain_cell": _PLAIN_CELL,
                                               "row_tags_and_empty_cells": _ROW_TAGS_AND_EMPTY_CELLS})
             finally:
                 con.unregister("wb_pieces")
-            con.execute(_FAST_PARTS_SQL, {"date_styles": parts.date_styles})
             con.execute(_FAST_CELLS_SQL if parts.shared_strings else _FAST_CELLS_INLINE_SQL, params)
         if con.execute("SELECT count(*) FROM wb_cells WHERE src = $src AND plain IS NOT TRUE",
                        {"src": src}).fetchall()[0][0]:
@@ -498,8 +492,15 @@ def _fast_sheet(con, package, path, file_name, title, src, parts: _Parts) -> Raw
         raise
     finally:
         con.execute("DROP TABLE IF EXISTS wb_matched")
-        con.execute("DROP TABLE IF EXISTS wb_cell_parts")
     return _raw_sheet(con, title, src, "fast")
+
+
+def _batched(pieces: list[str], batch_rows: int = 4096) -> pa.Table:
+    """The pieces as an Arrow table of several record batches: DuckDB scans batches in parallel,
+    and one batch would keep the regular expressions on one core."""
+    column = pa.array(pieces, pa.string())
+    return pa.Table.from_batches([pa.record_batch([column.slice(start, batch_rows)], names=["piece"])
+                                  for start in range(0, max(len(pieces), 1), batch_rows)])
 
 
 def _too_many_rows(file_name: str, title: str) -> WorkbookError:
