@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from itscm import administration
+from itscm import administration, rollup
 from itscm.access import AccessDenied, Actor
 from itscm.store import Store
 from itscm.workbook import (
@@ -237,7 +237,7 @@ def test_undo_is_refused_while_a_later_import_stands_or_after_another_change(sto
     with pytest.raises(WorkbookError, match=f"later import\\(s\\) {second.import_id}"):
         undo_inventory_import(MANAGER, store, first.import_id)
     undo_inventory_import(MANAGER, store, second.import_id)
-    administration.edit_service(store, "svc1", {"owner": "Edited since"}, by="admin")
+    administration.edit_service(Actor("admin", "admin"), store, "svc1", {"owner": "Edited since"})
     before = table_contents(store)
     with pytest.raises(WorkbookError, match="rows it wrote have changed since"):
         undo_inventory_import(MANAGER, store, first.import_id)
@@ -252,6 +252,22 @@ def test_a_changed_objective_reaches_the_measures_at_once(store):
     assert before[key] == 60
     assert dict(store.rows("SELECT service_key, rto_minutes FROM incident_month_rtos"))[key] == 5
     assert store.scalar("SELECT sum(attained) FROM incident_months WHERE service_key = $k", {"k": key}) < attained
+    assert verified(store) == []
+
+
+def verified(store: Store) -> list[dict]:
+    with store.read_transaction() as cursor:
+        return rollup.differences(cursor)
+
+
+def test_new_services_and_an_undo_keep_the_derived_data_and_rollup_current(store):
+    _, result = imported(store, [("new.xlsx", workbook({"services": [
+        ["id", "name", "tier", "RTO (minutes)"], ["svc-new", "Brand New", 2, 30], ["svc1", "Core Ledger", 1, 15]]}))])
+    assert store.scalar("SELECT service_key FROM services WHERE service_id = 'svc-new'") is not None
+    assert verified(store) == []
+    undo_inventory_import(MANAGER, store, result.import_id)
+    assert not store.scalar("SELECT count(*) FROM services WHERE service_id = 'svc-new'")
+    assert verified(store) == []
 
 
 @pytest.mark.parametrize("role", ["viewer", "analyst", "recovery team"])
@@ -309,7 +325,7 @@ def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
 def test_a_commit_plans_again_when_the_store_changed_since_its_preview(store):
     preview = preview_inventory(store, [("owners.xlsx", workbook({"services": [["id", "owner"], ["svc1", "New"]]}))])
     assert preview.plan.changes[["old", "new"]].to_dict("records") == [{"old": "Owner", "new": "New"}]
-    administration.edit_service(store, "svc1", {"owner": "Admin"}, by="admin")
+    administration.edit_service(Actor("admin", "admin"), store, "svc1", {"owner": "Admin"})
     result = commit_inventory(MANAGER, store, preview)
     assert result.plan.changes[["old", "new"]].to_dict("records") == [{"old": "Admin", "new": "New"}]
     undo_inventory_import(MANAGER, store, result.import_id)

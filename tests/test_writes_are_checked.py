@@ -82,7 +82,21 @@ CALLS = {
     "itscm.records.record_review": lambda store, folder: (store, "plan2", SMALL_ORG_AS_OF),
     "itscm.records.record_drill": lambda store, folder: (store, "svc1", SMALL_ORG_AS_OF, "tabletop", "passed"),
     "itscm.records.set_finding_state": lambda store, folder: (store, _finding(store), "closed"),
+    "itscm.workbook.commit.commit_inventory": lambda store, folder: (store, _inventory_preview(store)),
+    "itscm.workbook.commit.undo_inventory_import": lambda store, folder: (store, _inventory_import(store)),
 }
+
+
+def _inventory_preview(store: Store):
+    from itscm.workbook import preview_inventory
+
+    return preview_inventory(store, [("services.csv", b"id,name,tier,RTO (minutes)\nsvc-new,Brand New,2,60\n")])
+
+
+def _inventory_import(store: Store) -> str:
+    from itscm.workbook import commit_inventory
+
+    return commit_inventory(CONTINUITY_MANAGER, store, _inventory_preview(store)).import_id
 
 
 def _supplier(store: Store, *, linked: bool = False) -> str:

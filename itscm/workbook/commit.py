@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from itscm import access
+from itscm import access, rollup
 from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
 from itscm.workbook.plan import (
@@ -154,11 +154,11 @@ class _NothingToWrite(Exception):
         self.plan = plan
 
 
+@access.writes(ROLE, ACTION)
 def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPreview, *,
                      now: datetime | None = None) -> ImportResult:
     """Write what the preview's files hold, planned again against the store as it is now, in one
     transaction recorded with `actor`; nothing is written when the files change nothing."""
-    access.require(actor, ROLE, ACTION)
     now = _now(now)
     cursor = store.cursor()
     try:
@@ -173,8 +173,8 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
             import_id = _new_import_id(cur, now)
             for target in TARGETS:
                 _write(cur, target, import_id, actor.name, now)
-            # rollup: services changed. For now Store.transaction refreshes the derived columns and
-            # the incident rollup at commit (a new service's key, a changed RTO's counts).
+            # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
+            rollup.after_services_changed(cur)
             _record(cur, import_id, preview, plan, actor.name, now)
     except _NothingToWrite as nothing:
         return ImportResult(None, preview.read, nothing.plan, "The files change nothing: the store already holds "
@@ -265,11 +265,11 @@ def _record(cur, import_id: str, preview: InventoryPreview, plan: PlanSummary, b
 # -- undo -------------------------------------------------------------------------------------------
 
 
+@access.writes(ROLE, ACTION)
 def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
                           now: datetime | None = None) -> UndoResult:
     """Put back every row the import wrote as it was before, in one transaction. Refused when a
     later import is still committed or a row has changed since."""
-    access.require(actor, ROLE, ACTION)
     now = _now(now)
     restored: dict[str, int] = {}
     with store.transaction() as cur:
@@ -300,7 +300,9 @@ def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
                     "VALUES ($at, $by, 'inventory undo', $id, '{}', $after)",
                     {"at": now, "by": actor.name, "id": import_id,
                      "after": json.dumps({table: n for table, n in restored.items() if n})})
-        # rollup: services changed (undo puts back the services' RTOs; the refresh at commit follows).
+        # Undo may remove services the import added and put back RTOs: incidents may lose their
+        # service, so the general refresh (docs/DESIGN.md §6.5).
+        rollup.refresh(cur)
     total = sum(restored.values())
     return UndoResult(import_id, restored, f"Inventory import {import_id} undone: {total} row(s) put back as they "
                                            "were.")
