@@ -296,7 +296,8 @@ def app_timings(store_path: str, as_of: dt.date) -> dict:
         server.wait(timeout=30)
 
 
-def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app: bool = False) -> dict:
+def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app: bool = False,
+              inventory: bool = False) -> dict:
     from itscm.demo import build_demo
 
     as_of = dt.date.today()
@@ -336,6 +337,10 @@ def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app:
         say("comparing with pandas")
         figures.update(pandas_ratio(store, as_of, figures["measures_ms"]))
         store.close()
+    if inventory:
+        from itscm.bench_inventory import inventory_timings
+
+        figures.update(inventory_timings(say=say))
     return figures
 
 
@@ -368,7 +373,18 @@ def format_table(figures: dict) -> str:
                   "  page in Chromium (ms)                first       again"]
         for name, values in figures["app_pages_ms"].items():
             lines.append(f"    {name:<34}{values['first']:>8}{values['again']:>12}")
+    if "inventory_s" in figures:
+        lines += ["", *inventory_lines(figures)]
     return "\n".join(lines)
+
+
+def inventory_lines(figures: dict) -> list[str]:
+    sizes = ", ".join(f"{n:,} {table}" for table, n in figures["inventory_sizes"].items())
+    lines = [f"  inventory workbook ({sizes}; {figures['inventory_workbook_mb']} MB)",
+             "  step (median, s)                      wall         CPU"]
+    for name, wall in figures["inventory_s"].items():
+        lines.append(f"    {name:<34}{wall:>8}{figures['inventory_cpu_s'][name]:>12}")
+    return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -378,12 +394,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app", action="store_true",
                         help="also run the app (streamlit run) and open every page in headless Chromium: "
                              "page loads in a browser and the app process's peak memory")
+    parser.add_argument("--inventory", action="store_true",
+                        help="also time the inventory workbook (10,000 services, 20,000 dependencies, 12,000 "
+                             "plans, 40,000 reviews, 60,000 drills): export, preview and commit")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
     figures = run_bench(args.services, args.incidents, say=lambda step: print(step, file=sys.stderr),
-                        app=args.app)
+                        app=args.app, inventory=args.inventory)
     print(json.dumps(figures) if args.json else format_table(figures))
     return 0

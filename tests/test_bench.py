@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from itscm.bench import CHROMIUM, format_table, run_bench
+from itscm.bench import CHROMIUM, format_table, inventory_lines, run_bench
 from itscm.store import PROJECT_ROOT
 
 
@@ -34,6 +34,18 @@ def test_bench_reports_every_figure():
     table = format_table(figures)
     for key in ("pandas_ratio", "import_floor_s", "ingest_ratio", "reingest_ratio", "empty_write_ms"):
         assert key in table
+
+
+def test_inventory_bench_reports_export_preview_and_commit():
+    from itscm.bench_inventory import inventory_timings
+
+    figures = inventory_timings({"services": 60, "dependencies": 80, "plans": 70, "reviews": 150, "drills": 200},
+                                repeat=1)
+    steps = {"export", "preview_new", "commit_new", "preview_three_edits", "commit_three_edits"}
+    assert set(figures["inventory_s"]) == set(figures["inventory_cpu_s"]) == steps
+    assert all(seconds > 0 for seconds in figures["inventory_s"].values())
+    assert figures["inventory_sizes"]["services"] == 60 and figures["inventory_workbook_mb"] >= 0
+    assert any("preview_three_edits" in line for line in inventory_lines(figures))
 
 
 @pytest.mark.browser

@@ -1,30 +1,22 @@
-"""Times of the inventory workbook at the size of a large organisation: export, preview, commit.
+"""The inventory workbook at the size of a large organisation: export, preview, commit.
 
-    python scripts/bench_inventory.py [--services 10000] [--dependencies 20000] [--plans 12000]
-                                      [--reviews 40000] [--drills 60000] [--repeat 3] [--keep FOLDER]
-
-Builds a store holding an inventory of that size (generated in SQL), exports it to a workbook,
-then times, each the median of --repeat runs on fresh copies of the stores:
-  export      the store -> .xlsx
-  preview     the workbook read and compared with an empty store (everything new) and with the
-              store it came from after three cells were edited (three changes)
-  commit      the same two commits
-Prints one line per figure, and the CPU seconds beside the wall-clock ones (on a shared machine
-the wall clock includes waiting for a core). Not a test: the budgets are 3 s each.
+Part of `python -m itscm bench --inventory`. Builds a store holding an inventory of the given size
+(generated in SQL), exports it to a workbook, then times, each the median of `repeat` runs on fresh
+copies of the stores: the export (store -> .xlsx); the preview and the commit of that workbook into
+an empty store (everything new); and the same of the workbook with three cells edited into the
+store it came from (three changes). The CPU seconds are reported beside the wall-clock ones: on a
+shared machine the wall clock includes waiting for a core.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import shutil
 import statistics
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from openpyxl import load_workbook
 
@@ -99,55 +91,47 @@ def timed(action) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name, default in (("services", 10_000), ("dependencies", 20_000), ("plans", 12_000), ("reviews", 40_000),
-                          ("drills", 60_000), ("repeat", 3)):
-        parser.add_argument(f"--{name}", type=int, default=default)
-    parser.add_argument("--keep", help="keep the stores and workbooks in this folder")
-    args = parser.parse_args()
-    sizes = {name: getattr(args, name) for name in ("services", "dependencies", "plans", "reviews", "drills")}
-    folder = Path(args.keep or tempfile.mkdtemp(prefix="itscm-inventory-bench-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    full, empty = folder / "full.duckdb", folder / "empty.duckdb"
-    for path in (full, empty):
-        path.unlink(missing_ok=True)
-    build(full, sizes)
-    Store(empty).close()
-    figures: dict[str, list[tuple[float, float]]] = {}
-
-    def record(name: str, wall: float, cpu: float) -> None:
-        figures.setdefault(name, []).append((wall, cpu))
-
-    with Store(full, read_only=True) as store:
-        for _ in range(args.repeat):
-            wall, cpu, (workbook, counts) = timed(lambda store=store: export_bytes(store))
-            record("export", wall, cpu)
-    (folder / "inventory.xlsx").write_bytes(workbook)
-    changed = edited(workbook)
-    print(f"workbook: {len(workbook) / 2**20:.1f} MB, rows per sheet {counts}", flush=True)
-    for run in range(args.repeat):
-        for name, source, data in (("into an empty store", empty, workbook), ("three edits", full, changed)):
-            copy = folder / f"run-{run}.duckdb"
-            shutil.copy(source, copy)
-            with Store(copy) as store:
-                wall, cpu, preview = timed(lambda store=store, data=data: preview_inventory(
-                    store, [("inventory.xlsx", data)]))
-                record(f"preview {name}", wall, cpu)
-                wall, cpu, result = timed(lambda store=store, preview=preview: commit_inventory(
-                    LOCAL_USER, store, preview))
-                record(f"commit {name}", wall, cpu)
-                if run == 0:
-                    print(f"  {name}: {result.message}", flush=True)
-            copy.unlink()
-    for name, runs in figures.items():
-        wall = statistics.median(w for w, _ in runs)
-        cpu = statistics.median(c for _, c in runs)
-        print(f"{name:32s} {wall:6.2f} s  (CPU {cpu:5.2f} s; runs {', '.join(f'{w:.2f}' for w, _ in runs)})")
-    if not args.keep:
-        shutil.rmtree(folder)
-    return 0
+DEFAULT_SIZES = {"services": 10_000, "dependencies": 20_000, "plans": 12_000, "reviews": 40_000, "drills": 60_000}
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
+                      say: Callable[[str], None] = lambda _: None) -> dict:
+    """{inventory_sizes, inventory_workbook_mb, inventory_s: {figure: median wall seconds},
+    inventory_cpu_s: {figure: median CPU seconds}, inventory_runs_s: {figure: [wall seconds]}}."""
+    sizes = {**DEFAULT_SIZES, **(sizes or {})}
+    with tempfile.TemporaryDirectory(prefix="itscm-inventory-bench-") as name:
+        folder = Path(name)
+        full, empty = folder / "full.duckdb", folder / "empty.duckdb"
+        build(full, sizes)
+        Store(empty).close()
+        figures: dict[str, list[tuple[float, float]]] = {}
+
+        def record(figure: str, wall: float, cpu: float) -> None:
+            figures.setdefault(figure, []).append((wall, cpu))
+
+        say(f"inventory: exporting {sizes['services']:,} services and their plans, reviews and drills")
+        with Store(full, read_only=True) as store:
+            for _ in range(repeat):
+                wall, cpu, (workbook, _counts) = timed(lambda store=store: export_bytes(store))
+                record("export", wall, cpu)
+        changed = edited(workbook)
+        say("inventory: previewing and committing the workbook, into an empty store and with three edits")
+        for run in range(repeat):
+            for figure, source, data in (("new", empty, workbook), ("three_edits", full, changed)):
+                copy = folder / f"run-{run}.duckdb"
+                shutil.copy(source, copy)
+                with Store(copy) as store:
+                    wall, cpu, preview = timed(lambda store=store, data=data: preview_inventory(
+                        store, [("inventory.xlsx", data)]))
+                    record(f"preview_{figure}", wall, cpu)
+                    wall, cpu, _ = timed(lambda store=store, preview=preview: commit_inventory(
+                        LOCAL_USER, store, preview))
+                    record(f"commit_{figure}", wall, cpu)
+                copy.unlink()
+    return {
+        "inventory_sizes": sizes,
+        "inventory_workbook_mb": round(len(workbook) / 2**20, 1),
+        "inventory_s": {f: round(statistics.median(w for w, _ in runs), 2) for f, runs in figures.items()},
+        "inventory_cpu_s": {f: round(statistics.median(c for _, c in runs), 2) for f, runs in figures.items()},
+        "inventory_runs_s": {f: [round(w, 2) for w, _ in runs] for f, runs in figures.items()},
+    }
