@@ -8,18 +8,20 @@ import itertools
 from itscm import rollup
 from itscm.store import Store
 
-_ids = itertools.count(1)
-
-
-def _next_id(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}"
+# Ids from 1000 on, so a builder adding rows to a copy of the small organisation (whose own ids
+# start at 1, from its own counter) never makes one it already has.
+_ids = itertools.count(1000)
 
 
 class OrgBuilder:
     """Inserts rows with sensible defaults; every keyword overrides one column."""
 
-    def __init__(self, store: Store | None = None):
+    def __init__(self, store: Store | None = None, *, ids: itertools.count | None = None):
         self.store = store or Store()
+        self._ids = ids or _ids
+
+    def _next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids)}"
 
     def _insert(self, table: str, row: dict) -> None:
         columns = ", ".join(row)
@@ -33,13 +35,13 @@ class OrgBuilder:
                 rollup.refresh(cursor)   # written without its derived columns: the builder cannot say
 
     def unit(self, name: str, parent: str | None = None, unit_id: str | None = None) -> str:
-        unit_id = unit_id or _next_id("bu")
+        unit_id = unit_id or self._next_id("bu")
         self._insert("business_units", {"unit_id": unit_id, "name": name, "parent_unit_id": parent, "head": "Head"})
         return unit_id
 
     def service(self, unit_id: str | None, **columns) -> str:
         row = {
-            "service_id": _next_id("svc"), "name": None, "unit_id": unit_id, "tier": 1, "owner": "Owner",
+            "service_id": self._next_id("svc"), "name": None, "unit_id": unit_id, "tier": 1, "owner": "Owner",
             "rto_minutes": 240, "rpo_minutes": 60, "mtpd_minutes": 1440, "impact_cost_per_hour": 1000.0,
             "recovery_strategy": "hot", "lifecycle": "live",
         }
@@ -53,7 +55,7 @@ class OrgBuilder:
                                          "service_id": service_id, "origin": "test"})
 
     def plan(self, service_id: str, **columns) -> str:
-        row = {"plan_id": _next_id("plan"), "service_id": service_id, "title": "DR plan", "owner": "Planner",
+        row = {"plan_id": self._next_id("plan"), "service_id": service_id, "title": "DR plan", "owner": "Planner",
                "status": "approved", "approved_on": dt.date(2024, 1, 1)}
         row.update(columns)
         self._insert("plans", row)
@@ -63,7 +65,7 @@ class OrgBuilder:
         self._insert("plan_reviews", {"plan_id": plan_id, "reviewed_on": on, "reviewed_by": "Reviewer"})
 
     def drill(self, service_id: str, on: dt.date, **columns) -> str:
-        row = {"drill_id": _next_id("drill"), "service_id": service_id, "plan_id": None, "held_on": on,
+        row = {"drill_id": self._next_id("drill"), "service_id": service_id, "plan_id": None, "held_on": on,
                "drill_type": "simulation", "outcome": "passed", "rta_minutes": 60, "data_loss_minutes": 0,
                "open_findings": 0}
         row.update(columns)
@@ -71,7 +73,7 @@ class OrgBuilder:
         return row["drill_id"]
 
     def incident(self, service_id: str | None, opened_at: dt.datetime, **columns) -> str:
-        incident_id = columns.pop("incident_id", None) or _next_id("test:INC")
+        incident_id = columns.pop("incident_id", None) or self._next_id("test:INC")
         row = {"incident_id": incident_id, "source": "test", "service_id": service_id,
                "service_name": columns.pop("service_name", service_id), "title": "Outage", "priority": 1,
                "priority_raw": "1 - Critical", "opened_at": opened_at, "restored_at": None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from itscm.store import Store
 from tests.builders import OrgBuilder, at
@@ -12,7 +13,8 @@ HOUR = dt.timedelta(hours=1)
 
 
 def build_small_org(path, as_of: dt.date) -> None:
-    org = OrgBuilder(Store(path))
+    # Its own ids (svc1, plan1, ...), whichever tests built stores before it in the session.
+    org = OrgBuilder(Store(path), ids=itertools.count(1))
     payments = org.unit("Payments", unit_id="bu-pay")
     cards = org.unit("Cards", parent=payments, unit_id="bu-cards")
     retail = org.unit("Retail <b>Banking</b>", unit_id="bu-retail")   # markup in a name is text
