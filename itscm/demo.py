@@ -138,6 +138,8 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
             cursor.register("demo_rows", frame)
             cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM demo_rows")
             cursor.unregister("demo_rows")
+        for statement in DRILL_FINDINGS_SQL:
+            cursor.execute(statement, {"as_of": as_of} if "$as_of" in statement else {})
         _insert_incident_names(cursor, service_frame, aliases)
         for start in range(0, incidents, INCIDENT_CHUNK):
             count = min(INCIDENT_CHUNK, incidents - start)
@@ -152,7 +154,28 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
         rollup.rebuild(cursor)   # every incident is new: built whole, not searched for changes
     return {table: store.scalar(f"SELECT count(*) FROM {table}") for table in
             ["business_units", "services", "service_aliases", "dependencies", "suppliers", "plans",
-             "plan_reviews", "drills", "incidents"]}
+             "plan_reviews", "drills", "drill_findings", "incidents"]}
+
+
+# Each finding a drill counts, as an item of its own (what, owner, due 60 days after the drill), so
+# the service card, the findings list and the owner worklist show the same findings. Most findings of
+# drills more than four months old have been closed since; the drills' counts of open findings
+# then say so.
+DRILL_FINDINGS_SQL = ["""
+INSERT INTO drill_findings (finding_id, drill_id, what, owner, due_on, state, recorded_by, recorded_at)
+SELECT drill_id || '-f' || n, drill_id,
+       ['Runbook step out of date', 'Failover took longer than planned', 'Contact list incomplete',
+        'Backup restore not verified', 'Monitoring alert missed'][(n + length(drill_id)) % 5 + 1],
+       owner, (held_on + INTERVAL 60 DAY)::DATE,
+       CASE WHEN held_on < $as_of - INTERVAL 120 DAY AND (n + length(drill_id)) % 4 <> 0 THEN 'closed' ELSE 'open' END,
+       'demo', held_on::TIMESTAMP
+FROM (SELECT d.drill_id, d.held_on, s.owner, unnest(range(1, d.open_findings + 1)) AS n
+      FROM drills d JOIN services s ON s.service_id = d.service_id WHERE d.open_findings > 0)
+""", """
+UPDATE drills SET open_findings = (
+    SELECT count(*) FROM drill_findings f WHERE f.drill_id = drills.drill_id AND f.state = 'open')
+WHERE open_findings > 0
+"""]
 
 
 # -- organisation -----------------------------------------------------------------------------
