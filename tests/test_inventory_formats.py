@@ -268,3 +268,18 @@ def test_ciso_assistant_objectives_stored_as_json_are_seconds(store):
     imported(store, [("assets.csv", data)])
     after = services(store)["Customer Portal"]
     assert (after["rto_minutes"], after["rpo_minutes"]) == (240, 15)
+
+
+# -- the Inventory page ----------------------------------------------------------------------------
+
+def test_the_inventory_page_says_which_format_each_file_was_read_as(store_path):
+    from tests.test_inventory_page import assert_clean, open_page, upload
+
+    app = upload(open_page(), dict([fixture("servicenow_cmdb_ci_service.csv"), fixture("bia_spreadsheet.csv")]))
+    assert_clean(app)
+    # The preview's notes, one caption per file (markdown escaped by the page).
+    captions = [caption.value.replace("\\", "") for caption in app.caption]
+    assert any(caption.startswith("servicenow_cmdb_ci_service.csv: read as a ServiceNow CMDB service list; "
+                                  "columns not imported: sys_class_name, sys_id, support_group")
+               for caption in captions), captions
+    assert "bia_spreadsheet.csv: read as a business impact analysis." in captions
