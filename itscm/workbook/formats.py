@@ -235,11 +235,13 @@ def _add_column(con, source, header: str, column: Column, unit: str | None, valu
     if unit:
         source.match.units[column.field] = unit
     rows = sorted(values)
+    if not rows:
+        return
     con.execute("INSERT INTO wb_cells SELECT $src, unnest($rows), $col, 's', unnest($texts), TRUE",
                 {"src": source.src, "rows": rows, "col": position, "texts": [values[row] for row in rows]})
 
 
-def _drop_rows(con, result, source, rows: list[int]) -> None:
+def _drop_rows(con, source, rows: list[int]) -> None:
     if rows:
         con.execute("DELETE FROM wb_cells WHERE src = $src AND list_contains($rows, row_no)",
                     {"src": source.src, "rows": rows})
@@ -292,7 +294,7 @@ def _servicenow_relationships(con, result, source, found: Recognised) -> None:
                   "'Uses::Used by' are dependencies between services; relations to assets come later): rows "
                   if kind else f"{len(rows)} relationship(s) without a type not imported: rows ") + _row_list(rows)
         result.problem(source, rows[0], source.header[position], "warning", reason, kind or None)
-    _drop_rows(con, result, source, [row for rows in skipped.values() for row in rows])
+    _drop_rows(con, source, [row for rows in skipped.values() for row in rows])
 
 
 def _objectives(text: str) -> tuple[dict[str, str], list[str]]:
@@ -337,7 +339,7 @@ def _ciso_assets(con, result, source, found: Recognised) -> None:
             result.problem(source, unknown[0], source.header[position], "warning",
                            f"{len(unknown)} asset(s) of an unknown type (neither PR nor SP) not imported: rows "
                            + _row_list(unknown), typed.get(unknown[0]))
-        _drop_rows(con, result, source, supporting + unknown)
+        _drop_rows(con, source, supporting + unknown)
     if "objectives" not in special:
         return
     position = special["objectives"]
