@@ -54,6 +54,25 @@ ACCEPTED = [
     (2, "days", 2880),
     (1, "week", 10080),
     ("30 minutes", "hours", 30),           # a unit in the cell wins over the header's
+    # ServiceNow's timeframe choice labels, and ranges and bounds: the upper bound is the objective.
+    ("1 Hour", None, 60),
+    ("4 Hours", None, 240),
+    ("1 Day", None, 1440),
+    ("1-2 Days", None, 2880),
+    ("1 - 2 days", None, 2880),
+    ("0-15 Minutes", None, 15),
+    ("4 to 8 hours", None, 480),
+    ("1 day - 1 week", None, 10080),
+    ("12h–24h", None, 1440),
+    ("up to 4 hours", None, 240),
+    ("Within 1 day", None, 1440),
+    ("< 4h", None, 240),
+    ("<= 30 minutes", None, 30),
+    ("less than 2 hours", None, 120),
+    ("max. 1 week", None, 10080),
+    ("PT4H", "hours", 240),                # ISO 8601 carries its own unit
+    ("14400 seconds", None, 240),          # ciso-assistant stores objectives in seconds
+    ("Immediately.", None, 0),
     ("", None, None),
     ("   ", None, None),
     (None, None, None),
@@ -79,6 +98,9 @@ REFUSED = [
     (10**7, None, "longer than a year"),
     (True, None, "yes/no value"),
     (4, "months", "months vary in length"),
+    ("2-1 days", None, "from more to less"),
+    ("1-2 months", None, "months vary in length"),
+    ("up to soon", None, "not a duration"),
 ]
 
 

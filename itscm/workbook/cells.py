@@ -66,7 +66,8 @@ def _parse(column: Column, unit: str | None, kind: str, text: str) -> str | None
             raise CellError("a yes/no value, not a duration")
         return str(parse_duration(text, unit))
     if column.kind == MONEY:
-        return _money(kind, text)
+        # An amount per day (a BIA's "Cost per day", itscm/workbook/formats.py) is stored per hour.
+        return _money(kind, text, per=24 if unit == "day" else 1)
     if column.kind == DATE:
         return _date(kind, text)
     if column.kind == YESNO:
@@ -81,7 +82,7 @@ def _parse(column: Column, unit: str | None, kind: str, text: str) -> str | None
     raise CellError(f"no parser for {column.kind} columns")   # a mistake in sheets.py, not in the file
 
 
-def _money(kind: str, text: str) -> str:
+def _money(kind: str, text: str, per: int = 1) -> str:
     if kind in ("d", "b"):
         raise CellError("not an amount")
     body = _CURRENCY.match(text)[1].replace(" ", "").replace("\u00a0", "")
@@ -95,7 +96,7 @@ def _money(kind: str, text: str) -> str:
         raise CellError("an amount cannot be negative" if amount < 0 else f"{text!r} is not an amount")
     if amount >= HIGHEST_COST:
         raise CellError(f"{text} is implausibly large for a cost per hour")
-    return str(float(amount))
+    return str(float(amount / per))
 
 
 def _date(kind: str, text: str) -> str:

@@ -57,6 +57,16 @@ _ISO_UNITS = {"weeks": UNITS["week"], "days": UNITS["day"], "hours": UNITS["hour
 # 04:00 or 4:00:00 (hours:minutes[:seconds]), as a clock-style cell holds a duration.
 _CLOCK = re.compile(r"^(\d{1,4}):([0-5]\d)(?::([0-5]\d))?$")
 
+# An upper bound, as a BIA or a ServiceNow timeframe choice writes it: "up to 4 hours", "< 4h",
+# "within 1 day". The bound is the objective.
+_BOUND = re.compile(r"^(?:up\s+to|within|less\s+than|under|no\s+more\s+than|max(?:imum)?\.?|<=?|≤)\s*(?P<rest>\S.*)$",
+                    re.IGNORECASE)
+# A range, as ServiceNow's timeframe labels and BIA scales write it: "1-2 Days", "4 to 8 hours",
+# "1 day - 1 week". Its upper bound is the objective: the range says recovery is acceptable up to
+# its end, and the preview shows the minutes read (docs/DESIGN.md, "Inventory import").
+_RANGE = re.compile(rf"^(?P<low>(?:{_NUMBER})(?:\s*[a-z]+)?)\s*(?:-|–|—|\bto\b)\s*(?P<high>(?:{_NUMBER})\s*[a-z].*)$",
+                    re.IGNORECASE)
+
 # A header's unit: "RTO (hours)", "RTO [h]", "RTO in days", "RTO hours", "RTO - minutes".
 _HEADER_UNIT = re.compile(r"^(?P<name>.*?)\s*(?:\((?P<p>[^)]*)\)|\[(?P<b>[^\]]*)\]|(?:-|in)?\s+(?P<w>[a-z]+))\s*$",
                           re.IGNORECASE)
@@ -140,6 +150,19 @@ def parse_duration(value: object, unit: str | None = None) -> int | None:
                         Decimal(0))
             return _minutes(total, text)
         raise DurationError(f"{text!r} is not an ISO 8601 duration such as PT4H or P1D")
+    bound = _BOUND.match(text)
+    if bound:
+        return parse_duration(bound["rest"], unit)
+    span = _RANGE.match(text)
+    if span:
+        high = parse_duration(span["high"], unit)
+        low_text = span["low"].strip()
+        # "1-2 Days": the low end's unit is the high end's.
+        low = parse_duration(low_text + " " + _PART.findall(span["high"])[-1][1] if re.fullmatch(_NUMBER, low_text)
+                             else low_text, unit)
+        if low is not None and high is not None and low > high:
+            raise DurationError(f"{text!r} is a range from more to less")
+        return high
     if _PARTS.match(text):
         total = sum((_number(amount) * _unit(word) for amount, word in _PART.findall(text)), Decimal(0))
         return _minutes(total, text)

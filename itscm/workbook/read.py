@@ -31,7 +31,18 @@ from itscm.ingest.errors import IngestError
 from itscm.workbook import xlsx
 from itscm.workbook.cells import parse_cell
 from itscm.workbook.errors import WorkbookError
-from itscm.workbook.sheets import LIST, README_SHEET, SHEETS, TEXT, HeaderMatch, Sheet, match_header, sheet_named
+from itscm.workbook.formats import LABELS, prepare, recognise
+from itscm.workbook.sheets import (
+    LIST,
+    README_SHEET,
+    SHEETS,
+    TEXT,
+    HeaderMatch,
+    Sheet,
+    match_header,
+    name_key,
+    sheet_named,
+)
 
 WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xltm")
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
@@ -52,7 +63,7 @@ class Source:
     """One sheet of one file, as read."""
     src: int
     file: str
-    format: str
+    format: str              # xlsx or csv, or the export recognised from its header (itscm/workbook/formats.py)
     title: str               # the workbook tab, or the CSV file's name
     sheet: Sheet
     header: list[str | None]
@@ -60,6 +71,9 @@ class Source:
     rows: int                # data rows below the header
     reader: str              # fast, openpyxl or csv
     usable: bool = True      # False when a required column is missing: no row of it is read
+    # An export's empty cell says the other system does not record it, not that it is empty: the
+    # row then leaves that field as it is (a recognised format, itscm/workbook/formats.py).
+    blank_keeps: bool = False
 
     def header_of(self, field_name: str) -> str:
         for position, column in self.match.columns.items():
@@ -107,7 +121,8 @@ def read_files(files: list[tuple[str, bytes]]) -> ReadResult:
         if not result.sources:
             raise WorkbookError(
                 "Nothing to import: no sheet or CSV file is named after an inventory sheet ("
-                + ", ".join(sheet.name for sheet in SHEETS) + ").")
+                + ", ".join(sheet.name for sheet in SHEETS) + ") or has the header of a recognised export ("
+                + ", ".join(LABELS.values()) + ").")
         _check_columns(result)
         _type_cells(con, result)
     finally:
@@ -130,30 +145,52 @@ def _read_file(con, result: ReadResult, name: str, data: bytes) -> None:
     sha256 = hashlib.sha256(data).hexdigest()
     first_src = len(result.sources)
     if as_workbook:
+        # Every tab is read (but the template's README): a tab is recognised by its name or by its
+        # header row; one that is neither is dropped.
         book = xlsx.read_workbook(con, data, display, first_src=first_src,
-                                  wanted=lambda title: sheet_named(title) is not None)
+                                  wanted=lambda title: name_key(title) != name_key(README_SHEET))
         result.files.append(FileRead(display, "xlsx", sha256, len(data)))
         result.notes += book.notes
+        ignored = [title for title in book.ignored_sheets if title.strip().lower() != README_SHEET.lower()]
+        read = 0
         for raw in book.sheets:
             sheet = sheet_named(raw.title)
-            result.sources.append(Source(raw.src, display, "xlsx", raw.title, sheet, raw.header,
-                                         match_header(sheet, raw.header), raw.rows, raw.reader))
-        ignored = [title for title in book.ignored_sheets if title.strip().lower() != README_SHEET.lower()]
+            found = recognise(raw.header, sheet)
+            if found is None and sheet is None:
+                con.execute("DELETE FROM wb_cells WHERE src = $src", {"src": raw.src})
+                ignored.append(raw.title)
+                continue
+            read += 1
+            _add_source(con, result, Source(raw.src, display, found.format if found else "xlsx", raw.title,
+                                            found.sheet if found else sheet, raw.header,
+                                            found.match if found else match_header(sheet, raw.header), raw.rows,
+                                            raw.reader), found)
         if ignored:
             result.problem(None, None, None, "warning",
                            f"sheet(s) {', '.join(map(repr, ignored))} are not inventory sheets; not read",
                            file=display)
-        if not book.sheets:
-            result.problem(None, None, None, "warning", "no sheet is named after an inventory sheet", file=display)
+        if not read:
+            result.problem(None, None, None, "warning", "no sheet is named after an inventory sheet or has the "
+                           "header of a recognised export", file=display)
         return
     sheet = sheet_named(PurePath(name).stem)
-    if sheet is None:
-        raise WorkbookError(f"{display}: a CSV file is named after the sheet it holds ("
-                            + ", ".join(f"{s.name}.csv" for s in SHEETS) + ").")
-    result.files.append(FileRead(display, "csv", sha256, len(data)))
     header, rows = _read_csv(con, data, display, first_src)
-    result.sources.append(Source(first_src, display, "csv", display, sheet, header, match_header(sheet, header),
-                                 rows, "csv"))
+    found = recognise(header, sheet)
+    if found is None and sheet is None:
+        raise WorkbookError(f"{display}: a CSV file is named after the sheet it holds ("
+                            + ", ".join(f"{s.name}.csv" for s in SHEETS) + ") or has the header of a "
+                            "recognised export (" + ", ".join(LABELS.values()) + ").")
+    result.files.append(FileRead(display, "csv", sha256, len(data)))
+    _add_source(con, result, Source(first_src, display, found.format if found else "csv", display,
+                                    found.sheet if found else sheet, header,
+                                    found.match if found else match_header(sheet, header), rows, "csv"), found)
+
+
+def _add_source(con, result: ReadResult, source: Source, found) -> None:
+    result.sources.append(source)
+    if found is not None:
+        source.blank_keeps = True
+        prepare(con, result, source, found)
 
 
 def _read_csv(con, data: bytes, name: str, src: int) -> tuple[list[str | None], int]:
@@ -291,15 +328,18 @@ def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.T
     the store types it, and has_<field> (the row's file carries that column)."""
     carried = pa.table({"src": pa.array([source.src for source in sources], pa.int32()),
                         "fields": pa.array([[column.field for column in source.match.columns.values()]
-                                            for source in sources], pa.list_(pa.string()))})
+                                            for source in sources], pa.list_(pa.string())),
+                        "blank_keeps": pa.array([source.blank_keeps for source in sources], pa.bool_())})
     con.register("wb_carried", carried)
     values = ",\n".join(
         f"TRY_CAST(max(CASE WHEN field = '{column.field}' THEN value END) AS {column.store_type}) AS {column.field}"
         for column in sheet.columns)
-    flags = ",\n".join(f"list_contains(c.fields, '{column.field}') AS has_{column.field}" for column in sheet.columns)
+    flags = ",\n".join(f"list_contains(c.fields, '{column.field}') AND NOT (c.blank_keeps AND r.{column.field} IS NULL)"
+                       f" AS has_{column.field}" for column in sheet.columns)
     # A closed list's value for a blank cell (lifecycle live, plan status draft), in a file carrying it.
     blanks = ", ".join(f"coalesce(r.{column.field}, CASE WHEN list_contains(c.fields, '{column.field}') "
-                       f"THEN '{column.blank}' END) AS {column.field}" for column in sheet.columns if column.blank)
+                       f"AND NOT c.blank_keeps THEN '{column.blank}' END) AS {column.field}"
+                       for column in sheet.columns if column.blank)
     replace = f" REPLACE ({blanks})" if blanks else ""
     required = [column for column in sheet.columns if column.required]
     # A required cell left empty (a refused one is reported by its parse already).
