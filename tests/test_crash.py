@@ -23,6 +23,7 @@ import pytest
 from itscm.access import Actor
 from itscm.ingest import commit_upload, read_upload, undo_upload
 from itscm.store import Store, StoreLockedError
+from tests.crash_child import PAUSING_STORE
 from tests.store_contents import table_contents, upload_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,40 +43,7 @@ CHILD = textwrap.dedent("""
     from itscm.store import Store
 
     CRASH_TEST = Actor("crash test", "analyst")
-
-    path, action, argument, point = sys.argv[1:5]
-    NOW = dt.datetime.fromisoformat(sys.argv[5])
-
-
-    def pause_at(label):
-        if label == point:
-            print("paused", flush=True)
-            sys.stdin.readline()   # the parent kills this process here
-
-
-    class PausingCursor:
-        # Runs each statement, then pauses if it is the one named by `point`.
-        def __init__(self, cursor):
-            self._cursor = cursor
-
-        def execute(self, sql, *args):
-            result = self._cursor.execute(sql, *args)
-            if point.startswith("sql:") and point[4:] in " ".join(sql.split()):
-                pause_at(point)
-            return result
-
-        def __getattr__(self, name):
-            return getattr(self._cursor, name)
-
-
-    class PausingStore(Store):
-        @contextmanager
-        def transaction(self):
-            with super().transaction() as cursor:
-                yield PausingCursor(cursor)
-
-
-    store = PausingStore(path)
+""") + PAUSING_STORE + textwrap.dedent("""
     if action == "commit":
         preview = read_upload(Path(argument).read_bytes(), Path(argument).name, store=store)
         pause_at("before")

@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from itscm.access import Actor
 from itscm.store import Store
 from itscm.workbook import commit_inventory, export_bytes, preview_inventory, undo_inventory_import
+from tests.crash_child import PAUSING_STORE
 from tests.inventory_workbooks import edited, workbook
 from tests.store_contents import table_contents
 
@@ -38,39 +39,8 @@ CHILD = textwrap.dedent("""
     from itscm.store import Store
     from itscm.workbook import commit_inventory, preview_inventory, undo_inventory_import
 
-    path, action, argument, point = sys.argv[1:5]
-    NOW = dt.datetime.fromisoformat(sys.argv[5])
     MANAGER = Actor("crash@example.com", "continuity manager")
-
-
-    def pause_at(label):
-        if label == point:
-            print("paused", flush=True)
-            sys.stdin.readline()   # the parent kills this process here
-
-
-    class PausingCursor:
-        def __init__(self, cursor):
-            self._cursor = cursor
-
-        def execute(self, sql, *args):
-            result = self._cursor.execute(sql, *args)
-            if point.startswith("sql:") and point[4:] in " ".join(sql.split()):
-                pause_at(point)
-            return result
-
-        def __getattr__(self, name):
-            return getattr(self._cursor, name)
-
-
-    class PausingStore(Store):
-        @contextmanager
-        def transaction(self):
-            with super().transaction() as cursor:
-                yield PausingCursor(cursor)
-
-
-    store = PausingStore(path)
+""") + PAUSING_STORE + textwrap.dedent("""
     if action == "commit":
         preview = preview_inventory(store, [(Path(argument).name, Path(argument).read_bytes())])
         pause_at("before")
