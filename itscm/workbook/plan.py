@@ -282,8 +282,10 @@ class _Planner:
 
     # -- loading ------------------------------------------------------------------------------------
 
-    def load(self, sheet: str, extra: str) -> None:
-        """inv_<sheet>: the sheet's typed rows plus the resolution columns `extra` (SQL)."""
+    def load(self, sheet: str, extra: str, joins: str = "", replace: str = "") -> None:
+        """inv_<sheet>: the sheet's typed rows (t) plus the resolution columns `extra`, computed in
+        the same statement from the tables `joins` adds (constant SQL): one pass over the rows
+        instead of an UPDATE per reference."""
         table = self.read.typed.get(sheet)
         if table is None:
             typed = SHEETS_BY_NAME[sheet]
@@ -295,9 +297,45 @@ class _Planner:
                               + [(f"has_{c.field}", pa.bool_()) for c in typed.columns]})
         self.cur.register("inv_typed", table)
         try:
-            self.sql(f"CREATE OR REPLACE TEMP TABLE inv_{sheet} AS SELECT *, {extra} FROM inv_typed")
+            self.sql(f"CREATE OR REPLACE TEMP TABLE inv_{sheet} AS "
+                     f"SELECT t.*{replace}, {extra} FROM inv_typed t {joins}")
         finally:
             self.cur.unregister("inv_typed")
+
+    @staticmethod
+    def service_ref(field_name: str, id_column: str) -> tuple[str, str]:
+        """(columns, joins) resolving t.<field_name> to <id_column>: by id, else by a name or alias
+        naming one service; <id_column>_matches lists the services a name names."""
+        ids, names = f"{id_column}_by_id", f"{id_column}_by_name"
+        return (f"coalesce({ids}.service_id, CASE WHEN len({names}.ids) = 1 THEN {names}.ids[1] END) AS {id_column}, "
+                f"{names}.ids AS {id_column}_matches",
+                f"LEFT JOIN inv_service_ids {ids} ON {ids}.k = inv_key(t.{field_name}) "
+                f"LEFT JOIN inv_service_names {names} ON {names}.k = inv_key(t.{field_name})")
+
+    @staticmethod
+    def id_ref(field_name: str, id_column: str, index: str) -> tuple[str, str]:
+        alias = f"{id_column}_by_id"
+        return (f"{alias}.{id_column} AS {id_column}",
+                f"LEFT JOIN {index} {alias} ON {alias}.k = inv_key(t.{field_name})")
+
+    @staticmethod
+    def own_id(id_column: str, store_table: str) -> tuple[str, str, str]:
+        """(replace, columns, joins): a row's given id replaced by the stored row's it names (any
+        case and spacing), the given one kept as given_id."""
+        return (f" REPLACE (coalesce(own.{id_column}, t.{id_column}) AS {id_column})", f"t.{id_column} AS given_id",
+                f"LEFT JOIN (SELECT inv_key({id_column}) AS k, min({id_column}) AS {id_column} FROM {store_table} "
+                f"GROUP BY ALL HAVING count(*) = 1) own ON own.k = inv_key(t.{id_column})")
+
+    def reject_service_ref(self, sheet: str, field_name: str, id_column: str) -> None:
+        unresolved = f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL"
+        self.reject(sheet, f"{unresolved} AND len(r.{id_column}_matches) > 1", field_name,
+                    f"'names several services: ' || array_to_string(r.{id_column}_matches, ', ') || '; give the id'")
+        self.reject(sheet, unresolved, field_name,
+                    "'no such service in the store or among the accepted rows of the services sheet'")
+
+    def reject_id_ref(self, sheet: str, field_name: str, id_column: str, what: str) -> None:
+        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
+                    f"'no such {what} in the store or among the accepted rows of the {what}s sheet'")
 
     # -- the steps ------------------------------------------------------------------------------
 
@@ -439,22 +477,6 @@ class _Planner:
             ) WHERE k <> '' GROUP BY k
         """)
 
-    def resolve_service(self, sheet: str, field_name: str, id_column: str) -> None:
-        self.sql(f"""
-            UPDATE inv_{sheet} r SET {id_column} = i.service_id FROM inv_service_ids i
-            WHERE r.{field_name} IS NOT NULL AND i.k = inv_key(r.{field_name})
-        """)
-        self.sql(f"""
-            UPDATE inv_{sheet} r SET {id_column} = n.ids[1] FROM inv_service_names n
-            WHERE r.{id_column} IS NULL AND r.{field_name} IS NOT NULL AND n.k = inv_key(r.{field_name})
-              AND len(n.ids) = 1
-        """)
-        names = f"(SELECT n.ids FROM inv_service_names n WHERE n.k = inv_key(r.{field_name}))"
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL AND len({names}) > 1", field_name,
-                    f"'names several services: ' || array_to_string({names}, ', ') || '; give the id'")
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
-                    "'no such service in the store or among the accepted rows of the services sheet'")
-
     def suppliers(self) -> None:
         self.load("suppliers", "NULL::VARCHAR AS supplier_id, FALSE AS is_new, FALSE AS created")
         self.sql("""
@@ -482,14 +504,17 @@ class _Planner:
         self.assign_ids("suppliers", "supplier_id", "r.name", "suppliers", "supplier_id")
 
     def dependencies(self) -> None:
-        self.load("dependencies", "NULL::VARCHAR AS service_id, NULL::VARCHAR AS depends_on_id")
-        self.resolve_service("dependencies", "service", "service_id")
-        self.resolve_service("dependencies", "depends_on", "depends_on_id")
+        service, service_joins = self.service_ref("service", "service_id")
+        depends_on, depends_on_joins = self.service_ref("depends_on", "depends_on_id")
+        self.load("dependencies", f"{service}, {depends_on}", f"{service_joins} {depends_on_joins}")
+        self.reject_service_ref("dependencies", "service", "service_id")
+        self.reject_service_ref("dependencies", "depends_on", "depends_on_id")
         self.reject_repeats("dependencies", "(r.service_id, r.depends_on_id)", "dependency")
 
     def service_suppliers(self) -> None:
-        self.load("service_suppliers", "NULL::VARCHAR AS service_id, NULL::VARCHAR AS supplier_id")
-        self.resolve_service("service_suppliers", "service", "service_id")
+        service, joins = self.service_ref("service", "service_id")
+        self.load("service_suppliers", f"{service}, NULL::VARCHAR AS supplier_id", joins)
+        self.reject_service_ref("service_suppliers", "service", "service_id")
 
     def service_supplier_links(self) -> None:
         self.sql("""
@@ -504,13 +529,10 @@ class _Planner:
         self.reject_repeats("service_suppliers", "(r.service_id, r.supplier_id)", "link")
 
     def plans(self) -> None:
-        self.load("plans", "NULL::VARCHAR AS service_id, FALSE AS is_new, plan_id AS given_id")
-        self.resolve_service("plans", "service", "service_id")
-        self.sql("""
-            UPDATE inv_plans r SET plan_id = s.plan_id
-            FROM (SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM plans GROUP BY ALL HAVING count(*) = 1) s
-            WHERE r.given_id IS NOT NULL AND s.k = inv_key(r.given_id)
-        """)
+        service, service_joins = self.service_ref("service", "service_id")
+        replace, given, own_joins = self.own_id("plan_id", "plans")
+        self.load("plans", f"{service}, {given}, FALSE AS is_new", f"{service_joins} {own_joins}", replace)
+        self.reject_service_ref("plans", "service", "service_id")
         # Without an id: the stored plan of the same service with the same title, if just one.
         self.sql("""
             UPDATE inv_plans r SET plan_id = s.plan_id
@@ -523,7 +545,6 @@ class _Planner:
                     "(SELECT count(*) FROM plans s WHERE s.service_id = r.service_id "
                     "AND inv_key(coalesce(s.title, '')) = inv_key(coalesce(r.title, ''))) > 1", "title",
                     "'several stored plans of this service have this title; give the plan id'")
-        self.sql("UPDATE inv_plans r SET is_new = NOT EXISTS (SELECT 1 FROM plans s WHERE s.plan_id = r.plan_id)")
         self.assign_ids("plans", "plan_id", "coalesce(r.service_id, r.service)", "plans", "plan_id")
         self.reject_repeats("plans", "inv_key(r.plan_id)", "plan")
         self.sql("""
@@ -532,28 +553,21 @@ class _Planner:
                 SELECT plan_id FROM plans UNION ALL SELECT plan_id FROM inv_plans WHERE ok) GROUP BY ALL
         """)
 
-    def resolve_id(self, sheet: str, field_name: str, id_column: str, index: str, what: str) -> None:
-        self.sql(f"UPDATE inv_{sheet} r SET {id_column} = i.{id_column} FROM {index} i "
-                 f"WHERE r.{field_name} IS NOT NULL AND i.k = inv_key(r.{field_name})")
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
-                    f"'no such {what} in the store or among the accepted rows of the {what}s sheet'")
-
     def plan_reviews(self) -> None:
-        self.load("plan_reviews", "NULL::VARCHAR AS plan_id")
-        self.resolve_id("plan_reviews", "plan", "plan_id", "inv_plan_ids", "plan")
+        plan, joins = self.id_ref("plan", "plan_id", "inv_plan_ids")
+        self.load("plan_reviews", plan, joins)
+        self.reject_id_ref("plan_reviews", "plan", "plan_id", "plan")
         self.reject_repeats("plan_reviews", "(r.plan_id, r.reviewed_on, coalesce(r.reviewed_by, ''))", "review")
 
     def drills(self) -> None:
-        self.load("drills", "NULL::VARCHAR AS service_id, NULL::VARCHAR AS plan_id, FALSE AS is_new, "
-                            "drill_id AS given_id")
-        self.resolve_service("drills", "service", "service_id")
-        self.resolve_id("drills", "plan", "plan_id", "inv_plan_ids", "plan")
-        self.sql("""
-            UPDATE inv_drills r SET drill_id = s.drill_id
-            FROM (SELECT inv_key(drill_id) AS k, min(drill_id) AS drill_id FROM drills GROUP BY ALL
-                  HAVING count(*) = 1) s
-            WHERE r.given_id IS NOT NULL AND s.k = inv_key(r.given_id)
-        """)
+        service, service_joins = self.service_ref("service", "service_id")
+        plan, plan_joins = self.id_ref("plan", "plan_id", "inv_plan_ids")
+        replace, given, own_joins = self.own_id("drill_id", "drills")
+        self.load("drills", f"{service}, {plan}, {given}, FALSE AS is_new",
+                  f"{service_joins} {plan_joins} {own_joins}", replace)
+        self.reject_service_ref("drills", "service", "service_id")
+        self.reject_id_ref("drills", "plan", "plan_id", "plan")
+        # Without an id: the stored drill of the same service, day and type, if just one.
         self.sql("""
             UPDATE inv_drills r SET drill_id = s.drill_id
             FROM (SELECT service_id, held_on, drill_type, min(drill_id) AS drill_id, count(*) AS n
@@ -565,7 +579,6 @@ class _Planner:
                     "WHERE s.service_id = r.service_id AND s.held_on = r.held_on AND s.drill_type = r.drill_type) > 1",
                     "held_on", "'several stored drills of this service were held that day with that type; give "
                     "the drill id'")
-        self.sql("UPDATE inv_drills r SET is_new = NOT EXISTS (SELECT 1 FROM drills s WHERE s.drill_id = r.drill_id)")
         self.assign_ids("drills", "drill_id", "coalesce(r.service_id, r.service) || '-' || r.held_on",
                         "drills", "drill_id")
         self.reject_repeats("drills", "inv_key(r.drill_id)", "drill")
@@ -576,22 +589,17 @@ class _Planner:
         """)
 
     def findings(self) -> None:
-        self.load("findings", "NULL::VARCHAR AS drill_id, FALSE AS is_new, finding_id AS given_id")
-        self.resolve_id("findings", "drill", "drill_id", "inv_drill_ids", "drill")
-        self.sql("""
-            UPDATE inv_findings r SET finding_id = s.finding_id
-            FROM (SELECT inv_key(finding_id) AS k, min(finding_id) AS finding_id FROM drill_findings GROUP BY ALL
-                  HAVING count(*) = 1) s
-            WHERE r.given_id IS NOT NULL AND s.k = inv_key(r.given_id)
-        """)
+        drill, drill_joins = self.id_ref("drill", "drill_id", "inv_drill_ids")
+        replace, given, own_joins = self.own_id("finding_id", "drill_findings")
+        self.load("findings", f"{drill}, {given}, FALSE AS is_new", f"{drill_joins} {own_joins}", replace)
+        self.reject_id_ref("findings", "drill", "drill_id", "drill")
+        # Without an id: the stored finding of the same drill with the same text, if just one.
         self.sql("""
             UPDATE inv_findings r SET finding_id = s.finding_id
             FROM (SELECT drill_id, inv_key(what) AS k, min(finding_id) AS finding_id, count(*) AS n
                   FROM drill_findings GROUP BY ALL) s
             WHERE r.given_id IS NULL AND s.drill_id = r.drill_id AND s.k = inv_key(r.what) AND s.n = 1
         """)
-        self.sql("UPDATE inv_findings r SET is_new = NOT EXISTS (SELECT 1 FROM drill_findings s "
-                 "WHERE s.finding_id = r.finding_id)")
         self.assign_ids("findings", "finding_id", "coalesce(r.drill_id, r.drill)", "drill_findings", "finding_id")
         self.reject_repeats("findings", "inv_key(r.finding_id)", "finding")
 
