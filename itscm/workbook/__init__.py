@@ -13,6 +13,7 @@ nothing, undo restores exactly, every commit recorded with who). UI-free: the CL
     list_inventory_imports(store)
 
 Modules, one job each: durations (text -> minutes), sheets (the sheets and columns, as data),
+targets (the store tables an import writes, as data), cycles (dependency cycles),
 cells (a cell -> its value or the reason it is refused), xlsx (a workbook's cells, hostile files
 refused), read (files -> typed rows and problems), plan (resolution and comparison with the store,
 in SQL), commit (preview, commit, undo), export (template and export), command (the CLI).
