@@ -253,8 +253,11 @@ class _Planner:
             UPDATE inv_{sheet} r SET {id_column} = n.ids[1] FROM inv_unit_names n
             WHERE r.ok AND n.k = inv_key(r.{field_name}) AND len(n.ids) = 1
         """)
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
-                    "'several business units have this name'")
+        unresolved = f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL"
+        named = f"EXISTS (SELECT 1 FROM inv_unit_names n WHERE n.k = inv_key(r.{field_name}))"
+        self.reject(sheet, f"{unresolved} AND {named}", field_name, "'several business units have this name'")
+        self.reject(sheet, unresolved, field_name, "'no such business unit: its row on the business_units sheet was "
+                                                   "rejected'")
 
     def services(self) -> None:
         self.load("services", "NULL::VARCHAR AS unit_id, FALSE AS is_new, service_id AS given_id")
@@ -386,14 +389,20 @@ class _Planner:
 
     def service_supplier_links(self) -> None:
         self.sql("""
-            UPDATE inv_service_suppliers r SET supplier_id = m.ids[1]
-            FROM (SELECT inv_key(name) AS k, list(DISTINCT supplier_id) AS ids FROM (
-                      SELECT name, supplier_id FROM suppliers
-                      WHERE supplier_id NOT IN (SELECT supplier_id FROM inv_suppliers WHERE supplier_id IS NOT NULL)
-                      UNION ALL SELECT name, supplier_id FROM inv_suppliers WHERE ok) GROUP BY ALL) m
+            CREATE OR REPLACE TEMP TABLE inv_supplier_names AS
+            SELECT inv_key(name) AS k, list(DISTINCT supplier_id) AS ids FROM (
+                SELECT name, supplier_id FROM suppliers
+                WHERE supplier_id NOT IN (SELECT supplier_id FROM inv_suppliers WHERE supplier_id IS NOT NULL)
+                UNION ALL SELECT name, supplier_id FROM inv_suppliers WHERE ok) GROUP BY ALL
+        """)
+        self.sql("""
+            UPDATE inv_service_suppliers r SET supplier_id = m.ids[1] FROM inv_supplier_names m
             WHERE r.ok AND m.k = inv_key(r.supplier) AND len(m.ids) = 1
         """)
-        self.reject("service_suppliers", "r.supplier_id IS NULL", "supplier", "'several suppliers have this name'")
+        self.reject("service_suppliers", "r.supplier_id IS NULL AND EXISTS (SELECT 1 FROM inv_supplier_names m "
+                    "WHERE m.k = inv_key(r.supplier))", "supplier", "'several suppliers have this name'")
+        self.reject("service_suppliers", "r.supplier_id IS NULL", "supplier",
+                    "'no such supplier: its row on the suppliers sheet was rejected'")
         self.reject_repeats("service_suppliers", "(r.service_id, r.supplier_id)", "link")
 
     def plans(self) -> None:
@@ -700,8 +709,8 @@ class _Planner:
 _STEPS = ("business_units", "services", "create_units", "service_units", "service_aliases", "service_index",
           "suppliers", "dependencies", "service_suppliers", "create_suppliers", "service_supplier_links", "plans",
           "plan_reviews", "drills", "findings", "compare")
-_SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_aliases", "inv_alias_clashes", "inv_service_ids",
-            "inv_service_names", "inv_plan_ids", "inv_drill_ids", "inv_repeats",
+_SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_supplier_names", "inv_aliases", "inv_alias_clashes",
+            "inv_service_ids", "inv_service_names", "inv_plan_ids", "inv_drill_ids", "inv_repeats",
             *[f"inv_{sheet}" for sheet in FIELD_COLUMNS]]
 
 
