@@ -240,17 +240,18 @@ def _type_cells(con, result: ReadResult) -> None:
             unit = source.match.units.get(column.field)
             parse = None if column.kind in (TEXT, LIST) else parse_ids.setdefault(
                 (source.sheet.name, column.field, unit), len(parse_ids))
-            fields.append((source.src, position, source.sheet.name, column.field, parse))
-    con.register("wb_fields_arrow", pa.table(list(zip(*fields, strict=True)) if fields else [[]] * 5, schema=pa.schema(
+            fields.append((source.src, position, source.sheet.name, column.field,
+                           source.sheet.columns.index(column), parse))
+    con.register("wb_fields_arrow", pa.table(list(zip(*fields, strict=True)) if fields else [[]] * 6, schema=pa.schema(
         [("src", pa.int32()), ("col_no", pa.int32()), ("sheet", pa.string()), ("field", pa.string()),
-         ("parse", pa.int32())])))
+         ("position", pa.int32()), ("parse", pa.int32())])))
     con.execute("CREATE TEMP TABLE wb_fields AS SELECT * FROM wb_fields_arrow")
     con.unregister("wb_fields_arrow")
     # The cells of the columns read, below the header; an empty text cell is no cell. A view: each
     # statement below reads it once (materialising it cost more than joining the few fields again).
     con.execute("""
         CREATE TEMP VIEW wb_values AS
-        SELECT c.src, c.row_no, f.sheet, f.field, f.parse, c.kind, c.text
+        SELECT c.src, c.row_no, f.sheet, f.field, f.position, f.parse, c.kind, c.text
         FROM wb_cells c JOIN wb_fields f ON f.src = c.src AND f.col_no = c.col_no
         WHERE c.row_no > 1 AND NOT (c.kind = 's' AND trim(c.text) = '')
     """)
@@ -267,10 +268,10 @@ def _type_cells(con, result: ReadResult) -> None:
     # DISTINCT FROM would compare every cell with every parsed value); text cleaned here, unjoined.
     con.execute(f"""
         CREATE TEMP VIEW wb_typed_values AS
-        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw, p.value, p.error
+        SELECT v.src, v.row_no, v.sheet, v.field, v.position, v.text AS raw, p.value, p.error
         FROM wb_values v JOIN wb_parsed p ON p.parse = v.parse AND p.kind = v.kind AND p.text = v.text
         UNION ALL
-        SELECT v.src, v.row_no, v.sheet, v.field, v.text,
+        SELECT v.src, v.row_no, v.sheet, v.field, v.position, v.text,
                CASE WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END,
                CASE WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
                     WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
@@ -301,8 +302,8 @@ def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.T
                                             for source in sources], pa.list_(pa.string()))})
     con.register("wb_carried", carried)
     values = ",\n".join(
-        f"TRY_CAST(max(CASE WHEN field = '{column.field}' THEN value END) AS {column.store_type}) AS {column.field}"
-        for column in sheet.columns)
+        f"TRY_CAST(max(CASE WHEN position = {position} THEN value END) AS {column.store_type}) AS {column.field}"
+        for position, column in enumerate(sheet.columns))
     flags = ",\n".join(f"list_contains(c.fields, '{column.field}') AS has_{column.field}" for column in sheet.columns)
     # A closed list's value for a blank cell (lifecycle live, plan status draft), in a file carrying it.
     blanks = ", ".join(f"coalesce(r.{column.field}, CASE WHEN list_contains(c.fields, '{column.field}') "
@@ -310,7 +311,8 @@ def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.T
     replace = f" REPLACE ({blanks})" if blanks else ""
     required = [column for column in sheet.columns if column.required]
     # A required cell left empty (a refused one is reported by its parse already).
-    present = "".join(f", bool_or(field = '{column.field}') AS present_{column.field}" for column in required)
+    present = "".join(f", bool_or(position = {sheet.columns.index(column)}) AS present_{column.field}"
+                      for column in required)
     try:
         table = con.execute(f"""
             SELECT r.*{replace}, {flags}
