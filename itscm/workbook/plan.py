@@ -150,7 +150,7 @@ class _Planner:
 
     # -- loading ------------------------------------------------------------------------------------
 
-    def load(self, sheet: str, extra: str, joins: str = "", replace: str = "") -> None:
+    def load(self, sheet: str, extra: str, joins: str = "", replace: str = "", keys: tuple[str, ...] = ()) -> None:
         """inv_<sheet>: the sheet's typed rows (t) plus the resolution columns `extra`, computed in
         the same statement from the tables `joins` adds (constant SQL): one pass over the rows
         instead of an UPDATE per reference."""
@@ -163,28 +163,31 @@ class _Planner:
                               [("src", pa.int32()), ("row_no", pa.int32()), ("ok", pa.bool_())]
                               + [(c.field, types[c.store_type]) for c in typed.columns]
                               + [(f"has_{c.field}", pa.bool_()) for c in typed.columns]})
+        # Each reference's matching key, computed once per row for every join that uses it.
+        key_columns = "".join(f", inv_key({name}) AS {name}_key" for name in keys)
         self.cur.register("inv_typed", table)
         try:
             self.sql(f"CREATE OR REPLACE TEMP TABLE inv_{sheet} AS "
-                     f"SELECT t.*{replace}, {extra} FROM inv_typed t {joins}")
+                     f"SELECT t.*{replace}, {extra} FROM (SELECT *{key_columns} FROM inv_typed) t {joins}")
         finally:
             self.cur.unregister("inv_typed")
 
     @staticmethod
     def service_ref(field_name: str, id_column: str) -> tuple[str, str]:
         """(columns, joins) resolving t.<field_name> to <id_column>: by id, else by a name or alias
-        naming one service; <id_column>_matches lists the services a name names."""
+        naming one service; <id_column>_matches counts the services a name names. The sheet is
+        loaded with the key of <field_name>."""
         ids, names = f"{id_column}_by_id", f"{id_column}_by_name"
-        return (f"coalesce({ids}.service_id, CASE WHEN len({names}.ids) = 1 THEN {names}.ids[1] END) AS {id_column}, "
-                f"{names}.ids AS {id_column}_matches",
-                f"LEFT JOIN inv_service_ids {ids} ON {ids}.k = inv_key(t.{field_name}) "
-                f"LEFT JOIN inv_service_names {names} ON {names}.k = inv_key(t.{field_name})")
+        return (f"coalesce({ids}.service_id, CASE WHEN {names}.n = 1 THEN {names}.service_id END) AS {id_column}, "
+                f"{names}.n AS {id_column}_matches",
+                f"LEFT JOIN inv_service_ids {ids} ON {ids}.k = t.{field_name}_key "
+                f"LEFT JOIN inv_service_names {names} ON {names}.k = t.{field_name}_key")
 
     @staticmethod
     def id_ref(field_name: str, id_column: str, index: str) -> tuple[str, str]:
         alias = f"{id_column}_by_id"
         return (f"{alias}.{id_column} AS {id_column}",
-                f"LEFT JOIN {index} {alias} ON {alias}.k = inv_key(t.{field_name})")
+                f"LEFT JOIN {index} {alias} ON {alias}.k = t.{field_name}_key")
 
     @staticmethod
     def own_id(id_column: str, store_table: str) -> tuple[str, str, str]:
@@ -192,12 +195,13 @@ class _Planner:
         case and spacing), the given one kept as given_id."""
         return (f" REPLACE (coalesce(own.{id_column}, t.{id_column}) AS {id_column})", f"t.{id_column} AS given_id",
                 f"LEFT JOIN (SELECT inv_key({id_column}) AS k, min({id_column}) AS {id_column} FROM {store_table} "
-                f"GROUP BY ALL HAVING count(*) = 1) own ON own.k = inv_key(t.{id_column})")
+                f"GROUP BY ALL HAVING count(*) = 1) own ON own.k = t.{id_column}_key")
 
     def reject_service_ref(self, sheet: str, field_name: str, id_column: str) -> None:
         unresolved = f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL"
-        self.reject(sheet, f"{unresolved} AND len(r.{id_column}_matches) > 1", field_name,
-                    f"'names several services: ' || array_to_string(r.{id_column}_matches, ', ') || '; give the id'")
+        self.reject(sheet, f"{unresolved} AND r.{id_column}_matches > 1", field_name,
+                    "'names several services: ' || array_to_string((SELECT n.ids FROM inv_service_names n "
+                    f"WHERE n.k = r.{field_name}_key), ', ') || '; give the id'")
         self.reject(sheet, unresolved, field_name,
                     "'no such service in the store or among the accepted rows of the services sheet'")
 
@@ -340,7 +344,8 @@ class _Planner:
         """)
         self.sql("""
             CREATE OR REPLACE TEMP TABLE inv_service_names AS
-            SELECT k, list(DISTINCT service_id ORDER BY service_id) AS ids FROM (
+            SELECT k, min(service_id) AS service_id, count(DISTINCT service_id) AS n,
+                   list(DISTINCT service_id ORDER BY service_id) AS ids FROM (
                 SELECT inv_key(name) AS k, service_id FROM services
                 UNION ALL SELECT inv_key(alias), service_id FROM service_aliases
                 UNION ALL SELECT inv_key(name), service_id FROM inv_services WHERE ok AND name IS NOT NULL
@@ -377,14 +382,15 @@ class _Planner:
     def dependencies(self) -> None:
         service, service_joins = self.service_ref("service", "service_id")
         depends_on, depends_on_joins = self.service_ref("depends_on", "depends_on_id")
-        self.load("dependencies", f"{service}, {depends_on}", f"{service_joins} {depends_on_joins}")
+        self.load("dependencies", f"{service}, {depends_on}", f"{service_joins} {depends_on_joins}",
+                  keys=("service", "depends_on"))
         self.reject_service_ref("dependencies", "service", "service_id")
         self.reject_service_ref("dependencies", "depends_on", "depends_on_id")
         self.reject_repeats("dependencies", "(r.service_id, r.depends_on_id)", "dependency")
 
     def service_suppliers(self) -> None:
         service, joins = self.service_ref("service", "service_id")
-        self.load("service_suppliers", f"{service}, NULL::VARCHAR AS supplier_id", joins)
+        self.load("service_suppliers", f"{service}, NULL::VARCHAR AS supplier_id", joins, keys=("service",))
         self.reject_service_ref("service_suppliers", "service", "service_id")
 
     def service_supplier_links(self) -> None:
@@ -408,8 +414,25 @@ class _Planner:
     def plans(self) -> None:
         service, service_joins = self.service_ref("service", "service_id")
         replace, given, own_joins = self.own_id("plan_id", "plans")
-        self.load("plans", f"{service}, {given}, FALSE AS is_new", f"{service_joins} {own_joins}", replace)
+        self.load("plans", f"{service}, {given}, FALSE AS is_new", f"{service_joins} {own_joins}", replace,
+                  keys=("service", "plan_id"))
         self.reject_service_ref("plans", "service", "service_id")
+        if self.without_id("plans"):
+            self.match_plans_without_id()
+        self.assign_ids("plans", "plan_id", "coalesce(r.service_id, r.service)", "plans", "plan_id")
+        self.reject_repeats("plans", "inv_key(r.plan_id)", "plan")
+        self.sql("""
+            CREATE OR REPLACE TEMP TABLE inv_plan_ids AS
+            SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM (
+                SELECT plan_id FROM plans UNION ALL SELECT plan_id FROM inv_plans WHERE ok) GROUP BY ALL
+        """)
+
+    def without_id(self, sheet: str) -> bool:
+        """Whether some accepted row of the sheet has no id (most files give every id: the
+        matching by other columns is then skipped)."""
+        return bool(self.sql(f"SELECT count(*) FROM inv_{sheet} WHERE ok AND given_id IS NULL")[0][0])
+
+    def match_plans_without_id(self) -> None:
         # Without an id: the stored plan of the same service with the same title, if just one.
         self.sql("""
             UPDATE inv_plans r SET plan_id = s.plan_id
@@ -422,17 +445,10 @@ class _Planner:
                     "(SELECT count(*) FROM plans s WHERE s.service_id = r.service_id "
                     "AND inv_key(coalesce(s.title, '')) = inv_key(coalesce(r.title, ''))) > 1", "title",
                     "'several stored plans of this service have this title; give the plan id'")
-        self.assign_ids("plans", "plan_id", "coalesce(r.service_id, r.service)", "plans", "plan_id")
-        self.reject_repeats("plans", "inv_key(r.plan_id)", "plan")
-        self.sql("""
-            CREATE OR REPLACE TEMP TABLE inv_plan_ids AS
-            SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM (
-                SELECT plan_id FROM plans UNION ALL SELECT plan_id FROM inv_plans WHERE ok) GROUP BY ALL
-        """)
 
     def plan_reviews(self) -> None:
         plan, joins = self.id_ref("plan", "plan_id", "inv_plan_ids")
-        self.load("plan_reviews", plan, joins)
+        self.load("plan_reviews", plan, joins, keys=("plan",))
         self.reject_id_ref("plan_reviews", "plan", "plan_id", "plan")
         self.reject_repeats("plan_reviews", "(r.plan_id, r.reviewed_on, coalesce(r.reviewed_by, ''))", "review")
 
@@ -441,21 +457,22 @@ class _Planner:
         plan, plan_joins = self.id_ref("plan", "plan_id", "inv_plan_ids")
         replace, given, own_joins = self.own_id("drill_id", "drills")
         self.load("drills", f"{service}, {plan}, {given}, FALSE AS is_new",
-                  f"{service_joins} {plan_joins} {own_joins}", replace)
+                  f"{service_joins} {plan_joins} {own_joins}", replace, keys=("service", "plan", "drill_id"))
         self.reject_service_ref("drills", "service", "service_id")
         self.reject_id_ref("drills", "plan", "plan_id", "plan")
-        # Without an id: the stored drill of the same service, day and type, if just one.
-        self.sql("""
-            UPDATE inv_drills r SET drill_id = s.drill_id
-            FROM (SELECT service_id, held_on, drill_type, min(drill_id) AS drill_id, count(*) AS n
-                  FROM drills GROUP BY ALL) s
-            WHERE r.given_id IS NULL AND s.service_id = r.service_id AND s.held_on = r.held_on
-              AND s.drill_type = r.drill_type AND s.n = 1
-        """)
-        self.reject("drills", "r.given_id IS NULL AND r.drill_id IS NULL AND (SELECT count(*) FROM drills s "
-                    "WHERE s.service_id = r.service_id AND s.held_on = r.held_on AND s.drill_type = r.drill_type) > 1",
-                    "held_on", "'several stored drills of this service were held that day with that type; give "
-                    "the drill id'")
+        if self.without_id("drills"):
+            # Without an id: the stored drill of the same service, day and type, if just one.
+            self.sql("""
+                UPDATE inv_drills r SET drill_id = s.drill_id
+                FROM (SELECT service_id, held_on, drill_type, min(drill_id) AS drill_id, count(*) AS n
+                      FROM drills GROUP BY ALL) s
+                WHERE r.given_id IS NULL AND s.service_id = r.service_id AND s.held_on = r.held_on
+                  AND s.drill_type = r.drill_type AND s.n = 1
+            """)
+            self.reject("drills", "r.given_id IS NULL AND r.drill_id IS NULL AND (SELECT count(*) FROM drills s "
+                        "WHERE s.service_id = r.service_id AND s.held_on = r.held_on "
+                        "AND s.drill_type = r.drill_type) > 1", "held_on",
+                        "'several stored drills of this service were held that day with that type; give the drill id'")
         self.assign_ids("drills", "drill_id", "coalesce(r.service_id, r.service) || '-' || r.held_on",
                         "drills", "drill_id")
         self.reject_repeats("drills", "inv_key(r.drill_id)", "drill")
@@ -468,15 +485,17 @@ class _Planner:
     def findings(self) -> None:
         drill, drill_joins = self.id_ref("drill", "drill_id", "inv_drill_ids")
         replace, given, own_joins = self.own_id("finding_id", "drill_findings")
-        self.load("findings", f"{drill}, {given}, FALSE AS is_new", f"{drill_joins} {own_joins}", replace)
+        self.load("findings", f"{drill}, {given}, FALSE AS is_new", f"{drill_joins} {own_joins}", replace,
+                  keys=("drill", "finding_id"))
         self.reject_id_ref("findings", "drill", "drill_id", "drill")
-        # Without an id: the stored finding of the same drill with the same text, if just one.
-        self.sql("""
-            UPDATE inv_findings r SET finding_id = s.finding_id
-            FROM (SELECT drill_id, inv_key(what) AS k, min(finding_id) AS finding_id, count(*) AS n
-                  FROM drill_findings GROUP BY ALL) s
-            WHERE r.given_id IS NULL AND s.drill_id = r.drill_id AND s.k = inv_key(r.what) AND s.n = 1
-        """)
+        if self.without_id("findings"):
+            # Without an id: the stored finding of the same drill with the same text, if just one.
+            self.sql("""
+                UPDATE inv_findings r SET finding_id = s.finding_id
+                FROM (SELECT drill_id, inv_key(what) AS k, min(finding_id) AS finding_id, count(*) AS n
+                      FROM drill_findings GROUP BY ALL) s
+                WHERE r.given_id IS NULL AND s.drill_id = r.drill_id AND s.k = inv_key(r.what) AND s.n = 1
+            """)
         self.assign_ids("findings", "finding_id", "coalesce(r.drill_id, r.drill)", "drill_findings", "finding_id")
         self.reject_repeats("findings", "inv_key(r.finding_id)", "finding")
 
