@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, str(error))
     except PermissionError as error:
         return _fail(args, f"cannot write {error.filename}: permission denied")
+    except Exception as error:  # a bug: still one line for the user, never a traceback
+        return _fail(args, f"the inventory command failed unexpectedly ({type(error).__name__}: "
+                           f"{' '.join(str(error).split())})")
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
