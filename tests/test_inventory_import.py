@@ -330,3 +330,23 @@ def test_a_commit_plans_again_when_the_store_changed_since_its_preview(store):
     assert result.plan.changes[["old", "new"]].to_dict("records") == [{"old": "Admin", "new": "New"}]
     undo_inventory_import(MANAGER, store, result.import_id)
     assert store.scalar("SELECT owner FROM services WHERE service_id = 'svc1'") == "Admin"
+
+
+def test_a_reference_to_a_rejected_row_says_so(store):
+    data = workbook({
+        "business_units": [["name", "parent"], ["Treasury", None]],
+        "suppliers": [["name", "contract end"], ["Acme Cloud", "soon"]],
+        "services": [["id", "name", "business unit", "tier"], [None, "Treasury Platform", "Treasury", 9]],
+        "service_suppliers": [["service", "supplier"], ["Core Ledger", "Acme Cloud"]],
+        "dependencies": [["service", "depends on"], ["Core Ledger", "Treasury Platform"]],
+    })
+    data = edited(data, {("business_units", "B2"): "Treasury"})      # its own parent
+    preview, _ = imported(store, [("refs.xlsx", data)])
+    assert sorted(problems(preview)) == [
+        ("business_units", 2, "parent", "a unit cannot be its own parent"),
+        ("dependencies", 2, "depends on", "no such service in the store or among the accepted rows of the "
+                                          "services sheet"),
+        ("service_suppliers", 2, "supplier", "no such supplier: its row on the suppliers sheet was rejected"),
+        ("services", 2, "tier", "'9' is not a tier (1 to 4)"),
+        ("suppliers", 2, "contract end", "'soon' is not a date: write YYYY-MM-DD (or format the cell as a date)"),
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import zipfile
 
 import duckdb
 import pandas as pd
@@ -192,8 +193,6 @@ def test_the_fast_reader_reads_what_openpyxl_reads(store, shape):
 def test_a_sheet_the_fast_path_does_not_fully_understand_is_read_by_openpyxl(store):
     data, _ = export_bytes(store)
     # A character reference (as some writers escape a carriage return) is not plain.
-    import zipfile
-
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as book:
@@ -206,3 +205,25 @@ def test_a_sheet_the_fast_path_does_not_fully_understand_is_read_by_openpyxl(sto
     readers = {source.sheet.name: source.reader for source in preview.read.sources}
     assert readers["services"] == "openpyxl" and readers["plans"] == "fast"
     assert preview.plan.changes.empty and preview.rejected == 0
+
+
+@pytest.mark.parametrize(("find", "replace"), [
+    (b'<c r="B2" t="inlineStr">', b'<c t="inlineStr" r="B2">'),          # attributes in another order
+    (b'<c r="B2" t="inlineStr">', b'<c t="inlineStr">'),                 # no cell reference
+    (b"<t>Changed Owner</t>", b"<t><![CDATA[Changed Owner]]></t>"),     # CDATA
+])
+def test_cells_of_other_shapes_are_read_by_openpyxl(store, find, replace):
+    data = workbook({"services": [["id", "owner"], ["svc1", "Changed Owner"]]})
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as book:
+        for member in source.infolist():
+            content = source.read(member.filename)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                assert find in content
+                content = content.replace(find, replace, 1)
+            book.writestr(member.filename, content)
+    preview = preview_inventory(store, [("odd.xlsx", out.getvalue())])
+    assert [source.reader for source in preview.read.sources] == ["openpyxl"]
+    assert preview.plan.changes[["row_key", "field", "new"]].to_dict("records") == [
+        {"row_key": "svc1", "field": "owner", "new": "Changed Owner"}]

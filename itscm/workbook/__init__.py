@@ -13,35 +13,27 @@ nothing, undo restores exactly, every commit recorded with who). UI-free: the CL
     list_inventory_imports(store)
 
 Modules, one job each: durations (text -> minutes), sheets (the sheets and columns, as data),
+targets (the store tables an import writes, as data), cycles (dependency cycles),
 cells (a cell -> its value or the reason it is refused), xlsx (a workbook's cells, hostile files
 refused), read (files -> typed rows and problems), plan (resolution and comparison with the store,
 in SQL), commit (preview, commit, undo), export (template and export), command (the CLI).
 """
 
-from itscm.workbook.commit import (
-    ImportResult,
-    InventoryPreview,
-    UndoResult,
-    commit_inventory,
-    list_inventory_imports,
-    preview_inventory,
-    undo_inventory_import,
-)
-from itscm.workbook.errors import WorkbookError
-from itscm.workbook.export import export_bytes, export_frames, export_inventory, template_bytes, write_template
+import importlib
 
-__all__ = [
-    "ImportResult",
-    "InventoryPreview",
-    "UndoResult",
-    "WorkbookError",
-    "commit_inventory",
-    "export_bytes",
-    "export_frames",
-    "export_inventory",
-    "list_inventory_imports",
-    "preview_inventory",
-    "template_bytes",
-    "undo_inventory_import",
-    "write_template",
-]
+# The API, loaded on first use (PEP 562): `python -m itscm` imports this package for its
+# `inventory` command line, and every other command should not pay for openpyxl and the reader.
+_API = {
+    "ImportResult": "commit", "InventoryPreview": "commit", "UndoResult": "commit", "commit_inventory": "commit",
+    "list_inventory_imports": "commit", "preview_inventory": "commit", "undo_inventory_import": "commit",
+    "WorkbookError": "errors",
+    "export_bytes": "export", "export_frames": "export", "export_inventory": "export", "template_bytes": "export",
+    "write_template": "export",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'itscm.workbook' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"itscm.workbook.{_API[name]}"), name)

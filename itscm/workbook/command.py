@@ -20,18 +20,11 @@ import os
 import sys
 from pathlib import Path
 
-from itscm.access import Actor
 from itscm.store import Store, StoreError, resolve_store_path
-from itscm.workbook.commit import (
-    commit_inventory,
-    list_inventory_imports,
-    preview_inventory,
-    undo_inventory_import,
-)
 from itscm.workbook.errors import WorkbookError
-from itscm.workbook.export import export_inventory, write_template
-from itscm.workbook.read import CSV_EXTENSIONS, WORKBOOK_EXTENSIONS
-from itscm.workbook.xlsx import MAX_FILE_BYTES
+
+# The reader, the planner and openpyxl are imported by the actions that use them, so that every
+# other command of `python -m itscm` starts without them.
 
 SHOWN = 10
 
@@ -78,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, str(error))
     except PermissionError as error:
         return _fail(args, f"cannot write {error.filename}: permission denied")
+    except Exception as error:  # a bug: still one line for the user, never a traceback
+        return _fail(args, f"the inventory command failed unexpectedly ({type(error).__name__}: "
+                           f"{' '.join(str(error).split())})")
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
@@ -87,7 +83,9 @@ def _fail(args: argparse.Namespace, message: str) -> int:
     return 1
 
 
-def _actor(args: argparse.Namespace) -> Actor:
+def _actor(args: argparse.Namespace):
+    from itscm.access import Actor
+
     name = getattr(args, "user", None)
     if not name:
         try:
@@ -98,12 +96,16 @@ def _actor(args: argparse.Namespace) -> Actor:
 
 
 def _template(args: argparse.Namespace) -> int:
+    from itscm.workbook.export import write_template
+
     path = write_template(args.to)
     print(f"Empty inventory workbook written to {path}.")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
+    from itscm.workbook.export import export_inventory
+
     with Store(resolve_store_path(args.store), read_only=True, create=False) as store:
         counts = export_inventory(store, args.to)
     print(f"Inventory written to {args.to}: " + ", ".join(f"{n:,} {sheet}" for sheet, n in counts.items()))
@@ -111,6 +113,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _files(names: list[str]) -> list[tuple[str, bytes]]:
+    from itscm.workbook.read import CSV_EXTENSIONS, WORKBOOK_EXTENSIONS
+    from itscm.workbook.xlsx import MAX_FILE_BYTES
+
     paths: list[Path] = []
     for name in names:
         path = Path(name)
@@ -141,6 +146,8 @@ def _files(names: list[str]) -> list[tuple[str, bytes]]:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from itscm.workbook.commit import commit_inventory, preview_inventory
+
     files = _files(args.files)
     with Store(resolve_store_path(args.store)) as store:
         preview = preview_inventory(store, files, retire_missing=args.retire_missing)
@@ -185,6 +192,8 @@ def _print_report(report: dict, message: str) -> None:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    from itscm.workbook.commit import undo_inventory_import
+
     with Store(resolve_store_path(args.store), create=False) as store:
         result = undo_inventory_import(_actor(args), store, args.import_id)
     if args.json:
@@ -195,6 +204,8 @@ def _undo(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from itscm.workbook.commit import list_inventory_imports
+
     with Store(resolve_store_path(args.store), read_only=True, create=False) as store:
         imports = list_inventory_imports(store)
     if args.json:

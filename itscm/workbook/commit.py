@@ -26,17 +26,9 @@ import pandas as pd
 from itscm import access, rollup
 from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
-from itscm.workbook.plan import (
-    COUNT_KEYS,
-    KEY_MACRO,
-    TARGETS,
-    PlanSummary,
-    drop_plan,
-    make_plan,
-    restore_plan,
-    saved_plan,
-)
+from itscm.workbook.plan import COUNT_KEYS, KEY_MACRO, PlanSummary, drop_plan, make_plan, restore_plan, saved_plan
 from itscm.workbook.read import ReadResult, problems_frame, read_files
+from itscm.workbook.targets import TARGETS
 
 ROLE = "continuity manager"
 ACTION = "change the inventory"

@@ -20,91 +20,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
 
+from itscm.workbook.cycles import strongly_connected
 from itscm.workbook.read import ReadResult, Source
 from itscm.workbook.sheets import ALIAS_SEPARATOR, SHEETS_BY_NAME
+from itscm.workbook.targets import FIELD_COLUMNS, ID_PREFIXES, RETIRE, TARGETS, TARGETS_BY_TABLE, Target
 
 # A name or id as matched: lower case, every kind of space removed ("Core  Ledger" = "core ledger").
 KEY_MACRO = r"CREATE OR REPLACE TEMP MACRO inv_key(x) AS regexp_replace(lower(x), '[\s\p{Z}]+', '', 'g')"
 
 
-# Which store column each sheet field fills once resolved (a reference becomes an id).
-FIELD_COLUMNS = {
-    "business_units": {"name": "name", "parent": "parent_unit_id", "head": "head"},
-    "services": {"service_id": "service_id", "name": "name", "unit": "unit_id", "tier": "tier", "owner": "owner",
-                 "rto_minutes": "rto_minutes", "rpo_minutes": "rpo_minutes", "mtpd_minutes": "mtpd_minutes",
-                 "impact_cost_per_hour": "impact_cost_per_hour", "recovery_strategy": "recovery_strategy",
-                 "lifecycle": "lifecycle"},
-    "suppliers": {"name": "name", "contracted_recovery_minutes": "contracted_recovery_minutes",
-                  "substitutability": "substitutability", "contract_end": "contract_end"},
-    "dependencies": {"service": "service_id", "depends_on": "depends_on_id", "has_alternative": "has_alternative"},
-    "service_suppliers": {"service": "service_id", "supplier": "supplier_id"},
-    "plans": {"plan_id": "plan_id", "service": "service_id", "title": "title", "owner": "owner", "status": "status",
-              "approved_on": "approved_on", "document_link": "document_link"},
-    "plan_reviews": {"plan": "plan_id", "reviewed_on": "reviewed_on", "reviewed_by": "reviewed_by",
-                     "outcome": "outcome", "notes": "notes"},
-    "drills": {"drill_id": "drill_id", "plan": "plan_id", "service": "service_id", "held_on": "held_on",
-               "drill_type": "drill_type", "outcome": "outcome", "rta_minutes": "rta_minutes",
-               "data_loss_minutes": "data_loss_minutes"},
-    "findings": {"finding_id": "finding_id", "drill": "drill_id", "what": "what", "owner": "owner", "due_on": "due_on",
-                 "state": "state"},
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """A store table as the import writes it."""
-    table: str
-    sheet: str                          # the sheet whose counts it adds to
-    key: tuple[str, ...]                # columns that identify a row
-    data: tuple[str, ...]               # columns the import writes besides the key
-    label: str                          # SQL over the plan row: how a change names the row
-    defaults: dict[str, str] = field(default_factory=dict)   # SQL for a new row's uncarried NOT NULL column
-    stamped: bool = False               # recorded_by and recorded_at say who wrote the row, when
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.key + self.data
-
-    def header(self, column: str) -> str:
-        """The sheet's header for a store column, as a change names it."""
-        field_name = next(f for f, c in FIELD_COLUMNS[self.sheet].items() if c == column)
-        return SHEETS_BY_NAME[self.sheet].column(field_name).header
-
-
-TARGETS: tuple[Target, ...] = (
-    Target("business_units", "business_units", ("unit_id",), ("name", "parent_unit_id", "head"), "p.name"),
-    Target("services", "services", ("service_id",),
-           ("name", "unit_id", "tier", "owner", "rto_minutes", "rpo_minutes", "mtpd_minutes", "impact_cost_per_hour",
-            "recovery_strategy", "lifecycle"), "p.service_id", {"lifecycle": "'live'"}),
-    # A services row's aliases cell, one row per alias (its changes are shown as the cell's).
-    Target("service_aliases", "services", ("service_id", "alias_key"), ("alias", "origin"),
-           "p.service_id || ' alias ' || p.alias_key"),
-    Target("suppliers", "suppliers", ("supplier_id",),
-           ("name", "contracted_recovery_minutes", "substitutability", "contract_end"), "p.name"),
-    Target("dependencies", "dependencies", ("service_id", "depends_on_id"), ("has_alternative",),
-           "p.service_id || ' -> ' || p.depends_on_id"),
-    Target("service_suppliers", "service_suppliers", ("service_id", "supplier_id"), (),
-           "p.service_id || ' <- ' || p.supplier_id"),
-    Target("plans", "plans", ("plan_id",), ("service_id", "title", "owner", "status", "approved_on", "document_link"),
-           "p.plan_id", {"status": "'draft'"}),
-    Target("plan_reviews", "plan_reviews", ("plan_id", "reviewed_on", "reviewed_by"), ("outcome", "notes"),
-           "p.plan_id || ' reviewed ' || p.reviewed_on || coalesce(' by ' || p.reviewed_by, '')"),
-    Target("drills", "drills", ("drill_id",),
-           ("plan_id", "service_id", "held_on", "drill_type", "outcome", "rta_minutes", "data_loss_minutes"),
-           "p.drill_id"),
-    Target("drill_findings", "findings", ("finding_id",), ("drill_id", "what", "owner", "due_on", "state"),
-           "p.finding_id", {"state": "'open'"}, stamped=True),
-)
-TARGETS_BY_TABLE = {target.table: target for target in TARGETS}
-# What --retire-missing does with a stored row absent from a sheet that has rows.
-RETIRE = {"services": ("lifecycle", "'retired'"), "plans": ("status", "'retired'")}
-ID_PREFIXES = {"business_units": "bu", "services": "svc", "suppliers": "sup", "plans": "plan", "drills": "drill",
-               "findings": "finding"}
 COUNT_KEYS = ("inserted", "updated", "unchanged", "retired", "rejected", "absent")
 
 
@@ -122,67 +51,6 @@ class PlanSummary:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def strongly_connected(edges: list[tuple[str, str]]) -> list[list[str]]:
-    """The cycles of a directed graph, as its strongly connected components of more than one
-    node (or a node depending on itself), each in a walking order; Tarjan's algorithm, iterative."""
-    graph: dict[str, list[str]] = {}
-    for source, target in edges:
-        graph.setdefault(source, []).append(target)
-        graph.setdefault(target, [])
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    found: list[list[str]] = []
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, successors = work[-1]
-            advanced = False
-            for successor in successors:
-                if successor not in index:
-                    index[successor] = low[successor] = len(index)
-                    stack.append(successor)
-                    on_stack.add(successor)
-                    work.append((successor, iter(sorted(graph[successor]))))
-                    advanced = True
-                    break
-                if successor in on_stack:
-                    low[node] = min(low[node], index[successor])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1 or node in graph[node]:
-                    found.append(_walk(sorted(component), graph))
-    return found
-
-
-def _walk(component: list[str], graph: dict[str, list[str]]) -> list[str]:
-    """The component's members in an order that follows its edges from its smallest member, as far
-    as a simple path goes (enough to show the loop)."""
-    members, path = set(component), [component[0]]
-    while True:
-        following = next((n for n in sorted(graph[path[-1]]) if n in members and n not in path), None)
-        if following is None:
-            return path + [n for n in component if n not in path]
-        path.append(following)
 
 
 def _slug(text: str | None) -> str:
@@ -282,8 +150,10 @@ class _Planner:
 
     # -- loading ------------------------------------------------------------------------------------
 
-    def load(self, sheet: str, extra: str) -> None:
-        """inv_<sheet>: the sheet's typed rows plus the resolution columns `extra` (SQL)."""
+    def load(self, sheet: str, extra: str, joins: str = "", replace: str = "", keys: tuple[str, ...] = ()) -> None:
+        """inv_<sheet>: the sheet's typed rows (t) plus the resolution columns `extra`, computed in
+        the same statement from the tables `joins` adds (constant SQL): one pass over the rows
+        instead of an UPDATE per reference."""
         table = self.read.typed.get(sheet)
         if table is None:
             typed = SHEETS_BY_NAME[sheet]
@@ -293,11 +163,51 @@ class _Planner:
                               [("src", pa.int32()), ("row_no", pa.int32()), ("ok", pa.bool_())]
                               + [(c.field, types[c.store_type]) for c in typed.columns]
                               + [(f"has_{c.field}", pa.bool_()) for c in typed.columns]})
+        # Each reference's matching key, computed once per row for every join that uses it.
+        key_columns = "".join(f", inv_key({name}) AS {name}_key" for name in keys)
         self.cur.register("inv_typed", table)
         try:
-            self.sql(f"CREATE OR REPLACE TEMP TABLE inv_{sheet} AS SELECT *, {extra} FROM inv_typed")
+            self.sql(f"CREATE OR REPLACE TEMP TABLE inv_{sheet} AS "
+                     f"SELECT t.*{replace}, {extra} FROM (SELECT *{key_columns} FROM inv_typed) t {joins}")
         finally:
             self.cur.unregister("inv_typed")
+
+    @staticmethod
+    def service_ref(field_name: str, id_column: str) -> tuple[str, str]:
+        """(columns, joins) resolving t.<field_name> to <id_column>: by id, else by a name or alias
+        naming one service; <id_column>_matches counts the services a name names. The sheet is
+        loaded with the key of <field_name>."""
+        ids, names = f"{id_column}_by_id", f"{id_column}_by_name"
+        return (f"coalesce({ids}.service_id, CASE WHEN {names}.n = 1 THEN {names}.service_id END) AS {id_column}, "
+                f"{names}.n AS {id_column}_matches",
+                f"LEFT JOIN inv_service_ids {ids} ON {ids}.k = t.{field_name}_key "
+                f"LEFT JOIN inv_service_names {names} ON {names}.k = t.{field_name}_key")
+
+    @staticmethod
+    def id_ref(field_name: str, id_column: str, index: str) -> tuple[str, str]:
+        alias = f"{id_column}_by_id"
+        return (f"{alias}.{id_column} AS {id_column}",
+                f"LEFT JOIN {index} {alias} ON {alias}.k = t.{field_name}_key")
+
+    @staticmethod
+    def own_id(id_column: str, store_table: str) -> tuple[str, str, str]:
+        """(replace, columns, joins): a row's given id replaced by the stored row's it names (any
+        case and spacing), the given one kept as given_id."""
+        return (f" REPLACE (coalesce(own.{id_column}, t.{id_column}) AS {id_column})", f"t.{id_column} AS given_id",
+                f"LEFT JOIN (SELECT inv_key({id_column}) AS k, min({id_column}) AS {id_column} FROM {store_table} "
+                f"GROUP BY ALL HAVING count(*) = 1) own ON own.k = t.{id_column}_key")
+
+    def reject_service_ref(self, sheet: str, field_name: str, id_column: str) -> None:
+        unresolved = f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL"
+        self.reject(sheet, f"{unresolved} AND r.{id_column}_matches > 1", field_name,
+                    "'names several services: ' || array_to_string((SELECT n.ids FROM inv_service_names n "
+                    f"WHERE n.k = r.{field_name}_key), ', ') || '; give the id'")
+        self.reject(sheet, unresolved, field_name,
+                    "'no such service in the store or among the accepted rows of the services sheet'")
+
+    def reject_id_ref(self, sheet: str, field_name: str, id_column: str, what: str) -> None:
+        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
+                    f"'no such {what} in the store or among the accepted rows of the {what}s sheet'")
 
     # -- the steps ------------------------------------------------------------------------------
 
@@ -347,8 +257,11 @@ class _Planner:
             UPDATE inv_{sheet} r SET {id_column} = n.ids[1] FROM inv_unit_names n
             WHERE r.ok AND n.k = inv_key(r.{field_name}) AND len(n.ids) = 1
         """)
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
-                    "'several business units have this name'")
+        unresolved = f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL"
+        named = f"EXISTS (SELECT 1 FROM inv_unit_names n WHERE n.k = inv_key(r.{field_name}))"
+        self.reject(sheet, f"{unresolved} AND {named}", field_name, "'several business units have this name'")
+        self.reject(sheet, unresolved, field_name, "'no such business unit: its row on the business_units sheet was "
+                                                   "rejected'")
 
     def services(self) -> None:
         self.load("services", "NULL::VARCHAR AS unit_id, FALSE AS is_new, service_id AS given_id")
@@ -431,29 +344,14 @@ class _Planner:
         """)
         self.sql("""
             CREATE OR REPLACE TEMP TABLE inv_service_names AS
-            SELECT k, list(DISTINCT service_id ORDER BY service_id) AS ids FROM (
+            SELECT k, min(service_id) AS service_id, count(DISTINCT service_id) AS n,
+                   list(DISTINCT service_id ORDER BY service_id) AS ids FROM (
                 SELECT inv_key(name) AS k, service_id FROM services
                 UNION ALL SELECT inv_key(alias), service_id FROM service_aliases
                 UNION ALL SELECT inv_key(name), service_id FROM inv_services WHERE ok AND name IS NOT NULL
                 UNION ALL SELECT inv_key(alias), service_id FROM inv_aliases
             ) WHERE k <> '' GROUP BY k
         """)
-
-    def resolve_service(self, sheet: str, field_name: str, id_column: str) -> None:
-        self.sql(f"""
-            UPDATE inv_{sheet} r SET {id_column} = i.service_id FROM inv_service_ids i
-            WHERE r.{field_name} IS NOT NULL AND i.k = inv_key(r.{field_name})
-        """)
-        self.sql(f"""
-            UPDATE inv_{sheet} r SET {id_column} = n.ids[1] FROM inv_service_names n
-            WHERE r.{id_column} IS NULL AND r.{field_name} IS NOT NULL AND n.k = inv_key(r.{field_name})
-              AND len(n.ids) = 1
-        """)
-        names = f"(SELECT n.ids FROM inv_service_names n WHERE n.k = inv_key(r.{field_name}))"
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL AND len({names}) > 1", field_name,
-                    f"'names several services: ' || array_to_string({names}, ', ') || '; give the id'")
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
-                    "'no such service in the store or among the accepted rows of the services sheet'")
 
     def suppliers(self) -> None:
         self.load("suppliers", "NULL::VARCHAR AS supplier_id, FALSE AS is_new, FALSE AS created")
@@ -482,35 +380,59 @@ class _Planner:
         self.assign_ids("suppliers", "supplier_id", "r.name", "suppliers", "supplier_id")
 
     def dependencies(self) -> None:
-        self.load("dependencies", "NULL::VARCHAR AS service_id, NULL::VARCHAR AS depends_on_id")
-        self.resolve_service("dependencies", "service", "service_id")
-        self.resolve_service("dependencies", "depends_on", "depends_on_id")
+        service, service_joins = self.service_ref("service", "service_id")
+        depends_on, depends_on_joins = self.service_ref("depends_on", "depends_on_id")
+        self.load("dependencies", f"{service}, {depends_on}", f"{service_joins} {depends_on_joins}",
+                  keys=("service", "depends_on"))
+        self.reject_service_ref("dependencies", "service", "service_id")
+        self.reject_service_ref("dependencies", "depends_on", "depends_on_id")
         self.reject_repeats("dependencies", "(r.service_id, r.depends_on_id)", "dependency")
 
     def service_suppliers(self) -> None:
-        self.load("service_suppliers", "NULL::VARCHAR AS service_id, NULL::VARCHAR AS supplier_id")
-        self.resolve_service("service_suppliers", "service", "service_id")
+        service, joins = self.service_ref("service", "service_id")
+        self.load("service_suppliers", f"{service}, NULL::VARCHAR AS supplier_id", joins, keys=("service",))
+        self.reject_service_ref("service_suppliers", "service", "service_id")
 
     def service_supplier_links(self) -> None:
         self.sql("""
-            UPDATE inv_service_suppliers r SET supplier_id = m.ids[1]
-            FROM (SELECT inv_key(name) AS k, list(DISTINCT supplier_id) AS ids FROM (
-                      SELECT name, supplier_id FROM suppliers
-                      WHERE supplier_id NOT IN (SELECT supplier_id FROM inv_suppliers WHERE supplier_id IS NOT NULL)
-                      UNION ALL SELECT name, supplier_id FROM inv_suppliers WHERE ok) GROUP BY ALL) m
+            CREATE OR REPLACE TEMP TABLE inv_supplier_names AS
+            SELECT inv_key(name) AS k, list(DISTINCT supplier_id) AS ids FROM (
+                SELECT name, supplier_id FROM suppliers
+                WHERE supplier_id NOT IN (SELECT supplier_id FROM inv_suppliers WHERE supplier_id IS NOT NULL)
+                UNION ALL SELECT name, supplier_id FROM inv_suppliers WHERE ok) GROUP BY ALL
+        """)
+        self.sql("""
+            UPDATE inv_service_suppliers r SET supplier_id = m.ids[1] FROM inv_supplier_names m
             WHERE r.ok AND m.k = inv_key(r.supplier) AND len(m.ids) = 1
         """)
-        self.reject("service_suppliers", "r.supplier_id IS NULL", "supplier", "'several suppliers have this name'")
+        self.reject("service_suppliers", "r.supplier_id IS NULL AND EXISTS (SELECT 1 FROM inv_supplier_names m "
+                    "WHERE m.k = inv_key(r.supplier))", "supplier", "'several suppliers have this name'")
+        self.reject("service_suppliers", "r.supplier_id IS NULL", "supplier",
+                    "'no such supplier: its row on the suppliers sheet was rejected'")
         self.reject_repeats("service_suppliers", "(r.service_id, r.supplier_id)", "link")
 
     def plans(self) -> None:
-        self.load("plans", "NULL::VARCHAR AS service_id, FALSE AS is_new, plan_id AS given_id")
-        self.resolve_service("plans", "service", "service_id")
+        service, service_joins = self.service_ref("service", "service_id")
+        replace, given, own_joins = self.own_id("plan_id", "plans")
+        self.load("plans", f"{service}, {given}, FALSE AS is_new", f"{service_joins} {own_joins}", replace,
+                  keys=("service", "plan_id"))
+        self.reject_service_ref("plans", "service", "service_id")
+        if self.without_id("plans"):
+            self.match_plans_without_id()
+        self.assign_ids("plans", "plan_id", "coalesce(r.service_id, r.service)", "plans", "plan_id")
+        self.reject_repeats("plans", "inv_key(r.plan_id)", "plan")
         self.sql("""
-            UPDATE inv_plans r SET plan_id = s.plan_id
-            FROM (SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM plans GROUP BY ALL HAVING count(*) = 1) s
-            WHERE r.given_id IS NOT NULL AND s.k = inv_key(r.given_id)
+            CREATE OR REPLACE TEMP TABLE inv_plan_ids AS
+            SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM (
+                SELECT plan_id FROM plans UNION ALL SELECT plan_id FROM inv_plans WHERE ok) GROUP BY ALL
         """)
+
+    def without_id(self, sheet: str) -> bool:
+        """Whether some accepted row of the sheet has no id (most files give every id: the
+        matching by other columns is then skipped)."""
+        return bool(self.sql(f"SELECT count(*) FROM inv_{sheet} WHERE ok AND given_id IS NULL")[0][0])
+
+    def match_plans_without_id(self) -> None:
         # Without an id: the stored plan of the same service with the same title, if just one.
         self.sql("""
             UPDATE inv_plans r SET plan_id = s.plan_id
@@ -523,49 +445,34 @@ class _Planner:
                     "(SELECT count(*) FROM plans s WHERE s.service_id = r.service_id "
                     "AND inv_key(coalesce(s.title, '')) = inv_key(coalesce(r.title, ''))) > 1", "title",
                     "'several stored plans of this service have this title; give the plan id'")
-        self.sql("UPDATE inv_plans r SET is_new = NOT EXISTS (SELECT 1 FROM plans s WHERE s.plan_id = r.plan_id)")
-        self.assign_ids("plans", "plan_id", "coalesce(r.service_id, r.service)", "plans", "plan_id")
-        self.reject_repeats("plans", "inv_key(r.plan_id)", "plan")
-        self.sql("""
-            CREATE OR REPLACE TEMP TABLE inv_plan_ids AS
-            SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM (
-                SELECT plan_id FROM plans UNION ALL SELECT plan_id FROM inv_plans WHERE ok) GROUP BY ALL
-        """)
-
-    def resolve_id(self, sheet: str, field_name: str, id_column: str, index: str, what: str) -> None:
-        self.sql(f"UPDATE inv_{sheet} r SET {id_column} = i.{id_column} FROM {index} i "
-                 f"WHERE r.{field_name} IS NOT NULL AND i.k = inv_key(r.{field_name})")
-        self.reject(sheet, f"r.{field_name} IS NOT NULL AND r.{id_column} IS NULL", field_name,
-                    f"'no such {what} in the store or among the accepted rows of the {what}s sheet'")
 
     def plan_reviews(self) -> None:
-        self.load("plan_reviews", "NULL::VARCHAR AS plan_id")
-        self.resolve_id("plan_reviews", "plan", "plan_id", "inv_plan_ids", "plan")
+        plan, joins = self.id_ref("plan", "plan_id", "inv_plan_ids")
+        self.load("plan_reviews", plan, joins, keys=("plan",))
+        self.reject_id_ref("plan_reviews", "plan", "plan_id", "plan")
         self.reject_repeats("plan_reviews", "(r.plan_id, r.reviewed_on, coalesce(r.reviewed_by, ''))", "review")
 
     def drills(self) -> None:
-        self.load("drills", "NULL::VARCHAR AS service_id, NULL::VARCHAR AS plan_id, FALSE AS is_new, "
-                            "drill_id AS given_id")
-        self.resolve_service("drills", "service", "service_id")
-        self.resolve_id("drills", "plan", "plan_id", "inv_plan_ids", "plan")
-        self.sql("""
-            UPDATE inv_drills r SET drill_id = s.drill_id
-            FROM (SELECT inv_key(drill_id) AS k, min(drill_id) AS drill_id FROM drills GROUP BY ALL
-                  HAVING count(*) = 1) s
-            WHERE r.given_id IS NOT NULL AND s.k = inv_key(r.given_id)
-        """)
-        self.sql("""
-            UPDATE inv_drills r SET drill_id = s.drill_id
-            FROM (SELECT service_id, held_on, drill_type, min(drill_id) AS drill_id, count(*) AS n
-                  FROM drills GROUP BY ALL) s
-            WHERE r.given_id IS NULL AND s.service_id = r.service_id AND s.held_on = r.held_on
-              AND s.drill_type = r.drill_type AND s.n = 1
-        """)
-        self.reject("drills", "r.given_id IS NULL AND r.drill_id IS NULL AND (SELECT count(*) FROM drills s "
-                    "WHERE s.service_id = r.service_id AND s.held_on = r.held_on AND s.drill_type = r.drill_type) > 1",
-                    "held_on", "'several stored drills of this service were held that day with that type; give "
-                    "the drill id'")
-        self.sql("UPDATE inv_drills r SET is_new = NOT EXISTS (SELECT 1 FROM drills s WHERE s.drill_id = r.drill_id)")
+        service, service_joins = self.service_ref("service", "service_id")
+        plan, plan_joins = self.id_ref("plan", "plan_id", "inv_plan_ids")
+        replace, given, own_joins = self.own_id("drill_id", "drills")
+        self.load("drills", f"{service}, {plan}, {given}, FALSE AS is_new",
+                  f"{service_joins} {plan_joins} {own_joins}", replace, keys=("service", "plan", "drill_id"))
+        self.reject_service_ref("drills", "service", "service_id")
+        self.reject_id_ref("drills", "plan", "plan_id", "plan")
+        if self.without_id("drills"):
+            # Without an id: the stored drill of the same service, day and type, if just one.
+            self.sql("""
+                UPDATE inv_drills r SET drill_id = s.drill_id
+                FROM (SELECT service_id, held_on, drill_type, min(drill_id) AS drill_id, count(*) AS n
+                      FROM drills GROUP BY ALL) s
+                WHERE r.given_id IS NULL AND s.service_id = r.service_id AND s.held_on = r.held_on
+                  AND s.drill_type = r.drill_type AND s.n = 1
+            """)
+            self.reject("drills", "r.given_id IS NULL AND r.drill_id IS NULL AND (SELECT count(*) FROM drills s "
+                        "WHERE s.service_id = r.service_id AND s.held_on = r.held_on "
+                        "AND s.drill_type = r.drill_type) > 1", "held_on",
+                        "'several stored drills of this service were held that day with that type; give the drill id'")
         self.assign_ids("drills", "drill_id", "coalesce(r.service_id, r.service) || '-' || r.held_on",
                         "drills", "drill_id")
         self.reject_repeats("drills", "inv_key(r.drill_id)", "drill")
@@ -576,22 +483,19 @@ class _Planner:
         """)
 
     def findings(self) -> None:
-        self.load("findings", "NULL::VARCHAR AS drill_id, FALSE AS is_new, finding_id AS given_id")
-        self.resolve_id("findings", "drill", "drill_id", "inv_drill_ids", "drill")
-        self.sql("""
-            UPDATE inv_findings r SET finding_id = s.finding_id
-            FROM (SELECT inv_key(finding_id) AS k, min(finding_id) AS finding_id FROM drill_findings GROUP BY ALL
-                  HAVING count(*) = 1) s
-            WHERE r.given_id IS NOT NULL AND s.k = inv_key(r.given_id)
-        """)
-        self.sql("""
-            UPDATE inv_findings r SET finding_id = s.finding_id
-            FROM (SELECT drill_id, inv_key(what) AS k, min(finding_id) AS finding_id, count(*) AS n
-                  FROM drill_findings GROUP BY ALL) s
-            WHERE r.given_id IS NULL AND s.drill_id = r.drill_id AND s.k = inv_key(r.what) AND s.n = 1
-        """)
-        self.sql("UPDATE inv_findings r SET is_new = NOT EXISTS (SELECT 1 FROM drill_findings s "
-                 "WHERE s.finding_id = r.finding_id)")
+        drill, drill_joins = self.id_ref("drill", "drill_id", "inv_drill_ids")
+        replace, given, own_joins = self.own_id("finding_id", "drill_findings")
+        self.load("findings", f"{drill}, {given}, FALSE AS is_new", f"{drill_joins} {own_joins}", replace,
+                  keys=("drill", "finding_id"))
+        self.reject_id_ref("findings", "drill", "drill_id", "drill")
+        if self.without_id("findings"):
+            # Without an id: the stored finding of the same drill with the same text, if just one.
+            self.sql("""
+                UPDATE inv_findings r SET finding_id = s.finding_id
+                FROM (SELECT drill_id, inv_key(what) AS k, min(finding_id) AS finding_id, count(*) AS n
+                      FROM drill_findings GROUP BY ALL) s
+                WHERE r.given_id IS NULL AND s.drill_id = r.drill_id AND s.k = inv_key(r.what) AND s.n = 1
+            """)
         self.assign_ids("findings", "finding_id", "coalesce(r.drill_id, r.drill)", "drill_findings", "finding_id")
         self.reject_repeats("findings", "inv_key(r.finding_id)", "finding")
 
@@ -824,8 +728,8 @@ class _Planner:
 _STEPS = ("business_units", "services", "create_units", "service_units", "service_aliases", "service_index",
           "suppliers", "dependencies", "service_suppliers", "create_suppliers", "service_supplier_links", "plans",
           "plan_reviews", "drills", "findings", "compare")
-_SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_aliases", "inv_alias_clashes", "inv_service_ids",
-            "inv_service_names", "inv_plan_ids", "inv_drill_ids", "inv_repeats",
+_SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_supplier_names", "inv_aliases", "inv_alias_clashes",
+            "inv_service_ids", "inv_service_names", "inv_plan_ids", "inv_drill_ids", "inv_repeats",
             *[f"inv_{sheet}" for sheet in FIELD_COLUMNS]]
 
 

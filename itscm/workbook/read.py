@@ -266,46 +266,54 @@ END
 
 
 def _type_cells(con, result: ReadResult) -> None:
-    fields = [(source.src, position, source.sheet.name, column.field,
-               "text" if column.kind in (TEXT, LIST) else "parse", source.match.units.get(column.field))
-              for source in result.sources if source.usable for position, column in source.match.columns.items()]
+    # One row per column read: its field, and `parse`, a number for a field parsed in Python (one
+    # per sheet, field and unit: the key parsed values are joined back by), else NULL (text).
+    parse_ids: dict[tuple, int] = {}
+    fields = []
+    for source in result.sources:
+        if not source.usable:
+            continue
+        for position, column in source.match.columns.items():
+            unit = source.match.units.get(column.field)
+            parse = None if column.kind in (TEXT, LIST) else parse_ids.setdefault(
+                (source.sheet.name, column.field, unit), len(parse_ids))
+            fields.append((source.src, position, source.sheet.name, column.field,
+                           source.sheet.columns.index(column), parse))
     con.register("wb_fields_arrow", pa.table(list(zip(*fields, strict=True)) if fields else [[]] * 6, schema=pa.schema(
         [("src", pa.int32()), ("col_no", pa.int32()), ("sheet", pa.string()), ("field", pa.string()),
-         ("parse", pa.string()), ("unit", pa.string())])))
+         ("position", pa.int32()), ("parse", pa.int32())])))
     con.execute("CREATE TEMP TABLE wb_fields AS SELECT * FROM wb_fields_arrow")
     con.unregister("wb_fields_arrow")
     # The cells of the columns read, below the header; an empty text cell is no cell. A view: each
     # statement below reads it once (materialising it cost more than joining the few fields again).
     con.execute("""
         CREATE TEMP VIEW wb_values AS
-        SELECT c.src, c.row_no, f.sheet, f.field, f.parse, f.unit, c.kind, c.text
+        SELECT c.src, c.row_no, f.sheet, f.field, f.position, f.parse, c.kind, c.text
         FROM wb_cells c JOIN wb_fields f ON f.src = c.src AND f.col_no = c.col_no
         WHERE c.row_no > 1 AND NOT (c.kind = 's' AND trim(c.text) = '')
     """)
-    distinct = con.execute("SELECT DISTINCT sheet, field, unit, kind, text FROM wb_values WHERE parse = 'parse'"
-                           ).fetchall()
-    parsed = [(sheet, field_name, unit or "", kind, text,
-               *parse_cell(_sheet(sheet).column(field_name), unit, kind, text))
-              for sheet, field_name, unit, kind, text in distinct]
-    names = ("sheet", "field", "unit", "kind", "text", "value", "error")
-    con.register("wb_parsed_arrow", pa.table(list(zip(*parsed, strict=True)) if parsed else [[]] * 7,
-                                             schema=pa.schema([(name, pa.string()) for name in names])))
+    distinct = con.execute("SELECT DISTINCT parse, kind, text FROM wb_values WHERE parse IS NOT NULL").fetchall()
+    parse_keys = {number: key for key, number in parse_ids.items()}
+    parsed = [(parse, kind, text, *parse_cell(_sheet(parse_keys[parse][0]).column(parse_keys[parse][1]),
+                                              parse_keys[parse][2], kind, text))
+              for parse, kind, text in distinct]
+    con.register("wb_parsed_arrow", pa.table(list(zip(*parsed, strict=True)) if parsed else [[]] * 5, schema=pa.schema(
+        [("parse", pa.int32())] + [(name, pa.string()) for name in ("kind", "text", "value", "error")])))
     con.execute("CREATE TEMP TABLE wb_parsed AS SELECT * FROM wb_parsed_arrow")
     con.unregister("wb_parsed_arrow")
-    # Each cell's value and error: parsed values joined back by an equality on every part (an IS
-    # NOT DISTINCT FROM would compare every cell with every parsed value); text cleaned here.
+    # Each cell's value and error: parsed values joined back by plain equalities (an IS NOT
+    # DISTINCT FROM would compare every cell with every parsed value); text cleaned here, unjoined.
     con.execute(f"""
         CREATE TEMP VIEW wb_typed_values AS
-        SELECT v.src, v.row_no, v.sheet, v.field, v.text AS raw,
-               CASE WHEN v.parse = 'parse' THEN p.value WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END
-                   AS value,
-               CASE WHEN v.parse = 'parse' THEN p.error
-                    WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
+        SELECT v.src, v.row_no, v.sheet, v.field, v.position, v.text AS raw, p.value, p.error
+        FROM wb_values v JOIN wb_parsed p ON p.parse = v.parse AND p.kind = v.kind AND p.text = v.text
+        UNION ALL
+        SELECT v.src, v.row_no, v.sheet, v.field, v.position, v.text,
+               CASE WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END,
+               CASE WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
                     WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
-                                           || 'spreadsheet, or type the value' END AS error
-        FROM wb_values v LEFT JOIN wb_parsed p
-          ON p.sheet = v.sheet AND p.field = v.field AND p.unit = coalesce(v.unit, '') AND p.kind = v.kind
-         AND p.text = v.text
+                                           || 'spreadsheet, or type the value' END
+        FROM wb_values v WHERE v.parse IS NULL
     """)
     by_src = {source.src: source for source in result.sources}
     for src, row_no, field_name, error, raw in con.execute(
@@ -332,8 +340,8 @@ def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.T
                         "blank_keeps": pa.array([source.blank_keeps for source in sources], pa.bool_())})
     con.register("wb_carried", carried)
     values = ",\n".join(
-        f"TRY_CAST(max(CASE WHEN field = '{column.field}' THEN value END) AS {column.store_type}) AS {column.field}"
-        for column in sheet.columns)
+        f"TRY_CAST(max(CASE WHEN position = {position} THEN value END) AS {column.store_type}) AS {column.field}"
+        for position, column in enumerate(sheet.columns))
     flags = ",\n".join(f"list_contains(c.fields, '{column.field}') AND NOT (c.blank_keeps AND r.{column.field} IS NULL)"
                        f" AS has_{column.field}" for column in sheet.columns)
     # A closed list's value for a blank cell (lifecycle live, plan status draft), in a file carrying it.
@@ -343,7 +351,8 @@ def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.T
     replace = f" REPLACE ({blanks})" if blanks else ""
     required = [column for column in sheet.columns if column.required]
     # A required cell left empty (a refused one is reported by its parse already).
-    present = "".join(f", bool_or(field = '{column.field}') AS present_{column.field}" for column in required)
+    present = "".join(f", bool_or(position = {sheet.columns.index(column)}) AS present_{column.field}"
+                      for column in required)
     try:
         table = con.execute(f"""
             SELECT r.*{replace}, {flags}

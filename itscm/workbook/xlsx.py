@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from posixpath import dirname, join, normpath
 
+import duckdb
 import pyarrow as pa
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -240,8 +241,11 @@ def _unescaped(expr: str) -> str:
 
 
 def _not_plain_text(expr: str) -> str:
-    return (f"(contains({expr}, '<!') OR (contains({expr}, '&') AND contains("
-            f"regexp_replace({expr}, '&(?:amp|lt|gt|quot|apos);', '', 'g'), '&')))")
+    """Text holding CDATA, a comment, a character reference or an entity other than XML's five.
+    CASE, not AND: DuckDB evaluates both sides of an AND for every row, and the regex only needs
+    to look at the rare text with an '&'."""
+    return (f"(contains({expr}, '<!') OR CASE WHEN contains({expr}, '&') THEN contains("
+            f"regexp_replace({expr}, '&(?:amp|lt|gt|quot|apos);', '', 'g'), '&') ELSE FALSE END)")
 
 
 def _runs_text(expr: str) -> str:
@@ -260,10 +264,11 @@ WHERE contains(si, '<si>')
 # Row start tags and empty cells carry nothing; what is left of a row splits into cells. Without
 # an empty element in the row, its start tag is all there is to cut (most rows: cheaper).
 _ROW_TAGS_AND_EMPTY_CELLS = r"<row\b[^>]*>|<c [^>]*/>"
-# The plain cell: reference, then style, then type, then any other attributes; a formula (kept
+# The plain cell: reference (column and row lengths checked after: a bounded repetition costs RE2
+# more than the check), then style, then type, then any other attributes; a formula (kept
 # only to know there was one); a value, or an inline string (plain: one <t>; else runs). The
 # closing tag is cut by the split.
-_PLAIN_CELL = (r'^<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?: [a-zA-Z:0-9]+="[^"]*")*>'
+_PLAIN_CELL = (r'^<c r="([A-Z]+)([0-9]+)"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?: [a-zA-Z:0-9]+="[^"]*")*>'
                r'(<f[^>]*/>|<f[^>]*>[^<]*</f>)?(?:<v>([^<]*)</v>|<v\s*/>)?'
                r'(?:<is><t(?: xml:space="preserve")?>([^<]*)</t></is>|<is>([\s\S]*?)</is>)?$')
 # A date cell's serial -> ISO text, as openpyxl's from_excel computes it (1900's phantom leap day
@@ -295,13 +300,13 @@ WHERE cell <> ''
 """
 _FAST_CELLS_SQL = f"""
 INSERT INTO wb_cells
-SELECT $src, rn, {_COL_NO},
+SELECT $src, coalesce(rn, 0), CASE WHEN len(col) BETWEEN 1 AND 3 THEN {_COL_NO} ELSE 0 END,
     CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN 'f'
          WHEN t IN ('s', 'inlineStr', 'str') THEN 's'
          WHEN t IN ('b', 'e', 'd') THEN t
          WHEN is_date THEN CASE WHEN date_text IS NULL THEN 'e' ELSE 'd' END
          ELSE 'n' END,
-    CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN ''
+    coalesce(CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN ''
          WHEN t = 's' THEN ss.text
          WHEN t = 'inlineStr' AND rich <> '' THEN {_unescaped(_runs_text("rich"))}
          WHEN t = 'inlineStr' THEN {_unescaped("simple")}
@@ -309,11 +314,11 @@ SELECT $src, rn, {_COL_NO},
          WHEN t = 'b' THEN CASE WHEN v = '1' THEN 'TRUE' ELSE 'FALSE' END
          WHEN t IN ('e', 'd') THEN v
          WHEN is_date THEN coalesce(date_text, '#VALUE!')
-         ELSE v END,
-    col <> '' AND t IN ('', 's', 'inlineStr', 'str', 'b', 'e', 'd', 'n')
+         ELSE v END, ''),      -- '' only for a cell that is not plain (a sheet openpyxl reads again)
+    col <> '' AND len(col) <= 3 AND rn BETWEEN 1 AND 1048576 AND t IN ('', 's', 'inlineStr', 'str', 'b', 'e', 'd', 'n')
         AND (t <> 's' OR ss.idx IS NOT NULL)
         AND NOT {_not_plain_text("v")} AND NOT {_not_plain_text("simple")} AND NOT {_not_plain_text("rich")}
-FROM (SELECT col, nullif(rn, '')::INTEGER AS rn, t, f <> '' AS f, v, simple, rich, is_date,
+FROM (SELECT col, TRY_CAST(nullif(rn, '') AS INTEGER) AS rn, t, f <> '' AS f, v, simple, rich, is_date,
              CASE WHEN is_date THEN {_DATE_FROM_SERIAL.replace("serial", "TRY_CAST(v AS DOUBLE)")} END AS date_text
       FROM (SELECT *, t IN ('', 'n') AND list_contains($date_styles, nullif(s, '')::INTEGER) AS is_date
             FROM wb_matched)
@@ -351,7 +356,7 @@ def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -
             if shared_plain:
                 try:
                     sheet = _fast_sheet(con, package, path, file_name, title, src, parts)
-                except _NotPlain:
+                except (_NotPlain, duckdb.Error):   # anything the fast path did not foresee: openpyxl reads it
                     sheet = None
             if sheet is None:
                 sheet = _openpyxl_sheet(con, data, file_name, title, src)
