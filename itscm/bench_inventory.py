@@ -67,7 +67,8 @@ INVENTORY_SQL = [
 ]
 
 
-def build(path: Path, sizes: dict) -> None:
+def _build(path: Path, sizes: dict) -> None:
+    """A new store holding an inventory of these sizes, for the bench alone (never anyone's data)."""
     with Store(path) as store, store.transaction() as cursor:
         for statement in INVENTORY_SQL:
             used = {name: value for name, value in sizes.items() if f"${name}" in statement}
@@ -102,7 +103,7 @@ def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
     with tempfile.TemporaryDirectory(prefix="itscm-inventory-bench-") as name:
         folder = Path(name)
         full, empty = folder / "full.duckdb", folder / "empty.duckdb"
-        build(full, sizes)
+        _build(full, sizes)
         Store(empty).close()
         figures: dict[str, list[tuple[float, float]]] = {}
 
