@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -28,6 +27,7 @@ import pyarrow as pa
 from itscm.export import FORMULA_TRIGGERS
 from itscm.ingest.decode import decode_upload
 from itscm.ingest.errors import IngestError
+from itscm.store import MEMORY_LIMIT
 from itscm.workbook import xlsx
 from itscm.workbook.cells import parse_cell
 from itscm.workbook.errors import WorkbookError
@@ -46,7 +46,6 @@ from itscm.workbook.sheets import (
 
 WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xltm")
 CSV_EXTENSIONS = (".csv", ".txt", ".tsv")
-MEMORY_LIMIT = os.environ.get("ITSCM_DUCKDB_MEMORY", "1GB")
 PROBLEM_COLUMNS = ["file", "sheet", "row", "column", "severity", "reason", "value"]
 
 
