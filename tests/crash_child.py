@@ -4,7 +4,15 @@ point names, waiting on stdin so that the parent's kill lands at a known place. 
 has no test hooks. A child script is its imports (sys, datetime as dt, contextmanager, Store),
 then PAUSING_STORE, then its action between pause_at("before") and pause_at("after")."""
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PAUSING_STORE = textwrap.dedent("""
     path, action, argument, point = sys.argv[1:5]
@@ -41,3 +49,35 @@ PAUSING_STORE = textwrap.dedent("""
 
     store = PausingStore(path)
 """)
+
+
+def start_child(script: Path, path: Path, action: str, argument: str, point: str, now) -> subprocess.Popen:
+    """The child script on the store at `path`, to pause at `point` (see PAUSING_STORE)."""
+    return subprocess.Popen(
+        [sys.executable, str(script), str(path), action, argument, point, now.isoformat()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def killed_at_each_point(script: Path, before: Path, folder: Path, action: str, argument: str,
+                         points: list[tuple[str, str]], now) -> list[tuple[str, str, Path, subprocess.Popen]]:
+    """A copy of the store `before` per pause point, a child started on each and paused at its point,
+    then every child killed (SIGKILL): [(point, the state expected, the copy, the child)]. The children
+    start at once, so their imports overlap, which keeps the tests quick."""
+    children = []
+    for n, (point, state) in enumerate(points):
+        path = folder / f"{action}-{n}.duckdb"
+        shutil.copy(before, path)
+        children.append((point, state, path, start_child(script, path, action, argument, point, now)))
+    try:
+        for point, _, _, child in children:
+            line = child.stdout.readline().strip()
+            assert line == "paused", f"{point}: {line!r} {child.stderr.read() if child.poll() is not None else ''}"
+    finally:
+        for *_, child in children:
+            child.send_signal(signal.SIGKILL)
+            child.communicate(timeout=30)
+    for point, _, _, child in children:
+        assert child.returncode == -signal.SIGKILL, point
+    return children

@@ -10,9 +10,7 @@ cursor; the product code has no test hooks.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,7 +21,7 @@ import pytest
 from itscm.access import Actor
 from itscm.ingest import commit_upload, read_upload, undo_upload
 from itscm.store import Store, StoreLockedError
-from tests.crash_child import PAUSING_STORE
+from tests.crash_child import PAUSING_STORE, killed_at_each_point, start_child
 from tests.store_contents import table_contents, upload_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,25 +108,8 @@ def test_a_killed_change_is_all_or_nothing(stores, action, tmp_path):
     expected = {"before": contents(before), "after": contents(after)}
     assert expected["before"] != expected["after"]
 
-    # Every child is started at once and paused at its point, then all are killed: the
-    # imports of the children overlap, which keeps this test quick.
-    children = []
-    for n, (point, _) in enumerate(POINTS[action]):
-        path = tmp_path / f"{action}-{n}.duckdb"
-        shutil.copy(before, path)
-        child = start_child(folder, path, action, argument, point)
-        children.append((point, path, child))
-    try:
-        for point, _, child in children:
-            line = child.stdout.readline().strip()
-            assert line == "paused", f"{point}: {line!r} {child.stderr.read() if child.poll() is not None else ''}"
-    finally:
-        for _, _, child in children:
-            child.send_signal(signal.SIGKILL)
-            child.communicate(timeout=30)
-
-    for (point, state), (_, path, child) in zip(POINTS[action], children, strict=True):
-        assert child.returncode == -signal.SIGKILL, point
+    for point, state, path, _ in killed_at_each_point(folder / "child.py", before, tmp_path, action, argument,
+                                                      POINTS[action], T_CHILD):
         if state == "after":
             # The committed change is only in the write-ahead log: reopening must replay it.
             assert Path(f"{path}.wal").stat().st_size > 0
@@ -137,20 +118,12 @@ def test_a_killed_change_is_all_or_nothing(stores, action, tmp_path):
         assert contents(path) == expected[state], f"killed at {point}: the store is not the {state} state"
 
 
-def start_child(folder: Path, path: Path, action: str, argument: str, point: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(folder / "child.py"), str(path), action, argument, point, T_CHILD.isoformat()],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 def test_a_second_process_during_a_write_is_told_which_process_holds_the_store(stores, tmp_path):
     folder, made = stores
     before, _, argument = made["commit"]
     path = tmp_path / "held.duckdb"
     shutil.copy(before, path)
-    child = start_child(folder, path, "commit", argument, "sql:MERGE INTO incidents")
+    child = start_child(folder / "child.py", path, "commit", argument, "sql:MERGE INTO incidents", T_CHILD)
     try:
         assert child.stdout.readline().strip() == "paused"   # inside its write transaction
         with pytest.raises(StoreLockedError, match=rf"in use by another process \(PID {child.pid}\b"):
@@ -174,7 +147,7 @@ def test_a_store_reopened_after_a_kill_takes_the_change_again(stores, tmp_path):
     before, after, argument = made["commit"]
     path = tmp_path / "again.duckdb"
     shutil.copy(before, path)
-    child = start_child(folder, path, "commit", argument, "sql:MERGE INTO incidents")
+    child = start_child(folder / "child.py", path, "commit", argument, "sql:MERGE INTO incidents", T_CHILD)
     try:
         assert child.stdout.readline().strip() == "paused"
     finally:

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -21,7 +17,7 @@ from openpyxl import load_workbook
 from itscm.access import Actor
 from itscm.store import Store
 from itscm.workbook import commit_inventory, export_bytes, preview_inventory, undo_inventory_import
-from tests.crash_child import PAUSING_STORE
+from tests.crash_child import PAUSING_STORE, killed_at_each_point
 from tests.inventory_workbooks import edited, workbook
 from tests.store_contents import table_contents
 
@@ -120,23 +116,6 @@ def test_a_killed_inventory_change_is_all_or_nothing(stores, action, tmp_path):
     before, after, argument = made[action]
     expected = {"before": contents(before), "after": contents(after)}
     assert expected["before"] != expected["after"]
-    children = []
-    for n, (point, _) in enumerate(POINTS[action]):
-        path = tmp_path / f"{action}-{n}.duckdb"
-        shutil.copy(before, path)
-        child = subprocess.Popen(
-            [sys.executable, str(folder / "child.py"), str(path), action, argument, point, T_CHILD.isoformat()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        children.append((point, path, child))
-    try:
-        for point, _, child in children:
-            line = child.stdout.readline().strip()
-            assert line == "paused", f"{point}: {line!r} {child.stderr.read() if child.poll() is not None else ''}"
-    finally:
-        for _, _, child in children:
-            child.send_signal(signal.SIGKILL)
-            child.communicate(timeout=30)
-    for (point, state), (_, path, child) in zip(POINTS[action], children, strict=True):
-        assert child.returncode == -signal.SIGKILL, point
+    for point, state, path, _ in killed_at_each_point(folder / "child.py", before, tmp_path, action, argument,
+                                                      POINTS[action], T_CHILD):
         assert contents(path) == expected[state], f"killed at {point}: the store is not the {state} state"
