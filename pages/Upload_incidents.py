@@ -118,15 +118,10 @@ with history_tab:
         if not undoable.empty and ui.require_role(user, "analyst", "undo uploads"):
             labels = {row.upload_id: f"{row.file_name} · {row.uploaded_at:%Y-%m-%d %H:%M} · {row.upload_id}"
                       for row in undoable.itertuples()}
-            target = st.selectbox("Upload to undo", list(labels), format_func=labels.get, key="undo-target")
-            confirm = st.checkbox("Yes, restore the store to its state before this upload", key="undo-confirm")
-            if st.button("Undo upload", disabled=not confirm, key="undo-button"):
-                try:
-                    outcome = ingest.undo_upload(user, page.store, target)
-                except (ingest.IngestError, access.AccessDenied) as error:
-                    st.error(ui.plain(str(error)))
-                else:
-                    ui.rerun_with_message("undo-last-result", outcome.message)
+            ui.confirmed_undo(labels, lambda target: ingest.undo_upload(user, page.store, target),
+                              (ingest.IngestError, access.AccessDenied), choose="Upload to undo",
+                              confirm="Yes, restore the store to its state before this upload", button="Undo upload",
+                              keys=("undo-target", "undo-confirm", "undo-button"), result_key="undo-last-result")
     ui.show_message("undo-last-result", ":material/undo:")
 
 with names_tab:

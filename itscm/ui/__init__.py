@@ -24,6 +24,7 @@ from itscm.ui.upload import (
     upload_preview_summary,
 )
 from itscm.ui.widgets import (
+    confirmed_undo,
     download_csv,
     explain_empty,
     gap_table,
@@ -43,6 +44,7 @@ __all__ = [
     "cached_read",
     "committed_upload",
     "committed_upload_summary",
+    "confirmed_undo",
     "download_csv",
     "entrypoint_setup",
     "explain_empty",

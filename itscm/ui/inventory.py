@@ -22,7 +22,7 @@ from itscm.export import csv_for_spreadsheets
 from itscm.store import Store
 from itscm.ui.cache import cached_read
 from itscm.ui.signin import require_role
-from itscm.ui.widgets import plain, rerun_with_message, show_message
+from itscm.ui.widgets import confirmed_undo, plain, rerun_with_message, show_message
 
 ROLE = "continuity manager"
 TEMPLATE_FILE = "inventory_template.xlsx"
@@ -223,15 +223,11 @@ def import_history(user: access.Actor, store: Store) -> None:
     if not undoable.empty and require_role(user, ROLE, "undo an inventory import"):
         labels = {row.import_id: f"{row.imported_at:%Y-%m-%d %H:%M} · {row.imported_by} · {row.import_id}"
                   for row in undoable.itertuples()}
-        target = st.selectbox("Import to undo", list(labels), format_func=labels.get, key="inventory-undo-target")
-        confirm = st.checkbox("Yes, put back every row this import wrote as it was", key="inventory-undo-confirm")
-        if st.button("Undo import", disabled=not confirm, key="inventory-undo"):
-            try:
-                outcome = workbook.undo_inventory_import(user, store, target)
-            except (workbook.WorkbookError, access.AccessDenied) as error:
-                st.error(plain(str(error)), icon=":material/block:")
-            else:
-                rerun_with_message("inventory-undo-result", outcome.message)
+        confirmed_undo(labels, lambda target: workbook.undo_inventory_import(user, store, target),
+                       (workbook.WorkbookError, access.AccessDenied), choose="Import to undo",
+                       confirm="Yes, put back every row this import wrote as it was", button="Undo import",
+                       keys=("inventory-undo-target", "inventory-undo-confirm", "inventory-undo"),
+                       result_key="inventory-undo-result", error_icon=":material/block:")
     show_message("inventory-undo-result", ":material/undo:")
 
 

@@ -3,6 +3,8 @@ messages, downloads, charts, and the Overview's tiles and unit table and the cov
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -169,3 +171,20 @@ def gap_table(matrix: pd.DataFrame, controls: dict[str, str]) -> None:
     order = ["service", "unit", "tier", "owner", "gaps", *controls, "rto_minutes", "proving_rta_minutes",
              "last_review", "last_qualifying_drill"]
     st.dataframe(matrix, hide_index=True, column_order=order, column_config=config)
+
+
+def confirmed_undo(labels: dict[str, str], undo: Callable[[str], object], refusals: tuple[type[Exception], ...], *,
+                   choose: str, confirm: str, button: str, keys: tuple[str, str, str], result_key: str,
+                   error_icon: str | None = None) -> None:
+    """Pick one of `labels` (id -> label), tick the confirmation, press the button: `undo(id)`;
+    a refusal is shown in one line, a success by the message of what `undo` returned, once, after
+    a rerun. `keys` are the choice's, the confirmation's and the button's widget keys."""
+    target = st.selectbox(choose, list(labels), format_func=labels.get, key=keys[0])
+    confirmed = st.checkbox(confirm, key=keys[1])
+    if st.button(button, disabled=not confirmed, key=keys[2]):
+        try:
+            outcome = undo(target)
+        except refusals as error:
+            st.error(plain(str(error)), icon=error_icon)
+        else:
+            rerun_with_message(result_key, outcome.message)
