@@ -306,6 +306,35 @@ CREATE TABLE inventory_prior_rows (
 );
 """
 
+# Version 8: the hardware and software behind services (assets) and which service runs on which,
+# and how often the assets behind a tier's services must be verified (audit, discovery or review)
+# for the inventory currency measure. Assets come from the inventory workbook's assets and
+# service_assets sheets and from Snipe-IT and ServiceNow CI exports (itscm/workbook/).
+V8_ASSETS = """
+CREATE TABLE assets (
+    asset_id        TEXT NOT NULL,          -- the asset tag or CI name as the source keys it
+    name            TEXT NOT NULL,
+    asset_class     TEXT,                   -- server, database, application, network, cloud service, site, other
+    class_raw       TEXT,                   -- the class as the source wrote it (Snipe-IT category, sys_class_name)
+    location        TEXT,
+    owner           TEXT,
+    supplier_id     TEXT,
+    lifecycle       TEXT NOT NULL DEFAULT 'live',   -- live, retired
+    status_raw      TEXT,                   -- the status as the source wrote it
+    last_verified   DATE,                   -- last audit, discovery or review
+    verified_by     TEXT                    -- audit, discovery, review
+);
+
+CREATE TABLE service_assets (
+    service_id  TEXT NOT NULL,
+    asset_id    TEXT NOT NULL,
+    relation    TEXT                        -- runs on, hosted on, depends on
+);
+
+ALTER TABLE policy ADD COLUMN asset_verify_interval_days INTEGER;
+UPDATE policy SET asset_verify_interval_days = CASE WHEN is_critical THEN 90 ELSE 365 END;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -315,6 +344,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (6, "monthly incident rollup and active_until for the period measures", V6_MONTHLY_ROLLUP),
     (7, "inventory workbook: new inventory facts, drill findings, inventory imports and their undo",
      V7_INVENTORY_WORKBOOK),
+    (8, "assets behind services and their verification interval per tier", V8_ASSETS),
 ]
 
 MIGRATIONS.sort()
