@@ -204,6 +204,7 @@ POLICY = _Editable("policy", "tier", "edit policy", {
     "test_interval_days": lambda v: _days("Test interval", v),
     "min_test_type": lambda v: one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
     "is_critical": lambda v: bool(one_of("Critical", v, (True, False))),
+    "change_fails_review": lambda v: bool(one_of("A change since review fails the review control", v, (True, False))),
 }, unknown_field="{fields} is not a policy setting.")
 POLICY_FIELDS = POLICY.fields
 
@@ -218,7 +219,7 @@ def _days(label: str, value) -> int:
 
 
 def policy(store: Store) -> pd.DataFrame:
-    """tier, review_interval_days, test_interval_days, min_test_type, is_critical."""
+    """tier, review_interval_days, test_interval_days, min_test_type, is_critical, change_fails_review."""
     return store.df(f"SELECT tier, {', '.join(POLICY_FIELDS)} FROM policy ORDER BY tier")
 
 

@@ -23,6 +23,7 @@ STATE_COLOURS = {"on target": ON_TARGET, "at risk": AT_RISK, "breached": BREACHE
 PLAN_STATE_COLOURS = {
     "current": ON_TARGET,
     "due within 30 days": AT_RISK,
+    "changed since review": "#e0601b",   # stale like overdue, but a different fix: read the changes
     "overdue": BREACHED,
     "never tested": "#8e1b1b",
     "no plan": "#4a4a4a",
@@ -235,7 +236,8 @@ def cost_by_group(frame: pd.DataFrame, group: str, currency: str, title: str) ->
 def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure | None:
     """Business unit x plan state needing action: how many plans (and services without one) are
     in each. Current plans are left out: the darker a cell, the more work it holds."""
-    states = [s for s in ["no plan", "never tested", "overdue", "due within 30 days"] if s in set(by_unit["state"])]
+    needing_action = ["no plan", "never tested", "overdue", "changed since review", "due within 30 days"]
+    states = [s for s in needing_action if s in set(by_unit["state"])]
     if not states:
         return None
     table = by_unit.pivot_table(index="unit", columns="state", values="count", fill_value=0)[states]
@@ -251,7 +253,7 @@ def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure | None:
 def staleness_states(summary: dict) -> go.Figure:
     """One stacked bar: plans by state, and services with no plan at all."""
     parts = {"current": summary["current"], "due within 30 days": summary["due_soon"],
-             "overdue": summary["overdue"], "never tested": summary["never_tested"],
+             "changed since review": summary["changed_since_review"], "overdue": summary["overdue"], "never tested": summary["never_tested"],
              "no plan": summary["services_without_plan"]}
     frame = pd.DataFrame({"state": list(parts), "count": list(parts.values()), "all": "plans"})
     figure = px.bar(frame, x="count", y="all", color="state", orientation="h", text="count",

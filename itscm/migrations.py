@@ -335,6 +335,88 @@ ALTER TABLE policy ADD COLUMN asset_verify_interval_days INTEGER;
 UPDATE policy SET asset_verify_interval_days = CASE WHEN is_critical THEN 90 ELSE 365 END;
 """
 
+# Version 10: changes to the services and the assets behind them (ServiceNow change_request, Jira
+# Service Management change requests, the generic template; itscm/changes/), so that a plan
+# whose service changed after its last review is flagged (docs/DESIGN.md §16). Change uploads are
+# recorded like incident uploads, in their own tables so that neither undo can touch the other's
+# rows; change_prior_versions keeps each change an upload replaced. change_ci_mappings holds the
+# analyst's answer for a CI name that matched nothing. The policy switch says whether a plan
+# changed since review fails the coverage control "plan reviewed in interval".
+V10_CHANGES = """
+CREATE TABLE changes (
+    change_id        TEXT NOT NULL,         -- source-qualified, e.g. servicenow:CHG0030001
+    source           TEXT NOT NULL,
+    number           TEXT NOT NULL,         -- the number as the source wrote it
+    title            TEXT,
+    ci_name          TEXT,                  -- the configuration item / component as written
+    service_id       TEXT,                  -- the service the CI name matched, if any
+    asset_id         TEXT,                  -- the asset the CI name matched, if any
+    change_type      TEXT,                  -- standard, normal, emergency; NULL when not recognised
+    type_raw         TEXT,
+    state            TEXT,                  -- planned, in progress, implemented, closed, cancelled (NULL: unknown)
+    state_raw        TEXT,
+    close_code       TEXT,                  -- successful, successful with issues, unsuccessful
+    close_code_raw   TEXT,
+    planned_start    TIMESTAMP,             -- UTC
+    planned_end      TIMESTAMP,
+    work_end         TIMESTAMP,             -- when the work actually ended
+    closed_at        TIMESTAMP,
+    completed_at     TIMESTAMP,             -- implemented or closed: work_end, else planned_end, else closed_at
+    upload_id        TEXT
+);
+
+CREATE TABLE change_prior_versions (
+    upload_id        TEXT NOT NULL,         -- the change upload that replaced this version
+    change_id        TEXT NOT NULL,
+    source           TEXT NOT NULL,
+    number           TEXT NOT NULL,
+    title            TEXT,
+    ci_name          TEXT,
+    service_id       TEXT,
+    asset_id         TEXT,
+    change_type      TEXT,
+    type_raw         TEXT,
+    state            TEXT,
+    state_raw        TEXT,
+    close_code       TEXT,
+    close_code_raw   TEXT,
+    planned_start    TIMESTAMP,
+    planned_end      TIMESTAMP,
+    work_end         TIMESTAMP,
+    closed_at        TIMESTAMP,
+    completed_at     TIMESTAMP,
+    prior_upload_id  TEXT
+);
+
+CREATE TABLE change_uploads (
+    upload_id     TEXT NOT NULL,
+    file_name     TEXT,
+    sha256        TEXT,
+    format        TEXT,
+    uploaded_by   TEXT,
+    uploaded_at   TIMESTAMP NOT NULL,
+    rows_read     INTEGER NOT NULL DEFAULT 0,
+    inserted      INTEGER NOT NULL DEFAULT 0,
+    updated       INTEGER NOT NULL DEFAULT 0,
+    rejected      INTEGER NOT NULL DEFAULT 0,
+    state         TEXT NOT NULL,            -- committed, undone
+    undone_at     TIMESTAMP,
+    undone_by     TEXT
+);
+
+CREATE TABLE change_ci_mappings (
+    ci_key      TEXT NOT NULL,              -- lower(trim(ci_name))
+    ci_name     TEXT NOT NULL,
+    service_id  TEXT,
+    asset_id    TEXT,
+    mapped_by   TEXT,
+    mapped_at   TIMESTAMP NOT NULL
+);
+
+ALTER TABLE policy ADD COLUMN change_fails_review BOOLEAN DEFAULT TRUE;
+UPDATE policy SET change_fails_review = TRUE;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -345,6 +427,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, "inventory workbook: new inventory facts, drill findings, inventory imports and their undo",
      V7_INVENTORY_WORKBOOK),
     (8, "assets behind services and their verification interval per tier", V8_ASSETS),
+    (10, "changes, change uploads and their undo, a change since review fails the review control",
+     V10_CHANGES),
 ]
 
 MIGRATIONS.sort()

@@ -86,6 +86,9 @@ with policy_tab:
             "min_test_type": st.column_config.SelectboxColumn(
                 "Weakest drill that counts", options=list(administration.DRILL_TYPES_WEAKEST_FIRST), required=True),
             "is_critical": st.column_config.CheckboxColumn("Critical tier"),
+            "change_fails_review": st.column_config.CheckboxColumn(
+                "Change since review fails review", help="A plan whose service or an asset behind it changed "
+                "after the plan's last review fails the coverage control 'Plan reviewed in interval'."),
         })
     if is_admin and st.button("Save policy", key="policy-save", disabled=edited.equals(current_policy)):
         # Every tier as edited: the store compares, so what did not change is neither written nor logged.

@@ -113,7 +113,7 @@ def test_summary_counts_states_and_services_without_plan(org):
     retired_service = org.service(org.unit_id, lifecycle="retired")
     org.plan(retired_service)                                                 # plan of retired service
     assert staleness_summary(org.store, FILTERS) == {
-        "plans": 5, "current": 2, "due_soon": 1, "overdue": 1, "never_tested": 1,
+        "plans": 5, "current": 2, "due_soon": 1, "changed_since_review": 0, "overdue": 1, "never_tested": 1,
         "services_without_plan": 2,   # the tier-3 service and the one whose only plan is retired
         "stale_pct": 40.0,
     }

@@ -13,6 +13,7 @@ import pandas as pd
 
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.measures.common import month_ends, percent
+from itscm.measures.staleness import COMPLETED_CHANGES_BY_SERVICE_SQL
 from itscm.store import Store
 
 # Control column -> what a manager reads in the gap matrix.
@@ -30,7 +31,11 @@ CONTROLS: dict[str, str] = {
 DRILL_TYPES_WEAKEST_FIRST = ["walkthrough", "tabletop", "simulation", "parallel", "full interruption"]
 
 # Columns: as_of, service_id, service, unit_id, unit, tier, owner, rto_minutes, mtpd_minutes,
-# last_review, last_qualifying_drill, proving_rta_minutes, one boolean per control, gaps, covered.
+# last_review, last_change, last_qualifying_drill, proving_rta_minutes, one boolean per control,
+# gaps, covered. `last_change` is the day the latest completed change reached the service (itself
+# or an asset it runs on) by the as-of date; when the tier's policy says so
+# (change_fails_review), a change after the last review fails "plan reviewed in interval"
+# (docs/DESIGN.md §16).
 # `proving_rta_minutes` is the RTA of the latest passed drill that measured one: a tabletop after
 # a simulation does not un-prove an RTO.
 COVERAGE_BY_SERVICE_SQL = f"""
@@ -39,6 +44,7 @@ WITH as_of_dates AS (
 ),
 in_scope AS (
     SELECT s.*, u.name AS unit, p.review_interval_days, p.test_interval_days,
+           coalesce(p.change_fails_review, TRUE) AS change_fails_review,
            list_position($drill_types, p.min_test_type) AS min_test_rank
     FROM services s
     JOIN policy p ON p.tier = s.tier AND p.is_critical
@@ -67,14 +73,21 @@ passed AS (
     JOIN drills d ON d.service_id = g.service_id AND d.outcome = 'passed' AND d.held_on <= g.as_of
     GROUP BY g.grid_row
 ),
+changes_by_service AS ({COMPLETED_CHANGES_BY_SERVICE_SQL}),
+changed AS (
+    SELECT g.grid_row, list_max(list_filter(c.changed, day -> day <= g.as_of)) AS last_change
+    FROM grid g JOIN changes_by_service c ON c.service_id = g.service_id
+),
 controls AS (
     SELECT g.as_of, g.service_id, g.name AS service, g.unit_id, g.unit, g.tier, g.owner,
-           g.rto_minutes, g.mtpd_minutes, a.last_review, p.last_qualifying_drill, p.proving_rta_minutes,
+           g.rto_minutes, g.mtpd_minutes, a.last_review, c.last_change,
+           p.last_qualifying_drill, p.proving_rta_minutes,
            g.rto_minutes IS NOT NULL AND g.rpo_minutes IS NOT NULL AS objectives_set,
            g.impact_cost_per_hour IS NOT NULL AS bia_cost_set,
            coalesce(g.recovery_strategy NOT IN ('none', ''), FALSE) AS strategy_set,
            coalesce(a.approved_plan, FALSE) AS approved_plan,
            coalesce(date_diff('day', a.last_review, g.as_of) <= g.review_interval_days, FALSE)
+               AND NOT (g.change_fails_review AND coalesce(c.last_change > a.last_review, FALSE))
                AS plan_reviewed,
            coalesce(date_diff('day', p.last_qualifying_drill, g.as_of) <= g.test_interval_days, FALSE)
                AS drill_passed,
@@ -84,6 +97,7 @@ controls AS (
     FROM grid g
     LEFT JOIN approved a ON a.grid_row = g.grid_row
     LEFT JOIN passed p ON p.grid_row = g.grid_row
+    LEFT JOIN changed c ON c.grid_row = g.grid_row
 )
 SELECT *,
        {" + ".join(f"(NOT {c})::INTEGER" for c in CONTROLS)} AS gaps,

@@ -12,7 +12,7 @@ from itscm.measures.common import run_together
 from itscm.measures.coverage import COVERAGE_BY_SERVICE_SQL, DRILL_TYPES_WEAKEST_FIRST, coverage_trend
 from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month
 from itscm.measures.registry import headline_measures
-from itscm.measures.staleness import PLAN_STALENESS_SQL, staleness_trend
+from itscm.measures.staleness import PLAN_STALENESS_SQL, STALE_STATES_SQL, staleness_trend
 from itscm.rollup import period_params
 from itscm.store import Store
 
@@ -104,8 +104,8 @@ def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
     )
     staleness = store.df(
         f"""SELECT unit, count(*) FILTER (WHERE plan_id IS NOT NULL) AS plans,
-                   count(*) FILTER (WHERE state IN ('overdue', 'never tested')) AS stale_plans,
-                   round(100.0 * count(*) FILTER (WHERE state IN ('overdue', 'never tested'))
+                   count(*) FILTER (WHERE state IN {STALE_STATES_SQL}) AS stale_plans,
+                   round(100.0 * count(*) FILTER (WHERE state IN {STALE_STATES_SQL})
                          / nullif(count(*) FILTER (WHERE plan_id IS NOT NULL), 0), 1) AS stale_pct,
                    count(*) FILTER (WHERE state = 'no plan') AS services_without_plan
             FROM ({PLAN_STALENESS_SQL}) WHERE unit IS NOT NULL GROUP BY unit""",

@@ -143,9 +143,12 @@ register(HeadlineMeasure(
     key="stale_pct", name="staleness", figure="stale_pct", label="Stale plans", format=PERCENT,
     higher_is_better=False, default_target=5.0,
     summary=staleness_summary, at_dates=staleness_summaries, query_cost=1,
-    json_fields=("plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"),
-    tile_help=lambda s: f"{s['overdue'] + s['never_tested']:,} of {s['plans']:,} plans overdue or never tested",
+    json_fields=("plans", "current", "due_soon", "changed_since_review", "overdue", "never_tested",
+                 "services_without_plan"),
+    tile_help=lambda s: f"{s['overdue'] + s['never_tested'] + s['changed_since_review']:,} of {s['plans']:,} plans "
+                        "overdue, never tested or changed since review",
     summary_text=lambda s: f"{s['overdue']:,} overdue, {s['never_tested']:,} never tested, "
+                           f"{s['changed_since_review']:,} changed since review, "
                            f"{s['due_soon']:,} due within 30 days, {s['current']:,} current of {s['plans']:,} plans; "
                            f"{s['services_without_plan']:,} live services without a plan",
     unit_columns=(UnitColumn("stale_pct", "Stale plans", PERCENT), UnitColumn("stale_plans", "Stale plans (n)", COUNT),

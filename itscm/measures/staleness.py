@@ -3,9 +3,12 @@
 Per plan (draft or approved) of a live service: days since its last review and since the last
 passed drill of its service (a drill for this plan or for no particular plan), against the
 tier's review and test intervals. A plan is, in this order of precedence: never tested (no
-passed drill ever), overdue (never reviewed, or review or test past due), due within 30 days
-(the earlier due date is at most 30 days after the as-of date), else current. Live services
-with no plan appear as one 'no plan' row each, so the owner worklist shows them too.
+passed drill ever), overdue (never reviewed, or review or test past due), changed since review
+(its service, or an asset the service runs on, had a change completed after the plan's last
+review, or its approval if never reviewed: docs/DESIGN.md §16), due within 30 days (the earlier
+due date is at most 30 days after the as-of date), else current. Overdue, never tested and
+changed since review are stale. Live services with no plan appear as one 'no plan' row each, so
+the owner worklist shows them too.
 """
 
 from __future__ import annotations
@@ -19,11 +22,31 @@ from itscm.measures.common import month_ends, percent
 from itscm.store import Store
 
 DUE_SOON_DAYS = 30
-STATES = ["current", "due within 30 days", "overdue", "never tested", "no plan"]
+STATES = ["current", "due within 30 days", "changed since review", "overdue", "never tested", "no plan"]
+STALE_STATES = ("overdue", "never tested", "changed since review")
+STALE_STATES_SQL = "('overdue', 'never tested', 'changed since review')"
+
+# Columns: service_id, changed (list of the dates completed changes reached the service). A
+# change reaches a service directly (its CI is the service) or through an asset the service runs
+# on (service_assets); one matched both ways counts once. Only completed changes have a
+# completed_at (implemented or closed, not cancelled; set at import: itscm/changes/).
+COMPLETED_CHANGES_BY_SERVICE_SQL = """
+SELECT service_id, list(completed_on) AS changed
+FROM (
+    SELECT service_id, change_id, completed_at::DATE AS completed_on
+    FROM changes WHERE completed_at IS NOT NULL AND service_id IS NOT NULL
+    UNION
+    SELECT sa.service_id, c.change_id, c.completed_at::DATE
+    FROM changes c JOIN service_assets sa ON sa.asset_id = c.asset_id
+    WHERE c.completed_at IS NOT NULL
+)
+GROUP BY service_id
+"""
 
 # Columns: as_of, plan_id (NULL for 'no plan'), plan, plan_status, owner, service_id, service,
-# unit, tier, last_review, last_passed_drill, review_due, test_due, days_since_review,
-# days_since_test, days_overdue, state.
+# unit, tier, last_review, last_passed_drill, review_due, test_due, last_change, change_baseline
+# (the last review, else the approval), changes_since_review, days_since_review, days_since_test,
+# days_overdue, state.
 PLAN_STALENESS_SQL = f"""
 WITH as_of_dates AS (
     SELECT unnest($as_of_dates)::DATE AS as_of
@@ -45,27 +68,38 @@ passed_by_service AS (
     SELECT service_id, list({{'held_on': held_on, 'plan_id': plan_id}}) AS passed
     FROM drills WHERE outcome = 'passed' GROUP BY service_id
 ),
+changes_by_service AS ({COMPLETED_CHANGES_BY_SERVICE_SQL}),
 live_plans AS (
     SELECT pl.plan_id, pl.title AS plan, pl.status AS plan_status, coalesce(pl.owner, s.owner) AS owner, s.*,
+           pl.approved_on,
            coalesce(r.reviewed, []) AS reviewed,
-           coalesce([d.held_on FOR d IN p.passed IF d.plan_id IS NULL OR d.plan_id = pl.plan_id], []) AS passed
+           coalesce([d.held_on FOR d IN p.passed IF d.plan_id IS NULL OR d.plan_id = pl.plan_id], []) AS passed,
+           coalesce(c.changed, []) AS changed
     FROM live_services s
     JOIN plans pl ON pl.service_id = s.service_id AND pl.status <> 'retired'
     LEFT JOIN reviews_by_plan r ON r.plan_id = pl.plan_id
     LEFT JOIN passed_by_service p ON p.service_id = s.service_id
+    LEFT JOIN changes_by_service c ON c.service_id = s.service_id
 ),
 plan_latest AS (
-    SELECT d.as_of, g.*,
+    SELECT d.as_of, g.* EXCLUDE (changed),
            list_max(list_filter(g.reviewed, day -> day <= d.as_of)) AS last_review,
-           list_max(list_filter(g.passed, day -> day <= d.as_of)) AS last_passed_drill
+           list_max(list_filter(g.passed, day -> day <= d.as_of)) AS last_passed_drill,
+           list_filter(g.changed, day -> day <= d.as_of) AS changed_by_then
     FROM as_of_dates d CROSS JOIN live_plans g
 ),
 plan_dates AS (
     SELECT as_of, plan_id, plan, plan_status, owner, service_id, name AS service, unit, tier,
            last_review, last_passed_drill,
            (last_review + to_days(review_interval_days))::DATE AS review_due,
-           (last_passed_drill + to_days(test_interval_days))::DATE AS test_due
-    FROM plan_latest
+           (last_passed_drill + to_days(test_interval_days))::DATE AS test_due,
+           list_max(changed_by_then) AS last_change, change_baseline,
+           len(list_filter(changed_by_then, day -> day > change_baseline)) AS changes_since_review
+    FROM (
+        -- the last review, else the approval: the day the plan was last checked against its service
+        SELECT *, coalesce(last_review, CASE WHEN approved_on <= as_of THEN approved_on END) AS change_baseline
+        FROM plan_latest
+    )
 ),
 plan_states AS (
     SELECT *,
@@ -74,6 +108,7 @@ plan_states AS (
            greatest(date_diff('day', least(review_due, test_due), as_of), 0) AS days_overdue,
            CASE WHEN last_passed_drill IS NULL THEN 'never tested'
                 WHEN last_review IS NULL OR review_due < as_of OR test_due < as_of THEN 'overdue'
+                WHEN changes_since_review > 0 THEN 'changed since review'
                 WHEN least(review_due, test_due) <= as_of + {DUE_SOON_DAYS} THEN 'due within 30 days'
                 ELSE 'current' END AS state
     FROM plan_dates
@@ -101,7 +136,10 @@ def _params(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict:
 
 
 
-_STATE_ORDER = "list_position(['no plan', 'never tested', 'overdue', 'due within 30 days', 'current'], state)"
+_STATE_ORDER = (
+    "list_position(['no plan', 'never tested', 'overdue', 'changed since review', 'due within 30 days', "
+    "'current'], state)"
+)
 
 
 def plan_worklist(store: Store, filters: Filters) -> pd.DataFrame:
@@ -114,12 +152,13 @@ def plan_worklist(store: Store, filters: Filters) -> pd.DataFrame:
 
 
 def staleness_summary(store: Store, filters: Filters) -> dict:
-    """{plans, current, due_soon, overdue, never_tested, services_without_plan, stale_pct}.
-    Stale = overdue or never tested, as a share of plans."""
+    """{plans, current, due_soon, changed_since_review, overdue, never_tested, services_without_plan,
+    stale_pct}. Stale = overdue, never tested or changed since review, as a share of plans."""
     return staleness_summaries(store, filters, [filters.as_of])[filters.as_of]
 
 
-_SUMMARY_KEYS = ["plans", "current", "due_soon", "overdue", "never_tested", "services_without_plan"]
+_SUMMARY_KEYS = ["plans", "current", "due_soon", "changed_since_review", "overdue", "never_tested",
+                 "services_without_plan"]
 
 
 def staleness_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict[dt.date, dict]:
@@ -129,6 +168,7 @@ def staleness_summaries(store: Store, filters: Filters, as_of_dates: list[dt.dat
                count(*) FILTER (WHERE plan_id IS NOT NULL),
                count(*) FILTER (WHERE state = 'current'),
                count(*) FILTER (WHERE state = 'due within 30 days'),
+               count(*) FILTER (WHERE state = 'changed since review'),
                count(*) FILTER (WHERE state = 'overdue'),
                count(*) FILTER (WHERE state = 'never tested'),
                count(*) FILTER (WHERE state = 'no plan')
@@ -138,7 +178,8 @@ def staleness_summaries(store: Store, filters: Filters, as_of_dates: list[dt.dat
     summaries = {}
     for as_of in as_of_dates:
         summary = dict(zip(_SUMMARY_KEYS, counts.get(as_of, [0] * len(_SUMMARY_KEYS)), strict=True))
-        summary["stale_pct"] = percent(summary["overdue"] + summary["never_tested"], summary["plans"])
+        stale = summary["overdue"] + summary["never_tested"] + summary["changed_since_review"]
+        summary["stale_pct"] = percent(stale, summary["plans"])
         summaries[as_of] = summary
     return summaries
 
@@ -157,13 +198,53 @@ def staleness_trend(store: Store, filters: Filters) -> pd.DataFrame:
     sql = f"""
         SELECT as_of AS month_end,
                count(*) FILTER (WHERE plan_id IS NOT NULL) AS plans,
-               count(*) FILTER (WHERE state IN ('overdue', 'never tested')) AS stale,
-               round(100.0 * count(*) FILTER (WHERE state IN ('overdue', 'never tested'))
+               count(*) FILTER (WHERE state IN {STALE_STATES_SQL}) AS stale,
+               round(100.0 * count(*) FILTER (WHERE state IN {STALE_STATES_SQL})
                      / nullif(count(*) FILTER (WHERE plan_id IS NOT NULL), 0), 1) AS stale_pct
         FROM ({PLAN_STALENESS_SQL}) GROUP BY as_of ORDER BY as_of
     """
     dates = month_ends(filters.since, min(filters.until, filters.as_of))
     return store.df(sql, _params(store, filters, dates))
+
+
+# Columns: plan_id, plan, owner, service_id, service, state, change_id, number, title, ci_name,
+# reached_through ('service' or the asset's name), change_type, close_code, completed_at,
+# emergency, unsuccessful. The completed changes behind each plan with changes since its review
+# (whatever its state: an overdue plan's changes are worth knowing too), at the as-of date.
+CHANGES_BEHIND_PLANS_SQL = f"""
+WITH flagged AS (
+    SELECT plan_id, plan, owner, service_id, service, state, change_baseline
+    FROM ({PLAN_STALENESS_SQL}) WHERE changes_since_review > 0
+),
+reaching AS (
+    SELECT service_id, change_id, 'service' AS reached_through
+    FROM changes WHERE completed_at IS NOT NULL AND service_id IS NOT NULL
+    UNION ALL
+    SELECT sa.service_id, c.change_id, coalesce(a.name, c.asset_id)
+    FROM changes c JOIN service_assets sa ON sa.asset_id = c.asset_id
+    LEFT JOIN assets a ON a.asset_id = c.asset_id
+    WHERE c.completed_at IS NOT NULL AND (c.service_id IS DISTINCT FROM sa.service_id)
+)
+SELECT f.plan_id, f.plan, f.owner, f.service_id, f.service, f.state, c.change_id, c.number, c.title,
+       c.ci_name, r.reached_through, c.change_type, c.close_code, c.completed_at,
+       coalesce(c.change_type = 'emergency', FALSE) AS emergency,
+       coalesce(c.close_code = 'unsuccessful', FALSE) AS unsuccessful
+FROM flagged f
+JOIN reaching r ON r.service_id = f.service_id
+JOIN changes c ON c.change_id = r.change_id
+WHERE c.completed_at::DATE > f.change_baseline AND c.completed_at::DATE <= $as_of
+"""
+
+
+def changes_behind_plans(store: Store, filters: Filters) -> pd.DataFrame:
+    """The changes since each plan's review, newest first per plan: what the owner has to read
+    the plan against."""
+    sql = f"""
+        SELECT * FROM ({CHANGES_BEHIND_PLANS_SQL})
+        ORDER BY owner, service, plan_id, completed_at DESC, change_id
+    """
+    params = _params(store, filters, [filters.as_of]) | {"as_of": filters.as_of}
+    return store.df(sql, params)
 
 
 # Columns: owner (the finding's, else its service's), finding_id, what, due_on, overdue (open and
