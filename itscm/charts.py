@@ -253,7 +253,8 @@ def staleness_heatmap(by_unit: pd.DataFrame) -> go.Figure | None:
 def staleness_states(summary: dict) -> go.Figure:
     """One stacked bar: plans by state, and services with no plan at all."""
     parts = {"current": summary["current"], "due within 30 days": summary["due_soon"],
-             "changed since review": summary["changed_since_review"], "overdue": summary["overdue"], "never tested": summary["never_tested"],
+             "changed since review": summary["changed_since_review"], "overdue": summary["overdue"],
+             "never tested": summary["never_tested"],
              "no plan": summary["services_without_plan"]}
     frame = pd.DataFrame({"state": list(parts), "count": list(parts.values()), "all": "plans"})
     figure = px.bar(frame, x="count", y="all", color="state", orientation="h", text="count",
