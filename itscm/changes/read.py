@@ -1,0 +1,479 @@
+"""Reading a change export into a preview: what was understood, what was rejected, nothing
+committed. The incident import's reading discipline (itscm/ingest/): the bytes are decoded and
+read into a private scratch DuckDB by the same code (CSV), or by openpyxl (XLSX); every field is
+cleaned, dates are parsed and the type, state and close code normalised column-wise in SQL; the
+problems are rows of a report (row, column, severity, reason, value), the row as the spreadsheet
+numbers it (header = 1).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from itscm.changes import formats
+from itscm.changes.formats import CUSTOM, DATE_FIELDS, FIELD_LABELS, FORMATS_BY_NAME, REQUIRED_FIELDS
+from itscm.ingest import dates
+from itscm.ingest.decode import DEFAULT_MAX_BYTES, decode_upload
+from itscm.ingest.errors import IngestError
+from itscm.ingest.reader import load_raw
+from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
+from itscm.ingest.validate import PROBLEM_COLUMNS
+from itscm.ingest.validate import install_macros as install_cleaning_macros
+from itscm.store import Store
+
+MAX_ID_LENGTH = 200
+_VALUE_PREVIEW = 200
+_FUTURE_SLACK = timedelta(days=1)
+
+# What a change is stored as (the changes table less upload_id), in order; the accepted rows
+# carry the file `row` first.
+CHANGE_COLUMNS = ["change_id", "source", "number", "title", "ci_name", "service_id", "asset_id",
+                  "change_type", "type_raw", "state", "state_raw", "close_code", "close_code_raw",
+                  "planned_start", "planned_end", "work_end", "closed_at", "completed_at"]
+
+# One row per CI name key (lowercased, trimmed): the service and the asset it names. An analyst's
+# mapping (the latest for the key) wins; otherwise a service's name or alias and an asset's id or
+# name are matched independently, so a CI that is both (a business service CI) gets both.
+CI_KEYS_SQL = f"""
+WITH services_by_key AS ({SERVICE_NAME_KEYS_SQL}),
+assets_by_key AS (
+    SELECT name_key, arg_min(asset_id, (rank, asset_id)) AS asset_id
+    FROM (
+        SELECT lower(trim(asset_id)) AS name_key, asset_id, 0 AS rank FROM assets
+        UNION ALL
+        SELECT lower(trim(name)), asset_id, 1 FROM assets
+    )
+    WHERE name_key <> ''
+    GROUP BY name_key
+),
+mapped AS (
+    SELECT ci_key AS name_key, service_id, asset_id FROM change_ci_mappings
+    QUALIFY row_number() OVER (PARTITION BY ci_key ORDER BY mapped_at DESC) = 1
+),
+matched AS (
+    SELECT coalesce(s.name_key, a.name_key) AS name_key, s.service_id, a.asset_id
+    FROM services_by_key s FULL JOIN assets_by_key a ON a.name_key = s.name_key
+)
+SELECT name_key, service_id, asset_id FROM mapped
+UNION ALL
+SELECT name_key, service_id, asset_id FROM matched WHERE name_key NOT IN (SELECT name_key FROM mapped)
+"""
+
+
+@dataclass
+class ChangePreview:
+    """A change export read and checked, not committed. `accepted` holds the changes in store
+    layout (plus the file `row`); `problems` one line per problem: row (None for the whole file),
+    column, severity ('error' rejects the row, 'warning' keeps it), reason, value."""
+
+    file_name: str
+    sha256: str
+    size_bytes: int
+    format: str  # servicenow, servicenow-labels, jira, generic, custom
+    format_label: str
+    source: str
+    detected_formats: list[tuple[str, float]]
+    columns: list[str]
+    mapping: dict[str, list[str]]
+    needs_mapping: bool
+    missing_fields: list[str]
+    timezone: str
+    date_order: str
+    rows_read: int
+    superseded_rows: int
+    accepted: pa.Table
+    problems: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> int:
+        return self.accepted.num_rows
+
+    @cached_property
+    def rejected(self) -> int:
+        errors = self.problems[self.problems["severity"] == "error"]
+        return int(errors["row"].dropna().nunique())
+
+    @cached_property
+    def warnings(self) -> int:
+        return int((self.problems["severity"] == "warning").sum())
+
+    def unmatched_cis(self) -> pd.DataFrame:
+        """ci_name, changes: CI names in this file matching no service and no asset (as the store is now)."""
+        frame = self.accepted.select(["service_id", "asset_id", "ci_name"]).to_pandas()
+        frame = frame[frame["service_id"].isna() & frame["asset_id"].isna() & frame["ci_name"].notna()]
+        counts = frame.groupby("ci_name").size().rename("changes").reset_index()
+        return counts.sort_values(["changes", "ci_name"], ascending=[False, True], ignore_index=True)
+
+    def summary(self) -> dict:
+        return {"file_name": self.file_name, "format": self.format, "format_label": self.format_label,
+                "timezone": self.timezone, "date_order": self.date_order, "rows_read": self.rows_read,
+                "changes": self.changes, "rejected": self.rejected, "warnings": self.warnings,
+                "superseded_rows": self.superseded_rows, "needs_mapping": self.needs_mapping}
+
+
+def read_changes(
+    data: bytes,
+    file_name: str,
+    *,
+    store: Store,
+    format: str | None = None,
+    tz: str = "UTC",
+    mapping: dict[str, str] | None = None,
+    date_order: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    now: datetime | None = None,
+) -> ChangePreview:
+    """Read and check a change export (CSV or XLSX); raise `IngestError` when it cannot be read at all."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    with tempfile.TemporaryDirectory(prefix="itscm-changes-") as workdir:
+        con = duckdb.connect(":memory:", config={"temp_directory": str(Path(workdir) / "spill")})
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            header, sha256, size = _load(con, data, file_name, max_bytes, Path(workdir))
+            return _read(con, store, header, file_name, sha256, size, format=format, tz=tz,
+                         mapping=dict(mapping or {}), date_order=date_order, now=now)
+        finally:
+            con.close()
+
+
+def is_xlsx(data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04"
+
+
+def _load(con, data: bytes, file_name: str, max_bytes: int, workdir: Path) -> tuple[list[str], str, int]:
+    """The file into `ingest_raw` (row_no, c0..c{n}); returns the header, sha256 and size."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise IngestError(f"{file_name}: expected the file's bytes, got {type(data).__name__}.")
+    data = bytes(data)
+    if is_xlsx(data):
+        if len(data) > max_bytes:
+            raise IngestError(f"{file_name} is above the upload limit of {max_bytes // 1_000_000} MB.")
+        import hashlib
+
+        return _load_xlsx(con, data, file_name), hashlib.sha256(data).hexdigest(), len(data)
+    decoded = decode_upload(data, file_name, max_bytes=max_bytes)
+    raw = load_raw(con, decoded.text, delimiter=decoded.delimiter, n_columns=len(decoded.header),
+                   workdir=workdir, file_name=file_name)
+    if raw.records <= 1:
+        raise IngestError(f"{file_name} has a header but no data rows.")
+    return decoded.header, decoded.sha256, decoded.size_bytes
+
+
+def _cell_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _load_xlsx(con, data: bytes, file_name: str) -> list[str]:
+    """The first sheet of a workbook, its first non-empty row the header, every cell as text
+    (dates as ISO 8601, which the date parsing reads like any other)."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        raise IngestError(f"{file_name} cannot be read as an Excel workbook: {error}.") from None
+    try:
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        header: list[str] | None = None
+        row_nos: list[int] = []
+        columns: list[list[str | None]] = []
+        for row_no, row in enumerate(rows, start=1):
+            texts = [_cell_text(value) for value in row]
+            if header is None:
+                if any(text and text.strip() for text in texts):
+                    header = [(text or "").strip() for text in texts]
+                    while header and not header[-1]:
+                        header.pop()
+                    header_row = row_no
+                    columns = [[] for _ in range(len(header) + 1)]
+                continue
+            if not any(text and text.strip() for text in texts):
+                continue
+            row_nos.append(row_no)
+            for i in range(len(header)):
+                columns[i].append(texts[i] if i < len(texts) else None)
+            extra = [text for text in texts[len(header):] if text and text.strip()]
+            columns[len(header)].append(extra[0] if extra else None)
+    finally:
+        book.close()
+    if header is None:
+        raise IngestError(f"{file_name} is empty: its first sheet has no header row.")
+    if not row_nos:
+        raise IngestError(f"{file_name} has a header but no data rows.")
+    # Rows are numbered as Excel shows them; a header below row 1 keeps the sheet's numbers.
+    del header_row
+    table = pa.table({"row_no": pa.array(row_nos, pa.int64())}
+                     | {f"c{i}": pa.array(values, pa.string()) for i, values in enumerate(columns)})
+    con.register("changes_raw_arrow", table)
+    con.execute("CREATE TABLE ingest_raw AS SELECT * FROM changes_raw_arrow")
+    con.unregister("changes_raw_arrow")
+    return header
+
+
+def _choose(header, chosen: str | None, mapping: dict[str, str]):
+    detected = formats.detect_formats(header)
+    if chosen:
+        chosen = chosen.strip().lower()
+        if chosen != CUSTOM and chosen not in FORMATS_BY_NAME:
+            raise IngestError(f"Unknown format '{chosen}'; the formats are {', '.join(FORMATS_BY_NAME)} (or custom).")
+    else:
+        chosen = detected[0][0] if detected else CUSTOM
+    fmt = FORMATS_BY_NAME.get(chosen)
+    columns = formats.resolve_columns(fmt, header, mapping)
+    label, source = (fmt.label, fmt.source) if fmt else ("Custom column mapping", "generic")
+    return chosen, label, source, detected, columns
+
+
+def _field_sql(columns: dict[str, list[int]], name: str) -> str:
+    positions = columns.get(name)
+    if not positions:
+        return "NULL::VARCHAR"
+    cleaned = [f"ingest_clean(c{i})" for i in positions]
+    # Repeated or alternative columns: the first one filled wins.
+    return cleaned[0] if len(cleaned) == 1 else f"coalesce({', '.join(cleaned)})"
+
+
+def _vocabulary(con, name: str, values_sql: str, normalise) -> None:
+    """A small table raw -> normalised value: few distinct values, normalised in Python once each."""
+    raws = [raw for (raw,) in con.execute(f"SELECT DISTINCT v FROM ({values_sql}) WHERE v IS NOT NULL").fetchall()]
+    table = pa.table({"raw": pa.array(raws, pa.string()),
+                      "value": pa.array([normalise(raw) for raw in raws], pa.string())})
+    con.register(f"{name}_arrow", table)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
+def _read(con, store: Store, header: list[str], file_name: str, sha256: str, size: int, *, format, tz,
+          mapping, date_order, now) -> ChangePreview:
+    chosen, label, source, detected, columns = _choose(header, format, mapping)
+    timezone = dates.canonical_timezone(con, tz)
+    missing = [name for name in REQUIRED_FIELDS if name not in columns]
+    base = dict(file_name=file_name, sha256=sha256, size_bytes=size, format=chosen, format_label=label,
+                source=source, detected_formats=detected, columns=header,
+                mapping={name: [header[i] for i in positions] for name, positions in columns.items()},
+                missing_fields=missing, timezone=timezone)
+    rows_read = con.execute("SELECT count(*) FROM ingest_raw WHERE row_no > 1").fetchone()[0]
+    if missing:
+        what = " and ".join(FIELD_LABELS[name] for name in missing)
+        note = (f"The header matches no known change export format; map at least the column for {what}."
+                if chosen == CUSTOM else f"This {label} has no column for {what}; map it.")
+        return ChangePreview(**base, needs_mapping=True, date_order=dates.UNAMBIGUOUS, rows_read=rows_read,
+                             superseded_rows=0, accepted=_empty_accepted(), problems=_empty_problems(),
+                             notes=[note])
+    install_cleaning_macros(con)
+    con.register("change_ci_keys_arrow", store.arrow(CI_KEYS_SQL))
+    con.execute("CREATE TEMP TABLE change_ci_keys AS SELECT * FROM change_ci_keys_arrow")
+    con.unregister("change_ci_keys_arrow")
+    n = len(header)
+    fields_sql = ", ".join(f"{_field_sql(columns, name)} AS {name}_raw" for name in formats.FIELDS)
+    convert = timezone != "UTC"
+    tz_params = {"tz": timezone} if convert else {}
+    parsed_dates = ", ".join(
+        f"{dates.iso_parse_sql(f'{name}_raw', convert_zone=convert)} AS {name}_at" for name in DATE_FIELDS)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE change_parsed AS
+        SELECT *, {parsed_dates}, false AS rejected, NULL::BIGINT AS superseded_by
+        FROM (
+            SELECT row_no, {fields_sql}, c{n} IS NOT NULL AS too_many_fields
+            FROM ingest_raw WHERE row_no > 1
+        )
+        -- Blank in every column (Excel's trailing ",,,," rows): skipped, not rejected.
+        WHERE NOT ({" AND ".join(f"{name}_raw IS NULL" for name in formats.FIELDS)})
+        """,
+        tz_params,
+    )
+    survey = _parse_other_dates(con, columns, date_order, timezone)
+    for name, normalise in (("type", formats.change_type), ("state", formats.change_state),
+                            ("close_code", formats.close_code), ("implied_close", formats.implied_close_code)):
+        raw_column = "state_raw" if name == "implied_close" else f"{name}_raw"
+        _vocabulary(con, f"change_{name}_words", f"SELECT {raw_column} AS v FROM change_parsed", normalise)
+    _problems(con, header, columns, survey.order, now)
+    superseded = _mark_superseded(con, {name: header[positions[0]] for name, positions in columns.items()})
+    accepted = con.execute(
+        f"""
+        SELECT p.row_no AS "row", $source || ':' || p.id_raw AS change_id, $source AS source, p.id_raw AS number,
+               p.title_raw AS title, p.ci_raw AS ci_name, k.service_id, k.asset_id,
+               t.value AS change_type, p.type_raw, s.value AS state, p.state_raw,
+               coalesce(c.value, i.value) AS close_code, p.close_code_raw,
+               p.planned_start_at AS planned_start, p.planned_end_at AS planned_end,
+               p.work_end_at AS work_end, p.closed_at AS closed_at,
+               CASE WHEN s.value IN {tuple(formats.COMPLETED_STATES)}
+                    THEN coalesce(p.work_end_at, p.planned_end_at, p.closed_at) END AS completed_at
+        FROM change_parsed p
+        LEFT JOIN change_ci_keys k ON k.name_key = lower(p.ci_raw)
+        LEFT JOIN change_type_words t ON t.raw = p.type_raw
+        LEFT JOIN change_state_words s ON s.raw = p.state_raw
+        LEFT JOIN change_close_code_words c ON c.raw = p.close_code_raw
+        LEFT JOIN change_implied_close_words i ON i.raw = p.state_raw
+        WHERE NOT p.rejected AND p.superseded_by IS NULL
+        ORDER BY p.row_no
+        """,
+        {"source": source},
+    ).fetch_arrow_table()
+    problems = con.execute(
+        "SELECT * FROM change_problems ORDER BY \"row\" NULLS FIRST, "
+        "CASE severity WHEN 'error' THEN 0 ELSE 1 END, \"column\""
+    ).df()
+    notes = []
+    file_problems = []
+    if survey.order.ambiguous or survey.order.conflicting:
+        file_problems.append((None, "", "warning", f"date order {survey.order.order}: {survey.order.basis}", None))
+    if "ci" not in columns:
+        file_problems.append((None, "", "warning", "no configuration item column: no change reaches a plan", None))
+    if file_problems:
+        problems = pd.concat([pd.DataFrame(file_problems, columns=PROBLEM_COLUMNS), problems], ignore_index=True)
+    if superseded:
+        notes.append(f"{superseded:,} row(s) repeat a change number; the last row of each is kept.")
+    return ChangePreview(**base, needs_mapping=False, date_order=survey.order.order, rows_read=rows_read,
+                         superseded_rows=superseded, accepted=accepted, problems=problems, notes=notes)
+
+
+def _parse_other_dates(con, columns, date_order, timezone) -> dates.DateSurvey:
+    """The date values the ISO cast left, surveyed (day-first or month-first) and parsed, as the
+    incident import does."""
+    present = [name for name in DATE_FIELDS if name in columns]
+    values_sql = " UNION ALL ".join(
+        f"SELECT {name}_raw AS v FROM change_parsed WHERE {name}_raw IS NOT NULL AND {name}_at IS NULL"
+        for name in present) or "SELECT NULL::VARCHAR AS v WHERE false"
+    iso_parsed = con.execute(
+        "SELECT " + (" + ".join(f"count({name}_at)" for name in present) or "0") + " FROM change_parsed"
+    ).fetchone()[0]
+    survey = dates.survey_dates(con, values_sql, date_order, iso_parsed=iso_parsed)
+    fitted = dates.fit_formats(con, values_sql, survey)
+    convert = timezone != "UTC"
+    for name in present:
+        con.execute(
+            f"UPDATE change_parsed SET {name}_at = {dates.parse_sql(f'{name}_raw', fitted, convert_zone=convert)} "
+            f"WHERE {name}_raw IS NOT NULL AND {name}_at IS NULL",
+            {"tz": timezone} if convert else {},
+        )
+    return survey
+
+
+def _problems(con, header: list[str], columns: dict[str, list[int]], order: dates.DateOrder, now: datetime) -> None:
+    """The report: errors reject a row (marked in change_parsed), warnings keep it. A problem
+    names the file's column (as the analyst sees it in the file), else the field."""
+    n = len(header)
+    con.execute('CREATE TEMP TABLE change_problems ("row" BIGINT, "column" VARCHAR, severity VARCHAR, '
+                'reason VARCHAR, value VARCHAR)')
+    hint = f" (numeric dates in this file are read {order.order})" if order.order in dates.DATE_ORDERS else ""
+    label = {name: " / ".join(dict.fromkeys(header[i] for i in positions)) for name, positions in columns.items()}
+    errors = [
+        ("id", "missing change number", "id_raw IS NULL", "NULL"),
+        ("id", f"change number longer than {MAX_ID_LENGTH} characters", f"length(id_raw) > {MAX_ID_LENGTH}",
+         "id_raw"),
+        (None, f"row has more fields than the header's {n}: values may be shifted", "too_many_fields", "NULL"),
+    ]
+    errors += [(name, f"unparseable date{hint}", f"{name}_raw IS NOT NULL AND {name}_at IS NULL", f"{name}_raw")
+               for name in DATE_FIELDS if name in columns]
+    if "issue_type" in columns:
+        _vocabulary(con, "change_issue_types", "SELECT issue_type_raw AS v FROM change_parsed",
+                    lambda raw: "yes" if formats.is_change_issue_type(raw) else None)
+        errors.append(("issue_type", "not a change request: left out",
+                       "issue_type_raw IS NOT NULL AND issue_type_raw NOT IN "
+                       "(SELECT raw FROM change_issue_types WHERE value IS NOT NULL)", "issue_type_raw"))
+    for field_name, reason, condition, value in errors:
+        _insert_problem(con, label, field_name, "error", reason, condition, value)
+        con.execute(f"UPDATE change_parsed SET rejected = true WHERE {condition}")
+    completed = (f"state_raw IN (SELECT raw FROM change_state_words WHERE value IN {tuple(formats.COMPLETED_STATES)})")
+    warnings = [
+        ("type", "change type not recognised: kept as written, without a type",
+         "type_raw IS NOT NULL AND type_raw IN (SELECT raw FROM change_type_words WHERE value IS NULL)", "type_raw"),
+        ("state", "state not recognised: kept as written; the change does not count as completed",
+         "state_raw IS NOT NULL AND state_raw IN (SELECT raw FROM change_state_words WHERE value IS NULL)",
+         "state_raw"),
+        ("close_code", "close code not recognised: kept as written",
+         "close_code_raw IS NOT NULL AND close_code_raw IN (SELECT raw FROM change_close_code_words "
+         "WHERE value IS NULL)", "close_code_raw"),
+        ("state", "completed, but with no actual end, planned end or close date: it cannot flag a plan",
+         f"{completed} AND work_end_at IS NULL AND planned_end_at IS NULL AND closed_at IS NULL", "state_raw"),
+        ("work_end", f"work ended in the future (after {now + _FUTURE_SLACK:%Y-%m-%d %H:%M} UTC)",
+         "work_end_at > $future", "work_end_raw"),
+    ]
+    if "ci" in columns:
+        warnings.append(("ci", "no configuration item: the change reaches no plan", "ci_raw IS NULL", "NULL"))
+    if "state" not in columns:
+        warnings = [w for w in warnings if w[0] != "state"]
+    for field_name, reason, condition, value in warnings:
+        if field_name in columns or field_name is None:
+            _insert_problem(con, label, field_name, "warning", reason, f"NOT rejected AND ({condition})", value,
+                            {"future": now + _FUTURE_SLACK} if "$future" in condition else {})
+
+
+def _insert_problem(con, label, field_name, severity, reason, condition, value, params=None) -> None:
+    con.execute(
+        f"""
+        INSERT INTO change_problems
+        SELECT row_no, $column, $severity, $reason, left(CAST({value} AS VARCHAR), {_VALUE_PREVIEW})
+        FROM change_parsed WHERE {condition}
+        """,
+        {"column": _column_label(label, field_name), "severity": severity, "reason": reason} | (params or {}),
+    )
+
+
+def _column_label(label: dict[str, str], field_name: str | None) -> str:
+    return "" if field_name is None else label.get(field_name) or FIELD_LABELS.get(field_name, field_name)
+
+
+def _mark_superseded(con, label: dict[str, str]) -> int:
+    """A change number twice in one file: the last row wins (exports list a change once; a
+    repeated one is most often an appended later state), the earlier ones are reported."""
+    total, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT id_raw) FROM change_parsed WHERE NOT rejected").fetchone()
+    if total == distinct:
+        return 0
+    con.execute(
+        """
+        UPDATE change_parsed SET superseded_by = ranked.kept_row
+        FROM (
+            SELECT row_no, row_number() OVER latest AS rank, first_value(row_no) OVER latest AS kept_row
+            FROM change_parsed WHERE NOT rejected
+            WINDOW latest AS (PARTITION BY id_raw ORDER BY row_no DESC)
+        ) AS ranked
+        WHERE change_parsed.row_no = ranked.row_no AND ranked.rank > 1
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO change_problems
+        SELECT row_no, $column, 'warning', 'same change number as row ' || superseded_by || ', which is kept', id_raw
+        FROM change_parsed WHERE superseded_by IS NOT NULL
+        """,
+        {"column": _column_label(label, "id")},
+    )
+    return total - distinct
+
+
+_ACCEPTED_SCHEMA = pa.schema(
+    [("row", pa.int64())]
+    + [(name, pa.timestamp("us") if name in ("planned_start", "planned_end", "work_end", "closed_at",
+                                               "completed_at") else pa.string()) for name in CHANGE_COLUMNS]
+)
+
+
+def _empty_accepted() -> pa.Table:
+    return _ACCEPTED_SCHEMA.empty_table()
+
+
+def _empty_problems() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="Int64" if name == "row" else object) for name in PROBLEM_COLUMNS})
