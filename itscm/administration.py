@@ -288,6 +288,17 @@ SELECT * FROM (
     SELECT undone_at, undone_by, 'undo upload', file_name, upload_id
     FROM uploads WHERE undone_at IS NOT NULL
     UNION ALL
+    SELECT uploaded_at, uploaded_by, 'change upload', file_name,
+           format('{} inserted, {} updated, {} rejected ({})', inserted, updated, rejected, upload_id)
+    FROM change_uploads
+    UNION ALL
+    SELECT undone_at, undone_by, 'undo change upload', file_name, upload_id
+    FROM change_uploads WHERE undone_at IS NOT NULL
+    UNION ALL
+    SELECT mapped_at, mapped_by, 'map change CI name', ci_name,
+           format('now matches {}', coalesce('service ' || service_id, 'asset ' || asset_id))
+    FROM change_ci_mappings
+    UNION ALL
     SELECT mapped_at, mapped_by, 'map service name', alias, format('now matches service {}', service_id)
     FROM service_aliases WHERE mapped_at IS NOT NULL
     UNION ALL

@@ -240,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = add("ingest", "Import a CSV incident export.",
                  lambda args: _run_with_store(args, ingest_command.run))
     ingest_command.add_arguments(ingest)
+
+    from itscm.changes import command as changes_command
+
+    ingest_changes = add("ingest-changes", "Import a change export (ServiceNow, Jira Service Management, template).",
+                         lambda args: _run_with_store(args, changes_command.run))
+    changes_command.add_arguments(ingest_changes)
     return parser
 
 

@@ -20,6 +20,7 @@ import pytest
 import itscm
 from itscm import access
 from itscm.access import AccessDenied, Actor
+from itscm.changes import commit_changes, read_changes
 from itscm.ingest import commit_upload, read_upload
 from itscm.store import Store, open_store
 from tests.conftest import SMALL_ORG_AS_OF
@@ -57,6 +58,17 @@ def _committed_upload(store: Store) -> str:
     return commit_upload(ANALYST, store, _preview(store)).upload_id
 
 
+CHANGES_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "changes" / "servicenow_change_request.csv"
+
+
+def _change_preview(store: Store):
+    return read_changes(CHANGES_FIXTURE.read_bytes(), CHANGES_FIXTURE.name, store=store)
+
+
+def _committed_change_upload(store: Store) -> str:
+    return commit_changes(ANALYST, store, _change_preview(store)).upload_id
+
+
 # A realistic call of each write, after the actor: (store, folder) -> the arguments. Anything it
 # needs in the store first (an upload to undo, a finding to close) it makes as an analyst or a
 # continuity manager, before the store is compared.
@@ -67,6 +79,9 @@ CALLS = {
     "itscm.administration.record_change": lambda store, folder: (store, "backup", "somewhere"),
     "itscm.administration.set_targets": lambda store, folder: (store, {"coverage_pct": 50.0}),
     "itscm.backup.take_backup": lambda store, folder: (store, folder / "backup"),
+    "itscm.changes.commit.commit_changes": lambda store, folder: (store, _change_preview(store)),
+    "itscm.changes.commit.undo_change_upload": lambda store, folder: (store, _committed_change_upload(store)),
+    "itscm.changes.commit.map_change_ci": lambda store, folder: (store, "fw-edge-02", "svc1"),
     "itscm.ingest.commit.commit_upload": lambda store, folder: (store, _preview(store)),
     "itscm.ingest.commit.undo_upload": lambda store, folder: (store, _committed_upload(store)),
     "itscm.ingest.mappings.delete_mapping": lambda store, folder: (store, "Acme"),

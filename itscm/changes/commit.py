@@ -296,8 +296,8 @@ def unmatched_change_cis(store: Store) -> pd.DataFrame:
 
 
 @writes("analyst", "map a change CI name")
-def map_change_ci(actor: Actor, store: Store, ci_name: str, *, service_id: str | None = None,
-                  asset_id: str | None = None, now: datetime | None = None) -> int:
+def map_change_ci(actor: Actor, store: Store, ci_name: str, service_id: str | None = None,
+                  asset_id: str | None = None, *, now: datetime | None = None) -> int:
     """Say which service or asset a CI name means: recorded (who, when) for later uploads, and
     every stored change under the name fixed, in one transaction. Returns the changes updated."""
     key = (ci_name or "").strip().lower()
