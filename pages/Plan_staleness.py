@@ -5,6 +5,7 @@ import streamlit as st
 from itscm import charts, ui
 from itscm.measures.staleness import (
     STATES,
+    changes_behind_plans,
     open_findings_worklist,
     plan_worklist,
     staleness_by_unit,
@@ -22,13 +23,16 @@ if not summary["plans"] and not summary["services_without_plan"]:
     st.stop()
 
 target = posture_targets(page.store)["stale_pct"]
-tiles = st.columns(5)
+tiles = st.columns(6)
 tiles[0].metric("Stale plans", ui.pct(summary["stale_pct"]), border=True,
-                help=f"Overdue or never tested, as a share of plans. Target ≤ {target:.0f} %")
+                help=f"Overdue, never tested or changed since review, as a share of plans. Target ≤ {target:.0f} %")
 tiles[1].metric("Overdue", f"{summary['overdue']:,}", border=True)
 tiles[2].metric("Never tested", f"{summary['never_tested']:,}", border=True)
-tiles[3].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
-tiles[4].metric("Without a plan", f"{summary['services_without_plan']:,}", border=True,
+tiles[3].metric("Changed since review", f"{summary['changed_since_review']:,}", border=True,
+                help="The service, or an asset it runs on, had a change completed after the plan's last review: "
+                     "the plan may describe what is no longer there. The changes are listed below the worklist.")
+tiles[4].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
+tiles[5].metric("Without a plan", f"{summary['services_without_plan']:,}", border=True,
                 help="Live services with no draft or approved plan (only retired ones, or none).")
 ui.plot(charts.staleness_states(summary), key="states-bar")
 heatmap = charts.staleness_heatmap(page.measure(staleness_by_unit))
@@ -46,9 +50,9 @@ owner = st.selectbox("Owner", ["Everyone", *owners], key="worklist-owner")
 shown = worklist[worklist["state"].isin(states)]
 if owner != "Everyone":
     shown = shown[shown["owner"] == owner]
-st.dataframe(shown, hide_index=True, column_order=[
+st.dataframe(shown, hide_index=True, key="plan-worklist", column_order=[
     "state", "owner", "plan", "service", "unit", "tier", "plan_status", "last_review", "review_due",
-    "last_passed_drill", "test_due", "days_overdue"], column_config={
+    "last_passed_drill", "test_due", "days_overdue", "changes_since_review", "last_change"], column_config={
     "state": "State", "owner": "Owner", "plan": "Plan", "service": "Service", "unit": "Business unit",
     "tier": "Tier", "plan_status": "Plan status",
     "last_review": st.column_config.DateColumn("Last review"),
@@ -56,8 +60,20 @@ st.dataframe(shown, hide_index=True, column_order=[
     "last_passed_drill": st.column_config.DateColumn("Last passed drill"),
     "test_due": st.column_config.DateColumn("Test due"),
     "days_overdue": st.column_config.NumberColumn("Days overdue"),
+    "changes_since_review": st.column_config.NumberColumn("Changes since review"),
+    "last_change": st.column_config.DateColumn("Last change"),
 })
 ui.download_csv(shown, "plan_worklist.csv")
+
+behind = page.measure(changes_behind_plans)
+behind = behind[behind["plan_id"].isin(shown["plan_id"])]
+if not behind.empty:
+    st.markdown("**Changes since the plans' reviews**")
+    st.caption(f"{behind['change_id'].nunique():,} change(s) completed after the last review of the plans above "
+               f"({int(behind['emergency'].sum()):,} emergency, {int(behind['unsuccessful'].sum()):,} "
+               "unsuccessful): read each plan against them, then record its review. Change exports come in on the "
+               "Changes page.")
+    ui.changes_behind_table(behind, key="staleness-changes-behind")
 
 st.markdown("**Open drill findings**")
 if owner != "Everyone":

@@ -26,11 +26,13 @@ from itscm.changes.commit import (
     unmatched_change_cis,
 )
 from itscm.changes.read import ChangePreview, read_changes
+from itscm.ingest.errors import IngestError
 
 __all__ = [
     "ChangePreview",
     "ChangeUndoResult",
     "ChangeUploadResult",
+    "IngestError",
     "commit_changes",
     "diff_changes",
     "list_change_uploads",

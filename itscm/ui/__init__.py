@@ -3,12 +3,20 @@
 A module per job: `context` (page setup, the menu), `cache` (the store handle, cached reads),
 `filters` (the sidebar filters and periods), `signin` (who is using the app, and whether to show
 them a control), `widgets` (figures, messages, downloads, charts, the Overview's tiles and tables),
-`service_card`, `records` and `upload` (the Services and Upload incidents pages' parts: the
-card, the continuity record forms, the upload preview). Pages use the
+`service_card`, `records`, `upload` and `changes` (the Services, Upload incidents and Changes
+pages' parts: the card, the continuity record forms, the upload previews). Pages use the
 names below as `ui.<name>`; everything else stays inside the package.
 """
 
 from itscm.ui.cache import cached_read
+from itscm.ui.changes import (
+    asset_choices,
+    change_preview_summary,
+    changes_behind_table,
+    committed_change_upload,
+    read_change_preview,
+    remember_change_commit,
+)
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
 from itscm.ui.filters import filter_scope_caption
 from itscm.ui.records import new_service_form
@@ -41,7 +49,11 @@ from itscm.ui.widgets import (
 __all__ = [
     "NAVIGATION",
     "TIME_ZONES",
+    "asset_choices",
     "cached_read",
+    "change_preview_summary",
+    "changes_behind_table",
+    "committed_change_upload",
     "committed_upload",
     "committed_upload_summary",
     "confirmed_undo",
@@ -56,7 +68,9 @@ __all__ = [
     "plain",
     "plot",
     "posture_tiles",
+    "read_change_preview",
     "read_upload_preview",
+    "remember_change_commit",
     "remember_commit",
     "require_role",
     "rerun_with_message",

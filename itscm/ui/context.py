@@ -39,6 +39,7 @@ NAVIGATION = {
         ("pages/Services.py", "Services", ":material/lan:"),
         ("pages/Inventory.py", "Inventory", ":material/inventory_2:"),
         ("pages/Upload_incidents.py", "Upload incidents", ":material/upload_file:"),
+        ("pages/Changes.py", "Changes", ":material/published_with_changes:"),
         ("pages/Administration.py", "Administration", ":material/admin_panel_settings:"),
     ],
 }
