@@ -150,11 +150,81 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
             cursor.unregister("incident_numbers")
             say(f"incidents: {start + count:,} of {incidents:,}")
         cursor.execute("DROP TABLE demo_incident_names")
+        # Its own random stream, so adding the change history moved none of the figures above.
+        changes = _change_history(np.random.default_rng([seed, CHANGE_STREAM]), service_frame, as_of)
+        cursor.register("demo_rows", changes)
+        cursor.execute("INSERT INTO changes BY NAME SELECT * FROM demo_rows")
+        cursor.unregister("demo_rows")
+        say(f"changes: {len(changes):,}")
         say("derived columns and the monthly rollup")
         rollup.rebuild(cursor)   # every incident is new: built whole, not searched for changes
     return {table: store.scalar(f"SELECT count(*) FROM {table}") for table in
             ["business_units", "services", "service_aliases", "dependencies", "suppliers", "plans",
-             "plan_reviews", "drills", "drill_findings", "incidents"]}
+             "plan_reviews", "drills", "drill_findings", "incidents", "changes"]}
+
+
+# -- change history -----------------------------------------------------------------------------
+
+CHANGE_STREAM = 14   # the change history's random stream: [seed, CHANGE_STREAM]
+CHANGES_PER_YEAR = 0.6   # per service, on average (platforms 2.0 a year): the changes that reach the plans
+CHANGE_TITLES = ["Apply security patches", "Upgrade database engine", "Rotate TLS certificates",
+                 "Migrate to new storage tier", "Firewall rule update", "Scale out application cluster",
+                 "Move batch schedule", "Upgrade operating system", "Replace load balancer", "Change DNS records",
+                 "Reconfigure replication", "Deploy new release", "Decommission old server",
+                 "Move workload to cloud region"]
+_CHANGE_TYPES = [("standard", "Standard", 0.55), ("normal", "Normal", 0.38), ("emergency", "Emergency", 0.07)]
+_CLOSE_CODES = [("successful", "Successful", 0.90), ("successful with issues", "Successful with issues", 0.06),
+                ("unsuccessful", "Unsuccessful", 0.04)]
+
+
+def _change_history(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """ServiceNow change records against the services over the demo's history, and a few scheduled
+    beyond the as-of date: mostly standard and normal, some emergency, a few cancelled or
+    unsuccessful; about 3 % name a host the inventory does not know (unmatched CI names)."""
+    start = dt.datetime.combine(as_of, dt.time()) - dt.timedelta(days=HISTORY_DAYS)
+    now = dt.datetime.combine(as_of, dt.time())
+    rows = []
+    platforms = len(PLATFORMS)
+    for index, service in enumerate(services.itertuples()):
+        rate = 2.0 if index < platforms else CHANGES_PER_YEAR * rng.lognormal(-0.3, 0.8)
+        for _ in range(int(rng.poisson(rate * (HISTORY_DAYS + 30) / 365))):
+            planned_start = (start + dt.timedelta(days=int(rng.integers(0, HISTORY_DAYS + 30)),
+                                                  hours=int(rng.integers(18, 24))))
+            planned_end = planned_start + dt.timedelta(hours=int(rng.integers(1, 5)))
+            kind = int(rng.choice(3, p=[p for _, _, p in _CHANGE_TYPES]))
+            work_end = planned_end + dt.timedelta(minutes=int(rng.normal(0, 25)))
+            closed_at = work_end + dt.timedelta(days=float(rng.uniform(0.5, 6)))
+            code = int(rng.choice(3, p=[p for _, _, p in _CLOSE_CODES]))
+            if planned_start > now:
+                state, state_raw, work_end, closed_at, code = "planned", "Scheduled", None, None, None
+            elif rng.random() < 0.07:
+                state, state_raw, work_end, code = "cancelled", "Canceled", None, None
+            elif work_end > now:
+                state, state_raw, work_end, closed_at, code = "in progress", "Implement", None, None, None
+            elif closed_at > now:
+                state, state_raw, closed_at = "implemented", "Review", None
+            else:
+                state, state_raw = "closed", "Closed"
+            number = f"CHG{len(rows) + 30_001:07d}"
+            unmatched = rng.random() < 0.03
+            rows.append({
+                "change_id": f"servicenow:{number}", "source": "servicenow", "number": number,
+                "title": str(rng.choice(CHANGE_TITLES)),
+                "ci_name": f"srv-{int(rng.integers(1000, 9999))}" if unmatched else service.name,
+                "service_id": None if unmatched else service.service_id, "asset_id": None,
+                "change_type": _CHANGE_TYPES[kind][0], "type_raw": _CHANGE_TYPES[kind][1],
+                "state": state, "state_raw": state_raw,
+                "close_code": _CLOSE_CODES[code][0] if code is not None else None,
+                "close_code_raw": _CLOSE_CODES[code][1] if code is not None else None,
+                "planned_start": planned_start, "planned_end": planned_end, "work_end": work_end,
+                "closed_at": closed_at,
+                "completed_at": (work_end or planned_end or closed_at) if state in ("implemented", "closed") else None,
+                "upload_id": None,
+            })
+    frame = pd.DataFrame(rows)
+    for column in ("planned_start", "planned_end", "work_end", "closed_at", "completed_at"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
 
 
 # Each finding a drill counts, as an item of its own (what, owner, due 60 days after the drill), so

@@ -114,6 +114,20 @@ def test_posture_is_believable(store):
     staleness = staleness_summary(store, filters)
     assert staleness["overdue"] > 0 and staleness["never_tested"] > 0 and staleness["current"] > 0
     assert staleness["services_without_plan"] > 0
+    # The change history flags some plans, not most (docs/DESIGN.md §16).
+    assert 0 < staleness["changed_since_review"] < 0.35 * staleness["plans"]
+
+
+def test_change_history_is_mostly_standard_and_normal(store):
+    kinds = dict(store.rows("SELECT change_type, count(*) FROM changes GROUP BY ALL"))
+    total = sum(kinds.values())
+    assert kinds["standard"] + kinds["normal"] > 0.85 * total and 0 < kinds["emergency"] < 0.15 * total
+    outcomes = dict(store.rows("SELECT coalesce(close_code, state), count(*) FROM changes GROUP BY ALL"))
+    assert 0 < outcomes["unsuccessful"] < 0.1 * total and outcomes["cancelled"] > 0
+    assert store.scalar("SELECT count(*) FROM changes WHERE completed_at > $as_of", {"as_of": AS_OF}) == 0
+    assert store.scalar("SELECT count(*) - count(DISTINCT change_id) FROM changes") == 0
+    unmatched = store.scalar("SELECT count(*) FROM changes WHERE service_id IS NULL")
+    assert 0 < unmatched < 0.06 * total
 
 
 def test_refuses_a_store_that_has_services(store):
