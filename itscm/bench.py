@@ -297,7 +297,7 @@ def app_timings(store_path: str, as_of: dt.date) -> dict:
 
 
 def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app: bool = False,
-              inventory: bool = False) -> dict:
+              inventory: bool = False, changes: int = 0) -> dict:
     from itscm.demo import build_demo
 
     as_of = dt.date.today()
@@ -341,6 +341,10 @@ def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app:
         from itscm.bench_inventory import inventory_timings
 
         figures.update(inventory_timings(say=say))
+    if changes:
+        from itscm.bench_changes import change_timings
+
+        figures.update(change_timings(changes, say=say))
     return figures
 
 
@@ -375,6 +379,10 @@ def format_table(figures: dict) -> str:
             lines.append(f"    {name:<34}{values['first']:>8}{values['again']:>12}")
     if "inventory_s" in figures:
         lines += ["", *inventory_lines(figures)]
+    if "changes_import_s" in figures:
+        from itscm.bench_changes import change_lines
+
+        lines += ["", *change_lines(figures)]
     return "\n".join(lines)
 
 
@@ -397,12 +405,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inventory", action="store_true",
                         help="also time the inventory workbook (10,000 services, 20,000 dependencies, 12,000 "
                              "plans, 40,000 reviews, 60,000 drills): export, preview and commit")
+    parser.add_argument("--changes", type=int, default=0, metavar="N",
+                        help="also time importing a ServiceNow export of N changes (1,000,000 is the issue's size) "
+                             "into a store of 1,000 services with 2,000 assets, and the staleness and coverage "
+                             "measures before and after it")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
     figures = run_bench(args.services, args.incidents, say=lambda step: print(step, file=sys.stderr),
-                        app=args.app, inventory=args.inventory)
+                        app=args.app, inventory=args.inventory, changes=args.changes)
     print(json.dumps(figures) if args.json else format_table(figures))
     return 0

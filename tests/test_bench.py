@@ -48,6 +48,22 @@ def test_inventory_bench_reports_export_preview_and_commit():
     assert any("preview_three_edits" in line for line in inventory_lines(figures))
 
 
+def test_change_bench_reports_the_import_its_floor_and_the_measures():
+    from itscm.bench_changes import change_lines, change_timings
+
+    figures = change_timings(3_000, services=40, repeat=1)
+    assert figures["changes_import_counts"]["inserted"] + figures["changes_import_counts"]["rejected"] == 3_000
+    assert figures["changes_import_counts"]["unmatched_cis"] > 0          # the unknown hosts
+    assert figures["changes_reimport_counts"]["inserted"] == figures["changes_reimport_counts"]["updated"] == 0
+    assert figures["changes_import_s"] > 0 and figures["changes_floor_s"] > 0
+    assert figures["changes_import_ratio"] == round(figures["changes_import_s"] / figures["changes_floor_s"], 1)
+    assert set(figures["changes_measures_before_ms"]) == set(figures["changes_measures_after_ms"]) == {
+        "staleness_summary", "staleness_trend", "plan_worklist", "changes_behind_plans", "coverage_summary",
+        "coverage_trend"}
+    assert figures["changes_plans_changed_since_review"] > 0
+    assert any("read_csv floor" in line for line in change_lines(figures))
+
+
 @pytest.mark.browser
 def test_bench_opens_every_page_of_a_running_app():
     if not Path(CHROMIUM).exists():

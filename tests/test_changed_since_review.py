@@ -85,8 +85,10 @@ def test_a_change_to_an_asset_of_the_service_counts(org):
     other_service, other_plan = reviewed_plan(org)
     database = asset(org, "Payments DB", asset_class="database")
     runs_on(org, service, database)
+    runs_on(org, service, database, relation="depends on")    # a second relation to the same asset
     change(org, asset_id=database, work_end=REVIEWED + 5 * DAY, number="CHG1")
     assert state_of(org, plan) == "changed since review"
+    assert plan_worklist(org.store, FILTERS).set_index("plan_id").loc[plan, "changes_since_review"] == 1
     assert state_of(org, other_plan) == "current"        # the asset is not behind the other service
     behind = changes_behind_plans(org.store, FILTERS)
     assert behind[["plan_id", "number", "reached_through"]].to_dict("records") == [
@@ -98,6 +100,7 @@ def test_a_change_matched_to_the_service_and_its_asset_counts_once(org):
     service, plan = reviewed_plan(org)
     database = asset(org, "Payments DB")
     runs_on(org, service, database)
+    runs_on(org, service, database, relation="hosted on")     # two relations to one asset: still once
     change(org, service_id=service, asset_id=database, work_end=REVIEWED + 5 * DAY)
     assert plan_worklist(org.store, FILTERS).set_index("plan_id").loc[plan, "changes_since_review"] == 1
     assert len(changes_behind_plans(org.store, FILTERS)) == 1

@@ -33,12 +33,14 @@ STALE_STATES_SQL = "('overdue', 'never tested', 'changed since review')"
 COMPLETED_CHANGES_BY_SERVICE_SQL = """
 SELECT service_id, list(completed_on) AS changed
 FROM (
-    SELECT service_id, change_id, completed_at::DATE AS completed_on
+    SELECT service_id, completed_at::DATE AS completed_on
     FROM changes WHERE completed_at IS NOT NULL AND service_id IS NOT NULL
-    UNION
-    SELECT sa.service_id, c.change_id, c.completed_at::DATE
-    FROM changes c JOIN service_assets sa ON sa.asset_id = c.asset_id
-    WHERE c.completed_at IS NOT NULL
+    UNION ALL
+    -- not UNION: a change matched to the service itself is left out here, which is cheaper than
+    -- removing duplicates from every change
+    SELECT sa.service_id, c.completed_at::DATE
+    FROM changes c JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
+    WHERE c.completed_at IS NOT NULL AND c.service_id IS DISTINCT FROM sa.service_id
 )
 GROUP BY service_id
 """
@@ -221,7 +223,7 @@ reaching AS (
     FROM changes WHERE completed_at IS NOT NULL AND service_id IS NOT NULL
     UNION ALL
     SELECT sa.service_id, c.change_id, coalesce(a.name, c.asset_id)
-    FROM changes c JOIN service_assets sa ON sa.asset_id = c.asset_id
+    FROM changes c JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
     LEFT JOIN assets a ON a.asset_id = c.asset_id
     WHERE c.completed_at IS NOT NULL AND (c.service_id IS DISTINCT FROM sa.service_id)
 )
