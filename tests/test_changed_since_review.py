@@ -172,6 +172,16 @@ def test_emergency_and_unsuccessful_changes_are_marked(org):
     assert behind["unsuccessful"].to_dict() == {"S": False, "U": True, "E": False}
 
 
+def test_the_changes_shown_per_plan_are_capped_marked_ones_first(org):
+    service, _ = reviewed_plan(org)
+    for day in range(1, 6):
+        change(org, service_id=service, work_end=REVIEWED + day * DAY, number=f"N{day}")
+    change(org, service_id=service, work_end=REVIEWED + DAY, number="OLD-EMERGENCY", change_type="emergency")
+    behind = changes_behind_plans(org.store, FILTERS, per_plan=3)
+    assert behind["number"].tolist() == ["N5", "N4", "OLD-EMERGENCY"]
+    assert set(behind["changes_since_review"]) == {6}
+
+
 def test_a_change_since_review_fails_the_review_control_when_the_policy_says_so(org):
     service = org.covered_service(org.unit_id, AS_OF)          # tier 1, reviewed 10 days ago
     assert coverage_summary(org.store, FILTERS)["covered"] == 1

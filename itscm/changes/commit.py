@@ -33,17 +33,46 @@ def _typed(alias: str, name: str) -> str:
     return f"CAST({alias}.{name} AS {'TIMESTAMP' if name in _TIMESTAMPS else 'VARCHAR'}) AS {name}"
 
 
-# The staged changes with their CIs matched as the store is now, classified against the stored ones.
-_PLAN_SQL = f"""
-WITH ci_keys AS ({CI_KEYS_SQL}),
-staged AS (
-    SELECT {", ".join(_typed("st", c) if c not in ("service_id", "asset_id") else f"k.{c}" for c in CHANGE_COLUMNS)}
-    FROM {_STAGED} st LEFT JOIN ci_keys k ON k.name_key = lower(trim(st.ci_name))
-)
-SELECT s.*, CASE WHEN c.change_id IS NULL THEN 'insert' WHEN {_SAME_AS_STORED} THEN 'unchanged'
-                 ELSE 'update' END AS action
-FROM staged s LEFT JOIN changes c ON c.change_id = s.change_id
-"""
+_STAGED_COPY = "change_staged_rows"  # the staged rows copied into a temp table by a commit
+
+
+def _plan_sql(staged: str, *, any_stored: bool, match_cis: bool) -> str:
+    """The staged changes classified against the stored ones: insert, update or unchanged. With
+    `match_cis`, the CI names are matched as the store is now (else the preview's matches are
+    kept: the caller knows no write committed since). Without `any_stored` (none of the staged ids
+    is stored) every change is an insert and the join with the stored ones is left out."""
+    if match_cis:
+        columns = ", ".join(_typed("st", c) if c not in ("service_id", "asset_id") else f"k.{c}"
+                            for c in CHANGE_COLUMNS)
+        source = f"""
+            WITH ci_keys AS ({CI_KEYS_SQL})
+            SELECT {columns} FROM {staged} st LEFT JOIN ci_keys k ON k.name_key = lower(trim(st.ci_name))"""
+    else:
+        source = f"SELECT {', '.join(_typed('st', c) for c in CHANGE_COLUMNS)} FROM {staged} st"
+    if not any_stored:
+        return f"SELECT *, 'insert' AS action FROM ({source})"
+    return f"""
+        SELECT s.*, CASE WHEN c.change_id IS NULL THEN 'insert' WHEN {_SAME_AS_STORED} THEN 'unchanged'
+                         ELSE 'update' END AS action
+        FROM ({source}) s LEFT JOIN changes c ON c.change_id = s.change_id
+    """
+
+
+def _make_plan(cur, *, match_cis: bool) -> None:
+    """change_plan from the staged copy. A look-up of the staged ids alone first tells whether any
+    is stored: a file of new changes, the usual large import, then needs no comparison."""
+    any_stored = cur.execute(
+        f"SELECT count(*) FROM changes WHERE change_id IN (SELECT change_id FROM {_STAGED_COPY})").fetchall()[0][0]
+    _drop_plan(cur)
+    kind = "VIEW" if not any_stored and not match_cis else "TABLE"
+    cur.execute(f"CREATE TEMP {kind} change_plan AS "
+                f"{_plan_sql(_STAGED_COPY, any_stored=bool(any_stored), match_cis=match_cis)}")
+
+
+def _drop_plan(cur) -> None:
+    is_view = cur.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = 'change_plan'").fetchall()[0][0]
+    cur.execute(f"DROP {'VIEW' if is_view else 'TABLE'} IF EXISTS change_plan")
 
 
 @dataclass
@@ -79,7 +108,8 @@ def _check(preview: ChangePreview) -> None:
     if preview.needs_mapping:
         raise IngestError(f"{preview.file_name} needs a column mapping for {', '.join(preview.missing_fields)} "
                           "before it can be committed.")
-    if preview.accepted.num_rows and len(preview.accepted.column("change_id").unique()) != preview.changes:
+    if (preview.matched_at() is None and preview.accepted.num_rows
+            and len(preview.accepted.column("change_id").unique()) != preview.changes):
         raise IngestError("The preview holds the same change number twice; read the file again.")
 
 
@@ -118,11 +148,13 @@ def diff_changes(store: Store, preview: ChangePreview) -> ChangeUploadResult:
     cursor = store.cursor()
     cursor.register(_STAGED, _staged(preview))
     try:
-        cursor.execute(f"CREATE OR REPLACE TEMP TABLE change_plan AS {_PLAN_SQL}")
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGED_COPY} AS SELECT * FROM {_STAGED}")
+        _make_plan(cursor, match_cis=preview.matched_at() != store.data_version())
         counts, unmatched = _counts_and_unmatched(cursor)
         earlier = _earlier_upload(cursor, preview.sha256)
     finally:
-        cursor.execute("DROP TABLE IF EXISTS change_plan")
+        _drop_plan(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGED_COPY}")
         cursor.unregister(_STAGED)
     result = _result(preview, None, counts, unmatched, dry_run=True)
     if earlier and not counts.get("insert") and not counts.get("update"):
@@ -153,19 +185,29 @@ def commit_changes(actor: Actor, store: Store, preview: ChangePreview, *,
         result.message = f"No change was accepted from {preview.file_name}; nothing was committed."
         return result
     now = now or datetime.now(UTC).replace(tzinfo=None)
+    cursor = store.cursor()  # the one the transaction below uses: this thread's
+    cursor.register(_STAGED, _staged(preview))
     try:
+        # Copied once into a temp table, and classified before the write transaction, as the
+        # incident commit does: DuckDB reads a table made inside a transaction several times
+        # slower than a committed one (a million-row insert from it took 6 CPU seconds, not 1).
+        # The transaction classifies again if any write committed in between.
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGED_COPY} AS SELECT * FROM {_STAGED}")
+        planned_at = store.data_version()
+        _make_plan(cursor, match_cis=preview.matched_at() != planned_at)
         with store.transaction() as cur:
-            cur.register(_STAGED, _staged(preview))
-            try:
-                upload_id, counts, unmatched, earlier = _write(cur, preview, actor.name, now)
-            finally:
-                cur.execute("DROP TABLE IF EXISTS change_plan")
-                cur.unregister(_STAGED)
+            if store.data_version() != planned_at:
+                _make_plan(cur, match_cis=True)
+            upload_id, counts, unmatched, earlier = _write(cur, preview, actor.name, now)
     except _NothingChanged as same:
         result = _result(preview, None, {"unchanged": preview.changes}, preview.unmatched_cis(), dry_run=False)
         result.already_imported = same.upload_id
         result.message = f"{preview.file_name} was already imported as upload {same.upload_id}; nothing changed."
         return result
+    finally:
+        _drop_plan(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGED_COPY}")
+        cursor.unregister(_STAGED)
     result = _result(preview, upload_id, counts, unmatched, dry_run=False)
     result.message = (f"Change upload {upload_id}: {result.inserted} inserted, {result.updated} updated, "
                       f"{result.unchanged} unchanged, {result.rejected} rejected.")
@@ -176,7 +218,6 @@ def commit_changes(actor: Actor, store: Store, preview: ChangePreview, *,
 
 
 def _write(cur, preview: ChangePreview, by: str | None, now: datetime):
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE change_plan AS {_PLAN_SQL}")
     counts, unmatched = _counts_and_unmatched(cur)
     earlier = _earlier_upload(cur, preview.sha256)
     if earlier and not counts.get("insert") and not counts.get("update"):

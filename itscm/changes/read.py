@@ -94,6 +94,15 @@ class ChangePreview:
     accepted: pa.Table
     problems: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # Set by read_changes only: the accepted table it made (unique change ids) and the store's data
+    # version before it matched the CI names. A copy made with dataclasses.replace starts without it.
+    as_read: tuple[pa.Table, int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def matched_at(self) -> int | None:
+        """The data version the CI names were matched at, while `accepted` is still the table
+        read_changes made (a commit then need neither check the ids nor match again if no write
+        committed since)."""
+        return self.as_read[1] if self.as_read is not None and self.as_read[0] is self.accepted else None
 
     @property
     def changes(self) -> int:
@@ -280,6 +289,9 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
                              superseded_rows=0, accepted=_empty_accepted(), problems=_empty_problems(),
                              notes=[note])
     install_cleaning_macros(con)
+    # Read before the CI keys: a write committing in between makes the version look older than
+    # the matches, and the commit then matches again (never the other way round).
+    matched_at = store.data_version()
     con.register("change_ci_keys_arrow", store.arrow(CI_KEYS_SQL))
     con.execute("CREATE TEMP TABLE change_ci_keys AS SELECT * FROM change_ci_keys_arrow")
     con.unregister("change_ci_keys_arrow")
@@ -344,8 +356,10 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
         problems = pd.concat([pd.DataFrame(file_problems, columns=PROBLEM_COLUMNS), problems], ignore_index=True)
     if superseded:
         notes.append(f"{superseded:,} row(s) repeat a change number; the last row of each is kept.")
-    return ChangePreview(**base, needs_mapping=False, date_order=survey.order.order, rows_read=rows_read,
-                         superseded_rows=superseded, accepted=accepted, problems=problems, notes=notes)
+    preview = ChangePreview(**base, needs_mapping=False, date_order=survey.order.order, rows_read=rows_read,
+                            superseded_rows=superseded, accepted=accepted, problems=problems, notes=notes)
+    preview.as_read = (accepted, matched_at)
+    return preview
 
 
 def _parse_other_dates(con, columns, date_order, timezone) -> dates.DateSurvey:

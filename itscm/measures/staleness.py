@@ -209,43 +209,62 @@ def staleness_trend(store: Store, filters: Filters) -> pd.DataFrame:
     return store.df(sql, _params(store, filters, dates))
 
 
-# Columns: plan_id, plan, owner, service_id, service, state, change_id, number, title, ci_name,
-# reached_through ('service' or the asset's name), change_type, close_code, completed_at,
-# emergency, unsuccessful. The completed changes behind each plan with changes since its review
-# (whatever its state: an overdue plan's changes are worth knowing too), at the as-of date.
+# Columns: plan_id, plan, owner, service_id, service, state, changes_since_review, change_id, number,
+# title, ci_name, reached_through ('service' or the asset's name), change_type, close_code,
+# completed_at, emergency, unsuccessful. The completed changes behind each plan with changes since
+# its review (whatever its state: an overdue plan's changes are worth knowing too), at the as-of
+# date: at most $per_plan a plan, emergency and unsuccessful ones first, then the latest
+# (`changes_since_review` has them all: a plan of a busy service can have hundreds).
 CHANGES_BEHIND_PLANS_SQL = f"""
 WITH flagged AS (
-    SELECT plan_id, plan, owner, service_id, service, state, change_baseline
+    SELECT plan_id, plan, owner, service_id, service, state, changes_since_review, change_baseline
     FROM ({PLAN_STALENESS_SQL}) WHERE changes_since_review > 0
 ),
+-- Only the changes inside the widest window a flagged plan looks at, a range on completed_at
+-- that lets DuckDB skip the row groups of older changes.
+recent AS (
+    SELECT change_id, service_id, asset_id, completed_at,
+           change_type = 'emergency' OR close_code = 'unsuccessful' AS marked
+    FROM changes
+    WHERE completed_at >= (SELECT min(change_baseline) + 1 FROM flagged)::TIMESTAMP
+      AND completed_at < ($as_of + 1)::TIMESTAMP
+),
 reaching AS (
-    SELECT service_id, change_id, 'service' AS reached_through
-    FROM changes WHERE completed_at IS NOT NULL AND service_id IS NOT NULL
+    SELECT service_id, change_id, NULL::TEXT AS through_asset, completed_at, marked
+    FROM recent WHERE service_id IS NOT NULL
     UNION ALL
-    SELECT sa.service_id, c.change_id, coalesce(a.name, c.asset_id)
-    FROM changes c JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
-    LEFT JOIN assets a ON a.asset_id = c.asset_id
-    WHERE c.completed_at IS NOT NULL AND (c.service_id IS DISTINCT FROM sa.service_id)
+    SELECT sa.service_id, c.change_id, c.asset_id, c.completed_at, c.marked
+    FROM recent c JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
+    WHERE c.service_id IS DISTINCT FROM sa.service_id
+),
+behind AS (
+    SELECT f.*, r.change_id, r.through_asset
+    FROM flagged f JOIN reaching r ON r.service_id = f.service_id AND r.completed_at::DATE > f.change_baseline
+    QUALIFY row_number() OVER (PARTITION BY f.plan_id
+                               ORDER BY coalesce(r.marked, FALSE) DESC, r.completed_at DESC, r.change_id) <= $per_plan
 )
-SELECT f.plan_id, f.plan, f.owner, f.service_id, f.service, f.state, c.change_id, c.number, c.title,
-       c.ci_name, r.reached_through, c.change_type, c.close_code, c.completed_at,
+SELECT b.plan_id, b.plan, b.owner, b.service_id, b.service, b.state, b.changes_since_review, c.change_id,
+       c.number, c.title, c.ci_name,
+       CASE WHEN b.through_asset IS NULL THEN 'service' ELSE coalesce(a.name, b.through_asset) END
+           AS reached_through,
+       c.change_type, c.close_code, c.completed_at,
        coalesce(c.change_type = 'emergency', FALSE) AS emergency,
        coalesce(c.close_code = 'unsuccessful', FALSE) AS unsuccessful
-FROM flagged f
-JOIN reaching r ON r.service_id = f.service_id
-JOIN changes c ON c.change_id = r.change_id
-WHERE c.completed_at::DATE > f.change_baseline AND c.completed_at::DATE <= $as_of
+FROM behind b
+JOIN changes c ON c.change_id = b.change_id
+LEFT JOIN assets a ON a.asset_id = b.through_asset
 """
+CHANGES_SHOWN_PER_PLAN = 20
 
 
-def changes_behind_plans(store: Store, filters: Filters) -> pd.DataFrame:
-    """The changes since each plan's review, newest first per plan: what the owner has to read
-    the plan against."""
+def changes_behind_plans(store: Store, filters: Filters, per_plan: int = CHANGES_SHOWN_PER_PLAN) -> pd.DataFrame:
+    """The changes since each plan's review (at most `per_plan` a plan, emergency and unsuccessful
+    first), newest first per plan: what the owner has to read the plan against."""
     sql = f"""
         SELECT * FROM ({CHANGES_BEHIND_PLANS_SQL})
         ORDER BY owner, service, plan_id, completed_at DESC, change_id
     """
-    params = _params(store, filters, [filters.as_of]) | {"as_of": filters.as_of}
+    params = _params(store, filters, [filters.as_of]) | {"as_of": filters.as_of, "per_plan": per_plan}
     return store.df(sql, params)
 
 
