@@ -2,6 +2,7 @@
 problems, one commit, idempotent re-import, exact undo, CI names mapped to a service or an asset,
 and the command line. Fixtures and their sources: tests/fixtures/changes/README.md."""
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from itscm import administration
@@ -305,3 +307,19 @@ def test_command_line_json_and_dry_run(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["already_imported"] == result["upload_id"]
     assert main(["ingest-changes", str(tmp_path / "missing.csv"), "--store", str(store)]) == 1
     assert "No file" in capsys.readouterr().err
+
+
+def test_a_commit_matches_again_when_a_write_came_between_preview_and_commit(org):
+    preview = read(org, "late.csv", b"change_id,ci,state,work_end\nC1,lb-prod-7,closed,2025-07-01 10:00\n")
+    assert preview.accepted.column("asset_id").to_pylist() == [None]
+    balancer = asset(org, "Load balancer 7", asset_id="lb-prod-7")     # a write after the preview
+    commit_changes(ANA, org.store, preview, now=NOW)
+    assert org.store.scalar("SELECT asset_id FROM changes WHERE number = 'C1'") == balancer
+
+
+def test_a_preview_whose_rows_were_replaced_is_checked_in_full(org):
+    preview = read(org, "one.csv", b"change_id,ci,state\nC1,Core Ledger,closed\n")
+    doubled = dataclasses.replace(preview, accepted=pa.concat_tables([preview.accepted, preview.accepted]))
+    assert doubled.matched_at() is None               # not the rows read_changes checked
+    with pytest.raises(IngestError, match="same change number twice"):
+        commit_changes(ANA, org.store, doubled)
