@@ -28,8 +28,9 @@ tiles[0].metric("Stale plans", ui.pct(summary["stale_pct"]), border=True,
                 help=f"Overdue, never tested or changed since review, as a share of plans. Target ≤ {target:.0f} %")
 tiles[1].metric("Overdue", f"{summary['overdue']:,}", border=True)
 tiles[2].metric("Never tested", f"{summary['never_tested']:,}", border=True)
-tiles[3].metric("Changed since review", f"{summary['changed_since_review']:,}", border=True,
-                help="The service, or an asset it runs on, had a change completed after the plan's last review: "
+tiles[3].metric("Changed", f"{summary['changed_since_review']:,}", border=True,
+                help="Changed since review: the service, or an asset it runs on, had a change completed after the "
+                     "plan's last review: "
                      "the plan may describe what is no longer there. The changes are listed below the worklist.")
 tiles[4].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
 tiles[5].metric("Without a plan", f"{summary['services_without_plan']:,}", border=True,

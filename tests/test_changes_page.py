@@ -103,7 +103,7 @@ def test_plan_staleness_page_shows_the_state_and_the_changes_behind_it(store_pat
     app = open_page("Plan_staleness.py")
     assert_clean(app)
     summary = staleness_summary(store, Filters(as_of=SMALL_ORG_AS_OF))
-    assert metric(app, "Changed since review") == f"{summary['changed_since_review']:,}" == "1"
+    assert metric(app, "Changed") == f"{summary['changed_since_review']:,}" == "1"
     assert metric(app, "Stale plans") == f"{summary['stale_pct']:.1f} %"
     worklist = frame_with(app, "plan_status", "changes_since_review")
     assert worklist.set_index("service").loc["Core Ledger", "state"] == "changed since review"

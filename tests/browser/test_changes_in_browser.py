@@ -12,7 +12,7 @@ EXPORT = ("number,short_description,cmdb_ci,type,state,close_code,start_date,end
 
 
 def changed_since_review_tile(page) -> str:
-    tile = page.locator("[data-testid='stMetric']").filter(has_text="Changed since review")
+    tile = page.locator("[data-testid='stMetric']").filter(has_text=re.compile(r"^Changed"))
     return tile.locator("[data-testid='stMetricValue']").inner_text().strip()
 
 
