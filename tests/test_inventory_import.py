@@ -72,16 +72,22 @@ def test_a_file_without_a_column_never_erases_it(store):
     assert store.scalar("SELECT rpo_minutes FROM services WHERE service_id = 'svc1'") is None
 
 
-def test_absent_rows_are_reported_and_retired_only_when_asked(store):
+def without_the_portal(store: Store) -> tuple[bytes, str]:
+    """A workbook of every service but svc9 (Customer Portal), every plan but its plan, no
+    dependency row and every unit but Legal; and the portal's plan id."""
     portal_plan = store.scalar("SELECT plan_id FROM plans WHERE service_id = 'svc9'")
-    fewer = workbook({
+    return workbook({
         "services": [["id", "name"], *[[sid, name] for sid, name in store.rows(
             "SELECT service_id, name FROM services WHERE service_id <> 'svc9' ORDER BY 1")]],
         "plans": [["id", "service"], *[[pid, sid] for pid, sid in store.rows(
             "SELECT plan_id, service_id FROM plans WHERE plan_id <> $p ORDER BY 1", {"p": portal_plan})]],
         "dependencies": [["service", "depends on"]],        # no rows: nothing absent from it is touched
         "business_units": [["name"], ["Payments"], ["Cards"], ["Retail <b>Banking</b>"]],   # Legal is absent
-    })
+    }), portal_plan
+
+
+def test_absent_rows_are_reported_and_retired_only_when_asked(store):
+    fewer, portal_plan = without_the_portal(store)
     before = inventory(store)
     preview, result = imported(store, [("fewer.xlsx", fewer)])
     assert result.import_id is None and inventory(store) == before
@@ -105,6 +111,34 @@ def test_absent_rows_are_reported_and_retired_only_when_asked(store):
     assert any("kept: services or units still belong to them" in reason for *_, reason in problems(preview, "warning"))
     assert store.rows("SELECT service_id, depends_on_id FROM dependencies") == [("svc5", "svc9")]
     assert store.scalar("SELECT count(*) FROM plan_reviews") == 3        # an empty sheet removes nothing
+
+
+def test_retiring_is_chosen_per_sheet(store, store_path, tmp_path):
+    fewer, portal_plan = without_the_portal(store)
+    preview, _ = imported(store, [("fewer.xlsx", fewer)], retire_missing={"services"})
+    assert preview.tables["services"]["retired"] == 1
+    assert preview.tables["plans"]["retired"] == 0 and preview.tables["plans"]["absent"] == 1
+    assert preview.tables["business_units"]["retired"] == 0
+    assert store.scalar("SELECT lifecycle FROM services WHERE service_id = 'svc9'") == "retired"
+    assert store.scalar("SELECT status FROM plans WHERE plan_id = $p", {"p": portal_plan}) != "retired"
+    assert store.scalar("SELECT count(*) FROM business_units WHERE name = 'Legal'") == 1
+    assert any(sheet == "plans" and "--retire-missing would retire" in reason
+               for sheet, *_, reason in problems(preview, "warning"))
+    with pytest.raises(WorkbookError, match="No sheet named 'servces'"):
+        preview_inventory(store, [("fewer.xlsx", fewer)], retire_missing={"servces"})
+
+    # The command line names the sheets after --retire-missing=.
+    store.close()
+    (tmp_path / "fewer.xlsx").write_bytes(fewer)
+    cli = subprocess.run([sys.executable, "-m", "itscm", "inventory", "import", str(tmp_path / "fewer.xlsx"),
+                          "--retire-missing=plans,business_units", "--json", "--store", str(store_path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    tables = json.loads(cli.stdout)["tables"]
+    assert tables["plans"]["retired"] == 1 and tables["business_units"]["retired"] == 1
+    with Store(store_path) as reopened:
+        assert reopened.scalar("SELECT status FROM plans WHERE plan_id = $p", {"p": portal_plan}) == "retired"
+        assert reopened.scalar("SELECT count(*) FROM business_units WHERE name = 'Legal'") == 0
 
 
 def test_a_rejected_row_stops_retiring_from_its_sheet(store):

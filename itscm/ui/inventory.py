@@ -2,8 +2,6 @@
 preview of uploaded workbooks and CSV files, the commit, and the import history with undo.
 
 The work is itscm/workbook's (read, preview, commit, undo, export); this module only draws it.
-The one thing it adds is retiring per sheet (`retire_argument`), which the workbook API offers as a
-single switch for every sheet the files hold.
 """
 
 from __future__ import annotations
@@ -75,20 +73,11 @@ def inventory_downloads(store: Store) -> None:
 # -- preview --------------------------------------------------------------------------------------
 
 
-def retire_argument(chosen: set[str], candidates: set[str]) -> bool | None:
-    """The workbook API's `retire_missing` for the sheets whose absent rows were chosen to be
-    retired: it retires from every sheet the files hold or from none, so a choice of some sheets
-    only has no argument (None)."""
-    if not chosen:
-        return False
-    return True if chosen >= candidates else None
-
-
 def files_key(files: list[tuple[str, bytes]]) -> tuple:
     return tuple((name, hashlib.sha256(data).hexdigest()) for name, data in files)
 
 
-def read_inventory_preview(store: Store, files: list[tuple[str, bytes]], retire_missing: bool):
+def read_inventory_preview(store: Store, files: list[tuple[str, bytes]], retire_missing: frozenset[str]):
     """The preview of these files, read once per retire choice and kept for the session's reruns
     (until the store or the files change). Raises WorkbookError for a file refused as a whole."""
     base = (files_key(files), store.data_version())
@@ -158,7 +147,7 @@ def absent_candidates(preview) -> list[str]:
     return [sheet for sheet, counts in preview.tables.items() if counts["absent"]]
 
 
-def retire_choices(sheets: list[str]) -> set[str]:
+def retire_choices(sheets: list[str]) -> frozenset[str]:
     """One checkbox per sheet with rows absent from the files; off unless ticked."""
     if not sheets:
         return set()
@@ -169,7 +158,7 @@ def retire_choices(sheets: list[str]) -> set[str]:
     for index, sheet in enumerate(sheets):
         if columns[index % len(columns)].checkbox(f"Retire what is absent from {sheet}", key=f"retire-{sheet}"):
             chosen.add(sheet)
-    return chosen
+    return frozenset(chosen)
 
 
 # -- commit and history ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
 from itscm.workbook.plan import COUNT_KEYS, KEY_MACRO, PlanSummary, drop_plan, make_plan, restore_plan, saved_plan
 from itscm.workbook.read import ReadResult, problems_frame, read_files
+from itscm.workbook.sheets import SHEETS_BY_NAME
 from itscm.workbook.targets import TARGETS
 
 ROLE = "continuity manager"
@@ -39,7 +41,7 @@ SHOWN_PROBLEMS = 100
 class InventoryPreview:
     """What the files hold and what committing them would do; nothing is written."""
     read: ReadResult
-    retire_missing: bool
+    retire_missing: frozenset[str]         # the sheets whose stored rows absent from the files retire
     plan: PlanSummary
     # The plan's tables and the store's data version they were made at: a commit with no write
     # committed since writes from them instead of planning again.
@@ -123,10 +125,26 @@ def _now(now: datetime | None) -> datetime:
 # -- preview --------------------------------------------------------------------------------------
 
 
-def preview_inventory(store: Store, files: list[tuple[str, bytes]], *, retire_missing: bool = False
-                      ) -> InventoryPreview:
+def retire_sheets(retire_missing: bool | Iterable[str]) -> frozenset[str]:
+    """The sheet names `retire_missing` means; an unknown name is refused (WorkbookError)."""
+    if retire_missing is True:
+        return frozenset(SHEETS_BY_NAME)
+    if retire_missing is False or retire_missing is None:
+        return frozenset()
+    chosen = frozenset(retire_missing)
+    unknown = sorted(chosen - set(SHEETS_BY_NAME))
+    if unknown:
+        raise WorkbookError(f"No sheet named {', '.join(map(repr, unknown))} to retire from; the sheets are "
+                            + ", ".join(SHEETS_BY_NAME) + ".")
+    return chosen
+
+
+def preview_inventory(store: Store, files: list[tuple[str, bytes]], *,
+                      retire_missing: bool | Iterable[str] = False) -> InventoryPreview:
     """Read the files and compare them with the store; raises WorkbookError (one line) for a file
-    refused as a whole."""
+    refused as a whole. `retire_missing`: True for every sheet, or the names of the sheets whose
+    stored rows absent from the files are retired or removed."""
+    retire_missing = retire_sheets(retire_missing)
     read = read_files(files)
     cursor = store.cursor()
     try:
@@ -243,7 +261,7 @@ def _record(cur, import_id: str, preview: InventoryPreview, plan: PlanSummary, b
                                        rows_read, rejected, counts, state)
         VALUES ($id, $files, $sha256s, $by, $at, $retire, $rows, $rejected, $counts, 'committed')
     """, {"id": import_id, "files": json.dumps(files), "sha256s": json.dumps([f.sha256 for f in preview.read.files]),
-          "by": by, "at": now, "retire": preview.retire_missing,
+          "by": by, "at": now, "retire": bool(preview.retire_missing),
           "rows": sum(source.rows for source in preview.read.sources),
           "rejected": sum(c["rejected"] for c in counts.values()), "counts": json.dumps(counts)})
     totals = {key: sum(c[key] for c in counts.values()) for key in ("inserted", "updated", "retired", "rejected")}
