@@ -17,10 +17,11 @@ from streamlit.errors import StreamlitAPIException
 
 from itscm import access, workbook
 from itscm.export import csv_for_spreadsheets
+from itscm.inventory import service_count
 from itscm.store import Store
 from itscm.ui.cache import cached_read
 from itscm.ui.signin import require_role
-from itscm.ui.widgets import confirmed_undo, plain, rerun_with_message, show_message
+from itscm.ui.widgets import confirmed_undo, explain_empty, plain, rerun_with_message, show_message
 
 ROLE = "continuity manager"
 TEMPLATE_FILE = "inventory_template.xlsx"
@@ -242,8 +243,24 @@ def bring_your_inventory(store: Store) -> None:
     with left:
         template_download("first-run-template", primary=True)
     with right:
-        try:
-            st.page_link("pages/Inventory.py", label="Open the Inventory page", icon=":material/inventory_2:")
-        except StreamlitAPIException:
-            # A page file run on its own (AppTest, `streamlit run pages/Overview.py`) has no pages to link to.
-            st.markdown("Then open the **Inventory** page in the menu.")
+        inventory_page_link()
+
+
+def inventory_page_link() -> None:
+    try:
+        st.page_link("pages/Inventory.py", label="Open the Inventory page", icon=":material/inventory_2:")
+    except StreamlitAPIException:
+        # A page file run on its own (AppTest, `streamlit run pages/Overview.py`) has no pages to link to.
+        st.markdown("Then open the **Inventory** page in the menu.")
+
+
+def explain_no_match(store: Store, message: str) -> None:
+    """`message` where the filters leave nothing to show; in a store without a single service,
+    which no filter can fix, the way to bring the inventory in instead."""
+    if cached_read(service_count, store):
+        explain_empty(message)
+        return
+    st.info("The store holds no services yet, so there is nothing to show here. Bring your inventory in on the "
+            "Inventory page (the workbook template, or your CMDB and BIA exports), or add services one by one "
+            "on the Services page.", icon=":material/info:")
+    inventory_page_link()
