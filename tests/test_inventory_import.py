@@ -239,18 +239,23 @@ def test_the_same_files_again_change_nothing(store):
 
 
 def test_undo_restores_exactly_and_is_recorded(store):
+    drill = store.scalar("SELECT min(drill_id) FROM drills")
+    with store.transaction() as cur:      # a drill as older stores carry it: a count, no findings of its own
+        cur.execute("DELETE FROM drill_findings WHERE drill_id = $d", {"d": drill})
+        cur.execute("UPDATE drills SET open_findings = 3 WHERE drill_id = $d", {"d": drill})
     before = everything_but_records(store)
     data, _ = export_bytes(store)
     changed = edited(data, {("services", "F2"): 1, ("services", "L2"): "CBL-PROD-01; ledger-new"})
     extra = workbook({
         "services": [["name", "business unit", "RTO (minutes)"], ["Brand New", "Brand New Unit", 30]],
         "dependencies": [["service", "depends on"], ["Brand New", "Core Ledger"]],
-        "findings": [["drill", "what", "due"], [store.scalar("SELECT min(drill_id) FROM drills"), "Fix DNS",
-                                                 dt.date(2026, 9, 1)]],
+        "findings": [["drill", "what", "due"], [drill, "Fix DNS", dt.date(2026, 9, 1)]],
     })
     _, result = imported(store, [("inventory.xlsx", changed), ("extra.xlsx", extra)], retire_missing=True)
     assert result.import_id and everything_but_records(store) != before
     assert store.scalar("SELECT recorded_by FROM drill_findings") == MANAGER.name
+    # The drill's count of open findings follows the findings written (and undo puts back the 3).
+    assert store.scalar("SELECT open_findings FROM drills WHERE drill_id = $d", {"d": drill}) == 1
     log = store.rows("SELECT changed_by, action, subject FROM change_log")
     assert log == [(MANAGER.name, "inventory import", result.import_id)]
     undone = undo_inventory_import(MANAGER, store, result.import_id)

@@ -183,6 +183,7 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
             import_id = _new_import_id(cur, now)
             for target in TARGETS:
                 _write(cur, target, import_id, actor.name, now)
+            _count_open_findings(cur, import_id)
             # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
             rollup.after_services_changed(cur)
             _record(cur, import_id, preview, plan, actor.name, now)
@@ -253,6 +254,40 @@ def _write(cur, target, import_id: str, by: str, now: datetime) -> None:
     """, params)
 
 
+# drills.open_findings is the count the demo and older stores carry (itscm/records.py keeps it
+# equal to the drill's open findings): an import that writes findings counts them again for the
+# drills they belong to (before and after), and keeps the counts it replaced for undo, under a
+# table name of their own that the row-by-row restore and its checks never read.
+_OPEN_FINDINGS_PRIOR = "drills.open_findings"
+_FINDINGS_DRILLS_SQL = """
+    SELECT drill_id FROM inv_plan_drill_findings WHERE action IN ('insert', 'update', 'delete')
+    UNION SELECT old_drill_id FROM inv_plan_drill_findings WHERE action IN ('update', 'delete')
+"""
+
+
+def _count_open_findings(cur, import_id: str) -> None:
+    cur.execute(f"""
+        INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row)
+        SELECT $id, $table, to_json(struct_pack(drill_id := drill_id)), 'update',
+               to_json(struct_pack(open_findings := open_findings))
+        FROM drills WHERE drill_id IN ({_FINDINGS_DRILLS_SQL})
+    """, {"id": import_id, "table": _OPEN_FINDINGS_PRIOR})
+    cur.execute(f"""
+        UPDATE drills SET open_findings = (
+            SELECT count(*) FROM drill_findings f WHERE f.drill_id = drills.drill_id AND f.state = 'open')
+        WHERE drill_id IN ({_FINDINGS_DRILLS_SQL})
+    """)
+
+
+def _restore_open_findings(cur, import_id: str) -> None:
+    cur.execute("""
+        UPDATE drills SET open_findings = json_extract(r.before_row, '$.open_findings')::INTEGER
+        FROM inventory_prior_rows r
+        WHERE r.import_id = $id AND r.table_name = $table
+          AND json_extract_string(r.row_key, '$.drill_id') = drills.drill_id
+    """, {"id": import_id, "table": _OPEN_FINDINGS_PRIOR})
+
+
 def _record(cur, import_id: str, preview: InventoryPreview, plan: PlanSummary, by: str, now: datetime) -> None:
     files = [file.name for file in preview.read.files]
     counts = plan.tables
@@ -303,6 +338,7 @@ def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
         _refuse_if_changed_since(cur, import_id)
         for target in reversed(TARGETS):
             restored[target.table] = _restore(cur, target, import_id)
+        _restore_open_findings(cur, import_id)
         cur.execute("DELETE FROM inventory_prior_rows WHERE import_id = $id", {"id": import_id})
         cur.execute("UPDATE inventory_imports SET state = 'undone', undone_at = $at, undone_by = $by "
                     "WHERE import_id = $id", {"id": import_id, "at": now, "by": actor.name})
