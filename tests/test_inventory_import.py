@@ -25,6 +25,7 @@ from itscm.workbook import (
     preview_inventory,
     undo_inventory_import,
 )
+from tests.builders import OrgBuilder
 from tests.inventory_workbooks import MANAGER, edited, imported, inventory, without_columns, workbook
 from tests.store_contents import table_contents
 
@@ -307,6 +308,31 @@ def test_new_services_and_an_undo_keep_the_derived_data_and_rollup_current(store
     undo_inventory_import(MANAGER, store, result.import_id)
     assert not store.scalar("SELECT count(*) FROM services WHERE service_id = 'svc-new'")
     assert verified(store) == []
+
+
+def test_incidents_stored_before_their_service_match_it_when_it_is_imported(store):
+    org = OrgBuilder(store)
+    opened = dt.datetime(2026, 6, 1, 8, 0)
+    early = [org.incident(None, opened, service_name="Treasury Gateway", restored_at=opened + dt.timedelta(hours=2)),
+             org.incident(None, opened, service_name=" TRSY-GW ", restored_at=opened + dt.timedelta(hours=1))]
+    other = org.incident(None, opened, service_name="Nobody Knows")
+    kept = org.incident("svc1", opened, service_name="treasury gateway")   # matched already: never moved
+    before = everything_but_records(store)
+    files = [("new.xlsx", workbook({"services": [["name", "business unit", "tier", "RTO (minutes)", "aliases"],
+                                                 ["Treasury Gateway", "Payments", 1, 60, "trsy-gw"]]}))]
+    preview = preview_inventory(store, files)
+    assert preview.incidents_to_match == 2 and "2 stored incident(s) would match" in preview.as_dict()["message"]
+    result = commit_inventory(MANAGER, store, preview)
+    assert result.incidents_matched == 2 and "2 stored incident(s) now match" in result.message
+    new_id = store.scalar("SELECT service_id FROM services WHERE name = 'Treasury Gateway'")
+    assert store.rows("SELECT incident_id, service_id FROM incidents WHERE list_contains($ids, incident_id) "
+                      "ORDER BY incident_id", {"ids": [*early, other, kept]}) == sorted(
+        [(early[0], new_id), (early[1], new_id), (other, None), (kept, "svc1")])
+    assert store.scalar("SELECT count(*) FROM incidents WHERE service_id = $s AND service_key = "
+                        "(SELECT service_key FROM services WHERE service_id = $s)", {"s": new_id}) == 2
+    assert verified(store) == []                       # the rollup counts them under their service
+    undo_inventory_import(MANAGER, store, result.import_id)
+    assert everything_but_records(store) == before and verified(store) == []
 
 
 @pytest.mark.parametrize("role", ["viewer", "analyst", "recovery team"])

@@ -114,6 +114,9 @@ def preview_summary(preview) -> None:
     st.caption(f"Read from {files}: " + (", ".join(read) if read else "no rows below the headers") + ".")
     for note in preview.read.notes:
         st.caption(plain(note))
+    if preview.incidents_to_match:
+        st.caption(f"{preview.incidents_to_match:,} stored incident(s) that match no service yet name a service or "
+                   "alias these files add: committing matches them (undo unmatches them).")
     st.dataframe(counts_table(tables), hide_index=True, key="inventory-counts")
 
     problems = preview.problems
