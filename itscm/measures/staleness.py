@@ -211,14 +211,15 @@ def staleness_trend(store: Store, filters: Filters) -> pd.DataFrame:
 
 # Columns: plan_id, plan, owner, service_id, service, state, changes_since_review, change_id, number,
 # title, ci_name, reached_through ('service' or the asset's name), change_type, close_code,
-# completed_at, emergency, unsuccessful. The completed changes behind each plan with changes since
-# its review (whatever its state: an overdue plan's changes are worth knowing too), at the as-of
-# date: at most $per_plan a plan, emergency and unsuccessful ones first, then the latest
-# (`changes_since_review` has them all: a plan of a busy service can have hundreds).
+# completed_at, emergency, unsuccessful. The completed changes behind each plan changed since review
+# at the as-of date: at most $per_plan a plan, emergency and unsuccessful ones first, then the
+# latest (`changes_since_review` counts them all: a plan of a busy service can have hundreds).
+# Overdue and never tested plans are left out: their fix comes first, and their older baselines
+# would widen the window of changes read to nearly all of them.
 CHANGES_BEHIND_PLANS_SQL = f"""
-WITH flagged AS (
+WITH flagged AS MATERIALIZED (
     SELECT plan_id, plan, owner, service_id, service, state, changes_since_review, change_baseline
-    FROM ({PLAN_STALENESS_SQL}) WHERE changes_since_review > 0
+    FROM ({PLAN_STALENESS_SQL}) WHERE state = 'changed since review'
 ),
 -- Only the changes inside the widest window a flagged plan looks at, a range on completed_at
 -- that lets DuckDB skip the row groups of older changes.
@@ -258,8 +259,8 @@ CHANGES_SHOWN_PER_PLAN = 20
 
 
 def changes_behind_plans(store: Store, filters: Filters, per_plan: int = CHANGES_SHOWN_PER_PLAN) -> pd.DataFrame:
-    """The changes since each plan's review (at most `per_plan` a plan, emergency and unsuccessful
-    first), newest first per plan: what the owner has to read the plan against."""
+    """The changes behind each plan changed since review (at most `per_plan` a plan, emergency and
+    unsuccessful first), newest first per plan: what the owner has to read the plan against."""
     sql = f"""
         SELECT * FROM ({CHANGES_BEHIND_PLANS_SQL})
         ORDER BY owner, service, plan_id, completed_at DESC, change_id
