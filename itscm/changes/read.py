@@ -8,6 +8,7 @@ numbers it (header = 1).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
 import zipfile
@@ -168,8 +169,6 @@ def _load(con, data: bytes, file_name: str, max_bytes: int, workdir: Path) -> tu
     if is_xlsx(data):
         if len(data) > max_bytes:
             raise IngestError(f"{file_name} is above the upload limit of {max_bytes // 1_000_000} MB.")
-        import hashlib
-
         return _load_xlsx(con, data, file_name), hashlib.sha256(data).hexdigest(), len(data)
     decoded = decode_upload(data, file_name, max_bytes=max_bytes)
     raw = load_raw(con, decoded.text, delimiter=decoded.delimiter, n_columns=len(decoded.header),
@@ -212,7 +211,6 @@ def _load_xlsx(con, data: bytes, file_name: str) -> list[str]:
                     header = [(text or "").strip() for text in texts]
                     while header and not header[-1]:
                         header.pop()
-                    header_row = row_no
                     columns = [[] for _ in range(len(header) + 1)]
                 continue
             if not any(text and text.strip() for text in texts):
@@ -228,8 +226,7 @@ def _load_xlsx(con, data: bytes, file_name: str) -> list[str]:
         raise IngestError(f"{file_name} is empty: its first sheet has no header row.")
     if not row_nos:
         raise IngestError(f"{file_name} has a header but no data rows.")
-    # Rows are numbered as Excel shows them; a header below row 1 keeps the sheet's numbers.
-    del header_row
+    # Rows are numbered as Excel shows them, so a header below row 1 keeps the sheet's numbers.
     table = pa.table({"row_no": pa.array(row_nos, pa.int64())}
                      | {f"c{i}": pa.array(values, pa.string()) for i, values in enumerate(columns)})
     con.register("changes_raw_arrow", table)
