@@ -36,6 +36,8 @@ NOT_ROLE_CHECKED = {
                              "it never changes anyone's data",
     "itscm.bench_inventory.inventory_timings": "builds its own stores in a temporary folder for the benchmark and "
                                                "removes them: it never opens anyone's store",
+    "itscm.bench_changes.change_timings": "builds its own store in a temporary folder for the benchmark and removes "
+                                          "it: it never opens anyone's store",
 }
 
 
