@@ -275,6 +275,37 @@ def set_targets(actor: Actor, store: Store, targets: dict[str, float], *,
     return done
 
 
+# -- the organisation's name ---------------------------------------------------------------------
+
+ORGANISATION_NAME_KEY = "organisation_name"   # its store_meta key; the board pack's title page shows it
+LONGEST_ORGANISATION_NAME = 200
+
+
+def organisation_name(store: Store) -> str:
+    """The organisation's name as an admin set it, or "" where none is set."""
+    return store.scalar("SELECT value FROM store_meta WHERE key = $key", {"key": ORGANISATION_NAME_KEY}) or ""
+
+
+@writes("admin", "set the organisation's name")
+def set_organisation_name(actor: Actor, store: Store, name: str, *, now: datetime | None = None) -> tuple | None:
+    """Set the name the reports carry on their title page (blank clears it); logged with its
+    before and after. Returns (before, after), or None when it already was that name."""
+    wanted = " ".join(str(name or "").split())
+    if len(wanted) > LONGEST_ORGANISATION_NAME:
+        raise ChangeRefused(f"An organisation's name has at most {LONGEST_ORGANISATION_NAME} characters.")
+    with store.transaction() as cursor:
+        key = {"key": ORGANISATION_NAME_KEY}
+        rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", key).fetchall()
+        before = rows[0][0] if rows else ""
+        if before == wanted:
+            return None
+        cursor.execute("DELETE FROM store_meta WHERE key = $key", key)
+        if wanted:
+            cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {**key, "value": wanted})
+        _log(cursor, actor.name, "set organisation name", "organisation", {"name": before}, {"name": wanted}, _now(now))
+    return before, wanted
+
+
 # -- every attributed change ----------------------------------------------------------------------
 
 # when, who, what, subject, detail: newest first. Each source keeps its author in its own table.
