@@ -147,6 +147,7 @@ EMPTY_STORE_MESSAGES = {
     "Inventory.py": "No inventory import yet.",
     "Overview.py": "holds no services yet",
     "Plan_staleness.py": "holds no services yet",
+    "Report.py": "holds no services yet",
     "RTO_attainment.py": "No recovery event in this period for these filters",
     "Services.py": "holds no services yet",
     "Upload_incidents.py": "No upload yet.",

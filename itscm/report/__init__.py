@@ -41,5 +41,5 @@ def report_file_name(filters: Filters, report_format: str) -> str:
     return f"continuity-report-{filters.as_of:%Y-%m-%d}.{report_format}"
 
 
-__all__ = ["DEFAULT_SCOPE", "FORMATS", "SECTIONS", "PdfUnavailable", "ReportSection", "add_section", "make_report",
-           "pdf_available", "report_file_name", "report_html"]
+__all__ = ["DEFAULT_SCOPE", "FORMATS", "MISSING_CHROMIUM", "SECTIONS", "PdfUnavailable", "ReportSection",
+           "add_section", "make_report", "pdf_available", "report_file_name", "report_html"]

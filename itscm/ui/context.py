@@ -34,6 +34,7 @@ NAVIGATION = {
         ("pages/RTO_attainment.py", "RTO attainment", ":material/timer:"),
         ("pages/Downtime_cost.py", "Downtime cost", ":material/payments:"),
         ("pages/Plan_staleness.py", "Plan staleness", ":material/event_busy:"),
+        ("pages/Report.py", "Report", ":material/picture_as_pdf:"),
     ],
     "Inventory and data": [
         ("pages/Services.py", "Services", ":material/lan:"),
