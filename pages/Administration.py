@@ -69,6 +69,20 @@ with policy_tab:
                 ui.rerun_with_message("targets-last-result", saved if changed else "No target changed.")
     ui.show_message("targets-last-result", ":material/flag:")
 
+    st.subheader("Organisation")
+    with st.form("organisation-name"):
+        name = st.text_input("Organisation's name, on the report's title page", administration.organisation_name(
+            page.store), max_chars=administration.LONGEST_ORGANISATION_NAME, disabled=not is_admin,
+            key="organisation-name")
+        if st.form_submit_button("Save name", disabled=not is_admin):
+            try:
+                changed = administration.set_organisation_name(user, page.store, name)
+            except (ValueError, access.AccessDenied) as error:
+                st.error(ui.plain(str(error)))
+            else:
+                ui.rerun_with_message("organisation-last-result", "Saved the name." if changed else "No change.")
+    ui.show_message("organisation-last-result", ":material/badge:")
+
     st.subheader("Policy per tier")
     st.caption("How often plans are reviewed and tested, the weakest drill that counts as a test, and which tiers are "
                "critical (in scope for coverage). Every measure uses these at once.")

@@ -195,3 +195,15 @@ def test_two_reports_made_at_once_are_both_right_and_paginate_alike(store):
             assert figure in text
         assert ("all business units" in text) == (filters is FILTERS)
     assert pdf_pages(pdfs[0]) == pdf_pages(pdfs[2])
+
+
+def test_the_organisation_name_is_an_admin_setting_logged_in_the_history(store):
+    assert administration.organisation_name(store) == ""
+    assert administration.set_organisation_name(ADMIN, store, "  Acme   Bank ") == ("", "Acme Bank")
+    assert administration.set_organisation_name(ADMIN, store, "Acme Bank") is None   # no change, no entry
+    history = administration.change_history(store)
+    assert list(history.loc[history["action"] == "set organisation name", "changed_by"]) == ["admin@example.com"]
+    with pytest.raises(ValueError, match="at most 200"):
+        administration.set_organisation_name(ADMIN, store, "x" * 201)
+    assert administration.set_organisation_name(ADMIN, store, "") == ("Acme Bank", "")
+    assert administration.organisation_name(store) == ""
