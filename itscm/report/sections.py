@@ -121,7 +121,7 @@ def _movement(change: float | None, measure, currency: str) -> str:
     """'rose 1.2 points to', 'fell 3.0 points to', 'held at', 'is' (nothing to compare with)."""
     if change is None:
         return "is"
-    if change == 0:
+    if round(change, 0 if measure.format == MONEY else 1) == 0:   # no change at the precision written
         return "held at"
     size = f"{abs(change):,.0f} {currency}" if measure.format == MONEY else f"{abs(change):.1f} points"
     return f"{'rose' if change > 0 else 'fell'} {size} to"
