@@ -207,3 +207,11 @@ def test_the_organisation_name_is_an_admin_setting_logged_in_the_history(store):
         administration.set_organisation_name(ADMIN, store, "x" * 201)
     assert administration.set_organisation_name(ADMIN, store, "") == ("Acme Bank", "")
     assert administration.organisation_name(store) == ""
+
+
+def test_a_filter_that_keeps_nothing_says_so_instead_of_praising_it(store):
+    page = report_html(store, Filters(units=("Legal",), as_of=SMALL_ORG_AS_OF))
+    assert "Critical-service coverage: nothing to measure for this filter." in page
+    assert "No live critical service matches these filters." in page
+    assert "Every critical service in scope meets every control" not in page
+    assert "Every plan in scope is current" not in page

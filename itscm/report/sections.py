@@ -283,6 +283,8 @@ def costliest_outages(context: ReportContext) -> str:
 
 def uncovered_services(context: ReportContext) -> str:
     matrix = context.coverage_by_service
+    if matrix.empty:
+        return '<p class="note">No live critical service matches these filters.</p>'
     uncovered = matrix.loc[~matrix["covered"]].copy()
     if uncovered.empty:
         return '<p class="note">Every critical service in scope meets every control.</p>'
@@ -302,6 +304,8 @@ ACTION_STATES = ("no plan", "never tested", "overdue", "due within 30 days")
 
 def plans_by_owner(context: ReportContext) -> str:
     worklist = context.plan_worklist
+    if worklist.empty:
+        return '<p class="note">No live service matches these filters, so there is no plan to check.</p>'
     needing = worklist.loc[worklist["state"].isin(ACTION_STATES)].assign(
         owner=lambda f: f["owner"].fillna("(no owner)"))
     if needing.empty:
