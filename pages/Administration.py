@@ -70,17 +70,19 @@ with policy_tab:
     ui.show_message("targets-last-result", ":material/flag:")
 
     st.subheader("Organisation")
-    with st.form("organisation-name"):
-        name = st.text_input("Organisation's name, on the report's title page", administration.organisation_name(
-            page.store), max_chars=administration.LONGEST_ORGANISATION_NAME, disabled=not is_admin,
-            key="organisation-name")
-        if st.form_submit_button("Save name", disabled=not is_admin):
-            try:
-                changed = administration.set_organisation_name(user, page.store, name)
-            except (ValueError, access.AccessDenied) as error:
-                st.error(ui.plain(str(error)))
-            else:
-                ui.rerun_with_message("organisation-last-result", "Saved the name." if changed else "No change.")
+    organisation = administration.organisation_name(page.store)
+    st.caption(f"The report's title page names the organisation: {ui.plain(organisation) or 'not set yet'}.")
+    if ui.require_role(user, "admin", "set the organisation's name"):
+        with st.form("organisation-name"):
+            name = st.text_input("Organisation's name", organisation, key="organisation-name",
+                                 max_chars=administration.LONGEST_ORGANISATION_NAME)
+            if st.form_submit_button("Save name"):
+                try:
+                    changed = administration.set_organisation_name(user, page.store, name)
+                except (ValueError, access.AccessDenied) as error:
+                    st.error(ui.plain(str(error)))
+                else:
+                    ui.rerun_with_message("organisation-last-result", "Saved the name." if changed else "No change.")
     ui.show_message("organisation-last-result", ":material/badge:")
 
     st.subheader("Policy per tier")

@@ -45,3 +45,15 @@ def test_without_chromium_the_pdf_choice_says_what_to_install(store_env, monkeyp
     assert_clean(app)
     assert any("install Debian's `chromium`" in warning.value for warning in app.warning)
     assert not [button for button in app.button if button.key == "make-report"]
+
+
+def test_an_admin_names_the_organisation_on_the_administration_page(store_env):
+    from itscm.administration import organisation_name
+    from itscm.store import Store
+
+    app = run_page("Administration.py", as_of=AS_OF)
+    app.text_input(key="organisation-name").input("Acme <b>Bank</b>")
+    next(button for button in app.button if button.label == "Save name").click().run()
+    assert_clean(app)
+    with Store(store_env) as store:
+        assert organisation_name(store) == "Acme <b>Bank</b>"
