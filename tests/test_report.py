@@ -86,6 +86,7 @@ def test_the_html_report_references_nothing_outside_itself(store):
     assert page.count("<script") == 1 + 2
     assert page.count(plotly.offline.get_plotlyjs()[:2000]) == 1
     assert "@import" not in page.split("<script", 1)[0]
+    assert page.count("<table>") == page.count("<thead>") >= 5   # headers repeat on every printed page
 
 
 def test_markup_in_a_name_is_printed_as_text(store):

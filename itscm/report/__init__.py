@@ -37,9 +37,18 @@ def make_report(store: Store, filters: Filters, report_format: str, **options) -
     return page.encode("utf-8") if report_format == "html" else print_pdf(page)
 
 
+# `summary --events continuity|all` (the scope of continuity events, issue #15 part 1) names the
+# scope in words on the title page; without that option every incident counts.
+SCOPE_LABELS = {"continuity": "continuity events", "all": DEFAULT_SCOPE}
+
+
+def scope_label(events: str | None) -> str:
+    return SCOPE_LABELS.get(events or "all", str(events))
+
+
 def report_file_name(filters: Filters, report_format: str) -> str:
     return f"continuity-report-{filters.as_of:%Y-%m-%d}.{report_format}"
 
 
 __all__ = ["DEFAULT_SCOPE", "FORMATS", "MISSING_CHROMIUM", "SECTIONS", "PdfUnavailable", "ReportSection",
-           "add_section", "make_report", "pdf_available", "report_file_name", "report_html"]
+           "add_section", "make_report", "pdf_available", "report_file_name", "report_html", "scope_label"]
