@@ -9,28 +9,28 @@ from __future__ import annotations
 
 HEADLINE_DEFINITIONS: dict[str, str] = {
     "coverage_pct": (
-        "Critical-service coverage: of the live services in the policy's critical tiers, the share that meets "
-        "every control at the end of the as-of day: RTO and RPO set; BIA impact cost set; a recovery strategy "
+        "Of the live services in the policy's critical tiers, the share that meets every control at the end of "
+        "the as-of day: RTO and RPO set; BIA impact cost set; a recovery strategy "
         "other than none; an approved plan; that plan reviewed within the tier's review interval; a passed drill "
         "of at least the tier's minimum type within its test interval; the latest passed drill that recorded a "
         "recovery time achieved (RTA) within the RTO; the RTO within the MTPD where one is set. The period plays "
         "no part: coverage is a snapshot."
     ),
     "attainment_pct": (
-        "RTO attainment: of the recovery events of the period whose service has an RTO, the share recovered "
+        "Of the recovery events of the period whose service has an RTO, the share recovered "
         "within it (RTA at most the RTO). A recovery event is an incident opened in the period and recovered by "
         "the as-of day (RTA = restored, else resolved as an estimate, minus opened) or a drill held in the "
         "period that recorded an RTA, whatever its outcome. Events with no matched service or no RTO are counted "
         "apart, never dropped."
     ),
     "downtime_cost": (
-        "Downtime cost: each incident's outage (opened to restored; else to resolved, an estimate; an open "
+        "Each incident's outage (opened to restored; else to resolved, an estimate; an open "
         "incident counts to the end of the as-of day) clipped to the period, in hours, times its service's BIA "
         "impact cost per hour. Hours of incidents without a matched service or without a cost per hour are "
         "unpriced: counted, never priced. It has no target; it is compared with the previous period."
     ),
     "stale_pct": (
-        "Stale plans: of the plans (drafts included, retired left out) of live services, the share that is "
+        "Of the plans (drafts included, retired left out) of live services, the share that is "
         "overdue (never reviewed, or the review or the test past due by the tier's intervals) or never tested "
         "(no passed drill of its service for it or for no particular plan)."
     ),
