@@ -198,14 +198,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                                   scope=scope_label(getattr(args, "events", None)))
     finally:
         store.close()
-    if args.per_owner:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, pack in packs.items():
-            (out / name).write_bytes(pack)
-        print(f"{len(packs):,} owner packs written to {out}")
-    else:
-        out.write_bytes(content)
-        print(f"Report written to {out} ({len(content):,} bytes)")
+    try:
+        if args.per_owner:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, pack in packs.items():
+                (out / name).write_bytes(pack)
+        else:
+            out.write_bytes(content)
+    except OSError as error:
+        raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
+    print(f"{len(packs):,} owner packs written to {out}" if args.per_owner
+          else f"Report written to {out} ({len(content):,} bytes)")
     return 0
 
 

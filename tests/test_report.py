@@ -216,3 +216,10 @@ def test_a_filter_that_keeps_nothing_says_so_instead_of_praising_it(store):
     assert "No live critical service matches these filters." in page
     assert "Every critical service in scope meets every control" not in page
     assert "Every plan in scope is current" not in page
+
+
+def test_an_unwritable_output_is_one_line(store_path, tmp_path, capsys):
+    assert main(["report", "--store", str(store_path), "--format", "html",
+                 "--out", str(tmp_path / "no-such-folder" / "r.html")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "cannot write" in error
