@@ -146,13 +146,16 @@ def supplier_concentration(store: Store, filters: Filters) -> pd.DataFrame:
     all_critical = (scope_bits & graph.critical_mask).bit_count()
     details = {row[0]: row[1:]
                for row in store.rows("SELECT supplier_id, substitutability, contract_end FROM suppliers")}
+    # the shortest RTO among the live services in the filter that the supplier's failure reaches
+    shortest_rto = graph.smallest_reached([
+        facts["rto_minutes"] if facts and (scope_bits >> graph.bit[n]) & 1 else None
+        for n, facts in enumerate(graph.service)])
     rows = []
     for position, node in enumerate(suppliers):
         bits = reached[position]
         critical = (bits & graph.critical_mask).bit_count()
-        with_rto = [(graph.service[n]["rto_minutes"], graph.service[n]["name"]) for n in graph.nodes_in(bits)
-                    if graph.service[n]["rto_minutes"] is not None]
-        shortest = min(with_rto) if with_rto else (None, None)
+        rto, holder = shortest_rto[node]
+        shortest = (None, None) if holder is None else (int(rto), graph.name[holder])
         contracted = graph.recovery_minutes[node]
         direct = sum(1 for n in graph.spreads_to[node] if (scope_bits >> graph.bit[n]) & 1)
         substitutability, contract_end = details.get(graph.key[node], (None, None))

@@ -193,21 +193,49 @@ class Graph:
             frontier = following
         return reached
 
-    def weighted_sums(self, reaches: list[int], weights: np.ndarray, chunk: int = 1024) -> np.ndarray:
-        """Per bitset, the sum of `weights` (one per live-service bit) over its bits, via numpy:
-        the bitsets are unpacked a chunk at a time into a 0/1 matrix times the weights."""
+    def weighted_sums(self, reaches: list[int], weights: np.ndarray, chunk: int = 2048) -> np.ndarray:
+        """Per bitset, the sum of `weights` (one per live-service bit) over its bits, in numpy: a
+        table per byte position holds the sum of the weights of each of the 256 byte values, so a
+        bitset's sum is one look-up per byte of it (exact, in float64). Equal bitsets (the members
+        of one cycle) are summed once."""
         width = len(weights)
-        if width == 0:
+        if width == 0 or not reaches:
             return np.zeros(len(reaches))
         nbytes = (width + 7) // 8
+        padded = np.zeros(nbytes * 8)
+        padded[:width] = weights
+        values = np.arange(256, dtype=np.uint8)
+        bits_of_value = np.unpackbits(values[:, None], axis=1, bitorder="little").astype(np.float64)  # 256 x 8
+        table = (padded.reshape(nbytes, 8) @ bits_of_value.T).ravel()     # [byte position * 256 + byte value]
+        offsets = np.arange(nbytes, dtype=np.int64) * 256
         low_bits = (1 << width) - 1
-        sums = np.empty(len(reaches), dtype=np.float64)
-        for start in range(0, len(reaches), chunk):
-            block = b"".join((bits & low_bits).to_bytes(nbytes, "little") for bits in reaches[start:start + chunk])
-            matrix = np.unpackbits(np.frombuffer(block, dtype=np.uint8).reshape(-1, nbytes), axis=1,
-                                   bitorder="little", count=width)
-            sums[start:start + chunk] = matrix @ weights
-        return sums
+        distinct = list(dict.fromkeys(bits & low_bits for bits in reaches))
+        sums_of_distinct = np.empty(len(distinct), dtype=np.float64)
+        for start in range(0, len(distinct), chunk):
+            block = b"".join(bits.to_bytes(nbytes, "little") for bits in distinct[start:start + chunk])
+            byte_matrix = np.frombuffer(block, dtype=np.uint8).reshape(-1, nbytes)
+            sums_of_distinct[start:start + chunk] = table[byte_matrix + offsets].sum(axis=1)
+        position = {bits: i for i, bits in enumerate(distinct)}
+        return sums_of_distinct[[position[bits & low_bits] for bits in reaches]]
+
+    def smallest_reached(self, values: list[float | None]) -> list[tuple[float | None, int | None]]:
+        """Per node, the smallest of `values` (one per node, None for none) over the nodes its
+        failure reaches, and the node holding it: a dynamic programme over the components."""
+        component_of, components = self._components
+        best: list[tuple[float, int | None]] = [(float("inf"), None)] * len(components)
+        for c, members in enumerate(components):   # children first
+            smallest, holder = float("inf"), None
+            for member in members:
+                value = values[member]
+                if value is not None and value < smallest:
+                    smallest, holder = value, member
+                for target in self.spreads_to[member]:
+                    child = component_of[target]
+                    if child != c and best[child][0] < smallest:
+                        smallest, holder = best[child]
+            best[c] = (smallest, holder)
+        return [(None, None) if best[component_of[n]][1] is None else best[component_of[n]]
+                for n in range(len(self.kind))]
 
     # -- effective RTO -----------------------------------------------------------------------
 
