@@ -217,3 +217,28 @@ def test_the_graph_is_reloaded_after_a_write():
     assert reached_names(graph_of(store), ("service", "x1")) == {graph_of(store).name[0]}
     depends(store, second, first)
     assert len(reached_names(graph_of(store), ("service", "x1"))) == 2
+
+
+def test_a_saved_scenario_is_found_again_replaced_by_name_and_in_the_change_history():
+    import datetime as dt
+
+    from itscm.access import Actor
+    from itscm.administration import change_history
+    from itscm.resilience.saved import save_scenario, saved_scenarios
+
+    manager = Actor("cm@example.com", "continuity manager")
+    store = Store()
+    save_scenario(manager, store, " Cloud outage ", ["supplier:sup-01", "unit:bu-ops"], 24.0,
+                  now=dt.datetime(2026, 6, 1))
+    save_scenario(manager, store, "Cloud outage", ["supplier:sup-01"], None, now=dt.datetime(2026, 6, 2))
+    saved = saved_scenarios(store)
+    assert list(saved["name"]) == ["Cloud outage"]          # trimmed, and replaced, not added
+    assert list(saved["failed"]) == [["supplier:sup-01"]] and saved["hours"].isna().all()
+    history = change_history(store)
+    assert list(history["action"][:2]) == ["save scenario", "save scenario"]
+    assert list(history["subject"][:2]) == ["Cloud outage", "Cloud outage"]
+    with pytest.raises(ValueError):
+        save_scenario(manager, store, "", ["service:x"], None)
+    with pytest.raises(ValueError):
+        save_scenario(manager, store, "Bad", ["rack:x"], None)
+    store.close()
