@@ -9,6 +9,7 @@ import pandas as pd
 
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.resilience.graph import Graph, graph_of
+from itscm.resilience.scenario import ScenarioResult, parse_failure, resolve_failures, run_scenario
 from itscm.store import Store
 
 DEFAULT_SCENARIO_HOURS = 24.0
@@ -205,3 +206,44 @@ def chain_of(graph: Graph, node: int, limit: int = 60) -> tuple[list[int], list[
     return nodes, edges
 
 
+
+
+# Columns: service_id, service, unit, tier, depends_on_id, depends_on, problem.
+CRITICAL_DEPENDENCY_GAPS_SQL = f"""
+SELECT s.service_id, s.name AS service, u.name AS unit, s.tier, d.service_id AS depends_on_id,
+       d.name AS depends_on,
+       CASE WHEN d.lifecycle = 'retired' THEN 'retired'
+            WHEN d.rto_minutes IS NULL THEN 'no RTO'
+            ELSE 'no approved plan' END AS problem
+FROM services s
+JOIN dependencies e ON e.service_id = s.service_id
+JOIN services d ON d.service_id = e.depends_on_id
+LEFT JOIN business_units u ON u.unit_id = s.unit_id
+WHERE s.lifecycle = 'live' AND s.tier IN (SELECT tier FROM policy WHERE is_critical) AND {SERVICE_SCOPE_SQL}
+  AND (d.lifecycle = 'retired' OR d.rto_minutes IS NULL
+       OR NOT EXISTS (SELECT 1 FROM plans p WHERE p.service_id = d.service_id AND p.status = 'approved'))
+ORDER BY s.tier, s.name, d.name
+"""
+
+
+def critical_dependency_gaps(store: Store, filters: Filters) -> pd.DataFrame:
+    """Live critical services in the filter depending on a retired service, on one without an
+    RTO, or on one without an approved plan (the first that applies)."""
+    return store.df(CRITICAL_DEPENDENCY_GAPS_SQL, filters.scope_params(store))
+
+
+def scenario(store: Store, filters: Filters, failed: tuple[str, ...], hours: float | None = None) -> ScenarioResult:
+    """The scenario of `failed` ("kind:key or name" texts) for `hours` (None: each failed node's
+    own recovery time), counting the services in the filter (a ScenarioResult)."""
+    graph = graph_of(store)
+    nodes = resolve_failures(store, graph, [parse_failure(text) for text in failed])
+    return run_scenario(graph, nodes, hours, services_in_scope(store, filters))
+
+
+CONCENTRATION_KEY = "supplier_concentration_pct"   # store_meta; migration 9 sets 25
+DEFAULT_CONCENTRATION_PCT = 25.0
+
+
+def concentration_threshold_pct(store: Store) -> float:
+    value = store.scalar("SELECT value FROM store_meta WHERE key = $key", {"key": CONCENTRATION_KEY})
+    return DEFAULT_CONCENTRATION_PCT if value is None else float(value)
