@@ -79,3 +79,13 @@ def test_the_consistency_checks_page_lists_failing_checks(hosted_store):
     failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
     assert app.metric[0].value == f"{failing} of 7"
     assert len(app.expander) == failing
+
+
+def test_the_overview_flags_supplier_concentration_and_failing_checks(hosted_store):
+    app = run_page("Overview.py", as_of=AS_OF)
+    assert_clean(app)
+    assert any("Hosting Co carries 40.0 % of the critical services" in w.value for w in app.warning)
+    failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
+    assert failing > 0
+    assert any(f"{failing} consistency checks fail" in i.value and "(/Consistency_checks)" in i.value
+               for i in app.info)

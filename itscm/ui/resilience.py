@@ -148,3 +148,21 @@ def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
         st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
                    f"(the policy's threshold is {threshold:.0f} %).", icon=":material/warning:")
 
+
+
+def overview_flags(store: Store, measure) -> None:
+    """The Overview's resilience line: a supplier carrying at least the policy's share of the
+    critical services, and how many consistency checks fail, linked to their pages. `measure` is
+    the page's cached measure call."""
+    from itscm.measures.consistency import failing_check_count
+    from itscm.resilience import analysis
+
+    threshold = analysis.concentration_threshold_pct(store)
+    flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
+    for row in flagged.itertuples(index=False):
+        st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
+                   f"(threshold {threshold:.0f} %): see [Resilience](/Resilience).", icon=":material/hub:")
+    failing = measure(failing_check_count)
+    if failing:
+        st.info(f"{failing:,} consistency check{'s' if failing != 1 else ''} fail: see the "
+                "[worklist](/Consistency_checks).", icon=":material/rule:")
