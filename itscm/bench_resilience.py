@@ -7,14 +7,19 @@ service relying on one or two; one cloud provider on a quarter of them). Then ti
 of warm runs: loading the graph, the reach of every node (from a loaded graph), the
 worst-single-failure table, the supplier concentration table and one scenario (a supplier and
 a service failed, by default durations and at 24 h). CPU seconds are reported beside the wall
-clock: on a shared machine the wall clock includes waiting for a core.
+clock: on a shared machine the wall clock includes waiting for a core. Last, the Resilience page
+(with a scenario in its URL) and the Consistency checks page through AppTest, cold and warm.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from itscm.filters import Filters
 from itscm.resilience import analysis
@@ -57,8 +62,8 @@ GRAPH_SQL = [
 ]
 
 
-def build_graph_store(services: int, dependencies: int, suppliers: int) -> Store:
-    store = Store()
+def build_graph_store(services: int, dependencies: int, suppliers: int, path: str | None = None) -> Store:
+    store = Store(path) if path else Store()
     with store.transaction() as cursor:
         for sql in GRAPH_SQL:
             params = {"services": services, "dependencies": dependencies, "suppliers": suppliers}
@@ -76,10 +81,45 @@ def _median(run: Callable[[], object], runs: int) -> tuple[float, float]:
     return round(statistics.median(walls) * 1000, 1), round(statistics.median(cpus) * 1000, 1)
 
 
+PAGES = {"Resilience": {"fail_supplier": "Cloud provider", "hours": "24"}, "Consistency_checks": {}}
+
+
+def page_timings(store_path: str, runs: int = 3) -> dict[str, dict[str, float]]:
+    """The resilience pages through AppTest: cold (empty caches) and warm (the same URL again)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ["ITSCM_STORE"] = store_path
+    root = Path(__file__).resolve().parent.parent
+    timings = {}
+    for page, query in PAGES.items():
+        st.cache_data.clear()
+
+        def run(page=page, query=query) -> None:
+            app = AppTest.from_file(str(root / "pages" / f"{page}.py"), default_timeout=120)
+            app.query_params.update(query)
+            app.run()
+            if app.exception:
+                raise RuntimeError(f"{page}: {app.exception[0].message}")
+
+        started, cpu = time.perf_counter(), time.process_time()
+        run()
+        cold = round((time.perf_counter() - started) * 1000, 1)
+        cold_cpu = round((time.process_time() - cpu) * 1000, 1)
+        warm, warm_cpu = _median(run, runs)
+        timings[page] = {"cold": cold, "warm": warm, "cold_cpu": cold_cpu, "warm_cpu": warm_cpu}
+    return timings
+
+
 def resilience_timings(services: int = 10_000, dependencies: int = 30_000, suppliers: int = 500, *,
                        runs: int = 5, say: Callable[[str], None] = lambda step: None) -> dict:
     say(f"generating {services:,} services, {dependencies:,} dependencies, {suppliers:,} suppliers")
-    store = build_graph_store(services, dependencies, suppliers)
+    folder = tempfile.TemporaryDirectory(prefix="itscm-bench-resilience-")
+    path = str(Path(folder.name) / "graph.duckdb")
+    store = build_graph_store(services, dependencies, suppliers, path)
     sizes = {table: int(store.scalar(f"SELECT count(*) FROM {table}"))
              for table in ("services", "dependencies", "suppliers", "service_suppliers")}
     graph = load_graph(store)
@@ -102,7 +142,10 @@ def resilience_timings(services: int = 10_000, dependencies: int = 30_000, suppl
     timings = {name: _median(step, runs) for name, step in steps.items()}
     reached = run_scenario(graph, failed, hours=24.0).summary["services_disrupted"]
     store.close()
-    return {"resilience_sizes": sizes, "resilience_scenario_reached": reached,
+    say("timing the pages")
+    pages = page_timings(path)
+    folder.cleanup()
+    return {"resilience_sizes": sizes, "resilience_scenario_reached": reached, "resilience_pages_ms": pages,
             "resilience_ms": {name: wall for name, (wall, _cpu) in timings.items()},
             "resilience_cpu_ms": {name: cpu for name, (_wall, cpu) in timings.items()}}
 
@@ -114,4 +157,8 @@ def resilience_lines(figures: dict) -> list[str]:
              "  step (median of warm runs, ms)        wall         CPU"]
     for name, wall in figures["resilience_ms"].items():
         lines.append(f"    {name:<34}{wall:>8}{figures['resilience_cpu_ms'][name]:>12}")
+    lines += ["", "  page (AppTest, ms)                    cold        warm    cold CPU    warm CPU"]
+    for name, values in figures["resilience_pages_ms"].items():
+        lines.append(f"    {name:<34}{values['cold']:>8}{values['warm']:>12}{values['cold_cpu']:>12}"
+                     f"{values['warm_cpu']:>12}")
     return lines

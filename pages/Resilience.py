@@ -39,13 +39,13 @@ with dependencies:
         "effective_rto_minutes": st.column_config.NumberColumn("Effective RTO (min)", format="localized"),
         "gap_minutes": st.column_config.NumberColumn("Gap (min)", format="localized"),
         "bottleneck": "Set by", "bottleneck_kind": "Kind"})
-    ui.download_csv(in_scope, "rto_misalignment.csv")
+    resilience.download_csv_on_click(in_scope, "rto_misalignment.csv")
     st.subheader("Critical services on a weak dependency")
     gaps = page.measure(analysis.critical_dependency_gaps)
     st.dataframe(gaps, hide_index=True, column_config={
         "service_id": None, "depends_on_id": None, "service": "Critical service", "unit": "Business unit",
         "tier": "Tier", "depends_on": "Depends on", "problem": "Problem"})
-    ui.download_csv(gaps, "critical_dependency_gaps.csv")
+    resilience.download_csv_on_click(gaps, "critical_dependency_gaps.csv")
 
 with single_points:
     points = page.measure(analysis.single_points_of_failure)
@@ -56,7 +56,7 @@ with single_points:
             "Recovery (min)", format="localized", help="Its RTO, or a supplier's contracted recovery time"),
         "critical_reached_beyond_itself": "Critical services reached", "critical_reached": None,
         "services_reached": "Services reached", "unpriced_reached": "Of which unpriced", **money})
-    ui.download_csv(points, "single_points_of_failure.csv")
+    resilience.download_csv_on_click(points, "single_points_of_failure.csv")
     st.subheader("Worst single failure")
     hours = st.number_input("Chosen duration D (hours)", min_value=0.25, max_value=24.0 * 365, value=24.0,
                             step=1.0, key="worst-hours")
@@ -73,7 +73,7 @@ with single_points:
         "critical_past_mtpd_at_own_recovery": "Critical past MTPD, own recovery",
         "cost_at_chosen_hours": st.column_config.NumberColumn(f"Cost at D ({page.currency})", format="localized"),
         "critical_past_mtpd_at_chosen_hours": "Critical past MTPD at D"})
-    ui.download_csv(worst, "worst_single_failure.csv")
+    resilience.download_csv_on_click(worst, "worst_single_failure.csv")
 
 with suppliers:
     table = page.measure(analysis.supplier_concentration)
@@ -90,7 +90,7 @@ with suppliers:
         "shortest_rto_minutes": st.column_config.NumberColumn("Shortest RTO reached (min)", format="localized"),
         "shortest_rto_service": "Service with it", "recovery_breach": st.column_config.CheckboxColumn("Breach"),
         "substitutability": "Substitutability", "contract_end": st.column_config.DateColumn("Contract end")})
-    ui.download_csv(table, "supplier_concentration.csv")
+    resilience.download_csv_on_click(table, "supplier_concentration.csv")
 
 with scenarios:
     failed, hours = resilience.scenario_picker(page.store, choices)

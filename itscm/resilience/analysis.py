@@ -181,31 +181,26 @@ def concentration_flags(store: Store, filters: Filters, threshold_pct: float) ->
 def chain_of(graph: Graph, node: int, limit: int = 60) -> tuple[list[int], list[tuple[int, int, str, bool]]]:
     """A node's chain upstream (what it depends on) and downstream (what depends on it), edges with
     an alternative included, at most `limit` nodes each way: the nodes and the edges among them."""
-    def walk(start: int, step) -> list[int]:
-        seen, order, frontier = {start}, [start], [start]
+    upstream_of, downstream_of = graph.all_edges_by_node()
+
+    def walk(step: dict[int, list[int]]) -> list[int]:
+        seen, order, frontier = {node}, [node], [node]
         while frontier and len(order) < limit:
             following = []
             for n in frontier:
-                for m in step(n):
+                for m in step.get(n, ()):
                     if m not in seen and len(order) < limit:
                         seen.add(m)
                         order.append(m)
                         following.append(m)
             frontier = following
         return order
-    upstream_of: dict[int, list[int]] = {}
-    downstream_of: dict[int, list[int]] = {}
-    for dependent, dependency, _source, _alt in graph.edges:
-        upstream_of.setdefault(dependent, []).append(dependency)
-        downstream_of.setdefault(dependency, []).append(dependent)
-    upstream = walk(node, lambda n: upstream_of.get(n, []))
-    downstream = walk(node, lambda n: downstream_of.get(n, []))
-    nodes = list(dict.fromkeys(upstream + downstream))
+
+    nodes = list(dict.fromkeys(walk(upstream_of) + walk(downstream_of)))
     members = set(nodes)
-    edges = [edge for edge in graph.edges if edge[0] in members and edge[1] in members]
+    edges = [graph.edges[i] for n in nodes for i in graph.edge_ids_of(n)
+             if graph.edges[i][0] == n and graph.edges[i][1] in members]
     return nodes, edges
-
-
 
 
 # Columns: service_id, service, unit, tier, depends_on_id, depends_on, problem.

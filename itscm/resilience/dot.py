@@ -6,7 +6,8 @@ DOT statements. Node ids are positions in the graph (`n12`), never names."""
 from __future__ import annotations
 
 from itscm.resilience.analysis import chain_of
-from itscm.resilience.graph import Graph
+from itscm.resilience.graph import Graph, graph_of
+from itscm.store import Store
 
 # state -> fill colour; also the legend under the chart
 STATE_COLOURS = {
@@ -73,3 +74,9 @@ def chain_dot(graph: Graph, node: int, limit: int = 60) -> str:
         lines.append(f"  n{dependent} -> n{dependency}{style};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def service_chain_dot(store: Store, service_id: str, limit: int = 60) -> str:
+    """The DOT text of a service's chain in the store's current graph (cached by the page)."""
+    graph = graph_of(store)
+    return chain_dot(graph, graph.index[("service", service_id)], limit)

@@ -87,6 +87,9 @@ class Graph:
     edges: list[tuple[int, int, str, bool]]      # dependent, dependency, source name, has_alternative
     index: dict[tuple[str, str], int] = field(init=False)
     _reach: list[int] | None = field(default=None, init=False, repr=False)
+    _effective: list | None = field(default=None, init=False, repr=False)
+    _edges_by_node: tuple | None = field(default=None, init=False, repr=False)
+    _edge_ids: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.index = {(kind, key): i for i, (kind, key) in enumerate(zip(self.kind, self.key, strict=True))}
@@ -151,6 +154,26 @@ class Graph:
 
     def node_label(self, node: int) -> str:
         return f"{self.kind[node]}:{self.name[node]}"
+
+    def all_edges_by_node(self) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+        """Every edge, alternatives included, as {dependent: [dependencies]} and {dependency:
+        [dependents]}: for drawing a chain. Built once per graph."""
+        if self._edges_by_node is None:
+            upstream: dict[int, list[int]] = {}
+            downstream: dict[int, list[int]] = {}
+            edge_ids: dict[int, list[int]] = {}
+            for i, (dependent, dependency, _source, _alternative) in enumerate(self.edges):
+                upstream.setdefault(dependent, []).append(dependency)
+                downstream.setdefault(dependency, []).append(dependent)
+                edge_ids.setdefault(dependent, []).append(i)
+            self._edges_by_node = (upstream, downstream)
+            self._edge_ids = edge_ids
+        return self._edges_by_node
+
+    def edge_ids_of(self, dependent: int) -> list[int]:
+        """The positions in `edges` of the edges from `dependent` to what it depends on."""
+        self.all_edges_by_node()
+        return self._edge_ids.get(dependent, [])
 
     # -- reach -------------------------------------------------------------------------------
 
@@ -241,7 +264,13 @@ class Graph:
 
     def effective_recovery(self) -> list[tuple[float | None, int | None]]:
         """Per node: the longest recovery time among itself and every node whose failure reaches
-        it (its dependency chain), and the node setting it when that is longer than its own."""
+        it (its dependency chain), and the node setting it when that is longer than its own.
+        Computed once per graph."""
+        if self._effective is None:
+            self._effective = self._effective_recovery()
+        return self._effective
+
+    def _effective_recovery(self) -> list[tuple[float | None, int | None]]:
         component_of, components = self._components
         best: list[tuple[float, int | None]] = [(-1.0, None)] * len(components)
         # Reverse emission order: every component that reaches this one comes before it.

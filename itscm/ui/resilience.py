@@ -7,14 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from itscm.access import Actor
-from itscm.resilience.dot import chain_dot
-from itscm.resilience.graph import graph_of
+from itscm.export import csv_for_spreadsheets
+from itscm.resilience.dot import service_chain_dot
 from itscm.resilience.saved import save_scenario, saved_scenarios
 from itscm.resilience.scenario import by_unit_and_tier
 from itscm.store import Store
 from itscm.ui.cache import cached_read
 from itscm.ui.signin import require_role
-from itscm.ui.widgets import download_csv, explain_empty, money, plain, rerun_with_message, show_message
+from itscm.ui.widgets import explain_empty, money, plain, rerun_with_message, show_message
 
 # The scenario's widgets, each bound to a URL query parameter of the same name, so a link
 # reopens the scenario: ?fail_supplier=Cloud+provider&fail_unit=Payments&hours=24
@@ -33,6 +33,14 @@ def _labels(store: Store, kind: str) -> dict[str, str]:
     return {(name if counts[name] == 1 else f"{name} ({key})"): f"{kind}:{key}" for key, name in rows}
 
 
+def download_csv_on_click(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
+    """ui.download_csv, but the CSV is made when the button is pressed, not on every run: these
+    tables have a row per service or node (10,000 and more), and making their CSV on each run
+    would cost more than the rest of the page."""
+    st.download_button(label, data=lambda: csv_for_spreadsheets(frame), file_name=file_name, mime="text/csv",
+                       icon=":material/download:", key=f"download-{file_name}")
+
+
 def failure_choices(store: Store) -> dict[str, dict[str, str]]:
     return {kind: _labels(store, kind) for kind in ("service", "supplier", "unit")}
 
@@ -43,9 +51,8 @@ def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
         explain_empty("No live service matches these filters.")
         return
     label = st.selectbox("Service", list(service_names), key="chain-service")
-    graph = graph_of(store)
-    node = graph.index[("service", service_names[label].partition(":")[2])]
-    st.graphviz_chart(chain_dot(graph, node), width="stretch")
+    st.graphviz_chart(cached_read(service_chain_dot, store, service_names[label].partition(":")[2]),
+                      width="stretch")
     st.caption("Arrows point from a service to what it depends on; dashed: a working alternative exists, so a "
                "failure does not spread along it. Colours: blue the chosen service, green aligned, orange an RTO "
                "shorter than its chain's, red no RTO, grey retired, lilac a supplier.")
@@ -118,7 +125,7 @@ def scenario_results(result, currency: str) -> None:
         "hours_past_rto": st.column_config.NumberColumn("Hours past RTO", format="%.1f"),
         "hours_past_mtpd": st.column_config.NumberColumn("Hours past MTPD", format="%.1f"),
         **_money_columns(currency)})
-    download_csv(result.services, "scenario.csv")
+    download_csv_on_click(result.services, "scenario.csv")
 
 
 def _money_columns(currency: str) -> dict:
