@@ -113,7 +113,9 @@ def scenario_results(result, currency: str) -> None:
         explain_empty("The failure reaches no live service in these filters.")
         return
     st.markdown("**By business unit and tier**")
-    st.dataframe(by_unit_and_tier(result.services), hide_index=True, column_config=_money_columns(currency))
+    st.dataframe(by_unit_and_tier(result.services), hide_index=True, column_config={
+        "unit": "Business unit", "tier": "Tier", "services": "Services", "critical": "Critical",
+        "past_rto": "Past RTO", "past_mtpd": "Past MTPD", **_money_columns(currency)})
     st.markdown("**Services reached**")
     st.dataframe(result.services, hide_index=True, column_config={
         "service_id": None, "name": "Service", "unit": "Business unit", "tier": "Tier",
