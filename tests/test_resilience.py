@@ -242,3 +242,31 @@ def test_a_saved_scenario_is_found_again_replaced_by_name_and_in_the_change_hist
     with pytest.raises(ValueError):
         save_scenario(manager, store, "Bad", ["rack:x"], None)
     store.close()
+
+
+def test_the_chain_is_drawn_with_every_name_escaped_and_alternatives_dashed():
+    from itscm.resilience.dot import chain_dot, dot_text
+
+    store = Store()
+    build = OrgBuilder(store)
+    evil = build.service(None, name='Evil" ]; n0 -> n0 [label="pwned\\', rto_minutes=60)
+    backend = build.service(None, name="Backend\nline two", rto_minutes=600)
+    spare = build.service(None, name="Spare", rto_minutes=30)
+    depends(store, evil, backend)
+    depends(store, evil, spare, alternative=True)
+    relies_on(store, backend, supplier(store, "sup-q", 'Quote "Co"', 120))
+    graph = graph_of(store)
+    dot = chain_dot(graph, graph.index[("service", evil)])
+    assert dot_text('a"b\\c\nd') == 'a\\"b\\\\c d'
+    assert 'Evil\\" ]; n0 -> n0 [label=\\"pwned\\\\' in dot        # one label, not new statements
+    assert "Backend line two" in dot and 'Quote \\"Co\\"' in dot
+    node_lines = [line for line in dot.splitlines() if line.strip().split(" ", 1)[-1].startswith("[label=")]
+    assert len(node_lines) == 4                                    # three services and the supplier
+    evil_node, backend_node, spare_node = (f"n{graph.index[('service', s)]}" for s in (evil, backend, spare))
+    assert f"{evil_node} -> {backend_node};" in dot
+    assert f'{evil_node} -> {spare_node} [style=dashed, label="alternative", fontsize=8];' in dot
+    line_of = {line.split()[0]: line for line in node_lines}
+    assert 'fillcolor="#9ecae1"' in line_of[evil_node]       # the chosen service
+    assert 'fillcolor="#c7e9c0"' in line_of[spare_node]      # aligned
+    assert 'fillcolor="#c7e9c0"' in line_of[backend_node]    # RTO 600, its supplier 120: aligned
+    store.close()
