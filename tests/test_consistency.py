@@ -118,3 +118,19 @@ def test_a_consistent_store_fails_no_check():
     build.plan(build.service(None, tier=1, rto_minutes=60, mtpd_minutes=120))
     assert failing_check_count(store, ALL) == 0
     store.close()
+
+
+def test_an_admin_moves_a_tiers_rto_ceiling_and_the_band_check_follows(org):
+    from itscm import administration
+    from itscm.access import Actor
+
+    admin = Actor("admin@example.com", "admin")
+    administration.edit_policy(admin, org, {1: {"rto_ceiling_minutes": 300}})
+    try:
+        assert "Too slow for tier 1" not in set(rows_of(org, "rto_outside_tier_band")["service"])   # 300 <= 300
+        assert administration.policy(org).set_index("tier").loc[1, "rto_ceiling_minutes"] == 300
+        with pytest.raises(administration.ChangeRefused):
+            administration.edit_policy(admin, org, {1: {"rto_ceiling_minutes": 2.5}})
+    finally:
+        administration.edit_policy(admin, org, {1: {"rto_ceiling_minutes": 240}})
+    assert "Too slow for tier 1" in set(rows_of(org, "rto_outside_tier_band")["service"])
