@@ -12,7 +12,7 @@ st.title("Consistency checks")
 st.caption(ui.filter_scope_caption(page.filters))
 
 if not ui.cached_read(service_count, page.store):
-    ui.explain_empty("The store holds no services yet: bring your inventory on the Inventory page.")
+    ui.explain_no_match(page.store, "")   # a store without services: how to bring the inventory in
     st.stop()
 
 results = page.measure(consistency_checks)

@@ -19,8 +19,8 @@ st.caption(ui.filter_scope_caption(page.filters))
 
 summary = page.measure(coverage_summary)
 if not summary["in_scope"]:
-    ui.explain_empty("No live critical service matches these filters, so there is no coverage to measure. "
-                     "Critical tiers are set in the policy (by default tiers 1 and 2).")
+    ui.explain_no_match(page.store, "No live critical service matches these filters, so there is no coverage to "
+                        "measure. Critical tiers are set in the policy (by default tiers 1 and 2).")
     st.stop()
 
 target = posture_targets(page.store)["coverage_pct"]

@@ -26,21 +26,16 @@ with import_tab:
     else:
         files = [(file.name, file.getvalue()) for file in uploaded]
         try:
-            preview = inventory.read_inventory_preview(page.store, files, retire_missing=False)
+            preview = inventory.read_inventory_preview(page.store, files, retire_missing=frozenset())
         except workbook.WorkbookError as error:
             st.error(ui.plain(str(error)), icon=":material/block:")
             st.stop()
         candidates = inventory.absent_candidates(preview)
         chosen = inventory.retire_choices(candidates)
-        retire = inventory.retire_argument(chosen, set(candidates))
-        if retire is None:
-            st.warning("The import retires what is absent from every sheet the files hold, or from none: tick "
-                       "every sheet above, or none.", icon=":material/rule:")
-        else:
-            if retire:
-                preview = inventory.read_inventory_preview(page.store, files, retire_missing=True)
-            inventory.preview_summary(preview)
-            inventory.commit_button(page.user, page.store, preview, generation)
+        if chosen:
+            preview = inventory.read_inventory_preview(page.store, files, retire_missing=chosen)
+        inventory.preview_summary(preview)
+        inventory.commit_button(page.user, page.store, preview, generation)
 
 with history_tab:
     inventory.import_history(page.user, page.store)

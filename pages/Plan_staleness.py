@@ -18,7 +18,7 @@ st.caption(ui.filter_scope_caption(page.filters))
 
 summary = page.measure(staleness_summary)
 if not summary["plans"] and not summary["services_without_plan"]:
-    ui.explain_empty("No live service matches these filters, so there is no plan to check.")
+    ui.explain_no_match(page.store, "No live service matches these filters, so there is no plan to check.")
     st.stop()
 
 target = posture_targets(page.store)["stale_pct"]

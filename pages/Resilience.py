@@ -14,7 +14,7 @@ st.caption("A failure spreads from a service or supplier to everything that depe
            "dependency with a working alternative.")
 
 if not ui.cached_read(service_count, page.store):
-    ui.explain_empty("The store holds no services yet: bring your inventory on the Inventory page.")
+    ui.explain_no_match(page.store, "")   # a store without services: how to bring the inventory in
     st.stop()
 
 money = {"cost_per_hour_at_risk": st.column_config.NumberColumn(f"Cost per hour at risk ({page.currency})",

@@ -15,7 +15,7 @@ ui.new_service_form(page.user, page.store, page.currency)
 ui.show_message("service-edit-result", ":material/edit:")
 catalogue = page.measure(service_catalogue, search=search)
 if catalogue.empty:
-    ui.explain_empty("No service matches this search and these filters.")
+    ui.explain_no_match(page.store, "No service matches this search and these filters.")
     st.stop()
 
 misaligned = int(catalogue["rto_misaligned"].sum())

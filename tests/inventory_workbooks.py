@@ -99,6 +99,7 @@ def inventory(store: Store) -> dict[str, list]:
     return {table: contents[table] for table in INVENTORY_TABLES}
 
 
-def imported(store: Store, files: list[tuple[str, bytes]], *, retire_missing: bool = False, actor: Actor = MANAGER):
+def imported(store: Store, files: list[tuple[str, bytes]], *, retire_missing: bool | set[str] = False,
+             actor: Actor = MANAGER):
     preview = preview_inventory(store, files, retire_missing=retire_missing)
     return preview, commit_inventory(actor, store, preview)

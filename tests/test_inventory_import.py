@@ -25,6 +25,7 @@ from itscm.workbook import (
     preview_inventory,
     undo_inventory_import,
 )
+from tests.builders import OrgBuilder
 from tests.inventory_workbooks import MANAGER, edited, imported, inventory, without_columns, workbook
 from tests.store_contents import table_contents
 
@@ -72,16 +73,22 @@ def test_a_file_without_a_column_never_erases_it(store):
     assert store.scalar("SELECT rpo_minutes FROM services WHERE service_id = 'svc1'") is None
 
 
-def test_absent_rows_are_reported_and_retired_only_when_asked(store):
+def without_the_portal(store: Store) -> tuple[bytes, str]:
+    """A workbook of every service but svc9 (Customer Portal), every plan but its plan, no
+    dependency row and every unit but Legal; and the portal's plan id."""
     portal_plan = store.scalar("SELECT plan_id FROM plans WHERE service_id = 'svc9'")
-    fewer = workbook({
+    return workbook({
         "services": [["id", "name"], *[[sid, name] for sid, name in store.rows(
             "SELECT service_id, name FROM services WHERE service_id <> 'svc9' ORDER BY 1")]],
         "plans": [["id", "service"], *[[pid, sid] for pid, sid in store.rows(
             "SELECT plan_id, service_id FROM plans WHERE plan_id <> $p ORDER BY 1", {"p": portal_plan})]],
         "dependencies": [["service", "depends on"]],        # no rows: nothing absent from it is touched
         "business_units": [["name"], ["Payments"], ["Cards"], ["Retail <b>Banking</b>"]],   # Legal is absent
-    })
+    }), portal_plan
+
+
+def test_absent_rows_are_reported_and_retired_only_when_asked(store):
+    fewer, portal_plan = without_the_portal(store)
     before = inventory(store)
     preview, result = imported(store, [("fewer.xlsx", fewer)])
     assert result.import_id is None and inventory(store) == before
@@ -105,6 +112,34 @@ def test_absent_rows_are_reported_and_retired_only_when_asked(store):
     assert any("kept: services or units still belong to them" in reason for *_, reason in problems(preview, "warning"))
     assert store.rows("SELECT service_id, depends_on_id FROM dependencies") == [("svc5", "svc9")]
     assert store.scalar("SELECT count(*) FROM plan_reviews") == 3        # an empty sheet removes nothing
+
+
+def test_retiring_is_chosen_per_sheet(store, store_path, tmp_path):
+    fewer, portal_plan = without_the_portal(store)
+    preview, _ = imported(store, [("fewer.xlsx", fewer)], retire_missing={"services"})
+    assert preview.tables["services"]["retired"] == 1
+    assert preview.tables["plans"]["retired"] == 0 and preview.tables["plans"]["absent"] == 1
+    assert preview.tables["business_units"]["retired"] == 0
+    assert store.scalar("SELECT lifecycle FROM services WHERE service_id = 'svc9'") == "retired"
+    assert store.scalar("SELECT status FROM plans WHERE plan_id = $p", {"p": portal_plan}) != "retired"
+    assert store.scalar("SELECT count(*) FROM business_units WHERE name = 'Legal'") == 1
+    assert any(sheet == "plans" and "--retire-missing would retire" in reason
+               for sheet, *_, reason in problems(preview, "warning"))
+    with pytest.raises(WorkbookError, match="No sheet named 'servces'"):
+        preview_inventory(store, [("fewer.xlsx", fewer)], retire_missing={"servces"})
+
+    # The command line names the sheets after --retire-missing=.
+    store.close()
+    (tmp_path / "fewer.xlsx").write_bytes(fewer)
+    cli = subprocess.run([sys.executable, "-m", "itscm", "inventory", "import", str(tmp_path / "fewer.xlsx"),
+                          "--retire-missing=plans,business_units", "--json", "--store", str(store_path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    tables = json.loads(cli.stdout)["tables"]
+    assert tables["plans"]["retired"] == 1 and tables["business_units"]["retired"] == 1
+    with Store(store_path) as reopened:
+        assert reopened.scalar("SELECT status FROM plans WHERE plan_id = $p", {"p": portal_plan}) == "retired"
+        assert reopened.scalar("SELECT count(*) FROM business_units WHERE name = 'Legal'") == 0
 
 
 def test_a_rejected_row_stops_retiring_from_its_sheet(store):
@@ -205,18 +240,23 @@ def test_the_same_files_again_change_nothing(store):
 
 
 def test_undo_restores_exactly_and_is_recorded(store):
+    drill = store.scalar("SELECT min(drill_id) FROM drills")
+    with store.transaction() as cur:      # a drill as older stores carry it: a count, no findings of its own
+        cur.execute("DELETE FROM drill_findings WHERE drill_id = $d", {"d": drill})
+        cur.execute("UPDATE drills SET open_findings = 3 WHERE drill_id = $d", {"d": drill})
     before = everything_but_records(store)
     data, _ = export_bytes(store)
     changed = edited(data, {("services", "F2"): 1, ("services", "L2"): "CBL-PROD-01; ledger-new"})
     extra = workbook({
         "services": [["name", "business unit", "RTO (minutes)"], ["Brand New", "Brand New Unit", 30]],
         "dependencies": [["service", "depends on"], ["Brand New", "Core Ledger"]],
-        "findings": [["drill", "what", "due"], [store.scalar("SELECT min(drill_id) FROM drills"), "Fix DNS",
-                                                 dt.date(2026, 9, 1)]],
+        "findings": [["drill", "what", "due"], [drill, "Fix DNS", dt.date(2026, 9, 1)]],
     })
     _, result = imported(store, [("inventory.xlsx", changed), ("extra.xlsx", extra)], retire_missing=True)
     assert result.import_id and everything_but_records(store) != before
     assert store.scalar("SELECT recorded_by FROM drill_findings") == MANAGER.name
+    # The drill's count of open findings follows the findings written (and undo puts back the 3).
+    assert store.scalar("SELECT open_findings FROM drills WHERE drill_id = $d", {"d": drill}) == 1
     log = store.rows("SELECT changed_by, action, subject FROM change_log")
     assert log == [(MANAGER.name, "inventory import", result.import_id)]
     undone = undo_inventory_import(MANAGER, store, result.import_id)
@@ -268,6 +308,31 @@ def test_new_services_and_an_undo_keep_the_derived_data_and_rollup_current(store
     undo_inventory_import(MANAGER, store, result.import_id)
     assert not store.scalar("SELECT count(*) FROM services WHERE service_id = 'svc-new'")
     assert verified(store) == []
+
+
+def test_incidents_stored_before_their_service_match_it_when_it_is_imported(store):
+    org = OrgBuilder(store)
+    opened = dt.datetime(2026, 6, 1, 8, 0)
+    early = [org.incident(None, opened, service_name="Treasury Gateway", restored_at=opened + dt.timedelta(hours=2)),
+             org.incident(None, opened, service_name=" TRSY-GW ", restored_at=opened + dt.timedelta(hours=1))]
+    other = org.incident(None, opened, service_name="Nobody Knows")
+    kept = org.incident("svc1", opened, service_name="treasury gateway")   # matched already: never moved
+    before = everything_but_records(store)
+    files = [("new.xlsx", workbook({"services": [["name", "business unit", "tier", "RTO (minutes)", "aliases"],
+                                                 ["Treasury Gateway", "Payments", 1, 60, "trsy-gw"]]}))]
+    preview = preview_inventory(store, files)
+    assert preview.incidents_to_match == 2 and "2 stored incident(s) would match" in preview.as_dict()["message"]
+    result = commit_inventory(MANAGER, store, preview)
+    assert result.incidents_matched == 2 and "2 stored incident(s) now match" in result.message
+    new_id = store.scalar("SELECT service_id FROM services WHERE name = 'Treasury Gateway'")
+    assert store.rows("SELECT incident_id, service_id FROM incidents WHERE list_contains($ids, incident_id) "
+                      "ORDER BY incident_id", {"ids": [*early, other, kept]}) == sorted(
+        [(early[0], new_id), (early[1], new_id), (other, None), (kept, "svc1")])
+    assert store.scalar("SELECT count(*) FROM incidents WHERE service_id = $s AND service_key = "
+                        "(SELECT service_key FROM services WHERE service_id = $s)", {"s": new_id}) == 2
+    assert verified(store) == []                       # the rollup counts them under their service
+    undo_inventory_import(MANAGER, store, result.import_id)
+    assert everything_but_records(store) == before and verified(store) == []
 
 
 @pytest.mark.parametrize("role", ["viewer", "analyst", "recovery team"])

@@ -111,6 +111,11 @@ def test_a_filter_matching_nothing_explains_itself(store_env):
     app = run_page("Coverage.py", as_of=AS_OF, unit="Legal")
     assert_clean(app)
     assert any("No live critical service" in info.value for info in app.info)
+    assert not any("holds no services yet" in info.value for info in app.info)   # the store has services
+    app = run_page("Services.py")
+    app.text_input(key="service-search").input("no service is called this").run()
+    assert_clean(app)
+    assert [info.value for info in app.info] == ["No service matches this search and these filters."]
 
 
 def test_overview_ranks_units_by_gaps(store_env):
@@ -137,15 +142,15 @@ def test_the_entrypoint_serves_every_page_with_shared_filters(store_env):
 # What each page says on a store just made with `init`. A new page needs its entry here.
 EMPTY_STORE_MESSAGES = {
     "Administration.py": "Nothing has been changed in this store yet.",
-    "Consistency_checks.py": "The store holds no services yet",
-    "Coverage.py": "No live critical service matches these filters",
+    "Consistency_checks.py": "holds no services yet",
+    "Coverage.py": "holds no services yet",
     "Downtime_cost.py": "No outage in this period for these filters.",
     "Inventory.py": "No inventory import yet.",
     "Overview.py": "holds no services yet",
-    "Plan_staleness.py": "No live service matches these filters",
-    "Resilience.py": "The store holds no services yet",
+    "Plan_staleness.py": "holds no services yet",
+    "Resilience.py": "holds no services yet",
     "RTO_attainment.py": "No recovery event in this period for these filters",
-    "Services.py": "No service matches this search and these filters.",
+    "Services.py": "holds no services yet",
     "Upload_incidents.py": "No upload yet.",
 }
 

@@ -11,6 +11,7 @@ names below as `ui.<name>`; everything else stays inside the package.
 from itscm.ui.cache import cached_read
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
 from itscm.ui.filters import filter_scope_caption
+from itscm.ui.inventory import explain_no_match
 from itscm.ui.records import new_service_form
 from itscm.ui.service_card import service_card
 from itscm.ui.signin import require_role, sign_in_configured
@@ -48,6 +49,7 @@ __all__ = [
     "download_csv",
     "entrypoint_setup",
     "explain_empty",
+    "explain_no_match",
     "filter_scope_caption",
     "gap_table",
     "money",

@@ -2,8 +2,6 @@
 preview of uploaded workbooks and CSV files, the commit, and the import history with undo.
 
 The work is itscm/workbook's (read, preview, commit, undo, export); this module only draws it.
-The one thing it adds is retiring per sheet (`retire_argument`), which the workbook API offers as a
-single switch for every sheet the files hold.
 """
 
 from __future__ import annotations
@@ -19,10 +17,11 @@ from streamlit.errors import StreamlitAPIException
 
 from itscm import access, workbook
 from itscm.export import csv_for_spreadsheets
+from itscm.inventory import service_count
 from itscm.store import Store
 from itscm.ui.cache import cached_read
 from itscm.ui.signin import require_role
-from itscm.ui.widgets import confirmed_undo, plain, rerun_with_message, show_message
+from itscm.ui.widgets import confirmed_undo, explain_empty, plain, rerun_with_message, show_message
 
 ROLE = "continuity manager"
 TEMPLATE_FILE = "inventory_template.xlsx"
@@ -75,20 +74,11 @@ def inventory_downloads(store: Store) -> None:
 # -- preview --------------------------------------------------------------------------------------
 
 
-def retire_argument(chosen: set[str], candidates: set[str]) -> bool | None:
-    """The workbook API's `retire_missing` for the sheets whose absent rows were chosen to be
-    retired: it retires from every sheet the files hold or from none, so a choice of some sheets
-    only has no argument (None)."""
-    if not chosen:
-        return False
-    return True if chosen >= candidates else None
-
-
 def files_key(files: list[tuple[str, bytes]]) -> tuple:
     return tuple((name, hashlib.sha256(data).hexdigest()) for name, data in files)
 
 
-def read_inventory_preview(store: Store, files: list[tuple[str, bytes]], retire_missing: bool):
+def read_inventory_preview(store: Store, files: list[tuple[str, bytes]], retire_missing: frozenset[str]):
     """The preview of these files, read once per retire choice and kept for the session's reruns
     (until the store or the files change). Raises WorkbookError for a file refused as a whole."""
     base = (files_key(files), store.data_version())
@@ -124,6 +114,9 @@ def preview_summary(preview) -> None:
     st.caption(f"Read from {files}: " + (", ".join(read) if read else "no rows below the headers") + ".")
     for note in preview.read.notes:
         st.caption(plain(note))
+    if preview.incidents_to_match:
+        st.caption(f"{preview.incidents_to_match:,} stored incident(s) that match no service yet name a service or "
+                   "alias these files add: committing matches them (undo unmatches them).")
     st.dataframe(counts_table(tables), hide_index=True, key="inventory-counts")
 
     problems = preview.problems
@@ -158,7 +151,7 @@ def absent_candidates(preview) -> list[str]:
     return [sheet for sheet, counts in preview.tables.items() if counts["absent"]]
 
 
-def retire_choices(sheets: list[str]) -> set[str]:
+def retire_choices(sheets: list[str]) -> frozenset[str]:
     """One checkbox per sheet with rows absent from the files; off unless ticked."""
     if not sheets:
         return set()
@@ -169,7 +162,7 @@ def retire_choices(sheets: list[str]) -> set[str]:
     for index, sheet in enumerate(sheets):
         if columns[index % len(columns)].checkbox(f"Retire what is absent from {sheet}", key=f"retire-{sheet}"):
             chosen.add(sheet)
-    return chosen
+    return frozenset(chosen)
 
 
 # -- commit and history ---------------------------------------------------------------------------
@@ -253,8 +246,24 @@ def bring_your_inventory(store: Store) -> None:
     with left:
         template_download("first-run-template", primary=True)
     with right:
-        try:
-            st.page_link("pages/Inventory.py", label="Open the Inventory page", icon=":material/inventory_2:")
-        except StreamlitAPIException:
-            # A page file run on its own (AppTest, `streamlit run pages/Overview.py`) has no pages to link to.
-            st.markdown("Then open the **Inventory** page in the menu.")
+        inventory_page_link()
+
+
+def inventory_page_link() -> None:
+    try:
+        st.page_link("pages/Inventory.py", label="Open the Inventory page", icon=":material/inventory_2:")
+    except StreamlitAPIException:
+        # A page file run on its own (AppTest, `streamlit run pages/Overview.py`) has no pages to link to.
+        st.markdown("Then open the **Inventory** page in the menu.")
+
+
+def explain_no_match(store: Store, message: str) -> None:
+    """`message` where the filters leave nothing to show; in a store without a single service,
+    which no filter can fix, the way to bring the inventory in instead."""
+    if cached_read(service_count, store):
+        explain_empty(message)
+        return
+    st.info("The store holds no services yet, so there is nothing to show here. Bring your inventory in on the "
+            "Inventory page (the workbook template, or your CMDB and BIA exports), or add services one by one "
+            "on the Services page.", icon=":material/info:")
+    inventory_page_link()

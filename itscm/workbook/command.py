@@ -49,8 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                 "transaction; a folder means the workbooks and CSV files in it.")
     imported.add_argument("files", nargs="+", metavar="FILE")
     imported.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
-    imported.add_argument("--retire-missing", action="store_true",
-                          help="retire services and plans absent from the files, remove other absent rows")
+    imported.add_argument("--retire-missing", nargs="?", const=True, default=False, type=_sheet_names,
+                          metavar="SHEET,...",
+                          help="retire services and plans absent from the files, remove other absent rows; from "
+                               "every sheet, or only from the sheets named (e.g. --retire-missing=services,plans)")
     imported.add_argument("--json", action="store_true", help="print one JSON object")
     imported.add_argument("--as", dest="user", metavar="USER", help="who imports (default: the OS user)")
 
@@ -143,6 +145,10 @@ def _files(names: list[str]) -> list[tuple[str, bytes]]:
         except IsADirectoryError:
             raise WorkbookError(f"{path} is a folder.") from None
     return files
+
+
+def _sheet_names(text: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
 
 
 def _import(args: argparse.Namespace) -> int:

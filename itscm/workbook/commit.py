@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from itscm import access, rollup
+from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
 from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
 from itscm.workbook.plan import COUNT_KEYS, KEY_MACRO, PlanSummary, drop_plan, make_plan, restore_plan, saved_plan
 from itscm.workbook.read import ReadResult, problems_frame, read_files
+from itscm.workbook.sheets import SHEETS_BY_NAME
 from itscm.workbook.targets import TARGETS
 
 ROLE = "continuity manager"
@@ -39,12 +42,13 @@ SHOWN_PROBLEMS = 100
 class InventoryPreview:
     """What the files hold and what committing them would do; nothing is written."""
     read: ReadResult
-    retire_missing: bool
+    retire_missing: frozenset[str]         # the sheets whose stored rows absent from the files retire
     plan: PlanSummary
     # The plan's tables and the store's data version they were made at: a commit with no write
     # committed since writes from them instead of planning again.
     saved_plan: dict = field(default_factory=dict, repr=False)
     planned_at: int | None = None
+    incidents_to_match: int = 0            # stored incidents without a service under a name the files add
 
     @property
     def problems(self) -> pd.DataFrame:
@@ -64,7 +68,11 @@ class InventoryPreview:
         return sum(1 for problem in self.read.problems + self.plan.problems if problem["severity"] == "warning")
 
     def as_dict(self) -> dict:
-        return _as_dict(self.read, self.plan, dry_run=True) | {"message": _summary_line(self.plan, dry_run=True)}
+        message = _summary_line(self.plan, dry_run=True)
+        if self.incidents_to_match:
+            message += f" {self.incidents_to_match:,} stored incident(s) would match the services they name."
+        return _as_dict(self.read, self.plan, dry_run=True) | {"message": message,
+                                                                "incidents_matched": self.incidents_to_match}
 
 
 @dataclass
@@ -74,13 +82,15 @@ class ImportResult:
     plan: PlanSummary
     message: str
     notes: list[str] = field(default_factory=list)
+    incidents_matched: int = 0             # stored incidents now matching a service the files name
 
     @property
     def problems(self) -> pd.DataFrame:
         return problems_frame(self.read.problems + self.plan.problems)
 
     def as_dict(self) -> dict:
-        return _as_dict(self.read, self.plan, dry_run=False) | {"import_id": self.import_id, "message": self.message}
+        return _as_dict(self.read, self.plan, dry_run=False) | {"import_id": self.import_id, "message": self.message,
+                                                                 "incidents_matched": self.incidents_matched}
 
 
 @dataclass(frozen=True)
@@ -123,19 +133,36 @@ def _now(now: datetime | None) -> datetime:
 # -- preview --------------------------------------------------------------------------------------
 
 
-def preview_inventory(store: Store, files: list[tuple[str, bytes]], *, retire_missing: bool = False
-                      ) -> InventoryPreview:
+def retire_sheets(retire_missing: bool | Iterable[str]) -> frozenset[str]:
+    """The sheet names `retire_missing` means; an unknown name is refused (WorkbookError)."""
+    if retire_missing is True:
+        return frozenset(SHEETS_BY_NAME)
+    if retire_missing is False or retire_missing is None:
+        return frozenset()
+    chosen = frozenset(retire_missing)
+    unknown = sorted(chosen - set(SHEETS_BY_NAME))
+    if unknown:
+        raise WorkbookError(f"No sheet named {', '.join(map(repr, unknown))} to retire from; the sheets are "
+                            + ", ".join(SHEETS_BY_NAME) + ".")
+    return chosen
+
+
+def preview_inventory(store: Store, files: list[tuple[str, bytes]], *,
+                      retire_missing: bool | Iterable[str] = False) -> InventoryPreview:
     """Read the files and compare them with the store; raises WorkbookError (one line) for a file
-    refused as a whole."""
+    refused as a whole. `retire_missing`: True for every sheet, or the names of the sheets whose
+    stored rows absent from the files are retired or removed."""
+    retire_missing = retire_sheets(retire_missing)
     read = read_files(files)
     cursor = store.cursor()
     try:
         planned_at = store.data_version()
         plan = make_plan(cursor, read, retire_missing=retire_missing)
         tables = saved_plan(cursor)
+        to_match = cursor.execute(_TO_MATCH_SQL).fetchall()[0][0]
     finally:
         drop_plan(cursor)
-    return InventoryPreview(read, retire_missing, plan, tables, planned_at)
+    return InventoryPreview(read, retire_missing, plan, tables, planned_at, to_match)
 
 
 # -- commit ---------------------------------------------------------------------------------------
@@ -165,15 +192,20 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
             import_id = _new_import_id(cur, now)
             for target in TARGETS:
                 _write(cur, target, import_id, actor.name, now)
+            _count_open_findings(cur, import_id)
             # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
             rollup.after_services_changed(cur)
+            matched = _match_stored_incidents(cur, import_id)
             _record(cur, import_id, preview, plan, actor.name, now)
     except _NothingToWrite as nothing:
         return ImportResult(None, preview.read, nothing.plan, "The files change nothing: the store already holds "
                             "every row as they give it.")
     finally:
         drop_plan(cursor)
-    return ImportResult(import_id, preview.read, plan, f"Import {import_id}: " + _summary_line(plan, dry_run=False))
+    message = f"Import {import_id}: " + _summary_line(plan, dry_run=False)
+    if matched:
+        message += f" {matched:,} stored incident(s) now match the services they name."
+    return ImportResult(import_id, preview.read, plan, message, incidents_matched=matched)
 
 
 def _new_import_id(cur, now: datetime) -> str:
@@ -235,6 +267,98 @@ def _write(cur, target, import_id: str, by: str, now: datetime) -> None:
     """, params)
 
 
+# Incidents can arrive before the inventory names their service. An import that adds a service,
+# a name or an alias matches the stored incidents under it that match no service yet, as an
+# incident import matches names (itscm/ingest/services.py); it never moves an incident already
+# matched. Each match is kept for undo, which unmatches it.
+_INCIDENTS_PRIOR = "incidents.service_id"
+_NEWLY_MATCHED_SQL = f"""
+    SELECT i.incident_id, k.service_id, i.service_name, i.opened_at, i.restored_at, i.resolved_at, i.closed_at
+    FROM incidents i JOIN ({SERVICE_NAME_KEYS_SQL}) k ON k.name_key = lower(trim(i.service_name))
+    WHERE i.service_id IS NULL AND i.service_name IS NOT NULL
+"""
+# The same count in a preview, from the names and aliases the plan would write.
+_TO_MATCH_SQL = """
+    SELECT count(*) FROM incidents
+    WHERE service_id IS NULL AND lower(trim(service_name)) IN (
+        SELECT lower(trim(name)) FROM inv_plan_services WHERE action IN ('insert', 'update')
+        UNION SELECT lower(trim(alias_key)) FROM inv_plan_service_aliases WHERE action IN ('insert', 'update'))
+"""
+
+
+def _match_stored_incidents(cur, import_id: str) -> int:
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE inv_matched_incidents AS {_NEWLY_MATCHED_SQL}")
+    try:
+        matched = cur.execute("SELECT count(*) FROM inv_matched_incidents").fetchall()[0][0]
+        if not matched:
+            return 0
+        cur.execute("""
+            INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row, after_row)
+            SELECT $id, $table, to_json(struct_pack(incident_id := incident_id)), 'update',
+                   '{"service_id": null}', to_json(struct_pack(service_id := service_id))
+            FROM inv_matched_incidents
+        """, {"id": import_id, "table": _INCIDENTS_PRIOR})
+        cur.execute("""
+            UPDATE incidents SET service_id = m.service_id,
+                   service_key = (SELECT service_key FROM services s WHERE s.service_id = m.service_id)
+            FROM inv_matched_incidents m WHERE incidents.incident_id = m.incident_id
+        """)
+        rollup.after_incidents_changed(cur, """
+            SELECT NULL AS service_id, service_name, opened_at, restored_at, resolved_at, closed_at, -1 AS sign
+            FROM inv_matched_incidents
+            UNION ALL
+            SELECT service_id, service_name, opened_at, restored_at, resolved_at, closed_at, 1
+            FROM inv_matched_incidents
+        """)
+        return matched
+    finally:
+        cur.execute("DROP TABLE IF EXISTS inv_matched_incidents")
+
+
+def _unmatch_incidents(cur, import_id: str) -> None:
+    """Undo's side of `_match_stored_incidents`; the rollup is refreshed after it."""
+    cur.execute("""
+        UPDATE incidents SET service_id = NULL, service_key = NULL
+        FROM inventory_prior_rows r
+        WHERE r.import_id = $id AND r.table_name = $table
+          AND json_extract_string(r.row_key, '$.incident_id') = incidents.incident_id
+    """, {"id": import_id, "table": _INCIDENTS_PRIOR})
+
+
+# drills.open_findings is the count the demo and older stores carry (itscm/records.py keeps it
+# equal to the drill's open findings): an import that writes findings counts them again for the
+# drills they belong to (before and after), and keeps the counts it replaced for undo, under a
+# table name of their own that the row-by-row restore and its checks never read.
+_OPEN_FINDINGS_PRIOR = "drills.open_findings"
+_FINDINGS_DRILLS_SQL = """
+    SELECT drill_id FROM inv_plan_drill_findings WHERE action IN ('insert', 'update', 'delete')
+    UNION SELECT old_drill_id FROM inv_plan_drill_findings WHERE action IN ('update', 'delete')
+"""
+
+
+def _count_open_findings(cur, import_id: str) -> None:
+    cur.execute(f"""
+        INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row)
+        SELECT $id, $table, to_json(struct_pack(drill_id := drill_id)), 'update',
+               to_json(struct_pack(open_findings := open_findings))
+        FROM drills WHERE drill_id IN ({_FINDINGS_DRILLS_SQL})
+    """, {"id": import_id, "table": _OPEN_FINDINGS_PRIOR})
+    cur.execute(f"""
+        UPDATE drills SET open_findings = (
+            SELECT count(*) FROM drill_findings f WHERE f.drill_id = drills.drill_id AND f.state = 'open')
+        WHERE drill_id IN ({_FINDINGS_DRILLS_SQL})
+    """)
+
+
+def _restore_open_findings(cur, import_id: str) -> None:
+    cur.execute("""
+        UPDATE drills SET open_findings = json_extract(r.before_row, '$.open_findings')::INTEGER
+        FROM inventory_prior_rows r
+        WHERE r.import_id = $id AND r.table_name = $table
+          AND json_extract_string(r.row_key, '$.drill_id') = drills.drill_id
+    """, {"id": import_id, "table": _OPEN_FINDINGS_PRIOR})
+
+
 def _record(cur, import_id: str, preview: InventoryPreview, plan: PlanSummary, by: str, now: datetime) -> None:
     files = [file.name for file in preview.read.files]
     counts = plan.tables
@@ -243,7 +367,7 @@ def _record(cur, import_id: str, preview: InventoryPreview, plan: PlanSummary, b
                                        rows_read, rejected, counts, state)
         VALUES ($id, $files, $sha256s, $by, $at, $retire, $rows, $rejected, $counts, 'committed')
     """, {"id": import_id, "files": json.dumps(files), "sha256s": json.dumps([f.sha256 for f in preview.read.files]),
-          "by": by, "at": now, "retire": preview.retire_missing,
+          "by": by, "at": now, "retire": bool(preview.retire_missing),
           "rows": sum(source.rows for source in preview.read.sources),
           "rejected": sum(c["rejected"] for c in counts.values()), "counts": json.dumps(counts)})
     totals = {key: sum(c[key] for c in counts.values()) for key in ("inserted", "updated", "retired", "rejected")}
@@ -285,6 +409,8 @@ def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
         _refuse_if_changed_since(cur, import_id)
         for target in reversed(TARGETS):
             restored[target.table] = _restore(cur, target, import_id)
+        _restore_open_findings(cur, import_id)
+        _unmatch_incidents(cur, import_id)
         cur.execute("DELETE FROM inventory_prior_rows WHERE import_id = $id", {"id": import_id})
         cur.execute("UPDATE inventory_imports SET state = 'undone', undone_at = $at, undone_by = $by "
                     "WHERE import_id = $id", {"id": import_id, "at": now, "by": actor.name})
@@ -313,11 +439,24 @@ def _refuse_if_changed_since(cur, import_id: str) -> None:
             LIMIT 5
         """, {"id": import_id, "table": target.table}).fetchall()
         changed += [f"{target.table} {key}" for (key,) in rows]
+    # Incidents matched to a service the import added, other than by the import itself (which
+    # undo unmatches), or matched by it and moved since.
     matched = cur.execute("""
         SELECT count(*) FROM incidents i JOIN inventory_prior_rows r
           ON r.import_id = $id AND r.table_name = 'services' AND r.action = 'insert'
          AND r.row_key = to_json(struct_pack(service_id := i.service_id))
-    """, {"id": import_id}).fetchall()[0][0]
+        WHERE NOT EXISTS (SELECT 1 FROM inventory_prior_rows m
+                          WHERE m.import_id = $id AND m.table_name = $incidents
+                            AND m.row_key = to_json(struct_pack(incident_id := i.incident_id)))
+    """, {"id": import_id, "incidents": _INCIDENTS_PRIOR}).fetchall()[0][0]
+    moved = cur.execute("""
+        SELECT count(*) FROM inventory_prior_rows m JOIN incidents i
+          ON json_extract_string(m.row_key, '$.incident_id') = i.incident_id
+        WHERE m.import_id = $id AND m.table_name = $incidents
+          AND i.service_id IS DISTINCT FROM json_extract_string(m.after_row, '$.service_id')
+    """, {"id": import_id, "incidents": _INCIDENTS_PRIOR}).fetchall()[0][0]
+    if moved:
+        changed.append(f"{moved} incident(s) the import matched have been changed since")
     if matched:
         changed.append(f"{matched} incident(s) now matched to services the import added")
     if changed:

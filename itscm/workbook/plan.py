@@ -59,10 +59,10 @@ def _slug(text: str | None) -> str:
 
 
 class _Planner:
-    def __init__(self, cur, read: ReadResult, retire_missing: bool):
+    def __init__(self, cur, read: ReadResult, retire_missing: frozenset[str]):
         self.cur = cur
         self.read = read
-        self.retire_missing = retire_missing
+        self.retire_missing = retire_missing        # sheet names
         self.problems: list[dict] = []
         self.sources = {source.src: source for source in read.sources}
         self.present = {name for name, table in read.typed.items() if table.num_rows}
@@ -529,11 +529,12 @@ class _Planner:
             action = f"CASE WHEN s.{retire[0]} = {retire[1]} THEN 'absent' ELSE 'retire' END"
         else:
             action = f"CASE WHEN {removable_sql} THEN 'delete' ELSE 'kept' END"
+        retiring = sheet in self.retire_missing
         rejected = self.sql(f"SELECT count(*) FROM inv_{sheet} WHERE NOT ok")[0][0]
-        if self.retire_missing and rejected:
+        if retiring and rejected:
             self.warn(sheet, f"{rejected} row(s) of the sheet were rejected, so nothing absent from it is retired "
                              "or removed: correct them and import again")
-        if not self.retire_missing or rejected:
+        if not retiring or rejected:
             action = "'absent'"
         columns = ", ".join(f"s.{c}" for c in target.columns)
         flags = ", ".join(f"{'TRUE' if retire and c == retire[0] else 'FALSE'} AS has_{c}" for c in target.data)
@@ -546,13 +547,13 @@ class _Planner:
             FROM {target.table} s
             WHERE NOT EXISTS (SELECT 1 FROM ({matched_sql}) m WHERE {key_match})
         """)
-        if retire and self.retire_missing:
+        if retire and retiring:
             self.sql(f"UPDATE inv_plan_{target.table} SET {retire[0]} = {retire[1]} WHERE action = 'retire'")
         counts = dict(self.sql(f"SELECT action, count(*) FROM inv_plan_{target.table} WHERE src IS NULL "
                                "GROUP BY action"))
         if counts.get("kept"):
             self.warn(sheet, f"{counts['kept']} stored row(s) absent from the files were kept: {kept_reason}")
-        if counts.get("absent") and not self.retire_missing:
+        if counts.get("absent") and not retiring:
             self.warn(sheet, f"{counts['absent']} stored row(s) are absent from the files and were left as they are "
                              "(--retire-missing would " + ("retire" if retire else "remove") + " them)")
 
@@ -733,7 +734,7 @@ _SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_supplier_names", 
             *[f"inv_{sheet}" for sheet in FIELD_COLUMNS]]
 
 
-def make_plan(cur, read: ReadResult, *, retire_missing: bool) -> PlanSummary:
+def make_plan(cur, read: ReadResult, *, retire_missing: frozenset[str]) -> PlanSummary:
     """Resolve and compare every row read with the store, on `cur` (its temp tables hold the plan)."""
     cur.execute(KEY_MACRO)
     planner = _Planner(cur, read, retire_missing)
