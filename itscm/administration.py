@@ -204,6 +204,8 @@ POLICY = _Editable("policy", "tier", "edit policy", {
     "test_interval_days": lambda v: _days("Test interval", v),
     "min_test_type": lambda v: one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
     "is_critical": lambda v: bool(one_of("Critical", v, (True, False))),
+    # the top of the tier's RTO band (docs/DESIGN.md §14.5); empty: no band for the tier
+    "rto_ceiling_minutes": lambda v: whole_minutes("RTO ceiling", v),
 }, unknown_field="{fields} is not a policy setting.")
 POLICY_FIELDS = POLICY.fields
 
@@ -218,7 +220,7 @@ def _days(label: str, value) -> int:
 
 
 def policy(store: Store) -> pd.DataFrame:
-    """tier, review_interval_days, test_interval_days, min_test_type, is_critical."""
+    """tier, review_interval_days, test_interval_days, min_test_type, is_critical, rto_ceiling_minutes."""
     return store.df(f"SELECT tier, {', '.join(POLICY_FIELDS)} FROM policy ORDER BY tier")
 
 

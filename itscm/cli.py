@@ -318,6 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     inventory_command.add_arguments(inventory)
 
+    from itscm.resilience import command as resilience_command
+
+    scenario = add("scenario", "What a failure of services, suppliers or units costs: services reached, hours "
+                               "past RTO and MTPD, cost.",
+                   lambda args: _run_read_only(args, resilience_command.run_scenario_command))
+    resilience_command.add_scenario_arguments(scenario)
+    checks = add("checks", "The consistency checks of the inventory, each with its count.",
+                 lambda args: _run_read_only(args, resilience_command.run_checks_command))
+    resilience_command.add_checks_arguments(checks)
+
     # No ImportError guard: a broken import package must fail loudly, not make `ingest` vanish.
     from itscm.ingest import command as ingest_command
 
@@ -329,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_with_store(args: argparse.Namespace, run: Callable) -> int:
     store = _open(args, create=True)
+    try:
+        return run(args, store)
+    finally:
+        store.close()
+
+
+def _run_read_only(args: argparse.Namespace, run: Callable) -> int:
+    store = _open(args, read_only=True)
     try:
         return run(args, store)
     finally:

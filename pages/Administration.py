@@ -102,6 +102,10 @@ with policy_tab:
             "min_test_type": st.column_config.SelectboxColumn(
                 "Weakest drill that counts", options=list(administration.DRILL_TYPES_WEAKEST_FIRST), required=True),
             "is_critical": st.column_config.CheckboxColumn("Critical tier"),
+            "rto_ceiling_minutes": st.column_config.NumberColumn(
+                "RTO ceiling (min)", min_value=0, max_value=administration.LONGEST_OBJECTIVE_MINUTES, step=1,
+                help="The longest RTO the tier allows; the consistency checks flag an RTO above it or below the "
+                     "ceiling of the tier above."),
         })
     if is_admin and st.button("Save policy", key="policy-save", disabled=edited.equals(current_policy)):
         # Every tier as edited: the store compares, so what did not change is neither written nor logged.

@@ -35,6 +35,8 @@ NOT_ROLE_CHECKED = {
                              "it never changes anyone's data",
     "itscm.bench_inventory.inventory_timings": "builds its own stores in a temporary folder for the benchmark and "
                                                "removes them: it never opens anyone's store",
+    "itscm.bench_resilience.build_graph_store": "builds its own in-memory store for the benchmark: it never opens "
+                                                "anyone's store",
 }
 
 
@@ -85,6 +87,7 @@ CALLS = {
     "itscm.records.record_review": lambda store, folder: (store, "plan2", SMALL_ORG_AS_OF),
     "itscm.records.record_drill": lambda store, folder: (store, "svc1", SMALL_ORG_AS_OF, "tabletop", "passed"),
     "itscm.records.set_finding_state": lambda store, folder: (store, _finding(store), "closed"),
+    "itscm.resilience.saved.save_scenario": lambda store, folder: (store, "Cloud outage", ["service:svc1"], 24.0),
     "itscm.workbook.commit.commit_inventory": lambda store, folder: (store, _inventory_preview(store)),
     "itscm.workbook.commit.undo_inventory_import": lambda store, folder: (store, _inventory_import(store)),
 }
