@@ -29,12 +29,13 @@ run: $(VENV)/.installed $(STORE)
 demo: | $(VENV)/.installed
 	test -e $(STORE) || $(PY) -m itscm demo --store $(STORE)
 
-# Browser tests drive Debian's Chromium; install it where it is missing (root, as on CI).
+# Browser tests drive Debian's Chromium, which also prints the report as PDF (in Liberation Sans);
+# the PDF tests read it back with poppler's pdftotext. Install them where missing (root, as on CI).
 browser:
-	@test -x /usr/bin/chromium || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
+	@test -x /usr/bin/chromium && test -x /usr/bin/pdftotext && test -d /usr/share/fonts/truetype/liberation || { \
+	  echo "Installing Debian's chromium, poppler-utils and fonts-liberation for the browser and report tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium poppler-utils fonts-liberation >/dev/null; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -204,6 +204,8 @@ POLICY = _Editable("policy", "tier", "edit policy", {
     "test_interval_days": lambda v: _days("Test interval", v),
     "min_test_type": lambda v: one_of("Minimum test type", v, tuple(DRILL_TYPES_WEAKEST_FIRST)),
     "is_critical": lambda v: bool(one_of("Critical", v, (True, False))),
+    # the top of the tier's RTO band (docs/DESIGN.md §14.5); empty: no band for the tier
+    "rto_ceiling_minutes": lambda v: whole_minutes("RTO ceiling", v),
     "change_fails_review": lambda v: bool(one_of("A change since review fails the review control", v, (True, False))),
 }, unknown_field="{fields} is not a policy setting.")
 POLICY_FIELDS = POLICY.fields
@@ -219,7 +221,8 @@ def _days(label: str, value) -> int:
 
 
 def policy(store: Store) -> pd.DataFrame:
-    """tier, review_interval_days, test_interval_days, min_test_type, is_critical, change_fails_review."""
+    """tier, review_interval_days, test_interval_days, min_test_type, is_critical, rto_ceiling_minutes,
+    change_fails_review."""
     return store.df(f"SELECT tier, {', '.join(POLICY_FIELDS)} FROM policy ORDER BY tier")
 
 
@@ -274,6 +277,37 @@ def set_targets(actor: Actor, store: Store, targets: dict[str, float], *,
     except _NothingToChange:
         return {}
     return done
+
+
+# -- the organisation's name ---------------------------------------------------------------------
+
+ORGANISATION_NAME_KEY = "organisation_name"   # its store_meta key; the board pack's title page shows it
+LONGEST_ORGANISATION_NAME = 200
+
+
+def organisation_name(store: Store) -> str:
+    """The organisation's name as an admin set it, or "" where none is set."""
+    return store.scalar("SELECT value FROM store_meta WHERE key = $key", {"key": ORGANISATION_NAME_KEY}) or ""
+
+
+@writes("admin", "set the organisation's name")
+def set_organisation_name(actor: Actor, store: Store, name: str, *, now: datetime | None = None) -> tuple | None:
+    """Set the name the reports carry on their title page (blank clears it); logged with its
+    before and after. Returns (before, after), or None when it already was that name."""
+    wanted = " ".join(str(name or "").split())
+    if len(wanted) > LONGEST_ORGANISATION_NAME:
+        raise ChangeRefused(f"An organisation's name has at most {LONGEST_ORGANISATION_NAME} characters.")
+    with store.transaction() as cursor:
+        key = {"key": ORGANISATION_NAME_KEY}
+        rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", key).fetchall()
+        before = rows[0][0] if rows else ""
+        if before == wanted:
+            return None
+        cursor.execute("DELETE FROM store_meta WHERE key = $key", key)
+        if wanted:
+            cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {**key, "value": wanted})
+        _log(cursor, actor.name, "set organisation name", "organisation", {"name": before}, {"name": wanted}, _now(now))
+    return before, wanted
 
 
 # -- every attributed change ----------------------------------------------------------------------

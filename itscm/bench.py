@@ -296,8 +296,30 @@ def app_timings(store_path: str, as_of: dt.date) -> dict:
         server.wait(timeout=30)
 
 
+def report_timings(store: Store, as_of: dt.date) -> dict:
+    """The board pack for the whole organisation: its HTML (every query and chart, cold: nothing
+    of it is cached), its size, and where Chromium is installed the PDF printed from it, its
+    pages and the printing alone. Once each, as a person makes one."""
+    from itscm.filters import Filters
+    from itscm.report import report_html
+    from itscm.report.pdf import pdf_available, print_pdf
+
+    filters = Filters(as_of=as_of)
+    started = time.perf_counter()
+    page = report_html(store, filters)
+    figures: dict = {"report_html_s": round(time.perf_counter() - started, 2),
+                     "report_html_mb": round(len(page.encode()) / 2**20, 1)}
+    if pdf_available():
+        started = time.perf_counter()
+        pdf = print_pdf(page)
+        figures["report_print_s"] = round(time.perf_counter() - started, 2)
+        figures["report_pdf_s"] = round(figures["report_html_s"] + figures["report_print_s"], 2)
+        figures["report_pdf_pages"] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    return figures
+
+
 def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app: bool = False,
-              inventory: bool = False, changes: int = 0) -> dict:
+              inventory: bool = False, report: bool = False, changes: int = 0) -> dict:
     from itscm.demo import build_demo
 
     as_of = dt.date.today()
@@ -313,6 +335,9 @@ def run_bench(services: int, incidents: int, *, say: Callable[[str], None], app:
         figures["measures_ms"] = measure_timings(store, as_of)
         say("timing the pages")
         figures["pages_ms"] = page_timings(path, as_of)
+        if report:
+            say("making the board pack, HTML then PDF")
+            figures.update(report_timings(store, as_of))
         export = Path(folder) / "servicenow_export.csv"
         rows = min(EXPORT_ROWS, max(incidents, 1000))
         write_servicenow_export(store, export, rows)
@@ -377,6 +402,8 @@ def format_table(figures: dict) -> str:
                   "  page in Chromium (ms)                first       again"]
         for name, values in figures["app_pages_ms"].items():
             lines.append(f"    {name:<34}{values['first']:>8}{values['again']:>12}")
+    if "report_html_s" in figures:
+        lines += ["", *report_lines(figures)]
     if "inventory_s" in figures:
         lines += ["", *inventory_lines(figures)]
     if "changes_import_s" in figures:
@@ -384,6 +411,17 @@ def format_table(figures: dict) -> str:
 
         lines += ["", *change_lines(figures)]
     return "\n".join(lines)
+
+
+def report_lines(figures: dict) -> list[str]:
+    lines = [f"  report_html_s      {figures['report_html_s']:>10}   (the board pack's queries, charts and page; "
+             f"{figures['report_html_mb']} MB)"]
+    if "report_pdf_s" in figures:
+        lines.append(f"  report_pdf_s       {figures['report_pdf_s']:>10}   (of which Chromium printing "
+                     f"{figures['report_print_s']} s; {figures['report_pdf_pages']} pages)")
+    else:
+        lines.append("  report_pdf_s             n/a   (no Chromium: `make browser` installs it)")
+    return lines
 
 
 def inventory_lines(figures: dict) -> list[str]:
@@ -402,6 +440,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app", action="store_true",
                         help="also run the app (streamlit run) and open every page in headless Chromium: "
                              "page loads in a browser and the app process's peak memory")
+    parser.add_argument("--report", action="store_true",
+                        help="also make the board pack for the whole organisation, as HTML and (with Chromium) PDF")
+    parser.add_argument("--resilience", action="store_true",
+                        help="only the resilience analysis (10,000 services, 30,000 dependencies, 500 suppliers): "
+                             "the graph, the reach of every node, the tables, a scenario, the Resilience page warm")
     parser.add_argument("--inventory", action="store_true",
                         help="also time the inventory workbook (10,000 services, 20,000 dependencies, 12,000 "
                              "plans, 40,000 reviews, 60,000 drills): export, preview and commit")
@@ -414,7 +457,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    if args.resilience:
+        from itscm.bench_resilience import resilience_lines, resilience_timings
+
+        figures = resilience_timings(say=lambda step: print(step, file=sys.stderr))
+        print(json.dumps(figures) if args.json else "\n".join(resilience_lines(figures)))
+        return 0
     figures = run_bench(args.services, args.incidents, say=lambda step: print(step, file=sys.stderr),
-                        app=args.app, inventory=args.inventory, changes=args.changes)
+                        app=args.app, inventory=args.inventory, report=args.report, changes=args.changes)
     print(json.dumps(figures) if args.json else format_table(figures))
     return 0

@@ -11,10 +11,12 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 
 from itscm.filters import Filters, unknown_units
+from itscm.report.pdf import PdfUnavailable
 from itscm.store import Store, StoreError, resolve_store_path
 
 
@@ -176,6 +178,73 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if differences else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The board pack to a file, or with --per-owner one file per owner into a folder."""
+    import getpass
+
+    from itscm.report import make_report, scope_label
+    from itscm.report.owner_packs import owner_packs
+
+    out = Path(args.out)
+    report_format = args.format or (out.suffix.lstrip(".").lower() if out.suffix.lower() in (".pdf", ".html")
+                                    else "pdf")
+    store = _open(args, read_only=True)
+    try:
+        filters = _filters(args, store)
+        if args.per_owner:
+            packs = owner_packs(store, filters, args.pack_format)
+        else:
+            content = make_report(store, filters, report_format, made_by=args.made_by or getpass.getuser(),
+                                  scope=scope_label(getattr(args, "events", None)))
+    finally:
+        store.close()
+    try:
+        if args.per_owner:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, pack in packs.items():
+                (out / name).write_bytes(pack)
+        else:
+            out.write_bytes(content)
+    except OSError as error:
+        raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
+    print(f"{len(packs):,} owner packs written to {out}" if args.per_owner
+          else f"Report written to {out} ({len(content):,} bytes)")
+    return 0
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    """Each owner's due plans, drills and overdue findings, by email (or printed with --dry-run)."""
+    from itscm import remind
+
+    smtp = remind.read_smtp_settings(Path(args.secrets) if args.secrets else None)
+    store = _open(args, read_only=True)
+    try:
+        reminders, skipped = remind.plan_reminders(store, _filters(args, store), smtp)
+    finally:
+        store.close()
+    if args.dry_run:
+        for reminder in reminders:
+            print(f"To: {reminder.address}\nSubject: {reminder.subject}\n\n{reminder.body}\n{'-' * 72}")
+        print(f"{len(reminders):,} reminders would be sent (dry run).")
+    else:
+        try:
+            sent = remind.send_reminders(reminders, smtp)
+        except remind.ReminderError as error:
+            raise UsageError(str(error)) from None
+        print(f"{sent:,} reminders sent.")
+    for owner, why in skipped:
+        print(f"Skipped {owner}: {why}.")
+    return 0
+
+
+def _same_filters_as(source: argparse.ArgumentParser, target: argparse.ArgumentParser) -> None:
+    """Give `target` every filter option of `source` (summary's), whatever they become, so that
+    a report or a reminder run takes exactly the filters `summary` takes."""
+    for action in source._actions:
+        if action.dest not in ("help", "json", "store"):
+            target._add_action(action)
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -207,6 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--as-of", type=_date, help="the snapshot date (default today)")
     summary.add_argument("--json", action="store_true", help="one JSON object")
 
+    report = add("report", "The board pack: the continuity report as PDF or self-contained HTML, or with "
+                           "--per-owner each owner's gaps and due actions as one file each.", cmd_report)
+    _same_filters_as(summary, report)
+    report.add_argument("--format", choices=("pdf", "html"), help="default: from --out's suffix, else pdf")
+    report.add_argument("--out", required=True, metavar="FILE", help="the report file (with --per-owner: a folder)")
+    report.add_argument("--per-owner", action="store_true", help="owner packs into the folder --out")
+    report.add_argument("--pack-format", choices=("csv", "xlsx"), default="csv", help="owner packs as (default csv)")
+    report.add_argument("--made-by", metavar="NAME", help="who made it, on the title page (default the OS user)")
+
+    remind = add("remind", "Email each owner their plans and drills due within 30 days or overdue and their "
+                           "overdue drill findings, through the [smtp] server of the secrets file.", cmd_remind)
+    _same_filters_as(summary, remind)
+    remind.add_argument("--dry-run", action="store_true", help="print the messages instead of sending them")
+    remind.add_argument("--secrets", metavar="PATH", help="the secrets file (default .streamlit/secrets.toml)")
+
     verify = add("verify", "Compare the derived columns and the monthly rollup with a full rebuild; exit 1 on "
                            "any difference.", cmd_verify)
     verify.add_argument("--json", action="store_true", help='one JSON object: {"ok": bool, "differences": [...]}')
@@ -234,6 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     inventory_command.add_arguments(inventory)
 
+    from itscm.resilience import command as resilience_command
+
+    scenario = add("scenario", "What a failure of services, suppliers or units costs: services reached, hours "
+                               "past RTO and MTPD, cost.",
+                   lambda args: _run_read_only(args, resilience_command.run_scenario_command))
+    resilience_command.add_scenario_arguments(scenario)
+    checks = add("checks", "The consistency checks of the inventory, each with its count.",
+                 lambda args: _run_read_only(args, resilience_command.run_checks_command))
+    resilience_command.add_checks_arguments(checks)
+
     # No ImportError guard: a broken import package must fail loudly, not make `ingest` vanish.
     from itscm.ingest import command as ingest_command
 
@@ -257,11 +351,19 @@ def _run_with_store(args: argparse.Namespace, run: Callable) -> int:
         store.close()
 
 
+def _run_read_only(args: argparse.Namespace, run: Callable) -> int:
+    store = _open(args, read_only=True)
+    try:
+        return run(args, store)
+    finally:
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, StoreError, ValueError) as error:
+    except (UsageError, StoreError, ValueError, PdfUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except duckdb.Error as error:

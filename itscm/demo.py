@@ -127,6 +127,9 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
     aliases = _aliases(service_frame)
     dependencies = _dependencies(rng, service_frame)
     suppliers, service_suppliers = _suppliers(rng, service_frame)
+    # Drawn from a stream of their own, so the rest of the demo (incidents, measures) is as before.
+    dependencies, suppliers = _resilience_facts(np.random.default_rng([seed, RESILIENCE_STREAM]), dependencies,
+                                                suppliers, as_of)
     plans, reviews, drills = _plans_reviews_drills(rng, service_frame, as_of)
     say(f"organisation: {len(units)} units, {len(service_frame)} services, {len(plans)} plans, {len(drills)} drills")
 
@@ -361,6 +364,25 @@ def _suppliers(rng: np.random.Generator, services: pd.DataFrame) -> tuple[pd.Dat
         for supplier in rng.choice(len(SUPPLIERS), size=int(rng.integers(0, 3)), replace=False, p=weights):
             links.add((service_id, suppliers["supplier_id"].iloc[int(supplier)]))
     return suppliers, pd.DataFrame(sorted(links), columns=["service_id", "supplier_id"])
+
+
+RESILIENCE_STREAM = 13   # the random stream of the facts resilience analysis reads (docs/DESIGN.md §14)
+SUBSTITUTABILITY = ["easy", "moderate", "hard"]
+
+
+def _resilience_facts(rng: np.random.Generator, dependencies: pd.DataFrame, suppliers: pd.DataFrame,
+                      as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a real estate has beside the edges: about one dependency in five with a working
+    alternative (a failure does not spread along it), and per supplier how replaceable it is and
+    when its contract ends (some within the year, a few already past). The cloud providers are
+    hard to replace, so the largest of them carries a large share of the critical services."""
+    dependencies = dependencies.assign(has_alternative=rng.random(len(dependencies)) < 0.2)
+    substitutability = [str(rng.choice(SUBSTITUTABILITY, p=[0.3, 0.4, 0.3])) for _ in range(len(suppliers))]
+    for position, name in enumerate(suppliers["name"]):
+        if name in ("AWS", "Microsoft Azure", "Google Cloud", "Temenos", "Fiserv"):
+            substitutability[position] = "hard"
+    contract_end = [as_of + dt.timedelta(days=int(days)) for days in rng.integers(-60, 3 * 365, size=len(suppliers))]
+    return dependencies, suppliers.assign(substitutability=substitutability, contract_end=contract_end)
 
 
 def _plans_reviews_drills(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.date):

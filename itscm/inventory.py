@@ -1,7 +1,8 @@
 """The service inventory: browsing services, and one service's card.
 
 Dependency-aware recovery (docs/DESIGN.md §4.6): a service cannot recover before
-the services it depends on, so its effective RTO is the longest RTO along its dependency chain.
+the services and suppliers it depends on, so its effective RTO is the longest recovery time along
+its dependency chain, computed on the failure graph of itscm/resilience (one implementation).
 """
 
 from __future__ import annotations
@@ -11,28 +12,8 @@ import datetime as dt
 import pandas as pd
 
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
+from itscm.resilience.analysis import effective_rto
 from itscm.store import Store
-
-# Columns: service_id, effective_rto_minutes (its own RTO, or a longer one along its dependency
-# chain), bottleneck (the dependency that sets it when that is longer than its own, else NULL).
-EFFECTIVE_RTO_SQL = """
-WITH RECURSIVE chain(service_id, depends_on_id, depth) AS (
-    SELECT service_id, depends_on_id, 1 FROM dependencies
-    UNION
-    SELECT chain.service_id, d.depends_on_id, chain.depth + 1
-    FROM chain JOIN dependencies d ON d.service_id = chain.depends_on_id
-    WHERE chain.depth < 32
-),
-slowest_dependency AS (
-    SELECT c.service_id, max(dep.rto_minutes) AS rto_minutes, arg_max(dep.name, dep.rto_minutes) AS name
-    FROM chain c JOIN services dep ON dep.service_id = c.depends_on_id
-    GROUP BY c.service_id
-)
-SELECT s.service_id,
-       greatest(s.rto_minutes, d.rto_minutes) AS effective_rto_minutes,   -- greatest() skips NULLs
-       CASE WHEN d.rto_minutes > coalesce(s.rto_minutes, -1) THEN d.name END AS bottleneck
-FROM services s LEFT JOIN slowest_dependency d ON d.service_id = s.service_id
-"""
 
 
 def service_count(store: Store) -> int:
@@ -48,14 +29,10 @@ def incident_count(store: Store) -> int:
 def service_catalogue(store: Store, filters: Filters, search: str = "", limit: int = 2000) -> pd.DataFrame:
     """Services in the filter whose name, alias, owner or unit contains `search` (any case)."""
     sql = f"""
-        WITH effective AS ({EFFECTIVE_RTO_SQL})
         SELECT s.service_id, s.name AS service, u.name AS unit, s.tier, s.owner, s.lifecycle,
-               s.rto_minutes, s.rpo_minutes, s.mtpd_minutes, s.impact_cost_per_hour, s.recovery_strategy,
-               e.effective_rto_minutes, e.bottleneck,
-               coalesce(e.effective_rto_minutes > s.rto_minutes, FALSE) AS rto_misaligned
+               s.rto_minutes, s.rpo_minutes, s.mtpd_minutes, s.impact_cost_per_hour, s.recovery_strategy
         FROM services s
         LEFT JOIN business_units u ON u.unit_id = s.unit_id
-        LEFT JOIN effective e ON e.service_id = s.service_id
         WHERE {SERVICE_SCOPE_SQL}
           AND ($search = ''
                OR contains(lower(s.name), $search) OR contains(lower(coalesce(s.owner, '')), $search)
@@ -66,7 +43,17 @@ def service_catalogue(store: Store, filters: Filters, search: str = "", limit: i
         LIMIT $limit
     """
     params = {**filters.scope_params(store), "search": search.strip().lower(), "limit": limit}
-    return store.df(sql, params)
+    return _with_effective_rto(store, store.df(sql, params))
+
+
+def _with_effective_rto(store: Store, services: pd.DataFrame) -> pd.DataFrame:
+    """`services` (with service_id) with effective_rto_minutes, bottleneck and rto_misaligned
+    inserted after its objectives, as the failure graph computes them."""
+    effective = effective_rto(store)[["service_id", "effective_rto_minutes", "bottleneck", "rto_misaligned"]]
+    merged = services.merge(effective, on="service_id", how="left", validate="one_to_one")
+    merged["rto_misaligned"] = merged["rto_misaligned"].fillna(False).astype(bool)
+    merged["effective_rto_minutes"] = merged["effective_rto_minutes"].astype("Int64")
+    return merged
 
 
 def service_card(store: Store, service_id: str, incident_limit: int = 100,
@@ -76,12 +63,10 @@ def service_card(store: Store, service_id: str, incident_limit: int = 100,
     depends on and what depends on it (with RTOs), and its suppliers."""
     one = {"service_id": service_id}
     return {
-        "service": store.df(f"""
-            WITH effective AS ({EFFECTIVE_RTO_SQL})
-            SELECT s.*, u.name AS unit, e.effective_rto_minutes, e.bottleneck
+        "service": _with_effective_rto(store, store.df("""
+            SELECT s.*, u.name AS unit
             FROM services s LEFT JOIN business_units u ON u.unit_id = s.unit_id
-            LEFT JOIN effective e ON e.service_id = s.service_id
-            WHERE s.service_id = $service_id""", one),
+            WHERE s.service_id = $service_id""", one)),
         "aliases": store.df("SELECT alias, origin FROM service_aliases WHERE service_id = $service_id "
                             "ORDER BY alias", one),
         "plans": store.df("""

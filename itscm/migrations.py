@@ -335,6 +335,24 @@ ALTER TABLE policy ADD COLUMN asset_verify_interval_days INTEGER;
 UPDATE policy SET asset_verify_interval_days = CASE WHEN is_critical THEN 90 ELSE 365 END;
 """
 
+# Version 9: resilience analysis (docs/DESIGN.md §14). The longest RTO a tier allows (its band
+# runs from the ceiling of the tier above it, exclusive, to its own, inclusive), the share of
+# critical services one supplier may carry before the Overview raises a flag, and scenarios saved by
+# name (failed nodes as a JSON list of "kind:key"; hours NULL = each failed node's own recovery time).
+V9_RESILIENCE = """
+ALTER TABLE policy ADD COLUMN rto_ceiling_minutes INTEGER;
+UPDATE policy SET rto_ceiling_minutes = CASE tier WHEN 1 THEN 240 WHEN 2 THEN 1440 WHEN 3 THEN 4320
+                                                  WHEN 4 THEN 10080 END;
+
+INSERT INTO store_meta (key, value) VALUES ('supplier_concentration_pct', '25');
+
+CREATE TABLE saved_scenarios (
+    name        TEXT NOT NULL,
+    failed      TEXT NOT NULL,              -- JSON list of "kind:key", e.g. ["supplier:sup-01", "service:svc-7"]
+    hours       DOUBLE,                     -- NULL: each failed node for its own recovery time
+    saved_by    TEXT,
+    saved_at    TIMESTAMP NOT NULL
+);
 # Version 10: changes to the services and the assets behind them (ServiceNow change_request, Jira
 # Service Management change requests, the generic template; itscm/changes/), so that a plan
 # whose service changed after its last review is flagged (docs/DESIGN.md §16). Change uploads are
@@ -427,6 +445,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, "inventory workbook: new inventory facts, drill findings, inventory imports and their undo",
      V7_INVENTORY_WORKBOOK),
     (8, "assets behind services and their verification interval per tier", V8_ASSETS),
+    (9, "resilience: RTO ceiling per tier, supplier concentration threshold, saved scenarios", V9_RESILIENCE),
     (10, "changes, change uploads and their undo, a change since review fails the review control",
      V10_CHANGES),
 ]

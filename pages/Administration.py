@@ -69,6 +69,22 @@ with policy_tab:
                 ui.rerun_with_message("targets-last-result", saved if changed else "No target changed.")
     ui.show_message("targets-last-result", ":material/flag:")
 
+    st.subheader("Organisation")
+    organisation = administration.organisation_name(page.store)
+    st.caption(f"The report's title page names the organisation: {ui.plain(organisation) or 'not set yet'}.")
+    if ui.require_role(user, "admin", "set the organisation's name"):
+        with st.form("organisation-name"):
+            name = st.text_input("Organisation's name", organisation, key="organisation-name",
+                                 max_chars=administration.LONGEST_ORGANISATION_NAME)
+            if st.form_submit_button("Save name"):
+                try:
+                    changed = administration.set_organisation_name(user, page.store, name)
+                except (ValueError, access.AccessDenied) as error:
+                    st.error(ui.plain(str(error)))
+                else:
+                    ui.rerun_with_message("organisation-last-result", "Saved the name." if changed else "No change.")
+    ui.show_message("organisation-last-result", ":material/badge:")
+
     st.subheader("Policy per tier")
     st.caption("How often plans are reviewed and tested, the weakest drill that counts as a test, and which tiers are "
                "critical (in scope for coverage). Every measure uses these at once.")
@@ -86,6 +102,10 @@ with policy_tab:
             "min_test_type": st.column_config.SelectboxColumn(
                 "Weakest drill that counts", options=list(administration.DRILL_TYPES_WEAKEST_FIRST), required=True),
             "is_critical": st.column_config.CheckboxColumn("Critical tier"),
+            "rto_ceiling_minutes": st.column_config.NumberColumn(
+                "RTO ceiling (min)", min_value=0, max_value=administration.LONGEST_OBJECTIVE_MINUTES, step=1,
+                help="The longest RTO the tier allows; the consistency checks flag an RTO above it or below the "
+                     "ceiling of the tier above."),
             "change_fails_review": st.column_config.CheckboxColumn(
                 "Change since review fails review", help="A plan whose service or an asset behind it changed "
                 "after the plan's last review fails the coverage control 'Plan reviewed in interval'."),

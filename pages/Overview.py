@@ -7,7 +7,7 @@ from itscm.inventory import service_count
 from itscm.measures.downtime import downtime_by_month
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.targets import posture_targets
-from itscm.ui import inventory
+from itscm.ui import inventory, resilience
 
 page = ui.setup_page("Overview", ":material/dashboard:")
 st.title("Continuity posture")
@@ -29,6 +29,7 @@ if nothing_in_scope:
     st.stop()
 
 ui.posture_tiles(summary["headlines"], targets, page.currency, current)
+resilience.overview_flags(page.store, page.measure)
 
 left, right = st.columns([3, 2])
 with left:

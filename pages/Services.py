@@ -19,8 +19,8 @@ if catalogue.empty:
     st.stop()
 
 misaligned = int(catalogue["rto_misaligned"].sum())
-st.caption(f"{len(catalogue):,} services shown · {misaligned:,} depend on a service with a longer RTO "
-           "than their own, so cannot meet their RTO as set.")
+st.caption(f"{len(catalogue):,} services shown · {misaligned:,} depend on a service or supplier with a longer "
+           "recovery time than their own RTO, so cannot meet it as set.")
 picked = st.dataframe(
     catalogue, hide_index=True, key="service-table", on_select="rerun", selection_mode="single-row",
     column_order=["service", "unit", "tier", "owner", "lifecycle", "rto_minutes", "effective_rto_minutes",
@@ -29,7 +29,8 @@ picked = st.dataframe(
         "service": "Service", "unit": "Business unit", "tier": "Tier", "owner": "Owner", "lifecycle": "Lifecycle",
         "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
         "effective_rto_minutes": st.column_config.NumberColumn(
-            "Effective RTO (min)", format="localized", help="The longest RTO along its dependency chain"),
+            "Effective RTO (min)", format="localized",
+            help="The longest recovery time along its dependency chain, suppliers included"),
         "rto_misaligned": st.column_config.CheckboxColumn("Dependency slower"),
         "rpo_minutes": st.column_config.NumberColumn("RPO (min)", format="localized"),
         "mtpd_minutes": st.column_config.NumberColumn("MTPD (min)", format="localized"),

@@ -36,6 +36,19 @@ def test_bench_reports_every_figure():
         assert key in table
 
 
+def test_report_bench_makes_the_board_pack(small_org_path):
+    from itscm.bench import report_lines, report_timings
+    from itscm.store import Store
+    from tests.conftest import SMALL_ORG_AS_OF
+
+    with Store(small_org_path, read_only=True) as store:
+        figures = report_timings(store, SMALL_ORG_AS_OF)
+    assert figures["report_html_s"] > 0 and figures["report_html_mb"] > 1   # plotly.js is inside
+    if Path(CHROMIUM).exists():
+        assert figures["report_pdf_s"] > figures["report_print_s"] > 0 and figures["report_pdf_pages"] >= 3
+    assert any("report_html_s" in line for line in report_lines(figures))
+
+
 def test_inventory_bench_reports_export_preview_and_commit():
     from itscm.bench_inventory import inventory_timings
 

@@ -35,3 +35,20 @@ def test_the_search_finds_a_service_by_alias_owner_or_unit_in_any_case(small_org
         assert list(by_name(store, "cbl-prod").index) == ["Core Ledger"]
         assert set(by_name(store, "CARDS").index) == {"Card Authorisation"}
         assert by_name(store, "no such thing").empty
+
+
+def test_the_card_counts_a_slower_supplier_but_not_a_dependency_with_a_working_alternative():
+    """The card reads the failure graph (docs/DESIGN.md §14.1): a supplier's contracted recovery
+    time is on the chain; a dependency with a working alternative does not hold recovery back."""
+    from tests.builders import OrgBuilder
+    from tests.resilience_org import depends, relies_on, supplier
+
+    store = Store()
+    build = OrgBuilder(store)
+    app = build.service(None, name="App", rto_minutes=60)
+    slow = build.service(None, name="Slow backend", rto_minutes=600)
+    depends(store, app, slow, alternative=True)
+    relies_on(store, app, supplier(store, "sup-x", "Hosting Co", 240))
+    card = service_card(store, app)["service"].iloc[0]
+    assert (card["effective_rto_minutes"], card["bottleneck"], card["rto_misaligned"]) == (240, "Hosting Co", True)
+    store.close()

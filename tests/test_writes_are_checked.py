@@ -38,6 +38,8 @@ NOT_ROLE_CHECKED = {
                                                "removes them: it never opens anyone's store",
     "itscm.bench_changes.change_timings": "builds its own store in a temporary folder for the benchmark and removes "
                                           "it: it never opens anyone's store",
+    "itscm.bench_resilience.build_graph_store": "builds its own in-memory store for the benchmark: it never opens "
+                                                "anyone's store",
 }
 
 
@@ -80,6 +82,7 @@ CALLS = {
     "itscm.administration.edit_service": lambda store, folder: (store, "svc1", {"rto_minutes": 5}),
     "itscm.administration.record_change": lambda store, folder: (store, "backup", "somewhere"),
     "itscm.administration.set_targets": lambda store, folder: (store, {"coverage_pct": 50.0}),
+    "itscm.administration.set_organisation_name": lambda store, folder: (store, "Acme Bank"),
     "itscm.backup.take_backup": lambda store, folder: (store, folder / "backup"),
     "itscm.changes.commit.commit_changes": lambda store, folder: (store, _change_preview(store)),
     "itscm.changes.commit.undo_change_upload": lambda store, folder: (store, _committed_change_upload(store)),
@@ -101,6 +104,7 @@ CALLS = {
     "itscm.records.record_review": lambda store, folder: (store, "plan2", SMALL_ORG_AS_OF),
     "itscm.records.record_drill": lambda store, folder: (store, "svc1", SMALL_ORG_AS_OF, "tabletop", "passed"),
     "itscm.records.set_finding_state": lambda store, folder: (store, _finding(store), "closed"),
+    "itscm.resilience.saved.save_scenario": lambda store, folder: (store, "Cloud outage", ["service:svc1"], 24.0),
     "itscm.workbook.commit.commit_inventory": lambda store, folder: (store, _inventory_preview(store)),
     "itscm.workbook.commit.undo_inventory_import": lambda store, folder: (store, _inventory_import(store)),
 }

@@ -34,6 +34,9 @@ NAVIGATION = {
         ("pages/RTO_attainment.py", "RTO attainment", ":material/timer:"),
         ("pages/Downtime_cost.py", "Downtime cost", ":material/payments:"),
         ("pages/Plan_staleness.py", "Plan staleness", ":material/event_busy:"),
+        ("pages/Resilience.py", "Resilience", ":material/hub:"),
+        ("pages/Consistency_checks.py", "Consistency checks", ":material/rule:"),
+        ("pages/Report.py", "Report", ":material/picture_as_pdf:"),
     ],
     "Inventory and data": [
         ("pages/Services.py", "Services", ":material/lan:"),

@@ -47,7 +47,7 @@ def service_card(card: dict[str, pd.DataFrame], currency: str, *, user: Actor | 
     # Missing (NA, not None) where no dependency is slower than the service itself.
     bottleneck = None if pd.isna(service["bottleneck"]) else service["bottleneck"]
     tiles[1].metric("Effective RTO", _minutes(service["effective_rto_minutes"]), border=True,
-                    help=f"Longest along the dependency chain (set by {plain(bottleneck)})"
+                    help=f"Longest along the dependency chain, suppliers included (set by {plain(bottleneck)})"
                     if bottleneck else "No dependencies")
     tiles[2].metric("RPO", _minutes(service["rpo_minutes"]), border=True)
     tiles[3].metric("MTPD", _minutes(service["mtpd_minutes"]), border=True)

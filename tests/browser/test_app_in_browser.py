@@ -17,6 +17,8 @@ PAGES = [  # url path, title, has charts
     ("Inventory", "Inventory", False),
     ("Upload_incidents", "Upload incidents", False),
     ("Administration", "Administration", False),
+    ("Resilience", "Resilience", False),
+    ("Consistency_checks", "Consistency checks", False),
 ]
 
 

@@ -1,0 +1,177 @@
+"""The Resilience page's parts (docs/DESIGN.md §14): the dependency chart, the scenario picker
+bound to the URL, and the scenario's results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from itscm.access import Actor
+from itscm.export import csv_for_spreadsheets
+from itscm.resilience.dot import service_chain_dot
+from itscm.resilience.saved import save_scenario, saved_scenarios
+from itscm.resilience.scenario import by_unit_and_tier
+from itscm.store import Store
+from itscm.ui.cache import cached_read
+from itscm.ui.signin import require_role
+from itscm.ui.widgets import explain_empty, money, plain, rerun_with_message, show_message
+
+# The scenario's widgets, each bound to a URL query parameter of the same name, so a link
+# reopens the scenario: ?fail_supplier=Cloud+provider&fail_unit=Payments&hours=24
+SERVICE_KEY, SUPPLIER_KEY, UNIT_KEY, HOURS_KEY = "fail_service", "fail_supplier", "fail_unit", "hours"
+
+
+def _labels(store: Store, kind: str) -> dict[str, str]:
+    """label -> "kind:key" for the failure choices: names, with the id added where a name repeats."""
+    if kind == "unit":
+        rows = store.rows("SELECT unit_id, name FROM business_units ORDER BY name, unit_id")
+    elif kind == "service":
+        rows = store.rows("SELECT service_id, name FROM services WHERE lifecycle = 'live' ORDER BY name, service_id")
+    else:
+        rows = store.rows("SELECT supplier_id, name FROM suppliers ORDER BY name, supplier_id")
+    counts = pd.Series([name for _key, name in rows]).value_counts() if rows else pd.Series(dtype=int)
+    return {(name if counts[name] == 1 else f"{name} ({key})"): f"{kind}:{key}" for key, name in rows}
+
+
+def download_csv_on_click(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
+    """ui.download_csv, but the CSV is made when the button is pressed, not on every run: these
+    tables have a row per service or node (10,000 and more), and making their CSV on each run
+    would cost more than the rest of the page."""
+    st.download_button(label, data=lambda: csv_for_spreadsheets(frame), file_name=file_name, mime="text/csv",
+                       icon=":material/download:", key=f"download-{file_name}")
+
+
+def failure_choices(store: Store) -> dict[str, dict[str, str]]:
+    return {kind: _labels(store, kind) for kind in ("service", "supplier", "unit")}
+
+
+def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
+    """A chosen service's chain, upstream and downstream, coloured by state."""
+    if not service_names:
+        explain_empty("No live service matches these filters.")
+        return
+    label = st.selectbox("Service", list(service_names), key="chain-service")
+    st.graphviz_chart(cached_read(service_chain_dot, store, service_names[label].partition(":")[2]),
+                      width="stretch")
+    st.caption("Arrows point from a service to what it depends on; dashed: a working alternative exists, so a "
+               "failure does not spread along it. Colours: blue the chosen service, green aligned, orange an RTO "
+               "shorter than its chain's, red no RTO, grey retired, lilac a supplier.")
+
+
+def _load_saved(saved: pd.DataFrame, choices: dict[str, dict[str, str]]) -> None:
+    """The picker's widgets set to a saved scenario (before they are drawn)."""
+    names = list(saved["name"])
+    picked = st.selectbox("Open a saved scenario", ["", *names], key="saved-scenario",
+                          format_func=lambda name: name or "(choose one)")
+    if picked and st.session_state.get("loaded-scenario") != picked:
+        row = saved[saved["name"] == picked].iloc[0]
+        for kind, key in (("service", SERVICE_KEY), ("supplier", SUPPLIER_KEY), ("unit", UNIT_KEY)):
+            by_spec = {spec: label for label, spec in choices[kind].items()}
+            st.session_state[key] = [by_spec[spec] for spec in row["failed"] if spec in by_spec]
+        st.session_state[HOURS_KEY] = None if pd.isna(row["hours"]) else float(row["hours"])
+        st.session_state["loaded-scenario"] = picked
+        st.rerun()
+
+
+def scenario_picker(store: Store, choices: dict[str, dict[str, str]]) -> tuple[tuple[str, ...], float | None]:
+    """The failed nodes ("kind:key") and the hours (None: each node's own recovery time)."""
+    saved = cached_read(saved_scenarios, store)
+    if not saved.empty:
+        _load_saved(saved, choices)
+    left, middle, right = st.columns(3)
+    services = left.multiselect("Failed services", list(choices["service"]), key=SERVICE_KEY,
+                                bind="query-params", placeholder="Choose services")
+    suppliers = middle.multiselect("Failed suppliers", list(choices["supplier"]), key=SUPPLIER_KEY,
+                                   bind="query-params", placeholder="Choose suppliers")
+    units = right.multiselect("Failed business units (all their live services)", list(choices["unit"]),
+                              key=UNIT_KEY, bind="query-params", placeholder="Choose units")
+    hours = st.number_input("Duration D (hours)", min_value=0.25, max_value=24.0 * 365, value=None, step=1.0,
+                            key=HOURS_KEY, bind="query-params",
+                            placeholder="empty: each failed node for its own RTO or contracted recovery time",
+                            help="A severe but plausible duration, such as 24 or 72 hours.")
+    failed = tuple([choices["service"][s] for s in services] + [choices["supplier"][s] for s in suppliers]
+                   + [choices["unit"][u] for u in units])
+    return failed, (None if hours is None else float(hours))
+
+
+def scenario_results(result, currency: str) -> None:
+    summary = result.summary
+    tiles = st.columns(5)
+    tiles[0].metric("Services disrupted", f"{summary['services_disrupted']:,}", border=True,
+                    help=f"of which critical: {summary['critical_disrupted']:,}")
+    tiles[1].metric("Past their RTO", f"{summary['past_rto']:,}", border=True,
+                    help=f"{summary['without_rto']:,} disrupted services have no RTO")
+    tiles[2].metric("Past their MTPD", f"{summary['past_mtpd']:,}", border=True,
+                    help=f"critical: {summary['critical_past_mtpd']:,}; {summary['without_mtpd']:,} have no MTPD")
+    tiles[3].metric("Cost", money(summary["cost"], currency), border=True,
+                    help=f"{summary['unpriced']:,} disrupted services have no cost per hour and add nothing")
+    tiles[4].metric("Cost beyond RTO", money(summary["cost_beyond_rto"], currency), border=True)
+    if summary["without_duration"]:
+        st.warning(f"{summary['without_duration']:,} services are reached only by failed nodes without a recovery "
+                   "time, so their duration is unknown: choose D to count them.", icon=":material/help:")
+    if result.services.empty:
+        explain_empty("The failure reaches no live service in these filters.")
+        return
+    st.markdown("**By business unit and tier**")
+    st.dataframe(by_unit_and_tier(result.services), hide_index=True, column_config={
+        "unit": "Business unit", "tier": "Tier", "services": "Services", "critical": "Critical",
+        "past_rto": "Past RTO", "past_mtpd": "Past MTPD", **_money_columns(currency)})
+    st.markdown("**Services reached**")
+    st.dataframe(result.services, hide_index=True, column_config={
+        "service_id": None, "name": "Service", "unit": "Business unit", "tier": "Tier",
+        "critical": st.column_config.CheckboxColumn("Critical"),
+        "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
+        "mtpd_minutes": st.column_config.NumberColumn("MTPD (min)", format="localized"),
+        "impact_cost_per_hour": st.column_config.NumberColumn(f"Cost per hour ({currency})", format="localized"),
+        "hours": st.column_config.NumberColumn("Down (h)", format="%.1f"),
+        "hours_past_rto": st.column_config.NumberColumn("Hours past RTO", format="%.1f"),
+        "hours_past_mtpd": st.column_config.NumberColumn("Hours past MTPD", format="%.1f"),
+        **_money_columns(currency)})
+    download_csv_on_click(result.services, "scenario.csv")
+
+
+def _money_columns(currency: str) -> dict:
+    return {"cost": st.column_config.NumberColumn(f"Cost ({currency})", format="localized"),
+            "cost_beyond_rto": st.column_config.NumberColumn(f"Cost beyond RTO ({currency})", format="localized")}
+
+
+def save_form(user: Actor, store: Store, failed: tuple[str, ...], hours: float | None) -> None:
+    show_message("scenario-saved", ":material/bookmark_added:")
+    if not require_role(user, "continuity manager", "save a scenario"):
+        return
+    with st.form("save-scenario", clear_on_submit=True, border=False):
+        name = st.text_input("Save this scenario as", max_chars=120, placeholder="e.g. Cloud region down 24 h")
+        if st.form_submit_button("Save scenario", icon=":material/bookmark_add:"):
+            try:
+                saved = save_scenario(user, store, name, list(failed), hours)
+            except ValueError as refusal:
+                st.error(plain(str(refusal)))
+            else:
+                rerun_with_message("scenario-saved", f"Saved the scenario “{saved}”.")
+
+
+def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
+    """A warning per supplier carrying at least `threshold` % of the critical services."""
+    flagged = table[table["share_of_critical_pct"].fillna(0) >= threshold]
+    for row in flagged.itertuples(index=False):
+        st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
+                   f"(the policy's threshold is {threshold:.0f} %).", icon=":material/warning:")
+
+
+
+def overview_flags(store: Store, measure) -> None:
+    """The Overview's resilience line: a supplier carrying at least the policy's share of the
+    critical services, and how many consistency checks fail, linked to their pages. `measure` is
+    the page's cached measure call."""
+    from itscm.measures.consistency import failing_check_count
+    from itscm.resilience import analysis
+
+    threshold = analysis.concentration_threshold_pct(store)
+    flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
+    for row in flagged.itertuples(index=False):
+        st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
+                   f"(threshold {threshold:.0f} %): see [Resilience](/Resilience).", icon=":material/hub:")
+    failing = measure(failing_check_count)
+    if failing:
+        st.info(f"{failing:,} consistency check{'s' if failing != 1 else ''} fail: see the "
+                "[worklist](/Consistency_checks).", icon=":material/rule:")

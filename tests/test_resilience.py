@@ -1,0 +1,272 @@
+"""The failure graph on hand-built organisations (docs/DESIGN.md §14): reach, effective RTO,
+scenarios, single points of failure, the worst-single-failure table and supplier concentration,
+every expected figure worked out by hand below.
+
+The organisation (dependent -> dependency; * = has a working alternative):
+
+    A -> B -> C          A tier 1, RTO 60,  MTPD 240,  1000/h
+    D -> B, D -> C       B tier 2, RTO 120, MTPD 480,   500/h      (a diamond: D reaches C twice)
+    E -> F -> E          C tier 3, RTO 480, MTPD 1440,  100/h
+    E -> C               D tier 1, RTO 30,  MTPD 120,  2000/h
+    G -*> C              E tier 2, RTO 240, MTPD 960,   300/h      (a cycle with F)
+    B, G rely on S       F tier 3, RTO 60,  no MTPD,   no cost
+                         G tier 1, RTO 60,  MTPD 1440,  800/h
+                         S a supplier, contracted recovery 720 min
+
+A failure spreads from a dependency to its dependents, so:
+    C reaches C, B, D, E, A, F (not G: its edge has an alternative)
+    B reaches B, A, D;  E and F reach each other;  S reaches B, A, D, G
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from itscm.filters import Filters
+from itscm.resilience import analysis
+from itscm.resilience.graph import graph_of, load_graph, strongly_connected_components
+from itscm.resilience.scenario import UnknownFailure, parse_failure, resolve_failures, run_scenario
+from itscm.store import Store
+from tests.builders import OrgBuilder
+from tests.resilience_org import depends, relies_on, supplier
+
+
+@pytest.fixture(scope="module")
+def org():
+    store = Store()
+    build = OrgBuilder(store)
+    unit = build.unit("Operations", unit_id="bu-ops")
+    other = build.unit("Branches", unit_id="bu-branch")
+    ids = {}
+    for name, tier, rto, mtpd, cost, unit_id in [
+        ("A", 1, 60, 240, 1000.0, unit), ("B", 2, 120, 480, 500.0, unit), ("C", 3, 480, 1440, 100.0, unit),
+        ("D", 1, 30, 120, 2000.0, other), ("E", 2, 240, 960, 300.0, other), ("F", 3, 60, None, None, other),
+        ("G", 1, 60, 1440, 800.0, unit),
+    ]:
+        ids[name] = build.service(unit_id, service_id=f"svc-{name}", name=name, tier=tier, rto_minutes=rto,
+                                  mtpd_minutes=mtpd, impact_cost_per_hour=cost)
+    for dependent, dependency in ["AB", "BC", "DB", "DC", "EF", "FE", "EC"]:
+        depends(store, ids[dependent], ids[dependency])
+    depends(store, ids["G"], ids["C"], alternative=True)
+    supplier(store, "sup-S", "S", 720, substitutability="hard")
+    relies_on(store, ids["B"], "sup-S")
+    relies_on(store, ids["G"], "sup-S")
+    yield store
+    store.close()
+
+
+ALL = Filters()
+
+
+def reached_names(graph, node_label: tuple[str, str]) -> set[str]:
+    node = graph.index[node_label]
+    return {graph.name[n] for n in graph.nodes_in(graph.reach_of_every_node()[node])}
+
+
+def test_a_failure_spreads_to_dependents_transitively_but_not_through_an_alternative(org):
+    graph = graph_of(org)
+    assert reached_names(graph, ("service", "svc-C")) == {"C", "B", "D", "E", "A", "F"}
+    assert reached_names(graph, ("service", "svc-B")) == {"B", "A", "D"}
+    assert reached_names(graph, ("service", "svc-A")) == {"A"}
+    assert reached_names(graph, ("service", "svc-G")) == {"G"}
+    assert reached_names(graph, ("supplier", "sup-S")) == {"S", "B", "A", "D", "G"}
+
+
+def test_a_cycle_fails_as_one_and_is_walked_once(org):
+    graph = graph_of(org)
+    assert reached_names(graph, ("service", "svc-E")) == {"E", "F"}
+    assert reached_names(graph, ("service", "svc-F")) == {"E", "F"}
+    component_of, components = strongly_connected_components([[1], [2], [0], [0, 4], []])
+    assert sorted(map(sorted, components)) == [[0, 1, 2], [3], [4]]
+    assert component_of[0] == component_of[1] == component_of[2] != component_of[3]
+
+
+def test_the_reach_of_every_node_equals_a_walk_from_each_on_random_graphs():
+    rng = random.Random(7)
+    for _ in range(20):
+        count = rng.randint(1, 40)
+        successors = [sorted({rng.randrange(count) for _ in range(rng.randint(0, 3))} - {n}) for n in range(count)]
+        store = Store()
+        build = OrgBuilder(store)
+        ids = [build.service(None, service_id=f"r{n}", tier=rng.choice([1, 2, 3, None])) for n in range(count)]
+        for dependency, dependents in enumerate(successors):
+            for dependent in dependents:
+                depends(store, ids[dependent], ids[dependency], alternative=rng.random() < 0.1)
+        graph = load_graph(store)
+        for node, bits in enumerate(graph.reach_of_every_node()):
+            assert bits == graph.reach([node])
+        store.close()
+
+
+def test_the_effective_rto_is_the_longest_recovery_on_the_chain_suppliers_included(org):
+    table = analysis.effective_rto(org).set_index("service_id")
+    expected = {   # effective, set by, gap
+        "svc-A": (720, "S", 660), "svc-B": (720, "S", 600), "svc-C": (480, None, None),
+        "svc-D": (720, "S", 690), "svc-E": (480, "C", 240), "svc-F": (480, "C", 420), "svc-G": (720, "S", 660),
+    }
+    for service_id, (effective, bottleneck, gap) in expected.items():
+        row = table.loc[service_id]
+        assert row["effective_rto_minutes"] == effective, service_id
+        assert (row["bottleneck"] if row["rto_misaligned"] else None) == bottleneck, service_id
+        assert (None if not row["rto_misaligned"] else row["gap_minutes"]) == gap, service_id
+
+
+def test_the_misalignment_list_is_by_gap_within_the_filter(org):
+    listed = analysis.misalignments(org, ALL)
+    assert list(zip(listed["service"], listed["gap_minutes"], strict=True)) == [
+        ("D", 690), ("A", 660), ("G", 660), ("B", 600), ("F", 420), ("E", 240)]
+    tier_one = analysis.misalignments(org, Filters(tiers=(1,)))
+    assert list(tier_one["service"]) == ["D", "A", "G"]
+
+
+def test_a_scenario_with_a_chosen_duration(org):
+    graph = graph_of(org)
+    result = run_scenario(graph, resolve_failures(org, graph, [("service", "C")]), hours=10)
+    assert result.summary == {
+        "services_disrupted": 6, "critical_disrupted": 4,       # A, B, D, E
+        "past_rto": 6, "past_mtpd": 3, "critical_past_mtpd": 3,  # A (4h), B (8h), D (2h) have MTPD < 10h
+        "cost": 39_000.0,             # 10 h x (1000 + 500 + 100 + 2000 + 300), F unpriced
+        "cost_beyond_rto": 34_000.0,  # A 9h x 1000 + B 8h x 500 + C 2h x 100 + D 9.5h x 2000 + E 6h x 300
+        "unpriced": 1, "without_rto": 0, "without_mtpd": 1, "without_duration": 0,
+    }
+    rows = result.services.set_index("name")
+    assert rows.loc["D", "hours_past_rto"] == 9.5 and rows.loc["D", "hours_past_mtpd"] == 8.0
+    assert rows.loc["D", "cost"] == 20_000.0 and rows.loc["D", "cost_beyond_rto"] == 19_000.0
+    assert rows.loc["F", "hours_past_rto"] == 9.0 and pd_isna(rows.loc["F", "cost"])
+    assert list(result.services["name"])[:2] == ["D", "A"]        # costliest first
+
+
+def pd_isna(value) -> bool:
+    return value is None or value != value
+
+
+def test_a_scenario_by_default_lasts_each_failed_nodes_own_recovery_time(org):
+    """S (12 h) reaches B, A, D, G; C (8 h) reaches C, E, F and B, A, D again: the longer wins."""
+    graph = graph_of(org)
+    result = run_scenario(graph, resolve_failures(org, graph, [("supplier", "S"), ("service", "svc-C")]))
+    hours = dict(zip(result.services["name"], result.services["hours"], strict=True))
+    assert hours == {"A": 12.0, "B": 12.0, "D": 12.0, "G": 12.0, "C": 8.0, "E": 8.0, "F": 8.0}
+    # 12 x (1000 + 500 + 2000 + 800) + 8 x (100 + 300)
+    assert result.summary["cost"] == 12 * 4300 + 8 * 400
+    assert result.failed == ["supplier:S", "service:C"]
+
+
+def test_a_scenario_counts_only_the_services_in_the_filter(org):
+    graph = graph_of(org)
+    result = run_scenario(graph, resolve_failures(org, graph, [("service", "C")]), hours=10,
+                          scope=analysis.services_in_scope(org, Filters(units=("Branches",))))
+    assert set(result.services["name"]) == {"D", "E", "F"}
+    assert result.summary["cost"] == 23_000.0
+
+
+def test_a_unit_fails_with_all_its_live_services_and_unknown_names_are_refused(org):
+    graph = graph_of(org)
+    failed = resolve_failures(org, graph, [parse_failure("unit:branches")])
+    assert sorted(graph.name[n] for n in failed) == ["D", "E", "F"]
+    with pytest.raises(UnknownFailure):
+        resolve_failures(org, graph, [("supplier", "Nobody")])
+    with pytest.raises(UnknownFailure):
+        parse_failure("asset:X")
+
+
+def test_single_points_of_failure_are_ranked_by_critical_services_then_cost_at_risk(org):
+    table = analysis.single_points_of_failure(org, ALL)
+    assert list(zip(table["name"], table["critical_reached_beyond_itself"], table["cost_per_hour_at_risk"],
+                    strict=True)) == [
+        ("S", 4, 4300.0),   # B, A, D, G
+        ("C", 4, 3900.0),   # B, D, E, A (+ C itself and F, unpriced)
+        ("B", 2, 3500.0),   # A, D
+        ("F", 1, 300.0),    # E, through the cycle
+    ]
+
+
+def test_the_worst_single_failure_table_at_own_recovery_and_at_a_chosen_duration(org):
+    table = analysis.worst_single_failures(org, ALL, hours=10).set_index("name")
+    assert list(table.index[:3]) == ["S", "C", "B"]             # by cost at 10 h: 43000, 39000, 35000
+    assert table.loc["S", "cost_at_chosen_hours"] == 43_000.0
+    assert table.loc["S", "critical_past_mtpd_at_chosen_hours"] == 3          # A, B, D; not G (24 h)
+    assert table.loc["S", "cost_at_own_recovery"] == 12 * 4300.0
+    assert table.loc["S", "critical_past_mtpd_at_own_recovery"] == 3          # MTPD < 720 min: A, B, D
+    assert table.loc["C", "cost_at_own_recovery"] == 8 * 3900.0
+    assert table.loc["C", "critical_past_mtpd_at_own_recovery"] == 2   # A (240), D (120); B (480) is not past 8 h
+    assert table.loc["C", "unpriced_reached"] == 1
+    assert table.loc["F", "services_reached"] == 2
+
+
+def test_supplier_concentration(org):
+    row = analysis.supplier_concentration(org, ALL).iloc[0]
+    assert (row["supplier"], row["services_direct"], row["services_reached"], row["critical_reached"]) == ("S", 2, 4, 4)
+    assert row["share_of_critical_pct"] == 80.0                       # 4 of A, B, D, E, G
+    assert row["cost_per_hour_at_risk"] == 4300.0
+    assert (row["shortest_rto_minutes"], row["shortest_rto_service"], row["recovery_breach"]) == (30, "D", True)
+    assert row["substitutability"] == "hard"
+    tier_one = analysis.supplier_concentration(org, Filters(tiers=(1,))).iloc[0]
+    assert (tier_one["critical_reached"], tier_one["share_of_critical_pct"]) == (3, 100.0)   # A, D, G of A, D, G
+    flagged = analysis.concentration_flags(org, ALL, threshold_pct=80.0)
+    assert list(flagged["supplier"]) == ["S"]
+    assert analysis.concentration_flags(org, ALL, threshold_pct=80.1).empty
+
+
+def test_the_graph_is_reloaded_after_a_write():
+    store = Store()
+    build = OrgBuilder(store)
+    first = build.service(None, service_id="x1")
+    second = build.service(None, service_id="x2")
+    assert reached_names(graph_of(store), ("service", "x1")) == {graph_of(store).name[0]}
+    depends(store, second, first)
+    assert len(reached_names(graph_of(store), ("service", "x1"))) == 2
+
+
+def test_a_saved_scenario_is_found_again_replaced_by_name_and_in_the_change_history():
+    import datetime as dt
+
+    from itscm.access import Actor
+    from itscm.administration import change_history
+    from itscm.resilience.saved import save_scenario, saved_scenarios
+
+    manager = Actor("cm@example.com", "continuity manager")
+    store = Store()
+    save_scenario(manager, store, " Cloud outage ", ["supplier:sup-01", "unit:bu-ops"], 24.0,
+                  now=dt.datetime(2026, 6, 1))
+    save_scenario(manager, store, "Cloud outage", ["supplier:sup-01"], None, now=dt.datetime(2026, 6, 2))
+    saved = saved_scenarios(store)
+    assert list(saved["name"]) == ["Cloud outage"]          # trimmed, and replaced, not added
+    assert list(saved["failed"]) == [["supplier:sup-01"]] and saved["hours"].isna().all()
+    history = change_history(store)
+    assert list(history["action"][:2]) == ["save scenario", "save scenario"]
+    assert list(history["subject"][:2]) == ["Cloud outage", "Cloud outage"]
+    with pytest.raises(ValueError):
+        save_scenario(manager, store, "", ["service:x"], None)
+    with pytest.raises(ValueError):
+        save_scenario(manager, store, "Bad", ["rack:x"], None)
+    store.close()
+
+
+def test_the_chain_is_drawn_with_every_name_escaped_and_alternatives_dashed():
+    from itscm.resilience.dot import chain_dot, dot_text
+
+    store = Store()
+    build = OrgBuilder(store)
+    evil = build.service(None, name='Evil" ]; n0 -> n0 [label="pwned\\', rto_minutes=60)
+    backend = build.service(None, name="Backend\nline two", rto_minutes=600)
+    spare = build.service(None, name="Spare", rto_minutes=30)
+    depends(store, evil, backend)
+    depends(store, evil, spare, alternative=True)
+    relies_on(store, backend, supplier(store, "sup-q", 'Quote "Co"', 120))
+    graph = graph_of(store)
+    dot = chain_dot(graph, graph.index[("service", evil)])
+    assert dot_text('a"b\\c\nd') == 'a\\"b\\\\c d'
+    assert 'Evil\\" ]; n0 -> n0 [label=\\"pwned\\\\' in dot        # one label, not new statements
+    assert "Backend line two" in dot and 'Quote \\"Co\\"' in dot
+    node_lines = [line for line in dot.splitlines() if line.strip().split(" ", 1)[-1].startswith("[label=")]
+    assert len(node_lines) == 4                                    # three services and the supplier
+    evil_node, backend_node, spare_node = (f"n{graph.index[('service', s)]}" for s in (evil, backend, spare))
+    assert f"{evil_node} -> {backend_node};" in dot
+    assert f'{evil_node} -> {spare_node} [style=dashed, label="alternative", fontsize=8];' in dot
+    line_of = {line.split()[0]: line for line in node_lines}
+    assert 'fillcolor="#9ecae1"' in line_of[evil_node]       # the chosen service
+    assert 'fillcolor="#c7e9c0"' in line_of[spare_node]      # aligned
+    assert 'fillcolor="#c7e9c0"' in line_of[backend_node]    # RTO 600, its supplier 120: aligned
+    store.close()

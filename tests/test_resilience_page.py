@@ -1,0 +1,91 @@
+"""The Resilience and Consistency checks pages through AppTest: every tab, a scenario read from
+the URL, saving it, and the Overview's flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from itscm.filters import Filters
+from itscm.measures.consistency import failing_check_count
+from itscm.resilience.saved import saved_scenarios
+from itscm.store import Store, open_store
+from tests.conftest import SMALL_ORG_AS_OF
+from tests.resilience_org import relies_on, supplier
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = SMALL_ORG_AS_OF.isoformat()
+
+
+def run_page(page: str, **query) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=60)
+    app.query_params.update(query)
+    return app.run()
+
+
+def assert_clean(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+@pytest.fixture
+def hosted_store(store_path):
+    """The small organisation with one hosting supplier under Core Ledger and Card Authorisation."""
+    with Store(store_path) as store:
+        supplier(store, "sup-host", "Hosting Co", 480)
+        relies_on(store, "svc1", "sup-host")
+    return store_path
+
+
+def test_the_resilience_page_shows_every_tab(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF)
+    assert_clean(app)
+    assert [tab.label for tab in app.tabs] == ["Dependencies", "Single points of failure", "Supplier concentration",
+                                              "Scenarios"]
+    misaligned = app.dataframe[0].value
+    # Hosting Co (480 min) is under Core Ledger (60) and, through it, Card Authorisation (30)
+    assert set(misaligned["service"]) == {"Core Ledger", "Card Authorisation"}
+    # 2 of the 5 live critical services (Core Ledger, Card Authorisation; Customer Portal, Branch
+    # Teller, Mortgage Origination are not reached): 40 % >= the default 25 %
+    assert [w.value for w in app.warning] == [
+        "Hosting Co carries 40.0 % of the critical services (the policy's threshold is 25 %)."]
+
+
+def test_a_scenario_link_opens_the_scenario(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF, fail_supplier="Hosting Co", hours="10")
+    assert_clean(app)
+    tiles = {metric.label: metric.value for metric in app.metric}
+    assert tiles["Services disrupted"] == "2"           # Core Ledger, Card Authorisation
+    assert tiles["Past their RTO"] == "2"
+    assert tiles["Cost"] == "€1.3 M"                     # 10 h x (50,000 + 80,000)
+
+
+def test_a_scenario_is_saved_by_name(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF, fail_supplier="Hosting Co", hours="10")
+    app.text_input[0].input("Hosting down")
+    next(b for b in app.button if b.label == "Save scenario").click().run()
+    assert_clean(app)
+    assert any("Saved the scenario" in s.value for s in app.success)
+    saved = saved_scenarios(open_store(hosted_store))   # the app's own handle: one per path
+    assert list(saved["name"]) == ["Hosting down"]
+    assert saved["failed"].iloc[0] == ["supplier:sup-host"] and saved["hours"].iloc[0] == 10.0
+
+
+def test_the_consistency_checks_page_lists_failing_checks(hosted_store):
+    app = run_page("Consistency_checks.py", as_of=AS_OF)
+    assert_clean(app)
+    failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
+    assert app.metric[0].value == f"{failing} of 7"
+    assert len(app.expander) == failing
+
+
+def test_the_overview_flags_supplier_concentration_and_failing_checks(hosted_store):
+    app = run_page("Overview.py", as_of=AS_OF)
+    assert_clean(app)
+    assert any("Hosting Co carries 40.0 % of the critical services" in w.value for w in app.warning)
+    failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
+    assert failing > 0
+    assert any(f"{failing} consistency checks fail" in i.value and "(/Consistency_checks)" in i.value
+               for i in app.info)
