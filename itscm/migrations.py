@@ -353,6 +353,8 @@ CREATE TABLE saved_scenarios (
     saved_by    TEXT,
     saved_at    TIMESTAMP NOT NULL
 );
+"""
+
 # Version 10: changes to the services and the assets behind them (ServiceNow change_request, Jira
 # Service Management change requests, the generic template; itscm/changes/), so that a plan
 # whose service changed after its last review is flagged (docs/DESIGN.md §16). Change uploads are
