@@ -1,6 +1,6 @@
 """Owner packs: per owner, what they have to act on, as one CSV or XLSX file each (and all of them
 in one zip): their critical services' coverage gaps, their plans needing action (no plan, never
-tested, overdue, due within 30 days) and their open drill findings. Every row, not the report's
+tested, overdue, changed since review, due within 30 days) and their open drill findings. Every row, not the report's
 first forty.
 """
 
@@ -21,7 +21,7 @@ from itscm.store import Store
 PACK_FORMATS = ("csv", "xlsx")
 NO_OWNER = "(no owner)"
 PACK_COLUMNS = ["owner", "kind", "service", "unit", "tier", "item", "state", "due_on", "days_overdue", "detail"]
-ACTION_STATES = ("no plan", "never tested", "overdue", "due within 30 days")
+ACTION_STATES = ("no plan", "never tested", "overdue", "changed since review", "due within 30 days")
 
 
 def owner_actions(store: Store, filters: Filters) -> pd.DataFrame:

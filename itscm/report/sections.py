@@ -158,8 +158,9 @@ def _downtime_detail(context: ReportContext, summary: dict) -> str:
 
 
 def _staleness_detail(context: ReportContext, summary: dict) -> str:
-    return (f"of {summary['plans']:,} plans, {summary['overdue']:,} overdue and {summary['never_tested']:,} never "
-            f"tested, {summary['due_soon']:,} due within 30 days; live services without a plan: "
+    return (f"of {summary['plans']:,} plans, {summary['overdue']:,} overdue, {summary['never_tested']:,} never "
+            f"tested and {summary['changed_since_review']:,} changed since review, {summary['due_soon']:,} due "
+            "within 30 days; live services without a plan: "
             f"{summary['services_without_plan']:,}.")
 
 
@@ -299,7 +300,7 @@ def uncovered_services(context: ReportContext) -> str:
     ], caption=caption)
 
 
-ACTION_STATES = ("no plan", "never tested", "overdue", "due within 30 days")
+ACTION_STATES = ("no plan", "never tested", "overdue", "changed since review", "due within 30 days")
 
 
 def plans_by_owner(context: ReportContext) -> str:
