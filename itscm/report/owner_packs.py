@@ -1,7 +1,7 @@
 """Owner packs: per owner, what they have to act on, as one CSV or XLSX file each (and all of them
 in one zip): their critical services' coverage gaps, their plans needing action (no plan, never
-tested, overdue, changed since review, due within 30 days) and their open drill findings. Every row, not the report's
-first forty.
+tested, overdue, changed since review, due within 30 days) and their open drill findings. Every
+row, not the report's first forty.
 """
 
 from __future__ import annotations
