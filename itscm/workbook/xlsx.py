@@ -46,6 +46,7 @@ from posixpath import dirname, join, normpath
 
 import fastexcel
 import pyarrow as pa
+import pyarrow.compute as pc
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
@@ -57,9 +58,10 @@ MAX_COMPRESSION_RATIO = 100           # deflate reaches 1,000:1 on a bomb; sheet
 RATIO_CHECKED_FROM_BYTES = 2**20      # smaller members cannot inflate to anything that matters
 MAX_UNCOMPRESSED_BYTES = 2**30
 MAX_MEMBERS = 10_000
-# calamine's dense grid of a sheet, at 32 bytes a cell: 5 million cells is 160 MB (an inventory's
-# largest sheet, 60,000 drills of 8 columns, is under half a million).
-MAX_GRID_CELLS = 5_000_000
+# calamine's dense grid of a sheet, at 32 bytes a cell: 6 million cells is 192 MB, room for the
+# row cap at 26 columns (an inventory's largest sheet, 60,000 drills of 8 columns, is under half a
+# million).
+MAX_GRID_CELLS = 6_000_000
 _BLOCK_BYTES = 8 * 2**20
 _PROLOG_BYTES = 64 * 2**10
 
@@ -174,6 +176,19 @@ def _refuse_entity_declarations(package: zipfile.ZipFile, file_name: str) -> Non
         if declares:
             raise WorkbookError(f"{file_name} is refused: its part {member.filename} declares XML entities "
                                 "(a DTD), which a workbook never does.")
+        _check_declared_strings(head, member, file_name)
+
+
+# A shared-string table's count, which calamine reserves memory for before reading a string: a
+# count the part could not hold (an item is at least `<si/>`) would abort the process.
+_DECLARED_STRINGS = re.compile(r"<(?:[^\s<>/!?]+:)?sst\s[^>]*?\buniqueCount\s*=\s*[\"'](\d+)")
+
+
+def _check_declared_strings(head: bytes, member: zipfile.ZipInfo, file_name: str) -> None:
+    declared = _DECLARED_STRINGS.search(_head_text(head))
+    if declared and int(declared[1]) > member.file_size // len("<si/>") + 1:
+        raise WorkbookError(f"{file_name} is a damaged workbook ({member.filename} declares {int(declared[1]):,} "
+                            f"strings, more than its {member.file_size:,} bytes can hold).")
 
 
 _UTF16_STARTS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be", b"<\0": "utf-16-le",
@@ -181,13 +196,18 @@ _UTF16_STARTS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-
 _PROLOG_STEPS = (("<?", "?>"), ("<!--", "-->"))
 
 
+def _head_text(head: bytes) -> str:
+    """The start of a part as text (UTF-8, or UTF-16 by its byte order mark or its first '<')."""
+    encoding = next((name for start, name in _UTF16_STARTS.items() if head.startswith(start)), "utf-8")
+    return head.decode(encoding, "replace").lstrip("\ufeff \t\r\n")
+
+
 def _prolog_declares_entities(head: bytes, complete: bool) -> bool | None:
     """True when an XML prolog holds a declaration (<!DOCTYPE, <!ENTITY); False when the root
     element, or anything that is not XML, comes first; None when `head` stops inside the prolog
     (never when `complete`). Comments and processing instructions are stepped over whole, so that
     a comment cannot hide a DTD behind something that looks like the root."""
-    encoding = next((name for start, name in _UTF16_STARTS.items() if head.startswith(start)), "utf-8")
-    text = head.decode(encoding, "replace").lstrip("\ufeff \t\r\n")
+    text = _head_text(head)
     at = 0
     while True:
         if len(text) - at < len("<!DOCTYPE") and not complete:
@@ -260,59 +280,67 @@ def _parts(package: zipfile.ZipFile, file_name: str) -> _Parts:
 # -- which reader reads a sheet ------------------------------------------------------------------
 
 FASTEXCEL, OPENPYXL = "fastexcel", "openpyxl"
-# Cell references reduced to their shape (letters -> A, digits -> 0), so that a reference beyond
-# column Z or row 99,999 is a plain substring: `r="AA` or six digits.
+_FORMULA = re.compile(rb"<f[\s>/]")
+# A cell whose reference is not its first attribute, or that has none (calamine would place it by
+# counting, which the scan does not bound); a second reference; an element with a namespace prefix
+# (looked for only where ':c' or ':f' occurs at all).
+_UNREFERENCED_CELL = re.compile(rb'<c(?! r="[A-Z])[\s>/]')
+_SECOND_REFERENCE = b'" r="'
+_PREFIXED_CELL = re.compile(rb"<[^\s<>/!?]+:[cf][\s>/]")
+# References reduced to their shape (letters -> A, digits -> 0), so that a cell beyond column Z or
+# row 99,999 is a plain substring; such a sheet's references are then read exactly.
 _REFERENCE_SHAPES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", b"A" * 26 + b"0" * 10)
-_FAR_REFERENCES = (b'r="AA', b'r="A000000', b'r="000000')
-_REFERENCE = re.compile(rb'r="([A-Z]{0,3})([0-9]{0,7})"')
-_FORMULA_TAGS = (b"<f>", b"<f ", b"<f/")
-# Elements with a namespace prefix, and cells without a reference first (calamine would place
-# them by counting, which the scan does not bound).
-_UNUSUAL_TAGS = (b":c ", b":c>", b":c/", b":f>", b":f ", b":row", b"<c>", b"<c/", b"<c\n", b"<c\t", b"<c\r")
+_FAR_CELLS = (b'<c r="AA', b'<c r="A000000')
+_NEAR_BOUND = (99_999, 26)
+_REFERENCE = re.compile(rb'<c r="([A-Z]+)([0-9]+)"')
 
 
 def _reader_for(package: zipfile.ZipFile, path: str, file_name: str, title: str) -> str:
-    """FASTEXCEL or OPENPYXL, from a scan of the sheet's cells (its <sheetData>), inflated in
-    blocks cut before a '<' so that no tag is split; raises for a sheet past the row cap."""
+    """FASTEXCEL or OPENPYXL, from substring checks on the sheet's cells (its <sheetData>),
+    inflated in blocks cut before a '<' so that no tag is split; raises for a sheet past the row
+    cap. Each check is a pass over the bytes in C (a regular expression with a literal start,
+    a substring, a translation), not a parse."""
     inside, last_row, last_column = False, 0, 0
     carry = b""
     try:
         with package.open(path) as part:
             while True:
                 block = part.read(_BLOCK_BYTES)
-                text = carry + block
+                text = carry + block if carry else block
                 cut = len(text) if not block else max(text.rfind(b"<"), 0)
-                chunk, carry = text[:cut], text[cut:]
+                low, carry = 0, text[cut:]
                 if not inside:
-                    start = chunk.find(b"<sheetData")
-                    if start < 0:
-                        if b":sheetData" in chunk:
+                    low = text.find(b"<sheetData", 0, cut)
+                    if low < 0:
+                        if text.find(b":sheetData", 0, cut) >= 0:
                             return OPENPYXL
                         if not block:
                             break
                         continue
-                    if chunk.startswith(b"<sheetData/>", start):
+                    if text.startswith(b"<sheetData/>", low):
                         break
-                    chunk, inside = chunk[start:], True
-                end = chunk.find(b"</sheetData>")
-                cells = chunk if end < 0 else chunk[:end]
-                if any(tag in cells for tag in _FORMULA_TAGS) or any(tag in cells for tag in _UNUSUAL_TAGS) \
-                        or cells.count(b"<c ") != cells.count(b'<c r="'):
+                    inside = True
+                end = text.find(b"</sheetData>", low, cut)
+                high = cut if end < 0 else end
+                if _FORMULA.search(text, low, high) or _UNREFERENCED_CELL.search(text, low, high) \
+                        or text.find(_SECOND_REFERENCE, low, high) >= 0 \
+                        or ((text.find(b":c", low, high) >= 0 or text.find(b":f", low, high) >= 0)
+                            and _PREFIXED_CELL.search(text, low, high)):
                     return OPENPYXL
-                shapes = cells.translate(_REFERENCE_SHAPES)
-                if any(far in shapes for far in _FAR_REFERENCES):
-                    for letters, digits in _REFERENCE.findall(cells):
-                        last_row = max(last_row, int(digits or 0))
+                shapes = text.translate(_REFERENCE_SHAPES)
+                if any(shapes.find(far, low, high) >= 0 for far in _FAR_CELLS):
+                    for letters, digits in _REFERENCE.findall(text, low, high):
+                        last_row = max(last_row, int(digits))
                         last_column = max(last_column, _column_number(letters))
                     if last_row > MAX_ROWS_PER_SHEET + 1:
                         raise _too_many_rows(file_name, title)
+                elif high > low:
+                    last_row, last_column = max(last_row, _NEAR_BOUND[0]), max(last_column, _NEAR_BOUND[1])
                 if end >= 0 or not block:
                     break
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
         raise WorkbookError(f"{file_name} is a damaged workbook ({path}: {error}).") from None
-    # Unmeasured blocks reach at most row 99,999 and column Z.
-    grid = max(last_row, 99_999) * max(last_column, 26) if last_row or last_column else 0
-    return OPENPYXL if grid > MAX_GRID_CELLS else FASTEXCEL
+    return OPENPYXL if last_row * last_column > MAX_GRID_CELLS else FASTEXCEL
 
 
 def _column_number(letters: bytes) -> int:
@@ -397,12 +425,16 @@ SELECT $src, row_no, col::INTEGER, kind,
        TRUE
 FROM (SELECT row_no, col, raw,
              CASE WHEN raw = 'true' OR raw = 'false' THEN 'b'
+                  -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
+                  -- comparisons, which cost less than taking its first character.
+                  WHEN NOT ((raw >= '0' AND raw < ':') OR (raw >= '-' AND raw < '.')) THEN 's'
                   WHEN regexp_full_match(raw, '{_NUMBER_TEXT}') THEN 'n'
                   WHEN regexp_full_match(raw, '{_DATE_TEXT}') THEN 'd'
                   ELSE 's' END AS kind
       FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE raw)
       WHERE raw <> '')
 """
+_ROUNDED_NUMBER = r"^-?[0-9]+\.[0-9]{4,}$"
 # A number printed with four or more decimals may have been rounded (fastexcel prints nine):
 # its exact value, read as a number, written as openpyxl's reader writes it (repr).
 _EXACT_NUMBERS_SQL = """
@@ -411,7 +443,7 @@ FROM (SELECT row_no, col::INTEGER AS col_no,
              CASE WHEN value = trunc(value) AND abs(value) < 1e15 THEN CAST(value::BIGINT AS VARCHAR)
                   ELSE CAST(value AS VARCHAR) END AS text
       FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE value)) exact
-WHERE wb_cells.src = $src AND wb_cells.kind = 'n' AND regexp_matches(wb_cells.text, '\\.[0-9]{4}')
+WHERE wb_cells.src = $src AND wb_cells.kind = 'n' AND regexp_full_match(wb_cells.text, $rounded)
   AND exact.row_no = wb_cells.row_no AND exact.col_no = wb_cells.col_no
 """
 
@@ -439,12 +471,12 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
         con.execute("INSERT INTO wb_cells SELECT $src, unnest($rows), unnest($cols), 'e', unnest($texts), TRUE",
                     {"src": src, "rows": [row for row, _, _ in error_cells],
                      "cols": [column for _, column, _ in error_cells], "texts": [text for _, _, text in error_cells]})
-    if columns and con.execute("SELECT count(*) FROM wb_cells WHERE src = $src AND kind = 'n' "
-                               "AND regexp_matches(text, '\\.[0-9]{4}')", {"src": src}).fetchall()[0][0]:
+    if any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
+           for column in columns):
         exact, _, _ = _calamine(lambda: _load(reader, title, "float"), file_name, title)
         con.register("wb_sheet", exact)
         try:
-            con.execute(_EXACT_NUMBERS_SQL, {"src": src})
+            con.execute(_EXACT_NUMBERS_SQL, {"src": src, "rounded": _ROUNDED_NUMBER})
         finally:
             con.unregister("wb_sheet")
     return _raw_sheet(con, title, src, FASTEXCEL)
