@@ -41,6 +41,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from posixpath import dirname, join, normpath
 
@@ -372,23 +373,38 @@ def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -
     with package:
         parts = _parts(package, file_name)
         con.execute(CELLS_TABLE_SQL)
-        reader = None
-        src = first_src
+        to_read = []
         for title, path in parts.sheets:
             if not wanted(title):
                 result.ignored_sheets.append(title)
                 continue
             if path not in package.namelist():
                 raise WorkbookError(f"{file_name} is a damaged workbook (its sheet {title!r} is missing).")
-            sheet = None
-            if _reader_for(package, path, file_name, title) == FASTEXCEL:
-                if reader is None:
-                    reader = _calamine(lambda: fastexcel.read_excel(data), file_name, title)
-                sheet = _fastexcel_sheet(con, reader, file_name, title, src, parts.epoch_1904)
-            if sheet is None:
-                sheet = _openpyxl_sheet(con, data, file_name, title, src)
-            result.sheets.append(sheet)
-            src += 1
+            to_read.append((title, path))
+        # Each sheet's scan runs in a thread, a sheet ahead, while fastexcel and DuckDB (which
+        # release the GIL) read the one before; leaving the executor waits for a scan under way,
+        # before the zip it reads is closed. DuckDB inserts a sheet (one Arrow batch) on one
+        # thread: more only add overhead to that insert (0.55 s of CPU instead of 0.3 for the
+        # 10,000-service workbook).
+        threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        con.execute("SET threads = 1")
+        with ThreadPoolExecutor(max_workers=1) as scanner:
+            scans = [scanner.submit(_reader_for, package, path, file_name, title) for title, path in to_read]
+            try:
+                calamine = None
+                for src, ((title, _), scan) in enumerate(zip(to_read, scans, strict=True), start=first_src):
+                    sheet = None
+                    if scan.result() == FASTEXCEL:
+                        if calamine is None:
+                            calamine = _calamine(lambda: fastexcel.read_excel(data), file_name, title)
+                        sheet = _fastexcel_sheet(con, calamine, file_name, title, src, parts.epoch_1904)
+                    if sheet is None:
+                        sheet = _openpyxl_sheet(con, data, file_name, title, src)
+                    result.sheets.append(sheet)
+            finally:
+                for scan in scans:
+                    scan.cancel()
+                con.execute(f"SET threads = {threads}")     # an integer DuckDB gave: nothing to inject
     return result
 
 
