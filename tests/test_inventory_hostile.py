@@ -4,6 +4,7 @@ without running anything), and the store untouched."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import zipfile
@@ -100,6 +101,29 @@ def test_a_dtd_is_refused_wherever_it_hides(store, where):
             hostile = rezipped(data, replace={part: ('\ufeff<?xml version="1.0" encoding="UTF-16"?>' + dtd + body)
                                               .encode("utf-16-le")})
     refused(store, "dtd.xlsx", hostile, "declares XML entities")
+
+
+def test_a_prolog_padded_past_a_megabyte_is_refused(store):
+    data = workbook(SERVICES)
+    part = "xl/worksheets/sheet1.xml"
+    body = zipfile.ZipFile(io.BytesIO(data)).read(part)
+    padded = b"<!--" + os.urandom(2**20).hex().encode() + b"-->" + body[body.index(b"<", 1):]   # no zip bomb
+    refused(store, "padded.xlsx", rezipped(data, replace={part: padded}), "more than 1 MB before its first element")
+
+
+def test_the_sheet_scan_sees_past_a_text_longer_than_its_block():
+    # A text of 9 MB without a '<' spans the scan's 8 MB blocks; the far cell after it still counts.
+    sheet = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             b'<row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c></row>'
+             b'<row r="2"><c r="A2" t="inlineStr"><is><t>' + b"a" * (9 * 2**20) + b'</t></is></c></row>'
+             b'<row r="400"><c r="XFD400" t="inlineStr"><is><t>far</t></is></c></row></sheetData></worksheet>')
+    package = zipfile.ZipFile(io.BytesIO(rezipped(workbook({"services": [["id"]]}),
+                                                  replace={"xl/worksheets/sheet1.xml": sheet})))
+    assert xlsx_reader._reader_for(package, "xl/worksheets/sheet1.xml", "x.xlsx", "services") == "openpyxl"
+    near = sheet.replace(b'r="400"><c r="XFD400"', b'r="3"><c r="B3"')
+    package = zipfile.ZipFile(io.BytesIO(rezipped(workbook({"services": [["id"]]}),
+                                                  replace={"xl/worksheets/sheet1.xml": near})))
+    assert xlsx_reader._reader_for(package, "xl/worksheets/sheet1.xml", "x.xlsx", "services") == "fastexcel"
 
 
 def run_cli_on(tmp_path: Path, store_path: Path, data: bytes) -> subprocess.CompletedProcess:

@@ -6,9 +6,10 @@ an old .xls is an OLE compound file; a CSV renamed .xlsx is text); the zip's dir
 declaring more than 100 times its compressed size, or more than 1 GB in all, is a zip bomb: refused
 before inflating anything; zipfile never inflates a member beyond its declared size); a DTD in the
 prolog of any XML part (a workbook never declares entities: refused before any parser sees the
-file, and defusedxml refuses them again in the parts openpyxl parses); more than 200,000 rows in a
-sheet. A macro-enabled workbook is read without its macros: only cell values are read, nothing in
-the file is ever run, and the reader notes it.
+file, and defusedxml refuses them again in the parts openpyxl parses); a shared-string table
+declaring more strings than its part could hold (calamine reserves memory for the count first);
+more than 200,000 rows in a sheet. A macro-enabled workbook is read without its macros: only cell
+values are read, nothing in the file is ever run, and the reader notes it.
 
 Who reads what. Cell values are read by fastexcel (calamine, in Rust, to Arrow): an inventory of
 10,000 services is a million cells, which it reads in well under a second, where openpyxl reads
@@ -27,11 +28,12 @@ a plain scan of the sheet's inflated XML finds them -- substring checks, no pars
   calamine reads a formula without a saved value as an empty cell, so it cannot tell them apart.
 - a sheet whose cells do not all carry their plain reference (`<c r="B2"`), or whose element names
   carry a namespace prefix: the scan could not bound what calamine would allocate for it.
-- a sheet reaching far (beyond column Z or row 99,999) whose grid would exceed 5 million cells:
+- a sheet reaching far (beyond column Z or row 99,999) whose grid would exceed 6 million cells:
   calamine holds a sheet as a dense grid of 32 bytes a cell, from its first used cell to its last,
   and one cell at XFD1048576 would ask for 550 GB and abort the process. A sheet reaching past row
   200,001 is refused there and then.
-Tests read the same workbooks with fastexcel and with openpyxl and compare.
+The scan of a sheet runs in a thread, a sheet ahead of fastexcel. Tests read the same workbooks
+with fastexcel and with openpyxl and compare.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ MAX_MEMBERS = 10_000
 MAX_GRID_CELLS = 6_000_000
 _BLOCK_BYTES = 8 * 2**20
 _PROLOG_BYTES = 64 * 2**10
+_MAX_PROLOG_BYTES = 2**20            # a workbook's prolog is a line; comments could pad it
 
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -169,6 +172,9 @@ def _refuse_entity_declarations(package: zipfile.ZipFile, file_name: str) -> Non
                 complete = len(head) < _PROLOG_BYTES
                 declares = _prolog_declares_entities(head, complete)
                 while declares is None:
+                    if len(head) >= _MAX_PROLOG_BYTES:
+                        raise WorkbookError(f"{file_name} is refused: its part {member.filename} starts with "
+                                            f"more than {_MAX_PROLOG_BYTES // 2**20} MB before its first element.")
                     more = part.read(_PROLOG_BYTES)
                     head, complete = head + more, len(more) < _PROLOG_BYTES
                     declares = _prolog_declares_entities(head, complete)
@@ -310,13 +316,21 @@ def _reader_for(package: zipfile.ZipFile, path: str, file_name: str, title: str)
                 text = carry + block if carry else block
                 cut = len(text) if not block else max(text.rfind(b"<"), 0)
                 low, carry = 0, text[cut:]
+                if len(carry) > _BLOCK_BYTES:
+                    # A tag, then more than a block of text without a '<': the text holds nothing
+                    # the checks look for, so only the tag is carried on (carrying it all would
+                    # copy it again with every block).
+                    closing = carry.find(b">")
+                    if closing < 0:
+                        return OPENPYXL                           # a tag longer than a block
+                    carry = carry[:closing + 1]
                 if not inside:
                     low = text.find(b"<sheetData", 0, cut)
                     if low < 0:
                         if text.find(b":sheetData", 0, cut) >= 0:
                             return OPENPYXL
                         if not block:
-                            break
+                            return OPENPYXL                       # no cells the checks could see
                         continue
                     if text.startswith(b"<sheetData/>", low):
                         break
