@@ -216,12 +216,16 @@ def test_rows_and_columns_keep_the_spreadsheet_numbering():
     sheet["B3"], sheet["C3"], sheet["B5"], sheet["D6"] = "id", "owner", "svc1", "Owner"
     sheet["A7"] = "#N/A"
     sheet["A7"].data_type = "e"
+    plans = book.create_sheet("plans")                       # nothing in column A: the grid starts at C4
+    plans["C4"], plans["D5"] = "plan", "#DIV/0!"
+    plans["D5"].data_type = "e"
     out = io.BytesIO()
     book.save(out)
     fast, slow, readers = read_both_ways(out.getvalue())
-    assert readers == ["fastexcel"]
+    assert readers == ["fastexcel", "fastexcel"]
     assert fast == slow == [(0, 3, 1, "s", "id"), (0, 3, 2, "s", "owner"), (0, 5, 1, "s", "svc1"),
-                            (0, 6, 3, "s", "Owner"), (0, 7, 0, "e", "#N/A")]
+                            (0, 6, 3, "s", "Owner"), (0, 7, 0, "e", "#N/A"),
+                            (1, 4, 2, "s", "plan"), (1, 5, 3, "e", "#DIV/0!")]
 
 
 def replaced_in_part(data: bytes, part: str, find: bytes, replace: bytes) -> bytes:
