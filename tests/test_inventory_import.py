@@ -365,7 +365,7 @@ def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
     report = json.loads(dry.stdout)
     assert set(report) >= {"files", "tables", "rejected", "warnings", "problems"}
     assert report["files"][1] == {"file": "inventory.xlsx", "format": "xlsx", "table": "services", "rows": 6,
-                                  "reader": "fast"}
+                                  "reader": "fastexcel"}
     assert set(report["tables"]["services"]) == {"inserted", "updated", "unchanged", "retired", "rejected", "absent"}
     assert report["tables"]["services"]["updated"] == 1 and report["dry_run"]
     done = cli("import", str(tmp_path / "inventory.xlsx"), "--json", "--as", "ci@example.com")
