@@ -84,6 +84,13 @@ EXPORT_SQL = {
     "findings": """
         SELECT finding_id, drill_id AS drill, what, owner, due_on, state, finding_id AS sort_key
         FROM drill_findings""",
+    "assets": """
+        SELECT a.asset_id, a.name, a.asset_class, a.class_raw, a.location, a.owner, p.name AS supplier, a.lifecycle,
+               a.status_raw, a.last_verified, a.verified_by, a.asset_id AS sort_key
+        FROM assets a LEFT JOIN suppliers p ON p.supplier_id = a.supplier_id""",
+    "service_assets": """
+        SELECT a.label AS service, l.asset_id AS asset, l.relation, (l.service_id, l.asset_id) AS sort_key
+        FROM service_assets l JOIN labels a ON a.service_id = l.service_id""",
 }
 
 
