@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from itscm.workbook.cycles import strongly_connected
+from itscm.workbook.formats import SERVICENOW_RELATIONSHIPS
 from itscm.workbook.read import ReadResult, Source
 from itscm.workbook.sheets import ALIAS_SEPARATOR, SHEETS_BY_NAME
 from itscm.workbook.targets import FIELD_COLUMNS, ID_PREFIXES, RETIRE, TARGETS, TARGETS_BY_TABLE, Target
@@ -387,9 +388,30 @@ class _Planner:
         depends_on, depends_on_joins = self.service_ref("depends_on", "depends_on_id")
         self.load("dependencies", f"{service}, {depends_on}", f"{service_joins} {depends_on_joins}",
                   keys=("service", "depends_on"))
+        self.dependencies_on_assets()
         self.reject_service_ref("dependencies", "service", "service_id")
         self.reject_service_ref("dependencies", "depends_on", "depends_on_id")
         self.reject_repeats("dependencies", "(r.service_id, r.depends_on_id)", "dependency")
+
+    def dependencies_on_assets(self) -> None:
+        """A relationship export's "Depends on::Used by" row whose child is no service but one
+        asset (stored or on the assets sheet) says the service depends on that asset: it leaves the
+        dependencies for inv_relationship_assets, which service_assets adds to its rows."""
+        relationship_srcs = [source.src for source in self.read.sources if source.format == SERVICENOW_RELATIONSHIPS]
+        self.sql("""
+            CREATE OR REPLACE TEMP TABLE inv_relationship_assets AS
+            SELECT r.src, r.row_no, r.ok, r.service, r.depends_on AS asset, 'depends on' AS relation,
+                   r.has_service, TRUE AS has_asset, TRUE AS has_relation, r.service_key,
+                   r.depends_on_key AS asset_key, r.service_id, r.service_id_matches,
+                   coalesce(i.asset_id, n.asset_id) AS asset_id, 1 AS asset_matches
+            FROM inv_dependencies r
+            LEFT JOIN inv_asset_ids i ON i.k = r.depends_on_key
+            LEFT JOIN inv_asset_names n ON n.k = r.depends_on_key AND n.n = 1
+            WHERE list_contains($srcs, r.src) AND r.depends_on IS NOT NULL AND r.depends_on_id IS NULL
+              AND r.depends_on_id_matches IS NULL AND coalesce(i.asset_id, n.asset_id) IS NOT NULL
+        """, {"srcs": relationship_srcs})
+        self.sql("DELETE FROM inv_dependencies r WHERE EXISTS (SELECT 1 FROM inv_relationship_assets a "
+                 "WHERE a.src = r.src AND a.row_no = r.row_no)")
 
     def service_suppliers(self) -> None:
         service, joins = self.service_ref("service", "service_id")
@@ -474,6 +496,7 @@ class _Planner:
         asset, asset_joins = self.asset_ref("asset")
         self.load("service_assets", f"{service}, {asset}", f"{service_joins} {asset_joins}",
                   keys=("service", "asset"))
+        self.sql("INSERT INTO inv_service_assets BY NAME SELECT * FROM inv_relationship_assets")
         self.reject_service_ref("service_assets", "service", "service_id")
         self.reject("service_assets", "r.asset IS NOT NULL AND r.asset_id IS NULL AND r.asset_matches > 1", "asset",
                     "'names several assets; give the asset id'")
@@ -815,7 +838,7 @@ _STEPS = ("business_units", "services", "create_units", "service_units", "servic
           "asset_suppliers", "service_assets", "plans", "plan_reviews", "drills", "findings", "compare")
 _SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_supplier_names", "inv_aliases", "inv_alias_clashes",
             "inv_service_ids", "inv_service_names", "inv_plan_ids", "inv_drill_ids", "inv_repeats",
-            "inv_asset_ids", "inv_asset_names",
+            "inv_asset_ids", "inv_asset_names", "inv_relationship_assets",
             *[f"inv_{sheet}" for sheet in FIELD_COLUMNS]]
 
 
