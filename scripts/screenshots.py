@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = ["", "Coverage", "RTO_attainment", "Downtime_cost", "Plan_staleness", "Services", "Inventory",
+PAGES = ["", "Coverage", "RTO_attainment", "Downtime_cost", "Plan_staleness", "Services", "Assets", "Inventory",
          "Upload_incidents", "Administration"]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
