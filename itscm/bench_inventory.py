@@ -3,8 +3,9 @@
 Part of `python -m itscm bench --inventory`. Builds a store holding an inventory of the given size
 (generated in SQL), exports it to a workbook, then times, each the median of `repeat` runs on fresh
 copies of the stores: the export (store -> .xlsx); the preview and the commit of that workbook into
-an empty store (everything new); and the same of the workbook with three cells edited into the
-store it came from (three changes). The CPU seconds are reported beside the wall-clock ones: on a
+an empty store (everything new); the same of the workbook with three cells edited into the
+store it came from (three changes); and of the workbook into that inventory without its assets
+(the assets and their links new, the rest unchanged). The CPU seconds are reported beside the wall-clock ones: on a
 shared machine the wall clock includes waiting for a core.
 """
 
@@ -64,6 +65,20 @@ INVENTORY_SQL = [
               ['passed', 'passed', 'partial', 'failed'][i % 4 + 1], CASE WHEN i % 5 >= 2 THEN 30 + i % 300 END,
               CASE WHEN i % 5 >= 2 THEN i % 60 END, 0
        FROM range(1, $drills + 1) t(i)""",
+    """INSERT INTO assets (asset_id, name, asset_class, class_raw, location, owner, supplier_id, lifecycle, status_raw,
+                          last_verified, verified_by)
+       SELECT printf('AST-%06d', i), 'host-' || i,
+              ['server', 'database', 'application', 'network', 'cloud service', 'site'][i % 6 + 1],
+              ['Servers', 'Database Servers', 'Applications', 'Switches', 'Cloud', 'Sites'][i % 6 + 1],
+              'DC ' || (i % 5), 'Owner ' || (i % 97), CASE WHEN i % 10 = 0 THEN 'sup-' || (i % 25 + 1) END,
+              CASE WHEN i % 50 = 0 THEN 'retired' ELSE 'live' END, 'Ready to Deploy (deployed)',
+              CASE WHEN i % 20 <> 0 THEN DATE '2026-01-01' + (i % 180)::INTEGER END,
+              CASE WHEN i % 20 <> 0 THEN ['audit', 'discovery', 'review'][i % 3 + 1] END
+       FROM range(1, $assets + 1) t(i)""",
+    """INSERT INTO service_assets (service_id, asset_id, relation)
+       SELECT printf('svc-%05d', (i - 1) % $services + 1), printf('AST-%06d', i),
+              ['runs on', 'hosted on', 'depends on'][i % 3 + 1]
+       FROM range(1, $assets + 1) t(i)""",
 ]
 
 
@@ -92,7 +107,8 @@ def timed(action) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-DEFAULT_SIZES = {"services": 10_000, "dependencies": 20_000, "plans": 12_000, "reviews": 40_000, "drills": 60_000}
+DEFAULT_SIZES = {"services": 10_000, "dependencies": 20_000, "plans": 12_000, "reviews": 40_000, "drills": 60_000,
+                 "assets": 100_000}
 
 
 def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
@@ -103,7 +119,9 @@ def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
     with tempfile.TemporaryDirectory(prefix="itscm-inventory-bench-") as name:
         folder = Path(name)
         full, empty = folder / "full.duckdb", folder / "empty.duckdb"
+        without_assets = folder / "without_assets.duckdb"
         _build(full, sizes)
+        _build(without_assets, {**sizes, "assets": 0})
         Store(empty).close()
         figures: dict[str, list[tuple[float, float]]] = {}
 
@@ -118,7 +136,10 @@ def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
         changed = edited(workbook)
         say("inventory: previewing and committing the workbook, into an empty store and with three edits")
         for run in range(repeat):
-            for figure, source, data in (("new", empty, workbook), ("three_edits", full, changed)):
+            # "assets": the same workbook into the same inventory without its assets: the assets and
+            # their links are all new, every other row unchanged.
+            for figure, source, data in (("new", empty, workbook), ("three_edits", full, changed),
+                                         ("assets", without_assets, workbook)):
                 copy = folder / f"run-{run}.duckdb"
                 shutil.copy(source, copy)
                 with Store(copy) as store:

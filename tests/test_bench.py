@@ -39,9 +39,10 @@ def test_bench_reports_every_figure():
 def test_inventory_bench_reports_export_preview_and_commit():
     from itscm.bench_inventory import inventory_timings
 
-    figures = inventory_timings({"services": 60, "dependencies": 80, "plans": 70, "reviews": 150, "drills": 200},
-                                repeat=1)
-    steps = {"export", "preview_new", "commit_new", "preview_three_edits", "commit_three_edits"}
+    figures = inventory_timings({"services": 60, "dependencies": 80, "plans": 70, "reviews": 150, "drills": 200,
+                                 "assets": 120}, repeat=1)
+    steps = {"export", "preview_new", "commit_new", "preview_three_edits", "commit_three_edits", "preview_assets",
+             "commit_assets"}
     assert set(figures["inventory_s"]) == set(figures["inventory_cpu_s"]) == steps
     assert all(seconds > 0 for seconds in figures["inventory_s"].values())
     assert figures["inventory_sizes"]["services"] == 60 and figures["inventory_workbook_mb"] >= 0
