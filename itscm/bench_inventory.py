@@ -5,8 +5,9 @@ Part of `python -m itscm bench --inventory`. Builds a store holding an inventory
 copies of the stores: the export (store -> .xlsx); the preview and the commit of that workbook into
 an empty store (everything new); the same of the workbook with three cells edited into the
 store it came from (three changes); and of a workbook of the services with their assets and
-links into that inventory without its assets (the assets and links new, the services unchanged). The CPU seconds are reported beside the wall-clock ones: on a
-shared machine the wall clock includes waiting for a core.
+links into that inventory without its assets (the assets and links new, the services
+unchanged). The CPU seconds are reported beside the wall-clock ones: on a shared machine the wall
+clock includes waiting for a core.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from itscm.measures.inventory_currency import (
     asset_currency,
     inventory_currency_summaries,
     inventory_currency_summary,
+    inventory_currency_trend,
     unverified_by_owner_and_unit,
 )
 from itscm.store import Store
@@ -55,37 +56,41 @@ def assets_store(store_path):
     org.asset(ledger, asset_id="a6", owner="DBA")                                               # never: no
     org.asset(ledger, asset_id="a7", owner="DBA", lifecycle="retired")                          # retired asset
     org.asset(portal, asset_id="a8", owner="Web", last_verified=AS_OF - 30 * DAY, verified_by="discovery")  # yes
-    org.asset(auth, asset_id="a9", owner=None, last_verified=AS_OF + 10 * DAY, **verified)      # after as-of: no
+    org.asset(auth, asset_id="a9", owner=None, last_verified=AS_OF - 200 * DAY, **verified)     # long ago: no
     yield store
     store.close()
 
 
 def test_the_share_worked_out_by_hand(assets_store):
-    assert inventory_currency_summary(assets_store, FILTERS) == {"assets": 6, "verified": 3, "pct": 50.0}
+    assert inventory_currency_summary(assets_store, FILTERS) == {"assets": 6, "verified": 3, "pct": 50.0,
+                                                                 "verified_later": 0}
     frame = asset_currency(assets_store, FILTERS).set_index("asset_id")
     assert sorted(frame.index) == ["a1", "a2", "a3", "a6", "a8", "a9"]
     assert frame.loc["a3", "interval_days"] == 90 and frame.loc["a2", "interval_days"] == 180   # the strictest
-    assert list(frame.index[:3]) == ["a6", "a9", "a3"]          # never (or not yet) verified first, then the oldest
+    assert list(frame.index[:3]) == ["a6", "a9", "a3"]          # never verified first, then the oldest
     # By business unit (a unit includes its sub-units): Payments a1, a3, a6, a9; Retail a2, a3, a8.
     payments = Filters(as_of=AS_OF, units=("Payments",))
-    assert inventory_currency_summary(assets_store, payments) == {"assets": 4, "verified": 1, "pct": 25.0}
+    assert inventory_currency_summary(assets_store, payments) == {"assets": 4, "verified": 1, "pct": 25.0,
+                                                                  "verified_later": 0}
     retail = Filters(as_of=AS_OF, units=("Retail <b>Banking</b>",))
-    assert inventory_currency_summary(assets_store, retail) == {"assets": 3, "verified": 2, "pct": 66.7}
+    assert inventory_currency_summary(assets_store, retail)["pct"] == 66.7
     # A tier filter keeps the tier's services; a3 still owes tier 1's interval through Core Ledger.
-    assert inventory_currency_summary(assets_store, Filters(as_of=AS_OF, tiers=(2,))) == {
-        "assets": 3, "verified": 2, "pct": 66.7}
+    assert inventory_currency_summary(assets_store, Filters(as_of=AS_OF, tiers=(2,)))["pct"] == 66.7
 
 
-def test_a_past_date_sees_only_verifications_on_or_before_it(assets_store):
-    # 100 days earlier, a2 and a3 had been verified 49 days before (within 90 and 180); a1 and a8
-    # were verified later, so the store cannot tell they were verified then: not counted.
+def test_a_past_date_is_given_only_where_the_store_can_say(assets_store):
+    # 100 days earlier, a1 and a8 were verified later: their state then is unknown (the store keeps
+    # the latest verification only), 2 of 6 assets, more than a tenth: no figure for that date.
     earlier = AS_OF - 100 * DAY
     summaries = inventory_currency_summaries(assets_store, FILTERS, [AS_OF, earlier])
     assert summaries[AS_OF]["pct"] == 50.0
-    assert summaries[earlier] == {"assets": 6, "verified": 2, "pct": 33.3}
-    later = AS_OF + 60 * DAY         # a8 (90 days, within 180) and a9 (50 days) only
-    assert inventory_currency_summaries(assets_store, FILTERS, [later])[later] == {"assets": 6, "verified": 2,
-                                                                                   "pct": 33.3}
+    assert summaries[earlier] == {"assets": 6, "verified": 2, "pct": None, "verified_later": 2}
+    # 60 days on, nothing was verified after: a8 (90 days, within 180) is the only one current.
+    later = AS_OF + 60 * DAY
+    assert inventory_currency_summaries(assets_store, FILTERS, [later])[later] == {
+        "assets": 6, "verified": 1, "pct": 16.7, "verified_later": 0}
+    trend = inventory_currency_trend(assets_store, FILTERS).set_index("month")["inventory_currency_pct"]
+    assert trend.iloc[-1] == 50.0 and trend.iloc[:-2].isna().all()   # the months it cannot speak for are empty
 
 
 def test_unverified_assets_by_owner_and_unit(assets_store):

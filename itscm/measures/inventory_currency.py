@@ -10,7 +10,10 @@ or before the as-of date and no more than that interval before it.
 
 The store keeps an asset's latest verification only, and its links and lifecycle as they are now:
 at a past date, an asset verified since then counts as unverified then (it may have been verified
-before too; the store cannot say), so the trend understates the past, never overstates it.
+before too; the store cannot say), so a figure for a past date is a lower bound. Where more than
+UNKNOWN_SHARE of the assets were verified after the date, the figure would say how recently they
+were verified rather than how current they were then: it is not given (None), so the trend starts
+where the store can speak and the tile compares with no previous figure it cannot know.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from itscm.store import Store
 
 # When the policy has no interval for a critical tier (an admin cleared it): the issue's default.
 DEFAULT_INTERVAL_DAYS = 90
+# Above this share of assets verified after a date, the figure for that date is not given.
+UNKNOWN_SHARE = 0.1
 
 # Columns: as_of, asset_id, asset, asset_class, owner, location, last_verified, verified_by,
 # interval_days (the strictest of its critical services'), days_since (NULL: never verified or
-# verified after the as-of date), verified, services (the in-scope critical services it is
+# verified after the as-of date), verified, verified_later (its state at the as-of date is
+# unknown: its last verification is after it), services (the in-scope critical services it is
 # behind, by name), units (their business units).
 ASSET_CURRENCY_SQL = f"""
 WITH as_of_dates AS (
@@ -54,7 +60,7 @@ SELECT d.as_of, a.asset_id, a.name AS asset, a.asset_class, a.owner, a.location,
        CASE WHEN a.last_verified <= d.as_of THEN date_diff('day', a.last_verified, d.as_of) END AS days_since,
        coalesce(a.last_verified <= d.as_of AND date_diff('day', a.last_verified, d.as_of) <= b.interval_days,
                 FALSE) AS verified,
-       b.services, b.units
+       coalesce(a.last_verified > d.as_of, FALSE) AS verified_later, b.services, b.units
 FROM as_of_dates d CROSS JOIN behind b JOIN assets a ON a.asset_id = b.asset_id AND a.lifecycle = 'live'
 """
 
@@ -64,34 +70,42 @@ def _params(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict:
 
 
 def inventory_currency_summary(store: Store, filters: Filters) -> dict:
-    """{assets, verified, pct} at the as-of date; pct is None when no asset is behind a critical
-    service in scope (no assets yet, or none linked)."""
+    """{assets, verified, pct, verified_later} at the as-of date; pct is None when no asset is
+    behind a critical service in scope (no assets yet, or none linked), or when the store cannot
+    say (more than UNKNOWN_SHARE of them verified after the date: see the module's note)."""
     return inventory_currency_summaries(store, filters, [filters.as_of])[filters.as_of]
+
+
+def _share(verified: int, assets: int, later: int) -> float | None:
+    return None if later > UNKNOWN_SHARE * assets else percent(verified, assets)
 
 
 def inventory_currency_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]
                                  ) -> dict[dt.date, dict]:
     """inventory_currency_summary at each date, in one query."""
-    sql = f"SELECT as_of, count(*), count(*) FILTER (WHERE verified) FROM ({ASSET_CURRENCY_SQL}) GROUP BY as_of"
-    counts = {as_of: (assets, verified)
-              for as_of, assets, verified in store.rows(sql, _params(store, filters, as_of_dates))}
+    sql = (f"SELECT as_of, count(*), count(*) FILTER (WHERE verified), count(*) FILTER (WHERE verified_later) "
+           f"FROM ({ASSET_CURRENCY_SQL}) GROUP BY as_of")
+    counts = {as_of: (assets, verified, later)
+              for as_of, assets, verified, later in store.rows(sql, _params(store, filters, as_of_dates))}
     summaries = {}
     for as_of in as_of_dates:
-        assets, verified = counts.get(as_of, (0, 0))
-        summaries[as_of] = {"assets": assets, "verified": verified, "pct": percent(verified, assets)}
+        assets, verified, later = counts.get(as_of, (0, 0, 0))
+        summaries[as_of] = {"assets": assets, "verified": verified, "pct": _share(verified, assets, later),
+                            "verified_later": later}
     return summaries
 
 
 def inventory_currency_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month (first day), inventory_currency_pct: the share at each month's end (the as-of date
-    for the running month), as the store knows it now (see the module's note)."""
+    for the running month), as the store knows it now; empty where it cannot say (see the
+    module's note)."""
     dates = month_ends(filters.since, min(filters.until, filters.as_of))
-    frame = store.df(f"""
+    return store.df(f"""
         SELECT date_trunc('month', as_of) AS month,
-               round(100.0 * count(*) FILTER (WHERE verified) / count(*), 1) AS inventory_currency_pct
+               CASE WHEN count(*) FILTER (WHERE verified_later) <= $unknown_share * count(*)
+                    THEN round(100.0 * count(*) FILTER (WHERE verified) / count(*), 1) END AS inventory_currency_pct
         FROM ({ASSET_CURRENCY_SQL}) GROUP BY as_of ORDER BY as_of
-    """, _params(store, filters, dates))
-    return frame
+    """, {**_params(store, filters, dates), "unknown_share": UNKNOWN_SHARE})
 
 
 def inventory_currency_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
