@@ -336,8 +336,9 @@ def _assets(rng: np.random.Generator, services: pd.DataFrame, suppliers: pd.Data
     for asset_id, name, asset_class, location, supplier, how in SITES + [
             (a, n, "database", "London", s, "discovery") for a, n, s in DATABASE_CLUSTERS]:
         last, by = verified(how)
-        assets.append((asset_id, name, asset_class, location, "Priya Nair", supplier_ids.get(supplier), "live",
-                       last, by))
+        owner = {"site": "Data Centre Operations", "cloud service": "Cloud Platform Team"}.get(asset_class,
+                                                                                               "Database Team")
+        assets.append((asset_id, name, asset_class, location, owner, supplier_ids.get(supplier), "live", last, by))
     server = 0
     for row in services.itertuples():
         if row.lifecycle != "live" and rng.random() < 0.5:
