@@ -68,8 +68,8 @@ class HeadlineMeasure:
     # Roughly how long its summary takes beside the others': the posture summary starts the
     # longest first, so that the queries it runs two at a time end together.
     query_cost: int = 0
-    # What the tile shows instead of a figure when there is none (nothing to measure yet).
-    no_data: str = "n/a"
+    # What the tile shows instead of a missing figure, from the summary (None: "n/a").
+    no_data: Callable[[dict], str] | None = None
 
     def __post_init__(self) -> None:
         if self.format not in (PERCENT, MONEY):
@@ -84,6 +84,10 @@ class HeadlineMeasure:
     def target_label(self) -> str:
         """What its target means, as the targets form asks for it."""
         return f"{self.label} {'at least' if self.higher_is_better else 'at most'} (%)"
+
+    def missing_figure(self, summary: dict) -> str:
+        """The tile's text where the figure is missing."""
+        return self.no_data(summary) if self.no_data else "n/a"
 
     def previous_summary(self, store: Store, filters: Filters) -> dict:
         return (self.previous or self.summary)(store, filters)
@@ -164,11 +168,15 @@ register(HeadlineMeasure(
     format=PERCENT, higher_is_better=True, default_target=95.0,
     summary=inventory_currency_summary, at_dates=inventory_currency_summaries, query_cost=0,
     json_fields=("assets", "verified", "pct"),
-    tile_help=lambda s: (f"{s['verified']:,} of {s['assets']:,} assets behind critical services verified within "
-                         "their interval" if s["assets"] else "No asset is linked to a live critical service yet: "
-                         "import assets and service_assets with the inventory workbook"),
+    tile_help=lambda s: (
+        "No asset is linked to a live critical service in scope: import assets and service_assets with the "
+        "inventory workbook" if not s["assets"] else
+        f"{s['verified_later']:,} of {s['assets']:,} assets were verified after this date; the store keeps the "
+        "latest verification only, so it cannot say how current they were then" if s["pct"] is None else
+        f"{s['verified']:,} of {s['assets']:,} assets behind critical services verified within their interval"),
     summary_text=lambda s: f"{s['verified']:,} of {s['assets']:,} assets behind critical services verified in interval",
     unit_columns=(UnitColumn("inventory_currency_pct", "Inventory currency", PERCENT),
                   UnitColumn("unverified_assets", "Unverified assets", COUNT)),
-    trend=inventory_currency_trend, by_unit=inventory_currency_by_unit, no_data="no assets yet",
+    trend=inventory_currency_trend, by_unit=inventory_currency_by_unit,
+    no_data=lambda s: "no assets yet" if not s["assets"] else "n/a",
 ))

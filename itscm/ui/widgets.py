@@ -103,7 +103,8 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
         with column:
             headline = headlines[measure.key]
             value = headline["value"]
-            figure = measure.no_data if value is None else headline_figure(value, measure, currency)
+            figure = measure.missing_figure(current[measure.name]) if value is None \
+                else headline_figure(value, measure, currency)
             st.metric(measure.label, figure,
                       delta=_change(headline["change"], measure, currency), border=True,
                       delta_color="normal" if measure.higher_is_better else "inverse",
