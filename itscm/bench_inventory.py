@@ -4,10 +4,10 @@ Part of `python -m itscm bench --inventory`. Builds a store holding an inventory
 (generated in SQL), exports it to a workbook, then times, each the median of `repeat` runs on fresh
 copies of the stores: the export (store -> .xlsx); the preview and the commit of that workbook into
 an empty store (everything new); the same of the workbook with three cells edited into the
-store it came from (three changes); and of a workbook of the services with their assets and
-links into that inventory without its assets (the assets and links new, the services
-unchanged). The CPU seconds are reported beside the wall-clock ones: on a shared machine the wall
-clock includes waiting for a core.
+store it came from (three changes); of a workbook of the services with their assets and links
+into that inventory without its assets (the assets and links new, the services unchanged); and of
+those assets and links alone as two CSV files. The CPU seconds are reported beside the wall-clock
+ones: on a shared machine the wall clock includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from itscm.access import LOCAL_USER
+from itscm.export import csv_for_spreadsheets
 from itscm.store import Store
-from itscm.workbook import commit_inventory, export_bytes, preview_inventory
+from itscm.workbook import commit_inventory, export_bytes, export_frames, preview_inventory
 
 INVENTORY_SQL = [
     """INSERT INTO business_units SELECT 'bu-' || i, 'Unit ' || i, CASE WHEN i > 4 THEN 'bu-' || (i % 4 + 1) END,
@@ -139,17 +140,21 @@ def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
         changed = edited(workbook)
         with Store(assets_only, read_only=True) as store:
             assets_workbook, _counts = export_bytes(store)
+            frames = export_frames(store)
+        # The same assets and links as two CSV files, as an asset register's export comes.
+        assets_csv = [(f"{name}.csv", csv_for_spreadsheets(frames[name])) for name in ("assets", "service_assets")]
         say("inventory: previewing and committing the workbook, into an empty store and with three edits")
         for run in range(repeat):
             # "assets": a workbook of the services, their assets and links into the inventory without
             # its assets: the assets and links all new, the services unchanged.
-            for figure, source, data in (("new", empty, workbook), ("three_edits", full, changed),
-                                         ("assets", without_assets, assets_workbook)):
+            for figure, source, files in (("new", empty, [("inventory.xlsx", workbook)]),
+                                          ("three_edits", full, [("inventory.xlsx", changed)]),
+                                          ("assets", without_assets, [("assets.xlsx", assets_workbook)]),
+                                          ("assets_csv", without_assets, assets_csv)):
                 copy = folder / f"run-{run}.duckdb"
                 shutil.copy(source, copy)
                 with Store(copy) as store:
-                    wall, cpu, preview = timed(lambda store=store, data=data: preview_inventory(
-                        store, [("inventory.xlsx", data)]))
+                    wall, cpu, preview = timed(lambda store=store, files=files: preview_inventory(store, files))
                     record(f"preview_{figure}", wall, cpu)
                     wall, cpu, _ = timed(lambda store=store, preview=preview: commit_inventory(
                         LOCAL_USER, store, preview))

@@ -42,7 +42,7 @@ def test_inventory_bench_reports_export_preview_and_commit():
     figures = inventory_timings({"services": 60, "dependencies": 80, "plans": 70, "reviews": 150, "drills": 200,
                                  "assets": 120}, repeat=1)
     steps = {"export", "preview_new", "commit_new", "preview_three_edits", "commit_three_edits", "preview_assets",
-             "commit_assets"}
+             "commit_assets", "preview_assets_csv", "commit_assets_csv"}
     assert set(figures["inventory_s"]) == set(figures["inventory_cpu_s"]) == steps
     assert all(seconds > 0 for seconds in figures["inventory_s"].values())
     assert figures["inventory_sizes"]["services"] == 60 and figures["inventory_workbook_mb"] >= 0
