@@ -150,3 +150,23 @@ def test_a_past_date_the_store_cannot_speak_for_is_no_figure_on_the_tile(assets_
     tile = next(metric for metric in overview.metric if metric.label == "Inventory currency")
     assert tile.value == "n/a"
     assert tile.help.startswith("2 of 6 assets were verified after this date")
+
+
+def test_the_service_card_lists_the_services_assets(assets_store):
+    ledger = service(assets_store, "Core Ledger")
+    assets_store.close()
+    app = run_page("Services.py", service=ledger)
+    tab = next(tab for tab in app.tabs if tab.label.startswith("Assets"))
+    assert tab.label == "Assets (4)"                                 # a1, a3, a6 and the retired a7
+    listed = tab.dataframe[0].value
+    assert list(listed["asset_id"]) == ["a1", "a3", "a6", "a7"] and list(listed["lifecycle"])[-1] == "retired"
+
+
+def test_the_assets_page_shows_a_chosen_services_assets_and_exports_the_unverified(assets_store):
+    portal = service(assets_store, "Customer Portal")
+    assets_store.close()
+    page = run_page("Assets.py")
+    assert [button.proto.label for button in page.get("download_button")] == ["Download CSV"]
+    page.selectbox(key="asset-service").set_value(portal).run()
+    assert not page.exception
+    assert list(page.dataframe[-1].value["asset_id"]) == ["a2", "a3", "a8"]
