@@ -12,7 +12,6 @@ from itscm.measures.inventory_currency import (
     unverified_by_owner_and_unit,
 )
 from itscm.targets import posture_targets
-from itscm.ui import assets as parts
 
 page = ui.setup_page("Assets", ":material/dns:")
 st.title("Assets and inventory currency")
@@ -25,20 +24,20 @@ if not ui.cached_read(asset_count, page.store):
     st.stop()
 
 summary = page.measure(inventory_currency_summary)
-parts.currency_tiles(summary, posture_targets(page.store)["inventory_currency_pct"])
+ui.assets.currency_tiles(summary, posture_targets(page.store)["inventory_currency_pct"])
 if not summary["assets"]:
     ui.explain_empty("No asset is linked to a live critical service that these filters keep.")
 else:
     st.subheader("Unverified assets by owner and business unit")
     st.caption(f"As of {page.filters.as_of:%Y-%m-%d}. An asset behind services of several units counts in each.")
-    parts.unverified_by_owner(page.measure(unverified_by_owner_and_unit))
+    ui.assets.unverified_by_owner(page.measure(unverified_by_owner_and_unit))
     st.subheader("Unverified assets")
-    parts.unverified_assets(page.measure(asset_currency), "unverified_assets.csv")
+    ui.assets.unverified_assets(page.measure(asset_currency), "unverified_assets.csv")
 
 st.subheader("The assets of a service")
 services = ui.cached_read(live_services, page.store)
 chosen = st.selectbox("Service", list(services), format_func=services.get, index=None, key="asset-service",
                       placeholder="Choose a service")
 if chosen is not None:
-    parts.service_assets_table(ui.cached_read(service_assets, page.store, chosen),
+    ui.assets.service_assets_table(ui.cached_read(service_assets, page.store, chosen),
                                "No asset recorded for this service.")
