@@ -439,7 +439,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the graph, the reach of every node, the tables, a scenario, the Resilience page warm")
     parser.add_argument("--inventory", action="store_true",
                         help="also time the inventory workbook (10,000 services, 20,000 dependencies, 12,000 "
-                             "plans, 40,000 reviews, 60,000 drills): export, preview and commit")
+                             "plans, 40,000 reviews, 60,000 drills, 100,000 assets): export, preview and commit")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ def test_summary_json_has_the_documented_shape_and_values(store_path, capsys):
         "downtime_cost": {"total": 4000.0, "unpriced_hours": 1.0},
         "staleness": {"plans": 1, "current": 1, "due_soon": 0, "overdue": 0, "never_tested": 0,
                       "services_without_plan": 1},
+        "inventory_currency": {"assets": 0, "verified": 0, "pct": None},   # no assets: no percentage
     }
 
 

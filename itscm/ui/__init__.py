@@ -4,10 +4,12 @@ A module per job: `context` (page setup, the menu), `cache` (the store handle, c
 `filters` (the sidebar filters and periods), `signin` (who is using the app, and whether to show
 them a control), `widgets` (figures, messages, downloads, charts, the Overview's tiles and tables),
 `service_card`, `records` and `upload` (the Services and Upload incidents pages' parts: the
-card, the continuity record forms, the upload preview). Pages use the
+card, the continuity record forms, the upload preview), `assets` (the Assets page's parts, used as
+`ui.assets.<name>`). Pages use the
 names below as `ui.<name>`; everything else stays inside the package.
 """
 
+from itscm.ui import assets
 from itscm.ui.cache import cached_read
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
 from itscm.ui.filters import filter_scope_caption
@@ -42,6 +44,7 @@ from itscm.ui.widgets import (
 __all__ = [
     "NAVIGATION",
     "TIME_ZONES",
+    "assets",
     "cached_read",
     "committed_upload",
     "committed_upload_summary",
