@@ -85,9 +85,10 @@ FACTS_ARROW_SCHEMA = pa.schema([(column.name, column.arrow_type) for column in C
 
 # The facts the derived columns and the monthly rollup are computed from: a change to any of them
 # must reach the rollup's upkeep (the changes a writer hands it and the facts stamp it checks);
-# a change to the others (title, priority, ...) need not.
+# a change to the others (title, priority_raw, ...) need not. The priority decides whether an
+# incident is a continuity event, which keys the rollup (docs/DESIGN.md §17).
 DERIVED_FROM: tuple[str, ...] = (
-    "service_id", "service_name", "opened_at", "restored_at", "resolved_at", "closed_at",
+    "service_id", "service_name", "opened_at", "restored_at", "resolved_at", "closed_at", "priority",
 )
 
 # `incident_prior_versions`, in its column order: a version of an incident that an upload replaced,
