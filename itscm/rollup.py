@@ -290,6 +290,15 @@ def rebuild(cursor) -> None:
     _store_stamp(cursor, f"{_incidents_stamp(cursor)}/{_services_stamp(cursor)}")
 
 
+def after_continuity_rule_changed(cursor) -> None:
+    """The rollup rows again, inside the caller's transaction, after the rule of which incidents
+    are continuity events changed: every row's scope may have moved (a rare admin change, so a
+    rebuild of the rows rather than bookkeeping). The marks and the stamp hold incident facts
+    only, so they stand."""
+    cursor.execute("DELETE FROM incident_months")
+    cursor.execute(f"INSERT INTO incident_months {FULL_ROLLUP_SQL}")
+
+
 # -- upkeep ------------------------------------------------------------------------------------
 
 _ROLLUP_KEY_MATCH = """
