@@ -235,19 +235,21 @@ def edit_policy(actor: Actor, store: Store, changes_by_tier: dict[int, dict], *,
 
 # -- which incidents are continuity events ------------------------------------------------------
 
-CONTINUITY_RULE_FIELDS = ("max_priority", "outage_past_rto", "default_events")
+CONTINUITY_RULE_FIELDS = ("max_priority", "outage_past_rto", "marked_major", "default_events")
 CONTINUITY_RULE_CHECKS: dict[str, Callable] = {
     "max_priority": lambda v: one_of("Highest priority number that is a continuity event",
                                      None if v is None else int(v), (*TIERS, None)),
     "outage_past_rto": lambda v: bool(one_of("Outage longer than the RTO", v, (True, False))),
+    "marked_major": lambda v: bool(one_of("Marked major in the source", v, (True, False))),
     "default_events": lambda v: one_of("Scope shown by default", v, EVENT_SCOPES),
 }
 
 
 def continuity_event_rule(store: Store) -> dict:
-    """{max_priority, outage_past_rto, default_events}: which incidents are continuity events
-    (priorities 1 to max_priority, None for none by priority; or an outage longer than the
-    service's RTO) and the scope the pages and `summary` show unless asked (docs/DESIGN.md §17)."""
+    """{max_priority, outage_past_rto, marked_major, default_events}: which incidents are
+    continuity events (priorities 1 to max_priority, None for none by priority; an outage longer
+    than the service's RTO; marked major in the source) and the scope the pages and `summary`
+    show unless asked (docs/DESIGN.md §17)."""
     row = store.rows(f"SELECT {', '.join(CONTINUITY_RULE_FIELDS)} FROM continuity_event_rule")[0]
     return dict(zip(CONTINUITY_RULE_FIELDS, map(_plain, row), strict=True))
 
@@ -284,7 +286,7 @@ def edit_continuity_event_rule(actor: Actor, store: Store, changes: dict, *,
             _log(cursor, actor.name, "edit continuity event rule", "continuity events",
                  {field: before for field, (before, _) in changed.items()},
                  {field: after for field, (_, after) in changed.items()}, _now(now))
-            if changed.keys() & {"max_priority", "outage_past_rto"}:
+            if changed.keys() & {"max_priority", "outage_past_rto", "marked_major"}:
                 rollup.after_continuity_rule_changed(cursor)
     except _NothingToChange:
         return {}

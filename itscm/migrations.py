@@ -335,17 +335,22 @@ ALTER TABLE policy ADD COLUMN asset_verify_interval_days INTEGER;
 UPDATE policy SET asset_verify_interval_days = CASE WHEN is_critical THEN 90 ELSE 365 END;
 """
 
-# Version 12: which incidents are continuity events (docs/DESIGN.md §17), one rule for the store,
-# and the monthly rollup kept per scope: its rows say whether their incidents are continuity
-# events, so that "continuity events" and "all incidents" are both read from whole months. The
-# rollup is derived data (rebuilt after this migration), so its table is made afresh.
+# Version 12: which incidents are continuity events (docs/DESIGN.md §17), one rule for the store;
+# whether the source marked an incident major (a fact, kept per version like the others); and the
+# monthly rollup kept per scope: its rows say whether their incidents are continuity events, so
+# that "continuity events" and "all incidents" are both read from whole months. The rollup is
+# derived data (rebuilt after this migration), so its table is made afresh.
 V12_CONTINUITY_EVENTS = """
 CREATE TABLE continuity_event_rule (
     max_priority      INTEGER,              -- priorities 1 .. this are continuity events; NULL: none by priority
     outage_past_rto   BOOLEAN NOT NULL,     -- an outage longer than its service's RTO is one
+    marked_major      BOOLEAN NOT NULL,     -- an incident the source marked major is one
     default_events    TEXT NOT NULL         -- continuity | all: the scope pages and summary show unless asked
 );
-INSERT INTO continuity_event_rule VALUES (2, TRUE, 'all');
+INSERT INTO continuity_event_rule VALUES (2, TRUE, TRUE, 'all');
+
+ALTER TABLE incidents ADD COLUMN major BOOLEAN;                 -- NULL: the source did not say
+ALTER TABLE incident_prior_versions ADD COLUMN major BOOLEAN;
 
 DROP TABLE incident_months;
 CREATE TABLE incident_months (

@@ -115,13 +115,14 @@ def breach_seconds_sql(opened: str, end: str, rto: str, lo: str, hi: str) -> str
             f"- greatest(epoch({opened}) + 60 * {rto}, epoch({lo})), 0) END")
 
 
-def continuity_event_sql(priority: str, opened: str, outage_end: str, active_until: str, rto: str) -> str:
+def continuity_event_sql(priority: str, major: str, opened: str, outage_end: str, active_until: str, rto: str) -> str:
     """Whether an incident is a continuity event by the store's rule (docs/DESIGN.md §17): its
-    priority is 1 to the rule's max_priority, or, when the rule says so, its outage lasts longer
-    than its service's RTO (to its end; without one, to its close; still open: it is running).
-    Never NULL, so that it can key the rollup. The rule is read from its one-row table, so the
-    SQL stays constant; arguments are constant SQL."""
+    priority is 1 to the rule's max_priority, or, when the rule says so, the source marked it
+    major, or its outage lasts longer than its service's RTO (to its end; without one, to its
+    close; still open: it is running). Never NULL, so that it can key the rollup. The rule is
+    read from its one-row table, so the SQL stays constant; arguments are constant SQL."""
     return (f"(coalesce({priority} <= (SELECT max_priority FROM continuity_event_rule), FALSE) "
+            f"OR coalesce({major} AND (SELECT marked_major FROM continuity_event_rule), FALSE) "
             f"OR coalesce((SELECT outage_past_rto FROM continuity_event_rule) "
             f"AND coalesce({outage_end}, {active_until}) > {opened} + to_minutes({rto}::BIGINT), FALSE))")
 
@@ -130,7 +131,7 @@ def continuity_event_sql(priority: str, opened: str, outage_end: str, active_unt
 # number of incidents stay a BIGINT (it survives a Parquet backup, which has no 128-bit integers).
 _FINGERPRINT_SQL = """
     (hash(service_key, service_id IS NULL, CASE WHEN service_id IS NULL THEN service_name END,
-          opened_at, outage_end, restored_at IS NULL, priority, active_until) % 4294967291)::BIGINT
+          opened_at, outage_end, restored_at IS NULL, priority, major, active_until) % 4294967291)::BIGINT
 """
 
 
@@ -196,7 +197,7 @@ _ROLLUP_SRC_COLUMNS = f"""
     i.service_key, i.service_id IS NULL AS unmatched, CASE WHEN i.service_id IS NULL THEN i.service_name END
     AS unmatched_name, i.opened_at, i.outage_end, i.rta_minutes, i.restored_at IS NULL AS estimated, s.rto_minutes,
     date_trunc('month', i.opened_at) AS opened_month,
-    {continuity_event_sql("i.priority", "i.opened_at", "i.outage_end", "i.active_until", "s.rto_minutes")}
+    {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until", "s.rto_minutes")}
     AS continuity
 """
 
@@ -764,7 +765,7 @@ def period_events_sql(*, matched_only: bool = False) -> str:
     those opened in them, the complement takes off those opened after the period, and the whole
     months' incidents not recovered by the as-of date are taken off."""
     def scan(sign: int, where: str) -> str:
-        return incidents_scan(f"opened_at, rta_minutes, restored_at IS NULL AS estimated, priority, outage_end, "
+        return incidents_scan(f"opened_at, rta_minutes, restored_at IS NULL AS estimated, priority, major, outage_end, "
                               f"active_until, {sign} AS sign", where, matched_only=matched_only)
 
     scans = [scan(piece.sign, f"{piece.guard} AND opened_at >= {piece.start} AND opened_at < {piece.end} "
@@ -779,7 +780,7 @@ def period_events_sql(*, matched_only: bool = False) -> str:
                {", ".join(f"sign * (band = {k})::INTEGER" for k in BANDS)}
         FROM (   -- each event's RTA/RTO band computed once
             SELECT i.service_key, i.unmatched, i.unmatched_name,
-                   {continuity_event_sql("i.priority", "i.opened_at", "i.outage_end", "i.active_until",
+                   {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until",
                                          "s.rto_minutes")} AS continuity,
                    date_trunc('month', i.opened_at)::DATE AS month,
                    i.sign, i.estimated::INTEGER AS estimated, (i.rta_minutes <= s.rto_minutes)::INTEGER AS attained,
@@ -809,7 +810,7 @@ def period_outages_sql(*, matched_only: bool = False) -> str:
     # Ended outages reaching into each piece: their time inside it; counted in the piece they
     # were opened in (the first piece also counts those under way when the period began).
     ended = " UNION ALL ".join(scan(
-        f"opened_at, restored_at IS NULL AS estimated, outage_end, priority, active_until, "
+        f"opened_at, restored_at IS NULL AS estimated, outage_end, priority, major, active_until, "
         f"{piece.start} AS seg_start, {piece.end} AS seg_end, "
         f"date_trunc('month', {piece.start})::DATE AS month, "
         f"{'TRUE' if piece.first else f'opened_at >= {piece.start}'} AS counted, {piece.sign} AS sign",
@@ -819,16 +820,17 @@ def period_outages_sql(*, matched_only: bool = False) -> str:
     # months', which the rollup counts as closed, those still ongoing moved to ongoing.
     still_open = "(active_until >= $as_of_end)::INTEGER"
     open_scans = [scan(
-        f"opened_at, priority, active_until, {piece.sign} * {still_open} AS ongoing, "
+        f"opened_at, priority, major, active_until, {piece.sign} * {still_open} AS ongoing, "
         f"{piece.sign} * (1 - {still_open}) AS closed",
         f"outage_end IS NULL AND opened_at < {piece.end} AND active_until >= {piece.start}" if piece.first else
         f"{piece.guard} AND outage_end IS NULL AND opened_at >= {piece.start} AND opened_at < {piece.end}",
         few=True) for piece in _PIECES]
     open_scans.append(scan(
-        "opened_at, priority, active_until, 1, -1",
+        "opened_at, priority, major, active_until, 1, -1",
         "outage_end IS NULL AND opened_at >= $body_start AND opened_at < $body_end AND active_until >= $as_of_end",
         few=True))
-    open_continuity = continuity_event_sql("o.priority", "o.opened_at", "NULL", "o.active_until", "s.rto_minutes")
+    open_continuity = continuity_event_sql("o.priority", "o.major", "o.opened_at", "NULL", "o.active_until",
+                                           "s.rto_minutes")
     return f"""
     WITH ended AS ({ended}),
     open AS ({" UNION ALL ".join(open_scans)}),
@@ -841,7 +843,8 @@ def period_outages_sql(*, matched_only: bool = False) -> str:
                    matched_only=matched_only)}
     UNION ALL
     SELECT e.service_key, e.unmatched, e.unmatched_name,
-           {continuity_event_sql("e.priority", "e.opened_at", "e.outage_end", "e.active_until", "s.rto_minutes")},
+           {continuity_event_sql("e.priority", "e.major", "e.opened_at", "e.outage_end", "e.active_until",
+                                 "s.rto_minutes")},
            e.month, e.sign * e.counted::INTEGER, e.sign * (e.counted AND e.estimated)::INTEGER, 0, 0,
            e.sign * {overlap_seconds_sql("e.opened_at", "e.outage_end", "e.seg_start", "e.seg_end")},
            e.sign * coalesce({breach_seconds_sql("e.opened_at", "e.outage_end", "s.rto_minutes", "e.seg_start",

@@ -112,13 +112,15 @@ with policy_tab:
             format_func=lambda p: "none by priority" if p is None else f"priority {p}", disabled=not is_admin)
         outage_past_rto = st.checkbox("An outage longer than the service's RTO", value=rule["outage_past_rto"],
                                       disabled=not is_admin)
+        marked_major = st.checkbox("Marked major in the source (ServiceNow major incident state Accepted)",
+                                   value=rule["marked_major"], disabled=not is_admin)
         scopes = list(EVENT_SCOPE_LABELS)
         default_scope = st.radio("Shown by default", scopes, index=scopes.index(rule["default_events"]),
                                  format_func=EVENT_SCOPE_LABELS.get, horizontal=True, disabled=not is_admin)
         if st.form_submit_button("Save continuity events", disabled=not is_admin):
             try:
                 changed = administration.edit_continuity_event_rule(user, page.store, {
-                    "max_priority": max_priority, "outage_past_rto": outage_past_rto,
+                    "max_priority": max_priority, "outage_past_rto": outage_past_rto, "marked_major": marked_major,
                     "default_events": default_scope})
             except (ValueError, access.AccessDenied) as error:
                 st.error(ui.plain(str(error)))

@@ -177,7 +177,36 @@ def test_the_rule_is_checked_and_an_admin_s_to_change(org):
     with pytest.raises(AccessDenied):
         administration.edit_continuity_event_rule(Actor("ann", "analyst"), org.store, {"max_priority": 3})
     assert administration.continuity_event_rule(org.store) == {"max_priority": 2, "outage_past_rto": True,
-                                                               "default_events": "all"}
+                                                               "marked_major": True, "default_events": "all"}
+
+
+SERVICENOW_MAJOR = b"""number,short_description,priority,opened_at,u_restored_at,cmdb_ci,major_incident_state
+INC9001,Card auth down,4 - Low,2026-05-10 09:00:00,2026-05-10 09:10:00,Service A,Accepted
+INC9002,Card auth slow,4 - Low,2026-05-11 09:00:00,2026-05-11 09:10:00,Service A,Proposed
+INC9003,Card auth blip,4 - Low,2026-05-12 09:00:00,2026-05-12 09:10:00,Service A,
+"""
+
+
+def test_an_incident_the_source_marked_major_is_a_continuity_event(org):
+    result = ingest.commit_upload(TESTER, org.store, ingest.read_upload(SERVICENOW_MAJOR, "major.csv", store=org.store))
+    assert result.inserted == 3
+    assert org.store.rows("SELECT incident_id, major FROM incidents WHERE source = 'servicenow' ORDER BY 1") == [
+        ("servicenow:INC9001", True), ("servicenow:INC9002", False), ("servicenow:INC9003", False)]
+    assert org.store.scalar("SELECT count(*) FROM incidents WHERE major IS NULL") == 9   # the builder's said nothing
+    # three short priority 4 outages within the RTO: only the accepted major incident is a continuity event
+    assert attainment_summary(org.store, ALL)["events"] == 8 + 3
+    assert attainment_summary(org.store, CONTINUITY)["events"] == 5 + 1
+    with org.store.read_transaction() as cursor:
+        assert rollup.differences(cursor) == []
+    administration.edit_continuity_event_rule(BOSS, org.store, {"marked_major": False})
+    assert attainment_summary(org.store, CONTINUITY)["events"] == 5
+    with org.store.read_transaction() as cursor:
+        assert rollup.differences(cursor) == []
+    administration.edit_continuity_event_rule(BOSS, org.store, {"marked_major": True})
+    ingest.undo_upload(TESTER, org.store, result.upload_id)
+    assert attainment_summary(org.store, CONTINUITY)["events"] == 5
+    with org.store.read_transaction() as cursor:
+        assert rollup.differences(cursor) == []
 
 
 def test_an_rto_change_moves_an_incident_out_of_the_continuity_events(org):

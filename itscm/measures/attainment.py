@@ -26,18 +26,18 @@ WITH scoped_services AS ({scoped_services_sql()}),
 events AS (
     SELECT 'incident' AS source, i.incident_id AS event_id, i.service_key, i.service_id, i.service_name, i.title,
            i.opened_at AS started_at, i.outage_end AS recovered_at,
-           i.restored_at IS NULL AS restore_estimated, i.rta_minutes, i.priority, i.active_until
+           i.restored_at IS NULL AS restore_estimated, i.rta_minutes, i.priority, i.major, i.active_until
     FROM incidents i
     WHERE i.opened_at >= $period_start AND i.opened_at < $period_end
       AND i.outage_end < $as_of_end   -- recovered by the as-of date
     UNION ALL
     SELECT 'drill', d.drill_id, s.service_key, d.service_id, NULL, d.drill_type || ' drill',
-           d.held_on::TIMESTAMP, NULL, FALSE, d.rta_minutes::DOUBLE, NULL, NULL
+           d.held_on::TIMESTAMP, NULL, FALSE, d.rta_minutes::DOUBLE, NULL, NULL, NULL
     FROM drills d JOIN services s ON s.service_id = d.service_id
     WHERE d.rta_minutes IS NOT NULL
       AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
 )
-SELECT e.* EXCLUDE (service_key, priority, active_until), s.name AS service, s.unit, s.tier, s.rto_minutes,
+SELECT e.* EXCLUDE (service_key, priority, major, active_until), s.name AS service, s.unit, s.tier, s.rto_minutes,
        s.service_id IS NULL AS unmatched,
        e.rta_minutes <= s.rto_minutes AS attained,
        e.rta_minutes / nullif(s.rto_minutes, 0) AS rta_rto_ratio,
@@ -46,7 +46,8 @@ FROM events e
 LEFT JOIN scoped_services s ON s.service_key = e.service_key
 WHERE (s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_tiers))
   AND (e.source = 'drill' OR $all_incidents
-       OR {continuity_event_sql("e.priority", "e.started_at", "e.recovered_at", "e.active_until", "s.rto_minutes")})
+       OR {continuity_event_sql("e.priority", "e.major", "e.started_at", "e.recovered_at", "e.active_until",
+                                "s.rto_minutes")})
 """
 
 # The same events counted per service (or unmatched name), month and source: the incidents' from
@@ -172,7 +173,8 @@ FROM incidents i JOIN scoped_services s ON s.service_key = i.service_key
 WHERE i.opened_at >= $period_start AND i.opened_at < $period_end AND i.outage_end < $as_of_end
   AND i.rta_minutes > s.rto_minutes
   AND ($all_incidents
-       OR {continuity_event_sql("i.priority", "i.opened_at", "i.outage_end", "i.active_until", "s.rto_minutes")})
+       OR {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until",
+                                "s.rto_minutes")})
 UNION ALL
 SELECT 'drill', d.drill_id, s.name, s.unit, s.tier, d.drill_type || ' drill', d.held_on::TIMESTAMP, NULL, FALSE,
        d.rta_minutes::DOUBLE, s.rto_minutes, d.rta_minutes / nullif(s.rto_minutes, 0)

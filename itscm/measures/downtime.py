@@ -40,7 +40,7 @@ outages AS (
     SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
            i.opened_at, i.outage_end, i.rta_minutes AS outage_minutes,
            CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis,
-           i.active_until
+           i.major, i.active_until
     FROM incidents i
     WHERE i.outage_end > $period_start AND i.opened_at < $period_end
     UNION ALL
@@ -49,7 +49,7 @@ outages AS (
            CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END, NULL,
            CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN 'ongoing'
                 ELSE 'closed without restore time' END,
-           i.active_until
+           i.major, i.active_until
     FROM incidents i
     WHERE i.outage_end IS NULL AND i.opened_at < $period_end
       AND (i.closed_at IS NULL OR i.closed_at >= $period_start)
@@ -59,7 +59,7 @@ clipped AS (
            s.impact_cost_per_hour AS cost_per_hour,
            s.impact_cost_per_hour IS NOT NULL AS priced,
            -- outage_minutes is NULL exactly where outage_end stands for the as-of day, not an end
-           {continuity_event_sql("o.priority", "o.opened_at",
+           {continuity_event_sql("o.priority", "o.major", "o.opened_at",
                                  "CASE WHEN o.outage_minutes IS NOT NULL THEN o.outage_end END",
                                  "o.active_until", "s.rto_minutes")} AS continuity,
            -- greatest() and least() skip NULLs: an unknown end or RTO must stay unknown here.
@@ -72,7 +72,7 @@ clipped AS (
     LEFT JOIN scoped_services s ON s.service_key = o.service_key
     WHERE s.service_id IS NOT NULL OR (o.service_id IS NULL AND $all_units AND $all_tiers)
 )
-SELECT * EXCLUDE (breach_start, outage_minutes, active_until), $all_incidents OR continuity AS in_scope,
+SELECT * EXCLUDE (breach_start, outage_minutes, major, active_until), $all_incidents OR continuity AS in_scope,
        -- Most outages lie wholly inside the period: their length is the stored outage_minutes.
        -- Only those crossing a period boundary are clipped, in seconds since the epoch (numbers
        -- are far cheaper per row than timestamp intervals at millions of rows).
