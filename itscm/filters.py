@@ -80,11 +80,13 @@ class Filters:
         }
 
     def query_params(self, store: Store) -> dict:
-        """Parameters of the period measures (attainment, downtime cost)."""
+        """Parameters of the period measures (attainment, downtime cost): the scope, the incidents
+        counted and the store's rule of which are continuity events (docs/DESIGN.md §17), the period."""
         day = dt.timedelta(days=1)
         return {
             **self.scope_params(store),
             "all_incidents": self.events == ALL_INCIDENTS,
+            **continuity_rule_params(store),
             "period_start": dt.datetime.combine(self.since, dt.time()),
             # Exclusive end: the period includes all of its last day, but nothing after as-of.
             "period_end": dt.datetime.combine(min(self.until, self.as_of) + day, dt.time()),
@@ -94,6 +96,15 @@ class Filters:
     def snapshot_params(self, store: Store, as_of_dates: list[dt.date]) -> dict:
         """Parameters of the snapshot measures (coverage, staleness), taken at each date given."""
         return {**self.scope_params(store), "as_of_dates": as_of_dates}
+
+
+def continuity_rule_params(store: Store) -> dict:
+    """The continuity event rule as the period measures' SQL takes it (itscm/rollup.py:
+    continuity_event_sql): event_max_priority, event_marked_major, event_outage_past_rto."""
+    max_priority, marked_major, outage_past_rto = store.rows(
+        "SELECT max_priority, marked_major, outage_past_rto FROM continuity_event_rule")[0]
+    return {"event_max_priority": max_priority, "event_marked_major": marked_major,
+            "event_outage_past_rto": outage_past_rto}
 
 
 UNIT_SUBTREE_SQL = """

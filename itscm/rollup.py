@@ -115,15 +115,25 @@ def breach_seconds_sql(opened: str, end: str, rto: str, lo: str, hi: str) -> str
             f"- greatest(epoch({opened}) + 60 * {rto}, epoch({lo})), 0) END")
 
 
-def continuity_event_sql(priority: str, major: str, opened: str, outage_end: str, active_until: str, rto: str) -> str:
+# The rule's parts as the readers of a period take them: parameters (Filters.query_params), which
+# DuckDB folds into the expression, instead of three subqueries per scanned row.
+RULE_AS_PARAMETERS = {"max_priority": "$event_max_priority", "marked_major": "$event_marked_major",
+                      "outage_past_rto": "$event_outage_past_rto"}
+# ... and as the rollup's writers and `verify` take them: from the rule's one-row table, so that
+# their SQL needs no parameter and a rebuild always follows the stored rule.
+RULE_FROM_TABLE = {part: f"(SELECT {part} FROM continuity_event_rule)" for part in RULE_AS_PARAMETERS}
+
+
+def continuity_event_sql(priority: str, major: str, opened: str, outage_end: str, active_until: str, rto: str,
+                         rule: dict[str, str] = RULE_AS_PARAMETERS) -> str:
     """Whether an incident is a continuity event by the store's rule (docs/DESIGN.md §17): its
     priority is 1 to the rule's max_priority, or, when the rule says so, the source marked it
     major, or its outage lasts longer than its service's RTO (to its end; without one, to its
-    close; still open: it is running). Never NULL, so that it can key the rollup. The rule is
-    read from its one-row table, so the SQL stays constant; arguments are constant SQL."""
-    return (f"(coalesce({priority} <= (SELECT max_priority FROM continuity_event_rule), FALSE) "
-            f"OR coalesce({major} AND (SELECT marked_major FROM continuity_event_rule), FALSE) "
-            f"OR coalesce((SELECT outage_past_rto FROM continuity_event_rule) "
+    close; still open: it is running). Never NULL, so that it can key the rollup. Arguments are
+    constant SQL; `rule` says where the rule's parts come from."""
+    return (f"(coalesce({priority} <= {rule['max_priority']}, FALSE) "
+            f"OR coalesce({major} AND {rule['marked_major']}, FALSE) "
+            f"OR coalesce({rule['outage_past_rto']} "
             f"AND coalesce({outage_end}, {active_until}) > {opened} + to_minutes({rto}::BIGINT), FALSE))")
 
 
@@ -197,8 +207,8 @@ _ROLLUP_SRC_COLUMNS = f"""
     i.service_key, i.service_id IS NULL AS unmatched, CASE WHEN i.service_id IS NULL THEN i.service_name END
     AS unmatched_name, i.opened_at, i.outage_end, i.rta_minutes, i.restored_at IS NULL AS estimated, s.rto_minutes,
     date_trunc('month', i.opened_at) AS opened_month,
-    {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until", "s.rto_minutes")}
-    AS continuity
+    {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until", "s.rto_minutes",
+                          RULE_FROM_TABLE)} AS continuity
 """
 
 

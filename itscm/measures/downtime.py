@@ -229,7 +229,8 @@ FROM worst ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id
 def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
     """Incidents whose outage ran past the RTO, by the cost of the time beyond target: every
     incident's, whatever the scope, as the rest of downtime cost."""
-    params = {key: value for key, value in filters.query_params(store).items() if key != "all_incidents"}
+    params = {key: value for key, value in filters.query_params(store).items()
+              if key != "all_incidents" and not key.startswith("event_")}   # parameters it has no use for
     return store.df(_BREACHES_SQL, {**params, "limit": limit})
 
 
