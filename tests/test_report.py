@@ -63,6 +63,9 @@ def headline_figures(figures: dict, currency: str = "EUR") -> list[str]:
         # `summary --json` gives stale plans as its counts: the figure is theirs, as the measure defines it
         value = fields[measure.figure] if measure.figure in fields else percent(
             fields["overdue"] + fields["never_tested"], fields["plans"])
+        if value is None:                         # as the tile says it: "no assets yet"
+            written.append(measure.missing_figure(fields))
+            continue
         written.append(f"{value:,.0f} {currency}" if measure.format == MONEY else f"{value} %")
     return written
 

@@ -109,6 +109,13 @@ def headline_text(value: float | None, measure, currency: str) -> str:
     return h.money(value, currency) if measure.format == MONEY else h.pct(value)
 
 
+def figure_text(value: float | None, measure, context: ReportContext) -> str:
+    """The figure as the Overview's tile shows it, including why it is missing ("no assets yet")."""
+    if value is None:
+        return measure.missing_figure(context.posture["current"][measure.name])
+    return headline_text(value, measure, context.currency)
+
+
 def _change_text(change: float | None, measure, currency: str) -> str:
     if change is None:
         return "n/a"
@@ -180,7 +187,9 @@ def summary_sentences(context: ReportContext) -> list[str]:
         value = headline["value"]
         target = context.targets.get(measure.key)
         if value is None:
-            sentences.append(f"{measure.label}: nothing to measure for this filter.")
+            missing = measure.missing_figure(context.posture["current"][measure.name])
+            reason = "nothing to measure for this filter" if missing == "n/a" else missing
+            sentences.append(f"{measure.label}: {reason}.")
             continue
         figure = headline_text(value, measure, context.currency)
         first = (f"{measure.label} {_movement(headline['change'], measure, context.currency)} {figure}"
@@ -201,7 +210,7 @@ def executive_summary(context: ReportContext) -> str:
         rows.append(
             "<tr>"
             f"<td>{h.text(measure.label)}</td>"
-            f'<td class="num"><b>{h.text(headline_text(headline["value"], measure, context.currency))}</b></td>'
+            f'<td class="num"><b>{h.text(figure_text(headline["value"], measure, context))}</b></td>'
             f'<td class="num">{h.text(f"{bound} {target:g} %" if target is not None else "none")}</td>'
             f"<td>{h.state_badge(state) if target is not None else ''}</td>"
             f'<td class="num">{h.text(headline_text(headline["previous"], measure, context.currency))}</td>'
