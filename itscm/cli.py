@@ -186,7 +186,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The board pack to a file, or with --per-owner one file per owner into a folder."""
     import getpass
 
-    from itscm.report import make_report, scope_label
+    from itscm.report import make_report
     from itscm.report.owner_packs import owner_packs
 
     out = Path(args.out)
@@ -198,8 +198,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.per_owner:
             packs = owner_packs(store, filters, args.pack_format)
         else:
-            content = make_report(store, filters, report_format, made_by=args.made_by or getpass.getuser(),
-                                  scope=scope_label(getattr(args, "events", None)))
+            content = make_report(store, filters, report_format, made_by=args.made_by or getpass.getuser())
     finally:
         store.close()
     try:

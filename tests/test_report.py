@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from html.parser import HTMLParser
 from io import BytesIO
 
@@ -101,13 +102,13 @@ def test_markup_in_a_name_is_printed_as_text(store):
 
 def test_the_title_page_names_organisation_scope_period_and_maker(store):
     administration.set_organisation_name(ADMIN, store, "Acme <i>Bank</i>")
-    page = report_html(store, FILTERS, scope="continuity events", made_by="Ann Auditor",
+    page = report_html(store, replace(FILTERS, events="continuity"), made_by="Ann Auditor",
                        made_at=dt.datetime(2026, 7, 1, 9, 30))
     title = page.split('<section class="title-page">', 1)[1].split("</section>", 1)[0]
     for expected in ("Acme &lt;i&gt;Bank&lt;/i&gt;", "continuity events", "2025-07-01 to 2026-06-30", "2026-06-30",
                      "Ann Auditor", "2026-07-01 09:30 UTC"):
         assert expected in title
-    assert "all incidents" in report_html(store, FILTERS).split("</section>", 1)[0]   # the default scope
+    assert "all incidents" in report_html(store, replace(FILTERS, events="all")).split("</section>", 1)[0]
 
 
 def test_the_executive_summary_says_each_headline_in_words(store):

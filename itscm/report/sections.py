@@ -28,7 +28,6 @@ from itscm.report.definitions import HEADLINE_DEFINITIONS, OTHER_DEFINITIONS
 from itscm.store import Store
 from itscm.targets import posture_targets, target_state
 
-DEFAULT_SCOPE = "all incidents"   # until the scope of continuity events exists (docs/DESIGN.md §12)
 LONGEST_TABLE = 40                # rows of a long list in the pack; the owner packs hold every row
 TOP_ROWS = 10                     # the costliest outages, the worst breaches
 
@@ -40,9 +39,13 @@ class ReportContext:
     store: Store
     filters: Filters
     organisation: str
-    scope: str = DEFAULT_SCOPE
     made_by: str = "local user"
     made_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
+
+    @property
+    def scope(self) -> str:
+        """The incidents the measures count (docs/DESIGN.md §17), in words."""
+        return self.filters.events_label.lower()
 
     @cached_property
     def currency(self) -> str:
