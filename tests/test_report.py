@@ -227,3 +227,16 @@ def test_an_unwritable_output_is_one_line(store_path, tmp_path, capsys):
                  "--out", str(tmp_path / "no-such-folder" / "r.html")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "cannot write" in error
+
+
+def test_the_resilience_and_asset_tables_are_in_the_report(store):
+    page = report_html(store, FILTERS)
+
+    def section(key: str) -> str:
+        return page.split(f'id="{key}">', 1)[1].split("</section>", 1)[0]
+
+    # Card Authorisation depends on Core Ledger without an alternative: the ledger fails it too.
+    single_points = section("single_points")
+    assert "Core Ledger" in single_points and "Single points of failure" in single_points
+    assert "No asset is recorded behind a critical service" in section("inventory_currency")
+    assert page.index('id="single_points"') < page.index('id="definitions"')

@@ -20,11 +20,13 @@ from itscm.filters import Filters
 from itscm.measures.attainment import worst_breaches
 from itscm.measures.coverage import CONTROLS, coverage_by_service
 from itscm.measures.downtime import downtime_by_month, downtime_summary, top_cost_services
+from itscm.measures.inventory_currency import unverified_by_owner_and_unit
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.measures.registry import MONEY, PERCENT, headline_measures
 from itscm.measures.staleness import plan_worklist
 from itscm.report import html as h
 from itscm.report.definitions import HEADLINE_DEFINITIONS, OTHER_DEFINITIONS
+from itscm.resilience import analysis as resilience_analysis
 from itscm.store import Store
 from itscm.targets import posture_targets, target_state
 
@@ -371,6 +373,56 @@ def annual_cost(context: ReportContext) -> str:
     ], caption=f"Scope: {context.scope}. Outage hours include unpriced hours; cost is priced hours only.")
 
 
+def single_points_of_failure(context: ReportContext) -> str:
+    table = resilience_analysis.single_points_of_failure(context.store, context.filters)
+    if table.empty:
+        return ('<p class="note">No single failure reaches a critical service beyond itself: every path has a '
+                "working alternative, or nothing depends on another.</p>")
+    shown = table.head(TOP_ROWS * 2)
+    return h.table(shown, [
+        h.Column("kind", "Kind"), h.Column("name", "Fails alone"),
+        h.Column("critical_reached_beyond_itself", "Critical services it takes down", h.count, True),
+        h.Column("services_reached", "Services reached", h.count, True),
+        h.Column("cost_per_hour_at_risk", f"Cost per hour at risk ({context.currency})", h.count, True),
+        h.Column("recovery_minutes", "Its recovery time (min)", h.count, True),
+    ], caption=f"A failure spreads to everything that depends on it, except along a dependency with a working "
+               f"alternative. {len(table):,} single points of failure; the {len(shown):,} reaching most critical "
+               "services shown (the Resilience page has them all).")
+
+
+def supplier_concentration(context: ReportContext) -> str | None:
+    table = resilience_analysis.supplier_concentration(context.store, context.filters)
+    if table.empty:
+        return None
+    threshold = resilience_analysis.concentration_threshold_pct(context.store)
+    shown = table.head(TOP_ROWS)
+    return h.table(shown, [
+        h.Column("supplier", "Supplier"), h.Column("critical_reached", "Critical services relying", h.count, True),
+        h.Column("share_of_critical_pct", "Share of critical", h.pct, True),
+        h.Column("cost_per_hour_at_risk", f"Cost per hour at risk ({context.currency})", h.count, True),
+        h.Column("contracted_recovery_minutes", "Contracted recovery (min)", h.count, True),
+        h.Column("shortest_rto_minutes", "Shortest RTO relying (min)", h.count, True),
+        h.Column("recovery_breach", "Recovery longer than that RTO", lambda v: "yes" if v else ""),
+        h.Column("substitutability", "Substitutability"), h.Column("contract_end", "Contract ends", h.day),
+    ], caption=f"Directly and through dependencies. A share of {threshold:g} % or more of the critical services "
+               "on one supplier is flagged on the Overview (the policy's threshold).")
+
+
+def inventory_currency(context: ReportContext) -> str:
+    table = unverified_by_owner_and_unit(context.store, context.filters)
+    if table.empty:
+        return '<p class="note">No asset is recorded behind a critical service in scope.</p>'
+    unverified = table.loc[table["unverified"] > 0]
+    if unverified.empty:
+        return '<p class="note">Every asset behind a critical service in scope was verified within its interval.</p>'
+    shown = unverified.head(LONGEST_TABLE)
+    return h.table(shown, [
+        h.Column("owner", "Asset owner"), h.Column("unit", "Business unit"),
+        h.Column("unverified", "Unverified", h.count, True), h.Column("assets", "Assets", h.count, True),
+    ], caption="Assets behind live critical services not verified (audit, discovery or review) within the "
+               "policy's interval for the service's tier, by owner and the business unit they serve.")
+
+
 def appendix(context: ReportContext) -> str:
     items = [(measure.label, HEADLINE_DEFINITIONS.get(measure.key, "No definition written yet."))
              for measure in headline_measures()]
@@ -387,6 +439,10 @@ SECTIONS: list[ReportSection] = [
     ReportSection("uncovered", "Uncovered critical services", uncovered_services),
     ReportSection("plans", "Plans needing action, by owner", plans_by_owner, chapter=False),
     ReportSection("annual_cost", "Annual cost of major ICT incidents", annual_cost, chapter=False),
+    ReportSection("single_points", "Single points of failure", single_points_of_failure),
+    ReportSection("suppliers", "Supplier concentration", supplier_concentration, chapter=False),
+    ReportSection("inventory_currency", "Unverified assets behind critical services", inventory_currency,
+                  chapter=False),
 ]
 APPENDIX = ReportSection("definitions", "Appendix: definitions", appendix)
 
