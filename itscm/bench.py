@@ -447,7 +447,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the graph, the reach of every node, the tables, a scenario, the Resilience page warm")
     parser.add_argument("--inventory", action="store_true",
                         help="also time the inventory workbook (10,000 services, 20,000 dependencies, 12,000 "
-                             "plans, 40,000 reviews, 60,000 drills): export, preview and commit")
+                             "plans, 40,000 reviews, 60,000 drills, 100,000 assets): export, preview and commit")
     parser.add_argument("--changes", type=int, default=0, metavar="N",
                         help="also time importing a ServiceNow export of N changes (1,000,000 is the issue's size) "
                              "into a store of 1,000 services with 2,000 assets, and the staleness and coverage "

@@ -3,9 +3,11 @@
 Part of `python -m itscm bench --inventory`. Builds a store holding an inventory of the given size
 (generated in SQL), exports it to a workbook, then times, each the median of `repeat` runs on fresh
 copies of the stores: the export (store -> .xlsx); the preview and the commit of that workbook into
-an empty store (everything new); and the same of the workbook with three cells edited into the
-store it came from (three changes). The CPU seconds are reported beside the wall-clock ones: on a
-shared machine the wall clock includes waiting for a core.
+an empty store (everything new); the same of the workbook with three cells edited into the
+store it came from (three changes); of a workbook of the services with their assets and links
+into that inventory without its assets (the assets and links new, the services unchanged); and of
+those assets and links alone as two CSV files. The CPU seconds are reported beside the wall-clock
+ones: on a shared machine the wall clock includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from itscm.access import LOCAL_USER
+from itscm.export import csv_for_spreadsheets
 from itscm.store import Store
-from itscm.workbook import commit_inventory, export_bytes, preview_inventory
+from itscm.workbook import commit_inventory, export_bytes, export_frames, preview_inventory
 
 INVENTORY_SQL = [
     """INSERT INTO business_units SELECT 'bu-' || i, 'Unit ' || i, CASE WHEN i > 4 THEN 'bu-' || (i % 4 + 1) END,
@@ -64,6 +67,20 @@ INVENTORY_SQL = [
               ['passed', 'passed', 'partial', 'failed'][i % 4 + 1], CASE WHEN i % 5 >= 2 THEN 30 + i % 300 END,
               CASE WHEN i % 5 >= 2 THEN i % 60 END, 0
        FROM range(1, $drills + 1) t(i)""",
+    """INSERT INTO assets (asset_id, name, asset_class, class_raw, location, owner, supplier_id, lifecycle, status_raw,
+                          last_verified, verified_by)
+       SELECT printf('AST-%06d', i), 'host-' || i,
+              ['server', 'database', 'application', 'network', 'cloud service', 'site'][i % 6 + 1],
+              ['Servers', 'Database Servers', 'Applications', 'Switches', 'Cloud', 'Sites'][i % 6 + 1],
+              'DC ' || (i % 5), 'Owner ' || (i % 97), CASE WHEN i % 10 = 0 THEN 'sup-' || (i % 25 + 1) END,
+              CASE WHEN i % 50 = 0 THEN 'retired' ELSE 'live' END, 'Ready to Deploy (deployed)',
+              CASE WHEN i % 20 <> 0 THEN DATE '2026-01-01' + (i % 180)::INTEGER END,
+              CASE WHEN i % 20 <> 0 THEN ['audit', 'discovery', 'review'][i % 3 + 1] END
+       FROM range(1, $assets + 1) t(i)""",
+    """INSERT INTO service_assets (service_id, asset_id, relation)
+       SELECT printf('svc-%05d', (i - 1) % $services + 1), printf('AST-%06d', i),
+              ['runs on', 'hosted on', 'depends on'][i % 3 + 1]
+       FROM range(1, $assets + 1) t(i)""",
 ]
 
 
@@ -92,7 +109,8 @@ def timed(action) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-DEFAULT_SIZES = {"services": 10_000, "dependencies": 20_000, "plans": 12_000, "reviews": 40_000, "drills": 60_000}
+DEFAULT_SIZES = {"services": 10_000, "dependencies": 20_000, "plans": 12_000, "reviews": 40_000, "drills": 60_000,
+                 "assets": 100_000}
 
 
 def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
@@ -103,7 +121,11 @@ def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
     with tempfile.TemporaryDirectory(prefix="itscm-inventory-bench-") as name:
         folder = Path(name)
         full, empty = folder / "full.duckdb", folder / "empty.duckdb"
+        without_assets, assets_only = folder / "without_assets.duckdb", folder / "assets_only.duckdb"
         _build(full, sizes)
+        _build(without_assets, {**sizes, "assets": 0})
+        # An asset register as a site would bring it: the services, their assets and links only.
+        _build(assets_only, {**sizes, "dependencies": 0, "plans": 0, "reviews": 0, "drills": 0})
         Store(empty).close()
         figures: dict[str, list[tuple[float, float]]] = {}
 
@@ -116,14 +138,23 @@ def inventory_timings(sizes: dict[str, int] | None = None, *, repeat: int = 3,
                 wall, cpu, (workbook, _counts) = timed(lambda store=store: export_bytes(store))
                 record("export", wall, cpu)
         changed = edited(workbook)
+        with Store(assets_only, read_only=True) as store:
+            assets_workbook, _counts = export_bytes(store)
+            frames = export_frames(store)
+        # The same assets and links as two CSV files, as an asset register's export comes.
+        assets_csv = [(f"{name}.csv", csv_for_spreadsheets(frames[name])) for name in ("assets", "service_assets")]
         say("inventory: previewing and committing the workbook, into an empty store and with three edits")
         for run in range(repeat):
-            for figure, source, data in (("new", empty, workbook), ("three_edits", full, changed)):
+            # "assets": a workbook of the services, their assets and links into the inventory without
+            # its assets: the assets and links all new, the services unchanged.
+            for figure, source, files in (("new", empty, [("inventory.xlsx", workbook)]),
+                                          ("three_edits", full, [("inventory.xlsx", changed)]),
+                                          ("assets", without_assets, [("assets.xlsx", assets_workbook)]),
+                                          ("assets_csv", without_assets, assets_csv)):
                 copy = folder / f"run-{run}.duckdb"
                 shutil.copy(source, copy)
                 with Store(copy) as store:
-                    wall, cpu, preview = timed(lambda store=store, data=data: preview_inventory(
-                        store, [("inventory.xlsx", data)]))
+                    wall, cpu, preview = timed(lambda store=store, files=files: preview_inventory(store, files))
                     record(f"preview_{figure}", wall, cpu)
                     wall, cpu, _ = timed(lambda store=store, preview=preview: commit_inventory(
                         LOCAL_USER, store, preview))

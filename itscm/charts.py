@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from itscm.measures.registry import PERCENT, headline_measures
 from itscm.targets import target_state
 
 ON_TARGET = "#2e7d32"
@@ -18,6 +19,7 @@ BREACHED = "#c62828"
 NEUTRAL = "#3f6ea8"
 MUTED = "#9aa5b1"
 STATE_COLOURS = {"on target": ON_TARGET, "at risk": AT_RISK, "breached": BREACHED}
+_ADDED_COLOURS = ("#00838f", "#6d4c41", "#ad1457")   # the lines of registered measures, in order
 
 # Plan states and recovery outcomes read on the same scale.
 PLAN_STATE_COLOURS = {
@@ -48,15 +50,20 @@ def _style(figure: go.Figure, height: int = 360, legend: bool = True) -> go.Figu
 
 def posture_trend(trend: pd.DataFrame, targets: dict[str, float]) -> go.Figure:
     """The three percentages by month, with their targets as dotted lines."""
-    long = trend.melt(id_vars="month", value_vars=["coverage_pct", "attainment_pct", "stale_pct"],
-                      var_name="measure", value_name="percent")
     names = {"coverage_pct": "Coverage", "attainment_pct": "RTO attainment", "stale_pct": "Stale plans"}
-    long["measure"] = long["measure"].map(names)
     colours = {"Coverage": NEUTRAL, "RTO attainment": "#7b4ea3", "Stale plans": "#d9822b"}
+    # Registered percentage measures with a trend of their own (inventory currency: a line only
+    # where it has a figure, so a store without assets draws none).
+    added = [measure for measure in headline_measures() if measure.format == PERCENT and measure.key not in names
+             and measure.key in trend and trend[measure.key].notna().any()]
+    for measure, colour in zip(added, _ADDED_COLOURS, strict=False):
+        names[measure.key] = measure.label
+        colours[measure.label] = colour
+    long = trend.melt(id_vars="month", value_vars=list(names), var_name="measure", value_name="percent")
+    long["measure"] = long["measure"].map(names)
     figure = px.line(long, x="month", y="percent", color="measure", markers=True, color_discrete_map=colours,
                      labels={"month": "", "percent": "%"}, title="Posture by month")
-    for key, measure in (("coverage_pct", "Coverage"), ("attainment_pct", "RTO attainment"),
-                         ("stale_pct", "Stale plans")):
+    for key, measure in names.items():
         if key in targets:
             figure.add_hline(y=targets[key], line_dash="dot", line_color=colours[measure], opacity=0.6)
     figure.update_yaxes(range=[0, 105], ticksuffix=" %")

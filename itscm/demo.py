@@ -131,13 +131,17 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
     dependencies, suppliers = _resilience_facts(np.random.default_rng([seed, RESILIENCE_STREAM]), dependencies,
                                                 suppliers, as_of)
     plans, reviews, drills = _plans_reviews_drills(rng, service_frame, as_of)
-    say(f"organisation: {len(units)} units, {len(service_frame)} services, {len(plans)} plans, {len(drills)} drills")
+    # Assets draw from a stream of their own, so adding them moved no other demo figure.
+    assets, service_assets = _assets(np.random.default_rng([seed, ASSET_STREAM]), service_frame, suppliers, as_of)
+    say(f"organisation: {len(units)} units, {len(service_frame)} services, {len(plans)} plans, {len(drills)} drills, "
+        f"{len(assets)} assets")
 
     with store.transaction() as cursor:
         for table, frame in [("business_units", units), ("services", service_frame.drop(columns=["base"])),
                              ("service_aliases", aliases), ("dependencies", dependencies),
                              ("suppliers", suppliers), ("service_suppliers", service_suppliers),
-                             ("plans", plans), ("plan_reviews", reviews), ("drills", drills)]:
+                             ("plans", plans), ("plan_reviews", reviews), ("drills", drills),
+                             ("assets", assets), ("service_assets", service_assets)]:
             cursor.register("demo_rows", frame)
             cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM demo_rows")
             cursor.unregister("demo_rows")
@@ -163,7 +167,7 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
         rollup.rebuild(cursor)   # every incident is new: built whole, not searched for changes
     return {table: store.scalar(f"SELECT count(*) FROM {table}") for table in
             ["business_units", "services", "service_aliases", "dependencies", "suppliers", "plans",
-             "plan_reviews", "drills", "drill_findings", "incidents", "changes"]}
+             "plan_reviews", "drills", "drill_findings", "assets", "service_assets", "incidents", "changes"]}
 
 
 # -- change history -----------------------------------------------------------------------------
@@ -383,6 +387,73 @@ def _resilience_facts(rng: np.random.Generator, dependencies: pd.DataFrame, supp
             substitutability[position] = "hard"
     contract_end = [as_of + dt.timedelta(days=int(days)) for days in rng.integers(-60, 3 * 365, size=len(suppliers))]
     return dependencies, suppliers.assign(substitutability=substitutability, contract_end=contract_end)
+ASSET_STREAM = 0xA55E7   # the assets' random stream: np.random.default_rng([seed, ASSET_STREAM])
+# id, name, class, location, supplier (by name), verified how: the places and clouds services are
+# hosted on, shared by many services.
+SITES = [("SITE-LON1", "London DC1 (primary)", "site", "London", None, "review"),
+         ("SITE-DUB2", "Dublin DC2 (secondary)", "site", "Dublin", None, "review"),
+         ("SITE-LD5", "Equinix LD5 colocation", "site", "Slough", "Equinix", "review"),
+         ("CLD-AWS-PROD", "AWS eu-west-2 production account", "cloud service", "eu-west-2", "AWS", "discovery"),
+         ("CLD-AZ-PROD", "Azure UK South production subscription", "cloud service", "uksouth", "Microsoft Azure",
+          "discovery"),
+         ("CLD-GCP-DATA", "Google Cloud europe-west2 data project", "cloud service", "europe-west2", "Google Cloud",
+          "discovery")]
+# Shared database clusters the larger services use.
+DATABASE_CLUSTERS = [("DB-ORA-01", "ora-prod-cluster-01", "Oracle"), ("DB-ORA-02", "ora-prod-cluster-02", "Oracle"),
+                     ("DB-SQL-01", "mssql-prod-ag-01", None), ("DB-PG-01", "pg-prod-cluster-01", None)]
+
+
+def _assets(rng: np.random.Generator, services: pd.DataFrame, suppliers: pd.DataFrame,
+            as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The servers, databases, sites and cloud services behind each service, with the gaps of a
+    real inventory: most assets discovered or audited recently, some long ago (an agent that
+    stopped reporting, an audit that slipped), a few never verified, and the sites reviewed once a
+    year, so some of them are past a critical tier's interval."""
+    supplier_ids = dict(zip(suppliers["name"], suppliers["supplier_id"], strict=True))
+    assets: list[tuple] = []
+    links: list[tuple] = []
+
+    def verified(how: str) -> tuple[dt.date | None, str | None]:
+        draw = rng.random()
+        if draw < 0.05:
+            return None, None                                                  # never verified
+        if how == "review":
+            return as_of - dt.timedelta(days=int(rng.integers(20, 400))), how  # a yearly walk-round
+        if draw < 0.17:
+            return as_of - dt.timedelta(days=int(rng.integers(91, 500))), how  # gone quiet
+        return as_of - dt.timedelta(days=int(rng.integers(0, 85))), how
+
+    for asset_id, name, asset_class, location, supplier, how in SITES + [
+            (a, n, "database", "London", s, "discovery") for a, n, s in DATABASE_CLUSTERS]:
+        last, by = verified(how)
+        owner = {"site": "Data Centre Operations", "cloud service": "Cloud Platform Team"}.get(asset_class,
+                                                                                               "Database Team")
+        assets.append((asset_id, name, asset_class, location, owner, supplier_ids.get(supplier), "live", last, by))
+    server = 0
+    for row in services.itertuples():
+        if row.lifecycle != "live" and rng.random() < 0.5:
+            continue   # half the retired services' assets were decommissioned with them (and unlinked)
+        initials = _initials(row.name).lower()
+        site = SITES[int(rng.choice(len(SITES), p=[0.35, 0.15, 0.1, 0.2, 0.15, 0.05]))]
+        links.append((row.service_id, site[0], "hosted on"))
+        on_cloud = site[2] == "cloud service"
+        for _ in range(int(rng.integers(1, 4 if row.tier <= 2 else 3))):
+            server += 1
+            last, by = verified("discovery" if rng.random() < 0.8 else "audit")
+            lifecycle = "retired" if rng.random() < 0.02 else "live"
+            assets.append((f"SRV-{server:05d}", f"{initials}-{'vm' if on_cloud else 'app'}-{server:05d}", "server",
+                           site[3], row.owner, supplier_ids.get(site[4]), lifecycle, last, by))
+            links.append((row.service_id, f"SRV-{server:05d}", "runs on"))
+        if row.tier <= 2 and rng.random() < 0.6:
+            cluster = DATABASE_CLUSTERS[int(rng.integers(0, len(DATABASE_CLUSTERS)))]
+            links.append((row.service_id, cluster[0], "depends on"))
+    asset_frame = pd.DataFrame(assets, columns=["asset_id", "name", "asset_class", "location", "owner", "supplier_id",
+                                                "lifecycle", "last_verified", "verified_by"])
+    asset_frame["class_raw"] = None
+    asset_frame["status_raw"] = None
+    link_frame = pd.DataFrame(links, columns=["service_id", "asset_id", "relation"]).drop_duplicates(
+        ["service_id", "asset_id"])
+    return asset_frame, link_frame
 
 
 def _plans_reviews_drills(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.date):
@@ -553,6 +624,8 @@ SELECT
     CASE WHEN no_times OR resolved_us >= end_us THEN NULL ELSE make_timestamp(resolved_us) END,
     CASE WHEN closed_us >= end_us OR (NOT no_times AND resolved_us >= end_us) THEN NULL
          ELSE make_timestamp(closed_us) END,
+    -- ServiceNow's major incident state: half of its priority 1 incidents accepted as major
+    CASE WHEN source = 0 THEN priority = 1 AND n % 2 = 0 END,
     NULL,
     CASE WHEN unmatched THEN NULL ELSE service_index + 1 END
 FROM numbered

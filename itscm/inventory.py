@@ -111,6 +111,11 @@ def service_card(store: Store, service_id: str, incident_limit: int = 100,
                    sp.contract_end
             FROM service_suppliers ss JOIN suppliers sp ON sp.supplier_id = ss.supplier_id
             WHERE ss.service_id = $service_id ORDER BY sp.name""", one),
+        "assets": store.df("""
+            SELECT a.asset_id, a.name AS asset, a.asset_class, l.relation, a.location, a.owner, a.lifecycle,
+                   a.last_verified, a.verified_by
+            FROM service_assets l JOIN assets a ON a.asset_id = l.asset_id
+            WHERE l.service_id = $service_id ORDER BY a.lifecycle, a.asset_class, a.name""", one),
     }
 
 

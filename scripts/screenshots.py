@@ -10,8 +10,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = ["", "Coverage", "RTO_attainment", "Downtime_cost", "Plan_staleness", "Services", "Inventory",
-         "Upload_incidents", "Changes", "Administration", "Resilience", "Consistency_checks"]
+PAGES = ["", "Coverage", "RTO_attainment", "Downtime_cost", "Plan_staleness", "Services", "Assets", "Inventory",
+         "Upload_incidents", "Changes", "Administration", "Resilience", "Consistency_checks", "Report"]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -82,6 +82,19 @@ class OrgBuilder:
         self._insert("incidents", row)
         return incident_id
 
+    def asset(self, *services: str, relation: str | None = "runs on", **columns) -> str:
+        """An asset, linked to each service given."""
+        row = {"asset_id": self._next_id("asset"), "name": None, "asset_class": "server", "class_raw": None,
+               "location": "DC1", "owner": "Ops", "supplier_id": None, "lifecycle": "live", "status_raw": None,
+               "last_verified": None, "verified_by": None}
+        row.update(columns)
+        row["name"] = row["name"] or f"host-{row['asset_id']}"
+        self._insert("assets", row)
+        for service_id in services:
+            self._insert("service_assets", {"service_id": service_id, "asset_id": row["asset_id"],
+                                            "relation": relation})
+        return row["asset_id"]
+
     def covered_service(self, unit_id: str | None, as_of: dt.date, **columns) -> str:
         """A tier-1 service meeting every coverage control at `as_of`."""
         service_id = self.service(unit_id, **columns)

@@ -16,7 +16,7 @@ from tests.store_contents import table_contents
 
 MANAGER = Actor("cm@example.com", "continuity manager")
 INVENTORY_TABLES = ("business_units", "services", "service_aliases", "dependencies", "suppliers", "service_suppliers",
-                    "plans", "plan_reviews", "drills", "drill_findings")
+                    "plans", "plan_reviews", "drills", "drill_findings", "assets", "service_assets")
 
 
 def workbook(sheets: dict[str, list[list]]) -> bytes:

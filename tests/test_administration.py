@@ -174,13 +174,13 @@ def test_the_targets_form_saves_every_target_in_one_transaction_logged_one_by_on
     wanted = {"coverage_pct": 80.0, "attainment_pct": 90.0, "stale_pct": 7.5}   # attainment as it is
     assert administration.set_targets(ADMIN, store, wanted) == {"coverage_pct": (95.0, 80.0), "stale_pct": (5.0, 7.5)}
     assert store.data_version() == version + 1
-    assert posture_targets(store) == wanted
+    assert posture_targets(store) == wanted | {"inventory_currency_pct": 95.0}   # not set: its default
     assert sorted((action, subject) for _, action, subject, _, _ in log(store)) == [
         ("set target", "coverage_pct"), ("set target", "stale_pct")]
     assert administration.set_targets(ADMIN, store, wanted) == {} and store.data_version() == version + 1
     with pytest.raises(ChangeRefused, match="from 0 to 100"):   # one wrong value: none is saved
         administration.set_targets(ADMIN, store, {"coverage_pct": 70, "stale_pct": 120})
-    assert posture_targets(store) == wanted
+    assert posture_targets(store) == wanted | {"inventory_currency_pct": 95.0}
     with pytest.raises(AccessDenied):
         administration.set_targets(ANALYST, store, {"coverage_pct": 70})
 

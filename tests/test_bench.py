@@ -52,9 +52,10 @@ def test_report_bench_makes_the_board_pack(small_org_path):
 def test_inventory_bench_reports_export_preview_and_commit():
     from itscm.bench_inventory import inventory_timings
 
-    figures = inventory_timings({"services": 60, "dependencies": 80, "plans": 70, "reviews": 150, "drills": 200},
-                                repeat=1)
-    steps = {"export", "preview_new", "commit_new", "preview_three_edits", "commit_three_edits"}
+    figures = inventory_timings({"services": 60, "dependencies": 80, "plans": 70, "reviews": 150, "drills": 200,
+                                 "assets": 120}, repeat=1)
+    steps = {"export", "preview_new", "commit_new", "preview_three_edits", "commit_three_edits", "preview_assets",
+             "commit_assets", "preview_assets_csv", "commit_assets_csv"}
     assert set(figures["inventory_s"]) == set(figures["inventory_cpu_s"]) == steps
     assert all(seconds > 0 for seconds in figures["inventory_s"].values())
     assert figures["inventory_sizes"]["services"] == 60 and figures["inventory_workbook_mb"] >= 0

@@ -7,12 +7,13 @@ import pytest
 from itscm.demo import build_demo
 from itscm.filters import Filters
 from itscm.measures.coverage import coverage_summary
+from itscm.measures.inventory_currency import inventory_currency_summary
 from itscm.measures.staleness import staleness_summary
 from itscm.store import Store
 
 AS_OF = dt.date(2026, 6, 30)
 TABLES = ["business_units", "services", "service_aliases", "dependencies", "suppliers", "service_suppliers",
-          "plans", "plan_reviews", "drills", "incidents"]
+          "plans", "plan_reviews", "drills", "assets", "service_assets", "incidents"]
 
 
 def demo(seed=7, services=120, incidents=20_000) -> Store:
@@ -133,3 +134,20 @@ def test_change_history_is_mostly_standard_and_normal(store):
 def test_refuses_a_store_that_has_services(store):
     with pytest.raises(ValueError, match="empty store"):
         build_demo(store, services=20, incidents=10, as_of=AS_OF)
+
+
+def test_assets_behind_the_services_with_verification_gaps(store):
+    filters = Filters(as_of=AS_OF)
+    currency = inventory_currency_summary(store, filters)
+    assert currency["assets"] > 50 and 60 <= currency["pct"] < 95          # below target, not hopeless
+    classes = dict(store.rows("SELECT asset_class, count(*) FROM assets GROUP BY ALL"))
+    assert set(classes) == {"server", "database", "site", "cloud service"}
+    never, stale = store.rows("""SELECT count(*) FILTER (WHERE last_verified IS NULL),
+                                        count(*) FILTER (WHERE last_verified < $as_of - INTERVAL 90 DAY)
+                                 FROM assets""", {"as_of": AS_OF})[0]
+    assert never > 0 and stale > 0
+    assert store.scalar("SELECT count(*) FROM service_assets l WHERE NOT EXISTS (SELECT 1 FROM assets a "
+                        "WHERE a.asset_id = l.asset_id) OR NOT EXISTS (SELECT 1 FROM services s "
+                        "WHERE s.service_id = l.service_id)") == 0
+    shared = store.scalar("SELECT max(n) FROM (SELECT count(*) AS n FROM service_assets GROUP BY asset_id)")
+    assert shared > 5                                                        # sites and clusters many services share

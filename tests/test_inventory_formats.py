@@ -4,6 +4,7 @@ commit and undo, shows the format it was read as, and updates only the columns i
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -159,18 +160,20 @@ def dependencies(store: Store) -> set[tuple[str, str]]:
 def test_servicenow_relationships_keep_the_dependencies_between_services(store):
     before = dependencies(store)
     preview = preview_inventory(store, [fixture("servicenow_cmdb_rel_ci.csv")])
+    # Runs on and Hosted on say what a service runs on: service_assets rows (tests below).
     assert [(f["format"], f["table"], f["rows"]) for f in preview.as_dict()["files"]] == [
-        ("servicenow relationships", "dependencies", 3)]
+        ("servicenow relationships", "dependencies", 3), ("servicenow relationships", "service_assets", 2)]
     warnings = [(row, reason.split(" not imported")[0], value) for _, row, column, reason, value
                 in problems(preview, "warning") if column == "type"]
     assert warnings == [
         (6, "1 relationship(s) of type 'Contains::Contained by'", "Contains::Contained by"),
-        (5, "1 relationship(s) of type 'Hosted on::Hosts'", "Hosted on::Hosts"),
-        (4, "1 relationship(s) of type 'Runs on::Runs'", "Runs on::Runs"),
         (7, "1 relationship(s) of type 'Sends data to::Receives data from'", "Sends data to::Receives data from"),
     ]
-    # A dependency on something that is no service is refused with its place, like any other.
-    assert [(row, column) for _, row, column, _, _ in problems(preview, "error")] == [(8, "child")]
+    # A dependency on something that is no service is refused with its place, like any other; so
+    # is a service running on an asset known neither in the store nor in the files.
+    errors = preview.problems[preview.problems.severity == "error"]
+    assert list(zip(errors.sheet, errors.row, errors.column, strict=True)) == [
+        ("dependencies", 8, "child"), ("service_assets", 4, "child"), ("service_assets", 5, "child")]
     imported(store, [fixture("servicenow_cmdb_rel_ci.csv")])
     # Depends on::Used by and Uses::Used by: the parent depends on the child.
     assert dependencies(store) == before | {("Customer Portal", "Core Ledger"), ("Mortgage Origination", "Core Ledger")}
@@ -283,3 +286,108 @@ def test_the_inventory_page_says_which_format_each_file_was_read_as(store_path):
                                   "columns not imported: sys_class_name, sys_id, support_group")
                for caption in captions), captions
     assert "bia_spreadsheet.csv: read as a business impact analysis." in captions
+
+
+# -- assets: Snipe-IT, ServiceNow CI lists, relationships to assets ---------------------------------------
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (["Asset Name", "Asset Tag", "Model", "Category", "Status", "Last Audit"], "snipe-it assets"),
+    (["Asset Tag", "Location", "Next Audit Date"], "snipe-it assets"),
+    (["name", "sys_class_name", "install_status", "last_discovered"], "servicenow cmdb cis"),
+    (["Name", "Class", "Status", "Operational status", "Most recent discovery", "Owned by"], "servicenow cmdb cis"),
+    (["name", "sys_class_name", "ip_address"], "servicenow cmdb cis"),
+    (["name", "sys_class_name", "busines_criticality"], "servicenow cmdb services"),   # no CI-only column
+    (["Asset Tag"], None),
+])
+def test_an_asset_export_header_says_its_format(header, expected):
+    found = recognise(header, None)
+    assert (found.format if found else None) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Servers", "server"), ("Database Servers", "database"), ("Firewalls", "network"), ("Laptops", "other"),
+    ("cmdb_ci_linux_server", "server"), ("cmdb_ci_db_instance", "database"), ("cmdb_ci_appl", "application"),
+    ("cmdb_ci_ip_router", "network"), ("cmdb_ci_cloud_service_account", "cloud service"),
+    ("cmdb_ci_datacenter", "site"), ("MSFT SQL Instance", "database"), ("Data Center", "site"),
+    ("Application", "application"), ("Load Balancer", "network"), ("Windows Server", "server"),
+])
+def test_a_category_or_ci_class_says_the_asset_class(raw, expected):
+    from itscm.workbook.formats import asset_class
+    assert asset_class(raw) == expected
+
+
+def assets(store: Store) -> dict[str, tuple]:
+    return {row[0]: row[1:] for row in store.rows(
+        "SELECT a.asset_id, a.name, a.asset_class, a.class_raw, a.location, a.lifecycle, a.status_raw, "
+        "a.last_verified, a.verified_by, s.name FROM assets a LEFT JOIN suppliers s USING (supplier_id)")}
+
+
+def test_a_snipe_it_asset_report_fills_the_assets_with_their_audits(store):
+    preview = preview_inventory(store, [fixture("snipe_it_assets.csv")])
+    assert [(f["format"], f["table"], f["rows"]) for f in preview.as_dict()["files"]] == [
+        ("snipe-it assets", "assets", 6)]
+    assert problems(preview, "error") == []
+    assert preview.tables["assets"]["inserted"] == 6
+    assert "Next Audit Date" in " ".join(preview.read.notes)             # known, deliberately not imported
+    imported(store, [fixture("snipe_it_assets.csv")])
+    found = assets(store)
+    assert found["SRV-0001"] == ("ledger-app-01", "server", "Servers", "London DC1", "live",
+                                 "Ready to Deploy (deployed)", dt.date(2026, 5, 2), "audit", "Acme Hosting")
+    assert found["SRV-0002"][:3] == ("SRV-0002", "database", "Database Servers")   # no name: known by its tag
+    assert found["NET-0007"][1] == "network" and found["NET-0007"][6:] == (None, None, "Dell Direct")
+    assert found["SRV-0099"][4:6] == ("retired", "Archived (archived)")
+    assert found["SRV-0100"][1] == "other" and found["SRV-0100"][4] == "live"      # broken, but it exists
+    assert found["SRV-0101"][4:6] == ("live", "Pending (pending)")
+    # The same report again changes nothing.
+    again = preview_inventory(store, [fixture("snipe_it_assets.csv")])
+    assert again.plan.writes == 0
+
+
+def test_a_servicenow_ci_list_fills_the_assets_with_their_discovery(store):
+    preview = preview_inventory(store, [fixture("servicenow_cmdb_ci.csv")])
+    assert [(f["format"], f["table"], f["rows"]) for f in preview.as_dict()["files"]] == [
+        ("servicenow cmdb cis", "assets", 7)]
+    assert problems(preview, "error") == []
+    imported(store, [fixture("servicenow_cmdb_ci.csv")])
+    found = {row[0]: row[1:] for row in assets(store).values()}        # by name: the CIs carry no tag but one
+    assert found["lnx-web-01"] == ("server", "Linux Server", "London DC1", "live", "Installed",
+                                   dt.date(2026, 6, 20), "discovery", None)
+    assert found["ledger-db-01"][0] == "database" and found["AWS eu-west-1"][0] == "cloud service"
+    assert found["AWS eu-west-1"][5:7] == (None, None)                  # never discovered: not verified
+    assert found["Core Banking App"][0] == "application" and found["London DC1"][0] == "site"
+    assert found["old-db-02"][3] == "retired"
+    assert store.scalar("SELECT asset_id FROM assets WHERE name = 'core-sw-01'") == "P100234"
+    assert store.scalar("SELECT asset_id FROM assets WHERE name = 'lnx-web-01'") == "asset-lnx-web-01"
+    assert store.scalar("SELECT owner FROM assets WHERE name = 'Core Banking App'") == "App Team, Payments"
+
+
+def test_a_servicenow_ci_list_with_labels_as_xlsx_reads_the_same(store):
+    book = workbook({"Page 1": [
+        ["Name", "Class", "Status", "Operational status", "Location", "Owned by", "Most recent discovery"],
+        ["lnx-web-01", "Linux Server", "Installed", "Operational", "London DC1", "Jane Ops", "2026-06-20 03:12:45"],
+        ["old-db-02", "Oracle Instance", "Retired", "Retired", "London DC1", "DBA Team", dt.datetime(2025, 1, 10, 2)],
+    ]})
+    preview, _ = imported(store, [("cmdb_ci_list.xlsx", book)])
+    assert [(f["format"], f["table"]) for f in preview.as_dict()["files"]] == [("servicenow cmdb cis", "assets")]
+    assert problems(preview, "error") == []
+    found = {row[0]: row[1:] for row in assets(store).values()}
+    assert found["lnx-web-01"][5:7] == (dt.date(2026, 6, 20), "discovery")
+    assert found["old-db-02"][:4] == ("database", "Oracle Instance", "London DC1", "retired")
+
+
+def test_relationships_to_cis_say_which_assets_a_service_runs_on(store):
+    files = [fixture("servicenow_cmdb_ci.csv"), fixture("servicenow_cmdb_rel_ci_assets.csv")]
+    preview = preview_inventory(store, files)
+    assert [(f["format"], f["table"], f["rows"]) for f in preview.as_dict()["files"]] == [
+        ("servicenow cmdb cis", "assets", 7), ("servicenow relationships", "dependencies", 2),
+        ("servicenow relationships", "service_assets", 3)]
+    # A CI running on a CI is no service's: refused with its place; Contains is not imported.
+    assert [(row, column) for _, row, column, _, _ in problems(preview, "error")] == [(3, "parent")]
+    assert [row for _, row, column, _, _ in problems(preview, "warning") if column == "type"] == [7]
+    imported(store, files)
+    assert store.rows("""SELECT s.name, a.name, l.relation FROM service_assets l
+                         JOIN services s USING (service_id) JOIN assets a USING (asset_id) ORDER BY 1, 2""") == [
+        ("Card Authorisation", "AWS eu-west-1", "hosted on"), ("Core Ledger", "Core Banking App", "runs on"),
+        ("Core Ledger", "ledger-db-01", "depends on")]
+    # "Depends on::Used by" to a service stays a dependency between services.
+    assert ("Card Authorisation", "Core Ledger") in dependencies(store)

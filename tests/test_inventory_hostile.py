@@ -4,17 +4,19 @@ without running anything), and the store untouched."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from itscm.store import Store
 from itscm.workbook import WorkbookError, export_bytes, preview_inventory
 from itscm.workbook import xlsx as xlsx_reader
-from tests.inventory_workbooks import imported, workbook
+from tests.inventory_workbooks import imported, with_shared_strings, workbook
 from tests.store_contents import table_contents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +83,94 @@ def test_xml_entity_expansion_is_refused(store, part):
         body = body[body.index("<", 1) if body.startswith("<?xml") else 0:]
         hostile = rezipped(data, replace={part: (laughs + body.replace("Changed Owner", "&lol9;")).encode()})
     refused(store, "laughs.xlsx", hostile, "declares XML entities")
+
+
+@pytest.mark.parametrize("where", ["behind a comment", "in UTF-16", "in a part of any name"])
+def test_a_dtd_is_refused_wherever_it_hides(store, where):
+    dtd = '<!DOCTYPE x [<!ENTITY e "boom">]>'
+    data = workbook(SERVICES)
+    if where == "in a part of any name":
+        hostile = rezipped(data, add={"xl/custom/anything.bin": f'<?xml version="1.0"?>{dtd}<x>&e;</x>'.encode()})
+    else:
+        part = "xl/worksheets/sheet1.xml"
+        body = zipfile.ZipFile(io.BytesIO(data)).read(part).decode()
+        body = body[body.index("<", 1) if body.startswith("<?xml") else 0:]
+        if where == "behind a comment":
+            hostile = rezipped(data, replace={part: f'<?xml version="1.0"?><!-- <a> -->{dtd}{body}'.encode()})
+        else:
+            hostile = rezipped(data, replace={part: ('\ufeff<?xml version="1.0" encoding="UTF-16"?>' + dtd + body)
+                                              .encode("utf-16-le")})
+    refused(store, "dtd.xlsx", hostile, "declares XML entities")
+
+
+def test_a_prolog_padded_past_a_megabyte_is_refused(store):
+    data = workbook(SERVICES)
+    part = "xl/worksheets/sheet1.xml"
+    body = zipfile.ZipFile(io.BytesIO(data)).read(part)
+    padded = b"<!--" + os.urandom(2**20).hex().encode() + b"-->" + body[body.index(b"<", 1):]   # no zip bomb
+    refused(store, "padded.xlsx", rezipped(data, replace={part: padded}), "more than 1 MB before its first element")
+
+
+def test_the_sheet_scan_sees_past_a_text_longer_than_its_block():
+    # A text of 9 MB without a '<' spans the scan's 8 MB blocks; the far cell after it still counts.
+    sheet = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             b'<row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c></row>'
+             b'<row r="2"><c r="A2" t="inlineStr"><is><t>' + b"a" * (9 * 2**20) + b'</t></is></c></row>'
+             b'<row r="400"><c r="XFD400" t="inlineStr"><is><t>far</t></is></c></row></sheetData></worksheet>')
+    package = zipfile.ZipFile(io.BytesIO(rezipped(workbook({"services": [["id"]]}),
+                                                  replace={"xl/worksheets/sheet1.xml": sheet})))
+    assert xlsx_reader._reader_for(package, "xl/worksheets/sheet1.xml", "x.xlsx", "services") == "openpyxl"
+    near = sheet.replace(b'r="400"><c r="XFD400"', b'r="3"><c r="B3"')
+    package = zipfile.ZipFile(io.BytesIO(rezipped(workbook({"services": [["id"]]}),
+                                                  replace={"xl/worksheets/sheet1.xml": near})))
+    assert xlsx_reader._reader_for(package, "xl/worksheets/sheet1.xml", "x.xlsx", "services") == "fastexcel"
+
+
+def run_cli_on(tmp_path: Path, store_path: Path, data: bytes) -> subprocess.CompletedProcess:
+    """The import run in a child process: a reader that allocated what the file asks for would
+    abort that process, not the tests."""
+    path = tmp_path / "hostile.xlsx"
+    path.write_bytes(data)
+    return subprocess.run([sys.executable, "-m", "itscm", "inventory", "import", str(path), "--store", str(store_path),
+                           "--dry-run"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_a_cell_at_the_last_row_and_column_is_refused_without_allocating_the_grid(store, store_path, tmp_path):
+    # calamine would hold A1:XFD1048576 as a dense grid of 32 bytes a cell: 550 GB, and abort.
+    sheet = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+             b'<row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c></row>'
+             b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>')
+    hostile = rezipped(workbook({"services": [["id"]]}), replace={"xl/worksheets/sheet1.xml": sheet})
+    store.close()
+    cli = run_cli_on(tmp_path, store_path, hostile)          # first: were it not refused, it would abort
+    assert cli.returncode == 1 and "more than 200,000 rows" in cli.stderr
+    assert len(cli.stderr.strip().splitlines()) == 1
+    with Store(store_path) as reopened:
+        refused(reopened, "far.xlsx", hostile, "more than 200,000 rows")
+
+
+def test_a_wide_sheet_is_read_by_openpyxl_rather_than_as_a_dense_grid(store):
+    book = load_workbook(io.BytesIO(workbook(SERVICES)))
+    book["services"]["XFD400"] = "far away"                  # 400 rows x 16,384 columns: 6.5 million cells
+    out = io.BytesIO()
+    book.save(out)
+    preview = preview_inventory(store, [("wide.xlsx", out.getvalue())])
+    assert [source.reader for source in preview.read.sources] == ["openpyxl"]
+    assert preview.plan.changes[["row_key", "field", "new"]].to_dict("records") == [
+        {"row_key": "svc1", "field": "owner", "new": "Changed Owner"}]
+
+
+def test_a_shared_string_count_the_part_cannot_hold_is_refused(store, store_path, tmp_path):
+    # calamine reserves memory for the declared count before reading a string.
+    hostile = with_shared_strings(workbook(SERVICES))
+    strings = zipfile.ZipFile(io.BytesIO(hostile)).read("xl/sharedStrings.xml")
+    hostile = rezipped(hostile, replace={"xl/sharedStrings.xml": strings.replace(
+        b'uniqueCount="4"', b'uniqueCount="10000000000"')})
+    store.close()
+    cli = run_cli_on(tmp_path, store_path, hostile)          # first: were it not refused, it would abort
+    assert cli.returncode == 1 and "damaged workbook" in cli.stderr
+    with Store(store_path) as reopened:
+        refused(reopened, "strings.xlsx", hostile, "declares 10,000,000,000 strings")
 
 
 def test_a_sheet_of_a_million_rows_is_refused_past_the_row_cap(store):

@@ -365,7 +365,7 @@ def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
     report = json.loads(dry.stdout)
     assert set(report) >= {"files", "tables", "rejected", "warnings", "problems"}
     assert report["files"][1] == {"file": "inventory.xlsx", "format": "xlsx", "table": "services", "rows": 6,
-                                  "reader": "fast"}
+                                  "reader": "fastexcel"}
     assert set(report["tables"]["services"]) == {"inserted", "updated", "unchanged", "retired", "rejected", "absent"}
     assert report["tables"]["services"]["updated"] == 1 and report["dry_run"]
     done = cli("import", str(tmp_path / "inventory.xlsx"), "--json", "--as", "ci@example.com")
@@ -383,7 +383,7 @@ def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
     # A folder of CSV files, exported and imported back: nothing to change.
     assert cli("export", "--to", str(tmp_path / "csv")).returncode == 0
     again = json.loads(cli("import", str(tmp_path / "csv"), "--dry-run", "--json").stdout)
-    assert len(again["files"]) == 9 and {f["format"] for f in again["files"]} == {"csv"}
+    assert len(again["files"]) == 11 and {f["format"] for f in again["files"]} == {"csv"}
     assert again["changes"] == [] and again["rejected"] == 0
 
 

@@ -28,7 +28,7 @@ from tests.conftest import SMALL_ORG_AS_OF
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = SMALL_ORG_AS_OF.isoformat()
 FILTERS = Filters(as_of=SMALL_ORG_AS_OF)
-BUILT_IN = ["coverage_pct", "attainment_pct", "downtime_cost", "stale_pct"]
+BUILT_IN = ["coverage_pct", "attainment_pct", "downtime_cost", "stale_pct", "inventory_currency_pct"]
 
 # The toy measure: the share of the drills held in the period that measured a recovery time
 # within the service's RTO.
@@ -104,7 +104,7 @@ def test_a_registered_measure_is_a_tile_on_the_overview(store_path, toy_measure)
     app = run_page("Overview.py")
     tiles = {metric.label: metric for metric in app.metric}
     assert list(tiles) == ["Critical-service coverage", "RTO attainment", "Downtime cost", "Stale plans",
-                           "Drills within RTO"]
+                           "Inventory currency", "Drills within RTO"]
     assert tiles["Drills within RTO"].value == pct(expected["pct"])
     assert tiles["Drills within RTO"].help == TOY.tile_help(expected) == "2 of 4 drills recovered within RTO"
     assert any("target ≥ 80 %" in markdown.value for markdown in app.markdown)
@@ -160,7 +160,7 @@ def test_a_registered_measure_has_its_target(store_path, toy_measure):
 def test_without_it_everything_is_as_before(store_path):
     store = open_store(store_path)
     assert [measure.key for measure in headline_measures()] == BUILT_IN
-    assert list(posture_targets(store)) == ["coverage_pct", "attainment_pct", "stale_pct"]
+    assert list(posture_targets(store)) == ["coverage_pct", "attainment_pct", "stale_pct", "inventory_currency_pct"]
     assert list(posture_trend(store, FILTERS).columns) == ["month", *BUILT_IN]
 
 

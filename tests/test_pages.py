@@ -142,6 +142,7 @@ def test_the_entrypoint_serves_every_page_with_shared_filters(store_env):
 # What each page says on a store just made with `init`. A new page needs its entry here.
 EMPTY_STORE_MESSAGES = {
     "Administration.py": "Nothing has been changed in this store yet.",
+    "Assets.py": "No asset in this store yet",
     "Changes.py": "No change upload yet.",
     "Consistency_checks.py": "holds no services yet",
     "Coverage.py": "holds no services yet",

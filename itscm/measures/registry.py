@@ -4,7 +4,7 @@ entries: the Overview tiles and unit table (itscm/ui/widgets.py), the posture su
 (pages/Administration.py), `summary` and `summary --json` (itscm/cli.py) and the benchmark.
 
 A new headline measure is its module, its page and one entry: `register(HeadlineMeasure(...))`.
-The four built in below are registered when this module is imported, in the order shown.
+The five built in below are registered when this module is imported, in the order shown.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ from itscm.filters import Filters
 from itscm.measures.attainment import attainment_summary, judged_attainment
 from itscm.measures.coverage import coverage_summaries, coverage_summary
 from itscm.measures.downtime import downtime_summary, downtime_total
+from itscm.measures.inventory_currency import (
+    inventory_currency_by_unit,
+    inventory_currency_summaries,
+    inventory_currency_summary,
+    inventory_currency_trend,
+)
 from itscm.measures.staleness import staleness_summaries, staleness_summary
 from itscm.store import Store
 
@@ -62,6 +68,8 @@ class HeadlineMeasure:
     # Roughly how long its summary takes beside the others': the posture summary starts the
     # longest first, so that the queries it runs two at a time end together.
     query_cost: int = 0
+    # What the tile shows instead of a missing figure, from the summary (None: "n/a").
+    no_data: Callable[[dict], str] | None = None
 
     def __post_init__(self) -> None:
         if self.format not in (PERCENT, MONEY):
@@ -76,6 +84,10 @@ class HeadlineMeasure:
     def target_label(self) -> str:
         """What its target means, as the targets form asks for it."""
         return f"{self.label} {'at least' if self.higher_is_better else 'at most'} (%)"
+
+    def missing_figure(self, summary: dict) -> str:
+        """The tile's text where the figure is missing."""
+        return self.no_data(summary) if self.no_data else "n/a"
 
     def previous_summary(self, store: Store, filters: Filters) -> dict:
         return (self.previous or self.summary)(store, filters)
@@ -101,7 +113,13 @@ def headline_measures() -> tuple[HeadlineMeasure, ...]:
     return tuple(_MEASURES.values())
 
 
-# -- the four built in --------------------------------------------------------------------------
+# -- the five built in --------------------------------------------------------------------------
+
+
+def _share(summary: dict) -> str:
+    """The continuity events' part of the downtime cost, in words (docs/DESIGN.md §17)."""
+    pct = summary["continuity_pct"]
+    return f"{summary['continuity_cost']:,.0f} ({'n/a' if pct is None else f'{pct:.1f} %'})"
 
 
 def _downtime_total(store: Store, filters: Filters) -> dict:
@@ -134,9 +152,11 @@ register(HeadlineMeasure(
     key="downtime_cost", name="downtime_cost", figure="total", label="Downtime cost", format=MONEY,
     higher_is_better=False, default_target=None,
     summary=downtime_summary, previous=_downtime_total, query_cost=4,
-    json_fields=("total", "unpriced_hours"),
-    tile_help=lambda s: f"{s['unpriced_hours']:,.0f} outage hours unpriced",
-    summary_text=lambda s: f"of which {s['breach_cost']:,.0f} beyond RTO; {s['unpriced_hours']:,.1f} h unpriced",
+    json_fields=("total", "unpriced_hours", "continuity_cost", "continuity_pct"),
+    tile_help=lambda s: f"All incidents; continuity events {_share(s)}. "
+                        f"{s['unpriced_hours']:,.0f} outage hours unpriced",
+    summary_text=lambda s: f"all incidents, continuity events {_share(s)}; of which {s['breach_cost']:,.0f} beyond "
+                           f"RTO; {s['unpriced_hours']:,.1f} h unpriced",
     unit_columns=(UnitColumn("downtime_cost", "Downtime cost", MONEY),),
 ))
 register(HeadlineMeasure(
@@ -153,4 +173,21 @@ register(HeadlineMeasure(
                            f"{s['services_without_plan']:,} live services without a plan",
     unit_columns=(UnitColumn("stale_pct", "Stale plans", PERCENT), UnitColumn("stale_plans", "Stale plans (n)", COUNT),
                   UnitColumn("services_without_plan", "No plan", COUNT)),
+))
+register(HeadlineMeasure(
+    key="inventory_currency_pct", name="inventory_currency", figure="pct", label="Inventory currency",
+    format=PERCENT, higher_is_better=True, default_target=95.0,
+    summary=inventory_currency_summary, at_dates=inventory_currency_summaries, query_cost=0,
+    json_fields=("assets", "verified", "pct"),
+    tile_help=lambda s: (
+        "No asset is linked to a live critical service in scope: import assets and service_assets with the "
+        "inventory workbook" if not s["assets"] else
+        f"{s['verified_later']:,} of {s['assets']:,} assets were verified after this date; the store keeps the "
+        "latest verification only, so it cannot say how current they were then" if s["pct"] is None else
+        f"{s['verified']:,} of {s['assets']:,} assets behind critical services verified within their interval"),
+    summary_text=lambda s: f"{s['verified']:,} of {s['assets']:,} assets behind critical services verified in interval",
+    unit_columns=(UnitColumn("inventory_currency_pct", "Inventory currency", PERCENT),
+                  UnitColumn("unverified_assets", "Unverified assets", COUNT)),
+    trend=inventory_currency_trend, by_unit=inventory_currency_by_unit,
+    no_data=lambda s: "no assets yet" if not s["assets"] else "n/a",
 ))

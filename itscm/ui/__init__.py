@@ -4,10 +4,12 @@ A module per job: `context` (page setup, the menu), `cache` (the store handle, c
 `filters` (the sidebar filters and periods), `signin` (who is using the app, and whether to show
 them a control), `widgets` (figures, messages, downloads, charts, the Overview's tiles and tables),
 `service_card`, `records`, `upload` and `changes` (the Services, Upload incidents and Changes
-pages' parts: the card, the continuity record forms, the upload previews). Pages use the
+pages' parts: the card, the continuity record forms, the upload previews), `assets` (the Assets
+page's parts, used as `ui.assets.<name>`). Pages use the
 names below as `ui.<name>`; everything else stays inside the package.
 """
 
+from itscm.ui import assets
 from itscm.ui.cache import cached_read
 from itscm.ui.changes import (
     asset_choices,
@@ -18,7 +20,7 @@ from itscm.ui.changes import (
     remember_change_commit,
 )
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
-from itscm.ui.filters import filter_scope_caption
+from itscm.ui.filters import downtime_share_caption, events_caption, filter_scope_caption
 from itscm.ui.inventory import explain_no_match
 from itscm.ui.records import new_service_form
 from itscm.ui.service_card import service_card
@@ -51,6 +53,7 @@ __all__ = [
     "NAVIGATION",
     "TIME_ZONES",
     "asset_choices",
+    "assets",
     "cached_read",
     "change_preview_summary",
     "changes_behind_table",
@@ -59,7 +62,9 @@ __all__ = [
     "committed_upload_summary",
     "confirmed_undo",
     "download_csv",
+    "downtime_share_caption",
     "entrypoint_setup",
+    "events_caption",
     "explain_empty",
     "explain_no_match",
     "filter_scope_caption",

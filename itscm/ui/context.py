@@ -40,6 +40,7 @@ NAVIGATION = {
     ],
     "Inventory and data": [
         ("pages/Services.py", "Services", ":material/lan:"),
+        ("pages/Assets.py", "Assets", ":material/dns:"),
         ("pages/Inventory.py", "Inventory", ":material/inventory_2:"),
         ("pages/Upload_incidents.py", "Upload incidents", ":material/upload_file:"),
         ("pages/Changes.py", "Changes", ":material/published_with_changes:"),

@@ -155,8 +155,8 @@ def retire_choices(sheets: list[str]) -> frozenset[str]:
     """One checkbox per sheet with rows absent from the files; off unless ticked."""
     if not sheets:
         return set()
-    st.markdown("**Rows absent from the files** are left as they are unless you tick their sheet: services and "
-                "plans are then retired, other rows removed.")
+    st.markdown("**Rows absent from the files** are left as they are unless you tick their sheet: services, "
+                "plans and assets are then retired, other rows removed.")
     columns = st.columns(min(len(sheets), 4))
     chosen = set()
     for index, sheet in enumerate(sheets):

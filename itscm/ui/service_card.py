@@ -1,5 +1,5 @@
 """A service's card on the Services page: its objectives, plans, drills and their findings,
-incidents, dependencies and suppliers, each tab with the forms its reader's role may use
+incidents, dependencies, suppliers and assets, each tab with the forms its reader's role may use
 (itscm/ui/records.py)."""
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def service_card(card: dict[str, pd.DataFrame], currency: str, *, user: Actor | 
     findings = card["findings"]
     open_findings = int((findings["state"] == "open").sum())
     overdue = int(findings["overdue"].fillna(False).sum())
-    plans, drills, findings_tab, incidents, dependencies, suppliers = st.tabs(
+    plans, drills, findings_tab, incidents, dependencies, suppliers, assets = st.tabs(
         ["Plans", "Drills", f"Findings ({open_findings} open" + (f", {overdue} overdue)" if overdue else ")"),
-         "Incidents", "Dependencies", "Suppliers"])
+         "Incidents", "Dependencies", "Suppliers", f"Assets ({len(card['assets'])})"])
     with plans:
         _table_or_note(card["plans"], "No plan.", column_config={
             "plan_id": "Plan", "title": "Title", "owner": "Owner", "status": "Status",
@@ -112,3 +112,10 @@ def service_card(card: dict[str, pd.DataFrame], currency: str, *, user: Actor | 
             "contract_end": st.column_config.DateColumn("Contract end", format="YYYY-MM-DD")})
         if acting:
             forms.supplier_forms(user, store, service_id, card["suppliers"])
+    with assets:
+        _table_or_note(card["assets"], "No asset recorded: the assets and service_assets sheets of the inventory "
+                                       "workbook say what the service runs on.", column_config={
+            "asset_id": "Asset", "asset": "Name", "asset_class": "Class", "relation": "Relation",
+            "location": "Location", "owner": "Owner", "lifecycle": "Lifecycle",
+            "last_verified": st.column_config.DateColumn("Last verified", format="YYYY-MM-DD"),
+            "verified_by": "How"})

@@ -103,7 +103,9 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
         with column:
             headline = headlines[measure.key]
             value = headline["value"]
-            st.metric(measure.label, headline_figure(value, measure, currency),
+            figure = measure.missing_figure(current[measure.name]) if value is None \
+                else headline_figure(value, measure, currency)
+            st.metric(measure.label, figure,
                       delta=_change(headline["change"], measure, currency), border=True,
                       delta_color="normal" if measure.higher_is_better else "inverse",
                       delta_description="vs previous period", help=measure.tile_help(current[measure.name]))

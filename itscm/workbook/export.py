@@ -84,6 +84,13 @@ EXPORT_SQL = {
     "findings": """
         SELECT finding_id, drill_id AS drill, what, owner, due_on, state, finding_id AS sort_key
         FROM drill_findings""",
+    "assets": """
+        SELECT a.asset_id, a.name, a.asset_class, a.class_raw, a.location, a.owner, p.name AS supplier, a.lifecycle,
+               a.status_raw, a.last_verified, a.verified_by, a.asset_id AS sort_key
+        FROM assets a LEFT JOIN suppliers p ON p.supplier_id = a.supplier_id""",
+    "service_assets": """
+        SELECT a.label AS service, l.asset_id AS asset, l.relation, (l.service_id, l.asset_id) AS sort_key
+        FROM service_assets l JOIN labels a ON a.service_id = l.service_id""",
 }
 
 
@@ -115,8 +122,8 @@ def _readme(book: Workbook) -> None:
         "(services.csv).",
         "A file changes only the columns it has: delete a column and the store keeps what it holds for it; an "
         "empty cell in a column that is there empties the value. Rows the store holds that the file lacks are "
-        "reported; with --retire-missing, services and plans are retired and other rows removed (a sheet without "
-        "rows, or with a rejected row, retires nothing).",
+        "reported; with --retire-missing, services, plans and assets are retired and other rows removed (a sheet "
+        "without rows, or with a rejected row, retires nothing).",
         "Durations (RTO, RPO, MTPD, contracted recovery time, RTA, data loss) are minutes as numbers, or text such "
         "as 4h, 4 hours, 30 minutes, 1 week, 2 weeks, Immediately, PT4H (ISO 8601) or 04:00. A header such as "
         "'RTO (hours)' makes its numbers hours (or minutes, days, weeks).",

@@ -3,7 +3,10 @@ file or sheet is called, and mapped onto the inventory sheets (itscm/workbook/sh
 they go through the same preview, commit and undo; a file updates only the columns it carries.
 
     ServiceNow CMDB service lists   cmdb_ci_service and its classes, CSV (field names) or XLSX (labels)
-    ServiceNow relationships        cmdb_rel_ci: parent, type, child -> the dependencies sheet
+    ServiceNow relationships        cmdb_rel_ci: parent, type, child -> the dependencies sheet, and
+                                    the service_assets sheet for a service running on an asset
+    ServiceNow CI lists             cmdb_ci_server, cmdb_ci_appl, cmdb_ci_db_instance, ... -> assets
+    Snipe-IT asset reports          Asset Tag, Asset Name, Category, Status, Last Audit, ... -> assets
     ciso-assistant assets           intuitem's asset export: primary assets -> services
     business impact analyses        a service column and RTO, RPO, MTPD or impact columns
 
@@ -29,10 +32,14 @@ SERVICENOW_SERVICES = "servicenow cmdb services"
 SERVICENOW_RELATIONSHIPS = "servicenow relationships"
 CISO_ASSISTANT_ASSETS = "ciso-assistant assets"
 BUSINESS_IMPACT_ANALYSIS = "business impact analysis"
+SERVICENOW_CIS = "servicenow cmdb cis"
+SNIPE_IT_ASSETS = "snipe-it assets"
 # Reasons in warnings name the format as people know it.
 LABELS = {SERVICENOW_SERVICES: "a ServiceNow CMDB service list", SERVICENOW_RELATIONSHIPS: "a ServiceNow "
           "relationship export (cmdb_rel_ci)", CISO_ASSISTANT_ASSETS: "a ciso-assistant asset export",
-          BUSINESS_IMPACT_ANALYSIS: "a business impact analysis"}
+          BUSINESS_IMPACT_ANALYSIS: "a business impact analysis",
+          SERVICENOW_CIS: "a ServiceNow CI list (servers, applications, databases, ...)",
+          SNIPE_IT_ASSETS: "a Snipe-IT asset report"}
 SHOWN_ROWS = 10   # rows named in a warning about many rows
 
 
@@ -79,8 +86,49 @@ _REL_UNREAD = set(_keys("sys_id", "connection_strength", "connection strength", 
                         "percent outage", "sys_updated_on", "updated", "sys_created_on", "created", "sys_updated_by",
                         "sys_created_by", "sys_mod_count", "parent.sys_class_name", "child.sys_class_name",
                         "parent class", "child class"))
-# cmdb_rel_ci types imported as a dependency of the parent on the child (see docs/DESIGN.md).
+# cmdb_rel_ci types imported as a dependency of the parent on the child (see docs/DESIGN.md); a
+# "Depends on::Used by" row whose child is an asset rather than a service is a service_assets row
+# (itscm/workbook/plan.py decides, knowing the store).
 DEPENDENCY_TYPES = {"depends on::used by", "uses::used by"}
+# cmdb_rel_ci types that say a service runs on an asset: always service_assets rows.
+ASSET_RELATION_TYPES = {"runs on::runs": "runs on", "hosted on::hosts": "hosted on"}
+# The split-off service_assets rows of a relationship export are read as a source of their own.
+SPLIT_SOURCE_OFFSET = 1_000_000
+
+# ServiceNow CI list exports (cmdb_ci and its classes: cmdb_ci_server, cmdb_ci_appl,
+# cmdb_ci_db_instance, ...): field names (CSV) or labels (XLSX). A column only a CI carries tells
+# it from a service list (which has the same name, class and status columns).
+_CI_MARKERS = set(_keys("last_discovered", "most recent discovery", "first_discovered", "first discovered",
+                        "discovery_source", "discovery source", "ip_address", "ip address", "fqdn", "host_name",
+                        "host name", "serial_number", "serial number", "asset_tag", "asset tag", "model_id",
+                        "model id", "manufacturer", "os", "operating system", "cpu_count", "cpu count", "ram",
+                        "install_directory", "install directory", "tcp_port", "tcp port(s)", "instance_name",
+                        "dns_domain", "dns domain"))
+_CI_CLASS = _keys("sys_class_name", "class")
+_CI_DISCOVERED = _keys("last_discovered", "most recent discovery")
+_CI_UNREAD = set(_keys("sys_id", "sys_updated_on", "updated", "sys_created_on", "created", "sys_updated_by",
+                       "sys_created_by", "first_discovered", "first discovered", "discovery_source",
+                       "discovery source", "ip_address", "ip address", "fqdn", "host_name", "host name",
+                       "serial_number", "serial number", "model_id", "model id", "manufacturer", "os",
+                       "operating system", "os_version", "os version", "cpu_count", "cpu count", "ram",
+                       "install_directory", "install directory", "tcp_port", "tcp port(s)", "instance_name",
+                       "dns_domain", "dns domain", "support_group", "support group", "managed_by", "managed by",
+                       "assigned_to", "assigned to", "company", "department", "short_description", "description",
+                       "environment", "version", "vendor", "used_for", "used for", "busines_criticality",
+                       "business criticality", "cost_center", "cost center", "category", "subcategory",
+                       "comments"))
+
+# Snipe-IT's custom asset report (ReportsController::postCustom, English labels).
+_SNIPE_TAG = _keys("asset tag")
+_SNIPE_MARKERS = set(_keys("asset name", "category", "model", "model no.", "status", "last audit",
+                           "next audit date", "serial", "manufacturer", "checked out", "default location",
+                           "order number", "purchased", "eol"))
+_SNIPE_UNREAD = set(_keys("company", "model", "model no.", "manufacturer", "serial", "purchased", "cost",
+                          "purchase cost", "eol", "order number", "default location", "address", "city", "state",
+                          "country", "zip", "checked out", "type", "username", "employee no.", "manager",
+                          "department", "title", "warranty", "warranty expires", "value", "diff",
+                          "fully depreciated", "checkout date", "expected checkin date", "created at", "updated at",
+                          "deleted", "next audit date", "notes"))
 
 # ciso-assistant's asset export (backend/core/views.py AssetViewSet.export_config; older releases
 # wrote fewer columns under the same names).
@@ -176,12 +224,29 @@ _SN_NAMES = _names(name=(_keys("name"), _Field("name")), tier=(_SN_CRITICALITY, 
                         _Field("rpo_minutes")),
                    mtpd=(_keys("u_mtpd", "u_mtd", "u_mao", "mtpd", "mtd"), _Field("mtpd_minutes")))
 _CISO_NAMES = _names(name=(_keys("name"), _Field("name")), owner=(_keys("owners", "owner"), _Field("owner")))
+_CI_NAMES = _names(name=(_keys("name"), _Field("name")), tag=(_keys("asset_tag", "asset tag"), _Field("asset_id")),
+                   location=(_keys("location"), _Field("location")),
+                   owner=(_keys("owned_by", "owned by"), _Field("owner")))
+_SNIPE_NAMES = _names(location=(_keys("location"), _Field("location")), supplier=(_keys("supplier"),
+                                                                                  _Field("supplier")))
 
 
 def recognise(header: list[str | None], named: Sheet | None) -> Recognised | None:
     """The format of a header row; `named` is the inventory sheet the file or tab is named after,
     if any (it wins over a business impact analysis, not over a distinctive export)."""
     keys = {name_key(text) for text in header if text is not None and str(text).strip()}
+    if keys & set(_SNIPE_TAG) and keys & _SNIPE_MARKERS:
+        found = _match(SHEETS_BY_NAME["assets"], header, _SNIPE_NAMES,
+                       {"tag": _SNIPE_TAG, "name": _keys("asset name"), "category": _keys("category"),
+                        "status": _keys("status"), "audit": _keys("last audit")}, _SNIPE_UNREAD)
+        found.format = SNIPE_IT_ASSETS
+        return found
+    if name_key("name") in keys and keys & _CI_MARKERS:
+        found = _match(SHEETS_BY_NAME["assets"], header, _CI_NAMES,
+                       {"class": _CI_CLASS, "operational": _SN_OPERATIONAL, "install": _SN_INSTALL,
+                        "discovered": _CI_DISCOVERED}, _CI_UNREAD)
+        found.format = SERVICENOW_CIS
+        return found
     if {_REL_PARENT, _REL_TYPE, _REL_CHILD} <= keys:
         names = {_REL_PARENT: _Field("service"), _REL_CHILD: _Field("depends_on")}
         found = _match(SHEETS_BY_NAME["dependencies"], header, names, {"type": (_REL_TYPE,)}, _REL_UNREAD)
@@ -285,16 +350,141 @@ def _servicenow_relationships(con, result, source, found: Recognised) -> None:
     rows_below = [row for (row,) in con.execute("SELECT DISTINCT row_no FROM wb_cells WHERE src = $src AND "
                                                 "row_no > 1 ORDER BY row_no", {"src": source.src}).fetchall()]
     skipped: dict[str, list[int]] = {}
+    on_assets: dict[int, str] = {}
     for row_no in rows_below:
         kind = typed.get(row_no, "")
-        if re.sub(r"\s+", " ", kind).lower() not in DEPENDENCY_TYPES:
+        key = re.sub(r"\s+", " ", kind).lower()
+        if key in ASSET_RELATION_TYPES:
+            on_assets[row_no] = ASSET_RELATION_TYPES[key]
+        elif key not in DEPENDENCY_TYPES:
             skipped.setdefault(kind, []).append(row_no)
     for kind, rows in sorted(skipped.items()):
         reason = (f"{len(rows)} relationship(s) of type {kind!r} not imported (only 'Depends on::Used by' and "
-                  "'Uses::Used by' are dependencies between services; relations to assets come later): rows "
-                  if kind else f"{len(rows)} relationship(s) without a type not imported: rows ") + _row_list(rows)
+                  "'Uses::Used by' are dependencies, and 'Runs on::Runs' and 'Hosted on::Hosts' say what a "
+                  "service runs on): rows " if kind else
+                  f"{len(rows)} relationship(s) without a type not imported: rows ") + _row_list(rows)
         result.problem(source, rows[0], source.header[position], "warning", reason, kind or None)
-    _drop_rows(con, source, [row for rows in skipped.values() for row in rows])
+    if on_assets:
+        _split_asset_rows(con, result, source, on_assets)
+    _drop_rows(con, source, [row for rows in skipped.values() for row in rows] + sorted(on_assets))
+
+
+def _split_asset_rows(con, result, source, relations: dict[int, str]) -> None:
+    """The rows saying a service runs on or is hosted on a CI, read as service_assets rows: a
+    source of their own over the same file, with the relation as a column."""
+    from itscm.workbook.read import Source  # read.py imports this module
+
+    sheet = SHEETS_BY_NAME["service_assets"]
+    columns = {position: column.field for position, column in source.match.columns.items()}
+    parent = next(position for position, field_name in columns.items() if field_name == "service")
+    child = next(position for position, field_name in columns.items() if field_name == "depends_on")
+    rows = sorted(relations)
+    split = Source(SPLIT_SOURCE_OFFSET + source.src, source.file, source.format, source.title, sheet,
+                   [source.header[parent], source.header[child], "relation"],
+                   HeaderMatch({0: sheet.column("service"), 1: sheet.column("asset"), 2: sheet.column("relation")},
+                               {}, [], []), len(rows), source.reader, blank_keeps=True)
+    con.execute("""
+        INSERT INTO wb_cells SELECT $split, row_no, CASE col_no WHEN $parent THEN 0 ELSE 1 END, kind, text, TRUE
+        FROM wb_cells WHERE src = $src AND list_contains($rows, row_no) AND col_no IN ($parent, $child)
+    """, {"split": split.src, "src": source.src, "rows": rows, "parent": parent, "child": child})
+    con.execute("INSERT INTO wb_cells SELECT $split, unnest($rows), 2, 's', unnest($texts), TRUE",
+                {"split": split.src, "rows": rows, "texts": [relations[row] for row in rows]})
+    result.sources.append(split)
+
+
+_ASSET_CLASS_WORDS = (   # the first class whose words appear in a category or CI class wins
+    ("database", r"\bdb\b|database|sql|oracle|postgres|mysql|mongo|db2|sybase"),
+    ("network", r"network|netgear|router|switch|firewall|load balancer|\blb\b|\bwan\b|\blan\b"),
+    ("cloud service", r"cloud|saas|paas|iaas|\baws\b|azure|\bgcp\b"),
+    ("site", r"data ?cent(er|re)|datacenter|\bsite\b|building|facility|\blocation\b"),
+    ("server", r"server|\bhost\b|\bvm\b|virtual|hypervisor|esx|\bcomputer\b|mainframe"),
+    ("application", r"\bappl\b|application|software|\bapp\b"),
+)
+
+
+def asset_class(raw: str) -> str:
+    """The asset class a Snipe-IT category or a ServiceNow class (field name or label) says:
+    server, database, application, network, cloud service, site, else other."""
+    words = name_key(raw)
+    return next((name for name, pattern in _ASSET_CLASS_WORDS if re.search(pattern, words)), "other")
+
+
+# Snipe-IT writes a status as "name (meta)": meta is deployable, deployed, pending, undeployable
+# or archived (AssetPresenter::statusMeta). Archived assets are retired; the rest exist.
+_SNIPE_RETIRED = {"archived"}
+
+
+def _snipe_lifecycle(status: str) -> str:
+    meta = re.search(r"\(([^()]*)\)\s*$", status)
+    word = name_key(meta[1] if meta else status)
+    return "retired" if word in _SNIPE_RETIRED else "live"
+
+
+def _texts(con, source, role_position: int | None) -> dict[int, str]:
+    if role_position is None:
+        return {}
+    return {row_no: text.strip() for row_no, _, text in _cells(con, source.src, [role_position])}
+
+
+def _snipe_it_assets(con, result, source, found: Recognised) -> None:
+    special = found.special
+    tags = _texts(con, source, special.get("tag"))
+    names = _texts(con, source, special.get("name"))
+    sheet = source.sheet
+    _add_column(con, source, source.header[special["tag"]], sheet.column("asset_id"), None, tags)
+    if "name" in special or tags:
+        # An asset without a name in Snipe-IT is known by its tag.
+        _add_column(con, source, source.header[special["name"]] if "name" in special else "Asset Tag (as name)",
+                    sheet.column("name"), None, {row: names.get(row) or tag for row, tag in tags.items()}
+                    | {row: name for row, name in names.items() if row not in tags})
+    if "category" in special:
+        categories = _texts(con, source, special["category"])
+        header = source.header[special["category"]]
+        _add_column(con, source, header, sheet.column("class_raw"), None, categories)
+        _add_column(con, source, f"{header} (class)", sheet.column("asset_class"), None,
+                    {row: asset_class(text) for row, text in categories.items()})
+    if "status" in special:
+        statuses = _texts(con, source, special["status"])
+        header = source.header[special["status"]]
+        _add_column(con, source, header, sheet.column("status_raw"), None, statuses)
+        _add_column(con, source, f"{header} (lifecycle)", sheet.column("lifecycle"), None,
+                    {row: _snipe_lifecycle(text) for row, text in statuses.items()})
+    if "audit" in special:
+        audits = _texts(con, source, special["audit"])
+        header = source.header[special["audit"]]
+        _add_column(con, source, header, sheet.column("last_verified"), None, audits)
+        _add_column(con, source, f"{header} (how)", sheet.column("verified_by"), None,
+                    {row: "audit" for row in audits})
+
+
+def _servicenow_cis(con, result, source, found: Recognised) -> None:
+    special = found.special
+    sheet = source.sheet
+    if "class" in special:
+        classes = _texts(con, source, special["class"])
+        header = source.header[special["class"]]
+        _add_column(con, source, header, sheet.column("class_raw"), None, classes)
+        _add_column(con, source, f"{header} (class)", sheet.column("asset_class"), None,
+                    {row: asset_class(text.removeprefix("cmdb_ci_")) for row, text in classes.items()})
+    statuses = [special[role] for role in ("install", "operational") if role in special]
+    if statuses:
+        said: dict[int, list[str]] = {}
+        raw: dict[int, str] = {}
+        for row_no, col_no, text in _cells(con, source.src, statuses):
+            table = _OPERATIONAL if col_no == special.get("operational") else _INSTALL
+            said.setdefault(row_no, []).append(table.get(name_key(text), text.strip()))
+            raw.setdefault(row_no, text.strip())   # the install status when there is one
+        header = " / ".join(str(source.header[position]) for position in statuses)
+        _add_column(con, source, header, sheet.column("status_raw"), None, raw)
+        _add_column(con, source, f"{header} (lifecycle)", sheet.column("lifecycle"), None,
+                    {row: "retired" if "retired" in values else next((v for v in values if v != "live"), "live")
+                     for row, values in said.items()})
+    if "discovered" in special:
+        discovered = _texts(con, source, special["discovered"])
+        header = source.header[special["discovered"]]
+        _add_column(con, source, header, sheet.column("last_verified"), None, discovered)
+        _add_column(con, source, f"{header} (how)", sheet.column("verified_by"), None,
+                    {row: "discovery" for row in discovered})
 
 
 def _objectives(text: str) -> tuple[dict[str, str], list[str]]:
@@ -362,7 +552,8 @@ def _ciso_assets(con, result, source, found: Recognised) -> None:
 
 PREPARE: dict[str, Callable] = {SERVICENOW_SERVICES: _servicenow_services,
                                 SERVICENOW_RELATIONSHIPS: _servicenow_relationships,
-                                CISO_ASSISTANT_ASSETS: _ciso_assets}
+                                CISO_ASSISTANT_ASSETS: _ciso_assets, SNIPE_IT_ASSETS: _snipe_it_assets,
+                                SERVICENOW_CIS: _servicenow_cis}
 
 
 def prepare(con, result, source, found: Recognised) -> None:

@@ -8,9 +8,10 @@ would change (old -> new), the stored rows absent from the files, and the proble
 `drop_plan(cursor)` removes the temp tables; the commit (itscm/workbook/commit.py) writes from them.
 
 Rows are resolved in the order they refer to each other: business units, services (and aliases),
-suppliers, dependencies, service_suppliers, plans, reviews, drills, findings. A reference is
-matched case- and space-insensitively: to a service by id, then by name or alias; to a unit or a
-supplier by name; to a plan, a drill by id. A unit or supplier named but known nowhere is created
+suppliers, assets, dependencies, service_suppliers, service_assets, plans, reviews, drills, findings.
+A reference is matched case- and space-insensitively: to a service by id, then by name or alias; to
+a unit or a supplier by name; to an asset by id, then by name; to a plan, a drill by id. A unit or
+supplier named but known nowhere is created
 (and reported); an unknown service, plan or drill rejects the row. A row whose key repeats an
 earlier row's is rejected. Each statement's SQL is constant; values are parameters or come from
 tables.
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from itscm.workbook.cycles import strongly_connected
+from itscm.workbook.formats import SERVICENOW_RELATIONSHIPS
 from itscm.workbook.read import ReadResult, Source
 from itscm.workbook.sheets import ALIAS_SEPARATOR, SHEETS_BY_NAME
 from itscm.workbook.targets import FIELD_COLUMNS, ID_PREFIXES, RETIRE, TARGETS, TARGETS_BY_TABLE, Target
@@ -367,7 +369,9 @@ class _Planner:
 
     def create_suppliers(self) -> None:
         named = self.sql("""
-            SELECT min(supplier) FROM inv_service_suppliers n WHERE ok AND supplier IS NOT NULL
+            SELECT min(supplier) FROM (SELECT supplier FROM inv_service_suppliers WHERE ok
+                                       UNION ALL SELECT supplier FROM inv_assets WHERE ok) n
+            WHERE supplier IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM suppliers s WHERE inv_key(s.name) = inv_key(n.supplier))
               AND NOT EXISTS (SELECT 1 FROM inv_suppliers s WHERE inv_key(s.name) = inv_key(n.supplier))
             GROUP BY inv_key(supplier) ORDER BY 1
@@ -384,9 +388,30 @@ class _Planner:
         depends_on, depends_on_joins = self.service_ref("depends_on", "depends_on_id")
         self.load("dependencies", f"{service}, {depends_on}", f"{service_joins} {depends_on_joins}",
                   keys=("service", "depends_on"))
+        self.dependencies_on_assets()
         self.reject_service_ref("dependencies", "service", "service_id")
         self.reject_service_ref("dependencies", "depends_on", "depends_on_id")
         self.reject_repeats("dependencies", "(r.service_id, r.depends_on_id)", "dependency")
+
+    def dependencies_on_assets(self) -> None:
+        """A relationship export's "Depends on::Used by" row whose child is no service but one
+        asset (stored or on the assets sheet) says the service depends on that asset: it leaves the
+        dependencies for inv_relationship_assets, which service_assets adds to its rows."""
+        relationship_srcs = [source.src for source in self.read.sources if source.format == SERVICENOW_RELATIONSHIPS]
+        self.sql("""
+            CREATE OR REPLACE TEMP TABLE inv_relationship_assets AS
+            SELECT r.src, r.row_no, r.ok, r.service, r.depends_on AS asset, 'depends on' AS relation,
+                   r.has_service, TRUE AS has_asset, TRUE AS has_relation, r.service_key,
+                   r.depends_on_key AS asset_key, r.service_id, r.service_id_matches,
+                   coalesce(i.asset_id, n.asset_id) AS asset_id, 1 AS asset_matches
+            FROM inv_dependencies r
+            LEFT JOIN inv_asset_ids i ON i.k = r.depends_on_key
+            LEFT JOIN inv_asset_names n ON n.k = r.depends_on_key AND n.n = 1
+            WHERE list_contains($srcs, r.src) AND r.depends_on IS NOT NULL AND r.depends_on_id IS NULL
+              AND r.depends_on_id_matches IS NULL AND coalesce(i.asset_id, n.asset_id) IS NOT NULL
+        """, {"srcs": relationship_srcs})
+        self.sql("DELETE FROM inv_dependencies r WHERE EXISTS (SELECT 1 FROM inv_relationship_assets a "
+                 "WHERE a.src = r.src AND a.row_no = r.row_no)")
 
     def service_suppliers(self) -> None:
         service, joins = self.service_ref("service", "service_id")
@@ -410,6 +435,74 @@ class _Planner:
         self.reject("service_suppliers", "r.supplier_id IS NULL", "supplier",
                     "'no such supplier: its row on the suppliers sheet was rejected'")
         self.reject_repeats("service_suppliers", "(r.service_id, r.supplier_id)", "link")
+
+    def assets(self) -> None:
+        replace, given, own_joins = self.own_id("asset_id", "assets")
+        self.load("assets", f"{given}, FALSE AS is_new, NULL::VARCHAR AS supplier_id", own_joins, replace,
+                  keys=("asset_id",))
+        if self.without_id("assets"):
+            # Without an id: the stored asset of that name, if just one.
+            self.sql("""
+                UPDATE inv_assets r SET asset_id = s.asset_id
+                FROM (SELECT inv_key(name) AS k, min(asset_id) AS asset_id, count(*) AS n FROM assets GROUP BY ALL) s
+                WHERE r.given_id IS NULL AND s.k = inv_key(r.name) AND s.n = 1
+            """)
+            self.reject("assets", "r.given_id IS NULL AND r.asset_id IS NULL AND (SELECT count(*) FROM assets s "
+                        "WHERE inv_key(s.name) = inv_key(r.name)) > 1", "name",
+                        "'several stored assets have this name; give the asset id'")
+        self.reject("assets", "r.has_name AND r.name IS NULL", "name", "'an asset needs a name'")
+        self.reject("assets", "r.name IS NULL AND NOT EXISTS (SELECT 1 FROM assets s WHERE s.asset_id = r.asset_id)",
+                    "name", "'a new asset needs a name'")
+        self.assign_ids("assets", "asset_id", "r.name", "assets", "asset_id")
+        self.reject_repeats("assets", "inv_key(r.asset_id)", "asset")
+        # What a service_assets row (or a relationship export's child) may name: an asset by id,
+        # else by a name that one asset has, stored or on the sheet.
+        self.sql("""
+            CREATE OR REPLACE TEMP TABLE inv_asset_ids AS
+            SELECT inv_key(asset_id) AS k, min(asset_id) AS asset_id FROM (
+                SELECT asset_id FROM assets UNION ALL SELECT asset_id FROM inv_assets WHERE ok) GROUP BY ALL
+        """)
+        self.sql("""
+            CREATE OR REPLACE TEMP TABLE inv_asset_names AS
+            SELECT k, min(asset_id) AS asset_id, count(DISTINCT asset_id) AS n FROM (
+                SELECT inv_key(name) AS k, asset_id FROM assets
+                WHERE asset_id NOT IN (SELECT asset_id FROM inv_assets WHERE ok AND has_name)
+                UNION ALL SELECT inv_key(name), asset_id FROM inv_assets WHERE ok AND name IS NOT NULL
+            ) WHERE k <> '' GROUP BY k
+        """)
+
+    def asset_suppliers(self) -> None:
+        self.sql("""
+            UPDATE inv_assets r SET supplier_id = m.ids[1] FROM inv_supplier_names m
+            WHERE r.ok AND m.k = inv_key(r.supplier) AND len(m.ids) = 1
+        """)
+        self.reject("assets", "r.supplier IS NOT NULL AND r.supplier_id IS NULL AND EXISTS (SELECT 1 FROM "
+                    "inv_supplier_names m WHERE m.k = inv_key(r.supplier))", "supplier",
+                    "'several suppliers have this name'")
+        self.reject("assets", "r.supplier IS NOT NULL AND r.supplier_id IS NULL", "supplier",
+                    "'no such supplier: its row on the suppliers sheet was rejected'")
+
+    @staticmethod
+    def asset_ref(field_name: str) -> tuple[str, str]:
+        """(columns, joins) resolving t.<field_name> to asset_id: by id, else by a name one asset
+        has; asset_matches counts the assets a name names."""
+        return ("coalesce(asset_by_id.asset_id, CASE WHEN asset_by_name.n = 1 THEN asset_by_name.asset_id END) "
+                "AS asset_id, asset_by_name.n AS asset_matches",
+                f"LEFT JOIN inv_asset_ids asset_by_id ON asset_by_id.k = t.{field_name}_key "
+                f"LEFT JOIN inv_asset_names asset_by_name ON asset_by_name.k = t.{field_name}_key")
+
+    def service_assets(self) -> None:
+        service, service_joins = self.service_ref("service", "service_id")
+        asset, asset_joins = self.asset_ref("asset")
+        self.load("service_assets", f"{service}, {asset}", f"{service_joins} {asset_joins}",
+                  keys=("service", "asset"))
+        self.sql("INSERT INTO inv_service_assets BY NAME SELECT * FROM inv_relationship_assets")
+        self.reject_service_ref("service_assets", "service", "service_id")
+        self.reject("service_assets", "r.asset IS NOT NULL AND r.asset_id IS NULL AND r.asset_matches > 1", "asset",
+                    "'names several assets; give the asset id'")
+        self.reject("service_assets", "r.asset IS NOT NULL AND r.asset_id IS NULL", "asset",
+                    "'no such asset in the store or among the accepted rows of the assets sheet'")
+        self.reject_repeats("service_assets", "(r.service_id, r.asset_id)", "service and asset")
 
     def plans(self) -> None:
         service, service_joins = self.service_ref("service", "service_id")
@@ -593,6 +686,12 @@ class _Planner:
         self.plan_table(t["drill_findings"], f"""
             SELECT r.src, r.row_no, r.ok, r.finding_id, {', '.join('r.' + c for c in t['drill_findings'].data)},
                    {flags('findings', t['drill_findings'].data)} FROM inv_findings r""")
+        self.plan_table(t["assets"], f"""
+            SELECT r.src, r.row_no, r.ok, r.asset_id, {', '.join('r.' + c for c in t['assets'].data)},
+                   {flags('assets', t['assets'].data)} FROM inv_assets r""")
+        self.plan_table(t["service_assets"], f"""
+            SELECT r.src, r.row_no, r.ok, r.service_id, r.asset_id, r.relation,
+                   {flags('service_assets', ('relation',))} FROM inv_service_assets r""")
 
         # Aliases a services row carrying the column no longer lists: removed with that row's update.
         self.sql("""
@@ -609,6 +708,9 @@ class _Planner:
         # Absent rows, the leaves first: what refers to a unit, a supplier or a drill after the
         # import decides whether --retire-missing may remove it.
         self.absent(t["drill_findings"], "findings", "SELECT finding_id FROM inv_findings WHERE finding_id IS NOT NULL")
+        self.absent(t["service_assets"], "service_assets",
+                    "SELECT service_id, asset_id FROM inv_service_assets WHERE asset_id IS NOT NULL")
+        self.absent(t["assets"], "assets", "SELECT asset_id FROM inv_assets WHERE asset_id IS NOT NULL")
         self.absent(t["drills"], "drills", "SELECT drill_id FROM inv_drills WHERE drill_id IS NOT NULL",
                     removable_sql="""NOT EXISTS (SELECT 1 FROM drill_findings f WHERE f.drill_id = s.drill_id
                                      AND f.finding_id NOT IN (SELECT finding_id FROM inv_plan_drill_findings
@@ -628,8 +730,14 @@ class _Planner:
                                          SELECT (service_id, supplier_id) FROM inv_plan_service_suppliers
                                          WHERE action = 'delete'))
                                      AND NOT EXISTS (SELECT 1 FROM inv_plan_service_suppliers l
-                                                     WHERE l.supplier_id = s.supplier_id AND l.action = 'insert')""",
-                    kept_reason="services still rely on them")
+                                                     WHERE l.supplier_id = s.supplier_id AND l.action = 'insert')
+                                     AND NOT EXISTS (SELECT 1 FROM assets a LEFT JOIN inv_plan_assets p
+                                                     ON p.asset_id = a.asset_id AND p.action = 'update'
+                                                     WHERE CASE WHEN p.has_supplier_id THEN p.supplier_id
+                                                                ELSE a.supplier_id END = s.supplier_id)
+                                     AND NOT EXISTS (SELECT 1 FROM inv_plan_assets p WHERE p.action = 'insert'
+                                                     AND p.supplier_id = s.supplier_id)""",
+                    kept_reason="services or assets still rely on them")
         self.absent(t["dependencies"], "dependencies",
                     "SELECT service_id, depends_on_id FROM inv_dependencies WHERE depends_on_id IS NOT NULL")
         self.absent(t["services"], "services", "SELECT service_id FROM inv_services WHERE service_id IS NOT NULL")
@@ -727,10 +835,11 @@ class _Planner:
 
 
 _STEPS = ("business_units", "services", "create_units", "service_units", "service_aliases", "service_index",
-          "suppliers", "dependencies", "service_suppliers", "create_suppliers", "service_supplier_links", "plans",
-          "plan_reviews", "drills", "findings", "compare")
+          "suppliers", "assets", "dependencies", "service_suppliers", "create_suppliers", "service_supplier_links",
+          "asset_suppliers", "service_assets", "plans", "plan_reviews", "drills", "findings", "compare")
 _SCRATCH = ["inv_stored_service_names", "inv_unit_names", "inv_supplier_names", "inv_aliases", "inv_alias_clashes",
             "inv_service_ids", "inv_service_names", "inv_plan_ids", "inv_drill_ids", "inv_repeats",
+            "inv_asset_ids", "inv_asset_names", "inv_relationship_assets",
             *[f"inv_{sheet}" for sheet in FIELD_COLUMNS]]
 
 

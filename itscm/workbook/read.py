@@ -68,7 +68,7 @@ class Source:
     header: list[str | None]
     match: HeaderMatch
     rows: int                # data rows below the header
-    reader: str              # fast, openpyxl or csv
+    reader: str              # fastexcel, openpyxl or csv (itscm/workbook/xlsx.py says which reads what)
     usable: bool = True      # False when a required column is missing: no row of it is read
     # An export's empty cell says the other system does not record it, not that it is empty: the
     # row then leaves that field as it is (a recognised format, itscm/workbook/formats.py).

@@ -21,6 +21,9 @@ PLAN_STATUSES = ("draft", "approved", "retired")
 DRILL_OUTCOMES = ("passed", "partial", "failed")
 FINDING_STATES = ("open", "closed", "risk accepted")
 YES_NO = ("yes", "no")
+ASSET_CLASSES = ("server", "database", "application", "network", "cloud service", "site", "other")
+VERIFIED_BY = ("audit", "discovery", "review")
+ASSET_RELATIONS = ("runs on", "hosted on", "depends on")
 ALIAS_SEPARATOR = ";"
 
 # How a cell is read (itscm/workbook/cells.py parses each kind).
@@ -216,6 +219,51 @@ SHEETS: tuple[Sheet, ...] = (
                    help="open, closed or risk accepted; empty means open."),
         ),
         absent="removed", other_names=("drill findings", "drill_findings"),
+    ),
+    Sheet(
+        "assets", "assets",
+        "One row per asset behind a service: a server, a database, an application, a network device, a cloud "
+        "service or a site. An asset is known by its id (the asset tag, or the CI name); a row without an id is "
+        "matched to the stored asset of that name, else it is a new asset (its id is made from its name).",
+        (
+            Column("id", "asset_id", width=18, other_headers=("asset id", "asset tag", "tag"),
+                   help="The asset tag or CI name the source keys it by; empty for a new asset (one is made)."),
+            Column("name", "name", width=32, other_headers=("asset", "asset name"),
+                   help="The asset's name (a new asset needs one)."),
+            Column("class", "asset_class", CHOICE, choices=ASSET_CLASSES, width=14, other_headers=("asset class",),
+                   help="What kind of asset it is."),
+            Column("class as the source wrote it", "class_raw", width=24, other_headers=("class raw",),
+                   help="The category or CI class of the file it came from (Snipe-IT category, ServiceNow "
+                        "sys_class_name), kept as written."),
+            Column("location", "location", width=20, help="Where it is (a site, a data centre, a cloud region)."),
+            Column("owner", "owner", width=20, help="Who answers for it."),
+            Column("supplier", "supplier", width=24,
+                   help="Who supplies or runs it, by name: a supplier in the store or on the suppliers sheet "
+                        "(one known nowhere is created and reported)."),
+            Column("lifecycle", "lifecycle", CHOICE, choices=LIFECYCLES, blank="live", width=10,
+                   help="live or retired; empty means live."),
+            Column("status as the source wrote it", "status_raw", width=20, other_headers=("status raw",),
+                   help="The status of the file it came from (Snipe-IT status label, ServiceNow install status), "
+                        "kept as written."),
+            Column("last verified", "last_verified", DATE, width=14, other_headers=("verified on",),
+                   help="When the asset was last seen to be as recorded: an audit, a discovery scan or a review."),
+            Column("verified by", "verified_by", CHOICE, choices=VERIFIED_BY, width=12, other_headers=("verified how",),
+                   help="How it was verified: audit, discovery or review."),
+        ),
+        absent="lifecycle set to retired",
+    ),
+    Sheet(
+        "service_assets", "service_assets",
+        "One row per asset a service runs on. A service is known by its id, name or alias; an asset by its "
+        "id, else its name.",
+        (
+            Column("service", "service", required=True, width=32, help=_SERVICE_REF + "."),
+            Column("asset", "asset", required=True, width=28, other_headers=("asset id", "asset tag"),
+                   help="The asset, by id or name: an asset in the store or on the assets sheet."),
+            Column("relation", "relation", CHOICE, choices=ASSET_RELATIONS, width=12,
+                   help="How the service uses it: runs on, hosted on or depends on."),
+        ),
+        absent="removed", other_names=("service assets",),
     ),
 )
 

@@ -30,6 +30,10 @@ FIELD_COLUMNS = {
                "data_loss_minutes": "data_loss_minutes"},
     "findings": {"finding_id": "finding_id", "drill": "drill_id", "what": "what", "owner": "owner", "due_on": "due_on",
                  "state": "state"},
+    "assets": {"asset_id": "asset_id", "name": "name", "asset_class": "asset_class", "class_raw": "class_raw",
+               "location": "location", "owner": "owner", "supplier": "supplier_id", "lifecycle": "lifecycle",
+               "status_raw": "status_raw", "last_verified": "last_verified", "verified_by": "verified_by"},
+    "service_assets": {"service": "service_id", "asset": "asset_id", "relation": "relation"},
 }
 
 
@@ -77,9 +81,15 @@ TARGETS: tuple[Target, ...] = (
            "p.drill_id"),
     Target("drill_findings", "findings", ("finding_id",), ("drill_id", "what", "owner", "due_on", "state"),
            "p.finding_id", {"state": "'open'"}, stamped=True),
+    Target("assets", "assets", ("asset_id",),
+           ("name", "asset_class", "class_raw", "location", "owner", "supplier_id", "lifecycle", "status_raw",
+            "last_verified", "verified_by"), "p.asset_id", {"lifecycle": "'live'"}),
+    Target("service_assets", "service_assets", ("service_id", "asset_id"), ("relation",),
+           "p.service_id || ' on ' || p.asset_id"),
 )
 TARGETS_BY_TABLE = {target.table: target for target in TARGETS}
 # What --retire-missing does with a stored row absent from a sheet that has rows.
-RETIRE = {"services": ("lifecycle", "'retired'"), "plans": ("status", "'retired'")}
+RETIRE = {"services": ("lifecycle", "'retired'"), "plans": ("status", "'retired'"),
+          "assets": ("lifecycle", "'retired'")}
 ID_PREFIXES = {"business_units": "bu", "services": "svc", "suppliers": "sup", "plans": "plan", "drills": "drill",
-               "findings": "finding"}
+               "findings": "finding", "assets": "asset"}

@@ -1,27 +1,39 @@
 """An .xlsx file -> its cells, as rows of (sheet, row, column, kind, text) in a DuckDB table,
-refusing hostile files with one line before anything is inflated or parsed.
+refusing hostile files with one line before anything is parsed.
 
 Checks, in order, each a `WorkbookError`: the size (50 MB); the signature (an encrypted workbook or
 an old .xls is an OLE compound file; a CSV renamed .xlsx is text); the zip's directory (a member
 declaring more than 100 times its compressed size, or more than 1 GB in all, is a zip bomb: refused
-before inflating anything; zipfile never inflates a member beyond its declared size); a DTD in any
-part (a workbook never declares entities; defusedxml refuses them in the parts parsed as XML); more
-than 200,000 rows in a sheet. A macro-enabled workbook is read without its macros: only cell values
-are read, nothing in the file is ever run, and the reader notes it.
+before inflating anything; zipfile never inflates a member beyond its declared size); a DTD in the
+prolog of any XML part (a workbook never declares entities: refused before any parser sees the
+file, and defusedxml refuses them again in the parts openpyxl parses); a shared-string table
+declaring more strings than its part could hold (calamine reserves memory for the count first);
+more than 200,000 rows in a sheet. A macro-enabled workbook is read without its macros: only cell
+values are read, nothing in the file is ever run, and the reader notes it.
 
-Reading. openpyxl parses cells at about 40,000 a second on our machines, and an inventory of
-10,000 services is a million cells; so cell values take a fast path: each sheet's XML is inflated
-in blocks, cut into rows in Python, and its cells are matched by DuckDB's regular expressions
-against the plain shape every spreadsheet program writes (`<c r="B2" s="1" t="s"><v>0</v></c>`,
-with an optional formula and a saved value, or an inline string). A sheet with anything else (a
-cell without a reference or with its attributes in another order, a namespace prefix, a character
-reference or an entity other than XML's five, CDATA) is read by openpyxl instead (read-only, values
-only, through defusedxml), and so is a shared-string table that is not plain: the fast path only
-ever reads what it fully understands, and never expands an entity. Tests read the same workbooks
-both ways and compare.
+Who reads what. Cell values are read by fastexcel (calamine, in Rust, to Arrow): an inventory of
+10,000 services is a million cells, which it reads in well under a second, where openpyxl reads
+about 40,000 cells a second. fastexcel hands each sheet over as text columns (dtypes "string"),
+which a DuckDB UNPIVOT turns into one row per cell; each cell's kind is recovered from that text,
+whose shapes fastexcel fixes: a date '2024-03-01 00:00:00', a yes/no 'true', a number '60' or
+'1.5' (printed with at most nine decimals, so a sheet holding a number with four or more is read a
+second time as numbers, exactly), and an error value as a cell error ('Error(NA)' -> '#N/A'). A
+text cell that looks exactly like one of these is read as that kind; the import parses such a cell
+to the same value either way.
 
-Formulas are never evaluated: a formula's saved value is read, and a formula without one is a
-cell of kind 'f', which the import rejects.
+Three kinds of sheet are read by openpyxl instead (read-only, values only, through defusedxml), as
+a plain scan of the sheet's inflated XML finds them -- substring checks, no parsing:
+- a sheet holding a formula (an `<f>` element). Formulas are never evaluated: a formula's saved
+  value is read, and a formula without one is a cell of kind 'f', which the import rejects.
+  calamine reads a formula without a saved value as an empty cell, so it cannot tell them apart.
+- a sheet whose cells do not all carry their plain reference (`<c r="B2"`), or whose element names
+  carry a namespace prefix: the scan could not bound what calamine would allocate for it.
+- a sheet reaching far (beyond column Z or row 99,999) whose grid would exceed 6 million cells:
+  calamine holds a sheet as a dense grid of 32 bytes a cell, from its first used cell to its last,
+  and one cell at XFD1048576 would ask for 550 GB and abort the process. A sheet reaching past row
+  200,001 is refused there and then.
+The scan of a sheet runs in a thread, a sheet ahead of fastexcel. Tests read the same workbooks
+with fastexcel and with openpyxl and compare.
 """
 
 from __future__ import annotations
@@ -31,12 +43,13 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from posixpath import dirname, join, normpath
 
-import duckdb
+import fastexcel
 import pyarrow as pa
+import pyarrow.compute as pc
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
@@ -48,7 +61,13 @@ MAX_COMPRESSION_RATIO = 100           # deflate reaches 1,000:1 on a bomb; sheet
 RATIO_CHECKED_FROM_BYTES = 2**20      # smaller members cannot inflate to anything that matters
 MAX_UNCOMPRESSED_BYTES = 2**30
 MAX_MEMBERS = 10_000
+# calamine's dense grid of a sheet, at 32 bytes a cell: 6 million cells is 192 MB, room for the
+# row cap at 26 columns (an inventory's largest sheet, 60,000 drills of 8 columns, is under half a
+# million).
+MAX_GRID_CELLS = 6_000_000
 _BLOCK_BYTES = 8 * 2**20
+_PROLOG_BYTES = 64 * 2**10
+_MAX_PROLOG_BYTES = 2**20            # a workbook's prolog is a line; comments could pad it
 
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -56,7 +75,6 @@ _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _OFFICE_DOCUMENT = _REL_NS + "/officeDocument"
-_DTD = re.compile(r"<!DOCTYPE|<!ENTITY")
 
 
 @dataclass
@@ -66,7 +84,7 @@ class RawSheet:
     src: int
     header: list[str | None]
     rows: int                       # data rows below the header (rows with at least one cell)
-    reader: str                     # 'fast' or 'openpyxl'
+    reader: str                     # 'fastexcel' or 'openpyxl'
 
 
 @dataclass
@@ -125,6 +143,7 @@ def check_package(data: bytes, file_name: str) -> tuple[zipfile.ZipFile, list[st
     if any(name.lower().endswith("vbaproject.bin") for name in names):
         notes.append(f"{file_name} is macro-enabled: its cell values were read, its macros were not "
                      "(nothing in a workbook is ever run).")
+    _refuse_entity_declarations(package, file_name)
     return package, notes
 
 
@@ -138,6 +157,79 @@ def _looks_like_text(data: bytes) -> bool:
         text = head.decode("cp1252", "replace")
     controls = sum(1 for char in text if char < " " and char not in "\t\r\n")
     return controls <= len(text) // 100
+
+
+def _refuse_entity_declarations(package: zipfile.ZipFile, file_name: str) -> None:
+    """Refuses a part whose prolog (what precedes its root element) declares a DTD or an entity;
+    every part is looked at, whatever its name, for a relationship can point anywhere. Only the
+    first block of each part is inflated (more only for a prolog longer than a block)."""
+    for member in package.infolist():
+        if member.is_dir():
+            continue
+        try:
+            with package.open(member) as part:
+                head = part.read(_PROLOG_BYTES)
+                complete = len(head) < _PROLOG_BYTES
+                declares = _prolog_declares_entities(head, complete)
+                while declares is None:
+                    if len(head) >= _MAX_PROLOG_BYTES:
+                        raise WorkbookError(f"{file_name} is refused: its part {member.filename} starts with "
+                                            f"more than {_MAX_PROLOG_BYTES // 2**20} MB before its first element.")
+                    more = part.read(_PROLOG_BYTES)
+                    head, complete = head + more, len(more) < _PROLOG_BYTES
+                    declares = _prolog_declares_entities(head, complete)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+            raise WorkbookError(f"{file_name} is a damaged workbook ({member.filename}: {error}).") from None
+        if declares:
+            raise WorkbookError(f"{file_name} is refused: its part {member.filename} declares XML entities "
+                                "(a DTD), which a workbook never does.")
+        _check_declared_strings(head, member, file_name)
+
+
+# A shared-string table's count, which calamine reserves memory for before reading a string: a
+# count the part could not hold (an item is at least `<si/>`) would abort the process.
+_DECLARED_STRINGS = re.compile(r"<(?:[^\s<>/!?]+:)?sst\s[^>]*?\buniqueCount\s*=\s*[\"'](\d+)")
+
+
+def _check_declared_strings(head: bytes, member: zipfile.ZipInfo, file_name: str) -> None:
+    declared = _DECLARED_STRINGS.search(_head_text(head))
+    if declared and int(declared[1]) > member.file_size // len("<si/>") + 1:
+        raise WorkbookError(f"{file_name} is a damaged workbook ({member.filename} declares {int(declared[1]):,} "
+                            f"strings, more than its {member.file_size:,} bytes can hold).")
+
+
+_UTF16_STARTS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be", b"<\0": "utf-16-le",
+                 b"\0<": "utf-16-be"}
+_PROLOG_STEPS = (("<?", "?>"), ("<!--", "-->"))
+
+
+def _head_text(head: bytes) -> str:
+    """The start of a part as text (UTF-8, or UTF-16 by its byte order mark or its first '<')."""
+    encoding = next((name for start, name in _UTF16_STARTS.items() if head.startswith(start)), "utf-8")
+    return head.decode(encoding, "replace").lstrip("\ufeff \t\r\n")
+
+
+def _prolog_declares_entities(head: bytes, complete: bool) -> bool | None:
+    """True when an XML prolog holds a declaration (<!DOCTYPE, <!ENTITY); False when the root
+    element, or anything that is not XML, comes first; None when `head` stops inside the prolog
+    (never when `complete`). Comments and processing instructions are stepped over whole, so that
+    a comment cannot hide a DTD behind something that looks like the root."""
+    text = _head_text(head)
+    at = 0
+    while True:
+        if len(text) - at < len("<!DOCTYPE") and not complete:
+            return None
+        if not text.startswith("<", at):
+            return False                                  # not XML, or text before the root: no DTD
+        step = next(((opening, closing) for opening, closing in _PROLOG_STEPS if text.startswith(opening, at)), None)
+        if step is None:
+            return text.startswith("<!", at)              # a declaration, or else the root element
+        end = text.find(step[1], at + len(step[0]))
+        if end < 0:
+            return False if complete else None
+        at = end + len(step[1])
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
 
 
 def _xml(package: zipfile.ZipFile, name: str, file_name: str):
@@ -171,10 +263,7 @@ def _rels(package: zipfile.ZipFile, part: str, file_name: str) -> dict[str, tupl
 
 @dataclass(frozen=True)
 class _Parts:
-    workbook: str
     sheets: list[tuple[str, str]]        # (title, part path), in the workbook's order
-    shared_strings: str | None
-    date_styles: list[int]               # style ids whose number format shows a date or time
     epoch_1904: bool
 
 
@@ -190,33 +279,93 @@ def _parts(package: zipfile.ZipFile, file_name: str) -> _Parts:
         target = rels.get(sheet.get(f"{{{_REL_NS}}}id"))
         if target and target[0].endswith("/worksheet"):
             sheets.append((sheet.get("name", ""), target[1]))
-    shared = next((path for kind, path in rels.values() if kind.endswith("/sharedStrings")), None)
-    styles = next((path for kind, path in rels.values() if kind.endswith("/styles")), None)
     properties = book.find(f"{{{_MAIN_NS}}}workbookPr")
     epoch_1904 = properties is not None and properties.get("date1904", "0").lower() in ("1", "true")
-    return _Parts(workbook, sheets, shared, _date_styles(package, styles, file_name), epoch_1904)
+    return _Parts(sheets, epoch_1904)
 
 
-def _date_styles(package: zipfile.ZipFile, styles: str | None, file_name: str) -> list[int]:
-    """Cell style ids showing dates or times, as openpyxl decides them (its `is_date_format`)."""
-    from openpyxl.styles.numbers import builtin_format_code, is_date_format
+# -- which reader reads a sheet ------------------------------------------------------------------
 
-    root = _xml(package, styles, file_name) if styles else None
-    if root is None:
-        return []
-    custom = {int(fmt.get("numFmtId", -1)): fmt.get("formatCode", "")
-              for fmt in root.iter(f"{{{_MAIN_NS}}}numFmt")}
-    cell_xfs = root.find(f"{{{_MAIN_NS}}}cellXfs")
-    found = []
-    for index, xf in enumerate(() if cell_xfs is None else cell_xfs.iter(f"{{{_MAIN_NS}}}xf")):
-        number_format = int(xf.get("numFmtId", 0))
-        code = custom.get(number_format) or builtin_format_code(number_format)
-        if code and is_date_format(code):
-            found.append(index)
-    return found
+FASTEXCEL, OPENPYXL = "fastexcel", "openpyxl"
+_FORMULA = re.compile(rb"<f[\s>/]")
+# A cell whose reference is not its first attribute, or that has none (calamine would place it by
+# counting, which the scan does not bound); a second reference; an element with a namespace prefix
+# (looked for only where ':c' or ':f' occurs at all).
+_UNREFERENCED_CELL = re.compile(rb'<c(?! r="[A-Z])[\s>/]')
+_SECOND_REFERENCE = b'" r="'
+_PREFIXED_CELL = re.compile(rb"<[^\s<>/!?]+:[cf][\s>/]")
+# References reduced to their shape (letters -> A, digits -> 0), so that a cell beyond column Z or
+# row 99,999 is a plain substring; such a sheet's references are then read exactly.
+_REFERENCE_SHAPES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", b"A" * 26 + b"0" * 10)
+_FAR_CELLS = (b'<c r="AA', b'<c r="A000000')
+_NEAR_BOUND = (99_999, 26)
+_REFERENCE = re.compile(rb'<c r="([A-Z]+)([0-9]+)"')
 
 
-# -- cells ---------------------------------------------------------------------------------------
+def _reader_for(package: zipfile.ZipFile, path: str, file_name: str, title: str) -> str:
+    """FASTEXCEL or OPENPYXL, from substring checks on the sheet's cells (its <sheetData>),
+    inflated in blocks cut before a '<' so that no tag is split; raises for a sheet past the row
+    cap. Each check is a pass over the bytes in C (a regular expression with a literal start,
+    a substring, a translation), not a parse."""
+    inside, last_row, last_column = False, 0, 0
+    carry = b""
+    try:
+        with package.open(path) as part:
+            while True:
+                block = part.read(_BLOCK_BYTES)
+                text = carry + block if carry else block
+                cut = len(text) if not block else max(text.rfind(b"<"), 0)
+                low, carry = 0, text[cut:]
+                if len(carry) > _BLOCK_BYTES:
+                    # A tag, then more than a block of text without a '<': the text holds nothing
+                    # the checks look for, so only the tag is carried on (carrying it all would
+                    # copy it again with every block).
+                    closing = carry.find(b">")
+                    if closing < 0:
+                        return OPENPYXL                           # a tag longer than a block
+                    carry = carry[:closing + 1]
+                if not inside:
+                    low = text.find(b"<sheetData", 0, cut)
+                    if low < 0:
+                        if text.find(b":sheetData", 0, cut) >= 0:
+                            return OPENPYXL
+                        if not block:
+                            return OPENPYXL                       # no cells the checks could see
+                        continue
+                    if text.startswith(b"<sheetData/>", low):
+                        break
+                    inside = True
+                end = text.find(b"</sheetData>", low, cut)
+                high = cut if end < 0 else end
+                if _FORMULA.search(text, low, high) or _UNREFERENCED_CELL.search(text, low, high) \
+                        or text.find(_SECOND_REFERENCE, low, high) >= 0 \
+                        or ((text.find(b":c", low, high) >= 0 or text.find(b":f", low, high) >= 0)
+                            and _PREFIXED_CELL.search(text, low, high)):
+                    return OPENPYXL
+                shapes = text.translate(_REFERENCE_SHAPES)
+                if any(shapes.find(far, low, high) >= 0 for far in _FAR_CELLS):
+                    for letters, digits in _REFERENCE.findall(text, low, high):
+                        last_row = max(last_row, int(digits))
+                        last_column = max(last_column, _column_number(letters))
+                    if last_row > MAX_ROWS_PER_SHEET + 1:
+                        raise _too_many_rows(file_name, title)
+                elif high > low:
+                    last_row, last_column = max(last_row, _NEAR_BOUND[0]), max(last_column, _NEAR_BOUND[1])
+                if end >= 0 or not block:
+                    break
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+        raise WorkbookError(f"{file_name} is a damaged workbook ({path}: {error}).") from None
+    return OPENPYXL if last_row * last_column > MAX_GRID_CELLS else FASTEXCEL
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+# -- reading -------------------------------------------------------------------------------------
 
 CELLS_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS wb_cells (
@@ -225,113 +374,9 @@ CREATE TABLE IF NOT EXISTS wb_cells (
     col_no  INTEGER NOT NULL,   -- 0 for column A
     kind    VARCHAR NOT NULL,   -- s text, n number, d date, b yes/no, e error, f formula without a value
     text    VARCHAR NOT NULL,
-    plain   BOOLEAN             -- the fast path understood it fully (see _fast_sheet)
+    plain   BOOLEAN             -- always true (kept for the readers of this table)
 )
 """
-
-
-def _unescaped(expr: str) -> str:
-    """XML's five entities decoded (&amp; last, so '&amp;lt;' stays '&lt;') and line ends as an XML
-    parser normalises them; only for text holding either. Character references are not plain."""
-    decoded = expr
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "''"), ("&amp;", "&")):
-        decoded = f"replace({decoded}, '{entity}', '{char}')"
-    decoded = f"replace(replace({decoded}, chr(13) || chr(10), chr(10)), chr(13), chr(10))"
-    return f"CASE WHEN contains({expr}, '&') OR contains({expr}, chr(13)) THEN {decoded} ELSE {expr} END"
-
-
-def _not_plain_text(expr: str) -> str:
-    """Text holding CDATA, a comment, a character reference or an entity other than XML's five.
-    CASE, not AND: DuckDB evaluates both sides of an AND for every row, and the regex only needs
-    to look at the rare text with an '&'."""
-    return (f"(contains({expr}, '<!') OR CASE WHEN contains({expr}, '&') THEN contains("
-            f"regexp_replace({expr}, '&(?:amp|lt|gt|quot|apos);', '', 'g'), '&') ELSE FALSE END)")
-
-
-def _runs_text(expr: str) -> str:
-    """The text of a string item: its <t> and its rich-text runs' <t>, phonetic runs left out."""
-    return (f"array_to_string(regexp_extract_all(regexp_replace({expr}, '<rPh\\b[\\s\\S]*?</rPh>', '', 'g'), "
-            f"'<t(?:\\s[^>]*)?>([^<]*)</t>', 1), '')")
-
-
-_SHARED_STRINGS_SQL = f"""
-INSERT INTO wb_shared_strings
-SELECT idx, replace({_unescaped(_runs_text("si"))}, 'x005F_', ''), NOT {_not_plain_text("si")}
-FROM (SELECT idx, regexp_replace(piece, '^[\\s\\S]*?(<si>)', '\\1') AS si FROM wb_pieces)
-WHERE contains(si, '<si>')
-"""
-
-# Row start tags and empty cells carry nothing; what is left of a row splits into cells. Without
-# an empty element in the row, its start tag is all there is to cut (most rows: cheaper).
-_ROW_TAGS_AND_EMPTY_CELLS = r"<row\b[^>]*>|<c [^>]*/>"
-# The plain cell: reference (column and row lengths checked after: a bounded repetition costs RE2
-# more than the check), then style, then type, then any other attributes; a formula (kept
-# only to know there was one); a value, or an inline string (plain: one <t>; else runs). The
-# closing tag is cut by the split.
-_PLAIN_CELL = (r'^<c r="([A-Z]+)([0-9]+)"(?: s="([0-9]+)")?(?: t="([A-Za-z]+)")?(?: [a-zA-Z:0-9]+="[^"]*")*>'
-               r'(<f[^>]*/>|<f[^>]*>[^<]*</f>)?(?:<v>([^<]*)</v>|<v\s*/>)?'
-               r'(?:<is><t(?: xml:space="preserve")?>([^<]*)</t></is>|<is>([\s\S]*?)</is>)?$')
-# A date cell's serial -> ISO text, as openpyxl's from_excel computes it (1900's phantom leap day
-# included); a time of day alone is put on 1899-12-30, as openpyxl's time values are read.
-_DATE_FROM_SERIAL = """
-    CASE WHEN serial >= 0 AND serial < 1
-         THEN strftime(TIMESTAMP '1899-12-30' + to_milliseconds(round(serial * 86400000)::BIGINT), '%Y-%m-%dT%H:%M:%S')
-         WHEN serial >= 1 AND serial < 2958466
-         THEN strftime($epoch + to_days((floor(serial) + CASE WHEN NOT $epoch_1904 AND serial < 60 THEN 1 ELSE 0 END)
-                                        ::INTEGER)
-                       + to_milliseconds(round((serial - floor(serial)) * 86400000)::BIGINT), '%Y-%m-%dT%H:%M:%S')
-    END
-"""
-_COL_NO = ("(CASE len(col) WHEN 1 THEN ascii(col[1]) - 65 "
-           "WHEN 2 THEN (ascii(col[1]) - 64) * 26 + ascii(col[2]) - 65 "
-           "ELSE ((ascii(col[1]) - 64) * 26 + ascii(col[2]) - 64) * 26 + ascii(col[3]) - 65 END)")
-# Two statements per block of rows: cells matched, then typed and written, each
-# with whether the fast path fully understood it (a sheet with any cell it did not is read again
-# by openpyxl). Temp tables between them, not CTEs: each field of a match read from its struct
-# would run the regex again, and a materialised CTE cost more than the tables here.
-_FAST_MATCH_SQL = """
-CREATE OR REPLACE TEMP TABLE wb_matched AS
-SELECT unnest(regexp_extract(cell, $plain_cell, ['col', 'rn', 's', 't', 'f', 'v', 'simple', 'rich']))
-FROM (SELECT ltrim(unnest(string_split(
-          CASE WHEN contains(piece, '/>') THEN regexp_replace(piece, $row_tags_and_empty_cells, '', 'g')
-               ELSE substr(piece, strpos(piece, '>') + 1) END, '</c>'))) AS cell
-      FROM wb_pieces)
-WHERE cell <> ''
-"""
-_FAST_CELLS_SQL = f"""
-INSERT INTO wb_cells
-SELECT $src, coalesce(rn, 0), CASE WHEN len(col) BETWEEN 1 AND 3 THEN {_COL_NO} ELSE 0 END,
-    CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN 'f'
-         WHEN t IN ('s', 'inlineStr', 'str') THEN 's'
-         WHEN t IN ('b', 'e', 'd') THEN t
-         WHEN is_date THEN CASE WHEN date_text IS NULL THEN 'e' ELSE 'd' END
-         ELSE 'n' END,
-    coalesce(CASE WHEN f AND v = '' AND simple = '' AND rich = '' THEN ''
-         WHEN t = 's' THEN ss.text
-         WHEN t = 'inlineStr' AND rich <> '' THEN {_unescaped(_runs_text("rich"))}
-         WHEN t = 'inlineStr' THEN {_unescaped("simple")}
-         WHEN t = 'str' THEN {_unescaped("v")}
-         WHEN t = 'b' THEN CASE WHEN v = '1' THEN 'TRUE' ELSE 'FALSE' END
-         WHEN t IN ('e', 'd') THEN v
-         WHEN is_date THEN coalesce(date_text, '#VALUE!')
-         ELSE v END, ''),      -- '' only for a cell that is not plain (a sheet openpyxl reads again)
-    col <> '' AND len(col) <= 3 AND rn BETWEEN 1 AND 1048576 AND t IN ('', 's', 'inlineStr', 'str', 'b', 'e', 'd', 'n')
-        AND (t <> 's' OR ss.idx IS NOT NULL)
-        AND NOT {_not_plain_text("v")} AND NOT {_not_plain_text("simple")} AND NOT {_not_plain_text("rich")}
-FROM (SELECT col, TRY_CAST(nullif(rn, '') AS INTEGER) AS rn, t, f <> '' AS f, v, simple, rich, is_date,
-             CASE WHEN is_date THEN {_DATE_FROM_SERIAL.replace("serial", "TRY_CAST(v AS DOUBLE)")} END AS date_text
-      FROM (SELECT *, t IN ('', 'n') AND list_contains($date_styles, nullif(s, '')::INTEGER) AS is_date
-            FROM wb_matched)
-      WHERE v <> '' OR simple <> '' OR rich <> '' OR f <> '' OR col = '')
-LEFT JOIN wb_shared_strings ss ON ss.idx = CASE WHEN t = 's' THEN TRY_CAST(v AS INTEGER) END
-"""
-_FAST_CELLS_INLINE_SQL = (_FAST_CELLS_SQL.replace("LEFT JOIN wb_shared_strings ss ON ss.idx = CASE WHEN t = 's' "
-                                                  "THEN TRY_CAST(v AS INTEGER) END", "")
-                          .replace("ss.text", "NULL").replace("ss.idx", "NULL"))
-
-
-class _NotPlain(Exception):
-    pass
 
 
 def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -> Workbook:
@@ -342,170 +387,140 @@ def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -
     with package:
         parts = _parts(package, file_name)
         con.execute(CELLS_TABLE_SQL)
-        con.execute("CREATE OR REPLACE TEMP TABLE wb_shared_strings (idx INTEGER, text VARCHAR, plain BOOLEAN)")
-        shared_plain = parts.shared_strings is None or _fast_shared_strings(con, package, parts.shared_strings,
-                                                                                file_name)
-        src = first_src
+        to_read = []
         for title, path in parts.sheets:
             if not wanted(title):
                 result.ignored_sheets.append(title)
                 continue
             if path not in package.namelist():
                 raise WorkbookError(f"{file_name} is a damaged workbook (its sheet {title!r} is missing).")
-            sheet = None
-            if shared_plain:
-                try:
-                    sheet = _fast_sheet(con, package, path, file_name, title, src, parts)
-                except (_NotPlain, duckdb.Error):   # anything the fast path did not foresee: openpyxl reads it
+            to_read.append((title, path))
+        # Each sheet's scan runs in a thread, a sheet ahead, while fastexcel and DuckDB (which
+        # release the GIL) read the one before; leaving the executor waits for a scan under way,
+        # before the zip it reads is closed. DuckDB inserts a sheet (one Arrow batch) on one
+        # thread: more only add overhead to that insert (0.55 s of CPU instead of 0.3 for the
+        # 10,000-service workbook).
+        threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        con.execute("SET threads = 1")
+        with ThreadPoolExecutor(max_workers=1) as scanner:
+            scans = [scanner.submit(_reader_for, package, path, file_name, title) for title, path in to_read]
+            try:
+                calamine = None
+                for src, ((title, _), scan) in enumerate(zip(to_read, scans, strict=True), start=first_src):
                     sheet = None
-            if sheet is None:
-                sheet = _openpyxl_sheet(con, data, file_name, title, src)
-            result.sheets.append(sheet)
-            src += 1
-        con.execute("DROP TABLE IF EXISTS wb_shared_strings")
+                    if scan.result() == FASTEXCEL:
+                        if calamine is None:
+                            calamine = _calamine(lambda: fastexcel.read_excel(data), file_name, title)
+                        sheet = _fastexcel_sheet(con, calamine, file_name, title, src, parts.epoch_1904)
+                    if sheet is None:
+                        sheet = _openpyxl_sheet(con, data, file_name, title, src)
+                    result.sheets.append(sheet)
+            finally:
+                for scan in scans:
+                    scan.cancel()
+                con.execute(f"SET threads = {threads}")     # an integer DuckDB gave: nothing to inject
     return result
 
 
-def _blocks(package: zipfile.ZipFile, path: str, file_name: str, start: str) -> Iterator[str]:
-    """A part's text after its `start` element's opening tag, in blocks of about 8 MB (nothing for
-    an empty `<start/>`). Refuses a DTD in what precedes it; anything but plain UTF-8 without
-    namespace prefixes is not plain."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    head, started = "", False
+def _calamine(call, file_name: str, title: str):
+    """fastexcel's answer, or its failure as one line (a damaged file). A Rust panic arrives as
+    pyo3's PanicException, which derives from BaseException, not Exception."""
     try:
-        with package.open(path) as part:
-            while True:
-                block = part.read(_BLOCK_BYTES)
-                final = not block
-                text = decoder.decode(block, final=final)
-                if not started:
-                    head += text
-                    at = head.find(start)
-                    opened = head.find(">", at) if at >= 0 else -1
-                    if _DTD.search(head if opened < 0 else head[:at]):
-                        raise WorkbookError(f"{file_name} is refused: its part {path} declares XML entities "
-                                            "(a DTD), which a workbook never does.")
-                    if opened < 0:
-                        if final:
-                            return
-                        continue
-                    declaration = head[:200]
-                    if ('encoding="' in declaration
-                            and not re.search(r'encoding="utf-?8"', declaration, re.IGNORECASE)) \
-                            or _PREFIXED_ROOT.search(head[:at]):
-                        raise _NotPlain
-                    if head[opened - 1] == "/":
-                        return
-                    text, head, started = head[opened + 1:], "", True
-                if text:
-                    yield text
-                if final:
-                    return
-    except UnicodeDecodeError:
-        raise _NotPlain from None
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise WorkbookError(f"{file_name} is a damaged workbook ({path}: {error}).") from None
+        return call()
+    except Exception as error:
+        detail = " ".join(str(error).split()) or type(error).__name__
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        detail = "the reader failed on it"
+    raise WorkbookError(f"{file_name} is a damaged workbook (sheet {title!r}: {detail[:160]}).")
 
 
-_PREFIXED_ROOT = re.compile(r"<[A-Za-z_][\w.-]*:(?:worksheet|sst)\b")
+# A number as fastexcel prints it (no leading zero, no trailing one), a date and time as it prints
+# it, and the error values of calamine's CellErrorType.
+_NUMBER_TEXT = r"-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?"
+_DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+_CELL_ERRORS = {"Div0": "#DIV/0!", "NA": "#N/A", "Name": "#NAME?", "Null": "#NULL!", "Num": "#NUM!",
+                "Ref": "#REF!", "Value": "#VALUE!", "GettingData": "#GETTING_DATA"}
+_CELL_ERROR_DETAIL = re.compile(r"'Error\((\w+)\)'")
+# A time of day alone: calamine puts it on the epoch's first day (1899-12-31, or 1904-01-01 in a
+# 1904 workbook); openpyxl's time values, which the import was written against, on 1899-12-30.
+_UNPIVOT_SQL = f"""
+INSERT INTO wb_cells
+SELECT $src, row_no, col::INTEGER, kind,
+       CASE kind WHEN 'b' THEN upper(raw)
+                 WHEN 'd' THEN CASE WHEN starts_with(raw, $time_day) THEN '1899-12-30T' || substr(raw, 12, 8)
+                                    ELSE left(raw, 10) || 'T' || substr(raw, 12, 8) END
+                 ELSE raw END,
+       TRUE
+FROM (SELECT row_no, col, raw,
+             CASE WHEN raw = 'true' OR raw = 'false' THEN 'b'
+                  -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
+                  -- comparisons, which cost less than taking its first character.
+                  WHEN NOT ((raw >= '0' AND raw < ':') OR (raw >= '-' AND raw < '.')) THEN 's'
+                  WHEN regexp_full_match(raw, '{_NUMBER_TEXT}') THEN 'n'
+                  WHEN regexp_full_match(raw, '{_DATE_TEXT}') THEN 'd'
+                  ELSE 's' END AS kind
+      FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE raw)
+      WHERE raw <> '')
+"""
+_ROUNDED_NUMBER = r"^-?[0-9]+\.[0-9]{4,}$"
+# A number printed with four or more decimals may have been rounded (fastexcel prints nine):
+# its exact value, read as a number, written as openpyxl's reader writes it (repr).
+_EXACT_NUMBERS_SQL = """
+UPDATE wb_cells SET text = exact.text
+FROM (SELECT row_no, col::INTEGER AS col_no,
+             CASE WHEN value = trunc(value) AND abs(value) < 1e15 THEN CAST(value::BIGINT AS VARCHAR)
+                  ELSE CAST(value AS VARCHAR) END AS text
+      FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE value)) exact
+WHERE wb_cells.src = $src AND wb_cells.kind = 'n' AND regexp_full_match(wb_cells.text, $rounded)
+  AND exact.row_no = wb_cells.row_no AND exact.col_no = wb_cells.col_no
+"""
 
 
-def _pieces(package, path, file_name, start: str, separator: str, end: str) -> Iterator[list[str]]:
-    """The part's elements up to `end`, split on `separator` (cut off), a list per block."""
-    rest = ""
-    for block in _blocks(package, path, file_name, start):
-        text = rest + block
-        stop = text.find(end)
-        if stop >= 0:
-            yield text[:stop].split(separator)
-            return
-        cut = text.rfind(separator)
-        if cut < 0:
-            rest = text
-            continue
-        yield text[:cut].split(separator)
-        rest = text[cut + len(separator):]
-    if rest.strip():
-        yield [rest]   # no end tag: a cut-off part, whose last piece the reader will not find plain
+def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_1904: bool) -> RawSheet | None:
+    """The sheet's cells through fastexcel, or None when a cell is one it cannot give as text
+    (openpyxl then reads the sheet). Rows and columns keep the spreadsheet's numbering: leading
+    empty rows are kept (skip_rows=0) and each column is placed by its absolute index."""
+    table, columns, errors = _calamine(lambda: _load(reader, title, "string"), file_name, title)
+    error_cells = []
+    for error in errors:
+        named = _CELL_ERROR_DETAIL.search(error.detail)
+        if named is None or named[1] not in _CELL_ERRORS:
+            return None
+        row, column = error.position
+        error_cells.append((row + 1, columns[column], _CELL_ERRORS[named[1]]))
+    params = {"src": src, "time_day": "1904-01-01 " if epoch_1904 else "1899-12-31 "}
+    if columns:
+        con.register("wb_sheet", table)
+        try:
+            con.execute(_UNPIVOT_SQL, params)
+        finally:
+            con.unregister("wb_sheet")
+    if error_cells:
+        con.execute("INSERT INTO wb_cells SELECT $src, unnest($rows), unnest($cols), 'e', unnest($texts), TRUE",
+                    {"src": src, "rows": [row for row, _, _ in error_cells],
+                     "cols": [column for _, column, _ in error_cells], "texts": [text for _, _, text in error_cells]})
+    if any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
+           for column in columns):
+        exact, _, _ = _calamine(lambda: _load(reader, title, "float"), file_name, title)
+        con.register("wb_sheet", exact)
+        try:
+            con.execute(_EXACT_NUMBERS_SQL, {"src": src, "rounded": _ROUNDED_NUMBER})
+        finally:
+            con.unregister("wb_sheet")
+    return _raw_sheet(con, title, src, FASTEXCEL)
 
 
-def _fast_shared_strings(con, package, path, file_name) -> bool:
-    offset = 0
-    try:
-        for pieces in _pieces(package, path, file_name, "<sst", "</si>", "</sst>"):
-            counted = [piece for piece in pieces if "<si>" in piece]
-            if any("<si/" in piece or "<si " in piece for piece in pieces):
-                return _openpyxl_shared_strings(con, package, path, file_name)
-            con.register("wb_pieces", pa.table({"idx": pa.array(range(offset, offset + len(counted)), pa.int32()),
-                                                "piece": pa.array(counted, pa.string())}))
-            try:
-                con.execute(_SHARED_STRINGS_SQL)
-            finally:
-                con.unregister("wb_pieces")
-            offset += len(counted)
-    except _NotPlain:
-        return _openpyxl_shared_strings(con, package, path, file_name)
-    if con.execute("SELECT count(*) FROM wb_shared_strings WHERE NOT plain").fetchall()[0][0]:
-        return _openpyxl_shared_strings(con, package, path, file_name)
-    return True
-
-
-def _openpyxl_shared_strings(con, package, path, file_name) -> bool:
-    """A shared-string table the fast path does not fully understand, read by openpyxl's own
-    reader (through defusedxml). The sheets still take the fast path."""
-    from openpyxl.reader.strings import read_string_table
-
-    try:
-        with package.open(path) as part:
-            strings = read_string_table(part)
-    except DefusedXmlException as error:
-        raise WorkbookError(f"{file_name} is refused: its part {path} declares XML entities "
-                            f"({type(error).__name__}), which a workbook never does.") from None
-    except Exception as error:  # openpyxl's parse errors have many types; each means a damaged part
-        raise WorkbookError(f"{file_name} is a damaged workbook ({path}: {error}).") from None
-    con.execute("DELETE FROM wb_shared_strings")
-    con.register("wb_strings", pa.table({"idx": pa.array(range(len(strings)), pa.int32()),
-                                         "text": pa.array([str(s) for s in strings], pa.string())}))
-    try:
-        con.execute("INSERT INTO wb_shared_strings SELECT idx, text, TRUE FROM wb_strings")
-    finally:
-        con.unregister("wb_strings")
-    return True
-
-
-def _fast_sheet(con, package, path, file_name, title, src, parts: _Parts) -> RawSheet:
-    rows = 0
-    epoch = dt.datetime(1904, 1, 1) if parts.epoch_1904 else dt.datetime(1899, 12, 30)
-    params = {"src": src, "epoch": epoch, "epoch_1904": parts.epoch_1904, "date_styles": parts.date_styles}
-    try:
-        for pieces in _pieces(package, path, file_name, "<sheetData", "</row>", "</sheetData>"):
-            rows += sum(piece.count("<row") for piece in pieces)
-            if rows > MAX_ROWS_PER_SHEET + 1:
-                raise _too_many_rows(file_name, title)
-            con.register("wb_pieces", _batched(pieces))
-            try:
-                con.execute(_FAST_MATCH_SQL, {"plain_cell": _PLAIN_CELL,
-                                              "row_tags_and_empty_cells": _ROW_TAGS_AND_EMPTY_CELLS})
-            finally:
-                con.unregister("wb_pieces")
-            con.execute(_FAST_CELLS_SQL if parts.shared_strings else _FAST_CELLS_INLINE_SQL, params)
-        if con.execute("SELECT count(*) FROM wb_cells WHERE src = $src AND plain IS NOT TRUE",
-                       {"src": src}).fetchall()[0][0]:
-            raise _NotPlain
-    except BaseException:
-        con.execute("DELETE FROM wb_cells WHERE src = $src", {"src": src})
-        raise
-    finally:
-        con.execute("DROP TABLE IF EXISTS wb_matched")
-    return _raw_sheet(con, title, src, "fast")
-
-
-def _batched(pieces: list[str], batch_rows: int = 4096) -> pa.Table:
-    """The pieces as an Arrow table of several record batches: DuckDB scans batches in parallel,
-    and one batch would keep the regular expressions on one core."""
-    column = pa.array(pieces, pa.string())
-    return pa.Table.from_batches([pa.record_batch([column.slice(start, batch_rows)], names=["piece"])
-                                  for start in range(0, max(len(pieces), 1), batch_rows)])
+def _load(reader, title: str, dtypes: str) -> tuple[pa.Table, list[int], list]:
+    """The sheet as an Arrow table (a column per used column, named by its number, column A = 0,
+    and row_no, the header = 1), the column numbers, and the cells fastexcel could not convert."""
+    sheet = reader.load_sheet(title, header_row=None, skip_rows=0, dtypes=dtypes)
+    batch, errors = sheet.to_arrow_with_errors()
+    columns = [column.absolute_index for column in sheet.selected_columns]
+    table = pa.Table.from_batches([batch]).rename_columns([str(column) for column in columns])
+    table = table.append_column("row_no", pa.array(range(1, table.num_rows + 1), pa.int32()))
+    return table, columns, (errors.errors if errors else [])
 
 
 def _too_many_rows(file_name: str, title: str) -> WorkbookError:
@@ -578,11 +593,13 @@ def _openpyxl_sheet(con, data: bytes, file_name: str, title: str, src: int) -> R
 
 
 def _kind_and_text(value, is_formula: bool) -> tuple[str, str] | None:
-    """A value as openpyxl reads it -> (kind, text) as the fast path writes them."""
+    """A value as openpyxl reads it -> (kind, text) as the fastexcel path writes them."""
     if value is None:
         return ("f", "") if is_formula else None
     if isinstance(value, bool):
         return "b", "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return "n", str(int(value))            # 60, as fastexcel prints it (not 60.0)
     if isinstance(value, int | float):
         return "n", repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, dt.datetime):
