@@ -31,8 +31,10 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
     ),
     "stale_pct": (
         "Of the plans (drafts included, retired left out) of live services, the share that is "
-        "overdue (never reviewed, or the review or the test past due by the tier's intervals) or never tested "
-        "(no passed drill of its service for it or for no particular plan)."
+        "overdue (never reviewed, or the review or the test past due by the tier's intervals), never tested "
+        "(no passed drill of its service for it or for no particular plan), or changed since review (its service, "
+        "or an asset behind it, had a completed change after the plan's last review, or its approval if never "
+        "reviewed)."
     ),
     "inventory_currency_pct": (
         "Of the live assets behind live critical services, the share verified (by audit, discovery or review) on or "
@@ -55,8 +57,9 @@ OTHER_DEFINITIONS: tuple[tuple[str, str], ...] = (
     ("RTO breach", "A recovery event whose RTA exceeds its service's RTO. RTA / RTO is how many times the "
                    "objective the recovery took."),
     ("Cost beyond RTO", "The part of an outage after opened + RTO, in hours, times the cost per hour."),
-    ("Plan states", "Never tested (no passed drill), overdue (never reviewed or past a due date), due within 30 "
-                    "days (the earlier due date within 30 days of the as-of date), current; a live service "
+    ("Plan states", "Never tested (no passed drill), overdue (never reviewed or past a due date), changed since "
+                    "review (a completed change to its service or an asset behind it after its last review), due "
+                    "within 30 days (the earlier due date within 30 days of the as-of date), current; a live service "
                     "with no draft or approved plan is 'no plan'. A plan's owner is its own, else its service's."),
     ("Annual cost of major ICT incidents", "Per calendar year in the store, up to the as-of date: the incidents "
                                            "with an outage in the year, their outage hours in it, the downtime "
