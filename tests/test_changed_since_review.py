@@ -200,3 +200,16 @@ def test_a_change_before_the_review_leaves_the_review_control_alone(org):
     service = org.covered_service(org.unit_id, AS_OF)
     change(org, service_id=service, work_end=AS_OF - 11 * DAY)
     assert bool(coverage_by_service(org.store, FILTERS).set_index("service_id").loc[service, "plan_reviewed"])
+
+
+def test_the_report_lists_the_plans_changed_since_review(org):
+    from itscm.report import report_html
+
+    service, plan = reviewed_plan(org)
+    change(org, service_id=service, work_end=REVIEWED + 10 * DAY, change_type="emergency")
+    change(org, service_id=service, work_end=REVIEWED + 20 * DAY)
+    section = report_html(org.store, FILTERS).split('id="changed_plans">', 1)[1].split("</section>", 1)[0]
+    row = next(row for row in section.split("<tr>") if plan in row or org.store.scalar(
+        "SELECT title FROM plans WHERE plan_id = $p", {"p": plan}) in row)
+    cells = [cell.split(">", 1)[1] for cell in row.split("</td>")[:-1]]
+    assert cells[3:7] == ["2", "1", "0", str(REVIEWED + 20 * DAY)]

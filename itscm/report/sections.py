@@ -23,7 +23,7 @@ from itscm.measures.downtime import downtime_by_month, downtime_summary, top_cos
 from itscm.measures.inventory_currency import unverified_by_owner_and_unit
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.measures.registry import MONEY, PERCENT, headline_measures
-from itscm.measures.staleness import plan_worklist
+from itscm.measures.staleness import changes_behind_plans, plan_worklist
 from itscm.report import html as h
 from itscm.report.definitions import HEADLINE_DEFINITIONS, OTHER_DEFINITIONS
 from itscm.resilience import analysis as resilience_analysis
@@ -424,6 +424,28 @@ def inventory_currency(context: ReportContext) -> str:
                "policy's interval for the service's tier, by owner and the business unit they serve.")
 
 
+def plans_changed_since_review(context: ReportContext) -> str | None:
+    changes = changes_behind_plans(context.store, context.filters)
+    if changes.empty:
+        return None
+    plans = (changes.groupby(["plan_id", "plan", "service", "owner"], dropna=False, sort=False)
+             .agg(changes_since_review=("changes_since_review", "first"), emergency=("emergency", "sum"),
+                  unsuccessful=("unsuccessful", "sum"), latest=("completed_at", "max"))
+             .reset_index().sort_values(["changes_since_review", "latest"], ascending=[False, False]))
+    plans["latest"] = pd.to_datetime(plans["latest"]).dt.date
+    shown = plans.head(LONGEST_TABLE)
+    more = len(plans) - len(shown)
+    return h.table(shown, [
+        h.Column("plan", "Plan"), h.Column("service", "Service"), h.Column("owner", "Owner"),
+        h.Column("changes_since_review", "Changes since its review", h.count, True),
+        h.Column("emergency", "Emergency", h.count, True), h.Column("unsuccessful", "Unsuccessful", h.count, True),
+        h.Column("latest", "Latest change", h.day),
+    ], caption="A completed change to the service, or to an asset behind it, after the plan's last review: the "
+               "plan describes what was there before. Emergency and unsuccessful: among the changes listed for the "
+               "plan (up to 20, those first)."
+               + (f" {more:,} more plans on the Changes page." if more else ""))
+
+
 def appendix(context: ReportContext) -> str:
     items = [(measure.label, HEADLINE_DEFINITIONS.get(measure.key, "No definition written yet."))
              for measure in headline_measures()]
@@ -444,6 +466,7 @@ SECTIONS: list[ReportSection] = [
     ReportSection("suppliers", "Supplier concentration", supplier_concentration, chapter=False),
     ReportSection("inventory_currency", "Unverified assets behind critical services", inventory_currency,
                   chapter=False),
+    ReportSection("changed_plans", "Plans changed since their review", plans_changed_since_review, chapter=False),
 ]
 APPENDIX = ReportSection("definitions", "Appendix: definitions", appendix)
 
