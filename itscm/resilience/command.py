@@ -31,10 +31,11 @@ def _hours(text: str) -> float:
 
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail", action="append", required=True, metavar="KIND:NAME",
-                        help="a failed node: service, supplier or unit (all its live services), by id or name "
-                             "(repeatable)")
+                        help="a failed node: service, supplier, asset or unit (all its live services), by id "
+                             "or name (repeatable)")
     parser.add_argument("--hours", type=_hours, help="how long every reached service is down (default: each "
-                                                     "failed node's own RTO or contracted recovery time)")
+                                                     "failed node's own RTO or contracted recovery time; an "
+                                                     "asset has none, so give --hours)")
     parser.add_argument("--json", action="store_true", help="one JSON object")
 
 
