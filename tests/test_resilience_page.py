@@ -13,7 +13,7 @@ from itscm.measures.consistency import failing_check_count
 from itscm.resilience.saved import saved_scenarios
 from itscm.store import Store, open_store
 from tests.conftest import SMALL_ORG_AS_OF
-from tests.resilience_org import relies_on, supplier
+from tests.resilience_org import asset, relies_on, runs_on, supplier
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = SMALL_ORG_AS_OF.isoformat()
@@ -60,6 +60,22 @@ def test_a_scenario_link_opens_the_scenario(hosted_store):
     assert tiles["Services disrupted"] == "2"           # Core Ledger, Card Authorisation
     assert tiles["Past their RTO"] == "2"
     assert tiles["Cost"] == "€1.3 M"                     # 10 h x (50,000 + 80,000)
+
+
+def test_a_scenario_link_fails_an_asset(hosted_store):
+    with Store(hosted_store) as store:
+        asset(store, "RACK-7", "Rack 7")
+        runs_on(store, "svc1", "RACK-7")      # Core Ledger, and through it Card Authorisation
+    app = run_page("Resilience.py", as_of=AS_OF, fail_asset="Rack 7", hours="10")
+    assert_clean(app)
+    assert app.multiselect(key="fail_asset").value == ["Rack 7"]
+    tiles = {metric.label: metric.value for metric in app.metric}
+    assert tiles["Services disrupted"] == "2" and tiles["Cost"] == "€1.3 M"
+    # without D: an asset has no recovery time, so the two services have no duration
+    app = run_page("Resilience.py", as_of=AS_OF, fail_asset="Rack 7")
+    assert_clean(app)
+    assert any("2 services are reached only by failed nodes without a recovery time" in w.value
+               for w in app.warning)
 
 
 def test_a_scenario_is_saved_by_name(hosted_store):
