@@ -401,3 +401,29 @@ def test_the_chain_draws_assets_and_their_suppliers(asset_org):
     old = chain_dot(graph, graph.index[("service", "svc-F")])
     old_line = next(line for line in old.splitlines() if "Old box" in line)
     assert "asset · retired" in old_line and f'fillcolor="{STATE_COLOURS["retired asset"]}"' in old_line
+
+
+def test_an_admin_sets_the_concentration_threshold_and_it_is_in_the_change_history():
+    import datetime as dt
+
+    from itscm.access import AccessDenied, Actor
+    from itscm.administration import ChangeRefused, change_history, set_concentration_threshold
+
+    admin = Actor("boss@example.com", "admin")
+    store = Store()
+    build_org(store)
+    assert analysis.concentration_threshold_pct(store) == 25.0                 # migration 9
+    assert set_concentration_threshold(admin, store, 85, now=dt.datetime(2026, 6, 1)) == (25.0, 85.0)
+    assert analysis.concentration_threshold_pct(store) == 85.0
+    assert analysis.concentration_flags(store, ALL, analysis.concentration_threshold_pct(store)).empty  # S: 80 %
+    assert set_concentration_threshold(admin, store, 85.0) is None             # no change, nothing logged
+    history = change_history(store)
+    assert list(history["action"]) == ["set concentration threshold"]
+    assert history["detail"].iloc[0] == '{"pct": 25.0} -> {"pct": 85.0}'
+    for wrong in (0, -5, 100.5, float("nan"), "many"):
+        with pytest.raises(ChangeRefused):
+            set_concentration_threshold(admin, store, wrong)
+    with pytest.raises(AccessDenied):
+        set_concentration_threshold(Actor("cm@example.com", "continuity manager"), store, 50)
+    assert analysis.concentration_threshold_pct(store) == 85.0
+    store.close()

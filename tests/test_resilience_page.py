@@ -105,3 +105,17 @@ def test_the_overview_flags_supplier_concentration_and_failing_checks(hosted_sto
     assert failing > 0
     assert any(f"{failing} consistency checks fail" in i.value and "(/Consistency_checks)" in i.value
                for i in app.info)
+
+
+def test_an_admin_changes_the_concentration_threshold_on_the_administration_page(hosted_store):
+    from itscm.resilience.analysis import concentration_threshold_pct
+
+    app = run_page("Administration.py")
+    assert_clean(app)
+    app.number_input(key="concentration-threshold").set_value(45.0)
+    next(b for b in app.button if b.label == "Save threshold").click().run()
+    assert_clean(app)
+    assert concentration_threshold_pct(open_store(hosted_store)) == 45.0
+    app = run_page("Resilience.py", as_of=AS_OF)      # Hosting Co's 40 % is now under the threshold
+    assert_clean(app)
+    assert not any("Hosting Co carries" in w.value for w in app.warning)
