@@ -103,8 +103,15 @@ def test_the_overview_flags_supplier_concentration_and_failing_checks(hosted_sto
     assert any("Hosting Co carries 40.0 % of the critical services" in w.value for w in app.warning)
     failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
     assert failing > 0
-    assert any(f"{failing} consistency checks fail" in i.value and "(/Consistency_checks)" in i.value
+    assert any(f"{failing} consistency checks fail" in i.value and f"(/Consistency_checks?as_of={AS_OF})" in i.value
                for i in app.info)
+
+
+def test_the_overviews_links_keep_the_sidebar_filters(hosted_store):
+    app = run_page("Overview.py", as_of=AS_OF, unit=["Payments", "Retail <b>Banking</b>"], tier="1")
+    assert_clean(app)
+    query = "unit=Payments&unit=Retail+%3Cb%3EBanking%3C%2Fb%3E&tier=1&as_of=" + AS_OF   # encoded: ends no link
+    assert any(f"(/Consistency_checks?{query})" in i.value for i in app.info), [i.value for i in app.info]
 
 
 def test_an_admin_changes_the_concentration_threshold_on_the_administration_page(hosted_store):

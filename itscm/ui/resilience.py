@@ -3,6 +3,8 @@ bound to the URL, and the scenario's results."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 import streamlit as st
 
@@ -168,10 +170,22 @@ def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
 
 
 
+# The sidebar filters' URL keys (itscm/ui/filters.py): a link to another page carries them, so the
+# page opens on the same business units, tiers, period and as-of date.
+FILTER_QUERY_KEYS = ("unit", "tier", "as_of", "period", "since", "until")
+
+
+def link_keeping_filters(path: str) -> str:
+    """`path` with the sidebar filters of the current URL as its query string, percent-encoded
+    (so a unit's name can never end the markdown link it is put in)."""
+    query = urlencode([(key, value) for key in FILTER_QUERY_KEYS for value in st.query_params.get_all(key)])
+    return f"{path}?{query}" if query else path
+
+
 def overview_flags(store: Store, measure) -> None:
     """The Overview's resilience line: a supplier carrying at least the policy's share of the
-    critical services, and how many consistency checks fail, linked to their pages. `measure` is
-    the page's cached measure call."""
+    critical services, and how many consistency checks fail, linked to their pages with the same
+    filters. `measure` is the page's cached measure call."""
     from itscm.measures.consistency import failing_check_count
     from itscm.resilience import analysis
 
@@ -179,8 +193,9 @@ def overview_flags(store: Store, measure) -> None:
     flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
     for row in flagged.itertuples(index=False):
         st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
-                   f"(threshold {threshold:.0f} %): see [Resilience](/Resilience).", icon=":material/hub:")
+                   f"(threshold {threshold:.0f} %): see [Resilience]({link_keeping_filters('/Resilience')}).",
+                   icon=":material/hub:")
     failing = measure(failing_check_count)
     if failing:
         st.info(f"{failing:,} consistency check{'s' if failing != 1 else ''} fail: see the "
-                "[worklist](/Consistency_checks).", icon=":material/rule:")
+                f"[worklist]({link_keeping_filters('/Consistency_checks')}).", icon=":material/rule:")
