@@ -427,3 +427,16 @@ def test_an_admin_sets_the_concentration_threshold_and_it_is_in_the_change_histo
         set_concentration_threshold(Actor("cm@example.com", "continuity manager"), store, 50)
     assert analysis.concentration_threshold_pct(store) == 85.0
     store.close()
+
+
+def test_a_live_asset_is_failed_before_a_retired_one_of_the_same_name():
+    store = Store()
+    build = OrgBuilder(store)
+    service = build.service(None, service_id="svc-x")
+    asset(store, "OLD-1", "Rack 9", lifecycle="retired")
+    asset(store, "NEW-1", "Rack 9")
+    runs_on(store, service, "NEW-1")
+    graph = graph_of(store)
+    assert graph.retired_assets == {graph.index[("asset", "OLD-1")]}
+    assert resolve_failures(store, graph, [("asset", "rack 9")]) == [graph.index[("asset", "NEW-1")]]
+    store.close()

@@ -128,6 +128,8 @@ def test_scenario_text_and_refusals(demo_path, capsys):
     assert "no asset 'No such rack'" in capsys.readouterr().err
     assert main(["scenario", "--store", str(demo_path), "--fail", "asset:SITE-LD5", "--hours", "24"]) == 0
     assert "Scenario: asset:SITE-LD5 down for 24 h" in capsys.readouterr().out
+    assert main(["scenario", "--store", str(demo_path), "--fail", "asset:SITE-LD5"]) == 0
+    assert "an asset has no recovery time of its own" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["scenario", "--store", str(demo_path), "--fail", "service:x", "--hours", "-3"])
 

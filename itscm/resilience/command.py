@@ -84,6 +84,8 @@ def run_scenario_command(args: argparse.Namespace, store: Store) -> int:
     currency = store.currency()
     duration = f"{args.hours:g} h" if args.hours else "each failed node's own recovery time"
     print(f"Scenario: {', '.join(figures['failed'])} down for {duration}")
+    if not args.hours and any(spec.startswith("asset:") for spec in figures["failed"]):
+        print("  (an asset has no recovery time of its own: the services only it reaches count with --hours)")
     print(f"  services disrupted   {figures['services_disrupted']:>10,}  (critical {figures['critical_disrupted']:,})")
     print(f"  past their RTO       {figures['past_rto']:>10,}")
     print(f"  past their MTPD      {figures['past_mtpd']:>10,}")

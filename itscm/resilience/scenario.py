@@ -66,8 +66,9 @@ def resolve_failures(store: Store, graph: Graph, failures: list[tuple[str, str]]
         if node is None:
             matches = [i for i, (k, n) in enumerate(zip(graph.kind, graph.name, strict=True))
                        if k == kind and n.lower() == name.lower()]
-            # a live service before a retired one of the same name
-            matches.sort(key=lambda i: not (graph.service[i] and graph.service[i]["lifecycle"] == "live"))
+            # a live service (or asset) before a retired one of the same name
+            matches.sort(key=lambda i: i in graph.retired_assets
+                         or (graph.service[i] is not None and graph.service[i]["lifecycle"] != "live"))
             if not matches:
                 raise UnknownFailure(f"no {kind} '{name}'")
             node = matches[0]
