@@ -19,7 +19,7 @@ from itscm.ui.signin import require_role
 from itscm.ui.widgets import explain_empty, money, plain, rerun_with_message, show_message
 
 # The scenario's widgets, each bound to a URL query parameter of the same name, so a link
-# reopens the scenario: ?fail_supplier=Cloud+provider&fail_asset=London+DC1&fail_unit=Payments&hours=24
+# reopens the scenario: ?fail_supplier=Cloud+provider&fail_asset=Rack+7&fail_unit=Payments&hours=24
 SERVICE_KEY, SUPPLIER_KEY, ASSET_KEY, UNIT_KEY, HOURS_KEY = (
     "fail_service", "fail_supplier", "fail_asset", "fail_unit", "hours")
 FAILURE_KINDS = (("service", SERVICE_KEY), ("supplier", SUPPLIER_KEY), ("asset", ASSET_KEY), ("unit", UNIT_KEY))
