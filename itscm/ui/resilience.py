@@ -171,8 +171,8 @@ def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
 
 
 # The sidebar filters' URL keys (itscm/ui/filters.py): a link to another page carries them, so the
-# page opens on the same business units, tiers, period and as-of date.
-FILTER_QUERY_KEYS = ("unit", "tier", "as_of", "period", "since", "until")
+# page opens on the same business units, tiers, period, as-of date and incidents counted.
+FILTER_QUERY_KEYS = ("unit", "tier", "as_of", "period", "since", "until", "events")
 
 
 def link_keeping_filters(path: str) -> str:
