@@ -20,6 +20,7 @@ import pandas as pd
 from itscm import rollup
 from itscm.access import Actor, writes
 from itscm.checks import LONGEST_OBJECTIVE_MINUTES, ChangeRefused, cost, one_of, text, whole_minutes  # noqa: F401
+from itscm.filters import EVENT_SCOPES
 from itscm.measures.coverage import DRILL_TYPES_WEAKEST_FIRST
 from itscm.store import Store
 from itscm.targets import TARGET_KEY_PREFIX, default_targets
@@ -232,6 +233,66 @@ def edit_policy(actor: Actor, store: Store, changes_by_tier: dict[int, dict], *,
     edits = [_RowEdit(tier, changes, f"tier {tier}", f"There is no policy for tier {tier!r}.")
              for tier, changes in changes_by_tier.items()]
     return _edit(store, POLICY, edits, by=actor.name, now=now)
+
+
+# -- which incidents are continuity events ------------------------------------------------------
+
+CONTINUITY_RULE_FIELDS = ("max_priority", "outage_past_rto", "marked_major", "default_events")
+CONTINUITY_RULE_CHECKS: dict[str, Callable] = {
+    "max_priority": lambda v: one_of("Highest priority number that is a continuity event",
+                                     None if v is None else int(v), (*TIERS, None)),
+    "outage_past_rto": lambda v: bool(one_of("Outage longer than the RTO", v, (True, False))),
+    "marked_major": lambda v: bool(one_of("Marked major in the source", v, (True, False))),
+    "default_events": lambda v: one_of("Scope shown by default", v, EVENT_SCOPES),
+}
+
+
+def continuity_event_rule(store: Store) -> dict:
+    """{max_priority, outage_past_rto, marked_major, default_events}: which incidents are
+    continuity events (priorities 1 to max_priority, None for none by priority; an outage longer
+    than the service's RTO; marked major in the source) and the scope the pages and `summary`
+    show unless asked (docs/DESIGN.md §17)."""
+    row = store.rows(f"SELECT {', '.join(CONTINUITY_RULE_FIELDS)} FROM continuity_event_rule")[0]
+    return dict(zip(CONTINUITY_RULE_FIELDS, map(_plain, row), strict=True))
+
+
+def default_events(store: Store) -> str:
+    """The scope shown unless asked: 'continuity' or 'all'."""
+    return continuity_event_rule(store)["default_events"]
+
+
+@writes("admin", "edit the continuity event rule")
+def edit_continuity_event_rule(actor: Actor, store: Store, changes: dict, *,
+                               now: datetime | None = None) -> dict[str, tuple]:
+    """Set the rule's given fields, checked, in one transaction with its change-log entry; the
+    monthly rollup is rebuilt when which incidents are continuity events changed (its rows are
+    kept per scope). Returns {field: (before, after)} for the fields that changed."""
+    unknown = set(changes) - set(CONTINUITY_RULE_FIELDS)
+    if unknown:
+        raise ChangeRefused(f"{', '.join(sorted(unknown))} is not part of the continuity event rule.")
+    try:
+        wanted = {field: CONTINUITY_RULE_CHECKS[field](value) for field, value in changes.items()}
+    except (TypeError, ValueError) as error:
+        raise ChangeRefused(f"Not a valid value: {error}.") from error
+    try:
+        with store.transaction() as cursor:
+            row = cursor.execute(f"SELECT {', '.join(CONTINUITY_RULE_FIELDS)} FROM continuity_event_rule").fetchall()
+            current = dict(zip(CONTINUITY_RULE_FIELDS, map(_plain, row[0]), strict=True))
+            changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
+            if not changed:
+                raise _NothingToChange
+            # field names come from CONTINUITY_RULE_FIELDS only, never from the caller's text
+            for field in CONTINUITY_RULE_FIELDS:
+                if field in changed:
+                    cursor.execute(f"UPDATE continuity_event_rule SET {field} = $value", {"value": changed[field][1]})
+            _log(cursor, actor.name, "edit continuity event rule", "continuity events",
+                 {field: before for field, (before, _) in changed.items()},
+                 {field: after for field, (_, after) in changed.items()}, _now(now))
+            if changed.keys() & {"max_priority", "outage_past_rto", "marked_major"}:
+                rollup.after_continuity_rule_changed(cursor)
+    except _NothingToChange:
+        return {}
+    return changed
 
 
 # -- posture targets ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from itscm.filters import Filters, unknown_units
+from itscm.filters import EVENT_SCOPES, Filters, unknown_units
 from itscm.report.pdf import PdfUnavailable
 from itscm.store import Store, StoreError, resolve_store_path
 
@@ -96,21 +96,25 @@ def _filters(args: argparse.Namespace, store: Store) -> Filters:
     if missing:
         known = ", ".join(name for (name,) in store.rows("SELECT name FROM business_units ORDER BY name"))
         raise UsageError(f"unknown business unit {', '.join(map(repr, missing))}; known units: {known or 'none'}")
+    from itscm.administration import default_events
+
     try:
         return Filters(units=units, tiers=tuple(args.tier or ()), since=args.since, until=args.until,
-                       as_of=args.as_of)
+                       as_of=args.as_of, events=args.events or default_events(store))
     except ValueError as error:
         raise UsageError(str(error)) from None
 
 
 def summary_json(store: Store, filters: Filters) -> dict:
-    """The documented JSON shape of `summary --json`: each headline measure's JSON fields."""
+    """The documented JSON shape of `summary --json`: the incidents counted (`events`: continuity
+    or all, docs/DESIGN.md §17), then each headline measure's JSON fields."""
     from itscm.measures.posture import measures_snapshot
     from itscm.measures.registry import headline_measures
 
     snapshot = measures_snapshot(store, filters)
-    return {measure.name: {field: snapshot[measure.name][field] for field in measure.json_fields}
-            for measure in headline_measures()}
+    return {"events": filters.events,
+            **{measure.name: {field: snapshot[measure.name][field] for field in measure.json_fields}
+               for measure in headline_measures()}}
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -148,7 +152,7 @@ def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
     scope = ", ".join(filters.units) or "all business units"
     tiers = ", ".join(map(str, filters.tiers)) or "all"
     lines = [f"Continuity posture for {scope}, tiers {tiers}; period {filters.since} to {filters.until}, "
-             f"as of {filters.as_of}"]
+             f"as of {filters.as_of}; incidents: {filters.events_label.lower()}"]
     for measure in headline_measures():
         summary = snapshot[measure.name]
         lines.append(f"  {measure.label:<27}{_figure(summary[measure.figure], measure, currency)}  "
@@ -182,7 +186,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The board pack to a file, or with --per-owner one file per owner into a folder."""
     import getpass
 
-    from itscm.report import make_report, scope_label
+    from itscm.report import make_report
     from itscm.report.owner_packs import owner_packs
 
     out = Path(args.out)
@@ -194,8 +198,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.per_owner:
             packs = owner_packs(store, filters, args.pack_format)
         else:
-            content = make_report(store, filters, report_format, made_by=args.made_by or getpass.getuser(),
-                                  scope=scope_label(getattr(args, "events", None)))
+            content = make_report(store, filters, report_format, made_by=args.made_by or getpass.getuser())
     finally:
         store.close()
     try:
@@ -274,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--since", type=_date, help="first day of the period (default 12 months back)")
     summary.add_argument("--until", type=_date, help="last day of the period (default the as-of date)")
     summary.add_argument("--as-of", type=_date, help="the snapshot date (default today)")
+    summary.add_argument("--events", choices=EVENT_SCOPES,
+                         help="the incidents counted: the continuity events of the store's rule, or all "
+                              "(default: the rule's default)")
     summary.add_argument("--json", action="store_true", help="one JSON object")
 
     report = add("report", "The board pack: the continuity report as PDF or self-contained HTML, or with "

@@ -554,6 +554,8 @@ SELECT
     CASE WHEN no_times OR resolved_us >= end_us THEN NULL ELSE make_timestamp(resolved_us) END,
     CASE WHEN closed_us >= end_us OR (NOT no_times AND resolved_us >= end_us) THEN NULL
          ELSE make_timestamp(closed_us) END,
+    -- ServiceNow's major incident state: half of its priority 1 incidents accepted as major
+    CASE WHEN source = 0 THEN priority = 1 AND n % 2 = 0 END,
     NULL,
     CASE WHEN unmatched THEN NULL ELSE service_index + 1 END
 FROM numbered

@@ -15,6 +15,12 @@ from itscm.store import Store
 
 DEFAULT_PERIOD_MONTHS = 12
 
+# Which incidents the incident measures count (docs/DESIGN.md §17): the continuity events the
+# store's rule names, or every incident. Drills count in both.
+CONTINUITY_EVENTS, ALL_INCIDENTS = "continuity", "all"
+EVENT_SCOPES = (CONTINUITY_EVENTS, ALL_INCIDENTS)
+EVENT_SCOPE_LABELS = {CONTINUITY_EVENTS: "Continuity events", ALL_INCIDENTS: "All incidents"}
+
 
 def months_before(day: dt.date, months: int) -> dt.date:
     """The same day `months` months earlier, clamped to the end of a shorter month."""
@@ -30,8 +36,11 @@ class Filters:
     since: dt.date = field(default=None)  # type: ignore[assignment]
     until: dt.date = field(default=None)  # type: ignore[assignment]
     as_of: dt.date = field(default=None)  # type: ignore[assignment]
+    events: str = ALL_INCIDENTS       # CONTINUITY_EVENTS or ALL_INCIDENTS
 
     def __post_init__(self) -> None:
+        if self.events not in EVENT_SCOPES:
+            raise ValueError(f"events must be one of {', '.join(EVENT_SCOPES)}, not {self.events!r}")
         as_of = self.as_of or dt.date.today()
         until = self.until or as_of
         since = self.since or (months_before(until, DEFAULT_PERIOD_MONTHS) + dt.timedelta(days=1))
@@ -42,6 +51,11 @@ class Filters:
         object.__setattr__(self, "since", since)
         object.__setattr__(self, "units", tuple(sorted(set(self.units))))
         object.__setattr__(self, "tiers", tuple(sorted({int(t) for t in self.tiers})))
+
+    @property
+    def events_label(self) -> str:
+        """The scope in words, as every figure's caption names it."""
+        return EVENT_SCOPE_LABELS[self.events]
 
     @property
     def period_days(self) -> int:
@@ -66,10 +80,13 @@ class Filters:
         }
 
     def query_params(self, store: Store) -> dict:
-        """Parameters of the period measures (attainment, downtime cost)."""
+        """Parameters of the period measures (attainment, downtime cost): the scope, the incidents
+        counted and the store's rule of which are continuity events (docs/DESIGN.md §17), the period."""
         day = dt.timedelta(days=1)
         return {
             **self.scope_params(store),
+            "all_incidents": self.events == ALL_INCIDENTS,
+            **continuity_rule_params(store),
             "period_start": dt.datetime.combine(self.since, dt.time()),
             # Exclusive end: the period includes all of its last day, but nothing after as-of.
             "period_end": dt.datetime.combine(min(self.until, self.as_of) + day, dt.time()),
@@ -79,6 +96,15 @@ class Filters:
     def snapshot_params(self, store: Store, as_of_dates: list[dt.date]) -> dict:
         """Parameters of the snapshot measures (coverage, staleness), taken at each date given."""
         return {**self.scope_params(store), "as_of_dates": as_of_dates}
+
+
+def continuity_rule_params(store: Store) -> dict:
+    """The continuity event rule as the period measures' SQL takes it (itscm/rollup.py:
+    continuity_event_sql): event_max_priority, event_marked_major, event_outage_past_rto."""
+    max_priority, marked_major, outage_past_rto = store.rows(
+        "SELECT max_priority, marked_major, outage_past_rto FROM continuity_event_rule")[0]
+    return {"event_max_priority": max_priority, "event_marked_major": marked_major,
+            "event_outage_past_rto": outage_past_rto}
 
 
 UNIT_SUBTREE_SQL = """

@@ -47,6 +47,7 @@ class IncidentColumn:
 _TEXT = ("VARCHAR", pa.string())
 _INTEGER = ("INTEGER", pa.int32())
 _DOUBLE = ("DOUBLE", pa.float64())
+_BOOLEAN = ("BOOLEAN", pa.bool_())
 _TIME = ("TIMESTAMP", pa.timestamp("us"))  # every stored time is UTC
 
 # The `incidents` table, in its column order.
@@ -75,6 +76,10 @@ COLUMNS: tuple[IncidentColumn, ...] = (
     IncidentColumn("rta_minutes", *_DOUBLE, DERIVED, True, None, "outage_end - opened_at, in minutes"),
     IncidentColumn("active_until", *_TIME, DERIVED, True, None,
                    "the outage end, else closed_at, else 'infinity' (still open)"),
+    # Added by migration 12, so after the columns that were there before it.
+    IncidentColumn("major", *_BOOLEAN, FACT, True, "major",
+                   "the source marked it a major incident (ServiceNow major_incident_state Accepted); "
+                   "NULL when the file does not say"),
 )
 BY_NAME = {column.name: column for column in COLUMNS}
 
@@ -85,18 +90,22 @@ FACTS_ARROW_SCHEMA = pa.schema([(column.name, column.arrow_type) for column in C
 
 # The facts the derived columns and the monthly rollup are computed from: a change to any of them
 # must reach the rollup's upkeep (the changes a writer hands it and the facts stamp it checks);
-# a change to the others (title, priority, ...) need not.
+# a change to the others (title, priority_raw, ...) need not. The priority decides whether an
+# incident is a continuity event, which keys the rollup (docs/DESIGN.md §17).
 DERIVED_FROM: tuple[str, ...] = (
-    "service_id", "service_name", "opened_at", "restored_at", "resolved_at", "closed_at",
+    "service_id", "service_name", "opened_at", "restored_at", "resolved_at", "closed_at", "priority", "major",
 )
 
 # `incident_prior_versions`, in its column order: a version of an incident that an upload replaced,
-# kept so that undoing that upload puts it back.
+# kept so that undoing that upload puts it back. Facts added by a later migration come after
+# prior_upload_id, where that migration added them.
+_FACTS_ADDED_LATER = ("major",)
 PRIOR_VERSION_COLUMNS: tuple[IncidentColumn, ...] = (
     IncidentColumn("upload_id", *_TEXT, PROVENANCE, False, None, "the upload that replaced this version"),
-    *(BY_NAME[name] for name in FACT_COLUMNS),
+    *(BY_NAME[name] for name in FACT_COLUMNS if name not in _FACTS_ADDED_LATER),
     IncidentColumn("prior_upload_id", *_TEXT, PROVENANCE, True, None,
                    "the upload this version came from (its upload_id while it was stored)"),
+    *(BY_NAME[name] for name in _FACTS_ADDED_LATER),
 )
 
 # The mapping fields that feed a stored column, in table order.

@@ -355,6 +355,45 @@ CREATE TABLE saved_scenarios (
 );
 """
 
+# Version 12: which incidents are continuity events (docs/DESIGN.md §17), one rule for the store;
+# whether the source marked an incident major (a fact, kept per version like the others); and the
+# monthly rollup kept per scope: its rows say whether their incidents are continuity events, so
+# that "continuity events" and "all incidents" are both read from whole months. The rollup is
+# derived data (rebuilt after this migration), so its table is made afresh.
+V12_CONTINUITY_EVENTS = """
+CREATE TABLE continuity_event_rule (
+    max_priority      INTEGER,              -- priorities 1 .. this are continuity events; NULL: none by priority
+    outage_past_rto   BOOLEAN NOT NULL,     -- an outage longer than its service's RTO is one
+    marked_major      BOOLEAN NOT NULL,     -- an incident the source marked major is one
+    default_events    TEXT NOT NULL         -- continuity | all: the scope pages and summary show unless asked
+);
+INSERT INTO continuity_event_rule VALUES (2, TRUE, TRUE, 'all');
+
+ALTER TABLE incidents ADD COLUMN major BOOLEAN;                 -- NULL: the source did not say
+ALTER TABLE incident_prior_versions ADD COLUMN major BOOLEAN;
+
+DROP TABLE incident_months;
+CREATE TABLE incident_months (
+    service_key     INTEGER,
+    unmatched       BOOLEAN NOT NULL,
+    unmatched_name  TEXT,
+    continuity      BOOLEAN NOT NULL,   -- the row's incidents are continuity events (by the rule)
+    month           DATE NOT NULL,
+    opened          INTEGER NOT NULL,
+    estimated       INTEGER NOT NULL,
+    attained        INTEGER NOT NULL,
+    no_end          INTEGER NOT NULL,
+    band_1 INTEGER NOT NULL,
+    band_2 INTEGER NOT NULL,
+    band_3 INTEGER NOT NULL,
+    band_4 INTEGER NOT NULL,
+    band_5 INTEGER NOT NULL,
+    band_6 INTEGER NOT NULL,
+    outage_seconds  DOUBLE NOT NULL,
+    breach_seconds  DOUBLE NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -366,6 +405,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
      V7_INVENTORY_WORKBOOK),
     (8, "assets behind services and their verification interval per tier", V8_ASSETS),
     (9, "resilience: RTO ceiling per tier, supplier concentration threshold, saved scenarios", V9_RESILIENCE),
+    (12, "the continuity event rule, and the monthly rollup kept per scope", V12_CONTINUITY_EVENTS),
 ]
 
 MIGRATIONS.sort()
@@ -373,4 +413,4 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 
 # The migrations that add or change derived data: once one of them is applied, the store fills
 # the derived columns and the rollup with the current rebuild (itscm/store.py).
-DERIVED_DATA_VERSIONS = (4, 6)
+DERIVED_DATA_VERSIONS = (4, 6, 12)

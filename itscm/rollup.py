@@ -115,11 +115,33 @@ def breach_seconds_sql(opened: str, end: str, rto: str, lo: str, hi: str) -> str
             f"- greatest(epoch({opened}) + 60 * {rto}, epoch({lo})), 0) END")
 
 
+# The rule's parts as the readers of a period take them: parameters (Filters.query_params), which
+# DuckDB folds into the expression, instead of three subqueries per scanned row.
+RULE_AS_PARAMETERS = {"max_priority": "$event_max_priority", "marked_major": "$event_marked_major",
+                      "outage_past_rto": "$event_outage_past_rto"}
+# ... and as the rollup's writers and `verify` take them: from the rule's one-row table, so that
+# their SQL needs no parameter and a rebuild always follows the stored rule.
+RULE_FROM_TABLE = {part: f"(SELECT {part} FROM continuity_event_rule)" for part in RULE_AS_PARAMETERS}
+
+
+def continuity_event_sql(priority: str, major: str, opened: str, outage_end: str, active_until: str, rto: str,
+                         rule: dict[str, str] = RULE_AS_PARAMETERS) -> str:
+    """Whether an incident is a continuity event by the store's rule (docs/DESIGN.md §17): its
+    priority is 1 to the rule's max_priority, or, when the rule says so, the source marked it
+    major, or its outage lasts longer than its service's RTO (to its end; without one, to its
+    close; still open: it is running). Never NULL, so that it can key the rollup. Arguments are
+    constant SQL; `rule` says where the rule's parts come from."""
+    return (f"(coalesce({priority} <= {rule['max_priority']}, FALSE) "
+            f"OR coalesce({major} AND {rule['marked_major']}, FALSE) "
+            f"OR coalesce({rule['outage_past_rto']} "
+            f"AND coalesce({outage_end}, {active_until}) > {opened} + to_minutes({rto}::BIGINT), FALSE))")
+
+
 # A hash per incident of what the rollup reads, reduced modulo a prime so that the sums of any
 # number of incidents stay a BIGINT (it survives a Parquet backup, which has no 128-bit integers).
 _FINGERPRINT_SQL = """
     (hash(service_key, service_id IS NULL, CASE WHEN service_id IS NULL THEN service_name END,
-          opened_at, outage_end, restored_at IS NULL) % 4294967291)::BIGINT
+          opened_at, outage_end, restored_at IS NULL, priority, major, active_until) % 4294967291)::BIGINT
 """
 
 
@@ -142,8 +164,8 @@ _BAND = ratio_band_sql("rta_minutes", "rto_minutes")
 
 def _rollup_rows_from(src: str, months: str, weight: str = "1") -> str:
     """Rollup rows of the incidents `src` selects (service_key, unmatched, unmatched_name,
-    opened_at, outage_end, rta_minutes, estimated, rto_minutes, opened_month and the `weight`
-    column), for the months the `months` condition keeps. Constant SQL only, never user text."""
+    continuity, opened_at, outage_end, rta_minutes, estimated, rto_minutes, opened_month and the
+    `weight` column), for the months the `months` condition keeps. Constant SQL only, never user text."""
     # Each piece's month end and conditions are computed once, and the sums are plain sums of
     # CASE (no FILTER per aggregate): a month's calendar arithmetic and thirteen filters per row
     # were most of the cost of rebuilding a month, which every large import pays.
@@ -159,7 +181,7 @@ pieces AS (
     )
 ),
 facts AS (
-    SELECT service_key, unmatched, unmatched_name, month, {weight} AS weight,
+    SELECT service_key, unmatched, unmatched_name, continuity, month, {weight} AS weight,
            -- the weight of an incident opened in this month with an outage end, else 0
            CASE WHEN month = opened_month AND outage_end IS NOT NULL THEN {weight} ELSE 0 END AS opened_here,
            estimated, rta_minutes <= rto_minutes AS attained, outage_end IS NULL AS no_end, {_BAND} AS band,
@@ -168,7 +190,7 @@ facts AS (
     FROM pieces
     WHERE {months}
 )
-SELECT service_key, unmatched, unmatched_name, month::DATE AS month,
+SELECT service_key, unmatched, unmatched_name, continuity, month::DATE AS month,
        sum(opened_here)::INTEGER AS opened,
        sum(CASE WHEN estimated THEN opened_here ELSE 0 END)::INTEGER AS estimated,
        sum(CASE WHEN attained THEN opened_here ELSE 0 END)::INTEGER AS attained,
@@ -181,10 +203,12 @@ GROUP BY ALL
 """
 
 
-_ROLLUP_SRC_COLUMNS = """
+_ROLLUP_SRC_COLUMNS = f"""
     i.service_key, i.service_id IS NULL AS unmatched, CASE WHEN i.service_id IS NULL THEN i.service_name END
     AS unmatched_name, i.opened_at, i.outage_end, i.rta_minutes, i.restored_at IS NULL AS estimated, s.rto_minutes,
-    date_trunc('month', i.opened_at) AS opened_month
+    date_trunc('month', i.opened_at) AS opened_month,
+    {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until", "s.rto_minutes",
+                          RULE_FROM_TABLE)} AS continuity
 """
 
 
@@ -277,10 +301,20 @@ def rebuild(cursor) -> None:
     _store_stamp(cursor, f"{_incidents_stamp(cursor)}/{_services_stamp(cursor)}")
 
 
+def after_continuity_rule_changed(cursor) -> None:
+    """The rollup rows again, inside the caller's transaction, after the rule of which incidents
+    are continuity events changed: every row's scope may have moved (a rare admin change, so a
+    rebuild of the rows rather than bookkeeping). The marks and the stamp hold incident facts
+    only, so they stand."""
+    cursor.execute("DELETE FROM incident_months")
+    cursor.execute(f"INSERT INTO incident_months {FULL_ROLLUP_SQL}")
+
+
 # -- upkeep ------------------------------------------------------------------------------------
 
 _ROLLUP_KEY_MATCH = """
-    d.month = m.month AND d.unmatched = m.unmatched AND d.service_key IS NOT DISTINCT FROM m.service_key
+    d.month = m.month AND d.unmatched = m.unmatched AND d.continuity = m.continuity
+    AND d.service_key IS NOT DISTINCT FROM m.service_key
     AND d.unmatched_name IS NOT DISTINCT FROM m.unmatched_name
 """
 _ROLLUP_SUMS = ", ".join(
@@ -296,8 +330,8 @@ def after_incidents_changed(cursor, changes: str, params: dict | None = None) ->
     transaction, once the incidents are written (with their derived columns: see
     `derived_values_sql`).
 
-    `changes` selects service_id, service_name, opened_at, restored_at, resolved_at, closed_at
-    and sign (+1 for a version written, -1 for one replaced or deleted); constant SQL, values as
+    `changes` selects service_id, service_name, opened_at, restored_at, resolved_at, closed_at,
+    priority (DERIVED_FROM) and sign (+1 for a version written, -1 for one replaced or deleted); constant SQL, values as
     parameters. The rollup, the marks and the stamp are all sums over incidents, so a change is
     added, not recomputed; a change too large for that has its months rebuilt instead."""
     stamp = _stored_stamp(cursor)
@@ -335,7 +369,8 @@ def _add_change(cursor, changes: str, params: dict) -> None:
     end = derived_values_sql("c")
     cursor.execute(f"""
         CREATE OR REPLACE TEMP TABLE rollup_changes AS
-        SELECT c.*, k.service_key, {end["outage_end"]} AS outage_end, {end["rta_minutes"]} AS rta_minutes
+        SELECT c.*, k.service_key, {end["outage_end"]} AS outage_end, {end["rta_minutes"]} AS rta_minutes,
+               {end["active_until"]} AS active_until
         FROM ({changes}) c LEFT JOIN services k ON k.service_id = c.service_id
     """, params)
     try:
@@ -368,7 +403,7 @@ def _add_change(cursor, changes: str, params: dict) -> None:
         cursor.execute(f"CREATE OR REPLACE TEMP TABLE rollup_delta AS {delta}")
         cursor.execute(f"""
             CREATE OR REPLACE TEMP TABLE rollup_rows_new AS
-            SELECT service_key, unmatched, unmatched_name, month, {_ROLLUP_SUMS}
+            SELECT service_key, unmatched, unmatched_name, continuity, month, {_ROLLUP_SUMS}
             FROM (
                 SELECT m.* FROM incident_months m WHERE EXISTS (SELECT 1 FROM rollup_delta d WHERE {_ROLLUP_KEY_MATCH})
                 UNION ALL
@@ -548,7 +583,7 @@ _ROLLUP_DIFFERS = " OR ".join(
     + [f"NOT ({_SECONDS_AGREE.format(c=c)})" for c in ("outage_seconds", "breach_seconds")]
 )
 _ROLLUP_BY_KEY = f"""
-    SELECT service_key, unmatched, unmatched_name, month,
+    SELECT service_key, unmatched, unmatched_name, continuity, month,
            {", ".join(f"sum({c}) AS {c}" for c in [*_ROLLUP_COUNTS, "outage_seconds", "breach_seconds"])}
     FROM ({{rows}}) GROUP BY ALL
 """
@@ -559,7 +594,8 @@ _ROLLUP_DIFFERENCES_SQL = f"""
     SELECT coalesce(a.month, b.month) AS month, count(*) AS rows
     FROM ({_ROLLUP_BY_KEY.format(rows="SELECT * FROM incident_months")}) a
     FULL JOIN ({_ROLLUP_BY_KEY.format(rows=_ROLLUP_FROM_FACTS_SQL)}) b
-      ON a.month = b.month AND a.unmatched = b.unmatched AND a.service_key IS NOT DISTINCT FROM b.service_key
+      ON a.month = b.month AND a.unmatched = b.unmatched AND a.continuity = b.continuity
+     AND a.service_key IS NOT DISTINCT FROM b.service_key
      AND a.unmatched_name IS NOT DISTINCT FROM b.unmatched_name
     WHERE {_ROLLUP_DIFFERS}
     GROUP BY ALL ORDER BY month
@@ -716,9 +752,10 @@ _PIECES = (
 
 def _whole_months(columns: str, *, matched_only: bool, where: str = "TRUE") -> str:
     """The rollup rows of the period's whole months: service_key, unmatched, unmatched_name,
-    month and `columns`. The month is compared as a date, so that the rollup's zone maps apply."""
+    continuity, month and `columns`. The month is compared as a date, so that the rollup's zone
+    maps apply."""
     return f"""
-        SELECT service_key, unmatched, unmatched_name, month, {columns}
+        SELECT service_key, unmatched, unmatched_name, continuity, month, {columns}
         FROM incident_months
         WHERE month >= $body_start::DATE AND month < $body_end::DATE AND {where}
               {"AND service_key IS NOT NULL" if matched_only else ""}
@@ -727,8 +764,9 @@ def _whole_months(columns: str, *, matched_only: bool, where: str = "TRUE") -> s
 
 def period_events_sql(*, matched_only: bool = False) -> str:
     """The recovery events from incidents (docs/DESIGN.md §4.2): the incidents opened in the period
-    whose outage ended by the as-of date (before $as_of_end). Per service key (or unmatched name)
-    and month opened: service_key, unmatched, unmatched_name, month, events, estimated (ended at
+    whose outage ended by the as-of date (before $as_of_end). Per service key (or unmatched name),
+    scope and month opened: service_key, unmatched, unmatched_name, continuity (whether they are
+    continuity events, docs/DESIGN.md §17), month, events, estimated (ended at
     the resolve time), attained (RTA within the service's RTO; NULL or 0 without one), band_1 ..
     band_6 (the RTA/RTO band). Parameters: `period_params`. `matched_only`: the incidents of a
     matched service alone.
@@ -737,8 +775,8 @@ def period_events_sql(*, matched_only: bool = False) -> str:
     those opened in them, the complement takes off those opened after the period, and the whole
     months' incidents not recovered by the as-of date are taken off."""
     def scan(sign: int, where: str) -> str:
-        return incidents_scan(f"opened_at, rta_minutes, restored_at IS NULL AS estimated, {sign} AS sign", where,
-                              matched_only=matched_only)
+        return incidents_scan(f"opened_at, rta_minutes, restored_at IS NULL AS estimated, priority, major, outage_end, "
+                              f"active_until, {sign} AS sign", where, matched_only=matched_only)
 
     scans = [scan(piece.sign, f"{piece.guard} AND opened_at >= {piece.start} AND opened_at < {piece.end} "
                               "AND outage_end < $as_of_end") for piece in _PIECES]
@@ -748,10 +786,13 @@ def period_events_sql(*, matched_only: bool = False) -> str:
         {_whole_months(f"opened AS events, estimated, attained, {bands}", matched_only=matched_only,
                        where="opened > 0")}
         UNION ALL
-        SELECT service_key, unmatched, unmatched_name, month, sign, sign * estimated, sign * attained,
+        SELECT service_key, unmatched, unmatched_name, continuity, month, sign, sign * estimated, sign * attained,
                {", ".join(f"sign * (band = {k})::INTEGER" for k in BANDS)}
         FROM (   -- each event's RTA/RTO band computed once
-            SELECT i.service_key, i.unmatched, i.unmatched_name, date_trunc('month', i.opened_at)::DATE AS month,
+            SELECT i.service_key, i.unmatched, i.unmatched_name,
+                   {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until",
+                                         "s.rto_minutes")} AS continuity,
+                   date_trunc('month', i.opened_at)::DATE AS month,
                    i.sign, i.estimated::INTEGER AS estimated, (i.rta_minutes <= s.rto_minutes)::INTEGER AS attained,
                    {ratio_band_sql("i.rta_minutes", "s.rto_minutes")} AS band
             FROM ({" UNION ALL ".join(scans)}) i LEFT JOIN services s ON s.service_key = i.service_key
@@ -761,7 +802,8 @@ def period_events_sql(*, matched_only: bool = False) -> str:
 
 def period_outages_sql(*, matched_only: bool = False) -> str:
     """The outages of the period as of the as-of date (docs/DESIGN.md §4.3), per service key (or
-    unmatched name) and month: service_key, unmatched, unmatched_name, month,
+    unmatched name), scope and month: service_key, unmatched, unmatched_name, continuity (whether
+    they are continuity events, docs/DESIGN.md §17), month,
       outages          ended outages counted there: opened that month, or, in the period's first
                        month, already under way when the period began;
       estimated        of which ended at the resolve time (an estimate);
@@ -778,7 +820,8 @@ def period_outages_sql(*, matched_only: bool = False) -> str:
     # Ended outages reaching into each piece: their time inside it; counted in the piece they
     # were opened in (the first piece also counts those under way when the period began).
     ended = " UNION ALL ".join(scan(
-        f"opened_at, restored_at IS NULL AS estimated, outage_end, {piece.start} AS seg_start, {piece.end} AS seg_end, "
+        f"opened_at, restored_at IS NULL AS estimated, outage_end, priority, major, active_until, "
+        f"{piece.start} AS seg_start, {piece.end} AS seg_end, "
         f"date_trunc('month', {piece.start})::DATE AS month, "
         f"{'TRUE' if piece.first else f'opened_at >= {piece.start}'} AS counted, {piece.sign} AS sign",
         f"{piece.guard} AND opened_at < {piece.end} AND outage_end > {piece.start}") for piece in _PIECES)
@@ -787,14 +830,17 @@ def period_outages_sql(*, matched_only: bool = False) -> str:
     # months', which the rollup counts as closed, those still ongoing moved to ongoing.
     still_open = "(active_until >= $as_of_end)::INTEGER"
     open_scans = [scan(
-        f"opened_at, {piece.sign} * {still_open} AS ongoing, {piece.sign} * (1 - {still_open}) AS closed",
+        f"opened_at, priority, major, active_until, {piece.sign} * {still_open} AS ongoing, "
+        f"{piece.sign} * (1 - {still_open}) AS closed",
         f"outage_end IS NULL AND opened_at < {piece.end} AND active_until >= {piece.start}" if piece.first else
         f"{piece.guard} AND outage_end IS NULL AND opened_at >= {piece.start} AND opened_at < {piece.end}",
         few=True) for piece in _PIECES]
     open_scans.append(scan(
-        "opened_at, 1, -1",
+        "opened_at, priority, major, active_until, 1, -1",
         "outage_end IS NULL AND opened_at >= $body_start AND opened_at < $body_end AND active_until >= $as_of_end",
         few=True))
+    open_continuity = continuity_event_sql("o.priority", "o.major", "o.opened_at", "NULL", "o.active_until",
+                                           "s.rto_minutes")
     return f"""
     WITH ended AS ({ended}),
     open AS ({" UNION ALL ".join(open_scans)}),
@@ -806,19 +852,21 @@ def period_outages_sql(*, matched_only: bool = False) -> str:
     {_whole_months("opened AS outages, estimated, 0 AS ongoing, no_end AS closed, outage_seconds, breach_seconds",
                    matched_only=matched_only)}
     UNION ALL
-    SELECT e.service_key, e.unmatched, e.unmatched_name, e.month,
-           e.sign * e.counted::INTEGER, e.sign * (e.counted AND e.estimated)::INTEGER, 0, 0,
+    SELECT e.service_key, e.unmatched, e.unmatched_name,
+           {continuity_event_sql("e.priority", "e.major", "e.opened_at", "e.outage_end", "e.active_until",
+                                 "s.rto_minutes")},
+           e.month, e.sign * e.counted::INTEGER, e.sign * (e.counted AND e.estimated)::INTEGER, 0, 0,
            e.sign * {overlap_seconds_sql("e.opened_at", "e.outage_end", "e.seg_start", "e.seg_end")},
            e.sign * coalesce({breach_seconds_sql("e.opened_at", "e.outage_end", "s.rto_minutes", "e.seg_start",
                                                  "e.seg_end")}, 0)
     FROM ended e LEFT JOIN services s ON s.service_key = e.service_key
     UNION ALL
-    SELECT service_key, unmatched, unmatched_name, date_trunc('month', greatest(opened_at, $period_start))::DATE,
-           0, 0, ongoing, closed, 0, 0
-    FROM open
+    SELECT o.service_key, o.unmatched, o.unmatched_name, {open_continuity},
+           date_trunc('month', greatest(o.opened_at, $period_start))::DATE, 0, 0, o.ongoing, o.closed, 0, 0
+    FROM open o LEFT JOIN services s ON s.service_key = o.service_key
     UNION ALL
     -- ongoing outages last to the end of the period, through every month segment
-    SELECT o.service_key, o.unmatched, o.unmatched_name, g.month, 0, 0, 0, 0,
+    SELECT o.service_key, o.unmatched, o.unmatched_name, {open_continuity}, g.month, 0, 0, 0, 0,
            o.ongoing * {overlap_seconds_sql("o.opened_at", "$period_end", "g.seg_start", "g.seg_end")},
            o.ongoing * coalesce({breach_seconds_sql("o.opened_at", "$period_end", "s.rto_minutes", "g.seg_start",
                                                     "g.seg_end")}, 0)

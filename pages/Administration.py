@@ -4,6 +4,7 @@ Everyone sees it; only admins change anything, and each change checks that again
 import streamlit as st
 
 from itscm import access, administration, backup, ui
+from itscm.filters import EVENT_SCOPE_LABELS
 from itscm.measures.registry import headline_measures
 from itscm.resilience.analysis import concentration_threshold_pct
 from itscm.targets import posture_targets
@@ -136,6 +137,35 @@ with policy_tab:
         else:
             ui.rerun_with_message("policy-last-result", f"Saved {changes} policy setting{'' if changes == 1 else 's'}.")
     ui.show_message("policy-last-result", ":material/policy:")
+
+    st.subheader("Continuity events")
+    st.caption("Which incidents are continuity events: RTO attainment counts them (or every incident, as each page's "
+               "sidebar chooses); downtime cost counts every incident and shows their share. Minor technical "
+               "issues belong to incident management.")
+    rule = ui.cached_read(administration.continuity_event_rule, page.store)
+    priorities = [None, *administration.TIERS]
+    with st.form("continuity-event-rule"):
+        max_priority = st.selectbox(
+            "Incidents of priority 1 to", priorities, index=priorities.index(rule["max_priority"]),
+            format_func=lambda p: "none by priority" if p is None else f"priority {p}", disabled=not is_admin)
+        outage_past_rto = st.checkbox("An outage longer than the service's RTO", value=rule["outage_past_rto"],
+                                      disabled=not is_admin)
+        marked_major = st.checkbox("Marked major in the source (ServiceNow major incident state Accepted)",
+                                   value=rule["marked_major"], disabled=not is_admin)
+        scopes = list(EVENT_SCOPE_LABELS)
+        default_scope = st.radio("Shown by default", scopes, index=scopes.index(rule["default_events"]),
+                                 format_func=EVENT_SCOPE_LABELS.get, horizontal=True, disabled=not is_admin)
+        if st.form_submit_button("Save continuity events", disabled=not is_admin):
+            try:
+                changed = administration.edit_continuity_event_rule(user, page.store, {
+                    "max_priority": max_priority, "outage_past_rto": outage_past_rto, "marked_major": marked_major,
+                    "default_events": default_scope})
+            except (ValueError, access.AccessDenied) as error:
+                st.error(ui.plain(str(error)))
+            else:
+                saved = f"Saved {len(changed)} setting{'' if len(changed) == 1 else 's'} of the continuity event rule."
+                ui.rerun_with_message("rule-last-result", saved if changed else "Nothing changed.")
+    ui.show_message("rule-last-result", ":material/policy:")
 
 with backups_tab:
     folder = backup.backups_folder(page.store.path)

@@ -30,6 +30,7 @@ tiles[1].metric("Beyond RTO", ui.money(summary["breach_cost"], currency), border
 tiles[2].metric("Priced outage hours", f"{summary['priced_hours']:,.0f} h", border=True)
 tiles[3].metric("Unpriced outage hours", f"{summary['unpriced_hours']:,.0f} h", border=True,
                 help="Outages with no matched service or no BIA cost: shown, not priced.")
+st.caption(ui.downtime_share_caption(summary, currency))
 st.caption(f"{summary['incidents']:,} incidents · {summary['ongoing']:,} ongoing, counted to the end of the "
            f"as-of date · {summary['estimated_restores']:,} with the resolve time as restore estimate · "
            f"{summary['closed_without_restore_time']:,} closed without a restore time (no hours counted)")

@@ -27,7 +27,8 @@ if not summary["events"] and not summary["without_rto"]:
 
 target = posture_targets(page.store)["attainment_pct"]
 tiles = st.columns(5)
-tiles[0].metric("Attainment", ui.pct(summary["pct"]), border=True, help=f"Target ≥ {target:.0f} %")
+tiles[0].metric("Attainment", ui.pct(summary["pct"]), border=True,
+                help=f"Target ≥ {target:.0f} %. {page.filters.events_label} and drills.")
 tiles[1].metric("Recovery events", f"{summary['events']:,}", border=True,
                 help="Incidents with a restore (or resolve) time and drills that measured a recovery time, "
                      "for services with an RTO.")
@@ -38,6 +39,7 @@ tiles[3].metric("Cannot be judged", f"{summary['without_rto']:,}", border=True,
 tiles[4].metric("Estimated restores", f"{summary['estimated_restores']:,}", border=True,
                 help="Incidents with no restore time: their resolve time is used instead.")
 
+st.caption(ui.events_caption(page.filters) + " The charts and tables below count the same.")
 left, right = st.columns(2)
 with left:
     ui.plot(charts.attainment_by_month(page.measure(attainment_by_month), target), key="attainment-month")

@@ -37,9 +37,10 @@ def run_json(capsys, *args):
 def test_summary_json_has_the_documented_shape_and_values(store_path, capsys):
     result = run_json(capsys, "--store", store_path, "--as-of", str(AS_OF))
     assert result == {
+        "events": "all",   # the store's rule as a new store has it
         "coverage": {"in_scope": 2, "covered": 1, "pct": 50.0},
         "rto_attainment": {"events": 2, "attained": 2, "pct": 100.0, "without_rto": 1},
-        "downtime_cost": {"total": 4000.0, "unpriced_hours": 1.0},
+        "downtime_cost": {"total": 4000.0, "unpriced_hours": 1.0, "continuity_cost": 4000.0, "continuity_pct": 100.0},
         "staleness": {"plans": 1, "current": 1, "due_soon": 0, "overdue": 0, "never_tested": 0,
                       "services_without_plan": 1},
         "inventory_currency": {"assets": 0, "verified": 0, "pct": None},   # no assets: no percentage

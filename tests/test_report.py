@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from html.parser import HTMLParser
 from io import BytesIO
 
@@ -63,6 +64,9 @@ def headline_figures(figures: dict, currency: str = "EUR") -> list[str]:
         # `summary --json` gives stale plans as its counts: the figure is theirs, as the measure defines it
         value = fields[measure.figure] if measure.figure in fields else percent(
             fields["overdue"] + fields["never_tested"], fields["plans"])
+        if value is None:                         # as the tile says it: "no assets yet"
+            written.append(measure.missing_figure(fields))
+            continue
         written.append(f"{value:,.0f} {currency}" if measure.format == MONEY else f"{value} %")
     return written
 
@@ -98,13 +102,13 @@ def test_markup_in_a_name_is_printed_as_text(store):
 
 def test_the_title_page_names_organisation_scope_period_and_maker(store):
     administration.set_organisation_name(ADMIN, store, "Acme <i>Bank</i>")
-    page = report_html(store, FILTERS, scope="continuity events", made_by="Ann Auditor",
+    page = report_html(store, replace(FILTERS, events="continuity"), made_by="Ann Auditor",
                        made_at=dt.datetime(2026, 7, 1, 9, 30))
     title = page.split('<section class="title-page">', 1)[1].split("</section>", 1)[0]
     for expected in ("Acme &lt;i&gt;Bank&lt;/i&gt;", "continuity events", "2025-07-01 to 2026-06-30", "2026-06-30",
                      "Ann Auditor", "2026-07-01 09:30 UTC"):
         assert expected in title
-    assert "all incidents" in report_html(store, FILTERS).split("</section>", 1)[0]   # the default scope
+    assert "all incidents" in report_html(store, replace(FILTERS, events="all")).split("</section>", 1)[0]
 
 
 def test_the_executive_summary_says_each_headline_in_words(store):
@@ -223,3 +227,16 @@ def test_an_unwritable_output_is_one_line(store_path, tmp_path, capsys):
                  "--out", str(tmp_path / "no-such-folder" / "r.html")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "cannot write" in error
+
+
+def test_the_resilience_and_asset_tables_are_in_the_report(store):
+    page = report_html(store, FILTERS)
+
+    def section(key: str) -> str:
+        return page.split(f'id="{key}">', 1)[1].split("</section>", 1)[0]
+
+    # Card Authorisation depends on Core Ledger without an alternative: the ledger fails it too.
+    single_points = section("single_points")
+    assert "Core Ledger" in single_points and "Single points of failure" in single_points
+    assert "No asset is recorded behind a critical service" in section("inventory_currency")
+    assert page.index('id="single_points"') < page.index('id="definitions"')

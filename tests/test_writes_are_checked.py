@@ -64,6 +64,7 @@ def _committed_upload(store: Store) -> str:
 # continuity manager, before the store is compared.
 CALLS = {
     "itscm.access.grant_role": lambda store, folder: (store, "vic@example.com", "admin"),
+    "itscm.administration.edit_continuity_event_rule": lambda store, folder: (store, {"max_priority": 3}),
     "itscm.administration.edit_policy": lambda store, folder: (store, {1: {"test_interval_days": 30}}),
     "itscm.administration.edit_service": lambda store, folder: (store, "svc1", {"rto_minutes": 5}),
     "itscm.administration.record_change": lambda store, folder: (store, "backup", "somewhere"),

@@ -29,7 +29,7 @@ from itscm.ingest.errors import IngestError
 # in itscm/incident_columns.py), and `updated`, which only orders an audit log's rows and is not
 # stored. In the order the mapping form, the help and the suggestions take them (a suggestion
 # claims a column before the fields after it): the required ones, the times as they happen.
-FIELDS = ("id", "opened", "restored", "resolved", "closed", "priority", "service", "title", "updated")
+FIELDS = ("id", "opened", "restored", "resolved", "closed", "priority", "service", "title", "major", "updated")
 # A field is required when a NOT NULL column is read from it, a date when a TIMESTAMP column is.
 REQUIRED_FIELDS = tuple(
     name for name in FIELDS if any(column.field == name and not column.nullable for column in incident_columns.COLUMNS)
@@ -49,6 +49,7 @@ FIELD_LABELS = {
     "priority": "priority",
     "service": "service / CI / component",
     "title": "title",
+    "major": "major incident (Accepted, yes, true)",
     "updated": "updated at (audit logs)",
 }
 
@@ -96,6 +97,8 @@ FORMATS: tuple[IncidentFormat, ...] = (
             "priority": ("priority",),
             "service": ("business_service", "service", "u_business_service", "cmdb_ci", "configuration_item"),
             "title": ("short_description", "description"),
+            # Major incident management's state: Proposed, Accepted, Rejected, Canceled.
+            "major": ("major_incident_state",),
             # sys_updated_at: ServiceNow event logs as published for process mining (the UCI
             # "incident management process enriched event log", one row per update) name it so.
             "updated": ("sys_updated_on", "sys_updated_at", "updated"),
@@ -104,7 +107,8 @@ FORMATS: tuple[IncidentFormat, ...] = (
         notes="List exports and audit-style logs (one row per update: the latest sys_updated_on or "
         "sys_updated_at wins). "
         "Display values such as '1 - Critical' are read; the restore time comes from a custom field "
-        "such as u_restored_at (any u_* column naming 'restor').",
+        "such as u_restored_at (any u_* column naming 'restor'). major_incident_state Accepted marks a major "
+        "incident (Proposed, Rejected and Canceled do not).",
     ),
     IncidentFormat(
         name="jira",
@@ -181,6 +185,7 @@ FORMATS: tuple[IncidentFormat, ...] = (
             "priority": ("priority",),
             "service": ("service",),
             "title": ("title",),
+            "major": ("major",),
             "updated": ("updated_at",),
         },
         notes="data/templates/incidents_template.csv, documented in data/templates/README.md.",
@@ -275,6 +280,7 @@ _SUGGESTION_PATTERNS = {
     "priority": r"prio|sev|urgen|impact",
     "service": r"service|app|component|(^|_)ci($|_)|system|product",
     "title": r"title|summary|subject|short|desc|message|name",
+    "major": r"major",
     "updated": r"updat|modif|changed",
 }
 

@@ -93,7 +93,8 @@ def map_service_name(actor: Actor, store: Store, name: str, service_id: str, *, 
         cur.execute(
             """
             CREATE OR REPLACE TEMP TABLE mapped_incidents AS
-            SELECT incident_id, service_id, service_name, opened_at, restored_at, resolved_at, closed_at
+            SELECT incident_id, service_id, service_name, opened_at, restored_at, resolved_at, closed_at,
+                   priority, major
             FROM incidents
             WHERE lower(trim(service_name)) = $key AND service_id IS DISTINCT FROM $id
             """,
@@ -108,10 +109,11 @@ def map_service_name(actor: Actor, store: Store, name: str, service_id: str, *, 
             {"id": service_id},
         ).fetchone()[0]
         after_incidents_changed(cur, """
-            SELECT service_id, service_name, opened_at, restored_at, resolved_at, closed_at, -1 AS sign
+            SELECT service_id, service_name, opened_at, restored_at, resolved_at, closed_at, priority, major, -1 AS sign
             FROM mapped_incidents
             UNION ALL
-            SELECT $id, service_name, opened_at, restored_at, resolved_at, closed_at, 1 FROM mapped_incidents
+            SELECT $id, service_name, opened_at, restored_at, resolved_at, closed_at, priority, major, 1
+            FROM mapped_incidents
         """, {"id": service_id})
         cur.execute("DROP TABLE mapped_incidents")   # a failure rolls its creation back with the rest
         cur.execute(

@@ -196,6 +196,18 @@ def _field_sql(columns: dict[str, list[int]], name: str) -> str:
     return cleaned[0] if len(cleaned) == 1 else f"coalesce({', '.join(cleaned)})"
 
 
+# What marks a major incident: ServiceNow's major_incident_state "Accepted" (display value or
+# stored value), or a yes in a plain column. Anything else in a file that has the column (blank,
+# Proposed, Rejected, Canceled, no) is not major; without the column nobody said: NULL.
+MAJOR_VALUES = ("accepted", "yes", "y", "true", "1", "major")
+
+
+def _major_sql(columns: dict[str, list[int]]) -> str:
+    if "major" not in columns:
+        return "NULL::BOOLEAN"
+    return f"coalesce(list_contains({list(MAJOR_VALUES)}, lower(f.major_raw)), FALSE)"
+
+
 def _register_priorities(con: duckdb.DuckDBPyConnection, columns: dict[str, list[int]]) -> None:
     # Priorities have few distinct values: normalised in Python once per value, joined in SQL.
     raw_values = []
@@ -264,7 +276,7 @@ def _build_parsed(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ingest_parsed AS
-        SELECT f.row_no, f.id_raw, f.title, f.priority_raw, p.level AS priority,
+        SELECT f.row_no, f.id_raw, f.title, f.priority_raw, p.level AS priority, {_major_sql(columns)} AS major,
                {service_name} AS service_name, {service_id} AS service_id,
                f.opened_raw, {parsed["opened"]} AS opened_at,
                f.restored_raw, {parsed["restored"]} AS restored_at,
@@ -278,6 +290,7 @@ def _build_parsed(
                    {_field_sql(columns, "id")} AS id_raw,
                    {_field_sql(columns, "title")} AS title,
                    {_field_sql(columns, "priority")} AS priority_raw,
+                   {_field_sql(columns, "major")} AS major_raw,
                    {_field_sql(columns, "opened")} AS opened_raw,
                    {_field_sql(columns, "restored")} AS restored_raw,
                    {_field_sql(columns, "resolved")} AS resolved_raw,

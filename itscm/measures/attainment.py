@@ -4,7 +4,9 @@ A recovery event is an incident with an outage end (restored_at, else resolved_a
 estimate) opened in the period and recovered by the end of the as-of date, or a drill held in the
 period that measured an RTA. It is attained when RTA <= the service's RTO. Events with no matched
 service or no RTO stay in every result as `without_rto`: they are counted, never dropped. With a
-unit or tier filter, unmatched incidents cannot be placed and fall outside the filter.
+unit or tier filter, unmatched incidents cannot be placed and fall outside the filter. With the
+filter's scope "continuity events" only the incidents the store's rule names count (drills always
+do; docs/DESIGN.md §17).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pandas as pd
 
 from itscm.filters import Filters, scoped_services_sql
 from itscm.measures.common import percent
-from itscm.rollup import BANDS, period_events_sql, period_params, ratio_band_sql
+from itscm.rollup import BANDS, continuity_event_sql, period_events_sql, period_params, ratio_band_sql
 from itscm.store import Store
 
 # Columns: source ('incident' | 'drill'), event_id, service_id, service_name (as logged), title,
@@ -24,41 +26,45 @@ WITH scoped_services AS ({scoped_services_sql()}),
 events AS (
     SELECT 'incident' AS source, i.incident_id AS event_id, i.service_key, i.service_id, i.service_name, i.title,
            i.opened_at AS started_at, i.outage_end AS recovered_at,
-           i.restored_at IS NULL AS restore_estimated, i.rta_minutes
+           i.restored_at IS NULL AS restore_estimated, i.rta_minutes, i.priority, i.major, i.active_until
     FROM incidents i
     WHERE i.opened_at >= $period_start AND i.opened_at < $period_end
       AND i.outage_end < $as_of_end   -- recovered by the as-of date
     UNION ALL
     SELECT 'drill', d.drill_id, s.service_key, d.service_id, NULL, d.drill_type || ' drill',
-           d.held_on::TIMESTAMP, NULL, FALSE, d.rta_minutes::DOUBLE
+           d.held_on::TIMESTAMP, NULL, FALSE, d.rta_minutes::DOUBLE, NULL, NULL, NULL
     FROM drills d JOIN services s ON s.service_id = d.service_id
     WHERE d.rta_minutes IS NOT NULL
       AND d.held_on >= $period_start::DATE AND d.held_on < $period_end::DATE
 )
-SELECT e.* EXCLUDE (service_key), s.name AS service, s.unit, s.tier, s.rto_minutes,
+SELECT e.* EXCLUDE (service_key, priority, major, active_until), s.name AS service, s.unit, s.tier, s.rto_minutes,
        s.service_id IS NULL AS unmatched,
        e.rta_minutes <= s.rto_minutes AS attained,
        e.rta_minutes / nullif(s.rto_minutes, 0) AS rta_rto_ratio,
        date_trunc('month', e.started_at)::DATE AS month
 FROM events e
 LEFT JOIN scoped_services s ON s.service_key = e.service_key
-WHERE s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_tiers)
+WHERE (s.service_id IS NOT NULL OR (e.service_id IS NULL AND $all_units AND $all_tiers))
+  AND (e.source = 'drill' OR $all_incidents
+       OR {continuity_event_sql("e.priority", "e.major", "e.started_at", "e.recovered_at", "e.active_until",
+                                "s.rto_minutes")})
 """
 
 # The same events counted per service (or unmatched name), month and source: the incidents' from
 # the rollup module's read of the period (itscm/rollup.py), the drills' from drills. Columns:
 # source, month, service_id, service, unit, tier, rto_minutes, unmatched, service_name (as logged,
-# for unmatched incidents), events, attained, estimated, band_1 .. band_6.
+# for unmatched incidents), events, attained, estimated, band_1 .. band_6; the incidents of the
+# filter's scope ($all_incidents, else the continuity events) and every drill.
 def _event_counts_sql(*, matched_only: bool) -> str:
     """EVENT_COUNTS_SQL, or with `matched_only` its rows for events with a matched service alone."""
     return f"""
 WITH scoped_services AS ({scoped_services_sql()}),
 counts AS (
-    SELECT 'incident' AS source, service_key, unmatched, unmatched_name, month, events, attained, estimated,
-           {", ".join(f"band_{k}" for k in BANDS)}
+    SELECT 'incident' AS source, service_key, unmatched, unmatched_name, continuity, month, events, attained,
+           estimated, {", ".join(f"band_{k}" for k in BANDS)}
     FROM ({period_events_sql(matched_only=matched_only)})
     UNION ALL
-    SELECT 'drill', service_key, FALSE, NULL, month, 1, attained, 0,
+    SELECT 'drill', service_key, FALSE, NULL, TRUE, month, 1, attained, 0,
            {", ".join(f"(band = {k})::INTEGER" for k in BANDS)}
     FROM (   -- each drill's RTA/RTO band computed once
         SELECT s.service_key, date_trunc('month', d.held_on)::DATE AS month,
@@ -74,7 +80,7 @@ SELECT c.source, c.month, s.service_id, s.name AS service, s.unit, s.tier, s.rto
        {", ".join(f"coalesce(c.band_{k}, 0) AS band_{k}" for k in BANDS)}
 FROM counts c
 LEFT JOIN scoped_services s ON s.service_key = c.service_key
-WHERE s.service_id IS NOT NULL OR (c.unmatched AND $all_units AND $all_tiers)
+WHERE (s.service_id IS NOT NULL OR (c.unmatched AND $all_units AND $all_tiers)) AND ($all_incidents OR c.continuity)
 """
 
 
@@ -166,6 +172,9 @@ SELECT 'incident' AS source, i.incident_id AS event_id, s.name AS service, s.uni
 FROM incidents i JOIN scoped_services s ON s.service_key = i.service_key
 WHERE i.opened_at >= $period_start AND i.opened_at < $period_end AND i.outage_end < $as_of_end
   AND i.rta_minutes > s.rto_minutes
+  AND ($all_incidents
+       OR {continuity_event_sql("i.priority", "i.major", "i.opened_at", "i.outage_end", "i.active_until",
+                                "s.rto_minutes")})
 UNION ALL
 SELECT 'drill', d.drill_id, s.name, s.unit, s.tier, d.drill_type || ' drill', d.held_on::TIMESTAMP, NULL, FALSE,
        d.rta_minutes::DOUBLE, s.rto_minutes, d.rta_minutes / nullif(s.rto_minutes, 0)

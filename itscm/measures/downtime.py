@@ -6,6 +6,10 @@ incident has an unknown outage length (no hours, counted as "closed without a re
 an open one is an ongoing outage counted up to the end of the as-of date. Hours with no matched
 service or no BIA cost are unpriced: shown, never dropped. The breach part of an outage is the
 time past opened_at + RTO, clipped to the period the same way.
+
+Downtime cost counts every incident whatever the filter's scope (docs/DESIGN.md §17): what an
+outage cost does not depend on whether it was a continuity event. The rows say which were
+(`continuity`), and the summary gives the continuity events' share of the cost.
 """
 
 from __future__ import annotations
@@ -13,13 +17,21 @@ from __future__ import annotations
 import pandas as pd
 
 from itscm.filters import Filters, scoped_services_sql
-from itscm.rollup import breach_seconds_sql, overlap_seconds_sql, period_outages_sql, period_params
+from itscm.measures.common import percent
+from itscm.rollup import (
+    breach_seconds_sql,
+    continuity_event_sql,
+    overlap_seconds_sql,
+    period_outages_sql,
+    period_params,
+)
 from itscm.store import Store
 
 # Columns: incident_id, source, service_id, service_name (as logged), title, priority, opened_at,
 # outage_end, end_basis ('restored' | 'resolved (estimate)' | 'ongoing' | 'closed without restore
 # time'), service, unit, tier, rto_minutes, cost_per_hour, priced, window_start, window_end,
-# outage_hours, breach_hours, cost, breach_cost. window_* is the outage clipped to the period.
+# outage_hours, breach_hours, cost, breach_cost, continuity (a continuity event), in_scope (in the
+# filter's scope). window_* is the outage clipped to the period.
 OUTAGES_SQL = f"""
 WITH scoped_services AS ({scoped_services_sql()}),
 -- Two scans, so that DuckDB can skip row groups by their outage_end range in the first (the rows
@@ -27,7 +39,8 @@ WITH scoped_services AS ({scoped_services_sql()}),
 outages AS (
     SELECT i.incident_id, i.source, i.service_key, i.service_id, i.service_name, i.title, i.priority,
            i.opened_at, i.outage_end, i.rta_minutes AS outage_minutes,
-           CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis
+           CASE WHEN i.restored_at IS NOT NULL THEN 'restored' ELSE 'resolved (estimate)' END AS end_basis,
+           i.major, i.active_until
     FROM incidents i
     WHERE i.outage_end > $period_start AND i.opened_at < $period_end
     UNION ALL
@@ -35,7 +48,8 @@ outages AS (
            i.opened_at,
            CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN $as_of_end END, NULL,
            CASE WHEN i.closed_at IS NULL OR i.closed_at >= $as_of_end THEN 'ongoing'
-                ELSE 'closed without restore time' END
+                ELSE 'closed without restore time' END,
+           i.major, i.active_until
     FROM incidents i
     WHERE i.outage_end IS NULL AND i.opened_at < $period_end
       AND (i.closed_at IS NULL OR i.closed_at >= $period_start)
@@ -44,6 +58,10 @@ clipped AS (
     SELECT o.* EXCLUDE (service_key), s.name AS service, s.unit, s.tier, s.rto_minutes,
            s.impact_cost_per_hour AS cost_per_hour,
            s.impact_cost_per_hour IS NOT NULL AS priced,
+           -- outage_minutes is NULL exactly where outage_end stands for the as-of day, not an end
+           {continuity_event_sql("o.priority", "o.major", "o.opened_at",
+                                 "CASE WHEN o.outage_minutes IS NOT NULL THEN o.outage_end END",
+                                 "o.active_until", "s.rto_minutes")} AS continuity,
            -- greatest() and least() skip NULLs: an unknown end or RTO must stay unknown here.
            greatest(o.opened_at, $period_start) AS window_start,
            CASE WHEN o.outage_end IS NOT NULL THEN least(o.outage_end, $period_end) END AS window_end,
@@ -54,7 +72,7 @@ clipped AS (
     LEFT JOIN scoped_services s ON s.service_key = o.service_key
     WHERE s.service_id IS NOT NULL OR (o.service_id IS NULL AND $all_units AND $all_tiers)
 )
-SELECT * EXCLUDE (breach_start, outage_minutes),
+SELECT * EXCLUDE (breach_start, outage_minutes, major, active_until), $all_incidents OR continuity AS in_scope,
        -- Most outages lie wholly inside the period: their length is the stored outage_minutes.
        -- Only those crossing a period boundary are clipped, in seconds since the epoch (numbers
        -- are far cheaper per row than timestamp intervals at millions of rows).
@@ -87,7 +105,8 @@ def _outage_totals_sql(*, matched_only: bool) -> str:
            t.closed AS closed_without_restore_time,
            t.outage_seconds / 3600.0 AS outage_hours, t.breach_seconds / 3600.0 AS breach_hours,
            t.outage_seconds / 3600.0 * s.impact_cost_per_hour AS cost,
-           t.breach_seconds / 3600.0 * s.impact_cost_per_hour AS breach_cost
+           t.breach_seconds / 3600.0 * s.impact_cost_per_hour AS breach_cost,
+           t.continuity, $all_incidents OR t.continuity AS in_scope
     FROM ({period_outages_sql(matched_only=matched_only)}) t
     LEFT JOIN scoped_services s ON s.service_key = t.service_key
     WHERE s.service_id IS NOT NULL OR (t.unmatched AND $all_units AND $all_tiers)
@@ -100,22 +119,25 @@ MATCHED_OUTAGE_TOTALS_SQL = _outage_totals_sql(matched_only=True)
 
 def downtime_summary(store: Store, filters: Filters) -> dict:
     """{total, breach_cost, priced_hours, unpriced_hours, incidents, ongoing, estimated_restores,
-    closed_without_restore_time}."""
+    closed_without_restore_time, continuity_cost, continuity_pct}: every incident's cost whatever
+    the scope, and the continuity events' part of it (continuity_pct: of total; None when 0)."""
     sql = f"""
         SELECT coalesce(sum(cost), 0), coalesce(sum(breach_cost), 0),
                coalesce(sum(outage_hours) FILTER (WHERE priced), 0),
                coalesce(sum(outage_hours) FILTER (WHERE NOT priced OR priced IS NULL), 0),
                coalesce(sum(incidents + ongoing + closed_without_restore_time), 0)::BIGINT,
                coalesce(sum(ongoing), 0)::BIGINT, coalesce(sum(estimated_restores), 0)::BIGINT,
-               coalesce(sum(closed_without_restore_time), 0)::BIGINT
+               coalesce(sum(closed_without_restore_time), 0)::BIGINT,
+               coalesce(sum(cost) FILTER (WHERE continuity), 0)
         FROM ({OUTAGE_TOTALS_SQL})
     """
     row = store.rows(sql, period_params(store, filters))[0]
     keys = ["total", "breach_cost", "priced_hours", "unpriced_hours", "incidents", "ongoing",
-            "estimated_restores", "closed_without_restore_time"]
+            "estimated_restores", "closed_without_restore_time", "continuity_cost"]
     summary = dict(zip(keys, row, strict=True))
-    for key in ("total", "breach_cost", "priced_hours", "unpriced_hours"):
+    for key in ("total", "breach_cost", "priced_hours", "unpriced_hours", "continuity_cost"):
         summary[key] = round(float(summary[key]), 2)
+    summary["continuity_pct"] = percent(summary["continuity_cost"], summary["total"])
     return summary
 
 
@@ -205,8 +227,11 @@ FROM worst ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id
 
 
 def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
-    """Incidents whose outage ran past the RTO, by the cost of the time beyond target."""
-    return store.df(_BREACHES_SQL, {**filters.query_params(store), "limit": limit})
+    """Incidents whose outage ran past the RTO, by the cost of the time beyond target: every
+    incident's, whatever the scope, as the rest of downtime cost."""
+    params = {key: value for key, value in filters.query_params(store).items()
+              if key != "all_incidents" and not key.startswith("event_")}   # parameters it has no use for
+    return store.df(_BREACHES_SQL, {**params, "limit": limit})
 
 
 def unpriced_outages(store: Store, filters: Filters, limit: int = 1000) -> pd.DataFrame:

@@ -116,6 +116,12 @@ def headline_measures() -> tuple[HeadlineMeasure, ...]:
 # -- the five built in --------------------------------------------------------------------------
 
 
+def _share(summary: dict) -> str:
+    """The continuity events' part of the downtime cost, in words (docs/DESIGN.md §17)."""
+    pct = summary["continuity_pct"]
+    return f"{summary['continuity_cost']:,.0f} ({'n/a' if pct is None else f'{pct:.1f} %'})"
+
+
 def _downtime_total(store: Store, filters: Filters) -> dict:
     return {"total": downtime_total(store, filters)}
 
@@ -146,9 +152,11 @@ register(HeadlineMeasure(
     key="downtime_cost", name="downtime_cost", figure="total", label="Downtime cost", format=MONEY,
     higher_is_better=False, default_target=None,
     summary=downtime_summary, previous=_downtime_total, query_cost=4,
-    json_fields=("total", "unpriced_hours"),
-    tile_help=lambda s: f"{s['unpriced_hours']:,.0f} outage hours unpriced",
-    summary_text=lambda s: f"of which {s['breach_cost']:,.0f} beyond RTO; {s['unpriced_hours']:,.1f} h unpriced",
+    json_fields=("total", "unpriced_hours", "continuity_cost", "continuity_pct"),
+    tile_help=lambda s: f"All incidents; continuity events {_share(s)}. "
+                        f"{s['unpriced_hours']:,.0f} outage hours unpriced",
+    summary_text=lambda s: f"all incidents, continuity events {_share(s)}; of which {s['breach_cost']:,.0f} beyond "
+                           f"RTO; {s['unpriced_hours']:,.1f} h unpriced",
     unit_columns=(UnitColumn("downtime_cost", "Downtime cost", MONEY),),
 ))
 register(HeadlineMeasure(

@@ -11,16 +11,16 @@ from itscm.administration import organisation_name
 from itscm.filters import Filters
 from itscm.report import html
 from itscm.report.pdf import MISSING_CHROMIUM, PdfUnavailable, pdf_available, print_pdf
-from itscm.report.sections import DEFAULT_SCOPE, SECTIONS, ReportContext, ReportSection, add_section, report_body
+from itscm.report.sections import SECTIONS, ReportContext, ReportSection, add_section, report_body
 from itscm.store import Store
 
 FORMATS = ("pdf", "html")
 
 
-def report_html(store: Store, filters: Filters, *, scope: str = DEFAULT_SCOPE, made_by: str = "local user",
+def report_html(store: Store, filters: Filters, *, made_by: str = "local user",
                 made_at: dt.datetime | None = None) -> str:
-    context = ReportContext(store=store, filters=filters, organisation=organisation_name(store), scope=scope,
-                            made_by=made_by)
+    """The report for `filters`, whose `events` is the scope it names and counts."""
+    context = ReportContext(store=store, filters=filters, organisation=organisation_name(store), made_by=made_by)
     if made_at is not None:
         context.made_at = made_at
     title = f"Continuity report {context.organisation} as of {filters.as_of:%Y-%m-%d}".replace("  ", " ")
@@ -37,18 +37,9 @@ def make_report(store: Store, filters: Filters, report_format: str, **options) -
     return page.encode("utf-8") if report_format == "html" else print_pdf(page)
 
 
-# `summary --events continuity|all` (the scope of continuity events, issue #15 part 1) names the
-# scope in words on the title page; without that option every incident counts.
-SCOPE_LABELS = {"continuity": "continuity events", "all": DEFAULT_SCOPE}
-
-
-def scope_label(events: str | None) -> str:
-    return SCOPE_LABELS.get(events or "all", str(events))
-
-
 def report_file_name(filters: Filters, report_format: str) -> str:
     return f"continuity-report-{filters.as_of:%Y-%m-%d}.{report_format}"
 
 
-__all__ = ["DEFAULT_SCOPE", "FORMATS", "MISSING_CHROMIUM", "SECTIONS", "PdfUnavailable", "ReportSection",
-           "add_section", "make_report", "pdf_available", "report_file_name", "report_html", "scope_label"]
+__all__ = ["FORMATS", "MISSING_CHROMIUM", "SECTIONS", "PdfUnavailable", "ReportSection",
+           "add_section", "make_report", "pdf_available", "report_file_name", "report_html"]

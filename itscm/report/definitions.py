@@ -34,6 +34,14 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
         "overdue (never reviewed, or the review or the test past due by the tier's intervals) or never tested "
         "(no passed drill of its service for it or for no particular plan)."
     ),
+    "inventory_currency_pct": (
+        "Of the live assets behind live critical services, the share verified (by audit, discovery or review) on or "
+        "before the as-of day and no longer ago than the policy's verification interval for the service's tier "
+        "(by default 90 days for the critical tiers); an asset behind several services must meet the strictest of "
+        "their intervals. Never verified counts as unverified. At a past date the figure is left out when the "
+        "store cannot say: more than a tenth of those assets were verified since, and only the latest "
+        "verification is kept."
+    ),
 }
 
 OTHER_DEFINITIONS: tuple[tuple[str, str], ...] = (

@@ -20,15 +20,16 @@ from itscm.filters import Filters
 from itscm.measures.attainment import worst_breaches
 from itscm.measures.coverage import CONTROLS, coverage_by_service
 from itscm.measures.downtime import downtime_by_month, downtime_summary, top_cost_services
+from itscm.measures.inventory_currency import unverified_by_owner_and_unit
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.measures.registry import MONEY, PERCENT, headline_measures
 from itscm.measures.staleness import plan_worklist
 from itscm.report import html as h
 from itscm.report.definitions import HEADLINE_DEFINITIONS, OTHER_DEFINITIONS
+from itscm.resilience import analysis as resilience_analysis
 from itscm.store import Store
 from itscm.targets import posture_targets, target_state
 
-DEFAULT_SCOPE = "all incidents"   # until the scope of continuity events exists (docs/DESIGN.md §12)
 LONGEST_TABLE = 40                # rows of a long list in the pack; the owner packs hold every row
 TOP_ROWS = 10                     # the costliest outages, the worst breaches
 
@@ -40,9 +41,13 @@ class ReportContext:
     store: Store
     filters: Filters
     organisation: str
-    scope: str = DEFAULT_SCOPE
     made_by: str = "local user"
     made_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
+
+    @property
+    def scope(self) -> str:
+        """The incidents the measures count (docs/DESIGN.md §17), in words."""
+        return self.filters.events_label.lower()
 
     @cached_property
     def currency(self) -> str:
@@ -107,6 +112,13 @@ def title_page(context: ReportContext) -> str:
 
 def headline_text(value: float | None, measure, currency: str) -> str:
     return h.money(value, currency) if measure.format == MONEY else h.pct(value)
+
+
+def figure_text(value: float | None, measure, context: ReportContext) -> str:
+    """The figure as the Overview's tile shows it, including why it is missing ("no assets yet")."""
+    if value is None:
+        return measure.missing_figure(context.posture["current"][measure.name])
+    return headline_text(value, measure, context.currency)
 
 
 def _change_text(change: float | None, measure, currency: str) -> str:
@@ -180,7 +192,9 @@ def summary_sentences(context: ReportContext) -> list[str]:
         value = headline["value"]
         target = context.targets.get(measure.key)
         if value is None:
-            sentences.append(f"{measure.label}: nothing to measure for this filter.")
+            missing = measure.missing_figure(context.posture["current"][measure.name])
+            reason = "nothing to measure for this filter" if missing == "n/a" else missing
+            sentences.append(f"{measure.label}: {reason}.")
             continue
         figure = headline_text(value, measure, context.currency)
         first = (f"{measure.label} {_movement(headline['change'], measure, context.currency)} {figure}"
@@ -201,7 +215,7 @@ def executive_summary(context: ReportContext) -> str:
         rows.append(
             "<tr>"
             f"<td>{h.text(measure.label)}</td>"
-            f'<td class="num"><b>{h.text(headline_text(headline["value"], measure, context.currency))}</b></td>'
+            f'<td class="num"><b>{h.text(figure_text(headline["value"], measure, context))}</b></td>'
             f'<td class="num">{h.text(f"{bound} {target:g} %" if target is not None else "none")}</td>'
             f"<td>{h.state_badge(state) if target is not None else ''}</td>"
             f'<td class="num">{h.text(headline_text(headline["previous"], measure, context.currency))}</td>'
@@ -359,6 +373,56 @@ def annual_cost(context: ReportContext) -> str:
     ], caption=f"Scope: {context.scope}. Outage hours include unpriced hours; cost is priced hours only.")
 
 
+def single_points_of_failure(context: ReportContext) -> str:
+    table = resilience_analysis.single_points_of_failure(context.store, context.filters)
+    if table.empty:
+        return ('<p class="note">No single failure reaches a critical service beyond itself: every path has a '
+                "working alternative, or nothing depends on another.</p>")
+    shown = table.head(TOP_ROWS * 2)
+    return h.table(shown, [
+        h.Column("kind", "Kind"), h.Column("name", "Fails alone"),
+        h.Column("critical_reached_beyond_itself", "Critical services it takes down", h.count, True),
+        h.Column("services_reached", "Services reached", h.count, True),
+        h.Column("cost_per_hour_at_risk", f"Cost per hour at risk ({context.currency})", h.count, True),
+        h.Column("recovery_minutes", "Its recovery time (min)", h.count, True),
+    ], caption=f"A failure spreads to everything that depends on it, except along a dependency with a working "
+               f"alternative. {len(table):,} single points of failure; the {len(shown):,} reaching most critical "
+               "services shown (the Resilience page has them all).")
+
+
+def supplier_concentration(context: ReportContext) -> str | None:
+    table = resilience_analysis.supplier_concentration(context.store, context.filters)
+    if table.empty:
+        return None
+    threshold = resilience_analysis.concentration_threshold_pct(context.store)
+    shown = table.head(TOP_ROWS)
+    return h.table(shown, [
+        h.Column("supplier", "Supplier"), h.Column("critical_reached", "Critical services relying", h.count, True),
+        h.Column("share_of_critical_pct", "Share of critical", h.pct, True),
+        h.Column("cost_per_hour_at_risk", f"Cost per hour at risk ({context.currency})", h.count, True),
+        h.Column("contracted_recovery_minutes", "Contracted recovery (min)", h.count, True),
+        h.Column("shortest_rto_minutes", "Shortest RTO relying (min)", h.count, True),
+        h.Column("recovery_breach", "Recovery longer than that RTO", lambda v: "yes" if v else ""),
+        h.Column("substitutability", "Substitutability"), h.Column("contract_end", "Contract ends", h.day),
+    ], caption=f"Directly and through dependencies. A share of {threshold:g} % or more of the critical services "
+               "on one supplier is flagged on the Overview (the policy's threshold).")
+
+
+def inventory_currency(context: ReportContext) -> str:
+    table = unverified_by_owner_and_unit(context.store, context.filters)
+    if table.empty:
+        return '<p class="note">No asset is recorded behind a critical service in scope.</p>'
+    unverified = table.loc[table["unverified"] > 0]
+    if unverified.empty:
+        return '<p class="note">Every asset behind a critical service in scope was verified within its interval.</p>'
+    shown = unverified.head(LONGEST_TABLE)
+    return h.table(shown, [
+        h.Column("owner", "Asset owner"), h.Column("unit", "Business unit"),
+        h.Column("unverified", "Unverified", h.count, True), h.Column("assets", "Assets", h.count, True),
+    ], caption="Assets behind live critical services not verified (audit, discovery or review) within the "
+               "policy's interval for the service's tier, by owner and the business unit they serve.")
+
+
 def appendix(context: ReportContext) -> str:
     items = [(measure.label, HEADLINE_DEFINITIONS.get(measure.key, "No definition written yet."))
              for measure in headline_measures()]
@@ -375,6 +439,10 @@ SECTIONS: list[ReportSection] = [
     ReportSection("uncovered", "Uncovered critical services", uncovered_services),
     ReportSection("plans", "Plans needing action, by owner", plans_by_owner, chapter=False),
     ReportSection("annual_cost", "Annual cost of major ICT incidents", annual_cost, chapter=False),
+    ReportSection("single_points", "Single points of failure", single_points_of_failure),
+    ReportSection("suppliers", "Supplier concentration", supplier_concentration, chapter=False),
+    ReportSection("inventory_currency", "Unverified assets behind critical services", inventory_currency,
+                  chapter=False),
 ]
 APPENDIX = ReportSection("definitions", "Appendix: definitions", appendix)
 

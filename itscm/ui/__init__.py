@@ -12,7 +12,7 @@ names below as `ui.<name>`; everything else stays inside the package.
 from itscm.ui import assets
 from itscm.ui.cache import cached_read
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
-from itscm.ui.filters import filter_scope_caption
+from itscm.ui.filters import downtime_share_caption, events_caption, filter_scope_caption
 from itscm.ui.inventory import explain_no_match
 from itscm.ui.records import new_service_form
 from itscm.ui.service_card import service_card
@@ -50,7 +50,9 @@ __all__ = [
     "committed_upload_summary",
     "confirmed_undo",
     "download_csv",
+    "downtime_share_caption",
     "entrypoint_setup",
+    "events_caption",
     "explain_empty",
     "explain_no_match",
     "filter_scope_caption",

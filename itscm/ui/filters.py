@@ -1,5 +1,5 @@
-"""The sidebar filters every page shares (business units, tiers, period, as-of date), each bound
-to a URL query parameter so a filtered view can be sent as a link."""
+"""The sidebar filters every page shares (business units, tiers, period, as-of date, the incidents
+counted), each in a URL query parameter so a filtered view can be sent as a link."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import datetime as dt
 
 import streamlit as st
 
-from itscm.administration import TIERS
-from itscm.filters import Filters, months_before
+from itscm.administration import TIERS, default_events
+from itscm.filters import EVENT_SCOPE_LABELS, EVENT_SCOPES, Filters, months_before
 from itscm.store import Store
-from itscm.ui.cache import unit_names
+from itscm.ui.cache import cached_read, unit_names
 from itscm.ui.widgets import plain
 
 # Bound widgets write their displayed label into the URL, so these labels are the URL values too:
@@ -48,9 +48,34 @@ def sidebar_filters(store: Store) -> Filters:
         if since > until:
             sidebar.warning("The period starts after it ends; showing the 12 months up to the as-of date.")
             since, until = period_dates(DEFAULT_PERIOD, as_of)
+    events = events_choice(store)
     sidebar.caption(f"Period {since:%d %b %Y} to {until:%d %b %Y}; snapshot as of {as_of:%d %b %Y}.")
     return Filters(units=tuple(units), tiers=tuple(int(t) for t in tiers or ()), since=since, until=until,
-                   as_of=as_of)
+                   as_of=as_of, events=events)
+
+
+EVENTS_PARAM = "events"   # ?events=continuity|all
+
+
+def events_choice(store: Store) -> str:
+    """The incidents the measures count (docs/DESIGN.md §17): "continuity" or "all", from
+    `?events=` when it names one, else the store's rule's default; shown as its label in the
+    sidebar and written back to the URL as its value. Not a bound widget: a bound widget writes
+    its label into the URL, and the link should read ?events=continuity."""
+    default = cached_read(default_events, store)
+    if EVENTS_PARAM not in st.session_state:   # a session's first run: the link it came by, else the rule
+        asked = st.query_params.get(EVENTS_PARAM)
+        st.session_state[EVENTS_PARAM] = asked if asked in EVENT_SCOPES else default
+    choice = st.sidebar.radio(
+        "Incidents counted", EVENT_SCOPES, key=EVENTS_PARAM, format_func=EVENT_SCOPE_LABELS.get,
+        help="Continuity events: the incidents the policy names (Administration, Targets and policy: by "
+             "priority, or an outage longer than the service's RTO); drills count in both. Downtime cost "
+             "always counts every incident and shows the continuity events' share.")
+    if choice == default:
+        st.query_params.pop(EVENTS_PARAM, None)
+    else:
+        st.query_params[EVENTS_PARAM] = choice
+    return choice
 
 
 def period_dates(period: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
@@ -61,8 +86,22 @@ def period_dates(period: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
     return months_before(as_of, months) + dt.timedelta(days=1), as_of
 
 
+def events_caption(filters: Filters) -> str:
+    """Which incidents the attainment figures count, in one line (docs/DESIGN.md §17)."""
+    rule = " (by the policy's rule)" if filters.events == "continuity" else ""
+    return f"RTO attainment counts {filters.events_label.lower()}{rule} and every drill."
+
+
+def downtime_share_caption(downtime: dict, currency: str) -> str:
+    """That downtime cost counts every incident, and the continuity events' share of it."""
+    share = downtime["continuity_pct"]
+    return (f"Downtime cost counts every incident; continuity events {downtime['continuity_cost']:,.0f} {currency} "
+            f"of it ({'n/a' if share is None else f'{share:.1f} %'}).")
+
+
 def filter_scope_caption(filters: Filters) -> str:
     """The filters in one line, for under a page's title."""
     units = ", ".join(plain(unit) for unit in filters.units) or "all business units"
     tiers = ", ".join(f"tier {t}" for t in filters.tiers) or "all tiers"
-    return f"{units} · {tiers} · {filters.since:%d %b %Y} – {filters.until:%d %b %Y} · as of {filters.as_of:%d %b %Y}"
+    return (f"{units} · {tiers} · {filters.since:%d %b %Y} – {filters.until:%d %b %Y} · as of {filters.as_of:%d %b %Y}"
+            f" · {filters.events_label.lower()}")

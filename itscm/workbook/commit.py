@@ -273,7 +273,8 @@ def _write(cur, target, import_id: str, by: str, now: datetime) -> None:
 # matched. Each match is kept for undo, which unmatches it.
 _INCIDENTS_PRIOR = "incidents.service_id"
 _NEWLY_MATCHED_SQL = f"""
-    SELECT i.incident_id, k.service_id, i.service_name, i.opened_at, i.restored_at, i.resolved_at, i.closed_at
+    SELECT i.incident_id, k.service_id, i.service_name, i.opened_at, i.restored_at, i.resolved_at, i.closed_at,
+           i.priority, i.major
     FROM incidents i JOIN ({SERVICE_NAME_KEYS_SQL}) k ON k.name_key = lower(trim(i.service_name))
     WHERE i.service_id IS NULL AND i.service_name IS NOT NULL
 """
@@ -304,10 +305,11 @@ def _match_stored_incidents(cur, import_id: str) -> int:
             FROM inv_matched_incidents m WHERE incidents.incident_id = m.incident_id
         """)
         rollup.after_incidents_changed(cur, """
-            SELECT NULL AS service_id, service_name, opened_at, restored_at, resolved_at, closed_at, -1 AS sign
+            SELECT NULL AS service_id, service_name, opened_at, restored_at, resolved_at, closed_at, priority,
+                   major, -1 AS sign
             FROM inv_matched_incidents
             UNION ALL
-            SELECT service_id, service_name, opened_at, restored_at, resolved_at, closed_at, 1
+            SELECT service_id, service_name, opened_at, restored_at, resolved_at, closed_at, priority, major, 1
             FROM inv_matched_incidents
         """)
         return matched
