@@ -371,6 +371,34 @@ def set_organisation_name(actor: Actor, store: Store, name: str, *, now: datetim
     return before, wanted
 
 
+# -- the supplier concentration threshold ---------------------------------------------------------
+
+@writes("admin", "set the supplier concentration threshold")
+def set_concentration_threshold(actor: Actor, store: Store, pct, *, now: datetime | None = None) -> tuple | None:
+    """Set the share of the critical services one supplier may carry before the Resilience page and
+    the Overview flag it (docs/DESIGN.md §14.4), above 0 and at most 100 %; logged with its before
+    and after. Returns (before, after), or None when it already was that share."""
+    from itscm.resilience.analysis import CONCENTRATION_KEY, DEFAULT_CONCENTRATION_PCT
+
+    try:
+        wanted = float(pct)
+    except (TypeError, ValueError):
+        raise ChangeRefused(f"Not a percentage: {pct!r}.") from None
+    if not 0 < wanted <= 100:   # NaN fails this too
+        raise ChangeRefused("The concentration threshold is a percentage above 0 and at most 100.")
+    key = {"key": CONCENTRATION_KEY}
+    with store.transaction() as cursor:
+        rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", key).fetchall()
+        before = float(rows[0][0]) if rows else DEFAULT_CONCENTRATION_PCT
+        if before == wanted:
+            return None
+        cursor.execute("DELETE FROM store_meta WHERE key = $key", key)
+        cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {**key, "value": f"{wanted:g}"})
+        _log(cursor, actor.name, "set concentration threshold", "supplier concentration", {"pct": before},
+             {"pct": wanted}, _now(now))
+    return before, wanted
+
+
 # -- every attributed change ----------------------------------------------------------------------
 
 # when, who, what, subject, detail: newest first. Each source keeps its author in its own table.

@@ -443,8 +443,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true",
                         help="also make the board pack for the whole organisation, as HTML and (with Chromium) PDF")
     parser.add_argument("--resilience", action="store_true",
-                        help="only the resilience analysis (10,000 services, 30,000 dependencies, 500 suppliers): "
-                             "the graph, the reach of every node, the tables, a scenario, the Resilience page warm")
+                        help="only the resilience analysis (10,000 services, 30,000 dependencies, 500 suppliers, "
+                             "20,000 assets): the graph, the reach of every node, the tables, a scenario, the "
+                             "Resilience page warm")
     parser.add_argument("--inventory", action="store_true",
                         help="also time the inventory workbook (10,000 services, 20,000 dependencies, 12,000 "
                              "plans, 40,000 reviews, 60,000 drills, 100,000 assets): export, preview and commit")

@@ -3,7 +3,10 @@
 `python -m itscm bench --resilience`: builds, in SQL, an in-memory store of `services` services
 in 12 units and 4 tiers, `dependencies` dependency edges (mostly towards lower-numbered services,
 some back, so there are cycles; one in ten with an alternative) and `suppliers` suppliers (each
-service relying on one or two; one cloud provider on a quarter of them). Then times, as medians
+service relying on one or two; one cloud provider on a quarter of them), `assets` assets (10
+sites, 200 shared database clusters, the rest servers; the cloud provider supplies three sites,
+other suppliers one server in ten; one in fifty retired) and `asset_links` links (every service
+hosted on a site, the rest services running on servers and clusters). Then times, as medians
 of warm runs: loading the graph, the reach of every node (from a loaded graph), the
 worst-single-failure table, the supplier concentration table and one scenario (a supplier and
 a service failed, by default durations and at 24 h). CPU seconds are reported beside the wall
@@ -59,14 +62,33 @@ GRAPH_SQL = [
        UNION
        SELECT printf('svc-%05d', i), 'sup-' || ((i * 17) % $suppliers + 1) FROM range(1, $services + 1) t(i)
        WHERE i % 3 = 0""",
+    """INSERT INTO assets (asset_id, name, asset_class, supplier_id, lifecycle)
+       SELECT printf('ast-%05d', i),
+              CASE WHEN i <= 10 THEN 'Site ' || i WHEN i <= 210 THEN 'Database cluster ' || i ELSE 'Server ' || i END,
+              CASE WHEN i <= 10 THEN 'site' WHEN i <= 210 THEN 'database' ELSE 'server' END,
+              CASE WHEN i <= 3 THEN 'sup-1' WHEN i > 10 AND i % 10 = 0 THEN 'sup-' || (i % $suppliers + 1) END,
+              CASE WHEN i % 50 = 0 THEN 'retired' ELSE 'live' END
+       FROM range(1, $assets + 1) t(i)""",
+    # Every service on one of the 10 sites; then links to servers (mostly one or two services
+    # each) and, one in five, to one of the 200 shared database clusters.
+    """INSERT INTO service_assets
+       SELECT printf('svc-%05d', k % $services + 1),
+              printf('ast-%05d', CASE WHEN k <= $services THEN k % least(10, $assets) + 1
+                                      WHEN k % 5 = 0 OR $assets <= 210 THEN k % least(200, $assets) + 1
+                                      ELSE 211 + hash(k) % ($assets - 210) END),
+              CASE WHEN k <= $services THEN 'hosted on' WHEN k % 5 = 0 THEN 'depends on' ELSE 'runs on' END
+       FROM range(1, $asset_links + 1) t(k)
+       WHERE $assets > 0""",
 ]
 
 
-def build_graph_store(services: int, dependencies: int, suppliers: int, path: str | None = None) -> Store:
+def build_graph_store(services: int, dependencies: int, suppliers: int, path: str | None = None, *,
+                      assets: int = 0, asset_links: int = 0) -> Store:
     store = Store(path) if path else Store()
     with store.transaction() as cursor:
         for sql in GRAPH_SQL:
-            params = {"services": services, "dependencies": dependencies, "suppliers": suppliers}
+            params = {"services": services, "dependencies": dependencies, "suppliers": suppliers,
+                      "assets": assets, "asset_links": asset_links}
             cursor.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
     return store
 
@@ -114,17 +136,20 @@ def page_timings(store_path: str, runs: int = 3) -> dict[str, dict[str, float]]:
     return timings
 
 
-def resilience_timings(services: int = 10_000, dependencies: int = 30_000, suppliers: int = 500, *,
+def resilience_timings(services: int = 10_000, dependencies: int = 30_000, suppliers: int = 500,
+                       assets: int = 20_000, asset_links: int = 30_000, *,
                        runs: int = 5, say: Callable[[str], None] = lambda step: None) -> dict:
-    say(f"generating {services:,} services, {dependencies:,} dependencies, {suppliers:,} suppliers")
+    say(f"generating {services:,} services, {dependencies:,} dependencies, {suppliers:,} suppliers, "
+        f"{assets:,} assets, {asset_links:,} asset links")
     folder = tempfile.TemporaryDirectory(prefix="itscm-bench-resilience-")
     path = str(Path(folder.name) / "graph.duckdb")
-    store = build_graph_store(services, dependencies, suppliers, path)
+    store = build_graph_store(services, dependencies, suppliers, path, assets=assets, asset_links=asset_links)
     sizes = {table: int(store.scalar(f"SELECT count(*) FROM {table}"))
-             for table in ("services", "dependencies", "suppliers", "service_suppliers")}
+             for table in ("services", "dependencies", "suppliers", "service_suppliers", "assets", "service_assets")}
     graph = load_graph(store)
     filters = Filters()
     failed = resolve_failures(store, graph, [("supplier", "Cloud provider"), ("service", "svc-00007")])
+    site = resolve_failures(store, graph, [("asset", "Site 4")]) if assets >= 4 else []
 
     def fresh_reach() -> None:
         graph._reach = None
@@ -138,6 +163,8 @@ def resilience_timings(services: int = 10_000, dependencies: int = 30_000, suppl
         "scenario, own recovery times": lambda: run_scenario(graph, failed),
         "scenario, 24 h": lambda: run_scenario(graph, failed, hours=24.0),
     }
+    if site:
+        steps["scenario, a site for 24 h"] = lambda: run_scenario(graph, site, hours=24.0)
     say("timing the resilience analysis")
     timings = {name: _median(step, runs) for name, step in steps.items()}
     reached = run_scenario(graph, failed, hours=24.0).summary["services_disrupted"]

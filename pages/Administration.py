@@ -6,6 +6,7 @@ import streamlit as st
 from itscm import access, administration, backup, ui
 from itscm.filters import EVENT_SCOPE_LABELS
 from itscm.measures.registry import headline_measures
+from itscm.resilience.analysis import concentration_threshold_pct
 from itscm.targets import posture_targets
 
 page = ui.setup_page("Administration", ":material/admin_panel_settings:")
@@ -85,6 +86,23 @@ with policy_tab:
                 else:
                     ui.rerun_with_message("organisation-last-result", "Saved the name." if changed else "No change.")
     ui.show_message("organisation-last-result", ":material/badge:")
+
+    st.subheader("Supplier concentration")
+    threshold = concentration_threshold_pct(page.store)
+    st.caption("The Resilience page and the Overview flag a supplier whose failure reaches at least this share of "
+               "the critical services.")
+    with st.form("concentration-threshold"):
+        wanted_pct = st.number_input("Flag a supplier carrying at least (% of the critical services)", 0.5, 100.0,
+                                     float(threshold), step=1.0, key="concentration-threshold", disabled=not is_admin)
+        if st.form_submit_button("Save threshold", disabled=not is_admin):
+            try:
+                changed = administration.set_concentration_threshold(user, page.store, wanted_pct)
+            except (ValueError, access.AccessDenied) as error:
+                st.error(ui.plain(str(error)))
+            else:
+                ui.rerun_with_message("concentration-last-result",
+                                      "Saved the threshold." if changed else "No change.")
+    ui.show_message("concentration-last-result", ":material/hub:")
 
     st.subheader("Policy per tier")
     st.caption("How often plans are reviewed and tested, the weakest drill that counts as a test, and which tiers are "

@@ -10,8 +10,8 @@ from itscm.ui import resilience
 page = ui.setup_page("Resilience", ":material/hub:")
 st.title("Resilience")
 st.caption(ui.filter_scope_caption(page.filters))
-st.caption("A failure spreads from a service or supplier to everything that depends on it, except along a "
-           "dependency with a working alternative.")
+st.caption("A failure spreads from a service, supplier or asset to everything that depends on it, except along "
+           "a dependency with a working alternative.")
 
 if not ui.cached_read(service_count, page.store):
     ui.explain_no_match(page.store, "")   # a store without services: how to bring the inventory in
@@ -31,8 +31,9 @@ with dependencies:
                 if scoped is None or spec.partition(":")[2] in scoped}
     resilience.dependency_chart(page.store, services)
     st.subheader("RTO shorter than the dependency chain")
-    st.caption(f"{len(in_scope):,} live services depend, directly or through others, on a service or supplier "
-               "that takes longer to recover than their own RTO: they cannot meet it as set.")
+    st.caption(f"{len(in_scope):,} live services depend, directly, through others or through the assets they "
+               "run on, on a service or supplier that takes longer to recover than their own RTO: they cannot meet "
+               "it as set.")
     st.dataframe(in_scope, hide_index=True, column_config={
         "service_id": None, "service": "Service", "unit": "Business unit", "tier": "Tier",
         "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
@@ -49,11 +50,12 @@ with dependencies:
 
 with single_points:
     points = page.measure(analysis.single_points_of_failure)
-    st.caption("Nodes whose failure alone reaches at least one critical service other than themselves, by the "
-               "critical services reached, then by the cost per hour at risk.")
+    st.caption("Services, suppliers or assets whose failure alone reaches at least one critical service other "
+               "than themselves, by the critical services reached, then by the cost per hour at risk.")
     st.dataframe(points, hide_index=True, column_config={
         "kind": "Kind", "key": None, "name": "Name", "recovery_minutes": st.column_config.NumberColumn(
-            "Recovery (min)", format="localized", help="Its RTO, or a supplier's contracted recovery time"),
+            "Recovery (min)", format="localized",
+            help="Its RTO, or a supplier's contracted recovery time; an asset has none (blank)"),
         "critical_reached_beyond_itself": "Critical services reached", "critical_reached": None,
         "services_reached": "Services reached", "unpriced_reached": "Of which unpriced", **money})
     resilience.download_csv_on_click(points, "single_points_of_failure.csv")
@@ -61,7 +63,8 @@ with single_points:
     hours = st.number_input("Chosen duration D (hours)", min_value=0.25, max_value=24.0 * 365, value=24.0,
                             step=1.0, key="worst-hours")
     worst = page.measure(analysis.worst_single_failures, hours=float(hours))
-    st.caption("Every service and supplier failed alone, for its own recovery time and for D; by cost at D. "
+    st.caption("Every service, supplier or asset failed alone, for its own recovery time and for D; by cost at "
+               "D. An asset has no recovery time of its own, so its figures at its own recovery time are blank. "
                "Sort by a column to rank by critical services past their MTPD.")
     st.dataframe(worst.head(500), hide_index=True, column_config={
         "kind": "Kind", "key": None, "name": "Name",
@@ -95,7 +98,7 @@ with suppliers:
 with scenarios:
     failed, hours = resilience.scenario_picker(page.store, choices)
     if not failed:
-        ui.explain_empty("Choose failed services, suppliers or business units to see what the failure reaches. "
+        ui.explain_empty("Choose failed services, suppliers, assets or business units to see what the failure reaches. "
                          "The choice is in the page's address: copy it to share the scenario.")
     else:
         result = page.measure(analysis.scenario, failed=failed, hours=hours)

@@ -24,3 +24,17 @@ def relies_on(store: Store, service_id: str, supplier_id: str) -> None:
     with store.transaction() as cursor:
         cursor.execute("INSERT INTO service_suppliers (service_id, supplier_id) VALUES (?, ?)",
                        [service_id, supplier_id])
+
+
+def asset(store: Store, asset_id: str, name: str, *, supplier_id: str | None = None,
+          lifecycle: str = "live") -> str:
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO assets (asset_id, name, supplier_id, lifecycle) VALUES (?, ?, ?, ?)",
+                       [asset_id, name, supplier_id, lifecycle])
+    return asset_id
+
+
+def runs_on(store: Store, service_id: str, asset_id: str, relation: str = "runs on") -> None:
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO service_assets (service_id, asset_id, relation) VALUES (?, ?, ?)",
+                       [service_id, asset_id, relation])

@@ -30,12 +30,10 @@ from itscm.resilience.graph import graph_of, load_graph, strongly_connected_comp
 from itscm.resilience.scenario import UnknownFailure, parse_failure, resolve_failures, run_scenario
 from itscm.store import Store
 from tests.builders import OrgBuilder
-from tests.resilience_org import depends, relies_on, supplier
+from tests.resilience_org import asset, depends, relies_on, runs_on, supplier
 
 
-@pytest.fixture(scope="module")
-def org():
-    store = Store()
+def build_org(store: Store) -> None:
     build = OrgBuilder(store)
     unit = build.unit("Operations", unit_id="bu-ops")
     other = build.unit("Branches", unit_id="bu-branch")
@@ -53,6 +51,12 @@ def org():
     supplier(store, "sup-S", "S", 720, substitutability="hard")
     relies_on(store, ids["B"], "sup-S")
     relies_on(store, ids["G"], "sup-S")
+
+
+@pytest.fixture(scope="module")
+def org():
+    store = Store()
+    build_org(store)
     yield store
     store.close()
 
@@ -168,7 +172,9 @@ def test_a_unit_fails_with_all_its_live_services_and_unknown_names_are_refused(o
     with pytest.raises(UnknownFailure):
         resolve_failures(org, graph, [("supplier", "Nobody")])
     with pytest.raises(UnknownFailure):
-        parse_failure("asset:X")
+        parse_failure("rack:X")
+    with pytest.raises(UnknownFailure):
+        resolve_failures(org, graph, [parse_failure("asset:X")])
 
 
 def test_single_points_of_failure_are_ranked_by_critical_services_then_cost_at_risk(org):
@@ -269,4 +275,168 @@ def test_the_chain_is_drawn_with_every_name_escaped_and_alternatives_dashed():
     assert 'fillcolor="#9ecae1"' in line_of[evil_node]       # the chosen service
     assert 'fillcolor="#c7e9c0"' in line_of[spare_node]      # aligned
     assert 'fillcolor="#c7e9c0"' in line_of[backend_node]    # RTO 600, its supplier 120: aligned
+    store.close()
+
+
+# -- assets (docs/DESIGN.md §14.1) ---------------------------------------------------------------
+#
+# The organisation above, plus (dependent -> dependency):
+#     A -> Server 1, G -> Server 1     a server shared by two critical services, no supplier
+#     D -> Site X -> T                 D hosted on a site supplied by T (contracted recovery 1440 min)
+#     F -> Old box                     a retired asset F is still linked to
+# So: Server 1 reaches A, G;  Site X reaches D;  T reaches Site X, D;  Old box reaches F, E.
+
+@pytest.fixture(scope="module")
+def asset_org():
+    store = Store()
+    build_org(store)
+    supplier(store, "sup-T", "T", 1440)
+    asset(store, "SRV1", "Server 1")
+    asset(store, "SITE-X", "Site X", supplier_id="sup-T")
+    asset(store, "OLD", "Old box", lifecycle="retired")
+    runs_on(store, "svc-A", "SRV1")
+    runs_on(store, "svc-A", "SRV1", "depends on")        # a second relation to the same asset: one edge
+    runs_on(store, "svc-G", "SRV1")
+    runs_on(store, "svc-D", "SITE-X", "hosted on")
+    runs_on(store, "svc-F", "OLD")
+    yield store
+    store.close()
+
+
+def test_assets_are_nodes_a_failure_spreads_through(asset_org):
+    graph = graph_of(asset_org)
+    assert reached_names(graph, ("asset", "SRV1")) == {"Server 1", "A", "G"}
+    assert reached_names(graph, ("asset", "SITE-X")) == {"Site X", "D"}
+    assert reached_names(graph, ("supplier", "sup-T")) == {"T", "Site X", "D"}
+    assert reached_names(graph, ("asset", "OLD")) == {"Old box", "F", "E"}     # retired, still a node
+    assert graph.recovery_minutes[graph.index[("asset", "SRV1")]] is None
+    runs_on_edges = [e for e in graph.edges if e[2] == "runs on"]
+    assert len(runs_on_edges) == 4                                            # A -> Server 1 once
+    assert [graph.name[e[0]] for e in graph.edges if e[2] == "supplied by"] == ["Site X"]
+
+
+def test_a_supplier_behind_an_asset_sets_the_effective_rto(asset_org):
+    table = analysis.effective_rto(asset_org).set_index("service_id")
+    row = table.loc["svc-D"]
+    # D (RTO 30) -> Site X -> T (1440): longer than S (720) through B
+    assert (row["effective_rto_minutes"], row["bottleneck"], row["bottleneck_kind"], row["gap_minutes"]) == (
+        1440, "T", "supplier", 1410)
+    assert table.loc["svc-A", "effective_rto_minutes"] == 720       # Server 1 has no recovery time: S still sets it
+
+
+def test_single_points_of_failure_include_assets(asset_org):
+    table = analysis.single_points_of_failure(asset_org, ALL)
+    assert list(zip(table["kind"], table["name"], table["critical_reached_beyond_itself"],
+                    table["cost_per_hour_at_risk"], strict=True)) == [
+        ("supplier", "S", 4, 4300.0),
+        ("service", "C", 4, 3900.0),
+        ("service", "B", 2, 3500.0),
+        ("asset", "Server 1", 2, 1800.0),   # A 1000 + G 800
+        ("asset", "Site X", 1, 2000.0),     # D; ties with T, asset before supplier
+        ("supplier", "T", 1, 2000.0),
+        ("asset", "Old box", 1, 300.0),     # E through F; ties with F, asset before service
+        ("service", "F", 1, 300.0),
+    ]
+
+
+def test_an_asset_in_the_worst_single_failure_table_has_no_figures_at_its_own_recovery_time(asset_org):
+    table = analysis.worst_single_failures(asset_org, ALL, hours=10).set_index("name")
+    server = table.loc["Server 1"]
+    assert server["kind"] == "asset" and server["cost_at_chosen_hours"] == 18_000.0
+    assert server["critical_past_mtpd_at_chosen_hours"] == 1     # A (MTPD 4 h); G's is 24 h
+    assert pd_isna(server["recovery_minutes"])                   # blank, not 0
+    assert pd_isna(server["cost_at_own_recovery"]) and pd_isna(server["critical_past_mtpd_at_own_recovery"])
+    assert table.loc["T", "cost_at_own_recovery"] == 24 * 2000.0 and table.loc["T", "services_reached"] == 1
+    assert table.loc["Old box", "unpriced_reached"] == 1         # F
+
+
+def test_a_failed_asset_for_a_chosen_duration(asset_org):
+    graph = graph_of(asset_org)
+    failed = resolve_failures(asset_org, graph, [parse_failure("asset:server 1")])   # a name, any case
+    assert failed == resolve_failures(asset_org, graph, [("asset", "SRV1")])        # or the id
+    result = run_scenario(graph, failed, hours=10)
+    assert result.failed == ["asset:Server 1"]
+    summary = result.summary
+    assert (summary["services_disrupted"], summary["critical_disrupted"], summary["past_rto"],
+            summary["past_mtpd"]) == (2, 2, 2, 1)
+    assert summary["cost"] == 18_000.0                 # 10 h x (1000 + 800)
+    assert summary["cost_beyond_rto"] == 16_200.0      # 9 h past RTO 60 min x (1000 + 800)
+
+
+def test_a_failed_asset_by_default_has_no_duration_unless_another_failed_node_reaches_the_same(asset_org):
+    graph = graph_of(asset_org)
+    alone = run_scenario(graph, resolve_failures(asset_org, graph, [("asset", "SRV1")]))
+    assert (alone.summary["services_disrupted"], alone.summary["without_duration"], alone.summary["cost"]) == (
+        2, 2, 0.0)
+    # S (12 h) reaches A and G too, so they are down 12 h
+    both = run_scenario(graph, resolve_failures(asset_org, graph, [("asset", "SRV1"), ("supplier", "S")]))
+    assert dict(zip(both.services["name"], both.services["hours"], strict=True)) == {
+        "A": 12.0, "B": 12.0, "D": 12.0, "G": 12.0}
+    assert both.summary["without_duration"] == 0
+    # T's 24 h reaches D through Site X
+    site = run_scenario(graph, resolve_failures(asset_org, graph, [("supplier", "T")]))
+    assert site.summary["cost"] == 24 * 2000.0
+
+
+def test_supplier_concentration_counts_the_services_behind_an_asset(asset_org):
+    table = analysis.supplier_concentration(asset_org, ALL).set_index("supplier")
+    t = table.loc["T"]
+    assert (t["services_direct"], t["services_reached"], t["critical_reached"], t["share_of_critical_pct"]) == (
+        0, 1, 1, 20.0)                                   # D only through Site X; 1 of A, B, D, E, G
+    assert (t["shortest_rto_minutes"], t["recovery_breach"]) == (30, True)
+    assert table.loc["S", "share_of_critical_pct"] == 80.0
+
+
+def test_the_chain_draws_assets_and_their_suppliers(asset_org):
+    from itscm.resilience.dot import STATE_COLOURS, chain_dot
+
+    graph = graph_of(asset_org)
+    dot = chain_dot(graph, graph.index[("service", "svc-D")])
+    node = {name: f"n{graph.index[key]}" for name, key in [
+        ("D", ("service", "svc-D")), ("Site X", ("asset", "SITE-X")), ("T", ("supplier", "sup-T"))]}
+    assert f"{node['D']} -> {node['Site X']};" in dot and f"{node['Site X']} -> {node['T']};" in dot
+    line_of = {line.split()[0]: line for line in dot.splitlines() if "[label=" in line}
+    assert f'fillcolor="{STATE_COLOURS["asset"]}", shape=box3d' in line_of[node["Site X"]]
+    assert 'label="Site X\\nasset"' in line_of[node["Site X"]]
+    old = chain_dot(graph, graph.index[("service", "svc-F")])
+    old_line = next(line for line in old.splitlines() if "Old box" in line)
+    assert "asset · retired" in old_line and f'fillcolor="{STATE_COLOURS["retired asset"]}"' in old_line
+
+
+def test_an_admin_sets_the_concentration_threshold_and_it_is_in_the_change_history():
+    import datetime as dt
+
+    from itscm.access import AccessDenied, Actor
+    from itscm.administration import ChangeRefused, change_history, set_concentration_threshold
+
+    admin = Actor("boss@example.com", "admin")
+    store = Store()
+    build_org(store)
+    assert analysis.concentration_threshold_pct(store) == 25.0                 # migration 9
+    assert set_concentration_threshold(admin, store, 85, now=dt.datetime(2026, 6, 1)) == (25.0, 85.0)
+    assert analysis.concentration_threshold_pct(store) == 85.0
+    assert analysis.concentration_flags(store, ALL, analysis.concentration_threshold_pct(store)).empty  # S: 80 %
+    assert set_concentration_threshold(admin, store, 85.0) is None             # no change, nothing logged
+    history = change_history(store)
+    assert list(history["action"]) == ["set concentration threshold"]
+    assert history["detail"].iloc[0] == '{"pct": 25.0} -> {"pct": 85.0}'
+    for wrong in (0, -5, 100.5, float("nan"), "many"):
+        with pytest.raises(ChangeRefused):
+            set_concentration_threshold(admin, store, wrong)
+    with pytest.raises(AccessDenied):
+        set_concentration_threshold(Actor("cm@example.com", "continuity manager"), store, 50)
+    assert analysis.concentration_threshold_pct(store) == 85.0
+    store.close()
+
+
+def test_a_live_asset_is_failed_before_a_retired_one_of_the_same_name():
+    store = Store()
+    build = OrgBuilder(store)
+    service = build.service(None, service_id="svc-x")
+    asset(store, "OLD-1", "Rack 9", lifecycle="retired")
+    asset(store, "NEW-1", "Rack 9")
+    runs_on(store, service, "NEW-1")
+    graph = graph_of(store)
+    assert graph.retired_assets == {graph.index[("asset", "OLD-1")]}
+    assert resolve_failures(store, graph, [("asset", "rack 9")]) == [graph.index[("asset", "NEW-1")]]
     store.close()

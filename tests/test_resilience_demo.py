@@ -26,9 +26,11 @@ def demo_path(tmp_path_factory):
     return path
 
 
-def independent_scenario(path, failed_suppliers: list[str], failed_services: list[str], hours: float) -> dict:
-    """Everything reached from the failed nodes through edges without an alternative, each live
-    service down `hours`: the figures of docs/DESIGN.md §14.3, from the tables."""
+def independent_scenario(path, failed_suppliers: list[str], failed_services: list[str], hours: float,
+                         failed_assets: list[str] = ()) -> dict:
+    """Everything reached from the failed nodes through edges without an alternative (a service
+    runs on its assets, an asset is supplied by its supplier), each live service down `hours`: the
+    figures of docs/DESIGN.md §14.3, from the tables."""
     with Store(path, read_only=True) as store:
         dependants = defaultdict(list)
         for service_id, depends_on_id, alternative in store.rows(
@@ -37,13 +39,23 @@ def independent_scenario(path, failed_suppliers: list[str], failed_services: lis
                 dependants[depends_on_id].append(service_id)
         relying = defaultdict(list)
         for service_id, supplier_id in store.rows("SELECT service_id, supplier_id FROM service_suppliers"):
-            relying[supplier_id].append(service_id)
+            relying[supplier_id].append(("service", service_id))
+        for asset_id, supplier_id in store.rows("SELECT asset_id, supplier_id FROM assets "
+                                                "WHERE supplier_id IS NOT NULL"):
+            relying[supplier_id].append(("asset", asset_id))
+        running = defaultdict(list)
+        for service_id, asset_id in store.rows("SELECT service_id, asset_id FROM service_assets"):
+            running[asset_id].append(service_id)
         services = {row[0]: row for row in store.rows(
             "SELECT s.service_id, s.rto_minutes, s.mtpd_minutes, s.impact_cost_per_hour, s.lifecycle, "
             "coalesce(p.is_critical, false) FROM services s LEFT JOIN policy p ON p.tier = s.tier")}
     reached = set(failed_services)
+    failed_assets = set(failed_assets)
     for supplier_id in failed_suppliers:
-        reached.update(relying[supplier_id])
+        reached.update(key for kind, key in relying[supplier_id] if kind == "service")
+        failed_assets.update(key for kind, key in relying[supplier_id] if kind == "asset")
+    for asset_id in failed_assets:
+        reached.update(running[asset_id])
     stack = list(reached)
     while stack:
         for dependant in dependants[stack.pop()]:
@@ -80,6 +92,21 @@ def test_a_scenario_on_the_demo_equals_an_independent_computation(demo_path, cap
     assert {service["id"] for service in figures["services"]} == reached
 
 
+@pytest.mark.parametrize("hours", [4.0, 48.0])
+def test_a_failed_site_on_the_demo_equals_an_independent_computation(demo_path, capsys, hours):
+    """The demo's primary data centre, by name, and a database cluster, by id."""
+    with Store(demo_path, read_only=True) as store:
+        site = store.scalar("SELECT name FROM assets WHERE asset_id = 'SITE-LON1'")
+    figures = scenario(capsys, demo_path, "--fail", f"asset:{site.upper()}", "--fail", "asset:DB-ORA-01",
+                       "--hours", str(hours))
+    assert figures["failed"] == [f"asset:{site.upper()}", "asset:DB-ORA-01"]
+    expected, reached = independent_scenario(demo_path, [], [], hours, ["SITE-LON1", "DB-ORA-01"])
+    assert expected["services_disrupted"] > 50
+    for key, value in expected.items():
+        assert figures[key] == pytest.approx(value), key
+    assert {service["id"] for service in figures["services"]} == reached
+
+
 def test_scenario_json_has_exactly_the_documented_keys(demo_path, capsys):
     figures = scenario(capsys, demo_path, "--fail", "unit:Group HR")
     assert list(figures) == ["failed", "hours", "services_disrupted", "critical_disrupted", "past_rto", "past_mtpd",
@@ -97,6 +124,12 @@ def test_scenario_text_and_refusals(demo_path, capsys):
     assert main(["scenario", "--store", str(demo_path), "--fail", "supplier:No such supplier"]) == 2
     assert "no supplier 'No such supplier'" in capsys.readouterr().err
     assert main(["scenario", "--store", str(demo_path), "--fail", "rack:R1"]) == 2
+    assert main(["scenario", "--store", str(demo_path), "--fail", "asset:No such rack"]) == 2
+    assert "no asset 'No such rack'" in capsys.readouterr().err
+    assert main(["scenario", "--store", str(demo_path), "--fail", "asset:SITE-LD5", "--hours", "24"]) == 0
+    assert "Scenario: asset:SITE-LD5 down for 24 h" in capsys.readouterr().out
+    assert main(["scenario", "--store", str(demo_path), "--fail", "asset:SITE-LD5"]) == 0
+    assert "an asset has no recovery time of its own" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["scenario", "--store", str(demo_path), "--fail", "service:x", "--hours", "-3"])
 

@@ -13,7 +13,7 @@ from itscm.measures.consistency import failing_check_count
 from itscm.resilience.saved import saved_scenarios
 from itscm.store import Store, open_store
 from tests.conftest import SMALL_ORG_AS_OF
-from tests.resilience_org import relies_on, supplier
+from tests.resilience_org import asset, relies_on, runs_on, supplier
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = SMALL_ORG_AS_OF.isoformat()
@@ -62,6 +62,22 @@ def test_a_scenario_link_opens_the_scenario(hosted_store):
     assert tiles["Cost"] == "€1.3 M"                     # 10 h x (50,000 + 80,000)
 
 
+def test_a_scenario_link_fails_an_asset(hosted_store):
+    with Store(hosted_store) as store:
+        asset(store, "RACK-7", "Rack 7")
+        runs_on(store, "svc1", "RACK-7")      # Core Ledger, and through it Card Authorisation
+    app = run_page("Resilience.py", as_of=AS_OF, fail_asset="Rack 7", hours="10")
+    assert_clean(app)
+    assert app.multiselect(key="fail_asset").value == ["Rack 7"]
+    tiles = {metric.label: metric.value for metric in app.metric}
+    assert tiles["Services disrupted"] == "2" and tiles["Cost"] == "€1.3 M"
+    # without D: an asset has no recovery time, so the two services have no duration
+    app = run_page("Resilience.py", as_of=AS_OF, fail_asset="Rack 7")
+    assert_clean(app)
+    assert any("2 services are reached only by failed nodes without a recovery time" in w.value
+               for w in app.warning)
+
+
 def test_a_scenario_is_saved_by_name(hosted_store):
     app = run_page("Resilience.py", as_of=AS_OF, fail_supplier="Hosting Co", hours="10")
     app.text_input[0].input("Hosting down")
@@ -87,5 +103,26 @@ def test_the_overview_flags_supplier_concentration_and_failing_checks(hosted_sto
     assert any("Hosting Co carries 40.0 % of the critical services" in w.value for w in app.warning)
     failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
     assert failing > 0
-    assert any(f"{failing} consistency checks fail" in i.value and "(/Consistency_checks)" in i.value
+    assert any(f"{failing} consistency checks fail" in i.value and f"(/Consistency_checks?as_of={AS_OF})" in i.value
                for i in app.info)
+
+
+def test_the_overviews_links_keep_the_sidebar_filters(hosted_store):
+    app = run_page("Overview.py", as_of=AS_OF, unit=["Payments", "Retail <b>Banking</b>"], tier="1")
+    assert_clean(app)
+    query = "unit=Payments&unit=Retail+%3Cb%3EBanking%3C%2Fb%3E&tier=1&as_of=" + AS_OF   # encoded: ends no link
+    assert any(f"(/Consistency_checks?{query})" in i.value for i in app.info), [i.value for i in app.info]
+
+
+def test_an_admin_changes_the_concentration_threshold_on_the_administration_page(hosted_store):
+    from itscm.resilience.analysis import concentration_threshold_pct
+
+    app = run_page("Administration.py")
+    assert_clean(app)
+    app.number_input(key="concentration-threshold").set_value(45.0)
+    next(b for b in app.button if b.label == "Save threshold").click().run()
+    assert_clean(app)
+    assert concentration_threshold_pct(open_store(hosted_store)) == 45.0
+    app = run_page("Resilience.py", as_of=AS_OF)      # Hosting Co's 40 % is now under the threshold
+    assert_clean(app)
+    assert not any("Hosting Co carries" in w.value for w in app.warning)

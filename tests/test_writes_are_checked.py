@@ -84,6 +84,7 @@ CALLS = {
     "itscm.administration.record_change": lambda store, folder: (store, "backup", "somewhere"),
     "itscm.administration.set_targets": lambda store, folder: (store, {"coverage_pct": 50.0}),
     "itscm.administration.set_organisation_name": lambda store, folder: (store, "Acme Bank"),
+    "itscm.administration.set_concentration_threshold": lambda store, folder: (store, 40.0),
     "itscm.backup.take_backup": lambda store, folder: (store, folder / "backup"),
     "itscm.changes.commit.commit_changes": lambda store, folder: (store, _change_preview(store)),
     "itscm.changes.commit.undo_change_upload": lambda store, folder: (store, _committed_change_upload(store)),

@@ -28,7 +28,7 @@ from itscm.ingest.decode import DEFAULT_MAX_BYTES, decode_upload
 from itscm.ingest.errors import IngestError
 from itscm.ingest.reader import load_raw
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
-from itscm.ingest.validate import PROBLEM_COLUMNS
+from itscm.ingest.validate import PROBLEM_COLUMNS, field_sql
 from itscm.ingest.validate import install_macros as install_cleaning_macros
 from itscm.store import Store
 
@@ -249,15 +249,6 @@ def _choose(header, chosen: str | None, mapping: dict[str, str]):
     return chosen, label, source, detected, columns
 
 
-def _field_sql(columns: dict[str, list[int]], name: str) -> str:
-    positions = columns.get(name)
-    if not positions:
-        return "NULL::VARCHAR"
-    cleaned = [f"ingest_clean(c{i})" for i in positions]
-    # Repeated or alternative columns: the first one filled wins.
-    return cleaned[0] if len(cleaned) == 1 else f"coalesce({', '.join(cleaned)})"
-
-
 def _vocabulary(con, name: str, values_sql: str, normalise) -> None:
     """A small table raw -> normalised value: few distinct values, normalised in Python once each."""
     raws = [raw for (raw,) in con.execute(f"SELECT DISTINCT v FROM ({values_sql}) WHERE v IS NOT NULL").fetchall()]
@@ -293,7 +284,7 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
     con.execute("CREATE TEMP TABLE change_ci_keys AS SELECT * FROM change_ci_keys_arrow")
     con.unregister("change_ci_keys_arrow")
     n = len(header)
-    fields_sql = ", ".join(f"{_field_sql(columns, name)} AS {name}_raw" for name in formats.FIELDS)
+    fields_sql = ", ".join(f"{field_sql(columns, name)} AS {name}_raw" for name in formats.FIELDS)
     convert = timezone != "UTC"
     tz_params = {"tz": timezone} if convert else {}
     parsed_dates = ", ".join(

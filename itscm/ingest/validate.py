@@ -188,7 +188,9 @@ def _in_file_order(accepted: pa.Table) -> pa.Table:
     )
 
 
-def _field_sql(columns: dict[str, list[int]], name: str) -> str:
+def field_sql(columns: dict[str, list[int]], name: str) -> str:
+    """SQL for a field read from the raw columns at `positions`: cleaned, the first filled wins
+    (repeated or alternative columns). Shared with the change import (itscm/changes/read.py)."""
     positions = columns.get(name)
     if not positions:
         return "NULL::VARCHAR"
@@ -217,7 +219,7 @@ def _register_priorities(con: duckdb.DuckDBPyConnection, columns: dict[str, list
             for (raw,) in con.execute(
                 f"""
                 SELECT DISTINCT priority_raw
-                FROM (SELECT {_field_sql(columns, "priority")} AS priority_raw FROM ingest_raw WHERE row_no > 1)
+                FROM (SELECT {field_sql(columns, "priority")} AS priority_raw FROM ingest_raw WHERE row_no > 1)
                 WHERE priority_raw IS NOT NULL
                 """
             ).fetchall()
@@ -287,15 +289,15 @@ def _build_parsed(
                false AS rejected, NULL::BIGINT AS superseded_by
         FROM (
             SELECT row_no,
-                   {_field_sql(columns, "id")} AS id_raw,
-                   {_field_sql(columns, "title")} AS title,
-                   {_field_sql(columns, "priority")} AS priority_raw,
-                   {_field_sql(columns, "major")} AS major_raw,
-                   {_field_sql(columns, "opened")} AS opened_raw,
-                   {_field_sql(columns, "restored")} AS restored_raw,
-                   {_field_sql(columns, "resolved")} AS resolved_raw,
-                   {_field_sql(columns, "closed")} AS closed_raw,
-                   {_field_sql(columns, "updated")} AS updated_raw,
+                   {field_sql(columns, "id")} AS id_raw,
+                   {field_sql(columns, "title")} AS title,
+                   {field_sql(columns, "priority")} AS priority_raw,
+                   {field_sql(columns, "major")} AS major_raw,
+                   {field_sql(columns, "opened")} AS opened_raw,
+                   {field_sql(columns, "restored")} AS restored_raw,
+                   {field_sql(columns, "resolved")} AS resolved_raw,
+                   {field_sql(columns, "closed")} AS closed_raw,
+                   {field_sql(columns, "updated")} AS updated_raw,
                    {service_sql}
                    c{n} IS NOT NULL AS too_many_fields,
                    c{n - 1} IS NULL AS too_few_fields

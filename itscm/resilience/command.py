@@ -31,10 +31,11 @@ def _hours(text: str) -> float:
 
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail", action="append", required=True, metavar="KIND:NAME",
-                        help="a failed node: service, supplier or unit (all its live services), by id or name "
-                             "(repeatable)")
+                        help="a failed node: service, supplier, asset or unit (all its live services), by id "
+                             "or name (repeatable)")
     parser.add_argument("--hours", type=_hours, help="how long every reached service is down (default: each "
-                                                     "failed node's own RTO or contracted recovery time)")
+                                                     "failed node's own RTO or contracted recovery time; an "
+                                                     "asset has none, so give --hours)")
     parser.add_argument("--json", action="store_true", help="one JSON object")
 
 
@@ -83,6 +84,8 @@ def run_scenario_command(args: argparse.Namespace, store: Store) -> int:
     currency = store.currency()
     duration = f"{args.hours:g} h" if args.hours else "each failed node's own recovery time"
     print(f"Scenario: {', '.join(figures['failed'])} down for {duration}")
+    if not args.hours and any(spec.startswith("asset:") for spec in figures["failed"]):
+        print("  (an asset has no recovery time of its own: the services only it reaches count with --hours)")
     print(f"  services disrupted   {figures['services_disrupted']:>10,}  (critical {figures['critical_disrupted']:,})")
     print(f"  past their RTO       {figures['past_rto']:>10,}")
     print(f"  past their MTPD      {figures['past_mtpd']:>10,}")

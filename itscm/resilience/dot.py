@@ -17,6 +17,8 @@ STATE_COLOURS = {
     "RTO shorter than its chain": "#fdd49e",
     "aligned": "#c7e9c0",
     "supplier": "#dadaeb",
+    "asset": "#fff7bc",
+    "retired asset": "#d9d9d9",
 }
 
 
@@ -32,6 +34,8 @@ def node_state(graph: Graph, node: int, chosen: int, effective: list[tuple[float
         return "chosen"
     if graph.kind[node] == "supplier":
         return "supplier"
+    if graph.kind[node] == "asset":
+        return "retired asset" if node in graph.retired_assets else "asset"
     facts = graph.service[node]
     if facts is None:
         return "aligned"
@@ -53,7 +57,8 @@ def _minutes(value: float | None) -> str:
 
 def chain_dot(graph: Graph, node: int, limit: int = 60) -> str:
     """The chain of `node` upstream and downstream (at most `limit` nodes each way), an arrow from
-    each service to what it depends on, dashed when it has a working alternative."""
+    each service or asset to what it depends on (runs on, is supplied by), dashed when it has a
+    working alternative."""
     nodes, edges = chain_of(graph, node, limit)
     effective = graph.effective_recovery()
     lines = ['digraph chain {', '  rankdir=LR;', '  node [style="filled,rounded", shape=box, fontname="Helvetica", '
@@ -62,9 +67,12 @@ def chain_dot(graph: Graph, node: int, limit: int = 60) -> str:
         state = node_state(graph, n, node, effective)
         kind = "supplier" if graph.kind[n] == "supplier" else f"tier {graph.service[n]['tier'] or '-'}" \
             if graph.service[n] else graph.kind[n]
-        recovery = "recovers in" if graph.kind[n] == "supplier" else "RTO"
-        label = f"{graph.name[n]}\\n{kind} · {recovery} {_minutes(graph.recovery_minutes[n])}"
-        shape = ', shape=component' if graph.kind[n] == "supplier" else ""
+        if graph.kind[n] == "asset":   # an asset has no recovery time of its own
+            label = f"{graph.name[n]}\\nasset{' · retired' if n in graph.retired_assets else ''}"
+        else:
+            recovery = "recovers in" if graph.kind[n] == "supplier" else "RTO"
+            label = f"{graph.name[n]}\\n{kind} · {recovery} {_minutes(graph.recovery_minutes[n])}"
+        shape = {"supplier": ", shape=component", "asset": ", shape=box3d"}.get(graph.kind[n], "")
         pen = ", penwidth=2.5" if n == node else ""
         # The label is escaped except for the \n the code adds between its two lines.
         escaped = "\\n".join(dot_text(part) for part in label.split("\\n"))

@@ -1,10 +1,10 @@
-"""The failure graph: services and suppliers as nodes, "depends on" and "relies on" as edges
-(docs/DESIGN.md §14.1).
+"""The failure graph: services, suppliers and assets as nodes, "depends on", "relies on", "runs on"
+and "supplied by" as edges (docs/DESIGN.md §14.1).
 
 A failure spreads from a node to everything that depends on it, transitively, except through an
 edge marked as having a working alternative; cycles are walked once. The graph is loaded from a
-declared list of node kinds and edge sources, so a new kind of node (assets, once they exist) is
-one more entry in each list, not new code.
+declared list of node kinds and edge sources, so a new kind of node is one more entry in each
+list, not new code.
 
 Speed (docs/PERFORMANCE.md): the reach of every node at once is what the single-failure tables
 need. A breadth-first walk per node is quadratic in Python, so the graph is condensed into its
@@ -29,7 +29,8 @@ from itscm.store import Store
 @dataclass(frozen=True)
 class NodeKind:
     """One kind of node: `sql` returns key, name, recovery_minutes (the time it takes to come
-    back after a failure: a service's RTO, a supplier's contracted recovery time)."""
+    back after a failure: a service's RTO, a supplier's contracted recovery time; an asset has
+    none)."""
     kind: str
     sql: str
 
@@ -49,6 +50,9 @@ NODE_KINDS: tuple[NodeKind, ...] = (
     NodeKind("service", "SELECT service_id AS key, name, rto_minutes AS recovery_minutes FROM services"),
     NodeKind("supplier", "SELECT supplier_id AS key, name, contracted_recovery_minutes AS recovery_minutes "
                          "FROM suppliers"),
+    # Retired assets stay: a service still linked to one runs on it as far as the records say, so
+    # its failure spreads (and the link is a finding).
+    NodeKind("asset", "SELECT asset_id AS key, name, NULL AS recovery_minutes FROM assets"),
 )
 
 EDGE_SOURCES: tuple[EdgeSource, ...] = (
@@ -58,6 +62,13 @@ EDGE_SOURCES: tuple[EdgeSource, ...] = (
     EdgeSource("relies on", "service", "supplier",
                "SELECT service_id AS dependent, supplier_id AS dependency, FALSE AS has_alternative "
                "FROM service_suppliers"),
+    # Every relation (runs on, hosted on, depends on): whatever the word, the service stops with it.
+    EdgeSource("runs on", "service", "asset",
+               "SELECT DISTINCT service_id AS dependent, asset_id AS dependency, FALSE AS has_alternative "
+               "FROM service_assets"),
+    EdgeSource("supplied by", "asset", "supplier",
+               "SELECT asset_id AS dependent, supplier_id AS dependency, FALSE AS has_alternative "
+               "FROM assets WHERE supplier_id IS NOT NULL"),
 )
 
 # What the figures need of each service; `critical` from the policy of its tier.
@@ -69,6 +80,9 @@ FROM services s
 LEFT JOIN business_units u ON u.unit_id = s.unit_id
 LEFT JOIN policy p ON p.tier = s.tier
 """
+
+# Retired assets, drawn apart (a service still linked to one is a finding).
+RETIRED_ASSETS_SQL = "SELECT asset_id FROM assets WHERE lifecycle = 'retired'"
 
 _NO_TIME = float("inf")   # a service without an MTPD is never past it
 
@@ -85,6 +99,7 @@ class Graph:
     depends_on: list[list[int]]
     service: list[dict | None]
     edges: list[tuple[int, int, str, bool]]      # dependent, dependency, source name, has_alternative
+    retired_assets: set[int] = field(default_factory=set)
     index: dict[tuple[str, str], int] = field(init=False)
     _reach: list[int] | None = field(default=None, init=False, repr=False)
     _effective: list | None = field(default=None, init=False, repr=False)
@@ -381,7 +396,8 @@ def load_graph(store: Store) -> Graph:
             if not has_alternative:
                 spreads_to[dependency].append(dependent)
                 depends_on[dependent].append(dependency)
-    return Graph(kinds, keys, names, recovery, spreads_to, depends_on, facts, edges)
+    retired_assets = {index[("asset", key)] for (key,) in store.rows(RETIRED_ASSETS_SQL) if ("asset", key) in index}
+    return Graph(kinds, keys, names, recovery, spreads_to, depends_on, facts, edges, retired_assets)
 
 
 _graphs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

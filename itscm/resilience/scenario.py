@@ -2,10 +2,12 @@
 
 Every live service the failure reaches is disrupted for D hours: the chosen D, or by default the
 recovery time of the failed node that reaches it (its RTO, a supplier's contracted recovery
-time; the longest when several failed nodes reach it). Per service: hours past RTO
-= max(0, D - RTO), hours past MTPD = max(0, D - MTPD), cost = D x cost per hour, of which beyond
-RTO = hours past RTO x cost per hour. Services without a cost per hour, an RTO, an MTPD (or,
-by default, reached only by failed nodes without a recovery time) are counted apart, never dropped.
+time; the longest when several failed nodes reach it). An asset has no recovery time of its own,
+so a failed asset needs the chosen D: by default the services only it reaches have no duration.
+Per service: hours past RTO = max(0, D - RTO), hours past MTPD = max(0, D - MTPD), cost = D x
+cost per hour, of which beyond RTO = hours past RTO x cost per hour. Services without a cost per
+hour, an RTO, an MTPD (or, by default, reached only by failed nodes without a recovery time) are
+counted apart, never dropped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from itscm.filters import unit_ids_under
 from itscm.resilience.graph import Graph
 from itscm.store import Store
 
-KINDS = ("service", "supplier", "unit")
+KINDS = ("service", "supplier", "asset", "unit")
 
 SERVICE_COLUMNS = ["service_id", "name", "unit", "tier", "critical", "rto_minutes", "mtpd_minutes",
                    "impact_cost_per_hour", "hours", "hours_past_rto", "hours_past_mtpd", "cost", "cost_beyond_rto"]
@@ -37,7 +39,7 @@ class ScenarioResult:
 
 
 def parse_failure(text: str) -> tuple[str, str]:
-    """'KIND:NAME' -> (kind, name); KIND one of service, supplier, unit."""
+    """'KIND:NAME' -> (kind, name); KIND one of service, supplier, asset, unit."""
     kind, sep, name = text.partition(":")
     kind = kind.strip().lower()
     if not sep or kind not in KINDS or not name.strip():
@@ -64,8 +66,9 @@ def resolve_failures(store: Store, graph: Graph, failures: list[tuple[str, str]]
         if node is None:
             matches = [i for i, (k, n) in enumerate(zip(graph.kind, graph.name, strict=True))
                        if k == kind and n.lower() == name.lower()]
-            # a live service before a retired one of the same name
-            matches.sort(key=lambda i: not (graph.service[i] and graph.service[i]["lifecycle"] == "live"))
+            # a live service (or asset) before a retired one of the same name
+            matches.sort(key=lambda i: i in graph.retired_assets
+                         or (graph.service[i] is not None and graph.service[i]["lifecycle"] != "live"))
             if not matches:
                 raise UnknownFailure(f"no {kind} '{name}'")
             node = matches[0]

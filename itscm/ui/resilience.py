@@ -3,6 +3,8 @@ bound to the URL, and the scenario's results."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 import streamlit as st
 
@@ -17,8 +19,10 @@ from itscm.ui.signin import require_role
 from itscm.ui.widgets import explain_empty, money, plain, rerun_with_message, show_message
 
 # The scenario's widgets, each bound to a URL query parameter of the same name, so a link
-# reopens the scenario: ?fail_supplier=Cloud+provider&fail_unit=Payments&hours=24
-SERVICE_KEY, SUPPLIER_KEY, UNIT_KEY, HOURS_KEY = "fail_service", "fail_supplier", "fail_unit", "hours"
+# reopens the scenario: ?fail_supplier=Cloud+provider&fail_asset=Rack+7&fail_unit=Payments&hours=24
+SERVICE_KEY, SUPPLIER_KEY, ASSET_KEY, UNIT_KEY, HOURS_KEY = (
+    "fail_service", "fail_supplier", "fail_asset", "fail_unit", "hours")
+FAILURE_KINDS = (("service", SERVICE_KEY), ("supplier", SUPPLIER_KEY), ("asset", ASSET_KEY), ("unit", UNIT_KEY))
 
 
 def _labels(store: Store, kind: str) -> dict[str, str]:
@@ -27,6 +31,8 @@ def _labels(store: Store, kind: str) -> dict[str, str]:
         rows = store.rows("SELECT unit_id, name FROM business_units ORDER BY name, unit_id")
     elif kind == "service":
         rows = store.rows("SELECT service_id, name FROM services WHERE lifecycle = 'live' ORDER BY name, service_id")
+    elif kind == "asset":   # retired ones too: a service may still run on one
+        rows = store.rows("SELECT DISTINCT asset_id, name FROM assets ORDER BY name, asset_id")
     else:
         rows = store.rows("SELECT supplier_id, name FROM suppliers ORDER BY name, supplier_id")
     counts = pd.Series([name for _key, name in rows]).value_counts() if rows else pd.Series(dtype=int)
@@ -42,7 +48,7 @@ def download_csv_on_click(frame: pd.DataFrame, file_name: str, label: str = "Dow
 
 
 def failure_choices(store: Store) -> dict[str, dict[str, str]]:
-    return {kind: _labels(store, kind) for kind in ("service", "supplier", "unit")}
+    return {kind: _labels(store, kind) for kind, _key in FAILURE_KINDS}
 
 
 def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
@@ -55,7 +61,8 @@ def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
                       width="stretch")
     st.caption("Arrows point from a service to what it depends on; dashed: a working alternative exists, so a "
                "failure does not spread along it. Colours: blue the chosen service, green aligned, orange an RTO "
-               "shorter than its chain's, red no RTO, grey retired, lilac a supplier.")
+               "shorter than its chain's, red no RTO, grey retired, lilac a supplier, yellow an asset (a server, "
+               "database, site or cloud service it runs on; grey when retired).")
 
 
 def _load_saved(saved: pd.DataFrame, choices: dict[str, dict[str, str]]) -> None:
@@ -65,7 +72,7 @@ def _load_saved(saved: pd.DataFrame, choices: dict[str, dict[str, str]]) -> None
                           format_func=lambda name: name or "(choose one)")
     if picked and st.session_state.get("loaded-scenario") != picked:
         row = saved[saved["name"] == picked].iloc[0]
-        for kind, key in (("service", SERVICE_KEY), ("supplier", SUPPLIER_KEY), ("unit", UNIT_KEY)):
+        for kind, key in FAILURE_KINDS:
             by_spec = {spec: label for label, spec in choices[kind].items()}
             st.session_state[key] = [by_spec[spec] for spec in row["failed"] if spec in by_spec]
         st.session_state[HOURS_KEY] = None if pd.isna(row["hours"]) else float(row["hours"])
@@ -78,19 +85,22 @@ def scenario_picker(store: Store, choices: dict[str, dict[str, str]]) -> tuple[t
     saved = cached_read(saved_scenarios, store)
     if not saved.empty:
         _load_saved(saved, choices)
-    left, middle, right = st.columns(3)
-    services = left.multiselect("Failed services", list(choices["service"]), key=SERVICE_KEY,
-                                bind="query-params", placeholder="Choose services")
-    suppliers = middle.multiselect("Failed suppliers", list(choices["supplier"]), key=SUPPLIER_KEY,
+    first, second, third, fourth = st.columns(4)
+    services = first.multiselect("Failed services", list(choices["service"]), key=SERVICE_KEY,
+                                 bind="query-params", placeholder="Choose services")
+    suppliers = second.multiselect("Failed suppliers", list(choices["supplier"]), key=SUPPLIER_KEY,
                                    bind="query-params", placeholder="Choose suppliers")
-    units = right.multiselect("Failed business units (all their live services)", list(choices["unit"]),
-                              key=UNIT_KEY, bind="query-params", placeholder="Choose units")
+    assets = third.multiselect("Failed assets (servers, sites, ...)", list(choices["asset"]), key=ASSET_KEY,
+                               bind="query-params", placeholder="Choose assets")
+    units = fourth.multiselect("Failed business units (all their live services)", list(choices["unit"]),
+                               key=UNIT_KEY, bind="query-params", placeholder="Choose units")
     hours = st.number_input("Duration D (hours)", min_value=0.25, max_value=24.0 * 365, value=None, step=1.0,
                             key=HOURS_KEY, bind="query-params",
                             placeholder="empty: each failed node for its own RTO or contracted recovery time",
-                            help="A severe but plausible duration, such as 24 or 72 hours.")
+                            help="A severe but plausible duration, such as 24 or 72 hours. An asset has no "
+                                 "recovery time of its own: choose D when one fails.")
     failed = tuple([choices["service"][s] for s in services] + [choices["supplier"][s] for s in suppliers]
-                   + [choices["unit"][u] for u in units])
+                   + [choices["asset"][a] for a in assets] + [choices["unit"][u] for u in units])
     return failed, (None if hours is None else float(hours))
 
 
@@ -108,7 +118,8 @@ def scenario_results(result, currency: str) -> None:
     tiles[4].metric("Cost beyond RTO", money(summary["cost_beyond_rto"], currency), border=True)
     if summary["without_duration"]:
         st.warning(f"{summary['without_duration']:,} services are reached only by failed nodes without a recovery "
-                   "time, so their duration is unknown: choose D to count them.", icon=":material/help:")
+                   "time (an asset has none), so their duration is unknown: choose D to count them.",
+                   icon=":material/help:")
     if result.services.empty:
         explain_empty("The failure reaches no live service in these filters.")
         return
@@ -159,10 +170,22 @@ def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
 
 
 
+# The sidebar filters' URL keys (itscm/ui/filters.py): a link to another page carries them, so the
+# page opens on the same business units, tiers, period, as-of date and incidents counted.
+FILTER_QUERY_KEYS = ("unit", "tier", "as_of", "period", "since", "until", "events")
+
+
+def link_keeping_filters(path: str) -> str:
+    """`path` with the sidebar filters of the current URL as its query string, percent-encoded
+    (so a unit's name can never end the markdown link it is put in)."""
+    query = urlencode([(key, value) for key in FILTER_QUERY_KEYS for value in st.query_params.get_all(key)])
+    return f"{path}?{query}" if query else path
+
+
 def overview_flags(store: Store, measure) -> None:
     """The Overview's resilience line: a supplier carrying at least the policy's share of the
-    critical services, and how many consistency checks fail, linked to their pages. `measure` is
-    the page's cached measure call."""
+    critical services, and how many consistency checks fail, linked to their pages with the same
+    filters. `measure` is the page's cached measure call."""
     from itscm.measures.consistency import failing_check_count
     from itscm.resilience import analysis
 
@@ -170,8 +193,9 @@ def overview_flags(store: Store, measure) -> None:
     flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
     for row in flagged.itertuples(index=False):
         st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
-                   f"(threshold {threshold:.0f} %): see [Resilience](/Resilience).", icon=":material/hub:")
+                   f"(threshold {threshold:.0f} %): see [Resilience]({link_keeping_filters('/Resilience')}).",
+                   icon=":material/hub:")
     failing = measure(failing_check_count)
     if failing:
         st.info(f"{failing:,} consistency check{'s' if failing != 1 else ''} fail: see the "
-                "[worklist](/Consistency_checks).", icon=":material/rule:")
+                f"[worklist]({link_keeping_filters('/Consistency_checks')}).", icon=":material/rule:")
