@@ -100,7 +100,8 @@ def test_the_consistency_checks_page_lists_failing_checks(hosted_store):
 def test_the_overview_flags_supplier_concentration_and_failing_checks(hosted_store):
     app = run_page("Overview.py", as_of=AS_OF)
     assert_clean(app)
-    assert any("Hosting Co carries 40.0 % of the critical services" in w.value for w in app.warning)
+    assert [w.value.split(" See [")[0] for w in app.warning if "critical services" in w.value] == [
+        "One supplier carries at least 25 % of the critical services (the policy's threshold): Hosting Co 40.0 %."]
     failing = failing_check_count(open_store(hosted_store), Filters(as_of=SMALL_ORG_AS_OF))
     assert failing > 0
     assert any(f"{failing} consistency checks fail" in i.value and f"(/Consistency_checks?as_of={AS_OF})" in i.value

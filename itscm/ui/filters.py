@@ -11,7 +11,7 @@ from itscm.administration import TIERS, default_events
 from itscm.filters import EVENT_SCOPE_LABELS, EVENT_SCOPES, Filters, months_before
 from itscm.store import Store
 from itscm.ui.cache import cached_read, unit_names
-from itscm.ui.widgets import plain
+from itscm.ui.widgets import money, plain
 
 # Bound widgets write their displayed label into the URL, so these labels are the URL values too:
 # ?period=Last+6+months&tier=1&unit=Payments reads well in a link sent to a colleague.
@@ -95,7 +95,7 @@ def events_caption(filters: Filters) -> str:
 def downtime_share_caption(downtime: dict, currency: str) -> str:
     """That downtime cost counts every incident, and the continuity events' share of it."""
     share = downtime["continuity_pct"]
-    return (f"Downtime cost counts every incident; continuity events {downtime['continuity_cost']:,.0f} {currency} "
+    return (f"Downtime cost counts every incident; continuity events {money(downtime['continuity_cost'], currency)} "
             f"of it ({'n/a' if share is None else f'{share:.1f} %'}).")
 
 

@@ -191,10 +191,13 @@ def overview_flags(store: Store, measure) -> None:
 
     threshold = analysis.concentration_threshold_pct(store)
     flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
-    for row in flagged.itertuples(index=False):
-        st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
-                   f"(threshold {threshold:.0f} %): see [Resilience]({link_keeping_filters('/Resilience')}).",
-                   icon=":material/hub:")
+    if not flagged.empty:
+        # One line however many suppliers: the Overview is read at a glance, the Resilience page has the table.
+        shares = ", ".join(f"{plain(row.supplier)} {row.share_of_critical_pct:.1f} %"
+                           for row in flagged.itertuples(index=False))
+        who = "One supplier carries" if len(flagged) == 1 else f"{len(flagged)} suppliers each carry"
+        st.warning(f"{who} at least {threshold:g} % of the critical services (the policy's threshold): {shares}. "
+                   f"See [Resilience]({link_keeping_filters('/Resilience')}).", icon=":material/hub:")
     failing = measure(failing_check_count)
     if failing:
         st.info(f"{failing:,} consistency check{'s' if failing != 1 else ''} fail: see the "
