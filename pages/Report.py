@@ -22,7 +22,8 @@ made_for = (page.filters, page.store.data_version())
 st.subheader("The continuity report")
 st.markdown("A title page, the executive summary against targets, the posture trend, business units ranked by "
             "gaps, the costliest outages and worst RTO breaches, uncovered critical services, plans needing "
-            "action by owner, the annual cost of major ICT incidents, and every measure's definition.")
+            "action by owner, the annual cost of major ICT incidents, single points of failure, supplier "
+            "concentration, unverified assets, plans changed since their review, and every measure's definition.")
 report_format = st.radio("Format", ["pdf", "html"], horizontal=True, key="report-format",
                          format_func={"pdf": "PDF (A4, for printing)",
                                       "html": "HTML (one file, interactive charts, opens offline)"}.get)
