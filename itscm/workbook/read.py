@@ -225,7 +225,9 @@ def _read_csv(con, data: bytes, name: str, src: int) -> tuple[list[str | None], 
             SELECT $src, row_no, col_no, 's', text, TRUE
             FROM (SELECT row_no, unnest(cells) AS text, unnest(range(len(cells)))::INTEGER AS col_no
                   FROM wb_csv_records)
-            WHERE trim(text, $whitespace) <> ''
+            -- A cell starting with a printable ASCII character skips the trim (with a list of characters
+            -- it costs 18 times the plain one: 1.8 s of CPU for 100,000 assets).
+            WHERE text <> '' AND ((text >= '!' AND text < chr(127)) OR trim(text, $whitespace) <> '')
         """, {"src": src, "whitespace": _PYTHON_WHITESPACE})
     finally:
         con.unregister("wb_csv_records")
