@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -192,6 +193,12 @@ def _add_source(con, result: ReadResult, source: Source, found) -> None:
         prepare(con, result, source, found)
 
 
+# The characters Python's str.strip() removes (every chr(code) whose isspace() is true), for DuckDB's
+# trim: a CSV cell is empty, and a row filled, exactly as the per-cell Python loop this replaced said.
+_PYTHON_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                      "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
 def _read_csv(con, data: bytes, name: str, src: int) -> tuple[list[str | None], int]:
     try:
         decoded = decode_upload(data, name, max_bytes=xlsx.MAX_FILE_BYTES)
@@ -199,36 +206,37 @@ def _read_csv(con, data: bytes, name: str, src: int) -> tuple[list[str | None], 
         raise WorkbookError(str(error)) from None
     text = decoded.text.decode("utf-8")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=decoded.delimiter, quotechar='"', strict=False)
-    row_nos, col_nos, texts = [], [], []
-    header: list[str | None] = []
-    rows = 0
     try:
-        for index, record in enumerate(reader):
-            if index == 0:
-                header = [value.strip() or None for value in record]
-                continue
-            if index > xlsx.MAX_ROWS_PER_SHEET:
-                raise WorkbookError(f"{name} has more than {xlsx.MAX_ROWS_PER_SHEET:,} rows (an inventory has "
-                                    "far fewer; split it into several files).")
-            filled = False
-            for position, value in enumerate(record):
-                if value.strip():
-                    row_nos.append(index + 1)
-                    col_nos.append(position)
-                    texts.append(value)
-                    filled = True
-            rows += filled
+        header = [value.strip() or None for value in next(reader, [])]
+        # The records (the csv module in C), one past the cap so that a longer file is refused; each
+        # cell is then placed and filtered in DuckDB, not in a Python loop over 1.1 million cells.
+        records = list(itertools.islice(reader, xlsx.MAX_ROWS_PER_SHEET))
+        if next(reader, None) is not None:
+            raise WorkbookError(f"{name} has more than {xlsx.MAX_ROWS_PER_SHEET:,} rows (an inventory has "
+                                "far fewer; split it into several files).")
     except csv.Error as error:
         raise WorkbookError(f"{name} is not a readable CSV file ({error}).") from None
-    count = len(texts)
-    table = pa.table({"src": pa.array([src] * count, pa.int32()), "row_no": pa.array(row_nos, pa.int32()),
-                      "col_no": pa.array(col_nos, pa.int32()), "kind": pa.array(["s"] * count, pa.string()),
-                      "text": pa.array(texts, pa.string())})
-    con.register("wb_csv_cells", table)
+    con.register("wb_csv_records", pa.table({
+        "row_no": pa.array(range(2, len(records) + 2), pa.int32()),    # the header is row 1; an empty line is a row
+        "cells": pa.array(records, pa.list_(pa.string()))}))
+    # On one thread, as the XLSX reader inserts a sheet: a second one only adds overhead to this
+    # insert (1.0 s of CPU instead of 0.56 for the 100,000 assets, and no faster by the clock).
+    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    con.execute("SET threads = 1")
     try:
-        con.execute("INSERT INTO wb_cells SELECT *, TRUE FROM wb_csv_cells")
+        con.execute("""
+            INSERT INTO wb_cells
+            SELECT $src, row_no, col_no, 's', text, TRUE
+            FROM (SELECT row_no, unnest(cells) AS text, unnest(range(len(cells)))::INTEGER AS col_no
+                  FROM wb_csv_records)
+            -- A cell starting with a printable ASCII character skips the trim (with a list of characters
+            -- it costs 18 times the plain one: 1.8 s of CPU for 100,000 assets).
+            WHERE text <> '' AND ((text >= '!' AND text < chr(127)) OR trim(text, $whitespace) <> '')
+        """, {"src": src, "whitespace": _PYTHON_WHITESPACE})
     finally:
-        con.unregister("wb_csv_cells")
+        con.unregister("wb_csv_records")
+        con.execute(f"SET threads = {threads}")     # an integer DuckDB gave: nothing to inject
+    rows = con.execute("SELECT count(DISTINCT row_no) FROM wb_cells WHERE src = $src", {"src": src}).fetchall()[0][0]
     return header, rows
 
 
