@@ -15,25 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 from pathlib import Path
 
-from itscm.access import AccessDenied, command_line_actor
+from itscm.access import command_line_actor
 from itscm.changes.commit import commit_changes, diff_changes
 from itscm.changes.formats import CUSTOM, FIELDS, FORMATS_BY_NAME
 from itscm.changes.read import ChangePreview, read_changes
 
 # The incident command's file reading (size limit before reading, one-line errors) and user.
-from itscm.ingest.command import _missing, _read_file, _user
+from itscm.ingest.command import _missing, _read_file, _user, run_reporting_bugs
 from itscm.ingest.dates import DATE_ORDERS
 from itscm.ingest.decode import DEFAULT_MAX_BYTES
 from itscm.ingest.errors import IngestError
-from itscm.store import Store, StoreError
+from itscm.store import Store
 
 _SHOWN = 10
-_USER_ERRORS = (IngestError, StoreError, AccessDenied)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the change export to import (CSV or XLSX)")
     parser.add_argument("--format", choices=[*FORMATS_BY_NAME, CUSTOM],
@@ -50,14 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, store: Store) -> int:
-    try:
-        return _run(args, store)
-    except _USER_ERRORS as error:
-        return _fail(args, str(error))
-    except Exception as error:
-        traceback.print_exc(file=sys.stderr)
-        return _fail(args, f"ingest-changes failed unexpectedly ({type(error).__name__}: "
-                           f"{' '.join(str(error).split())}); this is a bug, the traceback above shows where")
+    return run_reporting_bugs("ingest-changes", _run, _fail, args, store)
 
 
 def _run(args: argparse.Namespace, store: Store) -> int:

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from itscm.access import AccessDenied, command_line_actor
@@ -34,7 +35,7 @@ from itscm.store import Store, StoreError
 _SHOWN_PROBLEMS = 10
 _SHOWN_UNMATCHED = 10
 # Errors whose message is the whole story for the user; any other exception is a bug.
-_USER_ERRORS = (IngestError, StoreError, AccessDenied)
+USER_ERRORS = (IngestError, StoreError, AccessDenied)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,16 +71,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, store: Store) -> int:
+    return run_reporting_bugs("ingest", _run, _fail, args, store)
+
+
+def run_reporting_bugs(command: str, run_command: Callable[[argparse.Namespace, Store], int],
+                       fail: Callable[[argparse.Namespace, str], int], args: argparse.Namespace, store: Store) -> int:
+    """`run_command`, a user error as its one line (`fail`), and a bug as its traceback then the same
+    one line. Shared by the imports' commands (this one and itscm/changes/command.py)."""
     try:
-        return _run(args, store)
-    except _USER_ERRORS as error:
-        return _fail(args, str(error))
+        return run_command(args, store)
+    except USER_ERRORS as error:
+        return fail(args, str(error))
     except Exception as error:
         # A bug: a one-line message alone would hide where it happened, so the traceback comes
         # first (for the bug report), then the same one-line summary as any other failure.
         traceback.print_exc(file=sys.stderr)
-        return _fail(
-            args, f"ingest failed unexpectedly ({type(error).__name__}: {' '.join(str(error).split())}); "
+        return fail(
+            args, f"{command} failed unexpectedly ({type(error).__name__}: {' '.join(str(error).split())}); "
             "this is a bug, the traceback above shows where"
         )
 

@@ -3,14 +3,13 @@ understood, the commit remembered across reruns, and the table of changes behind
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 import streamlit as st
 
 from itscm import changes
 from itscm.store import Store
 from itscm.ui.cache import cached_read
+from itscm.ui.upload import session_preview
 from itscm.ui.widgets import plain
 
 _PREVIEW = "changes-preview"
@@ -19,13 +18,7 @@ _COMMITTED = "changes-committed"
 
 def read_change_preview(store: Store, data: bytes, file_name: str, options: dict) -> changes.ChangePreview:
     """The preview of this file with these options, read once and kept for the session's reruns."""
-    key = (hashlib.sha256(data).hexdigest(), file_name, repr(sorted(options.items())), store.data_version())
-    kept = st.session_state.get(_PREVIEW)
-    if kept is None or kept[0] != key:
-        with st.spinner("Reading the file…"):
-            kept = (key, changes.read_changes(data, file_name, store=store, **options))
-        st.session_state[_PREVIEW] = kept
-    return kept[1]
+    return session_preview(_PREVIEW, changes.read_changes, store, data, file_name, options)
 
 
 def change_preview_summary(preview: changes.ChangePreview) -> None:

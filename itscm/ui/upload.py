@@ -4,6 +4,7 @@ options, what the preview understood, and the commit made from it."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -24,12 +25,18 @@ TIME_ZONES = ["UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/A
 
 def read_upload_preview(store: Store, data: bytes, file_name: str, options: dict):
     """The preview of this file with these options, read once and kept for the session's reruns."""
+    return session_preview(_PREVIEW, ingest.read_upload, store, data, file_name, options)
+
+
+def session_preview(session_key: str, read: Callable, store: Store, data: bytes, file_name: str, options: dict):
+    """`read(data, file_name, store=store, **options)`, kept under `session_key` for the session's
+    reruns until the file, the options or the store change. Shared by the incident and change uploads."""
     key = (hashlib.sha256(data).hexdigest(), file_name, repr(sorted(options.items())), store.data_version())
-    kept = st.session_state.get(_PREVIEW)
+    kept = st.session_state.get(session_key)
     if kept is None or kept[0] != key:
         with st.spinner("Reading the file…"):
-            kept = (key, ingest.read_upload(data, file_name, store=store, **options))
-        st.session_state[_PREVIEW] = kept
+            kept = (key, read(data, file_name, store=store, **options))
+        st.session_state[session_key] = kept
     return kept[1]
 
 
