@@ -40,5 +40,9 @@ browser:
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
+# The suite on TEST_WORKERS processes (pytest-xdist); the browser tests keep to one of them, in
+# turn, so Chromium and its servers never compete with each other for the cores.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed browser lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup

@@ -32,6 +32,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+            # Under pytest-xdist (`make test`), every browser test goes to one worker, in turn: two
+            # Chromiums and their servers at once would compete for the cores their timeouts assume.
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def _free_port() -> int:
