@@ -94,15 +94,14 @@ def take_backup(actor: Actor, store: Store, to_dir: str | os.PathLike, *, now: d
 def _write_tables(store: Store, folder: Path) -> dict:
     with store.read_transaction() as cursor:
         tables = [name for (name,) in cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
         rows = {}
         for table in tables:
             _copy_table(cursor, table, folder / f"{table}.parquet")
             rows[table] = int(cursor.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchall()[0][0])
         applied = _applied_migrations(cursor)
-        data_version = int(cursor.execute(
-            "SELECT value FROM store_meta WHERE key = 'data_version'").fetchall()[0][0])
+        data_version = store.data_version(cursor)
     return {
         "format": BACKUP_FORMAT,
         "schema_version": max(applied),
