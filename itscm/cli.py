@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--store", metavar="PATH",
-                         help="the store file (default: $ITSCM_STORE, else data/itscm.duckdb)")
+                         help="the store file, or ducklake:postgres:<libpq connection string> (default: "
+                              "$ITSCM_STORE, else data/itscm.duckdb)")
         sub.set_defaults(handler=handler)
         return sub
 
@@ -318,6 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     restore = add("restore", "Make the store at --store from a backup folder; an older backup is upgraded.",
                   backups.run_restore)
     backups.add_restore_arguments(restore)
+    moving = commands.add_parser("migrate-store", help="Copy a store to a new one on the file or on DuckLake.",
+                                 description=backups.migrate_store.__doc__)
+    backups.add_migrate_arguments(moving)
+    moving.set_defaults(handler=backups.run_migrate)
+
+    from itscm import maintenance
+
+    maintain = add("maintain", "Compact the store: on DuckLake merge small files, expire old snapshots, delete "
+                               "unused files; on the file, a checkpoint. After large imports, and daily.",
+                   lambda args: _run_with_store(args, maintenance.run, create=False))
+    maintenance.add_arguments(maintain)
 
     from itscm.workbook import command as inventory_command
 
@@ -351,8 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_with_store(args: argparse.Namespace, run: Callable) -> int:
-    store = _open(args, create=True)
+def _run_with_store(args: argparse.Namespace, run: Callable, *, create: bool = True) -> int:
+    store = _open(args, create=create)
     try:
         return run(args, store)
     finally:

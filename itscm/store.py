@@ -253,6 +253,7 @@ class Store:
     def _migrate(self) -> None:
         target = LATEST_VERSION
         current = self.schema_version()
+        self.made_now = current == 0   # no store was there: this opening made it
         if current > target:
             raise StoreVersionError(
                 f"The store {self.path} has schema version {current}, newer than this program's "
