@@ -15,11 +15,14 @@ the file gets a `StoreLockedError` with a message saying who holds it, never a D
 from __future__ import annotations
 
 import os
+import random
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -34,6 +37,18 @@ STORE_ENV_VAR = "ITSCM_STORE"
 IN_MEMORY = ":memory:"
 # DuckDB's own default is 80 % of the machine; the app shares its machine, so it gets a budget.
 MEMORY_LIMIT = os.environ.get("ITSCM_DUCKDB_MEMORY", "1GB")
+
+
+# A write conflicting with another process's is run again this many times in all, after a random
+# pause of up to 0.05, 0.1, 0.2, 0.4 s: longer than a commit takes, short beside a person waiting.
+WRITE_ATTEMPTS = 5
+RETRY_PAUSE_S = 0.05
+T = TypeVar("T")
+
+
+def is_write_conflict(error: duckdb.Error) -> bool:
+    """A commit refused because another transaction committed a change to the same data first."""
+    return isinstance(error, duckdb.TransactionException) and "conflict" in str(error).lower()
 
 
 class StoreError(Exception):
@@ -227,8 +242,29 @@ class Store:
                     )
                 cursor.execute("COMMIT")
             except BaseException:
-                cursor.execute("ROLLBACK")
+                # A COMMIT that failed (a conflict on DuckLake) has ended the transaction already.
+                with suppress(duckdb.TransactionException):
+                    cursor.execute("ROLLBACK")
                 raise
+
+    def write(self, body: Callable[[duckdb.DuckDBPyConnection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
+        """`body(cursor)` in one write transaction (`transaction`), run again from its start when
+        the COMMIT conflicts with another process's commit (on DuckLake, two processes changing
+        rows of one data file), after a random pause that grows with each attempt, so that two
+        writers retrying do not meet again. `body` must read what it writes on, so that a run
+        again sees the other commit. Gives up with a `StoreError` after `attempts`."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as cursor:
+                    return body(cursor)
+            except duckdb.TransactionException as error:
+                if not is_write_conflict(error):
+                    raise
+                if attempt == attempts:
+                    raise StoreError(f"The write met another process's writes {attempts} times running; "
+                                     "nothing was written. Try again.") from error
+                time.sleep(random.uniform(0, RETRY_PAUSE_S * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
 
     def data_version(self, cursor: duckdb.DuckDBPyConnection | None = None) -> int:
         """A number that changes with every committed write, of this process or (on DuckLake)

@@ -365,3 +365,54 @@ def test_a_ducklake_store_is_open_in_several_processes_and_each_sees_the_others_
                                  capture_output=True, text=True, timeout=120)
         assert summary.returncode == 0, summary.stderr
         assert "Traceback" not in summary.stderr
+
+
+def test_a_write_that_conflicts_is_run_again_and_one_that_keeps_conflicting_writes_nothing(monkeypatch):
+    pauses = []
+    monkeypatch.setattr("itscm.store.time.sleep", pauses.append)
+    store = backends.new_store()
+    runs = []
+
+    def body(cursor):   # conflicts twice, as a commit would when another process got there first
+        runs.append(1)
+        cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+        if len(runs) < 3:
+            raise duckdb.TransactionException("Failed to commit DuckLake transaction. Transaction conflict")
+        return "written"
+
+    assert store.write(body) == "written"
+    assert len(runs) == 3 and len(pauses) == 2
+    assert all(0 <= pause <= 0.05 * 2 ** n for n, pause in enumerate(pauses))
+    assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+    def always_conflicting(cursor):
+        cursor.execute("INSERT INTO business_units VALUES ('bu2', 'Lending', NULL, NULL)")
+        raise duckdb.TransactionException("Transaction conflict")
+
+    with pytest.raises(StoreError, match="5 times"):
+        store.write(always_conflicting)
+    with pytest.raises(duckdb.TransactionException, match="cannot commit"):   # other errors are not retried
+        store.write(lambda cursor: (_ for _ in ()).throw(duckdb.TransactionException("cannot commit")))
+    assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+
+@pytest.mark.ducklake_only
+def test_a_real_conflict_between_two_handles_on_one_lake_is_retried():
+    """Two handles are two DuckDB instances, as two processes are: the second commits an update
+    of the same row while the first is inside its transaction; the first is run again."""
+    target = backends.new_target()
+    with Store(target) as first, Store(target) as second:
+        with first.transaction() as cursor:
+            cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, 'Ada')")
+        runs = []
+
+        def set_head(cursor):
+            runs.append(cursor.execute("SELECT head FROM business_units").fetchall()[0][0])
+            cursor.execute("UPDATE business_units SET head = head || ' and Bo' WHERE unit_id = 'bu1'")
+            if len(runs) == 1:
+                with second.transaction() as other:
+                    other.execute("UPDATE business_units SET head = 'Cy' WHERE unit_id = 'bu1'")
+
+        first.write(set_head)
+        assert runs == ["Ada", "Cy"]   # the second run read the other's commit
+        assert second.scalar("SELECT head FROM business_units") == "Cy and Bo"
