@@ -34,7 +34,15 @@ from itscm import ducklake, rollup
 from itscm.access import Actor, writes
 from itscm.administration import record_change
 from itscm.migrations import DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
-from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, resolve_store_path, user_tables
+from itscm.store import (
+    DEFAULT_STORE_PATH,
+    Store,
+    StoreError,
+    StoreLockedError,
+    StoreVersionError,
+    resolve_store_path,
+    user_tables,
+)
 
 MANIFEST = "manifest.json"
 BACKUP_FORMAT = "itscm-backup/1"
@@ -119,15 +127,20 @@ def _copy_table(cursor: duckdb.DuckDBPyConnection, table: str, path: Path) -> No
 
 def backups_folder(store_path: str | os.PathLike) -> Path:
     """Where the app puts the backups an admin takes: $ITSCM_BACKUP_DIR, else `backups/` beside
-    the store."""
+    the store (a DuckLake store has no folder of its own: the default store's, data/backups)."""
     configured = os.environ.get("ITSCM_BACKUP_DIR")
-    return Path(configured) if configured else Path(store_path).resolve().parent / "backups"
+    if configured:
+        return Path(configured)
+    if ducklake.is_ducklake(str(store_path)):
+        return DEFAULT_STORE_PATH.parent / "backups"
+    return Path(store_path).resolve().parent / "backups"
 
 
 def new_backup_folder(store_path: str | os.PathLike, now: datetime | None = None) -> Path:
     """A fresh folder name for a backup of this store, sortable by time."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return backups_folder(store_path) / f"{Path(store_path).stem}-{stamp}-{secrets.token_hex(2)}"
+    name = "ducklake" if ducklake.is_ducklake(str(store_path)) else Path(store_path).stem
+    return backups_folder(store_path) / f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
 def list_backups(folder: str | os.PathLike) -> list[dict]:

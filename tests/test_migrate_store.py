@@ -82,3 +82,15 @@ def test_maintain_checkpoints_a_file_store(small_org_path, tmp_path, capsys):
     assert code == 0, err
     assert json.loads(out) == {"backend": "file", "checkpoint": True}
     assert run(capsys, "maintain", "--store", str(tmp_path / "absent.duckdb"))[0] == 2
+
+
+def test_backups_of_a_lake_taken_in_the_app_go_to_a_folder_not_one_made_of_its_connection_string(monkeypatch):
+    from itscm import backup
+    from itscm.store import DEFAULT_STORE_PATH
+
+    lake = "ducklake:postgres:dbname=itscm host=/run/postgresql user=itscm"
+    monkeypatch.delenv("ITSCM_BACKUP_DIR", raising=False)
+    assert backup.backups_folder(lake) == DEFAULT_STORE_PATH.parent / "backups"
+    assert backup.new_backup_folder(lake).name.startswith("ducklake-")
+    monkeypatch.setenv("ITSCM_BACKUP_DIR", "/srv/backups")
+    assert backup.new_backup_folder(lake).parent == Path("/srv/backups")
