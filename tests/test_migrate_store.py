@@ -25,7 +25,7 @@ def summary(capsys, store: str) -> dict:
 
 
 @pytest.mark.ducklake_only
-def test_a_file_store_moves_to_ducklake_and_back_giving_the_same_summary(small_org_path, tmp_path, capsys):
+def test_a_file_store_moves_to_ducklake_and_back_and_a_backup_restores_over_a_lake(small_org_path, tmp_path, capsys):
     expected = summary(capsys, str(small_org_path))
     lake = backends.new_target(migrated=False)
     code, out, err = run(capsys, "migrate-store", "--from", str(small_org_path), "--to", lake, "--json")
@@ -49,6 +49,16 @@ def test_a_file_store_moves_to_ducklake_and_back_giving_the_same_summary(small_o
     code, _, err = run(capsys, "migrate-store", "--from", lake, "--to", str(back))
     assert code == 2 and "already exists" in err
     assert summary(capsys, lake) == expected   # a refused move touches neither store
+
+    with Store(lake) as changed, changed.transaction() as cursor:
+        cursor.execute("DELETE FROM plans")
+    assert summary(capsys, lake) != expected
+    assert run(capsys, "backup", "--store", str(small_org_path), "--to", str(tmp_path / "backup"))[0] == 0
+    code, _, err = run(capsys, "restore", "--from", str(tmp_path / "backup"), "--store", lake)
+    assert code == 2 and "--overwrite" in err
+    code, _, err = run(capsys, "restore", "--from", str(tmp_path / "backup"), "--store", lake, "--overwrite")
+    assert code == 0, err
+    assert summary(capsys, lake) == expected
 
 
 @pytest.mark.ducklake_only
