@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STORE ?= $(or $(ITSCM_STORE),data/itscm.duckdb)
 PORT ?= 8501
 
-.PHONY: run test lint browser demo bench clean-store
+.PHONY: run test lint browser postgres demo bench clean-store
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -37,6 +37,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium poppler-utils fonts-liberation >/dev/null; }
 
+# The DuckLake tests run the store on a private PostgreSQL 15 (tests/private_postgres.py), made from
+# Debian's packages, installed where missing (root, as on CI).
+PG_BIN := /usr/lib/postgresql/15/bin
+postgres:
+	@test -x $(PG_BIN)/initdb || { \
+	  echo "Installing Debian's postgresql-15 for the DuckLake tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null; }
+
+# Run a second time on DuckLake: the store, its keys, moving and maintaining it, and the measures.
+DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrate_store.py \
+	tests/test_coverage.py tests/test_attainment.py tests/test_downtime.py tests/test_staleness.py \
+	tests/test_posture.py
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
@@ -44,5 +58,6 @@ lint: $(VENV)/.installed
 # turn, so Chromium and its servers never compete with each other for the cores.
 TEST_WORKERS ?= 2
 
-test: $(VENV)/.installed browser lint
+test: $(VENV)/.installed browser postgres lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --backend ducklake $(DUCKLAKE_TESTS)

@@ -24,16 +24,25 @@ import os
 import secrets
 import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from itscm import rollup
+from itscm import ducklake, rollup
 from itscm.access import Actor, writes
 from itscm.administration import record_change
 from itscm.migrations import DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
-from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, resolve_store_path
+from itscm.store import (
+    DEFAULT_STORE_PATH,
+    Store,
+    StoreError,
+    StoreLockedError,
+    StoreVersionError,
+    resolve_store_path,
+    user_tables,
+)
 
 MANIFEST = "manifest.json"
 BACKUP_FORMAT = "itscm-backup/1"
@@ -94,15 +103,14 @@ def take_backup(actor: Actor, store: Store, to_dir: str | os.PathLike, *, now: d
 def _write_tables(store: Store, folder: Path) -> dict:
     with store.read_transaction() as cursor:
         tables = [name for (name,) in cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
         rows = {}
         for table in tables:
             _copy_table(cursor, table, folder / f"{table}.parquet")
             rows[table] = int(cursor.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchall()[0][0])
         applied = _applied_migrations(cursor)
-        data_version = int(cursor.execute(
-            "SELECT value FROM store_meta WHERE key = 'data_version'").fetchall()[0][0])
+        data_version = store.data_version(cursor)
     return {
         "format": BACKUP_FORMAT,
         "schema_version": max(applied),
@@ -119,15 +127,20 @@ def _copy_table(cursor: duckdb.DuckDBPyConnection, table: str, path: Path) -> No
 
 def backups_folder(store_path: str | os.PathLike) -> Path:
     """Where the app puts the backups an admin takes: $ITSCM_BACKUP_DIR, else `backups/` beside
-    the store."""
+    the store (a DuckLake store has no folder of its own: the default store's, data/backups)."""
     configured = os.environ.get("ITSCM_BACKUP_DIR")
-    return Path(configured) if configured else Path(store_path).resolve().parent / "backups"
+    if configured:
+        return Path(configured)
+    if ducklake.is_ducklake(str(store_path)):
+        return DEFAULT_STORE_PATH.parent / "backups"
+    return Path(store_path).resolve().parent / "backups"
 
 
 def new_backup_folder(store_path: str | os.PathLike, now: datetime | None = None) -> Path:
     """A fresh folder name for a backup of this store, sortable by time."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return backups_folder(store_path) / f"{Path(store_path).stem}-{stamp}-{secrets.token_hex(2)}"
+    name = "ducklake" if ducklake.is_ducklake(str(store_path)) else Path(store_path).stem
+    return backups_folder(store_path) / f"{name}-{stamp}-{secrets.token_hex(2)}"
 
 
 def list_backups(folder: str | os.PathLike) -> list[dict]:
@@ -166,7 +179,7 @@ def read_manifest(from_dir: str | os.PathLike) -> dict:
 def restore_store(from_dir: str | os.PathLike, path: str | os.PathLike, overwrite: bool = False) -> dict:
     """Make the store at `path` from the backup in `from_dir`; returns the backup's manifest.
     Refuses an existing store unless `overwrite`, a newer schema, and row counts that differ."""
-    source, target = Path(from_dir), Path(path)
+    source, target = Path(from_dir), Path(path)   # `target` a file, unless `path` names a lake
     manifest = read_manifest(source)
     version = int(manifest["schema_version"])
     if version > LATEST_VERSION:
@@ -174,6 +187,8 @@ def restore_store(from_dir: str | os.PathLike, path: str | os.PathLike, overwrit
             f"The backup in {source} has schema version {version}, newer than this program's "
             f"({LATEST_VERSION}); restore it with the program that made it, or a later one."
         )
+    if ducklake.is_ducklake(str(path)):
+        return _restore_into_lake(source, str(path), manifest, overwrite)
     if target.exists():
         if not overwrite:
             raise BackupError(f"A store already exists at {target}; pass --overwrite to replace it with the backup.")
@@ -191,6 +206,51 @@ def restore_store(from_dir: str | os.PathLike, path: str | os.PathLike, overwrit
     return manifest
 
 
+def _load_rows(cursor: duckdb.DuckDBPyConnection, source: Path, tables: dict[str, int]) -> None:
+    """Every table of the store at `cursor` emptied and filled from the backup's files, each
+    row count checked against the manifest's, inside the caller's transaction."""
+    present = user_tables(cursor)
+    unknown = set(tables) - present
+    if unknown:
+        raise BackupError("The backup holds tables its schema version does not have: "
+                          f"{', '.join(sorted(unknown))}.")
+    for table in sorted(present):
+        file = source / f"{table}.parquet"
+        if table not in tables or not file.is_file():
+            raise BackupError(f"The backup in {source} lacks the table {table}.")
+        cursor.execute(f"DELETE FROM {_quoted(table)}")   # rows the migrations seed (policy, store_meta)
+        cursor.execute(f"INSERT INTO {_quoted(table)} BY NAME SELECT * FROM read_parquet($file)", {"file": str(file)})
+        count = cursor.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchall()[0][0]
+        if count != tables[table]:
+            raise BackupError(
+                f"The backup's {table} holds {count} rows where its manifest says {tables[table]}; "
+                "the backup is damaged, nothing was restored."
+            )
+
+
+def _restore_into_lake(source: Path, target: str, manifest: dict, overwrite: bool) -> dict:
+    """A DuckLake store made from the backup in one transaction: the schema by this program's
+    migrations, then every table's rows. Only a backup of the current schema: an older one is
+    first restored into a file, which upgrades it, then moved (`migrate-store`)."""
+    if int(manifest["schema_version"]) != LATEST_VERSION or set(manifest.get("migrations") or []) != {
+            v for v, _, _ in MIGRATIONS}:
+        raise BackupError(
+            f"The backup in {source} has schema version {manifest['schema_version']}; a DuckLake store is "
+            f"restored from a backup of version {LATEST_VERSION} only. Restore it into a file first (which "
+            "upgrades it), then move that with `python -m itscm migrate-store`.")
+    with Store(target) as store:
+        if not store.made_now and not overwrite:
+            raise BackupError(f"A store already exists in {ducklake.describe(target)}; pass --overwrite to "
+                              "replace its contents with the backup.")
+        try:
+            with store.transaction() as cursor:
+                _load_rows(cursor, source, manifest["tables"])
+                rollup.refresh(cursor)
+        except duckdb.Error as error:
+            raise BackupError(f"The backup in {source} cannot be restored: {str(error).splitlines()[0]}") from None
+    return manifest
+
+
 def _load(source: Path, staging: Path, manifest: dict) -> None:
     applied = set(manifest.get("migrations") or [v for v, _, _ in MIGRATIONS if v <= manifest["schema_version"]])
     tables: dict[str, int] = manifest["tables"]
@@ -202,24 +262,7 @@ def _load(source: Path, staging: Path, manifest: dict) -> None:
                 con.execute(sql)
         con.execute("CREATE TABLE IF NOT EXISTS schema_version "
                     "(version INTEGER NOT NULL, description TEXT, applied_at TIMESTAMP NOT NULL)")
-        present = {name for (name,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-        unknown = set(tables) - present
-        if unknown:
-            raise BackupError("The backup holds tables its schema version does not have: "
-                              f"{', '.join(sorted(unknown))}.")
-        for table in sorted(present):
-            file = source / f"{table}.parquet"
-            if table not in tables or not file.is_file():
-                raise BackupError(f"The backup in {source} lacks the table {table}.")
-            con.execute(f"DELETE FROM {_quoted(table)}")   # rows the migrations seed (policy, store_meta)
-            con.execute(f"INSERT INTO {_quoted(table)} BY NAME SELECT * FROM read_parquet($file)", {"file": str(file)})
-            count = con.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchall()[0][0]
-            if count != tables[table]:
-                raise BackupError(
-                    f"The backup's {table} holds {count} rows where its manifest says {tables[table]}; "
-                    "the backup is damaged, nothing was restored."
-                )
+        _load_rows(con, source, tables)
         if set(DERIVED_DATA_VERSIONS) <= applied:
             # The backup's derived data checked against the facts restored, and refreshed if they
             # disagree. (An older schema gets it from the migrations still to apply: itscm/store.py.)
@@ -229,6 +272,47 @@ def _load(source: Path, staging: Path, manifest: dict) -> None:
         raise BackupError(f"The backup in {source} cannot be restored: {str(error).splitlines()[0]}") from None
     finally:
         con.close()
+
+
+# -- moving a store between backends ------------------------------------------------------------
+
+
+def migrate_store(source: str, target: str) -> dict:
+    """A new store at `target` holding what the store at `source` holds, either on the file or on
+    DuckLake: a backup of the source (one read transaction) restored at the target (one
+    transaction on DuckLake, a file renamed into place). The source is only read; a target that
+    already holds a store is refused. Returns the backup's manifest."""
+    if source == target:
+        raise BackupError("--from and --to name the same store.")
+    with tempfile.TemporaryDirectory(prefix="itscm-move-") as folder:
+        try:
+            store = Store(source, read_only=True, create=False)
+        except StoreLockedError as error:
+            raise BackupError(f"{error} A store file is open in one process at a time: stop the app "
+                              "while the store moves.") from None
+        with store:
+            manifest = backup_store(store, Path(folder) / "copy", created_by=_os_user())
+        restore_store(Path(folder) / "copy", target)
+    return manifest
+
+
+def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", required=True, metavar="STORE",
+                        help="the store to copy: a file, or ducklake:postgres:<libpq connection string>")
+    parser.add_argument("--to", dest="target", required=True, metavar="STORE",
+                        help="the new store: a file that does not exist yet, or a DuckLake catalog holding no store "
+                             "(a new one needs $ITSCM_DATA_PATH)")
+    parser.add_argument("--json", action="store_true", help="print the copied tables' row counts as one JSON object")
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    manifest = migrate_store(args.source, args.target)
+    if args.json:
+        print(json.dumps({"tables": manifest["tables"], "schema_version": manifest["schema_version"]}))
+    else:
+        print(f"Copied {len(manifest['tables'])} tables ({sum(manifest['tables'].values()):,} rows) from "
+              f"{ducklake.describe(args.source)} to {ducklake.describe(args.target)}.")
+    return 0
 
 
 # -- command line -------------------------------------------------------------------------------

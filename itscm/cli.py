@@ -161,23 +161,25 @@ def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Compare the derived columns and the rollup with a full rebuild; 1 when anything differs."""
-    from itscm import rollup
+    """Compare the derived columns and the rollup with a full rebuild, and check that every key
+    the writers keep unique is (itscm/uniqueness.py); 1 when anything differs."""
+    from itscm import rollup, uniqueness
 
     # Read-only: opening for writing could fill derived data that was never filled, hiding it.
     store = _open(args, read_only=True)
     try:
         with store.read_transaction() as cursor:
-            differences = rollup.differences(cursor)
+            differences = uniqueness.duplicate_keys(cursor) + rollup.differences(cursor)
     finally:
         store.close()
     if args.json:
         print(json.dumps({"ok": not differences, "differences": differences}))
     elif not differences:
-        print("The derived columns and the rollup agree with a full rebuild.")
+        print("Every key is unique; the derived columns and the rollup agree with a full rebuild.")
     else:
         for difference in differences:
-            place = ", ".join(f"{key} {difference[key]}" for key in ("column", "month", "key") if key in difference)
+            place = ", ".join(f"{key} {difference[key]}" for key in ("unique", "column", "month", "key")
+                              if key in difference)
             print(f"{difference['table']} ({place}): {difference['rows']:,} {difference['what']}")
     return 1 if differences else 0
 
@@ -258,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str, handler: Callable) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--store", metavar="PATH",
-                         help="the store file (default: $ITSCM_STORE, else data/itscm.duckdb)")
+                         help="the store file, or ducklake:postgres:<libpq connection string> (default: "
+                              "$ITSCM_STORE, else data/itscm.duckdb)")
         sub.set_defaults(handler=handler)
         return sub
 
@@ -297,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     remind.add_argument("--dry-run", action="store_true", help="print the messages instead of sending them")
     remind.add_argument("--secrets", metavar="PATH", help="the secrets file (default .streamlit/secrets.toml)")
 
-    verify = add("verify", "Compare the derived columns and the monthly rollup with a full rebuild; exit 1 on "
-                           "any difference.", cmd_verify)
+    verify = add("verify", "Check that every key is unique and compare the derived columns and the monthly "
+                           "rollup with a full rebuild; exit 1 on any difference.", cmd_verify)
     verify.add_argument("--json", action="store_true", help='one JSON object: {"ok": bool, "differences": [...]}')
 
     from itscm import bench
@@ -316,6 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     restore = add("restore", "Make the store at --store from a backup folder; an older backup is upgraded.",
                   backups.run_restore)
     backups.add_restore_arguments(restore)
+    moving = commands.add_parser("migrate-store", help="Copy a store to a new one on the file or on DuckLake.",
+                                 description=backups.migrate_store.__doc__)
+    backups.add_migrate_arguments(moving)
+    moving.set_defaults(handler=backups.run_migrate)
+
+    from itscm import maintenance
+
+    maintain = add("maintain", "Compact the store: on DuckLake merge small files, expire old snapshots, delete "
+                               "unused files; on the file, a checkpoint. After large imports, and daily.",
+                   lambda args: _run_with_store(args, maintenance.run, create=False))
+    maintenance.add_arguments(maintain)
 
     from itscm.workbook import command as inventory_command
 
@@ -349,8 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_with_store(args: argparse.Namespace, run: Callable) -> int:
-    store = _open(args, create=True)
+def _run_with_store(args: argparse.Namespace, run: Callable, *, create: bool = True) -> int:
+    store = _open(args, create=create)
     try:
         return run(args, store)
     finally:

@@ -472,7 +472,8 @@ CREATE TABLE change_ci_mappings (
     mapped_at   TIMESTAMP NOT NULL
 );
 
-ALTER TABLE policy ADD COLUMN change_fails_review BOOLEAN DEFAULT TRUE;
+-- 'true', not TRUE: DuckLake takes only literal defaults (same default; written TRUE before #16).
+ALTER TABLE policy ADD COLUMN change_fails_review BOOLEAN DEFAULT 'true';
 UPDATE policy SET change_fails_review = TRUE;
 """
 

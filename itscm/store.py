@@ -1,28 +1,34 @@
 """The continuity store: one DuckDB database, opened once per process.
 
 Every SQL statement of the product goes through a `Store`, the one place that knows which
-backend it talks to (an embedded file today; docs/DESIGN.md §10.2 keeps a DuckLake catalog open).
+backend it talks to: an embedded DuckDB file, or a DuckLake catalog in PostgreSQL with its data
+files in a folder (`ducklake:postgres:...`, itscm/ducklake.py, docs/DESIGN.md §19), which several
+processes open at once. The schema and the SQL are the same on both.
 
 Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
 connections to the same database, safe to use from their own thread), closed once its thread has
 ended; writes are serialised by a lock and run in one transaction each. Another process holding
-the file gets a `StoreLockedError` with a message saying who holds it, never a DuckDB traceback.
+the file gets a `StoreLockedError` with a message saying who holds it, never a DuckDB traceback
+(a DuckLake store has no such lock).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from itscm import rollup
+from itscm import ducklake, rollup
 from itscm.migrations import DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +37,18 @@ STORE_ENV_VAR = "ITSCM_STORE"
 IN_MEMORY = ":memory:"
 # DuckDB's own default is 80 % of the machine; the app shares its machine, so it gets a budget.
 MEMORY_LIMIT = os.environ.get("ITSCM_DUCKDB_MEMORY", "1GB")
+
+
+# A write conflicting with another process's is run again this many times in all, after a random
+# pause of up to 0.05, 0.1, 0.2, 0.4 s: longer than a commit takes, short beside a person waiting.
+WRITE_ATTEMPTS = 5
+RETRY_PAUSE_S = 0.05
+T = TypeVar("T")
+
+
+def is_write_conflict(error: duckdb.Error) -> bool:
+    """A commit refused because another transaction committed a change to the same data first."""
+    return isinstance(error, duckdb.TransactionException) and "conflict" in str(error).lower()
 
 
 class StoreError(Exception):
@@ -46,7 +64,8 @@ class StoreVersionError(StoreError):
 
 
 def resolve_store_path(explicit: str | os.PathLike | None = None) -> str:
-    """`--store PATH`, else the ITSCM_STORE environment variable, else data/itscm.duckdb."""
+    """`--store PATH`, else the ITSCM_STORE environment variable, else data/itscm.duckdb. A path,
+    or `ducklake:postgres:<libpq connection string>` for a store on DuckLake."""
     if explicit:
         return str(explicit)
     from_env = os.environ.get(STORE_ENV_VAR)
@@ -79,14 +98,12 @@ class Store:
     def __init__(self, path: str | os.PathLike = IN_MEMORY, *, read_only: bool = False, create: bool = True):
         self.path = str(path)
         self.read_only = read_only
-        if self.path != IN_MEMORY:
-            if not create and not Path(self.path).exists():
-                raise StoreError(f"No store at {self.path}; create it with `python -m itscm init --store {self.path}`.")
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._root = duckdb.connect(self.path, read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
-        except duckdb.Error as error:
-            raise _explain_open_failure(self.path, error) from None
+        self.on_ducklake = ducklake.is_ducklake(self.path)
+        self._root = self._connect_ducklake() if self.on_ducklake else self._connect_file(create)
+        if self.on_ducklake and not create and self.schema_version() == 0:
+            self._root.close()
+            raise StoreError(f"No store in {ducklake.describe(self.path)}; create it with "
+                             "`python -m itscm init --store ...`.")
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}   # by the thread using it
@@ -97,7 +114,31 @@ class Store:
             self._root.close()
             raise
 
+    def _connect_file(self, create: bool) -> duckdb.DuckDBPyConnection:
+        if self.path != IN_MEMORY:
+            if not create and not Path(self.path).exists():
+                raise StoreError(f"No store at {self.path}; create it with `python -m itscm init --store {self.path}`.")
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(self.path, read_only=self.read_only, config={"memory_limit": MEMORY_LIMIT})
+        except duckdb.Error as error:
+            raise _explain_open_failure(self.path, error) from None
+
+    def _connect_ducklake(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return ducklake.connect(self.path, read_only=self.read_only, memory_limit=MEMORY_LIMIT)
+        except ducklake.DuckLakeError as error:
+            raise StoreError(str(error)) from None
+        except duckdb.Error as error:
+            raise StoreError(ducklake.explain_open_failure(self.path, error)) from None
+
     # -- connections -------------------------------------------------------------------------
+
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._root.cursor()
+        if self.on_ducklake:
+            ducklake.use_store(cursor)
+        return cursor
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own cursor on the store, never used by another thread while this one lives.
@@ -113,7 +154,7 @@ class Store:
     def _first_cursor_of_this_thread(self) -> duckdb.DuckDBPyConnection:
         with self._cursors_lock:
             self._close_cursors_of_ended_threads()
-            cursor = self._root.cursor()
+            cursor = self._new_cursor()
             self._cursors[threading.current_thread()] = cursor
         self._local.cursor = cursor
         return cursor
@@ -167,7 +208,7 @@ class Store:
     def read_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Several reads that must see one committed state (a backup): a cursor of their own in
         one transaction, so commits landing meanwhile are wholly seen or not at all."""
-        cursor = self._root.cursor()
+        cursor = self._new_cursor()
         try:
             cursor.execute("BEGIN TRANSACTION")
             try:
@@ -192,18 +233,46 @@ class Store:
             cursor.execute("BEGIN TRANSACTION")
             try:
                 yield cursor
-                cursor.execute(
-                    "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-                    "WHERE key = 'data_version'"
-                )
+                if not self.on_ducklake:
+                    # DuckLake counts commits itself (its snapshots), and one row every writer
+                    # updated would make any two processes' commits conflict.
+                    cursor.execute(
+                        "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                        "WHERE key = 'data_version'"
+                    )
                 cursor.execute("COMMIT")
             except BaseException:
-                cursor.execute("ROLLBACK")
+                # A COMMIT that failed (a conflict on DuckLake) has ended the transaction already.
+                with suppress(duckdb.TransactionException):
+                    cursor.execute("ROLLBACK")
                 raise
 
-    def data_version(self) -> int:
-        """A number that changes with every committed write: the key for cached results."""
-        return int(self.scalar("SELECT value FROM store_meta WHERE key = 'data_version'"))
+    def write(self, body: Callable[[duckdb.DuckDBPyConnection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
+        """`body(cursor)` in one write transaction (`transaction`), run again from its start when
+        the COMMIT conflicts with another process's commit (on DuckLake, two processes changing
+        rows of one data file), after a random pause that grows with each attempt, so that two
+        writers retrying do not meet again. `body` must read what it writes on, so that a run
+        again sees the other commit. Gives up with a `StoreError` after `attempts`."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as cursor:
+                    return body(cursor)
+            except duckdb.TransactionException as error:
+                if not is_write_conflict(error):
+                    raise
+                if attempt == attempts:
+                    raise StoreError(f"The write met another process's writes {attempts} times running; "
+                                     "nothing was written. Try again.") from error
+                time.sleep(random.uniform(0, RETRY_PAUSE_S * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
+
+    def data_version(self, cursor: duckdb.DuckDBPyConnection | None = None) -> int:
+        """A number that changes with every committed write, of this process or (on DuckLake)
+        any other: the key for cached results. `cursor`: as that cursor's transaction sees it."""
+        cursor = cursor or self.cursor()
+        if self.on_ducklake:
+            return ducklake.snapshot_id(cursor)
+        return int(cursor.execute("SELECT value FROM store_meta WHERE key = 'data_version'").fetchall()[0][0])
 
     def currency(self) -> str:
         return self.scalar("SELECT value FROM store_meta WHERE key = 'currency'") or "EUR"
@@ -212,10 +281,7 @@ class Store:
 
     def schema_version(self) -> int:
         # fetchall throughout: see `scalar`.
-        has_table = self._root.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchall()[0][0]
-        if not has_table:
+        if "schema_version" not in self._user_tables():
             return 0
         version = self._root.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
         return int(version or 0)
@@ -223,6 +289,7 @@ class Store:
     def _migrate(self) -> None:
         target = LATEST_VERSION
         current = self.schema_version()
+        self.made_now = current == 0   # no store was there: this opening made it
         if current > target:
             raise StoreVersionError(
                 f"The store {self.path} has schema version {current}, newer than this program's "
@@ -269,10 +336,7 @@ class Store:
         return {int(v) for (v,) in self._root.execute("SELECT version FROM schema_version").fetchall()}
 
     def _user_tables(self) -> set[str]:
-        rows = self._root.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-        return {name for (name,) in rows}
+        return user_tables(self._root)
 
     def _apply(self, version: int, description: str, sql: str) -> None:
         con = self._root
@@ -292,6 +356,15 @@ class Store:
             raise
 
 
+def user_tables(cursor: duckdb.DuckDBPyConnection) -> set[str]:
+    """The store's own tables (on DuckLake the catalog's metadata tables are attached too)."""
+    rows = cursor.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = 'main'"
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
 _open_stores: dict[tuple[str, bool], Store] = {}
 _open_stores_lock = threading.Lock()
 
@@ -299,7 +372,8 @@ _open_stores_lock = threading.Lock()
 def open_store(path: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
     """The process-wide handle on the store at `path` (resolved by `resolve_store_path`)."""
     resolved = resolve_store_path(path)
-    key = (str(Path(resolved).resolve()) if resolved != IN_MEMORY else resolved, read_only)
+    same_path = resolved == IN_MEMORY or ducklake.is_ducklake(resolved)
+    key = (resolved if same_path else str(Path(resolved).resolve()), read_only)
     with _open_stores_lock:
         store = _open_stores.get(key)
         if store is None:

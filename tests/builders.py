@@ -7,6 +7,7 @@ import itertools
 
 from itscm import rollup
 from itscm.store import Store
+from tests import backends
 
 # Ids from 1000 on, so a builder adding rows to a copy of the small organisation (whose own ids
 # start at 1, from its own counter) never makes one it already has.
@@ -17,7 +18,7 @@ class OrgBuilder:
     """Inserts rows with sensible defaults; every keyword overrides one column."""
 
     def __init__(self, store: Store | None = None, *, ids: itertools.count | None = None):
-        self.store = store or Store()
+        self.store = store or backends.new_store()
         self._ids = ids or _ids
 
     def _next_id(self, prefix: str) -> str:

@@ -14,14 +14,14 @@ from itscm.measures.downtime import downtime_summary, downtime_total
 from itscm.measures.posture import measures_snapshot, posture_summary
 from itscm.measures.registry import headline_measures
 from itscm.measures.staleness import staleness_summaries, staleness_summary
-from itscm.store import Store
+from tests import backends
 
 AS_OF = dt.date(2026, 6, 30)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    with Store(tmp_path_factory.mktemp("posture") / "demo.duckdb") as opened:
+    with backends.new_store(tmp_path_factory.mktemp("posture") / "demo.duckdb") as opened:
         build_demo(opened, services=80, incidents=4_000, as_of=AS_OF)
         yield opened
 

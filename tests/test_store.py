@@ -1,4 +1,7 @@
-"""The store: migrations, upgrades in place, refusals, locking and concurrent readers."""
+"""The store: migrations, upgrades in place, refusals, locking and concurrent readers.
+
+Run on both backends (`--backend ducklake`, tests/backends.py): every migration makes the same
+schema on DuckLake, where each test's store is a new lake."""
 
 import ast
 import datetime as dt
@@ -14,18 +17,47 @@ import pytest
 
 from itscm import migrations, rollup
 from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, open_store, resolve_store_path
+from tests import backends
 
 
-def test_new_store_has_latest_schema_and_default_policy(tmp_path):
-    with Store(tmp_path / "s.duckdb") as store:
+@pytest.fixture
+def target(tmp_path):
+    """Where a test's new store goes: a file, or a new lake with no tables yet."""
+    return backends.new_target(tmp_path / "s.duckdb", migrated=False)
+
+
+def test_new_store_has_latest_schema_and_default_policy(target):
+    with Store(target) as store:
         assert store.schema_version() == migrations.LATEST_VERSION
         assert store.rows("SELECT tier, is_critical FROM policy ORDER BY tier") == [
             (1, True), (2, True), (3, False), (4, False)]
-        assert store.data_version() == 0
+        assert store.rows("SELECT DISTINCT change_fails_review FROM policy") == [(True,)]
+        if not store.on_ducklake:   # on DuckLake: the catalog's snapshot, moved by the migrations too
+            assert store.data_version() == 0
 
 
-def test_an_older_store_upgrades_in_place_keeping_its_rows(tmp_path, monkeypatch):
-    path = tmp_path / "old.duckdb"
+def test_every_migration_makes_the_same_schema_on_both_backends(target):
+    """The schema as the file makes it, written down: the lake's must be the same, column for
+    column (names, types, nullability, literal defaults)."""
+    with Store(target) as store:
+        columns = store.rows(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position")
+    with Store() as reference:
+        expected = reference.rows(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position")
+    assert len(columns) > 200
+    assert [row[:4] for row in columns] == [row[:4] for row in expected]
+    defaults = {(table, column): default for table, column, _, _, default in columns if default is not None}
+    expected_defaults = {(table, column): default for table, column, _, _, default in expected if default is not None}
+    assert defaults.keys() == expected_defaults.keys()
+
+
+def test_an_older_store_upgrades_in_place_keeping_its_rows(target, monkeypatch):
+    path = target
     # A store made by the program as it was at schema version 1.
     monkeypatch.setattr("itscm.store.LATEST_VERSION", 1)
     with Store(path) as old:
@@ -71,8 +103,8 @@ def old_store_with_rows(path, version: int) -> None:
 
 
 @pytest.mark.parametrize("version", [1, 3, 5])
-def test_an_old_store_upgrades_with_its_derived_data_filled_by_the_current_rebuild(tmp_path, version):
-    path = tmp_path / f"v{version}.duckdb"
+def test_an_old_store_upgrades_with_its_derived_data_filled_by_the_current_rebuild(target, version):
+    path = target
     old_store_with_rows(path, version)
     with Store(path) as upgraded:
         assert upgraded.schema_version() == migrations.LATEST_VERSION
@@ -82,6 +114,7 @@ def test_an_old_store_upgrades_with_its_derived_data_filled_by_the_current_rebui
             assert rollup.differences(cursor) == []
 
 
+@pytest.mark.file_only   # it opens the file with DuckDB itself
 def test_a_store_whose_derived_data_was_never_filled_is_filled_on_opening(tmp_path):
     path = tmp_path / "unfilled.duckdb"
     old_store_with_rows(path, migrations.LATEST_VERSION)   # migrated empty, rows written without upkeep
@@ -111,6 +144,7 @@ def test_migrations_are_frozen_literal_sql_importing_nothing():
     assert len(listed.elts) == len(migrations.MIGRATIONS)
 
 
+@pytest.mark.file_only   # it opens the file with DuckDB itself
 def test_a_store_from_a_newer_program_is_refused_not_touched(tmp_path):
     path = tmp_path / "future.duckdb"
     with Store(path) as store, store.transaction() as cursor:
@@ -121,6 +155,7 @@ def test_a_store_from_a_newer_program_is_refused_not_touched(tmp_path):
         assert raw.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 99
 
 
+@pytest.mark.file_only
 def test_a_foreign_duckdb_file_is_refused(tmp_path):
     path = tmp_path / "other.duckdb"
     with duckdb.connect(str(path)) as raw:
@@ -129,8 +164,8 @@ def test_a_foreign_duckdb_file_is_refused(tmp_path):
         Store(path)
 
 
-def test_read_only_open_of_an_old_store_asks_for_an_upgrade(tmp_path, monkeypatch):
-    path = tmp_path / "old.duckdb"
+def test_read_only_open_of_an_old_store_asks_for_an_upgrade(target, monkeypatch):
+    path = target
     monkeypatch.setattr("itscm.store.LATEST_VERSION", 1)
     Store(path).close()
     monkeypatch.undo()
@@ -138,20 +173,22 @@ def test_read_only_open_of_an_old_store_asks_for_an_upgrade(tmp_path, monkeypatc
         Store(path, read_only=True)
 
 
-def test_missing_store_is_a_clear_error_when_not_creating(tmp_path):
-    with pytest.raises(StoreError, match="No store at"):
-        Store(tmp_path / "absent.duckdb", create=False)
+def test_missing_store_is_a_clear_error_when_not_creating(target):
+    with pytest.raises(StoreError, match=r"No store (at|in)"):
+        Store(target, create=False)
 
 
 def test_a_failed_write_leaves_nothing_behind():
-    store = Store()
+    store = backends.new_store()
+    before = store.data_version()
     with pytest.raises(RuntimeError), store.transaction() as cursor:
         cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
         raise RuntimeError("boom")
     assert store.scalar("SELECT count(*) FROM business_units") == 0
-    assert store.data_version() == 0
+    assert store.data_version() == before
 
 
+@pytest.mark.file_only
 def test_store_held_by_another_process_gives_a_message_naming_it(tmp_path):
     path = tmp_path / "held.duckdb"
     Store(path).close()
@@ -179,7 +216,8 @@ def test_store_held_by_another_process_gives_a_message_naming_it(tmp_path):
 
 
 def test_readers_on_many_threads_and_serialised_writers():
-    store = Store()
+    store = backends.new_store()
+    before = store.data_version()
     errors: list[BaseException] = []
 
     def write(worker: int) -> None:
@@ -206,7 +244,7 @@ def test_readers_on_many_threads_and_serialised_writers():
         thread.join()
     assert errors == []
     assert store.scalar("SELECT count(*) FROM business_units") == 40
-    assert store.data_version() == 40
+    assert store.data_version() == before + 40
 
 
 def test_store_location_rule(monkeypatch):
@@ -218,9 +256,10 @@ def test_store_location_rule(monkeypatch):
 
 
 def test_open_store_shares_one_handle_per_path(tmp_path):
-    first = open_store(tmp_path / "shared.duckdb")
+    target = backends.new_target(tmp_path / "shared.duckdb")
+    first = open_store(target)
     try:
-        assert open_store(str(tmp_path / "shared.duckdb")) is first
+        assert open_store(str(target)) is first
     finally:
         first.close()
 
@@ -238,7 +277,7 @@ def read_once_on_new_threads(store: Store, threads: int, at_once: int = 1) -> No
 def test_cursors_of_ended_threads_are_released():
     # Streamlit runs every rerun on a new thread: a cursor kept per thread for good would grow
     # with every rerun of a long-running server.
-    with Store() as store:
+    with backends.new_store() as store:
         read_once_on_new_threads(store, 500)
         assert store.open_cursors() == 1   # the last thread's, released when the next one reads
         read_once_on_new_threads(store, 500, at_once=8)
@@ -246,7 +285,7 @@ def test_cursors_of_ended_threads_are_released():
 
 
 def test_a_cursor_is_never_shared_by_two_live_threads_and_a_long_lived_thread_keeps_its_own():
-    with Store() as store:
+    with backends.new_store() as store:
         keeper_cursor = {}
         keeper_may_end = threading.Event()
 
@@ -283,7 +322,7 @@ def test_a_cursor_is_never_shared_by_two_live_threads_and_a_long_lived_thread_ke
 
 
 def test_close_closes_every_threads_cursor():
-    store = Store()
+    store = backends.new_store()
     cursors = []
     alive = threading.Event()
     reader = threading.Thread(target=lambda: (cursors.append(store.cursor()), alive.wait(timeout=60)))
@@ -298,3 +337,82 @@ def test_close_closes_every_threads_cursor():
     for cursor in cursors:
         with pytest.raises(duckdb.ConnectionException):
             cursor.execute("SELECT 1")
+
+
+@pytest.mark.ducklake_only
+def test_a_ducklake_store_is_open_in_several_processes_and_each_sees_the_others_commits():
+    """Held open here (as the app holds it), the store is read and written by another process;
+    this process's cache key (the catalog's snapshot) moves with the other's commit."""
+    target = backends.new_target()
+    with Store(target) as held:
+        with held.transaction() as cursor:
+            cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+        before = held.data_version()
+        other = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(f"""
+                from itscm.store import Store
+                with Store({target!r}) as store:
+                    print(store.scalar("SELECT name FROM business_units"), flush=True)
+                    with store.transaction() as cursor:
+                        cursor.execute("INSERT INTO business_units VALUES ('bu2', 'Lending', NULL, NULL)")
+            """)],
+            capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.strip() == "Payments"
+        assert held.data_version() > before
+        assert held.rows("SELECT name FROM business_units ORDER BY unit_id") == [("Payments",), ("Lending",)]
+        summary = subprocess.run([sys.executable, "-m", "itscm", "summary", "--json", "--store", target],
+                                 capture_output=True, text=True, timeout=120)
+        assert summary.returncode == 0, summary.stderr
+        assert "Traceback" not in summary.stderr
+
+
+def test_a_write_that_conflicts_is_run_again_and_one_that_keeps_conflicting_writes_nothing(monkeypatch):
+    pauses = []
+    monkeypatch.setattr("itscm.store.time.sleep", pauses.append)
+    store = backends.new_store()
+    runs = []
+
+    def body(cursor):   # conflicts twice, as a commit would when another process got there first
+        runs.append(1)
+        cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+        if len(runs) < 3:
+            raise duckdb.TransactionException("Failed to commit DuckLake transaction. Transaction conflict")
+        return "written"
+
+    assert store.write(body) == "written"
+    assert len(runs) == 3 and len(pauses) == 2
+    assert all(0 <= pause <= 0.05 * 2 ** n for n, pause in enumerate(pauses))
+    assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+    def always_conflicting(cursor):
+        cursor.execute("INSERT INTO business_units VALUES ('bu2', 'Lending', NULL, NULL)")
+        raise duckdb.TransactionException("Transaction conflict")
+
+    with pytest.raises(StoreError, match="5 times"):
+        store.write(always_conflicting)
+    with pytest.raises(duckdb.TransactionException, match="cannot commit"):   # other errors are not retried
+        store.write(lambda cursor: (_ for _ in ()).throw(duckdb.TransactionException("cannot commit")))
+    assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+
+@pytest.mark.ducklake_only
+def test_a_real_conflict_between_two_handles_on_one_lake_is_retried():
+    """Two handles are two DuckDB instances, as two processes are: the second commits an update
+    of the same row while the first is inside its transaction; the first is run again."""
+    target = backends.new_target()
+    with Store(target) as first, Store(target) as second:
+        with first.transaction() as cursor:
+            cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, 'Ada')")
+        runs = []
+
+        def set_head(cursor):
+            runs.append(cursor.execute("SELECT head FROM business_units").fetchall()[0][0])
+            cursor.execute("UPDATE business_units SET head = head || ' and Bo' WHERE unit_id = 'bu1'")
+            if len(runs) == 1:
+                with second.transaction() as other:
+                    other.execute("UPDATE business_units SET head = 'Cy' WHERE unit_id = 'bu1'")
+
+        first.write(set_head)
+        assert runs == ["Ada", "Cy"]   # the second run read the other's commit
+        assert second.scalar("SELECT head FROM business_units") == "Cy and Bo"

@@ -201,10 +201,13 @@ def commit_upload(
         # The preview's service matches are kept only if no write committed since it matched.
         planned_at = store.data_version()
         _make_plan(cursor, match_services=vouched is None or vouched.services_version != planned_at)
-        with store.transaction() as cur:
+
+        def write_in(cur):   # run again from here, classified afresh, if another process's commit conflicts
             if store.data_version() != planned_at:
                 _make_plan(cur, match_services=True)
-            upload_id, counts, unmatched, earlier = _write(cur, preview, uploaded_by, now)
+            return _write(cur, preview, uploaded_by, now)
+
+        upload_id, counts, unmatched, earlier = store.write(write_in)
     except _NothingChanged as same:
         result = _result(
             preview, None, {"unchanged": preview.incidents}, preview.unmatched_services(), dry_run=False
@@ -418,7 +421,8 @@ def undo_upload(actor: Actor, store: Store, upload_id: str, *, now: datetime | N
     """Put the store back as it was before `upload_id`, in one transaction, undone by `actor`."""
     undone_by = actor.name
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    with store.transaction() as cur:
+
+    def undo_in(cur) -> tuple[int, int]:   # run again from here if another process's commit conflicts
         row = cur.execute(
             "SELECT state, file_name, undone_at, undone_by FROM uploads WHERE upload_id = $id",
             {"id": upload_id},
@@ -481,6 +485,9 @@ def undo_upload(actor: Actor, store: Store, upload_id: str, *, now: datetime | N
             "UPDATE uploads SET state = 'undone', undone_at = $at, undone_by = $by WHERE upload_id = $id",
             {"id": upload_id, "at": now, "by": undone_by},
         )
+        return touched, restored
+
+    touched, restored = store.write(undo_in)
     deleted = touched - restored
     return UndoResult(
         upload_id,

@@ -469,7 +469,8 @@ def _refuse_if_changed_since(cur, import_id: str) -> None:
 def _structure(cur, table: str) -> str:
     """The table's columns and types as json_transform reads them; names from the catalogue."""
     columns = cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $t "
-                          "AND table_schema = 'main' ORDER BY ordinal_position", {"t": table}).fetchall()
+                          "AND table_catalog = current_database() AND table_schema = 'main' "
+                          "ORDER BY ordinal_position", {"t": table}).fetchall()
     return json.dumps(dict(columns)).replace("'", "''")
 
 

@@ -1,0 +1,123 @@
+"""The store on DuckLake: a PostgreSQL catalog and a folder (or object store) of Parquet files.
+
+`--store ducklake:postgres:<libpq connection string>` (or ITSCM_STORE) names the catalog;
+ITSCM_DATA_PATH the folder its data files go to (needed when the catalog is new; an existing one
+remembers its own). Several processes, on one machine or several, open the same store at once.
+
+Only `itscm/store.py` calls this module: it opens the connection and knows what differs from the
+file (docs/DESIGN.md §19). The extensions come from the pinned PyPI packages duckdb-ext-ducklake
+and duckdb-ext-postgres and are loaded from their folder, never downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import duckdb
+
+PREFIX = "ducklake:"
+SUPPORTED_PREFIX = "ducklake:postgres:"
+DATA_PATH_ENV_VAR = "ITSCM_DATA_PATH"
+# The name the lake is attached under in every connection; `USE` makes it the default catalog, so
+# the product's SQL names its tables without a catalog, as on the file.
+CATALOG = "store"
+# Where the metadata tables live: DuckLake attaches the PostgreSQL database under this name.
+METADATA_CATALOG = f"__ducklake_metadata_{CATALOG}"
+
+
+class DuckLakeError(Exception):
+    """The lake cannot be opened as asked; one line for the user (the store wraps it)."""
+
+
+def is_ducklake(target: str) -> bool:
+    return target.startswith(PREFIX)
+
+
+def extension_directory() -> str:
+    """The folder DuckDB loads ducklake and postgres_scanner from: the one the pinned packages
+    installed (site-packages/duckdb_ext/extensions)."""
+    spec = importlib.util.find_spec("duckdb_ext")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        extensions = Path(folder) / "extensions"
+        if extensions.is_dir():
+            return str(extensions)
+    raise DuckLakeError("A DuckLake store needs the packages duckdb-ext-ducklake and duckdb-ext-postgres "
+                        "(requirements.txt); install them with `make` or pip.")
+
+
+def connection_string(target: str) -> str:
+    """The libpq connection string of `ducklake:postgres:<string>`; other catalogs are refused."""
+    if not target.startswith(SUPPORTED_PREFIX) or not target[len(SUPPORTED_PREFIX):].strip():
+        raise DuckLakeError(f"{describe(target)}: a DuckLake store is named ducklake:postgres:<libpq connection "
+                            "string>, e.g. ducklake:postgres:dbname=itscm host=db.internal user=itscm.")
+    return target[len(SUPPORTED_PREFIX):]
+
+
+def describe(target: str) -> str:
+    """The store's name for messages, without a password the connection string may carry."""
+    words = [word if not word.lower().startswith("password=") else "password=***" for word in target.split()]
+    return " ".join(words)
+
+
+def data_path() -> str | None:
+    return os.environ.get(DATA_PATH_ENV_VAR) or None
+
+
+def _sql_literal(text: str) -> str:
+    # ATTACH takes no parameters; the connection string and the path come from the operator's
+    # configuration, and are quoted all the same.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached as `store` and made the default catalog."""
+    catalog = connection_string(target)
+    folder = data_path()
+    con = duckdb.connect(config={
+        "memory_limit": memory_limit,
+        "extension_directory": extension_directory(),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+    try:
+        con.execute("LOAD ducklake")
+        con.execute("LOAD postgres")
+        options = []
+        if folder:
+            if "://" not in folder:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            options.append(f"DATA_PATH {_sql_literal(folder)}")
+        if read_only:
+            options.append("READ_ONLY")
+        attach = f"ATTACH {_sql_literal(SUPPORTED_PREFIX + catalog)} AS {CATALOG}"
+        con.execute(attach + (f" ({', '.join(options)})" if options else ""))
+        use_store(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def use_store(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Each DuckDB cursor is a connection of its own whose default catalog is the in-memory one."""
+    cursor.execute(f"USE {CATALOG}")
+
+
+def snapshot_id(cursor: duckdb.DuckDBPyConnection) -> int:
+    """The lake's latest snapshot, which every commit of any process moves on (inside a
+    transaction: the snapshot that transaction reads)."""
+    return int(cursor.execute(f"SELECT id FROM {CATALOG}.current_snapshot()").fetchall()[0][0])
+
+
+def explain_open_failure(target: str, error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "Unable to connect to Postgres" in text or "connection to server" in text:
+        return (f"Cannot reach the DuckLake catalog of {describe(target)}: {text} "
+                "Check the connection string and that PostgreSQL is running.")
+    if "DATA_PATH" in text or "data path" in text.lower():
+        return (f"The DuckLake catalog {describe(target)} is new and needs a folder for its data files: "
+                f"set {DATA_PATH_ENV_VAR}. ({text})")
+    return f"Cannot open the DuckLake store {describe(target)}: {text}"

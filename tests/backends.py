@@ -1,0 +1,78 @@
+"""Which backend the tests' stores are made on: the embedded file (the default) or DuckLake with
+a private PostgreSQL catalog (`pytest --backend ducklake`, tests/conftest.py).
+
+`new_store()` is what the builders and the store tests call for a fresh store: in memory on the
+file backend, a new lake on DuckLake (a copy of one migrated once per session, so each costs a
+database copy rather than every migration).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from itscm import ducklake
+from itscm.ducklake import DATA_PATH_ENV_VAR
+from itscm.store import IN_MEMORY, Store
+from tests.private_postgres import PrivatePostgres
+
+FILE, DUCKLAKE = "file", "ducklake"
+BACKENDS = (FILE, DUCKLAKE)
+
+chosen = FILE
+_postgres: PrivatePostgres | None = None
+_migrated_lake: str | None = None
+
+
+def on_ducklake() -> bool:
+    return chosen == DUCKLAKE
+
+
+def use(backend: str, postgres: PrivatePostgres | None = None) -> None:
+    global chosen, _postgres, _migrated_lake
+    chosen, _postgres, _migrated_lake = backend, postgres, None
+
+
+@contextmanager
+def data_path(folder: Path):
+    """ITSCM_DATA_PATH set to `folder` while a new lake is made (an existing lake keeps its own)."""
+    before = os.environ.get(DATA_PATH_ENV_VAR)
+    os.environ[DATA_PATH_ENV_VAR] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATA_PATH_ENV_VAR, None)
+        else:
+            os.environ[DATA_PATH_ENV_VAR] = before
+
+
+def new_target(file_path: str | os.PathLike = IN_MEMORY, *, migrated: bool = True) -> str:
+    """Where a new store goes: `file_path` on the file backend; on DuckLake a new lake, already
+    migrated (a copy) unless `migrated` is False (an empty catalog, for tests of the migrations)."""
+    if not on_ducklake():
+        return str(file_path)
+    assert _postgres is not None, "the private PostgreSQL is started by the session fixture"
+    global _migrated_lake
+    if not migrated:
+        return _empty_lake()
+    if _migrated_lake is None:
+        target = _empty_lake()
+        Store(target).close()
+        _migrated_lake = _postgres.lake_name(target)
+    return _postgres.new_lake(copy_of=_migrated_lake)[0]
+
+
+def _empty_lake() -> str:
+    """A lake with no tables yet, its data folder recorded in its catalog, so that opening it
+    later needs no ITSCM_DATA_PATH."""
+    target, folder = _postgres.new_lake()
+    with data_path(folder):
+        ducklake.connect(target, read_only=False, memory_limit="1GB").close()
+    return target
+
+
+def new_store(file_path: str | os.PathLike = IN_MEMORY) -> Store:
+    """A new, empty store of the chosen backend."""
+    return Store(new_target(file_path))
