@@ -161,9 +161,11 @@ def page_timings(store_path: str, runs: int = 3) -> dict[str, dict[str, float]]:
 
 
 def rerun(app, name: str):
+    """`app` run (again); a page that fails, or shows an error instead (a store it cannot open), is
+    not timed."""
     app.run()
-    if app.exception:
-        raise RuntimeError(f"{name}: {app.exception[0].message}")
+    if app.exception or app.error:
+        raise RuntimeError(f"{name}: {(app.exception or app.error)[0].value}")
     return app
 
 

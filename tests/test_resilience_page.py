@@ -39,7 +39,7 @@ def hosted_store(store_path):
     return store_path
 
 
-def test_the_resilience_page_shows_every_tab(hosted_store):
+def test_the_resilience_page_opens_on_the_dependencies_tab(hosted_store):
     app = run_page("Resilience.py", as_of=AS_OF)
     assert_clean(app)
     assert [tab.label for tab in app.tabs] == ["Dependencies", "Single points of failure", "Supplier concentration",
@@ -47,10 +47,33 @@ def test_the_resilience_page_shows_every_tab(hosted_store):
     misaligned = app.dataframe[0].value
     # Hosting Co (480 min) is under Core Ledger (60) and, through it, Card Authorisation (30)
     assert set(misaligned["service"]) == {"Core Ledger", "Card Authorisation"}
+    assert any(c.value.startswith("2 live services depend") for c in app.caption)
+    # only the open tab's content runs: no supplier warning, no scenario picker
+    assert not app.warning and not app.main.multiselect
+
+
+def test_each_tab_opens_from_its_link(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF, tab="Supplier concentration")
+    assert_clean(app)
     # 2 of the 5 live critical services (Core Ledger, Card Authorisation; Customer Portal, Branch
     # Teller, Mortgage Origination are not reached): 40 % >= the default 25 %
     assert [w.value for w in app.warning] == [
-        "Hosting Co carries 40.0 % of the critical services (the policy's threshold is 25 %)."]
+        "One supplier carries at least 25 % of the critical services (the policy's threshold): Hosting Co 40.0 %."]
+    assert "Hosting Co" in set(app.dataframe[0].value["supplier"])
+    app = run_page("Resilience.py", as_of=AS_OF, tab="Single points of failure")
+    assert_clean(app)
+    points, worst = app.dataframe[0].value, app.dataframe[1].value
+    assert "Hosting Co" in set(points["name"]) and len(worst) > len(points)
+    assert not app.warning
+
+
+def test_switching_tabs_runs_the_open_one(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF)
+    app.session_state["tab"] = "Scenarios"
+    app.run()
+    assert_clean(app)
+    assert [m.key for m in app.main.multiselect] == ["fail_service", "fail_supplier", "fail_asset", "fail_unit"]
+    assert not app.dataframe                 # the Dependencies tab's tables are not made
 
 
 def test_a_scenario_link_opens_the_scenario(hosted_store):
