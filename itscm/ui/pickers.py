@@ -34,17 +34,18 @@ def _first(names: Mapping[str, object], limit: int):
         yield name
 
 
-def _search(container, names: Mapping[str, object], key: str, noun: str) -> list[str]:
-    """The search box and the matches it offers, with a line saying how many there are."""
+def _search(container, names: Mapping[str, object], key: str, noun: str) -> tuple[str, list[str]]:
+    """The search box, what was typed and the matches it offers, with a line saying how many
+    there are."""
     typed = container.text_input(f"Find {noun}", key=f"{key}-find", placeholder="part of a name, any case",
                                  help=f"{len(names):,} {noun} in all: type part of a name to offer those "
                                       f"containing it ({OFFERED} at a time).")
-    offered, found = matching(names, typed)
+    offered, found = matching(names, typed, OFFERED)
     if found > len(offered):
         container.caption(f"{len(offered):,} of {found:,} offered: type more of the name.")
     elif typed.strip():
         container.caption(f"{found:,} match." if found else "None match.")
-    return offered
+    return typed.strip().lower(), offered
 
 
 def _chosen(key: str, names: Mapping[str, object], bound: bool) -> list[str]:
@@ -65,14 +66,16 @@ def search_multiselect(container, label: str, names: Mapping[str, object], *, ke
     if len(names) <= SEARCH_FROM:
         options = list(names)
     else:
-        options = list(dict.fromkeys(_chosen(key, names, bound=True) + _search(container, names, key, noun)))
+        _typed, offered = _search(container, names, key, noun)
+        options = list(dict.fromkeys(_chosen(key, names, bound=True) + offered))
     return container.multiselect(label, options, key=key, bind="query-params", placeholder=placeholder)
 
 
 def search_selectbox(container, label: str, names: Mapping[str, object], *, key: str, noun: str) -> str | None:
-    """st.selectbox over `names`, searched first when they are many: the first name offered until
-    one is chosen; None when a search matches nothing and nothing was chosen."""
+    """st.selectbox over `names`, searched first when they are many: the chosen name while it
+    matches the search, else the first match; None when the search matches nothing."""
     if len(names) <= SEARCH_FROM:
         return container.selectbox(label, list(names), key=key)
-    offered = _search(container, names, key, noun)
-    return container.selectbox(label, list(dict.fromkeys(_chosen(key, names, bound=False) + offered)), key=key)
+    typed, offered = _search(container, names, key, noun)
+    kept = [name for name in _chosen(key, names, bound=False) if typed in name.lower()]
+    return container.selectbox(label, list(dict.fromkeys(kept + offered)), key=key)
