@@ -32,7 +32,7 @@ from streamlit.testing.v1 import AppTest
 from itscm import administration, ingest, rollup, ui
 from itscm.access import AccessDenied, Actor
 from itscm.cli import main
-from itscm.filters import Filters
+from itscm.filters import EVENT_SCOPES, Filters
 from itscm.measures.attainment import (
     attainment_by_month,
     attainment_by_unit,
@@ -326,3 +326,15 @@ def test_a_nonsense_scope_in_the_url_falls_back_to_the_default(org_path):
     assert not app.exception
     assert app.radio(key="events").value == "all"
     assert tile(app, "RTO attainment") == ui.pct(62.5)
+
+
+def test_the_radio_is_sent_with_the_current_choice_on_every_run(org_path):
+    # A browser that draws the radio anew (switching the Resilience page's tabs quickly) shows the
+    # index it was sent: it must be the current choice, not the first scope, or the choice flips.
+    app = run_page("RTO_attainment.py")
+    radio = app.radio(key="events")
+    assert radio.proto.default == EVENT_SCOPES.index("all")
+    app = radio.set_value("continuity").run()
+    app = app.run()                                       # a later run, nothing changed
+    assert app.radio(key="events").proto.default == EVENT_SCOPES.index("continuity")
+    assert app.radio(key="events").value == "continuity"

@@ -39,7 +39,7 @@ def hosted_store(store_path):
     return store_path
 
 
-def test_the_resilience_page_shows_every_tab(hosted_store):
+def test_the_resilience_page_opens_on_the_dependencies_tab(hosted_store):
     app = run_page("Resilience.py", as_of=AS_OF)
     assert_clean(app)
     assert [tab.label for tab in app.tabs] == ["Dependencies", "Single points of failure", "Supplier concentration",
@@ -47,10 +47,33 @@ def test_the_resilience_page_shows_every_tab(hosted_store):
     misaligned = app.dataframe[0].value
     # Hosting Co (480 min) is under Core Ledger (60) and, through it, Card Authorisation (30)
     assert set(misaligned["service"]) == {"Core Ledger", "Card Authorisation"}
+    assert any(c.value.startswith("2 live services depend") for c in app.caption)
+    # only the open tab's content runs: no supplier warning, no scenario picker
+    assert not app.warning and not app.main.multiselect
+
+
+def test_each_tab_opens_from_its_link(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF, tab="Supplier concentration")
+    assert_clean(app)
     # 2 of the 5 live critical services (Core Ledger, Card Authorisation; Customer Portal, Branch
     # Teller, Mortgage Origination are not reached): 40 % >= the default 25 %
     assert [w.value for w in app.warning] == [
-        "Hosting Co carries 40.0 % of the critical services (the policy's threshold is 25 %)."]
+        "One supplier carries at least 25 % of the critical services (the policy's threshold): Hosting Co 40.0 %."]
+    assert "Hosting Co" in set(app.dataframe[0].value["supplier"])
+    app = run_page("Resilience.py", as_of=AS_OF, tab="Single points of failure")
+    assert_clean(app)
+    points, worst = app.dataframe[0].value, app.dataframe[1].value
+    assert "Hosting Co" in set(points["name"]) and len(worst) > len(points)
+    assert not app.warning
+
+
+def test_switching_tabs_runs_the_open_one(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF)
+    app.session_state["tab"] = "Scenarios"
+    app.run()
+    assert_clean(app)
+    assert [m.key for m in app.main.multiselect] == ["fail_service", "fail_supplier", "fail_asset", "fail_unit"]
+    assert not app.dataframe                 # the Dependencies tab's tables are not made
 
 
 def test_a_scenario_link_opens_the_scenario(hosted_store):
@@ -127,3 +150,97 @@ def test_an_admin_changes_the_concentration_threshold_on_the_administration_page
     app = run_page("Resilience.py", as_of=AS_OF)      # Hosting Co's 40 % is now under the threshold
     assert_clean(app)
     assert not any("Hosting Co carries" in w.value for w in app.warning)
+
+
+def test_matching_offers_the_first_names_containing_what_was_typed():
+    from itscm.ui.pickers import matching
+
+    names = {"Core Ledger": 1, "Card Authorisation": 2, "Customer Portal": 3, "Ledger Archive": 4}
+    assert matching(names, "", limit=2) == (["Core Ledger", "Card Authorisation"], 4)
+    assert matching(names, "  LEDGER ", limit=5) == (["Core Ledger", "Ledger Archive"], 2)
+    assert matching(names, "or", limit=1) == (["Core Ledger"], 3)     # Core, Authorisation, Portal
+    assert matching(names, "nothing") == ([], 0)
+
+
+@pytest.fixture
+def few_offered(monkeypatch):
+    """The search threshold and the matches offered made small, so the small organisation's
+    services are searched as 10,000 would be."""
+    from itscm.ui import pickers
+
+    monkeypatch.setattr(pickers, "SEARCH_FROM", 3)
+    monkeypatch.setattr(pickers, "OFFERED", 2)
+
+
+def test_many_services_are_searched_before_they_are_offered(hosted_store, few_offered):
+    app = run_page("Resilience.py", as_of=AS_OF, tab="Scenarios")
+    assert_clean(app)
+    services = app.multiselect(key="fail_service")
+    assert len(services.options) == 2                               # the first two by name, not all of them
+    assert any("2 of " in c.value and "offered: type more of the name" in c.value for c in app.caption)
+    app.text_input(key="fail_service-find").input("ledg").run()
+    assert app.multiselect(key="fail_service").options == ["Core Ledger"]
+    app.multiselect(key="fail_service").select("Core Ledger").run()
+    app.text_input(key="fail_service-find").input("portal").run()  # a new search keeps what was chosen
+    assert app.multiselect(key="fail_service").options == ["Core Ledger", "Customer Portal"]
+    assert app.multiselect(key="fail_service").value == ["Core Ledger"]
+    assert {m.label: m.value for m in app.metric}["Services disrupted"] == "2"
+
+
+def test_a_link_naming_a_service_beyond_those_offered_opens_it(hosted_store, few_offered):
+    with Store(hosted_store) as store:
+        last = store.scalar("SELECT max(name) FROM services WHERE lifecycle = 'live'")
+    app = run_page("Resilience.py", as_of=AS_OF, fail_service=last, hours="10")
+    assert_clean(app)
+    assert app.multiselect(key="fail_service").value == [last]
+    assert app.query_params["fail_service"] == last
+
+
+def test_the_chain_is_drawn_for_a_searched_service(hosted_store, few_offered):
+    app = run_page("Resilience.py", as_of=AS_OF)
+    app.text_input(key="chain-service-find").input("card auth").run()
+    assert_clean(app)
+    assert app.selectbox(key="chain-service").value == "Card Authorisation" and app.get("graphviz_chart")
+    app.text_input(key="chain-service-find").input("OR").run()     # the choice kept while it matches
+    assert app.selectbox(key="chain-service").value == "Card Authorisation"
+    assert app.selectbox(key="chain-service").options == ["Card Authorisation", "Core Ledger"]
+    assert any(c.value == "2 of 4 offered: type more of the name." for c in app.caption)
+    app.text_input(key="chain-service-find").input("no such service").run()
+    assert_clean(app)
+    assert app.selectbox(key="chain-service").value is None and not app.get("graphviz_chart")
+    assert any(c.value == "None match." for c in app.caption)
+
+
+def test_a_large_table_shows_its_first_rows_and_counts_the_others(hosted_store, monkeypatch):
+    from itscm.ui import resilience
+
+    monkeypatch.setattr(resilience, "TABLE_ROWS", 1)
+    app = run_page("Resilience.py", as_of=AS_OF)
+    assert_clean(app)
+    assert len(app.dataframe[0].value) == 1
+    assert any(c.value == "The first 1 of 2 rows, largest gap first; the CSV has the other 1." for c in app.caption)
+    assert any(c.value.startswith("2 live services depend") for c in app.caption)
+
+
+def test_the_worst_single_failures_are_ranked_by_cost_or_by_critical_services_past_mtpd(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF, tab="Single points of failure")
+    by_cost = app.dataframe[1].value
+    assert list(by_cost["cost_at_chosen_hours"]) == sorted(by_cost["cost_at_chosen_hours"], reverse=True)
+    app.radio(key="worst-rank").set_value("critical_past_mtpd").run()
+    assert_clean(app)
+    by_mtpd = app.dataframe[1].value
+    assert list(by_mtpd["critical_past_mtpd_at_chosen_hours"]) == sorted(
+        by_mtpd["critical_past_mtpd_at_chosen_hours"], reverse=True)
+    assert set(by_mtpd["name"]) == set(by_cost["name"])
+
+
+def test_the_concentration_warning_is_one_line_however_many_suppliers():
+    import pandas as pd
+
+    from itscm.ui.resilience import concentration_warning
+
+    flagged = pd.DataFrame({"supplier": [f"Supplier {i}" for i in range(7)],
+                            "share_of_critical_pct": [90.0, 80, 70, 60, 50, 40, 30]})
+    assert concentration_warning(flagged, 25) == (
+        "7 suppliers each carry at least 25 % of the critical services (the policy's threshold): Supplier 0 "
+        "90.0 %, Supplier 1 80.0 %, Supplier 2 70.0 %, Supplier 3 60.0 %, Supplier 4 50.0 % and 2 more.")

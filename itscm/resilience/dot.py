@@ -1,4 +1,4 @@
-"""A node's dependency chain as Graphviz DOT text, for `st.graphviz_chart` (docs/DESIGN.md §14.2).
+"""A node's dependency chain as Graphviz DOT text, for `st.graphviz_chart` (docs/DESIGN.md §14.2.1).
 
 Built in code from the graph; every name is escaped, so a name can never end a label or add
 DOT statements. Node ids are positions in the graph (`n12`), never names."""

@@ -411,3 +411,8 @@ def graph_of(store: Store) -> Graph:
         cached = (version, load_graph(store))
         _graphs[store] = cached
     return cached[1]
+
+
+def forget_graphs() -> None:
+    """Drop every loaded graph: the next `graph_of` loads it again (a cold page in the bench)."""
+    _graphs.clear()

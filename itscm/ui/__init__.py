@@ -10,7 +10,7 @@ names below as `ui.<name>`; everything else stays inside the package.
 """
 
 from itscm.ui import assets
-from itscm.ui.cache import cached_read
+from itscm.ui.cache import cached_read, shared_read
 from itscm.ui.changes import (
     asset_choices,
     change_preview_summary,
@@ -84,6 +84,7 @@ __all__ = [
     "service_card",
     "service_choices",
     "setup_page",
+    "shared_read",
     "show_message",
     "sign_in_configured",
     "unit_table",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
 from itscm.filters import Filters
@@ -25,20 +27,68 @@ def get_store() -> Store:
 # demo store, a few MB for a large gap table, so 1024 entries alone could hold gigabytes).
 @st.cache_data(show_spinner=False, max_entries=1024, max_size="100MB")
 def _cached_call(qualified_name: str, store_path: str, data_version: int, args: tuple, kwargs: tuple) -> object:
+    return _named(qualified_name)(_store_handle(store_path), *args, **dict(kwargs))
+
+
+def _named(qualified_name: str) -> Callable:
     module_name, function_name = qualified_name.rsplit(".", 1)
-    function = getattr(importlib.import_module(module_name), function_name)
-    return function(_store_handle(store_path), *args, **dict(kwargs))
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def _qualified_name(function: Callable) -> str:
+    return f"{function.__module__}.{function.__name__}"
 
 
 def cached_read(function: Callable, store: Store, *args, **kwargs):
     """`function(store, *args, **kwargs)`, cached and keyed on the store's data version, so a
     commit or an undo shows at once."""
-    qualified_name = f"{function.__module__}.{function.__name__}"
-    return _cached_call(qualified_name, store.path, store.data_version(), args, tuple(sorted(kwargs.items())))
+    return _cached_call(_qualified_name(function), store.path, store.data_version(), args,
+                        tuple(sorted(kwargs.items())))
+
+
+# One object shared by every session, per data version: no copy is made on a read, so the
+# result must only ever be read. A handful of entries: each data version makes new ones.
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_call(qualified_name: str, store_path: str, data_version: int, args: tuple) -> object:
+    return _named(qualified_name)(_store_handle(store_path), *args)
+
+
+def shared_read(function: Callable, store: Store, *args):
+    """`function(store, *args)` cached per data version like `cached_read`, but the same object for
+    every run and session instead of a copy unpickled on each read: for a large result that is only
+    read, such as 30,000 names to choose from (unpickled on each run, they cost a tenth of the
+    Resilience page's own time). Never change what it returns."""
+    return _shared_call(_qualified_name(function), store.path, store.data_version(), args)
 
 
 def cached_measure(function: Callable, store: Store, filters: Filters, **kwargs):
     return cached_read(function, store, filters, **kwargs)
+
+
+@dataclass(frozen=True)
+class TableHead:
+    """The first rows of a large table and how many rows it has: what a page shows of it."""
+    rows: pd.DataFrame
+    total: int
+
+    @property
+    def not_shown(self) -> int:
+        return self.total - len(self.rows)
+
+
+def head_of(frame: pd.DataFrame, limit: int) -> TableHead:
+    return TableHead(frame.head(limit), len(frame))
+
+
+def _cached_head(store: Store, qualified_name: str, limit: int, args: tuple, kwargs: tuple) -> TableHead:
+    return head_of(_cached_call(qualified_name, store.path, store.data_version(), args, kwargs), limit)
+
+
+def cached_head(function: Callable, store: Store, *args, limit: int, **kwargs) -> TableHead:
+    """The first `limit` rows of the frame `cached_read(function, store, *args, **kwargs)` and its
+    length, cached apart from the frame. A cached result is unpickled on every read: a page that
+    shows a table's first rows reads these, not a whole table of 10,000 rows and more."""
+    return cached_read(_cached_head, store, _qualified_name(function), limit, args, tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)  # a new entry after every write

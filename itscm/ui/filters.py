@@ -63,11 +63,16 @@ def events_choice(store: Store) -> str:
     sidebar and written back to the URL as its value. Not a bound widget: a bound widget writes
     its label into the URL, and the link should read ?events=continuity."""
     default = cached_read(default_events, store)
-    if EVENTS_PARAM not in st.session_state:   # a session's first run: the link it came by, else the rule
+    current = st.session_state.get(EVENTS_PARAM)
+    if current not in EVENT_SCOPES:   # a session's first run: the link it came by, else the rule
         asked = st.query_params.get(EVENTS_PARAM)
-        st.session_state[EVENTS_PARAM] = asked if asked in EVENT_SCOPES else default
+        current = asked if asked in EVENT_SCOPES else default
+    # The choice as the radio's index on every run, not set once in the session state: a browser
+    # that draws the radio anew (it does when switching the Resilience page's tabs quickly) shows
+    # the index it was sent, and would otherwise fall back to the first scope and send that back.
     choice = st.sidebar.radio(
-        "Incidents counted", EVENT_SCOPES, key=EVENTS_PARAM, format_func=EVENT_SCOPE_LABELS.get,
+        "Incidents counted", EVENT_SCOPES, index=EVENT_SCOPES.index(current), key=EVENTS_PARAM,
+        format_func=EVENT_SCOPE_LABELS.get,
         help="Continuity events: the incidents the policy names (Administration, Targets and policy: by "
              "priority, or an outage longer than the service's RTO); drills count in both. Downtime cost "
              "always counts every incident and shows the continuity events' share.")

@@ -1,8 +1,10 @@
-"""The Resilience page's parts (docs/DESIGN.md §14): the dependency chart, the scenario picker
-bound to the URL, and the scenario's results."""
+"""The Resilience page's parts (docs/DESIGN.md §14): its tabs, the first rows of its large tables,
+the dependency chart, the scenario picker bound to the URL, and the scenario's results."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -10,13 +12,23 @@ import streamlit as st
 
 from itscm.access import Actor
 from itscm.export import csv_for_spreadsheets
+from itscm.filters import Filters
+from itscm.resilience import analysis
 from itscm.resilience.dot import service_chain_dot
 from itscm.resilience.saved import save_scenario, saved_scenarios
 from itscm.resilience.scenario import by_unit_and_tier
 from itscm.store import Store
-from itscm.ui.cache import cached_read
+from itscm.ui.cache import TableHead, cached_head, cached_measure, cached_read, head_of
+from itscm.ui.pickers import search_multiselect, search_selectbox
 from itscm.ui.signin import require_role
 from itscm.ui.widgets import explain_empty, money, plain, rerun_with_message, show_message
+
+# The page's tabs, the open one in the URL (?tab=Scenarios). Only the open tab's content runs:
+# switching tabs runs the page again, for that tab (docs/DESIGN.md §14.2).
+TAB_KEY = "tab"
+TABS = ("Dependencies", "Single points of failure", "Supplier concentration", "Scenarios")
+# A large table shows its first rows, in its ranking; the CSV has every row.
+TABLE_ROWS = 1_000
 
 # The scenario's widgets, each bound to a URL query parameter of the same name, so a link
 # reopens the scenario: ?fail_supplier=Cloud+provider&fail_asset=Rack+7&fail_unit=Payments&hours=24
@@ -39,15 +51,49 @@ def _labels(store: Store, kind: str) -> dict[str, str]:
     return {(name if counts[name] == 1 else f"{name} ({key})"): f"{kind}:{key}" for key, name in rows}
 
 
-def download_csv_on_click(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
+def page_tabs():
+    """The page's tabs, bound to ?tab=. A scenario link without ?tab= (one made before the tabs
+    were in the URL) opens on the Scenarios tab, where its choices are read."""
+    if (TAB_KEY not in st.session_state and TAB_KEY not in st.query_params
+            and any(key in st.query_params for _kind, key in FAILURE_KINDS)):
+        st.session_state[TAB_KEY] = TABS[-1]
+    return st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
+
+
+def download_csv_on_click(table: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str,
+                          label: str = "Download CSV") -> None:
     """ui.download_csv, but the CSV is made when the button is pressed, not on every run: these
     tables have a row per service or node (10,000 and more), and making their CSV on each run
-    would cost more than the rest of the page."""
-    st.download_button(label, data=lambda: csv_for_spreadsheets(frame), file_name=file_name, mime="text/csv",
-                       icon=":material/download:", key=f"download-{file_name}")
+    would cost more than the rest of the page. `table` is the frame, or what reads it then."""
+    def csv() -> str:
+        return csv_for_spreadsheets(table() if callable(table) else table)
+
+    st.download_button(label, data=csv, file_name=file_name, mime="text/csv", icon=":material/download:",
+                       key=f"download-{file_name}")
+
+
+def table_head(head: TableHead, table: Callable[[], pd.DataFrame], file_name: str, order: str,
+               column_config: dict) -> None:
+    """A large table's first rows, how many more there are, and the CSV of all of them (`table`
+    reads the whole table, when the button is pressed)."""
+    st.dataframe(head.rows, hide_index=True, column_config=column_config)
+    if head.not_shown:
+        st.caption(f"The first {len(head.rows):,} of {head.total:,} rows, {order}; the CSV has the other "
+                   f"{head.not_shown:,}.")
+    download_csv_on_click(table, file_name)
+
+
+def measure_head(store: Store, filters: Filters, function: Callable, file_name: str, order: str,
+                 column_config: dict, **kwargs) -> TableHead:
+    """`table_head` of the measure `function(store, filters, **kwargs)`, cached; its head returned."""
+    head = cached_head(function, store, filters, limit=TABLE_ROWS, **kwargs)
+    table_head(head, lambda: cached_measure(function, store, filters, **kwargs), file_name, order, column_config)
+    return head
 
 
 def failure_choices(store: Store) -> dict[str, dict[str, str]]:
+    """Per kind of failed node, label -> "kind:key" (30,000 labels at 10,000 services and 20,000
+    assets: read with ui.shared_read)."""
     return {kind: _labels(store, kind) for kind, _key in FAILURE_KINDS}
 
 
@@ -56,7 +102,9 @@ def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
     if not service_names:
         explain_empty("No live service matches these filters.")
         return
-    label = st.selectbox("Service", list(service_names), key="chain-service")
+    label = search_selectbox(st, "Service", service_names, key="chain-service", noun="services")
+    if label is None:
+        return
     st.graphviz_chart(cached_read(service_chain_dot, store, service_names[label].partition(":")[2]),
                       width="stretch")
     st.caption("Arrows point from a service to what it depends on; dashed: a working alternative exists, so a "
@@ -86,14 +134,14 @@ def scenario_picker(store: Store, choices: dict[str, dict[str, str]]) -> tuple[t
     if not saved.empty:
         _load_saved(saved, choices)
     first, second, third, fourth = st.columns(4)
-    services = first.multiselect("Failed services", list(choices["service"]), key=SERVICE_KEY,
-                                 bind="query-params", placeholder="Choose services")
-    suppliers = second.multiselect("Failed suppliers", list(choices["supplier"]), key=SUPPLIER_KEY,
-                                   bind="query-params", placeholder="Choose suppliers")
-    assets = third.multiselect("Failed assets (servers, sites, ...)", list(choices["asset"]), key=ASSET_KEY,
-                               bind="query-params", placeholder="Choose assets")
-    units = fourth.multiselect("Failed business units (all their live services)", list(choices["unit"]),
-                               key=UNIT_KEY, bind="query-params", placeholder="Choose units")
+    services = search_multiselect(first, "Failed services", choices["service"], key=SERVICE_KEY, noun="services",
+                                  placeholder="Choose services")
+    suppliers = search_multiselect(second, "Failed suppliers", choices["supplier"], key=SUPPLIER_KEY,
+                                   noun="suppliers", placeholder="Choose suppliers")
+    assets = search_multiselect(third, "Failed assets (servers, sites, ...)", choices["asset"], key=ASSET_KEY,
+                                noun="assets", placeholder="Choose assets")
+    units = search_multiselect(fourth, "Failed business units (all their live services)", choices["unit"],
+                               key=UNIT_KEY, noun="business units", placeholder="Choose units")
     hours = st.number_input("Duration D (hours)", min_value=0.25, max_value=24.0 * 365, value=None, step=1.0,
                             key=HOURS_KEY, bind="query-params",
                             placeholder="empty: each failed node for its own RTO or contracted recovery time",
@@ -104,8 +152,23 @@ def scenario_picker(store: Store, choices: dict[str, dict[str, str]]) -> tuple[t
     return failed, (None if hours is None else float(hours))
 
 
-def scenario_results(result, currency: str) -> None:
-    summary = result.summary
+@dataclass(frozen=True)
+class ScenarioView:
+    """What the page shows of a scenario: its figures, by unit and tier, the first services."""
+    summary: dict
+    by_unit_and_tier: pd.DataFrame
+    services: TableHead
+
+
+def scenario_view(store: Store, filters: Filters, failed: tuple[str, ...], hours: float | None) -> ScenarioView:
+    result = cached_measure(analysis.scenario, store, filters, failed=failed, hours=hours)
+    return ScenarioView(result.summary, by_unit_and_tier(result.services), head_of(result.services, TABLE_ROWS))
+
+
+def scenario_results(store: Store, filters: Filters, failed: tuple[str, ...], hours: float | None,
+                     currency: str) -> None:
+    view = cached_measure(scenario_view, store, filters, failed=failed, hours=hours)
+    summary = view.summary
     tiles = st.columns(5)
     tiles[0].metric("Services disrupted", f"{summary['services_disrupted']:,}", border=True,
                     help=f"of which critical: {summary['critical_disrupted']:,}")
@@ -120,15 +183,19 @@ def scenario_results(result, currency: str) -> None:
         st.warning(f"{summary['without_duration']:,} services are reached only by failed nodes without a recovery "
                    "time (an asset has none), so their duration is unknown: choose D to count them.",
                    icon=":material/help:")
-    if result.services.empty:
+    if not view.services.total:
         explain_empty("The failure reaches no live service in these filters.")
         return
     st.markdown("**By business unit and tier**")
-    st.dataframe(by_unit_and_tier(result.services), hide_index=True, column_config={
+    st.dataframe(view.by_unit_and_tier, hide_index=True, column_config={
         "unit": "Business unit", "tier": "Tier", "services": "Services", "critical": "Critical",
         "past_rto": "Past RTO", "past_mtpd": "Past MTPD", **_money_columns(currency)})
     st.markdown("**Services reached**")
-    st.dataframe(result.services, hide_index=True, column_config={
+
+    def every_service() -> pd.DataFrame:
+        return cached_measure(analysis.scenario, store, filters, failed=failed, hours=hours).services
+
+    table_head(view.services, every_service, "scenario.csv", "costliest first", column_config={
         "service_id": None, "name": "Service", "unit": "Business unit", "tier": "Tier",
         "critical": st.column_config.CheckboxColumn("Critical"),
         "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
@@ -138,7 +205,6 @@ def scenario_results(result, currency: str) -> None:
         "hours_past_rto": st.column_config.NumberColumn("Hours past RTO", format="%.1f"),
         "hours_past_mtpd": st.column_config.NumberColumn("Hours past MTPD", format="%.1f"),
         **_money_columns(currency)})
-    download_csv_on_click(result.services, "scenario.csv")
 
 
 def _money_columns(currency: str) -> dict:
@@ -161,12 +227,25 @@ def save_form(user: Actor, store: Store, failed: tuple[str, ...], hours: float |
                 rerun_with_message("scenario-saved", f"Saved the scenario “{saved}”.")
 
 
+FLAGS_NAMED = 5   # suppliers named in the concentration warning; the table has the others
+
+
+def concentration_warning(flagged: pd.DataFrame, threshold: float) -> str:
+    """One line however many suppliers carry at least the policy's share of the critical services
+    (`flagged`, largest share first): a page is read at a glance, five hundred banners bury it."""
+    named = ", ".join(f"{plain(row.supplier)} {row.share_of_critical_pct:.1f} %"
+                      for row in flagged.head(FLAGS_NAMED).itertuples(index=False))
+    more = f" and {len(flagged) - FLAGS_NAMED:,} more" if len(flagged) > FLAGS_NAMED else ""
+    who = "One supplier carries" if len(flagged) == 1 else f"{len(flagged):,} suppliers each carry"
+    return f"{who} at least {threshold:g} % of the critical services (the policy's threshold): {named}{more}."
+
+
 def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
-    """A warning per supplier carrying at least `threshold` % of the critical services."""
+    """The warning naming the suppliers carrying at least `threshold` % of the critical services."""
     flagged = table[table["share_of_critical_pct"].fillna(0) >= threshold]
-    for row in flagged.itertuples(index=False):
-        st.warning(f"{plain(row.supplier)} carries {row.share_of_critical_pct:.1f} % of the critical services "
-                   f"(the policy's threshold is {threshold:.0f} %).", icon=":material/warning:")
+    if not flagged.empty:
+        flagged = flagged.sort_values("share_of_critical_pct", ascending=False, kind="stable")
+        st.warning(concentration_warning(flagged, threshold), icon=":material/warning:")
 
 
 
@@ -175,10 +254,11 @@ def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
 FILTER_QUERY_KEYS = ("unit", "tier", "as_of", "period", "since", "until", "events")
 
 
-def link_keeping_filters(path: str) -> str:
-    """`path` with the sidebar filters of the current URL as its query string, percent-encoded
-    (so a unit's name can never end the markdown link it is put in)."""
-    query = urlencode([(key, value) for key in FILTER_QUERY_KEYS for value in st.query_params.get_all(key)])
+def link_keeping_filters(path: str, **more: str) -> str:
+    """`path` with the sidebar filters of the current URL (and `more`) as its query string,
+    percent-encoded (so a unit's name can never end the markdown link it is put in)."""
+    query = urlencode([(key, value) for key in FILTER_QUERY_KEYS for value in st.query_params.get_all(key)]
+                      + list(more.items()))
     return f"{path}?{query}" if query else path
 
 
@@ -192,12 +272,10 @@ def overview_flags(store: Store, measure) -> None:
     threshold = analysis.concentration_threshold_pct(store)
     flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
     if not flagged.empty:
-        # One line however many suppliers: the Overview is read at a glance, the Resilience page has the table.
-        shares = ", ".join(f"{plain(row.supplier)} {row.share_of_critical_pct:.1f} %"
-                           for row in flagged.itertuples(index=False))
-        who = "One supplier carries" if len(flagged) == 1 else f"{len(flagged)} suppliers each carry"
-        st.warning(f"{who} at least {threshold:g} % of the critical services (the policy's threshold): {shares}. "
-                   f"See [Resilience]({link_keeping_filters('/Resilience')}).", icon=":material/hub:")
+        flagged = flagged.sort_values("share_of_critical_pct", ascending=False, kind="stable")
+        st.warning(f"{concentration_warning(flagged, threshold)} "
+                   f"See [Resilience]({link_keeping_filters('/Resilience', tab=TABS[2])}).",
+                   icon=":material/hub:")
     failing = measure(failing_check_count)
     if failing:
         st.info(f"{failing:,} consistency check{'s' if failing != 1 else ''} fail: see the "
