@@ -161,23 +161,25 @@ def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Compare the derived columns and the rollup with a full rebuild; 1 when anything differs."""
-    from itscm import rollup
+    """Compare the derived columns, the rollup and the change days with a full rebuild; 1 when
+    anything differs."""
+    from itscm import change_days, rollup
 
     # Read-only: opening for writing could fill derived data that was never filled, hiding it.
     store = _open(args, read_only=True)
     try:
         with store.read_transaction() as cursor:
-            differences = rollup.differences(cursor)
+            differences = rollup.differences(cursor) + change_days.differences(cursor)
     finally:
         store.close()
     if args.json:
         print(json.dumps({"ok": not differences, "differences": differences}))
     elif not differences:
-        print("The derived columns and the rollup agree with a full rebuild.")
+        print("The derived columns, the rollup and the change days agree with a full rebuild.")
     else:
         for difference in differences:
-            place = ", ".join(f"{key} {difference[key]}" for key in ("column", "month", "key") if key in difference)
+            place = ", ".join(f"{key} {difference[key]}" for key in ("column", "service_id", "month", "key")
+                              if key in difference)
             print(f"{difference['table']} ({place}): {difference['rows']:,} {difference['what']}")
     return 1 if differences else 0
 
@@ -297,8 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     remind.add_argument("--dry-run", action="store_true", help="print the messages instead of sending them")
     remind.add_argument("--secrets", metavar="PATH", help="the secrets file (default .streamlit/secrets.toml)")
 
-    verify = add("verify", "Compare the derived columns and the monthly rollup with a full rebuild; exit 1 on "
-                           "any difference.", cmd_verify)
+    verify = add("verify", "Compare the derived columns, the monthly rollup and the change days with a full "
+                           "rebuild; exit 1 on any difference.", cmd_verify)
     verify.add_argument("--json", action="store_true", help='one JSON object: {"ok": bool, "differences": [...]}')
 
     from itscm import bench

@@ -476,6 +476,20 @@ ALTER TABLE policy ADD COLUMN change_fails_review BOOLEAN DEFAULT TRUE;
 UPDATE policy SET change_fails_review = TRUE;
 """
 
+# Version 13: the completed change days per service (docs/DESIGN.md §16.4), so that the staleness
+# and coverage measures read one small row per service and month instead of every change. One row
+# per service and calendar month with a completed change reaching the service (its CI is the
+# service, or an asset the service runs on); `days` lists that month's days, ascending, each with
+# its completed changes and how many of them were emergency or unsuccessful (`marked`). Derived
+# from changes and service_assets, filled and kept current by itscm/change_days.py.
+V13_CHANGE_DAYS = """
+CREATE TABLE service_change_days (
+    service_id  TEXT NOT NULL,
+    month       DATE NOT NULL,              -- the first day of the month
+    days        STRUCT(day DATE, changes INTEGER, marked INTEGER)[] NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -490,6 +504,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (12, "the continuity event rule, and the monthly rollup kept per scope", V12_CONTINUITY_EVENTS),
     (10, "changes, change uploads and their undo, a change since review fails the review control",
      V10_CHANGES),
+    (13, "completed change days per service and month for the staleness and coverage measures", V13_CHANGE_DAYS),
 ]
 
 MIGRATIONS.sort()
@@ -498,3 +513,5 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 # The migrations that add or change derived data: once one of them is applied, the store fills
 # the derived columns and the rollup with the current rebuild (itscm/store.py).
 DERIVED_DATA_VERSIONS = (4, 6, 12)
+# ... and the migrations after which the change days are filled afresh (itscm/change_days.py).
+CHANGE_DAYS_VERSIONS = (13,)

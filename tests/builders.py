@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from itscm import rollup
+from itscm import change_days, rollup
 from itscm.store import Store
 
 # Ids from 1000 on, so a builder adding rows to a copy of the small organisation (whose own ids
@@ -33,6 +33,8 @@ class OrgBuilder:
                 rollup.after_services_changed(cursor)
             elif table == "incidents":
                 rollup.refresh(cursor)   # written without its derived columns: the builder cannot say
+            elif table in ("changes", "service_assets"):
+                change_days.refresh(cursor)
 
     def unit(self, name: str, parent: str | None = None, unit_id: str | None = None) -> str:
         unit_id = unit_id or self._next_id("bu")
