@@ -5,10 +5,11 @@ itscm/rollup.py does for the incidents' monthly rollup.
 `service_change_days` holds, per service and calendar month, the days a completed change reached
 the service (its CI is the service, or an asset the service runs on: service_assets; a change
 matched both ways counts once), each with its completed changes and how many of them were
-emergency or unsuccessful (`marked`). The staleness and coverage measures read it instead of the
-changes: a million changes over 1,000 services are 36,000 rows here, and a measure finds each
-service's latest change day by an as-of date with one equality join on the month (a range or
-ASOF join over per-day rows cost 20 times as much: docs/PERFORMANCE.md).
+emergency or unsuccessful (`marked`), with the service's changes and latest change day before the
+month. The staleness and coverage measures read it instead of the changes: a million changes
+over 1,000 services are 36,000 rows here, and a measure finds each service's latest change day
+by an as-of date with one equality join on the month (a range or ASOF join over per-day rows
+cost 20 times as much: docs/DESIGN.md §16.4).
 
 Upkeep is explicit, inside the writer's transaction; a write that touches neither changes nor
 service_assets pays nothing.
@@ -32,30 +33,38 @@ _MARKED = "coalesce(c.change_type = 'emergency' OR c.close_code = 'unsuccessful'
 
 def _rows_sql(services: str | None = None) -> str:
     """The table's rows as the changes and service_assets give them now; with `services` (a table
-    of service_id), those of the services it lists only. Constant SQL only."""
+    expression of service_id), those of the services it lists only. Constant SQL only."""
     def only(column: str) -> str:
         return f"AND {column} IN (SELECT service_id FROM {services})" if services else ""
 
     return f"""
-    SELECT service_id, date_trunc('month', day)::DATE AS month,
-           list({{'day': day, 'changes': changes, 'marked': marked}} ORDER BY day) AS days
+    SELECT service_id, month, days, changes, marked,
+           coalesce(sum(list_sum(changes)) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::INTEGER
+               AS changes_before,
+           lag(days[-1]) OVER w AS last_before, lead(month) OVER w AS next_month
     FROM (
-        SELECT service_id, day, count(*)::INTEGER AS changes, count(*) FILTER (WHERE marked)::INTEGER AS marked
+        SELECT service_id, date_trunc('month', day)::DATE AS month, list(day ORDER BY day) AS days,
+               list(changes ORDER BY day) AS changes, list(marked ORDER BY day) AS marked
         FROM (
-            SELECT c.service_id, c.completed_at::DATE AS day, {_MARKED} AS marked
-            FROM changes c
-            WHERE c.completed_at IS NOT NULL AND c.service_id IS NOT NULL {only("c.service_id")}
-            UNION ALL
-            -- not UNION: a change matched to the service itself is left out here, which is cheaper
-            -- than removing duplicates from every change
-            SELECT sa.service_id, c.completed_at::DATE, {_MARKED}
-            FROM changes c
-            JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
-            WHERE c.completed_at IS NOT NULL AND c.service_id IS DISTINCT FROM sa.service_id {only("sa.service_id")}
+            SELECT service_id, day, count(*)::INTEGER AS changes, count(*) FILTER (WHERE marked)::INTEGER AS marked
+            FROM (
+                SELECT c.service_id, c.completed_at::DATE AS day, {_MARKED} AS marked
+                FROM changes c
+                WHERE c.completed_at IS NOT NULL AND c.service_id IS NOT NULL {only("c.service_id")}
+                UNION ALL
+                -- not UNION: a change matched to the service itself is left out here, which is
+                -- cheaper than removing duplicates from every change
+                SELECT sa.service_id, c.completed_at::DATE, {_MARKED}
+                FROM changes c
+                JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
+                WHERE c.completed_at IS NOT NULL AND c.service_id IS DISTINCT FROM sa.service_id
+                      {only("sa.service_id")}
+            )
+            GROUP BY ALL
         )
         GROUP BY ALL
     )
-    GROUP BY ALL
+    WINDOW w AS (PARTITION BY service_id ORDER BY month)
     """
 
 
@@ -123,7 +132,9 @@ def after_changes_changed(cursor, touched: str | None = None, params: dict | Non
 _DIFFERENCES_SQL = f"""
     SELECT coalesce(a.service_id, b.service_id) AS service_id, coalesce(a.month, b.month) AS month
     FROM {TABLE} a FULL JOIN ({{now}}) b ON a.service_id = b.service_id AND a.month = b.month
-    WHERE a.days IS DISTINCT FROM b.days
+    WHERE a.days IS DISTINCT FROM b.days OR a.changes IS DISTINCT FROM b.changes OR a.marked IS DISTINCT FROM b.marked
+       OR a.changes_before IS DISTINCT FROM b.changes_before OR a.last_before IS DISTINCT FROM b.last_before
+       OR a.next_month IS DISTINCT FROM b.next_month
 """
 
 
@@ -164,30 +175,27 @@ def differences(cursor) -> list[dict]:
 #
 # A measure asks, per service and as-of date: the latest day a completed change reached the
 # service by then, and how many completed changes had by then (so that the changes after a
-# review are the difference of two such counts). Each stored row covers its own month and the
-# months up to the service's next row, so that the month of any date finds exactly one row by an
-# equality join: in its own month, the row's days up to the date count; in a later month, all of
-# them.
+# review are the difference of two such counts). Each stored row answers for its own month (its
+# days up to the date count) and every month up to the service's next row (all of them), so that
+# the month of any date finds exactly one row by an equality join. What came before the row is
+# stored with it: a window over the table on every read cost more than the rest of the query.
 
-# Columns: service_id, covered (a month the row answers for), month, days, last_day (the row's
-# latest day), month_changes (its changes), last_before (the latest day before the row's month),
-# changes_before (the changes before it). Covers every month up to $through_month, a DATE
-# expression the reader gives (the month of its latest as-of date). Constant SQL only.
+# Columns: service_id, covered (a month the row answers for), month, days, changes,
+# changes_before, last_before. Covers every month up to `through_month`. Each row answers for its
+# own month; only a row followed by months without changes (or the service's last) is unnested
+# into those months, which keeps the read at about half the cost of unnesting every row.
+# Constant SQL only.
 COVERING_MONTHS_SQL = """
-SELECT service_id, unnest(generate_series(month, least(next_month - INTERVAL 1 MONTH, {through_month}),
-                                          INTERVAL 1 MONTH))::DATE AS covered,
-       month, days, last_day, month_changes, last_before, changes_before
-FROM (
-    SELECT *, lead(month) OVER w AS next_month, lag(last_day) OVER w AS last_before,
-           coalesce(sum(month_changes) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS changes_before
-    FROM (SELECT service_id, month, days, list_max([d.day FOR d IN days]) AS last_day,
-                 list_sum([d.changes FOR d IN days]) AS month_changes
-          FROM service_change_days)
-    WINDOW w AS (PARTITION BY service_id ORDER BY month)
-)
+SELECT service_id, month AS covered, month, days, changes, changes_before, last_before
+FROM service_change_days
+WHERE month <= {through_month}
+UNION ALL
+SELECT service_id, (month + to_months(unnest(range(1, date_diff('month', month,
+           least(next_month - INTERVAL 1 MONTH, {through_month})) + 1))))::DATE,
+       month, days, changes, changes_before, last_before
+FROM service_change_days
+WHERE month < {through_month} AND (next_month IS NULL OR next_month > month + INTERVAL 1 MONTH)
 """
-
-
 # The month of the latest date in the reader's `as_of_dates` CTE (a column `as_of`).
 THROUGH_LATEST_AS_OF = "(SELECT date_trunc('month', max(as_of))::DATE FROM as_of_dates)"
 
@@ -197,17 +205,20 @@ def covering_months_sql(through_month: str = THROUGH_LATEST_AS_OF) -> str:
     return COVERING_MONTHS_SQL.format(through_month=through_month)
 
 
+def _days_by(row: str, day: str) -> str:
+    """How many of the covering row's days are on or before `day` (all of them in a later month)."""
+    return (f"CASE WHEN {row}.covered = {row}.month THEN len(list_filter({row}.days, d -> d <= {day})) "
+            f"ELSE len({row}.days) END")
+
+
 def last_change_sql(row: str, day: str) -> str:
     """The latest change day by `day` (inclusive) from the covering row `row` of `day`'s month;
     NULL when none (no row: the service had no change by then)."""
-    return (f"CASE WHEN {row}.covered = {row}.month "
-            f"THEN coalesce(list_max([d.day FOR d IN {row}.days IF d.day <= {day}]), {row}.last_before) "
-            f"ELSE {row}.last_day END")
+    by = _days_by(row, day)
+    return f"CASE WHEN {by} > 0 THEN {row}.days[{by}] ELSE {row}.last_before END"
 
 
 def changes_through_sql(row: str, day: str) -> str:
     """The completed changes that reached the service by `day` (inclusive), from the covering row
     `row` of `day`'s month; 0 without one."""
-    return (f"coalesce({row}.changes_before + CASE WHEN {row}.covered = {row}.month "
-            f"THEN coalesce(list_sum([d.changes FOR d IN {row}.days IF d.day <= {day}]), 0) "
-            f"ELSE {row}.month_changes END, 0)")
+    return f"coalesce({row}.changes_before + coalesce(list_sum({row}.changes[:{_days_by(row, day)}]), 0), 0)"

@@ -479,14 +479,20 @@ UPDATE policy SET change_fails_review = TRUE;
 # Version 13: the completed change days per service (docs/DESIGN.md §16.4), so that the staleness
 # and coverage measures read one small row per service and month instead of every change. One row
 # per service and calendar month with a completed change reaching the service (its CI is the
-# service, or an asset the service runs on); `days` lists that month's days, ascending, each with
-# its completed changes and how many of them were emergency or unsuccessful (`marked`). Derived
-# from changes and service_assets, filled and kept current by itscm/change_days.py.
+# service, or an asset the service runs on): that month's days, ascending, each with its completed
+# changes and how many of them were emergency or unsuccessful; and, so that a reader finds the row
+# answering for any date by one equality join, what came before it and where the next row is.
+# Derived from changes and service_assets, filled and kept current by itscm/change_days.py.
 V13_CHANGE_DAYS = """
 CREATE TABLE service_change_days (
-    service_id  TEXT NOT NULL,
-    month       DATE NOT NULL,              -- the first day of the month
-    days        STRUCT(day DATE, changes INTEGER, marked INTEGER)[] NOT NULL
+    service_id      TEXT NOT NULL,
+    month           DATE NOT NULL,          -- the first day of the month
+    days            DATE[] NOT NULL,        -- the days a completed change reached the service, ascending
+    changes         INTEGER[] NOT NULL,     -- completed changes on each of those days
+    marked          INTEGER[] NOT NULL,     -- of which emergency or unsuccessful
+    changes_before  INTEGER NOT NULL,       -- completed changes that reached the service before the month
+    last_before     DATE,                   -- the latest such day before the month
+    next_month      DATE                    -- the service's next row, NULL for its last
 );
 """
 

@@ -37,9 +37,9 @@ def verified(store: Store) -> list[dict]:
 
 def days_of(store: Store, service_id: str) -> list[tuple]:
     """(day, changes, marked) of the service, as stored."""
-    return [(d["day"], d["changes"], d["marked"]) for (days,) in store.rows(
-        "SELECT days FROM service_change_days WHERE service_id = $id ORDER BY month", {"id": service_id})
-        for d in days]
+    return [day for row in store.rows(
+        "SELECT days, changes, marked FROM service_change_days WHERE service_id = $id ORDER BY month",
+        {"id": service_id}) for day in zip(*row, strict=True)]
 
 
 def commit(store: Store, name: str, rows: list[str]):
@@ -109,7 +109,7 @@ def test_verify_names_a_wrong_change_day_and_the_command_exits_1(store_path, cap
     assert main(["verify", "--store", str(store_path)]) == 0
     capsys.readouterr()
     with duckdb.connect(str(store_path)) as raw:   # behind the store's back
-        raw.execute("UPDATE service_change_days SET days = [{'day': DATE '2026-05-11', 'changes': 1, 'marked': 0}] "
+        raw.execute("UPDATE service_change_days SET days = [DATE '2026-05-11'] "
                     "WHERE service_id = $id AND month = DATE '2026-05-01'", {"id": ledger})
     with Store(store_path, read_only=True) as store:
         assert [{k: d[k] for k in ("table", "service_id", "month")} for d in verified(store)] == [

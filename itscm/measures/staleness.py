@@ -215,14 +215,14 @@ WITH flagged AS MATERIALIZED (
 -- $per_plan emergency or unsuccessful ones (listed first). No other change can be among the
 -- plan's first $per_plan, so the changes of every other day are never read.
 plan_days AS (
-    SELECT plan_id, service_id, change_baseline, d.day, d.changes, d.marked
-    FROM (
-        SELECT f.plan_id, f.service_id, f.change_baseline, unnest(m.days) AS d
+    SELECT * FROM (
+        SELECT f.plan_id, f.service_id, f.change_baseline,
+               unnest(m.days) AS day, unnest(m.changes) AS changes, unnest(m.marked) AS marked
         FROM flagged f
         JOIN service_change_days m ON m.service_id = f.service_id
          AND m.month >= date_trunc('month', f.change_baseline)::DATE AND m.month <= $as_of
     )
-    WHERE d.day > change_baseline AND d.day <= $as_of
+    WHERE day > change_baseline AND day <= $as_of
 ),
 needed AS MATERIALIZED (
     SELECT DISTINCT service_id, day FROM (
