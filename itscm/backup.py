@@ -30,10 +30,10 @@ from pathlib import Path
 
 import duckdb
 
-from itscm import ducklake, rollup
+from itscm import change_days, ducklake, rollup
 from itscm.access import Actor, writes
 from itscm.administration import record_change
-from itscm.migrations import DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
+from itscm.migrations import CHANGE_DAYS_VERSIONS, DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
 from itscm.store import (
     DEFAULT_STORE_PATH,
     Store,
@@ -267,6 +267,8 @@ def _load(source: Path, staging: Path, manifest: dict) -> None:
             # The backup's derived data checked against the facts restored, and refreshed if they
             # disagree. (An older schema gets it from the migrations still to apply: itscm/store.py.)
             rollup.refresh(con)
+        if set(CHANGE_DAYS_VERSIONS) <= applied:
+            change_days.refresh(con)
         con.execute("COMMIT")
     except duckdb.Error as error:
         raise BackupError(f"The backup in {source} cannot be restored: {str(error).splitlines()[0]}") from None

@@ -5,9 +5,10 @@ drills and change history) with assets behind the services added in SQL, writes 
 `change_request` export of N changes naming those services and assets, then times, each the median
 of `repeat` runs on fresh copies of the store: the import (read, check, commit) and the same file
 again (nothing to write); DuckDB's own `read_csv` of the same file into a table (the floor, as
-for the incident import); and the staleness and coverage measures warm, before and after the
-import, so the cost of the changes on the measures is read beside it. CPU seconds are reported
-beside the wall-clock ones: on a shared machine the wall clock includes waiting for a core.
+for the incident import); and the staleness and coverage measures warm on the store without and
+with the changes imported, each measure on both in turn (the store without them is the floor the
+measures are read against). CPU seconds and milliseconds are reported beside the wall-clock ones:
+on a shared machine the wall clock includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from itscm import change_days
 from itscm.store import IN_MEMORY, MEMORY_LIMIT, Store
 
 # Two assets per service (a server and a database), each behind its service.
@@ -70,14 +72,31 @@ def _timed(run: Callable[[], object]) -> tuple[float, float]:
     return round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)
 
 
-def _measure_ms(store: Store, as_of: dt.date) -> dict[str, float]:
-    from itscm.bench import _median_ms
+MEASURE_RUNS = 5
+
+
+def _median_wall_cpu_ms(run: Callable[[], object], runs: int = MEASURE_RUNS) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of `runs` warm runs (after one to warm up)."""
+    run()
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return round(statistics.median(walls), 1), round(statistics.median(cpus), 1)
+
+
+def _measure_ms(stores: dict[str, Store], as_of: dt.date) -> dict[str, dict[str, tuple[float, float]]]:
+    """{measure: {store label: (wall ms, CPU ms)}}, warm, each measure timed on every store in
+    turn, so that the stores' figures share the machine's load of the moment."""
     from itscm.filters import Filters
     from itscm.measures.coverage import coverage_summary, coverage_trend
     from itscm.measures.staleness import changes_behind_plans, plan_worklist, staleness_summary, staleness_trend
 
     filters = Filters(as_of=as_of, since=as_of - dt.timedelta(days=730), until=as_of)
-    return {function.__name__: _median_ms(lambda f=function: f(store, filters))
+    return {function.__name__: {label: _median_wall_cpu_ms(lambda f=function, s=store: f(s, filters))
+                                for label, store in stores.items()}
             for function in (staleness_summary, staleness_trend, plan_worklist, changes_behind_plans,
                              coverage_summary, coverage_trend)}
 
@@ -103,9 +122,9 @@ def change_timings(changes: int = 1_000_000, services: int = 1_000, *, repeat: i
             with store.transaction() as cursor:
                 for statement in ASSETS_SQL:
                     cursor.execute(statement)
+                change_days.refresh(cursor)
             write_change_export(store, export, changes, as_of)
             figures["changes_export_mb"] = round(export.stat().st_size / 2**20, 1)
-            figures["changes_measures_before_ms"] = _measure_ms(store, as_of)
             store.cursor().execute("CHECKPOINT")
         data = export.read_bytes()
         for run in range(repeat):
@@ -126,7 +145,9 @@ def change_timings(changes: int = 1_000_000, services: int = 1_000, *, repeat: i
                             "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
                             "rejected": result.rejected, "unmatched_cis": len(result.unmatched_cis)}
                     if run == 0:
-                        figures["changes_measures_after_ms"] = _measure_ms(store, as_of)
+                        with Store(path, read_only=True) as before:
+                            say("changes: the measures warm, without and with the changes imported")
+                            figures["changes_measures_ms"] = _measure_ms({"before": before, "after": store}, as_of)
                         figures["changes_completed"] = store.scalar(
                             "SELECT count(*) FROM changes WHERE completed_at IS NOT NULL")
                         figures["changes_plans_changed_since_review"] = staleness_summary(
@@ -155,7 +176,9 @@ def change_lines(figures: dict) -> list[str]:
         lines.append(f"    {label:<34}{figures[f'changes_{label}_s']:>8}{figures[f'changes_{label}_cpu_s']:>12}"
                      f"   {figures[f'changes_{label}_runs_s']}")
     lines.append(f"    import / read_csv floor           {figures['changes_import_ratio']:>8}")
-    lines += ["  measure (warm, ms)                  before       after"]
-    for name, before in figures["changes_measures_before_ms"].items():
-        lines.append(f"    {name:<34}{before:>8}{figures['changes_measures_after_ms'][name]:>12}")
+    lines += ["  measure (warm median, ms)     before wall / CPU    after wall / CPU    after / before CPU"]
+    for name, by_store in figures["changes_measures_ms"].items():
+        (before_wall, before_cpu), (after_wall, after_cpu) = by_store["before"], by_store["after"]
+        lines.append(f"    {name:<26}{before_wall:>10} / {before_cpu:<8}{after_wall:>10} / {after_cpu:<8}"
+                     f"{after_cpu / before_cpu if before_cpu else float('nan'):>10.2f}")
     return lines

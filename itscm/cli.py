@@ -161,24 +161,25 @@ def _summary_text(filters: Filters, snapshot: dict, currency: str) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Compare the derived columns and the rollup with a full rebuild, and check that every key
-    the writers keep unique is (itscm/uniqueness.py); 1 when anything differs."""
-    from itscm import rollup, uniqueness
+    """Compare the derived columns, the rollup and the change days with a full rebuild, and check
+    that every key the writers keep unique is (itscm/uniqueness.py); 1 when anything differs."""
+    from itscm import change_days, rollup, uniqueness
 
     # Read-only: opening for writing could fill derived data that was never filled, hiding it.
     store = _open(args, read_only=True)
     try:
         with store.read_transaction() as cursor:
-            differences = uniqueness.duplicate_keys(cursor) + rollup.differences(cursor)
+            differences = (uniqueness.duplicate_keys(cursor) + rollup.differences(cursor)
+                           + change_days.differences(cursor))
     finally:
         store.close()
     if args.json:
         print(json.dumps({"ok": not differences, "differences": differences}))
     elif not differences:
-        print("Every key is unique; the derived columns and the rollup agree with a full rebuild.")
+        print("Every key is unique; the derived columns, the rollup and the change days agree with a full rebuild.")
     else:
         for difference in differences:
-            place = ", ".join(f"{key} {difference[key]}" for key in ("unique", "column", "month", "key")
+            place = ", ".join(f"{key} {difference[key]}" for key in ("unique", "column", "service_id", "month", "key")
                               if key in difference)
             print(f"{difference['table']} ({place}): {difference['rows']:,} {difference['what']}")
     return 1 if differences else 0
@@ -300,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     remind.add_argument("--dry-run", action="store_true", help="print the messages instead of sending them")
     remind.add_argument("--secrets", metavar="PATH", help="the secrets file (default .streamlit/secrets.toml)")
 
-    verify = add("verify", "Check that every key is unique and compare the derived columns and the monthly "
-                           "rollup with a full rebuild; exit 1 on any difference.", cmd_verify)
+    verify = add("verify", "Check that every key is unique and compare the derived columns, the monthly rollup "
+                           "and the change days with a full rebuild; exit 1 on any difference.", cmd_verify)
     verify.add_argument("--json", action="store_true", help='one JSON object: {"ok": bool, "differences": [...]}')
 
     from itscm import bench

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from itscm import rollup
+from itscm import change_days, rollup
 from itscm.incident_columns import FACT_COLUMNS
 from itscm.store import Store
 
@@ -158,13 +158,15 @@ def build_demo(store: Store, *, seed: int = 7, services: int = 300, incidents: i
             say(f"incidents: {start + count:,} of {incidents:,}")
         cursor.execute("DROP TABLE demo_incident_names")
         # Its own random stream, so adding the change history moved none of the figures above.
-        changes = _change_history(np.random.default_rng([seed, CHANGE_STREAM]), service_frame, as_of)
+        changes = _change_history(np.random.default_rng([seed, CHANGE_STREAM]), service_frame, as_of,
+                                  _servers_by_service(assets, service_assets))
         cursor.register("demo_rows", changes)
         cursor.execute("INSERT INTO changes BY NAME SELECT * FROM demo_rows")
         cursor.unregister("demo_rows")
         say(f"changes: {len(changes):,}")
-        say("derived columns and the monthly rollup")
+        say("derived columns, the monthly rollup and the change days")
         rollup.rebuild(cursor)   # every incident is new: built whole, not searched for changes
+        change_days.rebuild(cursor)
     return {table: store.scalar(f"SELECT count(*) FROM {table}") for table in
             ["business_units", "services", "service_aliases", "dependencies", "suppliers", "plans",
              "plan_reviews", "drills", "drill_findings", "assets", "service_assets", "incidents", "changes"]}
@@ -182,12 +184,23 @@ CHANGE_TITLES = ["Apply security patches", "Upgrade database engine", "Rotate TL
 _CHANGE_TYPES = [("standard", "Standard", 0.55), ("normal", "Normal", 0.38), ("emergency", "Emergency", 0.07)]
 _CLOSE_CODES = [("successful", "Successful", 0.90), ("successful with issues", "Successful with issues", 0.06),
                 ("unsuccessful", "Unsuccessful", 0.04)]
+ON_A_SERVER = 0.4   # the share of a service's changes made to one of the servers it runs on
 
 
-def _change_history(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """ServiceNow change records against the services over the demo's history, and a few scheduled
-    beyond the as-of date: mostly standard and normal, some emergency, a few cancelled or
-    unsuccessful; about 3 % name a host the inventory does not know (unmatched CI names)."""
+def _servers_by_service(assets: pd.DataFrame, service_assets: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
+    """service_id -> [(asset_id, name)] of the servers it runs on, in the order they were made."""
+    servers = service_assets.merge(assets[assets["asset_class"] == "server"][["asset_id", "name"]], on="asset_id")
+    return {service_id: list(zip(group["asset_id"], group["name"], strict=True))
+            for service_id, group in servers.groupby("service_id", sort=False)}
+
+
+def _change_history(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.date,
+                    servers: dict[str, list[tuple[str, str]]]) -> pd.DataFrame:
+    """ServiceNow change records against the services and the servers they run on (`servers`) over
+    the demo's history, and a few scheduled beyond the as-of date: mostly standard and normal, some
+    emergency, a few cancelled or unsuccessful; about 3 % name a host the inventory does not know
+    (unmatched CI names). A change to a server is matched to the asset, as the import matches a CI
+    that is an asset's name, and reaches the service through service_assets (docs/DESIGN.md §16)."""
     start = dt.datetime.combine(as_of, dt.time()) - dt.timedelta(days=HISTORY_DAYS)
     now = dt.datetime.combine(as_of, dt.time())
     rows = []
@@ -214,11 +227,17 @@ def _change_history(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.
                 state, state_raw = "closed", "Closed"
             number = f"CHG{len(rows) + 30_001:07d}"
             unmatched = rng.random() < 0.03
+            ci_name, service_id, asset_id = service.name, service.service_id, None
+            own_servers = servers.get(service.service_id, [])
+            if unmatched:
+                ci_name, service_id = f"srv-{int(rng.integers(1000, 9999))}", None
+            elif own_servers and rng.random() < ON_A_SERVER:
+                asset_id, ci_name = own_servers[int(rng.integers(0, len(own_servers)))]
+                service_id = None
             rows.append({
                 "change_id": f"servicenow:{number}", "source": "servicenow", "number": number,
                 "title": str(rng.choice(CHANGE_TITLES)),
-                "ci_name": f"srv-{int(rng.integers(1000, 9999))}" if unmatched else service.name,
-                "service_id": None if unmatched else service.service_id, "asset_id": None,
+                "ci_name": ci_name, "service_id": service_id, "asset_id": asset_id,
                 "change_type": _CHANGE_TYPES[kind][0], "type_raw": _CHANGE_TYPES[kind][1],
                 "state": state, "state_raw": state_raw,
                 "close_code": _CLOSE_CODES[code][0] if code is not None else None,

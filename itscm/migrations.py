@@ -477,6 +477,26 @@ ALTER TABLE policy ADD COLUMN change_fails_review BOOLEAN DEFAULT 'true';
 UPDATE policy SET change_fails_review = TRUE;
 """
 
+# Version 13: the completed change days per service (docs/DESIGN.md §16.4), so that the staleness
+# and coverage measures read one small row per service and month instead of every change. One row
+# per service and calendar month with a completed change reaching the service (its CI is the
+# service, or an asset the service runs on): that month's days, ascending, each with its completed
+# changes and how many of them were emergency or unsuccessful; and, so that a reader finds the row
+# answering for any date by one equality join, what came before it and where the next row is.
+# Derived from changes and service_assets, filled and kept current by itscm/change_days.py.
+V13_CHANGE_DAYS = """
+CREATE TABLE service_change_days (
+    service_id      TEXT NOT NULL,
+    month           DATE NOT NULL,          -- the first day of the month
+    days            DATE[] NOT NULL,        -- the days a completed change reached the service, ascending
+    changes         INTEGER[] NOT NULL,     -- completed changes on each of those days
+    marked          INTEGER[] NOT NULL,     -- of which emergency or unsuccessful
+    changes_before  INTEGER NOT NULL,       -- completed changes that reached the service before the month
+    last_before     DATE,                   -- the latest such day before the month
+    next_month      DATE                    -- the service's next row, NULL for its last
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -491,6 +511,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (12, "the continuity event rule, and the monthly rollup kept per scope", V12_CONTINUITY_EVENTS),
     (10, "changes, change uploads and their undo, a change since review fails the review control",
      V10_CHANGES),
+    (13, "completed change days per service and month for the staleness and coverage measures", V13_CHANGE_DAYS),
 ]
 
 MIGRATIONS.sort()
@@ -499,3 +520,5 @@ LATEST_VERSION = MIGRATIONS[-1][0]
 # The migrations that add or change derived data: once one of them is applied, the store fills
 # the derived columns and the rollup with the current rebuild (itscm/store.py).
 DERIVED_DATA_VERSIONS = (4, 6, 12)
+# ... and the migrations after which the change days are filled afresh (itscm/change_days.py).
+CHANGE_DAYS_VERSIONS = (13,)

@@ -28,8 +28,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from itscm import ducklake, rollup
-from itscm.migrations import DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
+from itscm import change_days, ducklake, rollup
+from itscm.migrations import CHANGE_DAYS_VERSIONS, DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STORE_PATH = PROJECT_ROOT / "data" / "itscm.duckdb"
@@ -316,15 +316,24 @@ class Store:
 
     def _fill_derived_data(self, versions: set[int], just_applied: set[int]) -> None:
         """Migrations add derived columns and tables, never their data: the current rebuild fills
-        them (itscm/rollup.py) after a migration that needs it, or when they were never filled."""
-        if not set(DERIVED_DATA_VERSIONS) <= versions or self.read_only:
-            return   # a store kept at an older version (tests make them); a read-only store is left as it is
-        if not just_applied & set(DERIVED_DATA_VERSIONS) and rollup.is_built(self._root):
+        them (itscm/rollup.py, itscm/change_days.py) after a migration that needs it, or when they
+        were never filled."""
+        if self.read_only:
+            return   # a read-only store is left as it is
+        # a store kept at an older version (tests make them) is left without what it lacks
+        fill_rollup = set(DERIVED_DATA_VERSIONS) <= versions and (
+            bool(just_applied & set(DERIVED_DATA_VERSIONS)) or not rollup.is_built(self._root))
+        fill_change_days = set(CHANGE_DAYS_VERSIONS) <= versions and (
+            bool(just_applied & set(CHANGE_DAYS_VERSIONS)) or not change_days.is_built(self._root))
+        if not fill_rollup and not fill_change_days:
             return
         con = self._root
         con.execute("BEGIN TRANSACTION")
         try:
-            rollup.rebuild(con)
+            if fill_rollup:
+                rollup.rebuild(con)
+            if fill_change_days:
+                change_days.rebuild(con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -35,6 +35,7 @@ UNIQUE_KEYS: tuple[tuple[str, str], ...] = (
     ("change_uploads", "upload_id"),
     ("incident_month_marks", "month"),
     ("incident_month_rtos", "service_key"),
+    ("service_change_days", "service_id, month"),
 )
 
 

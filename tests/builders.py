@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from itscm import rollup
+from itscm import change_days, rollup
 from itscm.store import Store
 from tests import backends
 
@@ -34,6 +34,8 @@ class OrgBuilder:
                 rollup.after_services_changed(cursor)
             elif table == "incidents":
                 rollup.refresh(cursor)   # written without its derived columns: the builder cannot say
+            elif table in ("changes", "service_assets"):
+                change_days.refresh(cursor)
 
     def unit(self, name: str, parent: str | None = None, unit_id: str | None = None) -> str:
         unit_id = unit_id or self._next_id("bu")

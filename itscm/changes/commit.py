@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from itscm import change_days
 from itscm.access import Actor, writes
 from itscm.changes.read import CHANGE_COLUMNS, CI_KEYS_SQL, ChangePreview
 from itscm.ingest.errors import IngestError
@@ -247,6 +248,7 @@ def _write(cur, preview: ChangePreview, by: str | None, now: datetime):
         params | {"file_name": preview.file_name, "sha256": preview.sha256, "format": preview.format, "by": by,
                   "at": now, "rows_read": preview.rows_read, "inserted": counts.get("insert", 0),
                   "updated": counts.get("update", 0), "rejected": preview.rejected})
+    change_days.after_changes_changed(cur, change_days.UPLOAD_VERSIONS_SQL, params)
     return upload_id, counts, unmatched, earlier
 
 
@@ -292,6 +294,7 @@ def undo_change_upload(actor: Actor, store: Store, upload_id: str, *,
                               f"again: {listed}. Undo those first.")
         restored = cur.execute("SELECT count(*) FROM change_prior_versions WHERE upload_id = $id",
                                {"id": upload_id}).fetchone()[0]
+        change_days.note_changes(cur, change_days.UPLOAD_VERSIONS_SQL, {"upload_id": upload_id})
         touched = cur.execute("DELETE FROM changes WHERE upload_id = $id", {"id": upload_id}).fetchone()[0]
         columns = ", ".join(CHANGE_COLUMNS)
         cur.execute(f"INSERT INTO changes ({columns}, upload_id) SELECT {columns}, prior_upload_id "
@@ -299,6 +302,7 @@ def undo_change_upload(actor: Actor, store: Store, upload_id: str, *,
         cur.execute("DELETE FROM change_prior_versions WHERE upload_id = $id", {"id": upload_id})
         cur.execute("UPDATE change_uploads SET state = 'undone', undone_at = $at, undone_by = $by "
                     "WHERE upload_id = $id", {"id": upload_id, "at": now, "by": actor.name})
+        change_days.after_changes_changed(cur)
     deleted = touched - restored
     return ChangeUndoResult(upload_id, deleted, restored,
                             f"Change upload {upload_id} undone: {deleted} change(s) removed, "
@@ -356,10 +360,13 @@ def map_change_ci(actor: Actor, store: Store, ci_name: str, service_id: str | No
                     {"key": key, "name": ci_name.strip(), "service": service_id, "asset": asset_id,
                      "by": actor.name, "at": now})
         params = {"key": key, "service": service_id, "asset": asset_id}
+        named = "SELECT service_id, asset_id FROM changes WHERE lower(trim(ci_name)) = $key"
+        change_days.note_changes(cur, named, {"key": key})   # the services the name reached before
         updated = cur.execute(
             "UPDATE changes SET service_id = $service, asset_id = $asset WHERE lower(trim(ci_name)) = $key",
             params).fetchone()[0]
         # Prior versions too, so undoing an upload later does not bring an unmatched change back.
         cur.execute("UPDATE change_prior_versions SET service_id = $service, asset_id = $asset "
                     "WHERE lower(trim(ci_name)) = $key", params)
+        change_days.after_changes_changed(cur, named, {"key": key})
     return int(updated)

@@ -11,9 +11,9 @@ import datetime as dt
 
 import pandas as pd
 
+from itscm.change_days import covering_months_sql, last_change_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.measures.common import month_ends, percent
-from itscm.measures.staleness import COMPLETED_CHANGES_BY_SERVICE_SQL
 from itscm.store import Store
 
 # Control column -> what a manager reads in the gap matrix.
@@ -73,10 +73,11 @@ passed AS (
     JOIN drills d ON d.service_id = g.service_id AND d.outcome = 'passed' AND d.held_on <= g.as_of
     GROUP BY g.grid_row
 ),
-changes_by_service AS ({COMPLETED_CHANGES_BY_SERVICE_SQL}),
+-- the completed change days per service (itscm/change_days.py), one row per service and as-of month
+change_months AS ({covering_months_sql()}),
 changed AS (
-    SELECT g.grid_row, list_max(list_filter(c.changed, day -> day <= g.as_of)) AS last_change
-    FROM grid g JOIN changes_by_service c ON c.service_id = g.service_id
+    SELECT g.grid_row, {last_change_sql("c", "g.as_of")} AS last_change
+    FROM grid g JOIN change_months c ON c.service_id = g.service_id AND c.covered = date_trunc('month', g.as_of)::DATE
 ),
 controls AS (
     SELECT g.as_of, g.service_id, g.name AS service, g.unit_id, g.unit, g.tier, g.owner,

@@ -17,6 +17,7 @@ import datetime as dt
 
 import pandas as pd
 
+from itscm.change_days import changes_through_sql, covering_months_sql, last_change_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.measures.common import month_ends, percent
 from itscm.store import Store
@@ -25,25 +26,6 @@ DUE_SOON_DAYS = 30
 STATES = ["current", "due within 30 days", "changed since review", "overdue", "never tested", "no plan"]
 STALE_STATES = ("overdue", "never tested", "changed since review")
 STALE_STATES_SQL = "('overdue', 'never tested', 'changed since review')"
-
-# Columns: service_id, changed (list of the dates completed changes reached the service). A
-# change reaches a service directly (its CI is the service) or through an asset the service runs
-# on (service_assets); one matched both ways counts once. Only completed changes have a
-# completed_at (implemented or closed, not cancelled; set at import: itscm/changes/).
-COMPLETED_CHANGES_BY_SERVICE_SQL = """
-SELECT service_id, list(completed_on) AS changed
-FROM (
-    SELECT service_id, completed_at::DATE AS completed_on
-    FROM changes WHERE completed_at IS NOT NULL AND service_id IS NOT NULL
-    UNION ALL
-    -- not UNION: a change matched to the service itself is left out here, which is cheaper than
-    -- removing duplicates from every change
-    SELECT sa.service_id, c.completed_at::DATE
-    FROM changes c JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
-    WHERE c.completed_at IS NOT NULL AND c.service_id IS DISTINCT FROM sa.service_id
-)
-GROUP BY service_id
-"""
 
 # Columns: as_of, plan_id (NULL for 'no plan'), plan, plan_status, owner, service_id, service,
 # unit, tier, last_review, last_passed_drill, review_due, test_due, last_change, change_baseline
@@ -70,38 +52,45 @@ passed_by_service AS (
     SELECT service_id, list({{'held_on': held_on, 'plan_id': plan_id}}) AS passed
     FROM drills WHERE outcome = 'passed' GROUP BY service_id
 ),
-changes_by_service AS ({COMPLETED_CHANGES_BY_SERVICE_SQL}),
+-- The completed change days per service (itscm/change_days.py), one row per service and month
+-- of each as-of date, the review's and the approval's.
+change_months AS ({covering_months_sql()}),
 live_plans AS (
     SELECT pl.plan_id, pl.title AS plan, pl.status AS plan_status, coalesce(pl.owner, s.owner) AS owner, s.*,
            pl.approved_on,
            coalesce(r.reviewed, []) AS reviewed,
-           coalesce([d.held_on FOR d IN p.passed IF d.plan_id IS NULL OR d.plan_id = pl.plan_id], []) AS passed,
-           coalesce(c.changed, []) AS changed
+           coalesce([d.held_on FOR d IN p.passed IF d.plan_id IS NULL OR d.plan_id = pl.plan_id], []) AS passed
     FROM live_services s
     JOIN plans pl ON pl.service_id = s.service_id AND pl.status <> 'retired'
     LEFT JOIN reviews_by_plan r ON r.plan_id = pl.plan_id
     LEFT JOIN passed_by_service p ON p.service_id = s.service_id
-    LEFT JOIN changes_by_service c ON c.service_id = s.service_id
 ),
 plan_latest AS (
-    SELECT d.as_of, g.* EXCLUDE (changed),
-           list_max(list_filter(g.reviewed, day -> day <= d.as_of)) AS last_review,
-           list_max(list_filter(g.passed, day -> day <= d.as_of)) AS last_passed_drill,
-           list_filter(g.changed, day -> day <= d.as_of) AS changed_by_then
-    FROM as_of_dates d CROSS JOIN live_plans g
+    SELECT *,
+           -- the last review, else the approval: the day the plan was last checked against its service
+           coalesce(last_review, CASE WHEN approved_on <= as_of THEN approved_on END) AS change_baseline
+    FROM (
+        SELECT d.as_of, g.*,
+               list_max(list_filter(g.reviewed, day -> day <= d.as_of)) AS last_review,
+               list_max(list_filter(g.passed, day -> day <= d.as_of)) AS last_passed_drill
+        FROM as_of_dates d CROSS JOIN live_plans g
+    )
 ),
 plan_dates AS (
-    SELECT as_of, plan_id, plan, plan_status, owner, service_id, name AS service, unit, tier,
-           last_review, last_passed_drill,
-           (last_review + to_days(review_interval_days))::DATE AS review_due,
-           (last_passed_drill + to_days(test_interval_days))::DATE AS test_due,
-           list_max(changed_by_then) AS last_change, change_baseline,
-           len(list_filter(changed_by_then, day -> day > change_baseline)) AS changes_since_review
-    FROM (
-        -- the last review, else the approval: the day the plan was last checked against its service
-        SELECT *, coalesce(last_review, CASE WHEN approved_on <= as_of THEN approved_on END) AS change_baseline
-        FROM plan_latest
-    )
+    SELECT g.as_of, g.plan_id, g.plan, g.plan_status, g.owner, g.service_id, g.name AS service, g.unit, g.tier,
+           g.last_review, g.last_passed_drill,
+           (g.last_review + to_days(g.review_interval_days))::DATE AS review_due,
+           (g.last_passed_drill + to_days(g.test_interval_days))::DATE AS test_due,
+           {last_change_sql("c", "g.as_of")} AS last_change, g.change_baseline,
+           -- no baseline (never reviewed, not approved by then): no change counts against it
+           CASE WHEN g.change_baseline IS NULL THEN 0
+                ELSE {changes_through_sql("c", "g.as_of")} - {changes_through_sql("b", "g.change_baseline")}
+           END AS changes_since_review
+    FROM plan_latest g
+    LEFT JOIN change_months c
+           ON c.service_id = g.service_id AND c.covered = date_trunc('month', g.as_of)::DATE
+    LEFT JOIN change_months b
+           ON b.service_id = g.service_id AND b.covered = date_trunc('month', g.change_baseline)::DATE
 ),
 plan_states AS (
     SELECT *,
@@ -221,38 +210,62 @@ WITH flagged AS MATERIALIZED (
     SELECT plan_id, plan, owner, service_id, service, state, changes_since_review, change_baseline
     FROM ({PLAN_STALENESS_SQL}) WHERE state = 'changed since review'
 ),
--- Only the changes inside the widest window a flagged plan looks at, a range on completed_at
--- that lets DuckDB skip the row groups of older changes.
+-- Which changes to read, from the change days (itscm/change_days.py): of each flagged plan's days
+-- after its baseline, those holding its latest $per_plan changes and those holding its latest
+-- $per_plan emergency or unsuccessful ones (listed first). No other change can be among the
+-- plan's first $per_plan, so the changes of every other day are never read.
+plan_days AS (
+    SELECT * FROM (
+        SELECT f.plan_id, f.service_id, f.change_baseline,
+               unnest(m.days) AS day, unnest(m.changes) AS changes, unnest(m.marked) AS marked
+        FROM flagged f
+        JOIN service_change_days m ON m.service_id = f.service_id
+         AND m.month >= date_trunc('month', f.change_baseline)::DATE AND m.month <= $as_of
+    )
+    WHERE day > change_baseline AND day <= $as_of
+),
+needed AS MATERIALIZED (
+    SELECT DISTINCT service_id, day FROM (
+        SELECT service_id, day, marked,
+               sum(changes) OVER later - changes AS later_changes, sum(marked) OVER later - marked AS later_marked
+        FROM plan_days
+        WINDOW later AS (PARTITION BY plan_id ORDER BY day DESC ROWS UNBOUNDED PRECEDING)
+    )
+    WHERE later_changes < $per_plan OR (marked > 0 AND later_marked < $per_plan)
+),
+-- the changes of those days, on a range of completed_at that lets DuckDB skip older row groups
 recent AS (
-    SELECT change_id, service_id, asset_id, completed_at,
-           change_type = 'emergency' OR close_code = 'unsuccessful' AS marked
+    SELECT change_id, number, title, ci_name, service_id, asset_id, change_type, close_code, completed_at,
+           completed_at::DATE AS day
     FROM changes
-    WHERE completed_at >= (SELECT min(change_baseline) + 1 FROM flagged)::TIMESTAMP
-      AND completed_at < ($as_of + 1)::TIMESTAMP
+    WHERE completed_at >= (SELECT min(day) FROM needed)::TIMESTAMP AND completed_at < ($as_of + 1)::TIMESTAMP
 ),
 reaching AS (
-    SELECT service_id, change_id, NULL::TEXT AS through_asset, completed_at, marked
-    FROM recent WHERE service_id IS NOT NULL
+    SELECT c.*, c.service_id AS reached, NULL::TEXT AS through_asset
+    FROM recent c JOIN needed n ON n.service_id = c.service_id AND n.day = c.day
     UNION ALL
-    SELECT sa.service_id, c.change_id, c.asset_id, c.completed_at, c.marked
-    FROM recent c JOIN (SELECT DISTINCT service_id, asset_id FROM service_assets) sa ON sa.asset_id = c.asset_id
-    WHERE c.service_id IS DISTINCT FROM sa.service_id
+    SELECT c.*, n.service_id, c.asset_id
+    FROM recent c
+    JOIN (SELECT DISTINCT n.service_id, n.day, sa.asset_id
+          FROM needed n JOIN service_assets sa ON sa.service_id = n.service_id) n
+      ON n.asset_id = c.asset_id AND n.day = c.day
+    WHERE c.service_id IS DISTINCT FROM n.service_id
 ),
 behind AS (
-    SELECT f.*, r.change_id, r.through_asset
-    FROM flagged f JOIN reaching r ON r.service_id = f.service_id AND r.completed_at::DATE > f.change_baseline
+    SELECT f.*, r.* EXCLUDE (service_id, reached, day),
+           coalesce(r.change_type = 'emergency', FALSE) AS emergency,
+           coalesce(r.close_code = 'unsuccessful', FALSE) AS unsuccessful
+    FROM flagged f JOIN reaching r ON r.reached = f.service_id AND r.day > f.change_baseline
     QUALIFY row_number() OVER (PARTITION BY f.plan_id
-                               ORDER BY coalesce(r.marked, FALSE) DESC, r.completed_at DESC, r.change_id) <= $per_plan
+                               ORDER BY coalesce(r.change_type = 'emergency' OR r.close_code = 'unsuccessful', FALSE)
+                                        DESC, r.completed_at DESC, r.change_id) <= $per_plan
 )
-SELECT b.plan_id, b.plan, b.owner, b.service_id, b.service, b.state, b.changes_since_review, c.change_id,
-       c.number, c.title, c.ci_name,
+SELECT b.plan_id, b.plan, b.owner, b.service_id, b.service, b.state, b.changes_since_review, b.change_id,
+       b.number, b.title, b.ci_name,
        CASE WHEN b.through_asset IS NULL THEN 'service' ELSE coalesce(a.name, b.through_asset) END
            AS reached_through,
-       c.change_type, c.close_code, c.completed_at,
-       coalesce(c.change_type = 'emergency', FALSE) AS emergency,
-       coalesce(c.close_code = 'unsuccessful', FALSE) AS unsuccessful
+       b.change_type, b.close_code, b.completed_at, b.emergency, b.unsuccessful
 FROM behind b
-JOIN changes c ON c.change_id = b.change_id
 LEFT JOIN assets a ON a.asset_id = b.through_asset
 """
 CHANGES_SHOWN_PER_PLAN = 20

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from itscm import access, rollup
+from itscm import access, change_days, rollup
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
 from itscm.store import Store
 from itscm.workbook.errors import WorkbookError
@@ -195,6 +195,9 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
             _count_open_findings(cur, import_id)
             # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
             rollup.after_services_changed(cur)
+            links = plan.tables.get("service_assets", {})
+            if any(links.get(written) for written in ("inserted", "updated", "retired")):
+                change_days.refresh(cur)   # a change to an asset reaches the services running on it (§16.4)
             matched = _match_stored_incidents(cur, import_id)
             _record(cur, import_id, preview, plan, actor.name, now)
     except _NothingToWrite as nothing:
@@ -423,6 +426,8 @@ def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
         # Undo may remove services the import added and put back RTOs: incidents may lose their
         # service, so the general refresh (docs/DESIGN.md §6.5).
         rollup.refresh(cur)
+        if restored.get("service_assets"):
+            change_days.refresh(cur)   # the asset links put back (docs/DESIGN.md §16.4)
     total = sum(restored.values())
     return UndoResult(import_id, restored, f"Inventory import {import_id} undone: {total} row(s) put back as they "
                                            "were.")
