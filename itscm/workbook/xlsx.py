@@ -85,6 +85,11 @@ class RawSheet:
     header: list[str | None]
     rows: int                       # data rows below the header (rows with at least one cell)
     reader: str                     # 'fastexcel' or 'openpyxl'
+    # fastexcel's text columns of the sheet, when its cells in `wb_cells` are exactly theirs (no
+    # error value, no number read again exactly): typed column by column (`wide_cells_sql`)
+    # instead of pivoting its cells back into rows.
+    columns: pa.Table | None = None
+    epoch_1904: bool = False
 
 
 @dataclass
@@ -445,22 +450,36 @@ _CELL_ERRORS = {"Div0": "#DIV/0!", "NA": "#N/A", "Name": "#NAME?", "Null": "#NUL
 _CELL_ERROR_DETAIL = re.compile(r"'Error\((\w+)\)'")
 # A time of day alone: calamine puts it on the epoch's first day (1899-12-31, or 1904-01-01 in a
 # 1904 workbook); openpyxl's time values, which the import was written against, on 1899-12-30.
+
+
+def cell_kind_sql(raw: str) -> str:
+    """SQL giving the kind of the cell whose fastexcel text is the expression `raw` (constant SQL)."""
+    return f"""CASE WHEN {raw} = 'true' OR {raw} = 'false' THEN 'b'
+                -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
+                -- comparisons, which cost less than taking its first character.
+                WHEN NOT (({raw} >= '0' AND {raw} < ':') OR ({raw} >= '-' AND {raw} < '.')) THEN 's'
+                WHEN regexp_full_match({raw}, '{_NUMBER_TEXT}') THEN 'n'
+                WHEN regexp_full_match({raw}, '{_DATE_TEXT}') THEN 'd'
+                ELSE 's' END"""
+
+
+def cell_text_sql(kind: str, raw: str) -> str:
+    """SQL giving the text kept of a cell of kind `kind` and fastexcel text `raw` (constant SQL
+    expressions); the statement binds $time_day (`time_day(epoch_1904)`)."""
+    return f"""CASE {kind} WHEN 'b' THEN upper({raw})
+                 WHEN 'd' THEN CASE WHEN starts_with({raw}, $time_day) THEN '1899-12-30T' || substr({raw}, 12, 8)
+                                    ELSE left({raw}, 10) || 'T' || substr({raw}, 12, 8) END
+                 ELSE {raw} END"""
+
+
+def time_day(epoch_1904: bool) -> str:
+    return "1904-01-01 " if epoch_1904 else "1899-12-31 "
+
+
 _UNPIVOT_SQL = f"""
 INSERT INTO wb_cells
-SELECT $src, row_no, col::INTEGER, kind,
-       CASE kind WHEN 'b' THEN upper(raw)
-                 WHEN 'd' THEN CASE WHEN starts_with(raw, $time_day) THEN '1899-12-30T' || substr(raw, 12, 8)
-                                    ELSE left(raw, 10) || 'T' || substr(raw, 12, 8) END
-                 ELSE raw END,
-       TRUE
-FROM (SELECT row_no, col, raw,
-             CASE WHEN raw = 'true' OR raw = 'false' THEN 'b'
-                  -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
-                  -- comparisons, which cost less than taking its first character.
-                  WHEN NOT ((raw >= '0' AND raw < ':') OR (raw >= '-' AND raw < '.')) THEN 's'
-                  WHEN regexp_full_match(raw, '{_NUMBER_TEXT}') THEN 'n'
-                  WHEN regexp_full_match(raw, '{_DATE_TEXT}') THEN 'd'
-                  ELSE 's' END AS kind
+SELECT $src, row_no, col::INTEGER, kind, {cell_text_sql("kind", "raw")}, TRUE
+FROM (SELECT row_no, col, raw, {cell_kind_sql("raw")} AS kind
       FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE raw)
       WHERE raw <> '')
 """
@@ -490,7 +509,7 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
             return None
         row, column = error.position
         error_cells.append((row + 1, columns[column], _CELL_ERRORS[named[1]]))
-    params = {"src": src, "time_day": "1904-01-01 " if epoch_1904 else "1899-12-31 "}
+    params = {"src": src, "time_day": time_day(epoch_1904)}
     if columns:
         con.register("wb_sheet", table)
         try:
@@ -501,15 +520,36 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
         con.execute("INSERT INTO wb_cells SELECT $src, unnest($rows), unnest($cols), 'e', unnest($texts), TRUE",
                     {"src": src, "rows": [row for row, _, _ in error_cells],
                      "cols": [column for _, column, _ in error_cells], "texts": [text for _, _, text in error_cells]})
-    if any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
-           for column in columns):
+    rounded = any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
+                  for column in columns)
+    if rounded:
         exact, _, _ = _calamine(lambda: _load(reader, title, "float"), file_name, title)
         con.register("wb_sheet", exact)
         try:
             con.execute(_EXACT_NUMBERS_SQL, {"src": src, "rounded": _ROUNDED_NUMBER})
         finally:
             con.unregister("wb_sheet")
-    return _raw_sheet(con, title, src, FASTEXCEL)
+    sheet = _raw_sheet(con, title, src, FASTEXCEL)
+    if not error_cells and not rounded:
+        sheet.columns, sheet.epoch_1904 = table, epoch_1904
+    return sheet
+
+
+# Text of spaces only (in an 's' cell the import reads it as no cell); text starting with a
+# printable ASCII character skips the trim.
+BLANK_TEXT_SQL = "(NOT ({text} >= '!' AND {text} < chr(127)) AND trim({text}) = '')"
+
+
+def wide_cells_sql(table: str, col_nos: list[int]) -> str:
+    """SQL over a sheet's fastexcel columns (the registered Arrow table `table`): its rows below the
+    header, each with k<n> and t<n>, the kind and text that `wb_cells` holds for its cell in column
+    n (both NULL for no cell, or an empty text cell), for the columns `col_nos`; binds $time_day."""
+    quoted = {n: f'"{int(n)}"' for n in col_nos}
+    kinds = ", ".join(f"CASE WHEN {quoted[n]} <> '' AND NOT {BLANK_TEXT_SQL.format(text=quoted[n])} "
+                      f"THEN {cell_kind_sql(quoted[n])} END AS k{n}" for n in col_nos)
+    texts = ", ".join(f"{cell_text_sql(f'k{n}', quoted[n])} AS t{n}" for n in col_nos)
+    return f"SELECT row_no, {', '.join(f'k{n}' for n in col_nos)}, {texts} " \
+           f"FROM (SELECT *, {kinds} FROM {table} WHERE row_no > 1)"
 
 
 def _load(reader, title: str, dtypes: str) -> tuple[pa.Table, list[int], list]:
