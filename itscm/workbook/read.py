@@ -2,11 +2,15 @@
 
 An import reads one or more files: workbooks (every sheet named after a sheet of
 itscm/workbook/sheets.py) and CSV files (named after the sheet they hold, `services.csv`). Their
-cells land in one scratch DuckDB as (sheet read, row, column, kind, text) rows; each column's
-header says which field it fills; each distinct value of a closed-list, duration, money, date or
-yes/no column is parsed once in Python (itscm/workbook/cells.py); text is cleaned in SQL; and a
-pivot makes one row per spreadsheet row, typed as the store types it, with `has_<field>` saying
-whether that row's file carried the column (a file updates only the columns it carries).
+cells land in one scratch DuckDB as (sheet read, row, column, kind, text) rows, but for a sheet
+fastexcel reads as it is, whose header row alone goes there and whose columns are kept as they came
+(itscm/workbook/xlsx.py); each column's header says which field it fills. Each sheet read is then
+typed column by column, one row per spreadsheet row (`wb_wide_<src>`: the kind and text of each
+cell read, straight from fastexcel's columns, else pivoted from the cells): each distinct value of a
+closed-list, duration, money, date or yes/no column is parsed once in Python
+(itscm/workbook/cells.py) and joined back, text is cleaned in SQL, and each field is cast as the
+store types it, with `has_<field>` saying whether that row's file carried the column (a file
+updates only the columns it carries).
 
 Rows are kept even when a cell is refused (`ok` is false): a refused row still names its service,
 so that service is not mistaken for one absent from the file.
@@ -76,9 +80,9 @@ class Source:
     # An export's empty cell says the other system does not record it, not that it is empty: the
     # row then leaves that field as it is (a recognised format, itscm/workbook/formats.py).
     blank_keeps: bool = False
-    # fastexcel's columns of the sheet while its cells are as they came (xlsx.RawSheet.columns).
-    columns: pa.Table | None = None
-    epoch_1904: bool = False
+    # fastexcel's columns of a sheet read as it is, whose cells below the header are not in
+    # wb_cells (xlsx.RawSheet.columns).
+    columns: xlsx.SheetColumns | None = None
 
     def header_of(self, field_name: str) -> str:
         for position, column in self.match.columns.items():
@@ -169,7 +173,7 @@ def _read_file(con, result: ReadResult, name: str, data: bytes) -> None:
             _add_source(con, result, Source(raw.src, display, found.format if found else "xlsx", raw.title,
                                             found.sheet if found else sheet, raw.header,
                                             found.match if found else match_header(sheet, raw.header), raw.rows,
-                                            raw.reader, columns=raw.columns, epoch_1904=raw.epoch_1904), found)
+                                            raw.reader, columns=raw.columns), found)
         if ignored:
             result.problem(None, None, None, "warning",
                            f"sheet(s) {', '.join(map(repr, ignored))} are not inventory sheets; not read",
@@ -195,7 +199,9 @@ def _add_source(con, result: ReadResult, source: Source, found) -> None:
     result.sources.append(source)
     if found is not None:
         source.blank_keeps = True
-        source.columns = None            # its row rules rewrite its cells in wb_cells
+        # Its row rules read and rewrite its cells in wb_cells.
+        xlsx.fill_cells(con, source.src, source.columns)
+        source.columns = None
         prepare(con, result, source, found)
 
 
@@ -330,11 +336,11 @@ def _wide_cells(con, source: Source, col_nos: list[int]) -> None:
     else pivoted from `wb_cells`."""
     table = f"wb_wide_{int(source.src)}"
     if source.columns is not None:
-        con.register("wb_sheet_columns", source.columns)
+        con.register("wb_sheet_columns", source.columns.table)
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
                         + xlsx.wide_cells_sql("wb_sheet_columns", col_nos),
-                        {"time_day": xlsx.time_day(source.epoch_1904)})
+                        {"time_day": xlsx.time_day(source.columns.epoch_1904)})
         finally:
             con.unregister("wb_sheet_columns")
         return
@@ -388,7 +394,6 @@ def _typed_source(con, result: ReadResult, source: Source,
         ORDER BY row_no
     """, {"error_value": ERROR_VALUE, "formula_without_value": FORMULA_WITHOUT_VALUE} if text_read else {}
     ).fetch_arrow_table()
-    con.execute(f"DROP TABLE wb_wide_{int(source.src)}")
     fields = {col_no: column.field for col_no, column, _ in read_columns}
     failed_anywhere = pa.array([False] * table.num_rows, pa.bool_())
     problems = []
@@ -401,11 +406,15 @@ def _typed_source(con, result: ReadResult, source: Source,
         problems += [(row_no, col_no, error) for row_no, error in zip(
             table.column("row_no").filter(failed).to_pylist(), error_column.filter(failed).to_pylist(), strict=True)]
     if problems:
-        raws = {(row_no, col_no): text for row_no, col_no, text in con.execute(
-            "SELECT row_no, col_no, text FROM wb_cells WHERE src = $src AND list_contains($rows, row_no)",
-            {"src": source.src, "rows": sorted({row_no for row_no, _, _ in problems})}).fetchall()}
+        # The cell as read (for a date, its ISO text), from wb_wide_<src>: the sheet's cells may not
+        # be in wb_cells.
+        texts = ", ".join(f"t{col_no}" for col_no in errors)
+        raws = {row[0]: dict(zip(errors, row[1:], strict=True)) for row in con.execute(
+            f"SELECT row_no, {texts} FROM wb_wide_{int(source.src)} WHERE list_contains($rows, row_no)",
+            {"rows": sorted({row_no for row_no, _, _ in problems})}).fetchall()}
         for row_no, col_no, error in sorted(problems):
-            result.problem(source, row_no, source.header_of(fields[col_no]), "error", error, raws.get((row_no, col_no)))
+            result.problem(source, row_no, source.header_of(fields[col_no]), "error", error, raws[row_no][col_no])
+    con.execute(f"DROP TABLE wb_wide_{int(source.src)}")
     table = table.set_column(table.schema.get_field_index("ok"), "ok", pc.invert(failed_anywhere))
     return table.drop_columns([f"error{col_no}" for col_no in errors])
 
