@@ -15,9 +15,7 @@ from openpyxl import Workbook, load_workbook
 
 from itscm.store import Store
 from itscm.workbook import export_bytes, export_inventory, preview_inventory, template_bytes
-from itscm.workbook import read as read_module
 from itscm.workbook import xlsx as xlsx_reader
-from itscm.workbook.read import read_files
 from itscm.workbook.sheets import CHOICE, SHEETS, YESNO
 from tests.inventory_workbooks import edited, imported, inventory, with_shared_strings, workbook
 
@@ -172,8 +170,6 @@ def read_both_ways(data: bytes) -> tuple[list[tuple], list[tuple], list[str]]:
     and which reader read each sheet."""
     read = duckdb.connect()
     book = xlsx_reader.read_workbook(read, data, "x.xlsx", first_src=0, wanted=lambda title: title != "README")
-    for sheet in book.sheets:
-        xlsx_reader.fill_cells(read, sheet.src, sheet.columns)
     slow = duckdb.connect()
     slow.execute(xlsx_reader.CELLS_TABLE_SQL)
     for sheet in book.sheets:
@@ -271,41 +267,3 @@ def test_cells_of_other_shapes_are_read_the_same(store, find, replace, reader):
     assert [source.reader for source in preview.read.sources] == [reader]
     assert preview.plan.changes[["row_key", "field", "new"]].to_dict("records") == [
         {"row_key": "svc1", "field": "owner", "new": "Changed Owner"}]
-
-
-ODD_CELLS = {
-    "services": [["id", "name", "owner", "RTO", "tier", "impact cost per hour", "lifecycle", "aliases"],
-                 ["svc-1", "  spaced  ", "   ", 4.5, "Tier 1", "EUR 60,000", None, "A; b"],
-                 ["svc-2", dt.date(2026, 3, 1), True, "four hours", 7, -5, "gone", None],
-                 ["svc-3", "'=SUM(1)", "true", dt.time(4, 0), "2", 75000.5, "Retired", " "],
-                 [None, None, None, None, None, None, None, None],
-                 ["   ", "Nameless", None, "1 day", None, None, None, None]],
-    "drills": [["id", "service", "held on", "type", "outcome", "RTA (minutes)"],
-               ["d-1", "svc-1", dt.date(2026, 6, 1), "Full_Interruption", "PASSED", "1h"],
-               ["d-2", "svc-2", "2026-13-40", "tabletop", "maybe", 12],
-               ["d-3", None, 45000, None, "partial", dt.date(2026, 1, 1)]],
-}
-
-
-@pytest.mark.parametrize("shape", ["odd cells", "exported"])
-def test_typing_a_sheet_by_its_columns_gives_what_typing_its_cells_gives(store, monkeypatch, shape):
-    # A sheet fastexcel reads as it is is typed column by column (itscm/workbook/read.py); every
-    # other sheet from its cells in wb_cells. Both give the same rows, values and problems.
-    data = workbook(ODD_CELLS) if shape == "odd cells" else export_bytes(store)[0]
-    by_columns = read_files([("x.xlsx", data)])
-    assert all(source.columns is not None for source in by_columns.sources)
-    typed_by_columns = read_module._wide_cells
-
-    def from_cells(con, source, col_nos):
-        xlsx_reader.fill_cells(con, source.src, source.columns)
-        source.columns = None
-        typed_by_columns(con, source, col_nos)
-
-    monkeypatch.setattr(read_module, "_wide_cells", from_cells)
-    by_cells = read_files([("x.xlsx", data)])
-    assert by_columns.typed.keys() == by_cells.typed.keys()
-    for name, table in by_columns.typed.items():
-        assert table.equals(by_cells.typed[name]), name
-    assert by_columns.problems == by_cells.problems
-    if shape == "odd cells":
-        assert len(by_cells.problems) >= 6 and by_columns.typed["services"].num_rows == 4

@@ -29,11 +29,6 @@ _CURRENCY = re.compile(r"^(?:[A-Z]{3}|[€$£¥])?\s*(.*?)\s*(?:[A-Z]{3}|[€$£
 _TIER = re.compile(r"^(?:tier\s*|t)?([1-4])(?:\.0*)?(?:\s*(?:-|–|:|\().*)?$", re.IGNORECASE)
 
 
-ERROR_VALUE = "the cell shows the error "
-FORMULA_WITHOUT_VALUE = ("a formula whose value was never saved: open and save the file in a spreadsheet, "
-                         "or type the value")
-
-
 class CellError(ValueError):
     """The reason a cell is refused."""
 
@@ -54,9 +49,10 @@ def parse_cell(column: Column, unit: str | None, kind: str, text: str) -> tuple[
 
 def _parse(column: Column, unit: str | None, kind: str, text: str) -> str | None:
     if kind == "e":
-        raise CellError(ERROR_VALUE + text)
+        raise CellError(f"the cell shows the error {text}")
     if kind == "f":
-        raise CellError(FORMULA_WITHOUT_VALUE)
+        raise CellError("a formula whose value was never saved: open and save the file in a spreadsheet, "
+                        "or type the value")
     text = text.strip()
     if not text:
         return column.blank

@@ -2,15 +2,11 @@
 
 An import reads one or more files: workbooks (every sheet named after a sheet of
 itscm/workbook/sheets.py) and CSV files (named after the sheet they hold, `services.csv`). Their
-cells land in one scratch DuckDB as (sheet read, row, column, kind, text) rows, but for a sheet
-fastexcel reads as it is, whose header row alone goes there and whose columns are kept as they came
-(itscm/workbook/xlsx.py); each column's header says which field it fills. Each sheet read is then
-typed column by column, one row per spreadsheet row (`wb_wide_<src>`: the kind and text of each
-cell read, straight from fastexcel's columns, else pivoted from the cells): each distinct value of a
-closed-list, duration, money, date or yes/no column is parsed once in Python
-(itscm/workbook/cells.py) and joined back, text is cleaned in SQL, and each field is cast as the
-store types it, with `has_<field>` saying whether that row's file carried the column (a file
-updates only the columns it carries).
+cells land in one scratch DuckDB as (sheet read, row, column, kind, text) rows; each column's
+header says which field it fills; each distinct value of a closed-list, duration, money, date or
+yes/no column is parsed once in Python (itscm/workbook/cells.py); text is cleaned in SQL; and a
+pivot makes one row per spreadsheet row, typed as the store types it, with `has_<field>` saying
+whether that row's file carried the column (a file updates only the columns it carries).
 
 Rows are kept even when a cell is refused (`ok` is false): a refused row still names its service,
 so that service is not mistaken for one absent from the file.
@@ -28,14 +24,13 @@ from pathlib import PurePath
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from itscm.export import FORMULA_TRIGGERS
 from itscm.ingest.decode import decode_upload
 from itscm.ingest.errors import IngestError
 from itscm.store import MEMORY_LIMIT
 from itscm.workbook import xlsx
-from itscm.workbook.cells import ERROR_VALUE, FORMULA_WITHOUT_VALUE, parse_cell
+from itscm.workbook.cells import parse_cell
 from itscm.workbook.errors import WorkbookError
 from itscm.workbook.formats import LABELS, prepare, recognise
 from itscm.workbook.sheets import (
@@ -43,7 +38,6 @@ from itscm.workbook.sheets import (
     README_SHEET,
     SHEETS,
     TEXT,
-    Column,
     HeaderMatch,
     Sheet,
     match_header,
@@ -80,9 +74,6 @@ class Source:
     # An export's empty cell says the other system does not record it, not that it is empty: the
     # row then leaves that field as it is (a recognised format, itscm/workbook/formats.py).
     blank_keeps: bool = False
-    # fastexcel's columns of a sheet read as it is, whose cells below the header are not in
-    # wb_cells (xlsx.RawSheet.columns).
-    columns: xlsx.SheetColumns | None = None
 
     def header_of(self, field_name: str) -> str:
         for position, column in self.match.columns.items():
@@ -173,7 +164,7 @@ def _read_file(con, result: ReadResult, name: str, data: bytes) -> None:
             _add_source(con, result, Source(raw.src, display, found.format if found else "xlsx", raw.title,
                                             found.sheet if found else sheet, raw.header,
                                             found.match if found else match_header(sheet, raw.header), raw.rows,
-                                            raw.reader, columns=raw.columns), found)
+                                            raw.reader), found)
         if ignored:
             result.problem(None, None, None, "warning",
                            f"sheet(s) {', '.join(map(repr, ignored))} are not inventory sheets; not read",
@@ -199,9 +190,6 @@ def _add_source(con, result: ReadResult, source: Source, found) -> None:
     result.sources.append(source)
     if found is not None:
         source.blank_keeps = True
-        # Its row rules read and rewrite its cells in wb_cells.
-        xlsx.fill_cells(con, source.src, source.columns)
-        source.columns = None
         prepare(con, result, source, found)
 
 
@@ -273,166 +261,126 @@ def _check_columns(result: ReadResult) -> None:
 # (itscm/export.py), so that an exported workbook reads back as it was.
 # itscm/export.py's formula triggers as an SQL list (character codes: a view takes no parameters).
 _TRIGGERS_SQL = "[" + ", ".join(f"chr({ord(char)})" for char in FORMULA_TRIGGERS) + "]"
-
-
-def _clean_text_sql(kind: str, text: str) -> str:
-    """SQL: a text cell's value, from the constant SQL expressions of its kind and its text."""
-    return f"""CASE WHEN {kind} = 'd' THEN CASE WHEN ends_with({text}, 'T00:00:00') THEN left({text}, 10)
-                                           ELSE replace({text}, 'T', ' ') END
-                    WHEN NOT contains({text}, chr(39)) THEN trim({text})
-                    WHEN starts_with(trim({text}), chr(39))
-                         AND list_contains({_TRIGGERS_SQL}, substr(trim({text}), 2, 1)) THEN substr(trim({text}), 2)
-                    ELSE trim({text})
-               END"""
+_CLEAN_TEXT_SQL = """
+CASE WHEN v.kind = 'd' THEN CASE WHEN ends_with(v.text, 'T00:00:00') THEN left(v.text, 10)
+                                 ELSE replace(v.text, 'T', ' ') END
+     WHEN NOT contains(v.text, chr(39)) THEN trim(v.text)
+     WHEN starts_with(trim(v.text), chr(39)) AND list_contains(TRIGGERS, substr(trim(v.text), 2, 1))
+     THEN substr(trim(v.text), 2)
+     ELSE trim(v.text)
+END
+""".replace("TRIGGERS", _TRIGGERS_SQL)
 
 
 def _type_cells(con, result: ReadResult) -> None:
-    # Each source's columns read: (column number in the file, its Column, `parse`: a number for a
-    # field parsed in Python, one per sheet, field and unit, the key parsed values are joined back
-    # by; None for text).
+    # One row per column read: its field, and `parse`, a number for a field parsed in Python (one
+    # per sheet, field and unit: the key parsed values are joined back by), else NULL (text).
     parse_ids: dict[tuple, int] = {}
-    read_columns: dict[int, list[tuple[int, Column, int | None]]] = {}
-    usable = [source for source in result.sources if source.usable]
-    for source in usable:
-        read_columns[source.src] = [
-            (col_no, column, None if column.kind in (TEXT, LIST) else parse_ids.setdefault(
-                (source.sheet.name, column.field, source.match.units.get(column.field)), len(parse_ids)))
-            for col_no, column in source.match.columns.items()]
-        _wide_cells(con, source, [col_no for col_no, _, _ in read_columns[source.src]])
-    to_parse = [f"SELECT {parse} AS parse, k{col_no} AS kind, t{col_no} AS text FROM wb_wide_{source.src} w "
-                f"WHERE {_present(col_no)}"
-                for source in usable for col_no, _, parse in read_columns[source.src] if parse is not None]
-    distinct = con.execute("SELECT DISTINCT * FROM (" + " UNION ALL ".join(to_parse) + ")").fetchall() \
-        if to_parse else []
+    fields = []
+    for source in result.sources:
+        if not source.usable:
+            continue
+        for position, column in source.match.columns.items():
+            unit = source.match.units.get(column.field)
+            parse = None if column.kind in (TEXT, LIST) else parse_ids.setdefault(
+                (source.sheet.name, column.field, unit), len(parse_ids))
+            fields.append((source.src, position, source.sheet.name, column.field,
+                           source.sheet.columns.index(column), parse))
+    con.register("wb_fields_arrow", pa.table(list(zip(*fields, strict=True)) if fields else [[]] * 6, schema=pa.schema(
+        [("src", pa.int32()), ("col_no", pa.int32()), ("sheet", pa.string()), ("field", pa.string()),
+         ("position", pa.int32()), ("parse", pa.int32())])))
+    con.execute("CREATE TEMP TABLE wb_fields AS SELECT * FROM wb_fields_arrow")
+    con.unregister("wb_fields_arrow")
+    # The cells of the columns read, below the header; an empty text cell is no cell. A view: each
+    # statement below reads it once (materialising it cost more than joining the few fields again).
+    con.execute("""
+        CREATE TEMP VIEW wb_values AS
+        SELECT c.src, c.row_no, f.sheet, f.field, f.position, f.parse, c.kind, c.text
+        FROM wb_cells c JOIN wb_fields f ON f.src = c.src AND f.col_no = c.col_no
+        WHERE c.row_no > 1 AND NOT (c.kind = 's' AND trim(c.text) = '')
+    """)
+    distinct = con.execute("SELECT DISTINCT parse, kind, text FROM wb_values WHERE parse IS NOT NULL").fetchall()
     parse_keys = {number: key for key, number in parse_ids.items()}
     parsed = [(parse, kind, text, *parse_cell(_sheet(parse_keys[parse][0]).column(parse_keys[parse][1]),
                                               parse_keys[parse][2], kind, text))
               for parse, kind, text in distinct]
     con.register("wb_parsed_arrow", pa.table(list(zip(*parsed, strict=True)) if parsed else [[]] * 5, schema=pa.schema(
         [("parse", pa.int32())] + [(name, pa.string()) for name in ("kind", "text", "value", "error")])))
-    con.execute("CREATE OR REPLACE TEMP TABLE wb_parsed AS SELECT * FROM wb_parsed_arrow")
+    con.execute("CREATE TEMP TABLE wb_parsed AS SELECT * FROM wb_parsed_arrow")
     con.unregister("wb_parsed_arrow")
-    typed = {source.src: _typed_source(con, result, source, read_columns[source.src]) for source in usable}
+    # Each cell's value and error: parsed values joined back by plain equalities (an IS NOT
+    # DISTINCT FROM would compare every cell with every parsed value); text cleaned here, unjoined.
+    con.execute(f"""
+        CREATE TEMP VIEW wb_typed_values AS
+        SELECT v.src, v.row_no, v.sheet, v.field, v.position, v.text AS raw, p.value, p.error
+        FROM wb_values v JOIN wb_parsed p ON p.parse = v.parse AND p.kind = v.kind AND p.text = v.text
+        UNION ALL
+        SELECT v.src, v.row_no, v.sheet, v.field, v.position, v.text,
+               CASE WHEN v.kind NOT IN ('e', 'f') THEN {_CLEAN_TEXT_SQL} END,
+               CASE WHEN v.kind = 'e' THEN 'the cell shows the error ' || v.text
+                    WHEN v.kind = 'f' THEN 'a formula whose value was never saved: open and save the file in a '
+                                           || 'spreadsheet, or type the value' END
+        FROM wb_values v WHERE v.parse IS NULL
+    """)
+    by_src = {source.src: source for source in result.sources}
+    for src, row_no, field_name, error, raw in con.execute(
+            "SELECT src, row_no, field, error, raw FROM wb_typed_values WHERE error IS NOT NULL ORDER BY src, row_no"
+    ).fetchall():
+        source = by_src[src]
+        result.problem(source, row_no, source.header_of(field_name), "error", error, raw)
     for sheet in SHEETS:
-        sources = [source for source in usable if source.sheet is sheet]
+        sources = [source for source in result.sources if source.sheet is sheet and source.usable]
         if sources:
-            table = pa.concat_tables([typed[source.src] for source in sources])
-            result.typed[sheet.name] = _check_required(result, sheet, sources, table)
+            result.typed[sheet.name] = _pivot(con, result, sheet, sources)
 
 
 def _sheet(name: str) -> Sheet:
     return next(sheet for sheet in SHEETS if sheet.name == name)
 
 
-def _present(col_no: int) -> str:
-    """SQL: the row has a cell in the column (wb_wide_<src> leaves out an empty text cell)."""
-    return f"w.k{col_no} IS NOT NULL"
-
-
-def _wide_cells(con, source: Source, col_nos: list[int]) -> None:
-    """wb_wide_<src>: one row per row of the source below its header, with the kind (k<n>) and text
-    (t<n>) of its cell in each column n read (both NULL for no cell or an empty text cell); from
-    fastexcel's columns as they came when nothing changed its cells since (itscm/workbook/xlsx.py),
-    else pivoted from `wb_cells`."""
-    table = f"wb_wide_{int(source.src)}"
-    if source.columns is not None:
-        con.register("wb_sheet_columns", source.columns.table)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
-                        + xlsx.wide_cells_sql("wb_sheet_columns", col_nos),
-                        {"time_day": xlsx.time_day(source.columns.epoch_1904)})
-        finally:
-            con.unregister("wb_sheet_columns")
-        return
-    pivoted = ", ".join(f"any_value(kind) FILTER (WHERE col_no = {n}) AS k{n}, "
-                        f"any_value(text) FILTER (WHERE col_no = {n}) AS t{n}" for n in col_nos)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_no{', ' + pivoted if pivoted else ''} "
-                "FROM wb_cells WHERE src = $src AND row_no > 1 AND list_contains($cols, col_no) "
-                f"AND NOT (kind = 's' AND {xlsx.BLANK_TEXT_SQL.format(text='text')}) GROUP BY row_no",
-                {"src": source.src, "cols": col_nos})
-
-
-def _typed_source(con, result: ReadResult, source: Source,
-                  read_columns: list[tuple[int, Column, int | None]]) -> pa.Table:
-    """One row per row of the source with a cell in a column read: src, row_no, ok, each field of
-    the sheet typed as the store types it, has_<field> (the source carries that column) and
-    present_<field> for the required ones; its cells' errors are added to the result's problems."""
-    values, errors, joins = {}, {}, []
-    text_read = False
-    for col_no, column, parse in read_columns:
-        present, kind, text = _present(col_no), f"w.k{col_no}", f"w.t{col_no}"
-        if parse is not None:
-            joins.append(f"LEFT JOIN wb_parsed p{col_no} ON p{col_no}.parse = {int(parse)} "
-                         f"AND p{col_no}.kind = {kind} AND p{col_no}.text = {text}")
-            values[column.field] = f"CASE WHEN {present} THEN p{col_no}.value END"
-            errors[col_no] = f"CASE WHEN {present} THEN p{col_no}.error END"
-        else:
-            text_read = True
-            values[column.field] = (f"CASE WHEN {present} AND {kind} NOT IN ('e', 'f') "
-                                    f"THEN {_clean_text_sql(kind, text)} END")
-            errors[col_no] = (f"CASE WHEN {present} THEN CASE {kind} WHEN 'e' THEN $error_value || {text} "
-                              "WHEN 'f' THEN $formula_without_value END END")
-    inner = [f"{int(source.src)}::INTEGER AS src", "w.row_no::INTEGER AS row_no"]
-    inner += [f"TRY_CAST({values.get(column.field, 'NULL')} AS {column.store_type}) AS {column.field}"
-              for column in source.sheet.columns]
-    inner += [f"{error} AS error{col_no}" for col_no, error in errors.items()]
-    inner += [f"{_present(col_no)} AS present_{column.field}" for col_no, column, _ in read_columns if column.required]
-    blanks, flags = [], []
-    for column in source.sheet.columns:
-        carried = column.field in values
-        # A file carrying the column: a closed list's value for a blank cell (lifecycle live, plan
-        # status draft); an export's blank cell leaves the stored value (Source.blank_keeps).
-        if carried and column.blank and not source.blank_keeps:
-            blanks.append(f"coalesce({column.field}, '{column.blank}') AS {column.field}")
-        flags.append(f"{column.field} IS NOT NULL AS has_{column.field}" if carried and source.blank_keeps
-                     else f"{'TRUE' if carried else 'FALSE'} AS has_{column.field}")
-    anywhere = " OR ".join(_present(col_no) for col_no in errors) or "FALSE"
-    table = con.execute(f"""
-        SELECT src, row_no, TRUE AS ok, * EXCLUDE (src, row_no){f" REPLACE ({', '.join(blanks)})" if blanks else ""},
-               {', '.join(flags)}
-        FROM (SELECT {', '.join(inner)} FROM wb_wide_{int(source.src)} w {' '.join(joins)} WHERE {anywhere}) r
-        ORDER BY row_no
-    """, {"error_value": ERROR_VALUE, "formula_without_value": FORMULA_WITHOUT_VALUE} if text_read else {}
-    ).fetch_arrow_table()
-    fields = {col_no: column.field for col_no, column, _ in read_columns}
-    failed_anywhere = pa.array([False] * table.num_rows, pa.bool_())
-    problems = []
-    for col_no in errors:
-        error_column = table.column(f"error{col_no}")
-        if error_column.null_count == len(error_column):
-            continue
-        failed = pc.is_valid(error_column)
-        failed_anywhere = pc.or_(failed_anywhere, failed)
-        problems += [(row_no, col_no, error) for row_no, error in zip(
-            table.column("row_no").filter(failed).to_pylist(), error_column.filter(failed).to_pylist(), strict=True)]
-    if problems:
-        # The cell as read (for a date, its ISO text), from wb_wide_<src>: the sheet's cells may not
-        # be in wb_cells.
-        texts = ", ".join(f"t{col_no}" for col_no in errors)
-        raws = {row[0]: dict(zip(errors, row[1:], strict=True)) for row in con.execute(
-            f"SELECT row_no, {texts} FROM wb_wide_{int(source.src)} WHERE list_contains($rows, row_no)",
-            {"rows": sorted({row_no for row_no, _, _ in problems})}).fetchall()}
-        for row_no, col_no, error in sorted(problems):
-            result.problem(source, row_no, source.header_of(fields[col_no]), "error", error, raws[row_no][col_no])
-    con.execute(f"DROP TABLE wb_wide_{int(source.src)}")
-    table = table.set_column(table.schema.get_field_index("ok"), "ok", pc.invert(failed_anywhere))
-    return table.drop_columns([f"error{col_no}" for col_no in errors])
-
-
-def _check_required(result: ReadResult, sheet: Sheet, sources: list[Source], table: pa.Table) -> pa.Table:
-    """A required cell left empty rejects its row (a refused one is reported by its parse already)."""
+def _pivot(con, result: ReadResult, sheet: Sheet, sources: list[Source]) -> pa.Table:
+    """One row per spreadsheet row of the sheet's sources: src, row_no, ok, each field typed as
+    the store types it, and has_<field> (the row's file carries that column)."""
+    carried = pa.table({"src": pa.array([source.src for source in sources], pa.int32()),
+                        "fields": pa.array([[column.field for column in source.match.columns.values()]
+                                            for source in sources], pa.list_(pa.string())),
+                        "blank_keeps": pa.array([source.blank_keeps for source in sources], pa.bool_())})
+    con.register("wb_carried", carried)
+    values = ",\n".join(
+        f"TRY_CAST(max(CASE WHEN position = {position} THEN value END) AS {column.store_type}) AS {column.field}"
+        for position, column in enumerate(sheet.columns))
+    flags = ",\n".join(f"list_contains(c.fields, '{column.field}') AND NOT (c.blank_keeps AND r.{column.field} IS NULL)"
+                       f" AS has_{column.field}" for column in sheet.columns)
+    # A closed list's value for a blank cell (lifecycle live, plan status draft), in a file carrying it.
+    blanks = ", ".join(f"coalesce(r.{column.field}, CASE WHEN list_contains(c.fields, '{column.field}') "
+                       f"AND NOT c.blank_keeps THEN '{column.blank}' END) AS {column.field}"
+                       for column in sheet.columns if column.blank)
+    replace = f" REPLACE ({blanks})" if blanks else ""
     required = [column for column in sheet.columns if column.required]
-    if not required:
-        return table
-    by_src = {source.src: source for source in sources}
-    missing_any = pa.array([False] * table.num_rows, pa.bool_())
-    for column in required:
-        missing = pc.invert(table.column(f"present_{column.field}"))
-        missing_any = pc.or_(missing_any, missing)
-        for src, row_no in zip(table.column("src").filter(missing).to_pylist(),
-                               table.column("row_no").filter(missing).to_pylist(), strict=True):
-            result.problem(by_src[src], row_no, by_src[src].header_of(column.field), "error",
-                           f"{column.header} is required")
-    ok = pc.and_(table.column("ok"), pc.invert(missing_any))
-    table = table.set_column(table.schema.get_field_index("ok"), "ok", ok)
-    return table.drop_columns([f"present_{column.field}" for column in required])
+    # A required cell left empty (a refused one is reported by its parse already).
+    present = "".join(f", bool_or(position = {sheet.columns.index(column)}) AS present_{column.field}"
+                      for column in required)
+    try:
+        table = con.execute(f"""
+            SELECT r.*{replace}, {flags}
+            FROM (SELECT src, row_no, NOT bool_or(error IS NOT NULL) AS ok, {values} {present}
+                  FROM wb_typed_values WHERE sheet = $sheet GROUP BY src, row_no) r
+            JOIN wb_carried c ON c.src = r.src
+            ORDER BY r.src, r.row_no
+        """, {"sheet": sheet.name}).fetch_arrow_table()
+    finally:
+        con.unregister("wb_carried")
+    if required:
+        by_src = {source.src: source for source in sources}
+        frame = table.select(["src", "row_no", *[f"present_{column.field}" for column in required]]).to_pandas()
+        missing_any = pd.Series(False, index=frame.index)
+        for column in required:
+            missing = ~frame[f"present_{column.field}"]
+            missing_any |= missing
+            for src, row_no in zip(frame.loc[missing, "src"], frame.loc[missing, "row_no"], strict=True):
+                result.problem(by_src[int(src)], int(row_no), by_src[int(src)].header_of(column.field), "error",
+                               f"{column.header} is required")
+        ok = pa.array(table.column("ok").to_numpy(zero_copy_only=False) & ~missing_any.to_numpy())
+        table = table.set_column(table.schema.get_field_index("ok"), "ok", ok)
+        table = table.drop_columns([f"present_{column.field}" for column in required])
+    return table

@@ -19,10 +19,7 @@ whose shapes fastexcel fixes: a date '2024-03-01 00:00:00', a yes/no 'true', a n
 '1.5' (printed with at most nine decimals, so a sheet holding a number with four or more is read a
 second time as numbers, exactly), and an error value as a cell error ('Error(NA)' -> '#N/A'). A
 text cell that looks exactly like one of these is read as that kind; the import parses such a cell
-to the same value either way. A sheet whose cells are all as fastexcel gave them (no error value,
-no number read again) keeps its columns (RawSheet.columns): only its header row goes into
-`wb_cells`, the import types the columns as they are (`wide_cells_sql`, the same kinds and texts),
-and `fill_cells` adds the rest when a recognised export's row rules need its cells.
+to the same value either way.
 
 Three kinds of sheet are read by openpyxl instead (read-only, values only, through defusedxml), as
 a plain scan of the sheet's inflated XML finds them -- substring checks, no parsing:
@@ -80,14 +77,6 @@ _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _OFFICE_DOCUMENT = _REL_NS + "/officeDocument"
 
 
-@dataclass(frozen=True)
-class SheetColumns:
-    """fastexcel's text columns of a sheet (a column per used column, named by its number, and
-    row_no), kept while its cells are exactly theirs: no error value, no number read again."""
-    table: pa.Table
-    epoch_1904: bool
-
-
 @dataclass
 class RawSheet:
     """A sheet as read: its cells are in the connection's `wb_cells` under `src`."""
@@ -96,10 +85,6 @@ class RawSheet:
     header: list[str | None]
     rows: int                       # data rows below the header (rows with at least one cell)
     reader: str                     # 'fastexcel' or 'openpyxl'
-    # For a sheet fastexcel read as it is: its columns, typed column by column (`wide_cells_sql`)
-    # instead of pivoting its cells back into rows; only its header row is then in `wb_cells`, the
-    # rest when something needs it (`fill_cells`).
-    columns: SheetColumns | None = None
 
 
 @dataclass
@@ -458,38 +443,24 @@ _DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+
 _CELL_ERRORS = {"Div0": "#DIV/0!", "NA": "#N/A", "Name": "#NAME?", "Null": "#NULL!", "Num": "#NUM!",
                 "Ref": "#REF!", "Value": "#VALUE!", "GettingData": "#GETTING_DATA"}
 _CELL_ERROR_DETAIL = re.compile(r"'Error\((\w+)\)'")
-
-
-def cell_kind_sql(raw: str) -> str:
-    """SQL giving the kind of the cell whose fastexcel text is the expression `raw` (constant SQL)."""
-    return f"""CASE WHEN {raw} = 'true' OR {raw} = 'false' THEN 'b'
-                -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
-                -- comparisons, which cost less than taking its first character.
-                WHEN NOT (({raw} >= '0' AND {raw} < ':') OR ({raw} >= '-' AND {raw} < '.')) THEN 's'
-                WHEN regexp_full_match({raw}, '{_NUMBER_TEXT}') THEN 'n'
-                WHEN regexp_full_match({raw}, '{_DATE_TEXT}') THEN 'd'
-                ELSE 's' END"""
-
-
-def cell_text_sql(kind: str, raw: str) -> str:
-    """SQL giving the text kept of a cell of kind `kind` and fastexcel text `raw` (constant SQL
-    expressions); the statement binds $time_day (`time_day(epoch_1904)`). A time of day alone:
-    calamine puts it on the epoch's first day (1899-12-31, or 1904-01-01 in a 1904 workbook);
-    openpyxl's time values, which the import was written against, on 1899-12-30."""
-    return f"""CASE {kind} WHEN 'b' THEN upper({raw})
-                 WHEN 'd' THEN CASE WHEN starts_with({raw}, $time_day) THEN '1899-12-30T' || substr({raw}, 12, 8)
-                                    ELSE left({raw}, 10) || 'T' || substr({raw}, 12, 8) END
-                 ELSE {raw} END"""
-
-
-def time_day(epoch_1904: bool) -> str:
-    return "1904-01-01 " if epoch_1904 else "1899-12-31 "
-
-
+# A time of day alone: calamine puts it on the epoch's first day (1899-12-31, or 1904-01-01 in a
+# 1904 workbook); openpyxl's time values, which the import was written against, on 1899-12-30.
 _UNPIVOT_SQL = f"""
 INSERT INTO wb_cells
-SELECT $src, row_no, col::INTEGER, kind, {cell_text_sql("kind", "raw")}, TRUE
-FROM (SELECT row_no, col, raw, {cell_kind_sql("raw")} AS kind
+SELECT $src, row_no, col::INTEGER, kind,
+       CASE kind WHEN 'b' THEN upper(raw)
+                 WHEN 'd' THEN CASE WHEN starts_with(raw, $time_day) THEN '1899-12-30T' || substr(raw, 12, 8)
+                                    ELSE left(raw, 10) || 'T' || substr(raw, 12, 8) END
+                 ELSE raw END,
+       TRUE
+FROM (SELECT row_no, col, raw,
+             CASE WHEN raw = 'true' OR raw = 'false' THEN 'b'
+                  -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
+                  -- comparisons, which cost less than taking its first character.
+                  WHEN NOT ((raw >= '0' AND raw < ':') OR (raw >= '-' AND raw < '.')) THEN 's'
+                  WHEN regexp_full_match(raw, '{_NUMBER_TEXT}') THEN 'n'
+                  WHEN regexp_full_match(raw, '{_DATE_TEXT}') THEN 'd'
+                  ELSE 's' END AS kind
       FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE raw)
       WHERE raw <> '')
 """
@@ -519,63 +490,26 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
             return None
         row, column = error.position
         error_cells.append((row + 1, columns[column], _CELL_ERRORS[named[1]]))
-    rounded = any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
-                  for column in columns)
-    as_read = SheetColumns(table, epoch_1904) if not error_cells and not rounded else None
-    # A sheet as read: its header row only, and the count of the rows below with a cell.
-    _unpivot(con, src, table, epoch_1904, last_row=1 if as_read else table.num_rows)
+    params = {"src": src, "time_day": "1904-01-01 " if epoch_1904 else "1899-12-31 "}
+    if columns:
+        con.register("wb_sheet", table)
+        try:
+            con.execute(_UNPIVOT_SQL, params)
+        finally:
+            con.unregister("wb_sheet")
     if error_cells:
         con.execute("INSERT INTO wb_cells SELECT $src, unnest($rows), unnest($cols), 'e', unnest($texts), TRUE",
                     {"src": src, "rows": [row for row, _, _ in error_cells],
                      "cols": [column for _, column, _ in error_cells], "texts": [text for _, _, text in error_cells]})
-    if rounded:
+    if any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
+           for column in columns):
         exact, _, _ = _calamine(lambda: _load(reader, title, "float"), file_name, title)
         con.register("wb_sheet", exact)
         try:
             con.execute(_EXACT_NUMBERS_SQL, {"src": src, "rounded": _ROUNDED_NUMBER})
         finally:
             con.unregister("wb_sheet")
-    if as_read is None:
-        return _raw_sheet(con, title, src, FASTEXCEL)
-    filled = None
-    for column in columns:
-        cells = pc.fill_null(pc.not_equal(table.column(str(column)), ""), False)
-        filled = cells if filled is None else pc.or_(filled, cells)
-    rows = pc.sum(filled.slice(1)).as_py() or 0 if filled is not None else 0
-    return _raw_sheet(con, title, src, FASTEXCEL, rows=rows, columns=as_read)
-
-
-def _unpivot(con, src: int, table: pa.Table, epoch_1904: bool, *, first_row: int = 1, last_row: int) -> None:
-    """The cells of the sheet's rows first_row..last_row into wb_cells."""
-    if table.num_columns > 1:                 # a column besides row_no
-        con.register("wb_sheet", table.slice(first_row - 1, max(last_row - first_row + 1, 0)))
-        try:
-            con.execute(_UNPIVOT_SQL, {"src": src, "time_day": time_day(epoch_1904)})
-        finally:
-            con.unregister("wb_sheet")
-
-
-def fill_cells(con, src: int, columns: SheetColumns | None) -> None:
-    """The cells below the header of a sheet read as it is (RawSheet.columns) into `wb_cells`."""
-    if columns is not None:
-        _unpivot(con, src, columns.table, columns.epoch_1904, first_row=2, last_row=columns.table.num_rows)
-
-
-# Text of spaces only (in an 's' cell the import reads it as no cell); text starting with a
-# printable ASCII character skips the trim.
-BLANK_TEXT_SQL = "(NOT ({text} >= '!' AND {text} < chr(127)) AND trim({text}) = '')"
-
-
-def wide_cells_sql(table: str, col_nos: list[int]) -> str:
-    """SQL over a sheet's fastexcel columns (the registered Arrow table `table`): its rows below the
-    header, each with k<n> and t<n>, the kind and text that `wb_cells` holds for its cell in column
-    n (both NULL for no cell, or an empty text cell), for the columns `col_nos`; binds $time_day."""
-    quoted = {n: f'"{int(n)}"' for n in col_nos}
-    kinds = ", ".join(f"CASE WHEN {quoted[n]} <> '' AND NOT {BLANK_TEXT_SQL.format(text=quoted[n])} "
-                      f"THEN {cell_kind_sql(quoted[n])} END AS k{n}" for n in col_nos)
-    texts = ", ".join(f"{cell_text_sql(f'k{n}', quoted[n])} AS t{n}" for n in col_nos)
-    return f"SELECT row_no, {', '.join(f'k{n}' for n in col_nos)}, {texts} " \
-           f"FROM (SELECT *, {kinds} FROM {table} WHERE row_no > 1)"
+    return _raw_sheet(con, title, src, FASTEXCEL)
 
 
 def _load(reader, title: str, dtypes: str) -> tuple[pa.Table, list[int], list]:
@@ -594,17 +528,15 @@ def _too_many_rows(file_name: str, title: str) -> WorkbookError:
                          "(an inventory has far fewer; split it into several files).")
 
 
-def _raw_sheet(con, title: str, src: int, reader: str, *, rows: int | None = None,
-               columns: SheetColumns | None = None) -> RawSheet:
+def _raw_sheet(con, title: str, src: int, reader: str) -> RawSheet:
     header_cells = con.execute("SELECT col_no, text FROM wb_cells WHERE src = $src AND row_no = 1 ORDER BY col_no",
                                {"src": src}).fetchall()
     header: list[str | None] = [None] * (max((col for col, _ in header_cells), default=-1) + 1)
     for col, text in header_cells:
         header[col] = text
-    if rows is None:
-        rows = con.execute("SELECT count(DISTINCT row_no) FROM wb_cells WHERE src = $src AND row_no > 1",
-                           {"src": src}).fetchall()[0][0]
-    return RawSheet(title, src, header, rows, reader, columns)
+    rows = con.execute("SELECT count(DISTINCT row_no) FROM wb_cells WHERE src = $src AND row_no > 1",
+                       {"src": src}).fetchall()[0][0]
+    return RawSheet(title, src, header, rows, reader)
 
 
 def _openpyxl_sheet(con, data: bytes, file_name: str, title: str, src: int) -> RawSheet:
