@@ -21,7 +21,7 @@ import pandas as pd
 from itscm.access import Actor, writes
 from itscm.changes.read import CHANGE_COLUMNS, CI_KEYS_SQL, ChangePreview
 from itscm.ingest.errors import IngestError
-from itscm.store import Store
+from itscm.store import Store, in_row_group_batches
 
 _DATA_COLUMNS = CHANGE_COLUMNS[1:]
 _STAGED = "change_staged"
@@ -114,7 +114,7 @@ def _check(preview: ChangePreview) -> None:
 
 
 def _staged(preview: ChangePreview):
-    return preview.accepted.select(CHANGE_COLUMNS)
+    return in_row_group_batches(preview.accepted.select(CHANGE_COLUMNS))
 
 
 def _counts_and_unmatched(cur) -> tuple[dict, pd.DataFrame]:

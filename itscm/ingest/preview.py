@@ -160,7 +160,7 @@ def read_upload(
     with (
         tempfile.TemporaryDirectory(prefix="itscm-ingest-") as workdir,
         tempfile.TemporaryDirectory(
-            prefix="itscm-upload-", dir=_memory_backed_dir(len(decoded.text))
+            prefix="itscm-upload-", dir=memory_backed_dir(len(decoded.text))
         ) as upload_dir,
         _scratch(Path(workdir)) as con,
     ):
@@ -251,9 +251,10 @@ _MEMORY_BACKED_DIR = Path("/dev/shm")
 _MEMORY_HEADROOM_BYTES = 256 * 1024 * 1024
 
 
-def _memory_backed_dir(size_bytes: int) -> str | None:
+def memory_backed_dir(size_bytes: int) -> str | None:
     """The RAM-backed folder if it has room for the upload with headroom to spare, else None (the
-    usual temporary folder): a container's /dev/shm is often only 64 MB."""
+    usual temporary folder): a container's /dev/shm is often only 64 MB. Shared with the change
+    import (itscm/changes/read.py)."""
     try:
         stats = os.statvfs(_MEMORY_BACKED_DIR)
     except OSError:
