@@ -34,9 +34,9 @@ MEMORY_LIMIT = os.environ.get("ITSCM_DUCKDB_MEMORY", "1GB")
 
 
 # Rows in one of DuckDB's row groups (its storage default). A large INSERT writes the row groups
-# of each batch of its source as it goes, and a batch of another size leaves a part-filled row
-# group at its end; the commit's checkpoint then merges and rewrites those, which cost more than
-# the insert itself (a million changes: 7-8 CPU seconds against 4).
+# of each batch of its source as it goes, and a batch that is not a whole number of row groups
+# leaves a part-filled one at its end; the commit's checkpoint then merges and rewrites those,
+# which cost more than the insert itself (a million changes: 7-8 CPU seconds against 4).
 ROW_GROUP_ROWS = 122_880
 
 

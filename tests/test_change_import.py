@@ -339,10 +339,9 @@ def test_rows_are_cut_into_row_group_sized_batches():
 
 
 def test_a_large_commit_fills_whole_row_groups(tmp_path):
-    """Rows that reach the store in batches larger than a row group, but not a multiple of it
-    (DuckDB's own results come in batches of 131,072), would leave a part-filled row group after
-    each batch, which the commit's checkpoint merges by rewriting them (most of a large commit's
-    time)."""
+    """Rows that reach the store in batches larger than a row group, but not a multiple of it,
+    would leave a part-filled row group after each batch, which the commit's checkpoint merges by
+    rewriting them (most of a large commit's time)."""
     from itscm.store import ROW_GROUP_ROWS, Store
 
     with Store(tmp_path / "store.duckdb") as store:
