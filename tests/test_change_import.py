@@ -362,5 +362,6 @@ def test_a_large_commit_fills_whole_row_groups(tmp_path):
         sizes = [count for (count,) in store.rows(
             "SELECT sum(count) FROM pragma_storage_info('changes') WHERE column_path = '[0]' "
             "GROUP BY row_group_id ORDER BY row_group_id")]
-        assert sum(sizes) == rows
-        assert sizes == [ROW_GROUP_ROWS, ROW_GROUP_ROWS, rows - 2 * ROW_GROUP_ROWS]
+        # As few row groups as the rows need: whole ones but one (which one is left part-filled
+        # depends on which batch a thread finishes last).
+        assert sorted(sizes) == [rows - 2 * ROW_GROUP_ROWS, ROW_GROUP_ROWS, ROW_GROUP_ROWS]
