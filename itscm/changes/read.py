@@ -14,7 +14,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -29,7 +28,7 @@ from itscm.ingest.errors import IngestError
 from itscm.ingest.preview import memory_backed_dir
 from itscm.ingest.reader import load_raw
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
-from itscm.ingest.validate import PROBLEM_COLUMNS, field_sql, in_file_order
+from itscm.ingest.validate import PROBLEM_COLUMNS, ProblemCounts, field_sql, in_file_order
 from itscm.ingest.validate import install_macros as install_cleaning_macros
 from itscm.store import Store
 
@@ -73,7 +72,7 @@ SELECT name_key, service_id, asset_id FROM matched WHERE name_key NOT IN (SELECT
 
 
 @dataclass
-class ChangePreview:
+class ChangePreview(ProblemCounts):
     """A change export read and checked, not committed. `accepted` holds the changes in store
     layout (plus the file `row`); `problems` one line per problem: row (None for the whole file),
     column, severity ('error' rejects the row, 'warning' keeps it), reason, value."""
@@ -109,15 +108,6 @@ class ChangePreview:
     @property
     def changes(self) -> int:
         return self.accepted.num_rows
-
-    @cached_property
-    def rejected(self) -> int:
-        errors = self.problems[self.problems["severity"] == "error"]
-        return int(errors["row"].dropna().nunique())
-
-    @cached_property
-    def warnings(self) -> int:
-        return int((self.problems["severity"] == "warning").sum())
 
     def unmatched_cis(self) -> pd.DataFrame:
         """ci_name, changes: CI names in this file matching no service and no asset (as the store is now)."""

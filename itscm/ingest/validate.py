@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from itertools import pairwise
 
 import duckdb
@@ -59,6 +60,25 @@ _EDGE_SPACE_SQL = (
     + " OR ".join(f"suffix(v, '{char}')" for char in _TRIM_CHARS)
     + ")"
 )
+
+
+class ProblemCounts:
+    """What a preview's problem report (`problems`, PROBLEM_COLUMNS) counts: mixed into the
+    incident and the change previews."""
+
+    problems: pd.DataFrame
+
+    @cached_property
+    def rejected(self) -> int:
+        """Rows with at least one error."""
+        errors = self.problems[self.problems["severity"] == "error"]
+        return int(errors["row"].dropna().nunique())
+
+    @cached_property
+    def warnings(self) -> int:
+        """Warning lines of the report (a row kept with two doubts counts twice; the file's own
+        doubts, such as an assumed date order, count once)."""
+        return int((self.problems["severity"] == "warning").sum())
 
 
 @dataclass(frozen=True)
