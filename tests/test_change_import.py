@@ -323,3 +323,45 @@ def test_a_preview_whose_rows_were_replaced_is_checked_in_full(org):
     assert doubled.matched_at() is None               # not the rows read_changes checked
     with pytest.raises(IngestError, match="same change number twice"):
         commit_changes(ANA, org.store, doubled)
+
+
+def test_rows_are_cut_into_row_group_sized_batches():
+    from itscm.store import ROW_GROUP_ROWS, in_row_group_batches
+
+    table = pa.concat_tables([pa.table({"n": range(start, start + 100_000)}) for start in (0, 100_000, 200_000)])
+    cut = in_row_group_batches(table)
+    sizes = [batch.num_rows for batch in cut.to_batches()]
+    assert sizes == [ROW_GROUP_ROWS, ROW_GROUP_ROWS, 300_000 - 2 * ROW_GROUP_ROWS]
+    assert cut["n"].to_pylist() == list(range(300_000))
+    assert in_row_group_batches(cut) is cut
+    small = pa.table({"n": [1, 2]})
+    assert in_row_group_batches(small) is small
+
+
+def test_a_large_commit_fills_whole_row_groups(tmp_path):
+    """Rows that reach the store in batches larger than a row group, but not a multiple of it,
+    would leave a part-filled row group after each batch, which the commit's checkpoint merges by
+    rewriting them (most of a large commit's time)."""
+    from itscm.store import ROW_GROUP_ROWS, Store
+
+    with Store(tmp_path / "store.duckdb") as store:
+        builder = OrgBuilder(store)
+        builder.service(builder.unit("Payments"), name="Core Ledger", tier=2)
+        preview = read_changes(b"number,cmdb_ci,state,work_end\nCHG1,Core Ledger,Closed,2025-07-01 10:00:00\n",
+                               "one.csv", store=store, now=NOW)
+        rows = 300_000
+        template = preview.accepted.to_pylist()[0]
+        batches = [pa.Table.from_pylist(
+            [template | {"row": i + 2, "change_id": f"servicenow:CHG{i}", "number": f"CHG{i}"}
+             for i in range(start, min(start + 150_000, rows))], schema=preview.accepted.schema)
+            for start in range(0, rows, 150_000)]
+        large = dataclasses.replace(preview, accepted=pa.concat_tables(batches))
+        # The row groups as the insert left them, before any checkpoint could merge them.
+        store.cursor().execute("SET checkpoint_threshold = '1TB'")
+        assert commit_changes(ANA, store, large, now=NOW).inserted == rows
+        sizes = [count for (count,) in store.rows(
+            "SELECT sum(count) FROM pragma_storage_info('changes') WHERE column_path = '[0]' "
+            "GROUP BY row_group_id ORDER BY row_group_id")]
+        # As few row groups as the rows need: whole ones but one (which one is left part-filled
+        # depends on which batch a thread finishes last).
+        assert sorted(sizes) == [rows - 2 * ROW_GROUP_ROWS, ROW_GROUP_ROWS, ROW_GROUP_ROWS]

@@ -648,21 +648,21 @@ def test_an_unclosed_quote_is_flagged(store):
 def test_accepted_rows_are_in_file_order_even_when_the_engine_returns_them_shuffled():
     import pyarrow as pa
 
-    from itscm.ingest.validate import _in_file_order
+    from itscm.ingest.validate import in_file_order
 
     shuffled = pa.Table.from_batches(
         [pa.record_batch({"row": [5, 2], "id": ["e", "b"]}), pa.record_batch({"row": [9, 3], "id": ["i", "c"]})]
     )
-    assert _in_file_order(shuffled).to_pydict() == {"row": [2, 3, 5, 9], "id": ["b", "c", "e", "i"]}
+    assert in_file_order(shuffled).to_pydict() == {"row": [2, 3, 5, 9], "id": ["b", "c", "e", "i"]}
     in_order = pa.table({"row": [2, 3, 7], "id": ["b", "c", "g"]})
-    assert _in_file_order(in_order) is in_order
-    assert _in_file_order(in_order.slice(0, 0)).num_rows == 0
+    assert in_file_order(in_order) is in_order
+    assert in_file_order(in_order.slice(0, 0)).num_rows == 0
 
 
 def test_accepted_rows_in_runs_are_put_in_file_order_without_a_sort():
     import pyarrow as pa
 
-    from itscm.ingest.validate import _in_file_order
+    from itscm.ingest.validate import in_file_order
 
     # Blocks moved whole, as a parallel join returns them: spliced back, the columns not copied.
     blocks = pa.Table.from_batches(
@@ -672,18 +672,18 @@ def test_accepted_rows_in_runs_are_put_in_file_order_without_a_sort():
             pa.record_batch({"row": [5, 6], "id": ["e", "f"]}),
         ]
     )
-    ordered = _in_file_order(blocks)
+    ordered = in_file_order(blocks)
     assert ordered.to_pydict() == {"row": [2, 3, 5, 6, 7, 8, 9], "id": ["b", "c", "e", "f", "g", "h", "i"]}
     # Blocks inside one batch; rows mixed one by one (gathered); a repeated row number.
     one_batch = pa.table({"row": [4, 5, 1, 2, 6], "id": ["d", "e", "a", "b", "f"]})
-    assert _in_file_order(one_batch).to_pydict() == {"row": [1, 2, 4, 5, 6], "id": ["a", "b", "d", "e", "f"]}
+    assert in_file_order(one_batch).to_pydict() == {"row": [1, 2, 4, 5, 6], "id": ["a", "b", "d", "e", "f"]}
     mixed = pa.table({"row": list(range(1001, 0, -2)) + list(range(2, 1002, 2))})
-    assert _in_file_order(mixed)["row"].to_pylist() == list(range(1, 1002))
+    assert in_file_order(mixed)["row"].to_pylist() == list(range(1, 1002))
     repeated = pa.table({"row": [3, 4, 2, 3], "id": ["c", "d", "b", "x"]})
-    assert _in_file_order(repeated).to_pydict() == {"row": [2, 3, 3, 4], "id": ["b", "c", "x", "d"]}
+    assert in_file_order(repeated).to_pydict() == {"row": [2, 3, 3, 4], "id": ["b", "c", "x", "d"]}
 
 
-def test_a_large_file_keeps_its_rows_in_file_order(store):
+def test_a_large_file_keeps_its_rowsin_file_order(store):
     lines = [f"L-{i},2025-07-{1 + i % 28:02d} 10:00:00" for i in range(30_000)]
     lines[100] = "L-bad,not a date"
     data = ("incident_id,opened_at\n" + "\n".join(lines) + "\n").encode()

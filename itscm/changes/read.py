@@ -14,7 +14,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -26,9 +25,10 @@ from itscm.changes.formats import CUSTOM, DATE_FIELDS, FIELD_LABELS, FORMATS_BY_
 from itscm.ingest import dates
 from itscm.ingest.decode import DEFAULT_MAX_BYTES, decode_upload
 from itscm.ingest.errors import IngestError
+from itscm.ingest.preview import memory_backed_dir
 from itscm.ingest.reader import load_raw
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
-from itscm.ingest.validate import PROBLEM_COLUMNS, field_sql
+from itscm.ingest.validate import PROBLEM_COLUMNS, ProblemCounts, field_sql, in_file_order
 from itscm.ingest.validate import install_macros as install_cleaning_macros
 from itscm.store import Store
 
@@ -72,7 +72,7 @@ SELECT name_key, service_id, asset_id FROM matched WHERE name_key NOT IN (SELECT
 
 
 @dataclass
-class ChangePreview:
+class ChangePreview(ProblemCounts):
     """A change export read and checked, not committed. `accepted` holds the changes in store
     layout (plus the file `row`); `problems` one line per problem: row (None for the whole file),
     column, severity ('error' rejects the row, 'warning' keeps it), reason, value."""
@@ -109,15 +109,6 @@ class ChangePreview:
     def changes(self) -> int:
         return self.accepted.num_rows
 
-    @cached_property
-    def rejected(self) -> int:
-        errors = self.problems[self.problems["severity"] == "error"]
-        return int(errors["row"].dropna().nunique())
-
-    @cached_property
-    def warnings(self) -> int:
-        return int((self.problems["severity"] == "warning").sum())
-
     def unmatched_cis(self) -> pd.DataFrame:
         """ci_name, changes: CI names in this file matching no service and no asset (as the store is now)."""
         frame = self.accepted.select(["service_id", "asset_id", "ci_name"]).to_pandas()
@@ -146,11 +137,15 @@ def read_changes(
 ) -> ChangePreview:
     """Read and check a change export (CSV or XLSX); raise `IngestError` when it cannot be read at all."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    with tempfile.TemporaryDirectory(prefix="itscm-changes-") as workdir:
+    with (
+        tempfile.TemporaryDirectory(prefix="itscm-changes-") as workdir,
+        # The upload's text for DuckDB's CSV reader in RAM when there is room, as the incident import.
+        tempfile.TemporaryDirectory(prefix="itscm-upload-", dir=memory_backed_dir(len(data))) as upload_dir,
+    ):
         con = duckdb.connect(":memory:", config={"temp_directory": str(Path(workdir) / "spill")})
         try:
             con.execute("SET TimeZone = 'UTC'")
-            header, sha256, size = _load(con, data, file_name, max_bytes, Path(workdir))
+            header, sha256, size = _load(con, data, file_name, max_bytes, Path(upload_dir))
             return _read(con, store, header, file_name, sha256, size, format=format, tz=tz,
                          mapping=dict(mapping or {}), date_order=date_order, now=now)
         finally:
@@ -297,11 +292,13 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
             SELECT row_no, {fields_sql}, c{n} IS NOT NULL AS too_many_fields
             FROM ingest_raw WHERE row_no > 1
         )
-        -- Blank in every column (Excel's trailing ",,,," rows): skipped, not rejected.
-        WHERE NOT ({" AND ".join(f"{name}_raw IS NULL" for name in formats.FIELDS)})
         """,
         tz_params,
     )
+    # Blank in every field (Excel's trailing ",,,," rows): skipped, not rejected. Deleted after
+    # the fact: as a filter of the statement above, DuckDB cleaned every field twice (1 CPU s
+    # more for a million rows).
+    con.execute(f"DELETE FROM change_parsed WHERE {' AND '.join(f'{name}_raw IS NULL' for name in formats.FIELDS)}")
     survey = _parse_other_dates(con, columns, date_order, timezone)
     for name, normalise in (("type", formats.change_type), ("state", formats.change_state),
                             ("close_code", formats.close_code), ("implied_close", formats.implied_close_code)):
@@ -326,10 +323,12 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
         LEFT JOIN change_close_code_words c ON c.raw = p.close_code_raw
         LEFT JOIN change_implied_close_words i ON i.raw = p.state_raw
         WHERE NOT p.rejected AND p.superseded_by IS NULL
-        ORDER BY p.row_no
         """,
         {"source": source},
     ).fetch_arrow_table()
+    # Put back in file order by splicing the blocks the parallel scan moved, not by ORDER BY
+    # (which took most of this statement's time at a million rows).
+    accepted = in_file_order(accepted)
     problems = con.execute(
         "SELECT * FROM change_problems ORDER BY \"row\" NULLS FIRST, "
         "CASE severity WHEN 'error' THEN 0 ELSE 1 END, \"column\""

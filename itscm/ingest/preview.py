@@ -6,7 +6,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -32,7 +31,7 @@ from itscm.ingest.formats import (
 from itscm.ingest.mappings import load_mapping, matching_mapping, name_of_mapping
 from itscm.ingest.reader import load_raw
 from itscm.ingest.services import SERVICE_NAME_KEYS_SQL
-from itscm.ingest.validate import ACCEPTED_SCHEMA, PROBLEM_COLUMNS, validate_rows
+from itscm.ingest.validate import ACCEPTED_SCHEMA, PROBLEM_COLUMNS, ProblemCounts, validate_rows
 from itscm.store import Store
 
 _SAMPLE_ROWS = 10
@@ -50,7 +49,7 @@ class AsRead:
 
 
 @dataclass
-class UploadPreview:
+class UploadPreview(ProblemCounts):
     """An upload read and checked, not committed. `accepted` is in store column layout (plus the
     file `row` each incident came from); `problems` has one line per problem: row (None for the
     whole file), column, severity ('error' rejects the row, 'warning' keeps it), reason, value."""
@@ -91,18 +90,6 @@ class UploadPreview:
     @property
     def incidents(self) -> int:
         return self.accepted.num_rows
-
-    @cached_property
-    def rejected(self) -> int:
-        """Rows with at least one error."""
-        errors = self.problems[self.problems["severity"] == "error"]
-        return int(errors["row"].dropna().nunique())
-
-    @cached_property
-    def warnings(self) -> int:
-        """Warning lines of the report (a row kept with two doubts counts twice; the file's own
-        doubts, such as an assumed date order, count once)."""
-        return int((self.problems["severity"] == "warning").sum())
 
     @property
     def stored_format(self) -> str:
@@ -160,7 +147,7 @@ def read_upload(
     with (
         tempfile.TemporaryDirectory(prefix="itscm-ingest-") as workdir,
         tempfile.TemporaryDirectory(
-            prefix="itscm-upload-", dir=_memory_backed_dir(len(decoded.text))
+            prefix="itscm-upload-", dir=memory_backed_dir(len(decoded.text))
         ) as upload_dir,
         _scratch(Path(workdir)) as con,
     ):
@@ -251,9 +238,10 @@ _MEMORY_BACKED_DIR = Path("/dev/shm")
 _MEMORY_HEADROOM_BYTES = 256 * 1024 * 1024
 
 
-def _memory_backed_dir(size_bytes: int) -> str | None:
+def memory_backed_dir(size_bytes: int) -> str | None:
     """The RAM-backed folder if it has room for the upload with headroom to spare, else None (the
-    usual temporary folder): a container's /dev/shm is often only 64 MB."""
+    usual temporary folder): a container's /dev/shm is often only 64 MB. Shared with the change
+    import (itscm/changes/read.py)."""
     try:
         stats = os.statvfs(_MEMORY_BACKED_DIR)
     except OSError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from itertools import pairwise
 
 import duckdb
@@ -59,6 +60,25 @@ _EDGE_SPACE_SQL = (
     + " OR ".join(f"suffix(v, '{char}')" for char in _TRIM_CHARS)
     + ")"
 )
+
+
+class ProblemCounts:
+    """What a preview's problem report (`problems`, PROBLEM_COLUMNS) counts: mixed into the
+    incident and the change previews."""
+
+    problems: pd.DataFrame
+
+    @cached_property
+    def rejected(self) -> int:
+        """Rows with at least one error."""
+        errors = self.problems[self.problems["severity"] == "error"]
+        return int(errors["row"].dropna().nunique())
+
+    @cached_property
+    def warnings(self) -> int:
+        """Warning lines of the report (a row kept with two doubts counts twice; the file's own
+        doubts, such as an assumed date order, count once)."""
+        return int((self.problems["severity"] == "warning").sum())
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,7 @@ def validate_rows(
         f"SELECT {_ACCEPTED_SELECT} FROM ingest_parsed WHERE NOT rejected AND superseded_by IS NULL",
         {"source": source},
     ).fetch_arrow_table()
-    accepted = _in_file_order(accepted)
+    accepted = in_file_order(accepted)
     problems = con.execute(
         "SELECT * FROM ingest_problems "
         'ORDER BY "row", CASE severity WHEN \'error\' THEN 0 ELSE 1 END, "column"'
@@ -166,12 +186,12 @@ def validate_rows(
 _MAX_BLOCKS_TO_SPLICE = 256
 
 
-def _in_file_order(accepted: pa.Table) -> pa.Table:
+def in_file_order(accepted: pa.Table) -> pa.Table:
     """The accepted rows by file row. DuckDB's parallel scans and joins do not keep ingest_parsed
     in file order, but they move whole row groups: the fetched rows are a few blocks, each in
     file order. The blocks are put in order by slicing and concatenating (no copy; gathering
     every column of a million rows by a sort's indices took up to half a second); rows mixed
-    any finer way are gathered as a sort would."""
+    any finer way are gathered as a sort would. Shared with the change import."""
     if accepted.num_rows <= 1:
         return accepted
     rows = accepted["row"].to_numpy()
