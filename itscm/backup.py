@@ -246,6 +246,7 @@ def _restore_into_lake(source: Path, target: str, manifest: dict, overwrite: boo
             with store.transaction() as cursor:
                 _load_rows(cursor, source, manifest["tables"])
                 rollup.refresh(cursor)
+                change_days.refresh(cursor)
         except duckdb.Error as error:
             raise BackupError(f"The backup in {source} cannot be restored: {str(error).splitlines()[0]}") from None
     return manifest

@@ -40,6 +40,9 @@ NOT_ROLE_CHECKED = {
                                           "it: it never opens anyone's store",
     "itscm.bench_resilience.build_graph_store": "builds its own in-memory store for the benchmark: it never opens "
                                                 "anyone's store",
+    "itscm.backup.restore_store": "makes a store from a backup, from the command line only (`restore`, "
+                                  "`migrate-store`): whoever runs it can already write the store's file or "
+                                  "catalog, and an existing store is replaced only with --overwrite",
 }
 
 
