@@ -232,7 +232,9 @@ FLAGS_NAMED = 5   # suppliers named in the concentration warning; the table has 
 
 def concentration_warning(flagged: pd.DataFrame, threshold: float) -> str:
     """One line however many suppliers carry at least the policy's share of the critical services
-    (`flagged`, largest share first): a page is read at a glance, five hundred banners bury it."""
+    (`flagged`), the largest shares named first: a page is read at a glance, five hundred banners
+    bury it."""
+    flagged = flagged.sort_values("share_of_critical_pct", ascending=False, kind="stable")
     named = ", ".join(f"{plain(row.supplier)} {row.share_of_critical_pct:.1f} %"
                       for row in flagged.head(FLAGS_NAMED).itertuples(index=False))
     more = f" and {len(flagged) - FLAGS_NAMED:,} more" if len(flagged) > FLAGS_NAMED else ""
@@ -244,7 +246,6 @@ def threshold_flag(table: pd.DataFrame, threshold: float) -> None:
     """The warning naming the suppliers carrying at least `threshold` % of the critical services."""
     flagged = table[table["share_of_critical_pct"].fillna(0) >= threshold]
     if not flagged.empty:
-        flagged = flagged.sort_values("share_of_critical_pct", ascending=False, kind="stable")
         st.warning(concentration_warning(flagged, threshold), icon=":material/warning:")
 
 
@@ -272,7 +273,6 @@ def overview_flags(store: Store, measure) -> None:
     threshold = analysis.concentration_threshold_pct(store)
     flagged = measure(analysis.concentration_flags, threshold_pct=threshold)
     if not flagged.empty:
-        flagged = flagged.sort_values("share_of_critical_pct", ascending=False, kind="stable")
         st.warning(f"{concentration_warning(flagged, threshold)} "
                    f"See [Resilience]({link_keeping_filters('/Resilience', tab=TABS[2])}).",
                    icon=":material/hub:")
