@@ -140,15 +140,15 @@ def test_a_store_without_assets_says_so_rather_than_a_percentage(store_path, cap
     assert json.loads(capsys.readouterr().out)["inventory_currency"] == {"assets": 0, "verified": 0, "pct": None}
     overview = run_page("Overview.py")
     tile = next(metric for metric in overview.metric if metric.label == "Inventory currency")
-    assert tile.value == "no assets yet"
-    assert "No data" in " ".join(markdown.value for markdown in overview.markdown)
+    assert tile.value == "—"                                  # the reason, too long for the tile, is on its badge
+    assert "No assets yet · target ≥ 95 %" in " ".join(markdown.value for markdown in overview.markdown)
 
 
 def test_a_past_date_the_store_cannot_speak_for_is_no_figure_on_the_tile(assets_store):
     assets_store.close()
     overview = run_page("Overview.py", as_of=(AS_OF - 100 * DAY).isoformat())
     tile = next(metric for metric in overview.metric if metric.label == "Inventory currency")
-    assert tile.value == "n/a"
+    assert tile.value == "—"
     assert tile.help.startswith("2 of 6 assets were verified after this date")
 
 

@@ -103,8 +103,10 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
         with column:
             headline = headlines[measure.key]
             value = headline["value"]
-            figure = measure.missing_figure(current[measure.name]) if value is None \
-                else headline_figure(value, measure, currency)
+            # A missing figure's reason ("no assets yet") goes on the badge: in the tile's large
+            # type it would be cut to "no asse…" in a column of five.
+            missing = measure.missing_figure(current[measure.name]) if value is None else None
+            figure = "—" if value is None else headline_figure(value, measure, currency)
             st.metric(measure.label, figure,
                       delta=_change(headline["change"], measure, currency), border=True,
                       delta_color="normal" if measure.higher_is_better else "inverse",
@@ -113,7 +115,8 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
                 target = targets[measure.key]
                 state = target_state(value, target, measure.higher_is_better)
                 bound = "≥" if measure.higher_is_better else "≤"
-                st.badge(f"{(state or 'no data').capitalize()} · target {bound} {target:.0f} %",
+                reason = state or (missing if missing not in (None, "n/a") else "no data")
+                st.badge(f"{reason.capitalize()} · target {bound} {target:.0f} %",
                          color=_BADGE_COLOURS.get(state, "gray"))
             else:
                 st.badge(f"Previous period {headline_figure(headline['previous'], measure, currency)}", color="gray")
