@@ -107,10 +107,11 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
             # type it would be cut to "no asse…" in a column of five.
             missing = measure.missing_figure(current[measure.name]) if value is None else None
             figure = "—" if value is None else headline_figure(value, measure, currency)
-            st.metric(measure.label, figure,
-                      delta=_change(headline["change"], measure, currency), border=True,
+            change = _change(headline["change"], measure, currency)
+            st.metric(measure.label, figure, delta=change, border=True,
                       delta_color="normal" if measure.higher_is_better else "inverse",
-                      delta_description="vs previous period", help=measure.tile_help(current[measure.name]))
+                      delta_description="vs previous period" if change else None,
+                      help=measure.tile_help(current[measure.name]))
             if measure.key in targets:
                 target = targets[measure.key]
                 state = target_state(value, target, measure.higher_is_better)
