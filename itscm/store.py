@@ -122,11 +122,16 @@ class Store:
             raise StoreError(f"No store in {ducklake.describe(self.path)}; create it with "
                              "`python -m itscm init --store ...`.")
         self._write_lock = threading.RLock()
+        self._writers_excluded_here = False   # the writers lock is held (by the thread holding _write_lock)
         self._local = threading.local()
         self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}   # by the thread using it
         self._cursors_lock = threading.Lock()
         try:
-            self._migrate()
+            if self.read_only:
+                self._migrate()
+            else:
+                with self.writers_excluded():   # two processes opening a new lake migrate it once
+                    self._migrate()
         except Exception:
             self._root.close()
             raise
@@ -239,13 +244,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One all-or-nothing write. Writers queue on a lock; readers keep reading the last
-        committed state (DuckDB's MVCC) until COMMIT. A writer that changes what the derived
+        """One all-or-nothing write. Writers queue (`writers_excluded`); readers keep reading the
+        last committed state (MVCC) until COMMIT. Writers call `write`, which runs this again when
+        the COMMIT conflicts; this is the one place a write transaction opens. A writer that changes what the derived
         columns or the rollup summarise keeps them current itself, inside the transaction
         (itscm/rollup.py); nothing else runs here, so a write that changes none of it pays nothing."""
         if self.read_only:
             raise StoreError(f"The store {self.path} is open read-only.")
-        with self._write_lock:
+        with self.writers_excluded():
             cursor = self.cursor()
             cursor.execute("BEGIN TRANSACTION")
             try:
@@ -263,6 +269,26 @@ class Store:
                 with suppress(duckdb.TransactionException):
                     cursor.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def writers_excluded(self) -> Iterator[None]:
+        """No other writer runs while the block does: of this process (a lock), nor on DuckLake of
+        any other (the catalog's writers lock, taken before the block's transaction begins, so that
+        it reads what the writer before it committed, and released after its COMMIT). Every write
+        transaction runs inside it; maintenance too. The file needs no more: one process holds it."""
+        with self._write_lock:
+            if not self.on_ducklake or self._writers_excluded_here:
+                yield
+                return
+            try:
+                with ducklake.writers_lock(self._root):
+                    self._writers_excluded_here = True
+                    try:
+                        yield
+                    finally:
+                        self._writers_excluded_here = False
+            except ducklake.DuckLakeError as error:
+                raise StoreError(str(error)) from None
 
     def write(self, body: Callable[[duckdb.DuckDBPyConnection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
         """`body(cursor)` in one write transaction (`transaction`), run again from its start when
