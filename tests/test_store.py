@@ -464,3 +464,29 @@ def test_a_writer_that_waits_too_long_for_another_gives_up_with_a_clear_error(mo
         with second.transaction() as cursor:   # once the first lets go
             cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
         assert first.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+
+@pytest.mark.ducklake_only
+def test_two_handles_opening_a_new_lake_at_once_migrate_it_once():
+    """Two DuckDB instances, as two processes starting together are, open an empty catalog: one
+    migrates it while the other waits for the writers lock, then finds nothing to do."""
+    target = backends.new_target(migrated=False)
+    opened, failures = [], []
+
+    def open_it():
+        try:
+            opened.append(Store(target))
+        except Exception as error:   # reported below, with the other thread's result
+            failures.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert failures == [] and len(opened) == 2
+    assert sorted(store.made_now for store in opened) == [False, True]
+    versions = opened[0].rows("SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(version,) for version, _, _ in sorted(migrations.MIGRATIONS)]
+    for store in opened:
+        store.close()
