@@ -148,11 +148,14 @@ def grant_role(actor: Actor, store: Store, principal: str, role: str, *, now: da
     if key == actor.name and not Actor(actor.name, role).can("admin"):
         # Otherwise the last admin can lock everyone out of granting roles.
         raise AccessDenied("An admin cannot take the admin role from themselves; ask another admin.")
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         cursor.execute(
             "INSERT INTO role_grants (principal, role, granted_by, granted_at) VALUES ($p, $role, $by, $at)",
             {"p": key, "role": role, "by": actor.name, "at": now or datetime.now(UTC).replace(tzinfo=None)},
         )
+
+    store.write(write_in)
     return key
 
 

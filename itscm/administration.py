@@ -55,8 +55,11 @@ def record_change(actor: Actor, store: Store, action: str, subject: str, *, befo
                   after: dict | None = None, now: datetime | None = None) -> None:
     """Record a change made outside this module (a backup taken from the app). The change log is
     the record of the inventory, policy, target and backup changes."""
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _log(cursor, actor.name, action, subject, before or {}, after or {}, _now(now))
+
+    store.write(write_in)
 
 
 @dataclass(frozen=True)
@@ -109,30 +112,34 @@ def _edit(store: Store, kind: _Editable, edits: list[_RowEdit], *, by: str, now:
     {key: {field: (before, after)}} for the rows that changed; nothing changed writes nothing.
     `after(cursor, changed)` runs in the transaction once the rows are written."""
     wanted = [checked_changes(kind, edit.changes) for edit in edits]
-    done: dict[object, dict[str, tuple]] = {}
+
+    def write_in(cursor):
+        done: dict[object, dict[str, tuple]] = {}   # afresh on every run (Store.write)
+        for edit, fields in zip(edits, wanted, strict=True):
+            rows = cursor.execute(kind.select_sql(), {"key": edit.key}).fetchall()
+            if not rows:
+                raise ChangeRefused(edit.missing)
+            if check_in_store:
+                check_in_store(cursor, fields)
+            current = dict(zip(kind.fields, map(_plain, rows[0]), strict=True))
+            changed = {field: (current[field], value) for field, value in fields.items() if current[field] != value}
+            for field, (_, value) in changed.items():
+                cursor.execute(kind.update_sql(field), {"value": value, "key": edit.key})
+            if changed:
+                _log(cursor, by, kind.action, edit.subject, {f: old for f, (old, _) in changed.items()},
+                     {f: new for f, (_, new) in changed.items()}, _now(now))
+                done[edit.key] = changed
+        if not done:
+            raise _NothingToChange
+        if after:
+            after(cursor, done)
+        return done
+
     try:
-        with store.transaction() as cursor:
-            for edit, fields in zip(edits, wanted, strict=True):
-                rows = cursor.execute(kind.select_sql(), {"key": edit.key}).fetchall()
-                if not rows:
-                    raise ChangeRefused(edit.missing)
-                if check_in_store:
-                    check_in_store(cursor, fields)
-                current = dict(zip(kind.fields, map(_plain, rows[0]), strict=True))
-                changed = {field: (current[field], value) for field, value in fields.items() if current[field] != value}
-                for field, (_, value) in changed.items():
-                    cursor.execute(kind.update_sql(field), {"value": value, "key": edit.key})
-                if changed:
-                    _log(cursor, by, kind.action, edit.subject, {f: old for f, (old, _) in changed.items()},
-                         {f: new for f, (_, new) in changed.items()}, _now(now))
-                    done[edit.key] = changed
-            if not done:
-                raise _NothingToChange
-            if after:
-                after(cursor, done)
+
+        return store.write(write_in)
     except _NothingToChange:
         return {}
-    return done
 
 
 def _plain(value):
@@ -276,22 +283,26 @@ def edit_continuity_event_rule(actor: Actor, store: Store, changes: dict, *,
         wanted = {field: CONTINUITY_RULE_CHECKS[field](value) for field, value in changes.items()}
     except (TypeError, ValueError) as error:
         raise ChangeRefused(f"Not a valid value: {error}.") from error
+
+    def write_in(cursor):
+        row = cursor.execute(f"SELECT {', '.join(CONTINUITY_RULE_FIELDS)} FROM continuity_event_rule").fetchall()
+        current = dict(zip(CONTINUITY_RULE_FIELDS, map(_plain, row[0]), strict=True))
+        changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
+        if not changed:
+            raise _NothingToChange
+        # field names come from CONTINUITY_RULE_FIELDS only, never from the caller's text
+        for field in CONTINUITY_RULE_FIELDS:
+            if field in changed:
+                cursor.execute(f"UPDATE continuity_event_rule SET {field} = $value", {"value": changed[field][1]})
+        _log(cursor, actor.name, "edit continuity event rule", "continuity events",
+             {field: before for field, (before, _) in changed.items()},
+             {field: after for field, (_, after) in changed.items()}, _now(now))
+        if changed.keys() & {"max_priority", "outage_past_rto", "marked_major"}:
+            rollup.after_continuity_rule_changed(cursor)
+        return changed
     try:
-        with store.transaction() as cursor:
-            row = cursor.execute(f"SELECT {', '.join(CONTINUITY_RULE_FIELDS)} FROM continuity_event_rule").fetchall()
-            current = dict(zip(CONTINUITY_RULE_FIELDS, map(_plain, row[0]), strict=True))
-            changed = {field: (current[field], value) for field, value in wanted.items() if current[field] != value}
-            if not changed:
-                raise _NothingToChange
-            # field names come from CONTINUITY_RULE_FIELDS only, never from the caller's text
-            for field in CONTINUITY_RULE_FIELDS:
-                if field in changed:
-                    cursor.execute(f"UPDATE continuity_event_rule SET {field} = $value", {"value": changed[field][1]})
-            _log(cursor, actor.name, "edit continuity event rule", "continuity events",
-                 {field: before for field, (before, _) in changed.items()},
-                 {field: after for field, (_, after) in changed.items()}, _now(now))
-            if changed.keys() & {"max_priority", "outage_past_rto", "marked_major"}:
-                rollup.after_continuity_rule_changed(cursor)
+
+        changed = store.write(write_in)
     except _NothingToChange:
         return {}
     return changed
@@ -319,25 +330,29 @@ def set_targets(actor: Actor, store: Store, targets: dict[str, float], *,
     """Set posture targets (percentages), every one checked first, in one transaction, each
     change logged on its own; returns {key: (before, after)} for those that changed."""
     wanted = {key: _target(key, value) for key, value in targets.items()}
-    done: dict[str, tuple] = {}
+
+    def write_in(cursor):
+        done: dict[str, tuple] = {}   # afresh on every run (Store.write)
+        defaults = default_targets()
+        for key, value in wanted.items():
+            meta_key = TARGET_KEY_PREFIX + key
+            rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
+            before = float(rows[0][0]) if rows else defaults[key]
+            if before == value:
+                continue
+            cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
+            cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
+            _log(cursor, actor.name, "set target", key, {key: before}, {key: value}, _now(now))
+            done[key] = (before, value)
+        if not done:
+            raise _NothingToChange
+        return done
+
     try:
-        with store.transaction() as cursor:
-            defaults = default_targets()
-            for key, value in wanted.items():
-                meta_key = TARGET_KEY_PREFIX + key
-                rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", {"key": meta_key}).fetchall()
-                before = float(rows[0][0]) if rows else defaults[key]
-                if before == value:
-                    continue
-                cursor.execute("DELETE FROM store_meta WHERE key = $key", {"key": meta_key})
-                cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {"key": meta_key, "value": str(value)})
-                _log(cursor, actor.name, "set target", key, {key: before}, {key: value}, _now(now))
-                done[key] = (before, value)
-            if not done:
-                raise _NothingToChange
+
+        return store.write(write_in)
     except _NothingToChange:
         return {}
-    return done
 
 
 # -- the organisation's name ---------------------------------------------------------------------
@@ -358,7 +373,8 @@ def set_organisation_name(actor: Actor, store: Store, name: str, *, now: datetim
     wanted = " ".join(str(name or "").split())
     if len(wanted) > LONGEST_ORGANISATION_NAME:
         raise ChangeRefused(f"An organisation's name has at most {LONGEST_ORGANISATION_NAME} characters.")
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         key = {"key": ORGANISATION_NAME_KEY}
         rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", key).fetchall()
         before = rows[0][0] if rows else ""
@@ -368,7 +384,9 @@ def set_organisation_name(actor: Actor, store: Store, name: str, *, now: datetim
         if wanted:
             cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {**key, "value": wanted})
         _log(cursor, actor.name, "set organisation name", "organisation", {"name": before}, {"name": wanted}, _now(now))
-    return before, wanted
+        return before, wanted
+
+    return store.write(write_in)
 
 
 # -- the supplier concentration threshold ---------------------------------------------------------
@@ -387,7 +405,8 @@ def set_concentration_threshold(actor: Actor, store: Store, pct, *, now: datetim
     if not 0 < wanted <= 100:   # NaN fails this too
         raise ChangeRefused("The concentration threshold is a percentage above 0 and at most 100.")
     key = {"key": CONCENTRATION_KEY}
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         rows = cursor.execute("SELECT value FROM store_meta WHERE key = $key", key).fetchall()
         before = float(rows[0][0]) if rows else DEFAULT_CONCENTRATION_PCT
         if before == wanted:
@@ -396,7 +415,9 @@ def set_concentration_threshold(actor: Actor, store: Store, pct, *, now: datetim
         cursor.execute("INSERT INTO store_meta VALUES ($key, $value)", {**key, "value": f"{wanted:g}"})
         _log(cursor, actor.name, "set concentration threshold", "supplier concentration", {"pct": before},
              {"pct": wanted}, _now(now))
-    return before, wanted
+        return before, wanted
+
+    return store.write(write_in)
 
 
 # -- every attributed change ----------------------------------------------------------------------

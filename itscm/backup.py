@@ -242,11 +242,14 @@ def _restore_into_lake(source: Path, target: str, manifest: dict, overwrite: boo
         if not store.made_now and not overwrite:
             raise BackupError(f"A store already exists in {ducklake.describe(target)}; pass --overwrite to "
                               "replace its contents with the backup.")
+
+        def write_in(cursor):
+            _load_rows(cursor, source, manifest["tables"])
+            rollup.refresh(cursor)
+            change_days.refresh(cursor)
         try:
-            with store.transaction() as cursor:
-                _load_rows(cursor, source, manifest["tables"])
-                rollup.refresh(cursor)
-                change_days.refresh(cursor)
+
+            store.write(write_in)
         except duckdb.Error as error:
             raise BackupError(f"The backup in {source} cannot be restored: {str(error).splitlines()[0]}") from None
     return manifest

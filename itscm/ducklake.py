@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -25,6 +27,14 @@ DATA_PATH_ENV_VAR = "ITSCM_DATA_PATH"
 CATALOG = "store"
 # Where the metadata tables live: DuckLake attaches the PostgreSQL database under this name.
 METADATA_CATALOG = f"__ducklake_metadata_{CATALOG}"
+# The PostgreSQL advisory lock every writer of the store holds from before its transaction begins
+# until after its COMMIT (docs/DESIGN.md §19): one for the whole store, since nearly every write
+# also writes the change history or an import's batch. Advisory locks are per database, and a
+# catalog is a database of its own, so one constant key serves every store. ("itscm" in ASCII.)
+WRITERS_LOCK_KEY = 0x697473636D
+# How long a writer waits for the one before it: far longer than any import's commit takes, short
+# enough that a writer stuck behind a hung process says so instead of waiting for ever.
+WRITERS_LOCK_WAIT_S = 600
 
 
 class DuckLakeError(Exception):
@@ -104,6 +114,33 @@ def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDB
 def use_store(cursor: duckdb.DuckDBPyConnection) -> None:
     """Each DuckDB cursor is a connection of its own whose default catalog is the in-memory one."""
     cursor.execute(f"USE {CATALOG}")
+
+
+@contextmanager
+def writers_lock(root: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Hold the store's writers lock while the block runs: another process's writer waits until
+    it ends. The lock is transaction-level (`pg_advisory_xact_lock`) in a PostgreSQL transaction of
+    its own, opened by a DuckDB transaction on a cursor of its own; it is released when that
+    transaction ends, or when the connection drops with a killed process. (A session-level lock
+    could be released on another of the extension's pooled connections; a transaction holds one.)"""
+    wait_s = WRITERS_LOCK_WAIT_S
+    cursor = root.cursor()
+    try:
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            cursor.execute(f"CALL postgres_execute('{METADATA_CATALOG}', "
+                           f"'SET LOCAL lock_timeout = ''{int(wait_s * 1000)}ms''; "
+                           f"SELECT pg_advisory_xact_lock({WRITERS_LOCK_KEY})')")
+        except duckdb.Error as error:
+            if "lock timeout" in str(error):
+                raise DuckLakeError(f"Another process has been writing to the store for over {wait_s:g} s; "
+                                    "nothing was written. Try again, or see which process holds it.") from None
+            raise
+        yield
+    finally:
+        with suppress(duckdb.Error):
+            cursor.execute("ROLLBACK")   # it only held the lock
+        cursor.close()
 
 
 def snapshot_id(cursor: duckdb.DuckDBPyConnection) -> int:

@@ -41,13 +41,16 @@ def maintain(store: Store, retention_days: int = DEFAULT_RETENTION_DAYS) -> dict
     if not store.on_ducklake:
         cursor.execute("CHECKPOINT")
         return {"backend": "file", "checkpoint": True}
-    done: dict = {"backend": "ducklake", "retention_days": retention_days, "data_files_before": _data_files(cursor)}
-    for step, sql in _LAKE_STEPS:
-        params = {"days": retention_days} if "$days" in sql else {}
-        rows = cursor.execute(sql, params).fetchall()
-        if not sql.startswith("CALL"):   # the merge and the rewrite say nothing countable
-            done[step] = int(rows[0][0])
-    done["data_files_after"] = _data_files(cursor)
+    # Merging and rewriting replace files writers may be deleting rows from: writers wait.
+    with store.writers_excluded():
+        done: dict = {"backend": "ducklake", "retention_days": retention_days,
+                      "data_files_before": _data_files(cursor)}
+        for step, sql in _LAKE_STEPS:
+            params = {"days": retention_days} if "$days" in sql else {}
+            rows = cursor.execute(sql, params).fetchall()
+            if not sql.startswith("CALL"):   # the merge and the rewrite say nothing countable
+                done[step] = int(rows[0][0])
+        done["data_files_after"] = _data_files(cursor)
     return done
 
 

@@ -97,7 +97,8 @@ def create_service(actor: Actor, store: Store, facts: dict, *, service_id: str |
     if wanted.get("name") is None:
         raise ChangeRefused("Name cannot be empty.")
     given_id = text("Service id", service_id, longest=60)
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _unit_exists(cursor, wanted)
         if wanted["lifecycle"] == "live":
             _name_is_free(cursor, wanted["name"])
@@ -115,7 +116,9 @@ def create_service(actor: Actor, store: Store, facts: dict, *, service_id: str |
         # a new service needs its key, and its RTO recorded for the rollup (itscm/rollup.py)
         rollup.after_services_changed(cursor)
         _log(cursor, actor.name, "create service", new_id, {}, row, _now(now))
-    return new_id
+        return new_id
+
+    return store.write(write_in)
 
 
 # -- dependencies ---------------------------------------------------------------------------------
@@ -170,7 +173,8 @@ def add_dependency(actor: Actor, store: Store, service_id: str, depends_on_id: s
     has_alternative = _optional_yes_no("Has an alternative", has_alternative)
     if service_id == depends_on_id:
         raise ChangeRefused("A service cannot depend on itself.")
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _service(cursor, service_id)
         _service(cursor, depends_on_id)
         if cursor.execute("SELECT count(*) FROM dependencies WHERE service_id = $s AND depends_on_id = $d",
@@ -181,13 +185,16 @@ def add_dependency(actor: Actor, store: Store, service_id: str, depends_on_id: s
                        {"s": service_id, "d": depends_on_id, "alt": has_alternative})
         after = {"depends_on": depends_on_id, "has_alternative": has_alternative}
         _log(cursor, actor.name, "add dependency", service_id, {}, after, _now(now))
+        return back
+
+    back = store.write(write_in)
     return DependencyAdded(service_id, depends_on_id, [service_id, *back] if back else [])
 
 
 @writes("continuity manager", "change the dependencies")
 def remove_dependency(actor: Actor, store: Store, service_id: str, depends_on_id: str, *,
                       now: dt.datetime | None = None) -> None:
-    with store.transaction() as cursor:
+    def write_in(cursor):
         row = _one_row(cursor, "SELECT has_alternative FROM dependencies WHERE service_id = $s AND depends_on_id = $d",
                        {"s": service_id, "d": depends_on_id},
                        f"{service_id} does not depend on {depends_on_id}.")
@@ -195,6 +202,8 @@ def remove_dependency(actor: Actor, store: Store, service_id: str, depends_on_id
                        {"s": service_id, "d": depends_on_id})
         _log(cursor, actor.name, "remove dependency", service_id,
              {"depends_on": depends_on_id, "has_alternative": row[0]}, {}, _now(now))
+
+    store.write(write_in)
 
 
 # -- suppliers ------------------------------------------------------------------------------------
@@ -211,7 +220,8 @@ def add_supplier(actor: Actor, store: Store, name: str, *, contracted_recovery_m
         "substitutability": text("Substitutability", substitutability, longest=60),
         "contract_end": day("Contract end", contract_end),
     }
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         clash = cursor.execute("SELECT supplier_id FROM suppliers WHERE lower(trim(name)) = lower($name) LIMIT 1",
                                {"name": row["name"]}).fetchall()
         if clash:
@@ -222,7 +232,9 @@ def add_supplier(actor: Actor, store: Store, name: str, *, contracted_recovery_m
                        {"id": supplier_id, "name": row["name"], "minutes": row["contracted_recovery_minutes"],
                         "subst": row["substitutability"], "end": row["contract_end"]})
         _log(cursor, actor.name, "add supplier", supplier_id, {}, row, _now(now))
-    return supplier_id
+        return supplier_id
+
+    return store.write(write_in)
 
 
 def suppliers(store: Store) -> dict[str, str]:
@@ -239,7 +251,8 @@ def _linked(cursor, service_id: str, supplier_id: str) -> bool:
 def link_supplier(actor: Actor, store: Store, service_id: str, supplier_id: str, *,
                   now: dt.datetime | None = None) -> None:
     """Record that `service_id` relies on `supplier_id`."""
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _service(cursor, service_id)
         _one_row(cursor, "SELECT name FROM suppliers WHERE supplier_id = $id", {"id": supplier_id},
                  f"There is no supplier {supplier_id!r}.")
@@ -249,16 +262,20 @@ def link_supplier(actor: Actor, store: Store, service_id: str, supplier_id: str,
                        {"s": service_id, "p": supplier_id})
         _log(cursor, actor.name, "link supplier", service_id, {}, {"supplier": supplier_id}, _now(now))
 
+    store.write(write_in)
+
 
 @writes("continuity manager", "change the suppliers")
 def unlink_supplier(actor: Actor, store: Store, service_id: str, supplier_id: str, *,
                     now: dt.datetime | None = None) -> None:
-    with store.transaction() as cursor:
+    def write_in(cursor):
         if not _linked(cursor, service_id, supplier_id):
             raise ChangeRefused(f"{service_id} does not rely on {supplier_id}.")
         cursor.execute("DELETE FROM service_suppliers WHERE service_id = $s AND supplier_id = $p",
                        {"s": service_id, "p": supplier_id})
         _log(cursor, actor.name, "unlink supplier", service_id, {"supplier": supplier_id}, {}, _now(now))
+
+    store.write(write_in)
 
 
 # -- plans and reviews ----------------------------------------------------------------------------
@@ -277,13 +294,16 @@ def create_plan(actor: Actor, store: Store, service_id: str, title: str, *, owne
     row = {"service_id": service_id, "title": text("Title", title, required=True),
            "owner": text("Owner", owner), "status": "draft",
            "document_link": text("Document link", document_link, longest=1000)}
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _service(cursor, service_id)
         plan_id = _made_id(cursor, "plans", "plan", f"{service_id} {row['title']}")
         cursor.execute("INSERT INTO plans (plan_id, service_id, title, owner, status, document_link) "
                        "VALUES ($id, $service_id, $title, $owner, $status, $document_link)", {"id": plan_id, **row})
         _log(cursor, actor.name, "create plan", plan_id, {}, row, _now(now))
-    return plan_id
+        return plan_id
+
+    return store.write(write_in)
 
 
 @writes("continuity manager", "change the plans")
@@ -292,7 +312,8 @@ def approve_plan(actor: Actor, store: Store, plan_id: str, *, approved_on: dt.da
     """Approve a draft plan (or approve one again, on a later day): status approved, approved on
     `approved_on` (today unless given, never in the future)."""
     on = day("Approved on", approved_on, not_after=_today(now)) or _today(now)
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _, status, was_on = _plan(cursor, plan_id)
         if status == "retired":
             raise ChangeRefused(f"Plan {plan_id} is retired; create a new plan instead.")
@@ -303,16 +324,21 @@ def approve_plan(actor: Actor, store: Store, plan_id: str, *, approved_on: dt.da
         _log(cursor, actor.name, "approve plan", plan_id, {"status": status, "approved_on": was_on},
              {"status": "approved", "approved_on": on}, _now(now))
 
+    store.write(write_in)
+
 
 @writes("continuity manager", "change the plans")
 def retire_plan(actor: Actor, store: Store, plan_id: str, *, now: dt.datetime | None = None) -> None:
     """Retire a plan: it no longer counts for coverage or staleness; its history stays."""
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _, status, _ = _plan(cursor, plan_id)
         if status == "retired":
             raise ChangeRefused(f"Plan {plan_id} is already retired.")
         cursor.execute("UPDATE plans SET status = 'retired' WHERE plan_id = $id", {"id": plan_id})
         _log(cursor, actor.name, "retire plan", plan_id, {"status": status}, {"status": "retired"}, _now(now))
+
+    store.write(write_in)
 
 
 @writes("continuity manager", "record a plan review")
@@ -325,7 +351,8 @@ def record_review(actor: Actor, store: Store, plan_id: str, reviewed_on: dt.date
            "reviewed_on": day("Reviewed on", reviewed_on, required=True, not_after=_today(now)),
            "reviewed_by": text("Reviewed by", reviewed_by) or actor.name,
            "outcome": text("Outcome", outcome), "notes": text("Notes", notes, longest=2000)}
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _, status, _ = _plan(cursor, plan_id)
         if status == "retired":
             raise ChangeRefused(f"Plan {plan_id} is retired; its reviews are history.")
@@ -337,6 +364,8 @@ def record_review(actor: Actor, store: Store, plan_id: str, reviewed_on: dt.date
         cursor.execute("INSERT INTO plan_reviews (plan_id, reviewed_on, reviewed_by, outcome, notes) "
                        "VALUES ($plan_id, $reviewed_on, $reviewed_by, $outcome, $notes)", row)
         _log(cursor, actor.name, "record plan review", plan_id, {}, row, _now(now))
+
+    store.write(write_in)
 
 
 # -- drills and findings --------------------------------------------------------------------------
@@ -376,7 +405,8 @@ def record_drill(actor: Actor, store: Store, service_id: str, held_on: dt.date |
               "due_on": day(f"Due date of finding {number}", finding.due_on)}
              for number, finding in enumerate(findings, start=1)]
     at = _now(now)
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         _service(cursor, service_id)
         if drill["plan_id"] is not None:
             plan_service, _, _ = _plan(cursor, drill["plan_id"])
@@ -398,7 +428,9 @@ def record_drill(actor: Actor, store: Store, service_id: str, held_on: dt.date |
         cursor.execute(_COUNT_OPEN_FINDINGS_SQL, {"drill_id": drill_id})
         _log(cursor, actor.name, "record drill", drill_id, {},
              {**drill, "findings": [{"finding_id": i, **f} for i, f in zip(made, found, strict=True)]}, at)
-    return drill_id
+        return drill_id
+
+    return store.write(write_in)
 
 
 @writes("recovery team", "change a finding")
@@ -407,7 +439,8 @@ def set_finding_state(actor: Actor, store: Store, finding_id: str, state: str, *
     """Open, close or accept the risk of a drill's finding."""
     state = one_of("State", state, FINDING_STATES)
     at = _now(now)
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         drill_id, was = _one_row(cursor, "SELECT drill_id, state FROM drill_findings WHERE finding_id = $id",
                                  {"id": finding_id}, f"There is no finding {finding_id!r}.")
         if was == state:
@@ -416,6 +449,8 @@ def set_finding_state(actor: Actor, store: Store, finding_id: str, state: str, *
                        "WHERE finding_id = $id", {"state": state, "by": actor.name, "at": at, "id": finding_id})
         cursor.execute(_COUNT_OPEN_FINDINGS_SQL, {"drill_id": drill_id})
         _log(cursor, actor.name, "change finding", finding_id, {"state": was}, {"state": state}, at)
+
+    store.write(write_in)
 
 
 def service_plans(store: Store, service_id: str) -> dict[str, str]:

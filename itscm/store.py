@@ -7,7 +7,8 @@ processes open at once. The schema and the SQL are the same on both.
 
 Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
 connections to the same database, safe to use from their own thread), closed once its thread has
-ended; writes are serialised by a lock and run in one transaction each. Another process holding
+ended; writes are serialised by a lock and run in one transaction each. On DuckLake, writers of
+every process take turns too (a lock in the catalog's PostgreSQL database, docs/DESIGN.md §19). Another process holding
 the file gets a `StoreLockedError` with a message saying who holds it, never a DuckDB traceback
 (a DuckLake store has no such lock).
 """
@@ -122,11 +123,18 @@ class Store:
             raise StoreError(f"No store in {ducklake.describe(self.path)}; create it with "
                              "`python -m itscm init --store ...`.")
         self._write_lock = threading.RLock()
+        self._writers_excluded_here = False   # the writers lock is held (by the thread holding _write_lock)
         self._local = threading.local()
         self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}   # by the thread using it
         self._cursors_lock = threading.Lock()
         try:
-            self._migrate()
+            if self.on_ducklake and not self.read_only and not self._up_to_date():
+                # Two processes opening a new lake migrate it once: the second, let in after the
+                # first, finds nothing to do. An up-to-date lake opens without waiting for a writer.
+                with self.writers_excluded():
+                    self._migrate()
+            else:
+                self._migrate()
         except Exception:
             self._root.close()
             raise
@@ -239,13 +247,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One all-or-nothing write. Writers queue on a lock; readers keep reading the last
-        committed state (DuckDB's MVCC) until COMMIT. A writer that changes what the derived
-        columns or the rollup summarise keeps them current itself, inside the transaction
+        """One all-or-nothing write, the one place a write transaction opens; writers call `write`,
+        which runs it again when the COMMIT conflicts. Writers queue (`writers_excluded`); readers
+        keep reading the last committed state (MVCC) until COMMIT. A writer that changes what the
+        derived columns or the rollup summarise keeps them current itself, inside the transaction
         (itscm/rollup.py); nothing else runs here, so a write that changes none of it pays nothing."""
         if self.read_only:
             raise StoreError(f"The store {self.path} is open read-only.")
-        with self._write_lock:
+        with self.writers_excluded():
             cursor = self.cursor()
             cursor.execute("BEGIN TRANSACTION")
             try:
@@ -263,6 +272,26 @@ class Store:
                 with suppress(duckdb.TransactionException):
                     cursor.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def writers_excluded(self) -> Iterator[None]:
+        """No other writer runs while the block does: of this process (a lock), nor on DuckLake of
+        any other (the catalog's writers lock, taken before the block's transaction begins, so that
+        it reads what the writer before it committed, and released after its COMMIT). Every write
+        transaction runs inside it; maintenance too. The file needs no more: one process holds it."""
+        with self._write_lock:
+            if not self.on_ducklake or self._writers_excluded_here:
+                yield
+                return
+            try:
+                with ducklake.writers_lock(self._root):
+                    self._writers_excluded_here = True
+                    try:
+                        yield
+                    finally:
+                        self._writers_excluded_here = False
+            except ducklake.DuckLakeError as error:
+                raise StoreError(str(error)) from None
 
     def write(self, body: Callable[[duckdb.DuckDBPyConnection], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
         """`body(cursor)` in one write transaction (`transaction`), run again from its start when
@@ -319,6 +348,12 @@ class Store:
         if missing:
             self._apply_missing(current, target, missing)
         self._fill_derived_data(applied | {m[0] for m in missing}, {m[0] for m in missing})
+
+    def _up_to_date(self) -> bool:
+        """Every migration applied and the derived data built: opening has nothing to write."""
+        applied = self._applied_versions()
+        return (all(version in applied for version, _, _ in MIGRATIONS if version <= LATEST_VERSION)
+                and rollup.is_built(self._root) and change_days.is_built(self._root))
 
     def _apply_missing(self, current: int, target: int, missing: list[tuple[int, str, str]]) -> None:
         if self.read_only:

@@ -64,6 +64,12 @@ def new_target(file_path: str | os.PathLike = IN_MEMORY, *, migrated: bool = Tru
     return _postgres.new_lake(copy_of=_migrated_lake)[0]
 
 
+def copy_of(target: str) -> str:
+    """A new lake holding what the lake `target` holds (closed by every process by now)."""
+    assert _postgres is not None, "the private PostgreSQL is started by the session fixture"
+    return _postgres.new_lake(copy_of=_postgres.lake_name(target))[0]
+
+
 def _empty_lake() -> str:
     """A lake with no tables yet, its data folder recorded in its catalog, so that opening it
     later needs no ITSCM_DATA_PATH."""

@@ -60,15 +60,20 @@ def start_child(script: Path, path: Path, action: str, argument: str, point: str
     )
 
 
-def killed_at_each_point(script: Path, before: Path, folder: Path, action: str, argument: str,
-                         points: list[tuple[str, str]], now) -> list[tuple[str, str, Path, subprocess.Popen]]:
+def killed_at_each_point(script: Path, before: Path | str, folder: Path, action: str, argument: str,
+                         points: list[tuple[str, str]], now, *,
+                         copy=None) -> list[tuple[str, str, Path, subprocess.Popen]]:
     """A copy of the store `before` per pause point, a child started on each and paused at its point,
     then every child killed (SIGKILL): [(point, the state expected, the copy, the child)]. The children
-    start at once, so their imports overlap, which keeps the tests quick."""
+    start at once, so their imports overlap, which keeps the tests quick. `copy(before, n)`: the
+    n-th copy's path or target, for a store that is not a file (a lake); a file copy in `folder` else."""
     children = []
     for n, (point, state) in enumerate(points):
-        path = folder / f"{action}-{n}.duckdb"
-        shutil.copy(before, path)
+        if copy is None:
+            path = folder / f"{action}-{n}.duckdb"
+            shutil.copy(before, path)
+        else:
+            path = copy(before, n)
         children.append((point, state, path, start_child(script, path, action, argument, point, now)))
     try:
         for point, _, _, child in children:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from itscm import migrations, rollup
+from itscm import ducklake, migrations, rollup
 from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, open_store, resolve_store_path
 from tests import backends
 
@@ -397,12 +397,13 @@ def test_a_write_that_conflicts_is_run_again_and_one_that_keeps_conflicting_writ
 
 
 @pytest.mark.ducklake_only
-def test_a_real_conflict_between_two_handles_on_one_lake_is_retried():
-    """Two handles are two DuckDB instances, as two processes are: the second commits an update
-    of the same row while the first is inside its transaction; the first is run again."""
+def test_a_real_conflict_with_a_writer_outside_the_lock_is_retried():
+    """A connection of its own is another DuckDB instance, as another process is, and one that
+    takes no writers lock (a hand-run SQL session): it commits an update of the same row while
+    the store's writer is inside its transaction; the store's writer is run again."""
     target = backends.new_target()
-    with Store(target) as first, Store(target) as second:
-        with first.transaction() as cursor:
+    with Store(target) as store:
+        with store.transaction() as cursor:
             cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, 'Ada')")
         runs = []
 
@@ -410,9 +411,82 @@ def test_a_real_conflict_between_two_handles_on_one_lake_is_retried():
             runs.append(cursor.execute("SELECT head FROM business_units").fetchall()[0][0])
             cursor.execute("UPDATE business_units SET head = head || ' and Bo' WHERE unit_id = 'bu1'")
             if len(runs) == 1:
-                with second.transaction() as other:
-                    other.execute("UPDATE business_units SET head = 'Cy' WHERE unit_id = 'bu1'")
+                other = ducklake.connect(target, read_only=False, memory_limit="1GB")
+                other.execute("UPDATE business_units SET head = 'Cy' WHERE unit_id = 'bu1'")
+                other.close()
 
-        first.write(set_head)
+        store.write(set_head)
         assert runs == ["Ada", "Cy"]   # the second run read the other's commit
-        assert second.scalar("SELECT head FROM business_units") == "Cy and Bo"
+        assert store.scalar("SELECT head FROM business_units") == "Cy and Bo"
+
+
+@pytest.mark.ducklake_only
+def test_writers_of_two_handles_on_one_lake_take_turns_and_the_second_reads_the_firsts_commit():
+    """Two handles are two DuckDB instances, as two processes are. While the first is inside its
+    write, the second's write waits (the catalog's writers lock); once the first commits, the
+    second runs, reading what the first wrote: no conflict, nothing run twice."""
+    target = backends.new_target()
+    with Store(target) as first, Store(target) as second:
+        seen_by_second, second_runs = [], []
+
+        def second_adds_a_unit(cursor):
+            second_runs.append(1)
+            seen_by_second.append(cursor.execute("SELECT count(*) FROM business_units").fetchall()[0][0])
+            cursor.execute("INSERT INTO business_units VALUES ('bu2', 'Lending', NULL, NULL)")
+
+        waiting = threading.Thread(target=second.write, args=(second_adds_a_unit,))
+
+        def first_adds_a_unit(cursor):
+            cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+            waiting.start()
+            time.sleep(1.0)
+            assert second_runs == [], "the second writer ran while the first held the lock"
+
+        first.write(first_adds_a_unit)
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
+        assert second_runs == [1] and seen_by_second == [1]
+        assert first.rows("SELECT unit_id FROM business_units ORDER BY unit_id") == [("bu1",), ("bu2",)]
+
+
+@pytest.mark.ducklake_only
+def test_a_writer_that_waits_too_long_for_another_gives_up_with_a_clear_error(monkeypatch):
+    monkeypatch.setattr(ducklake, "WRITERS_LOCK_WAIT_S", 0.5)
+    target = backends.new_target()
+    with Store(target) as first, Store(target) as second:
+        with first.writers_excluded():
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="Another process has been writing to the store"), \
+                    second.transaction() as cursor:
+                cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+            assert time.monotonic() - started < 30
+        assert second.rows("SELECT unit_id FROM business_units") == []
+        with second.transaction() as cursor:   # once the first lets go
+            cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)")
+        assert first.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+
+@pytest.mark.ducklake_only
+def test_two_handles_opening_a_new_lake_at_once_migrate_it_once():
+    """Two DuckDB instances, as two processes starting together are, open an empty catalog: one
+    migrates it while the other waits for the writers lock, then finds nothing to do."""
+    target = backends.new_target(migrated=False)
+    opened, failures = [], []
+
+    def open_it():
+        try:
+            opened.append(Store(target))
+        except Exception as error:   # reported below, with the other thread's result
+            failures.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert failures == [] and len(opened) == 2
+    assert sorted(store.made_now for store in opened) == [False, True]
+    versions = opened[0].rows("SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(version,) for version, _, _ in sorted(migrations.MIGRATIONS)]
+    for store in opened:
+        store.close()

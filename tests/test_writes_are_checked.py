@@ -216,8 +216,14 @@ def _called(module: types.ModuleType, function: ast.FunctionDef) -> set:
 
 
 def _opens_a_write(node: ast.FunctionDef) -> bool:
-    return any(isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "transaction"
-               for call in ast.walk(node))
+    """`store.transaction()`, or `store.write(body)` (a store's write, not a file's `out.write`)."""
+    def opens(call) -> bool:
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            return False
+        on_store = isinstance(call.func.value, ast.Name) and call.func.value.id == "store"
+        return call.func.attr == "transaction" or (call.func.attr == "write" and on_store)
+
+    return any(opens(call) for call in ast.walk(node))
 
 
 def _qualified(function) -> str:
@@ -275,11 +281,16 @@ def test_an_undeclared_write_is_found(tmp_path, monkeypatch):
 
         def harmless(store):
             return store.rows("SELECT 1")
+
+
+        def clear_grants(store):
+            store.write(lambda cursor: cursor.execute("DELETE FROM role_grants"))
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     sneaky = importlib.import_module("sneaky_module")
     try:
-        assert undeclared_writes([sneaky], {"sneaky_module.wipe_grants_checked"}) == ["sneaky_module.wipe_grants"]
+        assert undeclared_writes([sneaky], {"sneaky_module.wipe_grants_checked"}) == ["sneaky_module.clear_grants",
+                                                                                   "sneaky_module.wipe_grants"]
     finally:
         access.WRITES.pop("sneaky_module.wipe_grants_checked", None)
 

@@ -200,10 +200,14 @@ def commit_changes(actor: Actor, store: Store, preview: ChangePreview, *,
         # again if any write committed in between.
         planned_at = store.data_version()
         _make_plan(cursor, match_cis=preview.matched_at() != planned_at)
-        with store.transaction() as cur:
+
+        def write_in(cur):
             if store.data_version() != planned_at:
                 _make_plan(cur, match_cis=True)
             upload_id, counts, unmatched, earlier = _write(cur, preview, actor.name, now)
+            return counts, earlier, unmatched, upload_id
+
+        counts, earlier, unmatched, upload_id = store.write(write_in)
     except _NothingChanged as same:
         result = _result(preview, None, {"unchanged": preview.changes}, preview.unmatched_cis(), dry_run=False)
         result.already_imported = same.upload_id
@@ -277,7 +281,8 @@ def undo_change_upload(actor: Actor, store: Store, upload_id: str, *,
                        now: datetime | None = None) -> ChangeUndoResult:
     """Put the changes back as they were before `upload_id`, in one transaction."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    with store.transaction() as cur:
+
+    def write_in(cur):
         row = cur.execute("SELECT state, file_name FROM change_uploads WHERE upload_id = $id",
                           {"id": upload_id}).fetchone()
         if row is None:
@@ -307,6 +312,9 @@ def undo_change_upload(actor: Actor, store: Store, upload_id: str, *,
         cur.execute("UPDATE change_uploads SET state = 'undone', undone_at = $at, undone_by = $by "
                     "WHERE upload_id = $id", {"id": upload_id, "at": now, "by": actor.name})
         change_days.after_changes_changed(cur)
+        return restored, touched
+
+    restored, touched = store.write(write_in)
     deleted = touched - restored
     return ChangeUndoResult(upload_id, deleted, restored,
                             f"Change upload {upload_id} undone: {deleted} change(s) removed, "
@@ -355,7 +363,8 @@ def map_change_ci(actor: Actor, store: Store, ci_name: str, service_id: str | No
     if (service_id is None) == (asset_id is None):
         raise IngestError("Map a CI name to one service or one asset.")
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    with store.transaction() as cur:
+
+    def write_in(cur):
         table, column, value = ("services", "service_id", service_id) if service_id else ("assets", "asset_id",
                                                                                          asset_id)
         if not cur.execute(f"SELECT count(*) FROM {table} WHERE {column} = $id", {"id": value}).fetchone()[0]:
@@ -373,4 +382,7 @@ def map_change_ci(actor: Actor, store: Store, ci_name: str, service_id: str | No
         cur.execute("UPDATE change_prior_versions SET service_id = $service, asset_id = $asset "
                     "WHERE lower(trim(ci_name)) = $key", params)
         change_days.after_changes_changed(cur, named, {"key": key})
+        return updated
+
+    updated = store.write(write_in)
     return int(updated)

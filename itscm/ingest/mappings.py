@@ -46,7 +46,8 @@ def _check(name: str, mapping: dict[str, str]) -> tuple[str, dict[str, str]]:
 def save_mapping(actor: Actor, store: Store, name: str, mapping: dict[str, str]) -> None:
     """Save (or replace) the mapping `name`, as saved by `actor`."""
     clean_name, clean = _check(name, mapping)
-    with store.transaction() as cur:
+
+    def write_in(cur):
         cur.execute("DELETE FROM column_mappings WHERE lower(name) = lower($name)", {"name": clean_name})
         cur.execute(
             "INSERT INTO column_mappings (name, mapping, created_by, created_at) "
@@ -59,13 +60,18 @@ def save_mapping(actor: Actor, store: Store, name: str, mapping: dict[str, str])
             },
         )
 
+    store.write(write_in)
+
 
 @writes("analyst", "delete a column mapping")
 def delete_mapping(actor: Actor, store: Store, name: str) -> bool:
-    with store.transaction() as cur:
+    def write_in(cur):
         deleted = cur.execute(
             "DELETE FROM column_mappings WHERE lower(name) = lower($name)", {"name": name.strip()}
         ).fetchone()[0]
+        return deleted
+
+    deleted = store.write(write_in)
     return bool(deleted)
 
 

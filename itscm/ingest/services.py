@@ -67,7 +67,8 @@ def map_service_name(actor: Actor, store: Store, name: str, service_id: str, *, 
     now = now or datetime.now(UTC).replace(tzinfo=None)
     if not key:
         raise IngestError("A service name to map is needed.")
-    with store.transaction() as cur:
+
+    def write_in(cur):
         service = cur.execute(
             "SELECT name FROM services WHERE service_id = $id", {"id": service_id}
         ).fetchone()
@@ -123,4 +124,7 @@ def map_service_name(actor: Actor, store: Store, name: str, service_id: str, *, 
             """,
             {"id": service_id, "key": key},
         )
+        return updated
+
+    updated = store.write(write_in)
     return int(updated)

@@ -30,7 +30,8 @@ def save_scenario(actor: Actor, store: Store, name: str, failed: list[str], hour
         raise ValueError("The hours of a scenario are above zero.")
     at = now or datetime.now(UTC).replace(tzinfo=None)
     after = {"failed": list(failed), "hours": hours}
-    with store.transaction() as cursor:
+
+    def write_in(cursor):
         before_rows = cursor.execute("SELECT failed, hours FROM saved_scenarios WHERE name = $name",
                                      {"name": name}).fetchall()
         before = {"failed": json.loads(before_rows[0][0]), "hours": before_rows[0][1]} if before_rows else {}
@@ -42,6 +43,8 @@ def save_scenario(actor: Actor, store: Store, name: str, failed: list[str], hour
                        "VALUES ($at, $by, 'save scenario', $name, $before, $after)",
                        {"at": at, "by": actor.name, "name": name, "before": json.dumps(before),
                         "after": json.dumps(after)})
+
+    store.write(write_in)
     return name
 
 

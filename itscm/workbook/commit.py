@@ -180,26 +180,30 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
     transaction recorded with `actor`; nothing is written when the files change nothing."""
     now = _now(now)
     cursor = store.cursor()
+
+    def write_in(cur):
+        if preview.saved_plan and store.data_version() == preview.planned_at:
+            restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
+            plan = preview.plan
+        else:
+            plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
+        if not plan.writes:
+            raise _NothingToWrite(plan)
+        import_id = _new_import_id(cur, now)
+        for target in TARGETS:
+            _write(cur, target, import_id, actor.name, now)
+        _count_open_findings(cur, import_id)
+        # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
+        rollup.after_services_changed(cur)
+        links = plan.tables.get("service_assets", {})
+        if any(links.get(written) for written in ("inserted", "updated", "retired")):
+            change_days.refresh(cur)   # a change to an asset reaches the services running on it (§16.4)
+        matched = _match_stored_incidents(cur, import_id)
+        _record(cur, import_id, preview, plan, actor.name, now)
+        return import_id, matched, plan
     try:
-        with store.transaction() as cur:
-            if preview.saved_plan and store.data_version() == preview.planned_at:
-                restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
-                plan = preview.plan
-            else:
-                plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
-            if not plan.writes:
-                raise _NothingToWrite(plan)
-            import_id = _new_import_id(cur, now)
-            for target in TARGETS:
-                _write(cur, target, import_id, actor.name, now)
-            _count_open_findings(cur, import_id)
-            # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
-            rollup.after_services_changed(cur)
-            links = plan.tables.get("service_assets", {})
-            if any(links.get(written) for written in ("inserted", "updated", "retired")):
-                change_days.refresh(cur)   # a change to an asset reaches the services running on it (§16.4)
-            matched = _match_stored_incidents(cur, import_id)
-            _record(cur, import_id, preview, plan, actor.name, now)
+
+        import_id, matched, plan = store.write(write_in)
     except _NothingToWrite as nothing:
         return ImportResult(None, preview.read, nothing.plan, "The files change nothing: the store already holds "
                             "every row as they give it.")
@@ -392,8 +396,9 @@ def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
     """Put back every row the import wrote as it was before, in one transaction. Refused when a
     later import is still committed or a row has changed since."""
     now = _now(now)
-    restored: dict[str, int] = {}
-    with store.transaction() as cur:
+
+    def write_in(cur):
+        restored: dict[str, int] = {}   # afresh on every run (Store.write)
         cur.execute(KEY_MACRO)
         found = cur.execute("SELECT state, imported_at, undone_at, undone_by FROM inventory_imports "
                             "WHERE import_id = $id", {"id": import_id}).fetchall()
@@ -428,6 +433,9 @@ def undo_inventory_import(actor: access.Actor, store: Store, import_id: str, *,
         rollup.refresh(cur)
         if restored.get("service_assets"):
             change_days.refresh(cur)   # the asset links put back (docs/DESIGN.md §16.4)
+        return restored
+
+    restored = store.write(write_in)
     total = sum(restored.values())
     return UndoResult(import_id, restored, f"Inventory import {import_id} undone: {total} row(s) put back as they "
                                            "were.")

@@ -28,7 +28,7 @@ class RerunFailed(AssertionError):
 
 @dataclass
 class Rerun:
-    """What one rerun drew: its text (markdown, captions and messages) and its widgets' ids."""
+    """What one rerun drew: its text (markdown, captions, headings and messages) and its widgets' ids."""
 
     texts: list[str] = field(default_factory=list)
     widget_ids: dict[str, str] = field(default_factory=dict)
@@ -89,7 +89,7 @@ def _read_element(delta, drawn: Rerun) -> None:
         raise RerunFailed(f"exception on the page: {element.exception.type}: {element.exception.message}")
     if kind == "alert" and element.alert.format == Alert.ERROR:
         raise RerunFailed(f"error on the page: {element.alert.body}")
-    if kind in ("markdown", "alert"):
+    if kind in ("markdown", "alert", "heading"):
         drawn.texts.append(getattr(element, kind).body)
         return
     widget_id = getattr(getattr(element, kind), "id", "")
