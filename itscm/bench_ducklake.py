@@ -93,13 +93,14 @@ def lake_page_timings(paths: dict[str, str], as_of: dt.date) -> dict:
 
 
 def writer_timings(target: str, say: Callable[[str], None]) -> dict:
-    """Commits per second with two writers on the lake, where itscm/bench_writers.py provides
-    `writer_timings(target, say=...)` (the writers' own bench); nothing where it does not yet."""
+    """Commits per second of two writer processes on the lake beside one alone (the writers' own
+    bench, itscm/bench_writers.py, where this build has it); nothing where it does not."""
     try:
         from itscm import bench_writers
     except ImportError:
         return {}
-    return bench_writers.writer_timings(target, say=say)
+    say("timing commits per second, one writer process alone and two at once")
+    return {"writers": bench_writers.writer_timings(target)}
 
 
 def run_lake_bench(services: int, incidents: int, *, say: Callable[[str], None], catalog: str | None = None,
@@ -165,8 +166,11 @@ def format_lake_table(figures: dict) -> str:
             lines.append(f"    {page:<22}{file['cold']:>9}{lake['cold']:>11}{file['warm']:>11}{lake['warm']:>11}"
                          f"{timing['ratio_warm']:>8}{file['warm_cpu']:>11}{lake['warm_cpu']:>11}"
                          f"{timing['ratio_warm_cpu']!s:>8}")
-    if "writers_commits_per_s" in figures:
-        lines += ["", f"  commits per second, two writers on the lake: {figures['writers_commits_per_s']}"]
+    if "writers" in figures:
+        writers = figures["writers"]
+        lines += ["", f"  commits per second on the lake: one writer process alone (floor) "
+                      f"{writers['floor_one_writer']['commits_per_s']}, {writers['together']['writers']} at once "
+                      f"{writers['together']['commits_per_s']} ({writers['ratio_to_floor']}x the floor)"]
     return "\n".join(lines)
 
 

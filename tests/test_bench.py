@@ -113,3 +113,7 @@ def test_lake_bench_times_the_file_and_the_lake_side_by_side():
     assert len(figures["load_average"]) == 3
     table = format_lake_table(figures)
     assert "posture_summary (one_unit)" in table and "floor: one scan of incidents" in table
+    # the writers' own bench (itscm/bench_writers.py), where the build has it, is printed beside
+    figures["writers"] = {"floor_one_writer": {"commits_per_s": 22.8},
+                          "together": {"writers": 2, "commits_per_s": 20.7}, "ratio_to_floor": 0.91}
+    assert "alone (floor) 22.8, 2 at once 20.7 (0.91x the floor)" in format_lake_table(figures)
