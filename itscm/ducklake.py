@@ -25,13 +25,6 @@ DATA_PATH_ENV_VAR = "ITSCM_DATA_PATH"
 CATALOG = "store"
 # Where the metadata tables live: DuckLake attaches the PostgreSQL database under this name.
 METADATA_CATALOG = f"__ducklake_metadata_{CATALOG}"
-# DuckDB's worker threads of a lake's connection. Every statement on DuckLake runs three to ten
-# small queries of the catalog (the snapshot, each table's file list, its files' statistics), each
-# a query of its own through the postgres extension; with a second thread each of them wakes it
-# and the statement costs 1.5 to 2 times the CPU (docs/PERFORMANCE.md, DuckLake). One thread per
-# connection, and the composite measures run their queries two at a time on cursors of their own
-# (docs/DESIGN.md §11.3), so both cores still work.
-THREADS = 1
 
 
 class DuckLakeError(Exception):
@@ -77,6 +70,15 @@ def _sql_literal(text: str) -> str:
     # ATTACH takes no parameters; the connection string and the path come from the operator's
     # configuration, and are quoted all the same.
     return "'" + text.replace("'", "''") + "'"
+
+
+# DuckDB's worker threads of a lake's connection. Every statement on DuckLake runs three to ten
+# small queries of the catalog (the snapshot, each table's file list, its files' statistics), each
+# a query of its own through the postgres extension; with a second thread each of them wakes it
+# and a statement cost up to twice the CPU (docs/PERFORMANCE.md, DuckLake). One thread per
+# connection, and the composite measures run their queries two at a time on cursors of their own
+# (docs/DESIGN.md §11.3), so both cores still work.
+THREADS = 1
 
 
 def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
