@@ -46,7 +46,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium poppler-utils fonts-liberation >/dev/null; }
 
-# The DuckLake tests run the store on a private PostgreSQL 15 (tests/private_postgres.py), made from
+# The DuckLake tests run the store on a private PostgreSQL 15 (itscm/private_postgres.py), made from
 # Debian's packages, installed where missing (root, as on CI).
 PG_BIN := /usr/lib/postgresql/15/bin
 postgres:

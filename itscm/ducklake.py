@@ -82,12 +82,22 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# DuckDB's worker threads of a lake's connection. Every statement on DuckLake runs three to ten
+# small queries of the catalog (the snapshot, each table's file list, its files' statistics), each
+# a query of its own through the postgres extension; with a second thread each of them wakes it
+# and a statement cost up to twice the CPU (docs/PERFORMANCE.md, DuckLake). One thread per
+# connection, and the composite measures run their queries two at a time on cursors of their own
+# (docs/DESIGN.md §11.3), so both cores still work.
+THREADS = 1
+
+
 def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the lake attached as `store` and made the default catalog."""
     catalog = connection_string(target)
     folder = data_path()
     con = duckdb.connect(config={
         "memory_limit": memory_limit,
+        "threads": THREADS,
         "extension_directory": extension_directory(),
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from itscm.bench import CHROMIUM, format_table, inventory_lines, run_bench
+from itscm.private_postgres import binaries
 from itscm.store import PROJECT_ROOT
 
 
@@ -96,3 +97,23 @@ def test_bench_opens_every_page_of_a_running_app():
     assert {"Overview", "Coverage", "Downtime_cost", "Upload_incidents"} <= set(figures["app_pages_ms"])
     assert all(set(times) == {"first", "again"} for times in figures["app_pages_ms"].values())
     assert "app process peak memory" in format_table(figures)
+
+
+@pytest.mark.skipif(binaries() is None, reason="needs PostgreSQL 15 (`make postgres`) for a private catalog")
+def test_lake_bench_times_the_file_and_the_lake_side_by_side():
+    from itscm.bench_ducklake import format_lake_table, run_lake_bench
+
+    figures = run_lake_bench(40, 2000, say=lambda _: None, runs=1, pages=False)
+    assert figures["lake_data_files"] > 0 and figures["migrate_s"] > 0
+    for timing in (figures["floor_ms"], *(t for scopes in figures["measures_ms"].values() for t in scopes.values())):
+        assert timing["file"]["cpu"] > 0 and timing["lake"]["cpu"] > 0
+        assert timing["ratio_cpu"] == round(timing["lake"]["cpu"] / timing["file"]["cpu"], 2)
+        assert timing["ratio_wall"] == round(timing["lake"]["wall"] / timing["file"]["wall"], 2)
+    assert set(figures["measures_ms"]["posture_summary"]) == {"all", "one_unit"}
+    assert len(figures["load_average"]) == 3
+    table = format_lake_table(figures)
+    assert "posture_summary (one_unit)" in table and "floor: one scan of incidents" in table
+    # the writers' own bench (itscm/bench_writers.py), where the build has it, is printed beside
+    figures["writers"] = {"floor_one_writer": {"commits_per_s": 22.8},
+                          "together": {"writers": 2, "commits_per_s": 20.7}, "ratio_to_floor": 0.91}
+    assert "alone (floor) 22.8, 2 at once 20.7 (0.91x the floor)" in format_lake_table(figures)

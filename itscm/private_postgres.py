@@ -1,0 +1,87 @@
+"""A private PostgreSQL for the DuckLake tests and `bench --backend ducklake`: a cluster of its
+own in a temporary folder, listening only on a Unix socket in that folder, stopped and removed at
+the end.
+
+Made from the machine's Debian packages (postgresql-15: `make postgres` installs them). As root
+(CI), the cluster runs as the `postgres` user, since PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+BIN_FOLDERS = ("/usr/lib/postgresql/15/bin",)
+
+
+def binaries() -> Path | None:
+    """The folder holding initdb and pg_ctl, or None where PostgreSQL 15 is not installed."""
+    for folder in BIN_FOLDERS:
+        if (Path(folder) / "initdb").is_file():
+            return Path(folder)
+    return None
+
+
+class PrivatePostgres:
+    def __init__(self, bin_folder: Path):
+        self.bin = bin_folder
+        # Not under pytest's own temporary folders: as root those are closed to the postgres user.
+        self.folder = Path(tempfile.mkdtemp(prefix="itscm-pg-"))
+        self.cluster = self.folder / "cluster"
+        self.lakes = self.folder / "lakes"
+        self._numbers = itertools.count(1)
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_root else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, text=True, cwd=self.folder)
+
+    def start(self) -> PrivatePostgres:
+        self.folder.chmod(0o755)
+        self.lakes.mkdir()
+        if self._as_root:
+            shutil.chown(self.folder, "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.cluster), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--no-sync")
+        # No TCP at all: the socket in the folder is the only way in. fsync off: a test cluster.
+        options = f"-k {self.folder} -c listen_addresses='' -c fsync=off -c max_connections=200"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.cluster), "-o", options,
+                  "-l", str(self.folder / "server.log"), "-w", "start")
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.cluster), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def connection_string(self, database: str) -> str:
+        return f"dbname={database} host={self.folder} user=postgres"
+
+    def new_lake(self, copy_of: str | None = None) -> tuple[str, Path]:
+        """A new catalog database and a data folder for it: the store's target
+        (`ducklake:postgres:...`) and the folder to set as ITSCM_DATA_PATH when it is created.
+        `copy_of`: a lake made by an earlier call (closed by every process), copied whole, which
+        takes a fraction of a second where making a store (its migrations) takes seconds."""
+        name = f"lake_{next(self._numbers)}"
+        data = self.lakes / name
+        template = [] if copy_of is None else ["-T", copy_of]
+        self._run(str(self.bin / "createdb"), "-h", str(self.folder), "-U", "postgres", *template, name)
+        if copy_of is None:
+            data.mkdir()
+        else:
+            # The catalog names its data files relative to its data path, which it keeps in
+            # ducklake_metadata: the copy's files are found in the copied folder once it names it.
+            shutil.copytree(self.lakes / copy_of, data)
+            self._run(str(self.bin / "psql"), "-h", str(self.folder), "-U", "postgres", "-d", name, "-q",
+                      "-v", "ON_ERROR_STOP=1", "-c",
+                      f"UPDATE ducklake_metadata SET value = '{data}/' WHERE key = 'data_path'")
+        return f"ducklake:postgres:{self.connection_string(name)}", data
+
+    @staticmethod
+    def lake_name(target: str) -> str:
+        return target.split("dbname=")[1].split()[0]
