@@ -55,8 +55,11 @@ _TRIM = f"'{_TRIM_CHARS}'"
 # True when trimming would change v: its first or last character is one of _TRIM_CHARS. ascii()
 # reads the first code point and suffix() compares the last bytes, both without scanning the
 # value (a regex or right() reads it all, and this runs on every field of every row).
+# list_contains, not IN: inside a subquery DuckDB turns `ascii(v) IN (...)` into a join with the
+# constants, one per cleaned column, and a statement with joins no longer keeps its rows in file
+# order (the change import relies on that order, see itscm/changes/read.py).
 _EDGE_SPACE_SQL = (
-    f"(ascii(v) IN ({', '.join(str(ord(char)) for char in _TRIM_CHARS)}) OR "
+    f"(list_contains([{', '.join(str(ord(char)) for char in _TRIM_CHARS)}], ascii(v)) OR "
     + " OR ".join(f"suffix(v, '{char}')" for char in _TRIM_CHARS)
     + ")"
 )
