@@ -11,7 +11,9 @@ from itscm.workbook.errors import WorkbookError
 def cells(data: bytes, src: int = 4):
     con = duckdb.connect()
     con.execute(xlsx.CELLS_TABLE_SQL)
-    header, rows = read._read_csv(con, data, "services.csv", src)
+    header, records = read._parse_csv(data, "services.csv")
+    _columns, rows = read._csv_source(con, records, len(header), src, as_cells=True)
+    assert read._csv_rows(records) == rows          # as the file's columns count them
     return header, rows, con.execute("SELECT src, row_no, col_no, kind, text FROM wb_cells ORDER BY ALL").fetchall()
 
 
@@ -40,5 +42,6 @@ def test_the_thread_setting_is_restored():
     con = duckdb.connect()
     con.execute(xlsx.CELLS_TABLE_SQL)
     con.execute("SET threads = 2")
-    read._read_csv(con, b"service_id\nsvc-1\n", "services.csv", 0)
+    header, records = read._parse_csv(b"service_id\nsvc-1\n", "services.csv")
+    read._csv_source(con, records, len(header), 0, as_cells=True)
     assert con.execute("SELECT current_setting('threads')").fetchall()[0][0] == 2

@@ -14,7 +14,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from itscm.store import Store
-from itscm.workbook import export_bytes, export_inventory, preview_inventory, template_bytes
+from itscm.workbook import export_bytes, export_inventory, preview_inventory, read, template_bytes
 from itscm.workbook import xlsx as xlsx_reader
 from itscm.workbook.sheets import CHOICE, SHEETS, YESNO
 from tests.inventory_workbooks import edited, imported, inventory, with_shared_strings, workbook
@@ -170,6 +170,10 @@ def read_both_ways(data: bytes) -> tuple[list[tuple], list[tuple], list[str]]:
     and which reader read each sheet."""
     read = duckdb.connect()
     book = xlsx_reader.read_workbook(read, data, "x.xlsx", first_src=0, wanted=lambda title: title != "README")
+    for sheet in book.sheets:      # a sheet kept as its columns: its cells as a recognised export needs them
+        if sheet.columns is not None:
+            xlsx_reader.cells_into_table(read, sheet.columns, sheet.src, sheet.epoch_1904,
+                                         rows=(2, sheet.columns.num_rows))
     slow = duckdb.connect()
     slow.execute(xlsx_reader.CELLS_TABLE_SQL)
     for sheet in book.sheets:
@@ -207,6 +211,60 @@ def test_fastexcel_reads_what_openpyxl_reads(store, shape):
     else:
         assert fast == slow
     assert len(fast) > 10
+
+
+# Cells that test the typing's shortcuts: padding of every kind, the quote that neutralised a
+# formula, text shaped like a date or a yes/no, empty and blank cells, refused values.
+ODD_CELLS = [
+    ["id", "name", "owner", "tier", "RTO (hours)", "lifecycle", "aliases", "impact cost per hour"],
+    ["svc-1", "  padded  ", "'=1+2", "Tier 1", "4", None, "a; b", "EUR 1,000"],
+    ["svc-2", "\u00a0nbsp\u3000", "'plain", "9", "soon", "", " ", "-5"],
+    ["svc-3", "\ttab", "true", 2, 1.5, "retired", "2026-03-01 00:00:00", "abc"],
+    ["svc-4", " ", "FALSE", "", None, "LIVE", "'+x", None],
+    [None, None, None, None, None, None, None, None],
+    ["svc-5", dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 10, 30), " 3 ", "\u2003", "gone", "x\u3000", 12],
+]
+
+
+def odd_csv(rows: list[list]) -> bytes:
+    return "\n".join(",".join("" if cell is None else f'"{cell}"' for cell in row) for row in rows).encode()
+
+
+@pytest.mark.parametrize("shape", ["exported", "odd cells", "odd cells as CSV", "exported as CSV"])
+def test_typing_a_sheet_from_its_columns_gives_what_typing_its_cells_gives(store, monkeypatch, tmp_path, shape):
+    if shape == "exported":
+        files = [("inventory.xlsx", export_bytes(store)[0])]
+    elif shape == "exported as CSV":
+        export_inventory(store, tmp_path / "csv")
+        files = [(path.name, path.read_bytes()) for path in sorted((tmp_path / "csv").glob("*.csv"))]
+    elif shape == "odd cells":
+        files = [("odd.xlsx", workbook({"services": ODD_CELLS}))]
+    else:
+        files = [("services.csv", odd_csv(ODD_CELLS))]
+    by_columns = read.read_files(files)
+    read_workbook, csv_source = xlsx_reader.read_workbook, read._csv_source
+
+    def workbook_as_cells(con, data, file_name, **keywords):
+        book = read_workbook(con, data, file_name, **keywords)
+        for sheet in book.sheets:
+            if sheet.columns is not None:
+                xlsx_reader.cells_into_table(con, sheet.columns, sheet.src, sheet.epoch_1904,
+                                             rows=(2, sheet.columns.num_rows))
+                sheet.columns = None
+        return book
+
+    monkeypatch.setattr(xlsx_reader, "read_workbook", workbook_as_cells)
+    monkeypatch.setattr(read, "_csv_source", lambda *args, **keywords: csv_source(*args, **{**keywords,
+                                                                                              "as_cells": True}))
+    by_cells = read.read_files(files)
+    assert [source.rows for source in by_columns.sources] == [source.rows for source in by_cells.sources]
+    assert by_columns.problems == by_cells.problems
+    assert by_columns.typed.keys() == by_cells.typed.keys()
+    for name, table in by_columns.typed.items():
+        assert table.equals(by_cells.typed[name]), name
+    if shape.startswith("odd"):
+        assert len(by_columns.problems) >= 4
+        assert by_columns.typed["services"].num_rows == 5
 
 
 def test_rows_and_columns_keep_the_spreadsheet_numbering():

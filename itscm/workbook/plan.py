@@ -514,10 +514,18 @@ class _Planner:
             self.match_plans_without_id()
         self.assign_ids("plans", "plan_id", "coalesce(r.service_id, r.service)", "plans", "plan_id")
         self.reject_repeats("plans", "inv_key(r.plan_id)", "plan")
-        self.sql("""
-            CREATE OR REPLACE TEMP TABLE inv_plan_ids AS
-            SELECT inv_key(plan_id) AS k, min(plan_id) AS plan_id FROM (
-                SELECT plan_id FROM plans UNION ALL SELECT plan_id FROM inv_plans WHERE ok) GROUP BY ALL
+        self.id_index("inv_plan_ids", "plans", "plan_id", needed_by=("plan_reviews", "drills"))
+
+    def id_index(self, index: str, sheet: str, id_column: str, *, needed_by: tuple[str, ...]) -> None:
+        """`index`: every id a reference may name (stored, and the accepted rows of the sheet) by its
+        key; empty when no sheet of the files refers to it (a file of assets alone need not gather
+        every stored drill's id)."""
+        needed = "" if self.present & set(needed_by) else " LIMIT 0"
+        self.sql(f"""
+            CREATE OR REPLACE TEMP TABLE {index} AS
+            SELECT inv_key({id_column}) AS k, min({id_column}) AS {id_column} FROM (
+                SELECT {id_column} FROM {SHEETS_BY_NAME[sheet].table}
+                UNION ALL SELECT {id_column} FROM inv_{sheet} WHERE ok) GROUP BY ALL{needed}
         """)
 
     def without_id(self, sheet: str) -> bool:
@@ -569,11 +577,7 @@ class _Planner:
         self.assign_ids("drills", "drill_id", "coalesce(r.service_id, r.service) || '-' || r.held_on",
                         "drills", "drill_id")
         self.reject_repeats("drills", "inv_key(r.drill_id)", "drill")
-        self.sql("""
-            CREATE OR REPLACE TEMP TABLE inv_drill_ids AS
-            SELECT inv_key(drill_id) AS k, min(drill_id) AS drill_id FROM (
-                SELECT drill_id FROM drills UNION ALL SELECT drill_id FROM inv_drills WHERE ok) GROUP BY ALL
-        """)
+        self.id_index("inv_drill_ids", "drills", "drill_id", needed_by=("findings",))
 
     def findings(self) -> None:
         drill, drill_joins = self.id_ref("drill", "drill_id", "inv_drill_ids")
@@ -600,13 +604,16 @@ class _Planner:
         key_match = " AND ".join(f"s.{k} IS NOT DISTINCT FROM p.{k}" for k in target.key)
         differs = " OR ".join(f"(p.has_{c} AND p.{c} IS DISTINCT FROM s.{c})" for c in target.data) or "FALSE"
         stored = ", ".join(f"s.{c} AS old_{c}" for c in target.data)
+        # No row to compare (a sheet the files lack): the stored table is not read.
+        rows = self.sql(f"SELECT count(*) FROM ({rows_sql})")[0][0]
         self.sql(f"""
             CREATE OR REPLACE TEMP TABLE inv_plan_{target.table} AS
             SELECT p.*, CASE WHEN NOT p.ok THEN 'rejected' WHEN s.{target.key[0]} IS NULL AND NOT s_exists
                              THEN 'insert' WHEN {differs} THEN 'update' ELSE 'unchanged' END AS action
                    {', ' + stored if stored else ''}
             FROM (SELECT *, FALSE AS s_exists FROM ({rows_sql})) p
-            LEFT JOIN (SELECT DISTINCT ON ({', '.join(target.key)}) * FROM {target.table}) s ON {key_match}
+            LEFT JOIN (SELECT DISTINCT ON ({', '.join(target.key)}) * FROM {target.table}
+                       {'' if rows else 'LIMIT 0'}) s ON {key_match}
         """)
 
     def absent(self, target: Target, sheet: str, matched_sql: str, *, removable_sql: str = "TRUE",

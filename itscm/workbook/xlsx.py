@@ -14,7 +14,9 @@ values are read, nothing in the file is ever run, and the reader notes it.
 Who reads what. Cell values are read by fastexcel (calamine, in Rust, to Arrow): an inventory of
 10,000 services is a million cells, which it reads in well under a second, where openpyxl reads
 about 40,000 cells a second. fastexcel hands each sheet over as text columns (dtypes "string"),
-which a DuckDB UNPIVOT turns into one row per cell; each cell's kind is recovered from that text,
+kept as they are for the reader to type (or turned into one row per cell by a DuckDB UNPIVOT where
+a cell needs more than its text: an error value, a rounded number, a recognised export's row
+rules); each cell's kind is recovered from that text,
 whose shapes fastexcel fixes: a date '2024-03-01 00:00:00', a yes/no 'true', a number '60' or
 '1.5' (printed with at most nine decimals, so a sheet holding a number with four or more is read a
 second time as numbers, exactly), and an error value as a cell error ('Error(NA)' -> '#N/A'). A
@@ -85,6 +87,11 @@ class RawSheet:
     header: list[str | None]
     rows: int                       # data rows below the header (rows with at least one cell)
     reader: str                     # 'fastexcel' or 'openpyxl'
+    # A sheet fastexcel read whole (no error value, no rounded number) is kept as its columns
+    # (column number as text -> fastexcel's text, and row_no): only its header row is in wb_cells
+    # until `cells_into_table` puts the rest there (a recognised export's row rules need them).
+    columns: pa.Table | None = None
+    epoch_1904: bool = False
 
 
 @dataclass
@@ -443,27 +450,43 @@ _DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+
 _CELL_ERRORS = {"Div0": "#DIV/0!", "NA": "#N/A", "Name": "#NAME?", "Null": "#NULL!", "Num": "#NUM!",
                 "Ref": "#REF!", "Value": "#VALUE!", "GettingData": "#GETTING_DATA"}
 _CELL_ERROR_DETAIL = re.compile(r"'Error\((\w+)\)'")
-# A time of day alone: calamine puts it on the epoch's first day (1899-12-31, or 1904-01-01 in a
-# 1904 workbook); openpyxl's time values, which the import was written against, on 1899-12-30.
+# A cell's kind from the text fastexcel gives for it (`raw`), and the text `wb_cells` keeps for it
+# (from `kind` and `raw`): SQL shared by the UNPIVOT below and the reader's typing of a sheet kept as
+# columns (itscm/workbook/read.py), so that both see the same cells. A time of day alone: calamine
+# puts it on the epoch's first day (1899-12-31, or 1904-01-01 in a 1904 workbook); openpyxl's time
+# values, which the import was written against, on 1899-12-30.
+KIND_SQL = f"""
+CASE WHEN raw = 'true' OR raw = 'false' THEN 'b'
+     -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
+     -- comparisons, which cost less than taking its first character.
+     WHEN NOT ((raw >= '0' AND raw < ':') OR (raw >= '-' AND raw < '.')) THEN 's'
+     WHEN regexp_full_match(raw, '{_NUMBER_TEXT}') THEN 'n'
+     WHEN regexp_full_match(raw, '{_DATE_TEXT}') THEN 'd'
+     ELSE 's' END
+"""
+TEXT_SQL = """
+CASE kind WHEN 'b' THEN upper(raw)
+          WHEN 'd' THEN CASE WHEN starts_with(raw, $time_day) THEN '1899-12-30T' || substr(raw, 12, 8)
+                             ELSE left(raw, 10) || 'T' || substr(raw, 12, 8) END
+          ELSE raw END
+"""
+# Text that none of KIND_SQL's other kinds or TEXT_SQL's rewrites can concern (a regular expression
+# over a whole column, in Arrow): not 'true' or 'false', not shaped like a date.
+REWRITTEN_TEXT = f"^(true|false|{_DATE_TEXT})$"
 _UNPIVOT_SQL = f"""
 INSERT INTO wb_cells
-SELECT $src, row_no, col::INTEGER, kind,
-       CASE kind WHEN 'b' THEN upper(raw)
-                 WHEN 'd' THEN CASE WHEN starts_with(raw, $time_day) THEN '1899-12-30T' || substr(raw, 12, 8)
-                                    ELSE left(raw, 10) || 'T' || substr(raw, 12, 8) END
-                 ELSE raw END,
-       TRUE
-FROM (SELECT row_no, col, raw,
-             CASE WHEN raw = 'true' OR raw = 'false' THEN 'b'
-                  -- Text not starting with a digit or '-' (most of it) skips the regular expressions:
-                  -- comparisons, which cost less than taking its first character.
-                  WHEN NOT ((raw >= '0' AND raw < ':') OR (raw >= '-' AND raw < '.')) THEN 's'
-                  WHEN regexp_full_match(raw, '{_NUMBER_TEXT}') THEN 'n'
-                  WHEN regexp_full_match(raw, '{_DATE_TEXT}') THEN 'd'
-                  ELSE 's' END AS kind
+SELECT $src, row_no, col::INTEGER, kind, {TEXT_SQL}, TRUE
+FROM (SELECT row_no, col, raw, {KIND_SQL} AS kind
       FROM (UNPIVOT wb_sheet ON COLUMNS(* EXCLUDE (row_no)) INTO NAME col VALUE raw)
       WHERE raw <> '')
 """
+
+
+def time_day(epoch_1904: bool) -> str:
+    """TEXT_SQL's $time_day: the day calamine puts a time of day alone on."""
+    return "1904-01-01 " if epoch_1904 else "1899-12-31 "
+
+
 _ROUNDED_NUMBER = r"^-?[0-9]+\.[0-9]{4,}$"
 # A number printed with four or more decimals may have been rounded (fastexcel prints nine):
 # its exact value, read as a number, written as openpyxl's reader writes it (repr).
@@ -490,19 +513,19 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
             return None
         row, column = error.position
         error_cells.append((row + 1, columns[column], _CELL_ERRORS[named[1]]))
-    params = {"src": src, "time_day": "1904-01-01 " if epoch_1904 else "1899-12-31 "}
-    if columns:
-        con.register("wb_sheet", table)
-        try:
-            con.execute(_UNPIVOT_SQL, params)
-        finally:
-            con.unregister("wb_sheet")
+    rounded = any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
+                  for column in columns)
+    if not error_cells and not rounded:
+        # Typed from its columns (itscm/workbook/read.py); the header row is all wb_cells needs.
+        cells_into_table(con, table, src, epoch_1904, rows=(1, 1))
+        return _raw_sheet(con, title, src, FASTEXCEL, rows=_rows_with_cells(table), columns=table,
+                          epoch_1904=epoch_1904)
+    cells_into_table(con, table, src, epoch_1904)
     if error_cells:
         con.execute("INSERT INTO wb_cells SELECT $src, unnest($rows), unnest($cols), 'e', unnest($texts), TRUE",
                     {"src": src, "rows": [row for row, _, _ in error_cells],
                      "cols": [column for _, column, _ in error_cells], "texts": [text for _, _, text in error_cells]})
-    if any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
-           for column in columns):
+    if rounded:
         exact, _, _ = _calamine(lambda: _load(reader, title, "float"), file_name, title)
         con.register("wb_sheet", exact)
         try:
@@ -510,6 +533,28 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
         finally:
             con.unregister("wb_sheet")
     return _raw_sheet(con, title, src, FASTEXCEL)
+
+
+def cells_into_table(con, table: pa.Table, src: int, epoch_1904: bool, rows: tuple[int, int] | None = None) -> None:
+    """fastexcel's columns of a sheet (`_load`, its row n at index n - 1) into wb_cells, one row
+    per cell, the rows from `rows`[0] to `rows`[1] (all by default)."""
+    if table.num_columns <= 1:       # row_no alone: no cell
+        return
+    first, last = rows or (1, table.num_rows)
+    con.register("wb_sheet", table.slice(first - 1, max(last - first + 1, 0)))
+    try:
+        con.execute(_UNPIVOT_SQL, {"src": src, "time_day": time_day(epoch_1904)})
+    finally:
+        con.unregister("wb_sheet")
+
+
+def _rows_with_cells(table: pa.Table) -> int:
+    """The rows below the header holding a cell (a text that is not empty), as wb_cells would count them."""
+    filled = pa.chunked_array([pa.array([False] * table.num_rows)])
+    for name in table.column_names:
+        if name != "row_no":
+            filled = pc.or_(filled, pc.fill_null(pc.not_equal(table.column(name), ""), False))
+    return pc.sum(filled.slice(1)).as_py() or 0
 
 
 def _load(reader, title: str, dtypes: str) -> tuple[pa.Table, list[int], list]:
@@ -528,15 +573,17 @@ def _too_many_rows(file_name: str, title: str) -> WorkbookError:
                          "(an inventory has far fewer; split it into several files).")
 
 
-def _raw_sheet(con, title: str, src: int, reader: str) -> RawSheet:
+def _raw_sheet(con, title: str, src: int, reader: str, *, rows: int | None = None, columns: pa.Table | None = None,
+               epoch_1904: bool = False) -> RawSheet:
     header_cells = con.execute("SELECT col_no, text FROM wb_cells WHERE src = $src AND row_no = 1 ORDER BY col_no",
                                {"src": src}).fetchall()
     header: list[str | None] = [None] * (max((col for col, _ in header_cells), default=-1) + 1)
     for col, text in header_cells:
         header[col] = text
-    rows = con.execute("SELECT count(DISTINCT row_no) FROM wb_cells WHERE src = $src AND row_no > 1",
-                       {"src": src}).fetchall()[0][0]
-    return RawSheet(title, src, header, rows, reader)
+    if rows is None:
+        rows = con.execute("SELECT count(DISTINCT row_no) FROM wb_cells WHERE src = $src AND row_no > 1",
+                           {"src": src}).fetchall()[0][0]
+    return RawSheet(title, src, header, rows, reader, columns, epoch_1904)
 
 
 def _openpyxl_sheet(con, data: bytes, file_name: str, title: str, src: int) -> RawSheet:
