@@ -93,6 +93,19 @@ def copy_store(source: str | os.PathLike, file_path: str | os.PathLike) -> str |
     return _made(_postgres.new_lake(copy_of=_postgres.lake_name(str(source)))[0])
 
 
+def moved_here(file_path: str | os.PathLike) -> str | Path:
+    """The store file at `file_path` on the chosen backend: the file itself, or a new lake it is
+    moved to (`migrate-store`). Shared fixtures build their organisations on the file and move
+    them: one transaction on the lake, where building there commits once a row."""
+    if not on_ducklake():
+        return Path(file_path)
+    from itscm.backup import migrate_store
+
+    target = new_target(migrated=False)
+    migrate_store(str(file_path), target)
+    return target
+
+
 def _made(target: str) -> str:
     _lakes_made.append(_postgres.lake_name(target))
     return target

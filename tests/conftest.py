@@ -25,11 +25,7 @@ def small_org_path(backend, small_org_file):
     """The small organisation on the chosen backend, built once per test session, for reading
     only: the file, or on DuckLake a lake it was moved to (copy it, `backends.copy_store`, to
     write). A path or a store string: tests pass it to Store() or the command line as it is."""
-    if not backends.on_ducklake():
-        return small_org_file
-    target = backends.new_target()
-    build_small_org(target, SMALL_ORG_AS_OF)
-    return target
+    return backends.moved_here(small_org_file)
 
 
 @pytest.fixture
