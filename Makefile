@@ -57,7 +57,9 @@ DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrat
 	tests/test_posture.py tests/test_measure_registry.py tests/test_rollup.py tests/test_consistency.py \
 	tests/test_reliability.py tests/test_inventory.py tests/test_change_days.py tests/test_changed_since_review.py \
 	tests/test_records.py tests/test_record_forms.py tests/test_administration.py tests/test_access.py \
-	tests/test_writes_are_checked.py
+	tests/test_writes_are_checked.py tests/test_inventory_import.py tests/test_inventory_assets.py \
+	tests/test_inventory_formats.py tests/test_inventory_hostile.py tests/test_inventory_workbook.py \
+	tests/test_inventory_currency.py tests/test_resilience.py tests/test_cli.py tests/test_continuity_events.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
