@@ -9,8 +9,11 @@ database copy rather than every migration).
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
+
+import duckdb
 
 from itscm import ducklake
 from itscm.ducklake import DATA_PATH_ENV_VAR
@@ -29,9 +32,16 @@ def on_ducklake() -> bool:
     return chosen == DUCKLAKE
 
 
+_lakes_made: list[str] = []
+
+
 def use(backend: str, postgres: PrivatePostgres | None = None) -> None:
     global chosen, _postgres, _migrated_lake
     chosen, _postgres, _migrated_lake = backend, postgres, None
+    _lakes_made.clear()
+    # Checking the extensions' signatures costs 0.7 CPU s a store opened; the tests open hundreds.
+    # Children the tests start (the command line, the crash child) still check them.
+    ducklake.VERIFY_EXTENSION_SIGNATURES = backend != DUCKLAKE
 
 
 @contextmanager
@@ -56,12 +66,12 @@ def new_target(file_path: str | os.PathLike = IN_MEMORY, *, migrated: bool = Tru
     assert _postgres is not None, "the private PostgreSQL is started by the session fixture"
     global _migrated_lake
     if not migrated:
-        return _empty_lake()
-    if _migrated_lake is None:
+        return _made(_empty_lake())
+    if _migrated_lake is None:   # kept for the whole session, whichever test first needs it
         target = _empty_lake()
         Store(target).close()
         _migrated_lake = _postgres.lake_name(target)
-    return _postgres.new_lake(copy_of=_migrated_lake)[0]
+    return _made(_postgres.new_lake(copy_of=_migrated_lake)[0])
 
 
 def copy_of(target: str) -> str:
@@ -77,6 +87,54 @@ def _empty_lake() -> str:
     with data_path(folder):
         ducklake.connect(target, read_only=False, memory_limit="1GB").close()
     return target
+
+
+def copy_store(source: str | os.PathLike, file_path: str | os.PathLike) -> str | Path:
+    """A private copy of the store at `source`, which no process holds open: the file copied to
+    `file_path`, or on DuckLake a new lake copied from the one `source` names."""
+    if not on_ducklake():
+        shutil.copy(source, file_path)
+        return Path(file_path)
+    assert _postgres is not None, "the private PostgreSQL is started by the session fixture"
+    return _made(_postgres.new_lake(copy_of=_postgres.lake_name(str(source)))[0])
+
+
+def moved_here(file_path: str | os.PathLike) -> str | Path:
+    """The store file at `file_path` on the chosen backend: the file itself, or a new lake it is
+    moved to (`migrate-store`). Shared fixtures build their organisations on the file and move
+    them: one transaction on the lake, where building there commits once a row."""
+    if not on_ducklake():
+        return Path(file_path)
+    from itscm.backup import migrate_store
+
+    target = new_target(migrated=False)
+    migrate_store(str(file_path), target)
+    return target
+
+
+def _made(target: str) -> str:
+    _lakes_made.append(_postgres.lake_name(target))
+    return target
+
+
+def lakes_made() -> int:
+    """How many lakes this session has made so far (none on the file)."""
+    return len(_lakes_made)
+
+
+def drop_lakes_made_since(count: int) -> None:
+    """Removes the lakes made after the first `count`: a test's own, once it has ended, so that a
+    session of hundreds of tests keeps only the lakes its shared fixtures made."""
+    while len(_lakes_made) > count:
+        _postgres.drop_lake(_lakes_made.pop())
+
+
+def raw_connection(target: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """A plain DuckDB connection on the store at `target`, behind the store module's back (no
+    migrations, no bookkeeping): for tests that corrupt a store or make an old one."""
+    if ducklake.is_ducklake(str(target)):
+        return ducklake.connect(str(target), read_only=False, memory_limit="1GB")
+    return duckdb.connect(str(target))
 
 
 def new_store(file_path: str | os.PathLike = IN_MEMORY) -> Store:

@@ -1,9 +1,9 @@
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
 
+from itscm import store as store_module
 from tests import backends
 from tests.private_postgres import PrivatePostgres, binaries
 from tests.small_org import build_small_org
@@ -12,11 +12,20 @@ SMALL_ORG_AS_OF = dt.date(2026, 6, 30)
 
 
 @pytest.fixture(scope="session")
-def small_org_path(tmp_path_factory):
-    """A store file holding the small organisation, built once per test session."""
+def small_org_file(tmp_path_factory):
+    """A store file holding the small organisation, built once per test session, whatever the
+    backend (the tests of moving a store between the two)."""
     path = tmp_path_factory.mktemp("stores") / "small_org.duckdb"
     build_small_org(path, SMALL_ORG_AS_OF)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_org_path(backend, small_org_file):
+    """The small organisation on the chosen backend, built once per test session, for reading
+    only: the file, or on DuckLake a lake it was moved to (copy it, `backends.copy_store`, to
+    write). A path or a store string: tests pass it to Store() or the command line as it is."""
+    return backends.moved_here(small_org_file)
 
 
 @pytest.fixture
@@ -24,8 +33,7 @@ def store_path(small_org_path, tmp_path, monkeypatch):
     """A private copy of the small organisation for tests that write to it, set as the app's
     store (ITSCM_STORE), with the project importable by pages run through AppTest and backups
     taken by the app kept in the test's folder."""
-    path = tmp_path / "small_org_copy.duckdb"
-    shutil.copy(small_org_path, path)
+    path = backends.copy_store(small_org_path, tmp_path / "small_org_copy.duckdb")
     monkeypatch.setenv("ITSCM_STORE", str(path))
     monkeypatch.setenv("ITSCM_BACKUP_DIR", str(tmp_path / "backups"))
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
@@ -50,7 +58,7 @@ def backend(request):
     folder = binaries()
     if folder is None:
         pytest.exit("--backend ducklake needs PostgreSQL 15 (Debian's postgresql-15; `make postgres`)", returncode=2)
-    postgres = PrivatePostgres(folder).start()
+    postgres = PrivatePostgres(folder, in_memory=True).start()
     backends.use(backends.DUCKLAKE, postgres)
     try:
         yield chosen
@@ -59,11 +67,46 @@ def backend(request):
         postgres.stop()
 
 
+@pytest.fixture(autouse=True)
+def lakes_removed_after_each_test(backend):
+    """On DuckLake, the stores a test's pages opened (`open_store`) are closed after it, and the
+    lakes the test made are removed: each store holds connections to the private PostgreSQL, which
+    has a bounded number of them, and each lake takes memory. (Autouse fixtures come first among a
+    test's own, after those of a wider scope: the lakes those made are kept.)"""
+    made_before = backends.lakes_made()
+    yield
+    if backend == backends.DUCKLAKE:
+        for store in list(store_module._open_stores.values()):
+            store.close()
+        backends.drop_lakes_made_since(made_before)
+
+
+@pytest.fixture(autouse=True)
+def no_store_opened(request, monkeypatch):
+    """A test marked `no_store` is left out of the DuckLake run, so it must not open a store:
+    one that does fails on the file, and its mark has to go."""
+    if request.node.get_closest_marker("no_store") is None:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test marked no_store opened a store: remove the mark, it needs the DuckLake run")
+    monkeypatch.setattr(store_module.Store, "__init__", refuse)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests of what only the file has (its lock, its format) are skipped on DuckLake, and those
-    only DuckLake has are skipped on the file."""
+    only DuckLake has are skipped on the file. On DuckLake, tests that open no store (marked
+    `no_store`: parsers, formatting) are not collected at all: they would only run twice."""
     chosen = config.getoption("--backend")
+    kept, left_out = [], []
     for item in items:
+        if chosen == backends.DUCKLAKE and item.get_closest_marker("no_store"):
+            left_out.append(item)
+            continue
+        kept.append(item)
         for only in backends.BACKENDS:
             if only != chosen and item.get_closest_marker(f"{only}_only"):
                 item.add_marker(pytest.mark.skip(reason=f"a test of the {only} backend (--backend {only})"))
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept

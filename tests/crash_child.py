@@ -5,12 +5,13 @@ has no test hooks. A child script is its imports (sys, datetime as dt, contextma
 then PAUSING_STORE, then its action between pause_at("before") and pause_at("after")."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from tests import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ PAUSING_STORE = textwrap.dedent("""
 """)
 
 
-def start_child(script: Path, path: Path, action: str, argument: str, point: str, now) -> subprocess.Popen:
+def start_child(script: Path, path: Path | str, action: str, argument: str, point: str, now) -> subprocess.Popen:
     """The child script on the store at `path`, to pause at `point` (see PAUSING_STORE)."""
     return subprocess.Popen(
         [sys.executable, str(script), str(path), action, argument, point, now.isoformat()],
@@ -64,16 +65,14 @@ def killed_at_each_point(script: Path, before: Path | str, folder: Path, action:
                          points: list[tuple[str, str]], now, *,
                          copy=None) -> list[tuple[str, str, Path, subprocess.Popen]]:
     """A copy of the store `before` per pause point, a child started on each and paused at its point,
-    then every child killed (SIGKILL): [(point, the state expected, the copy, the child)]. The children
-    start at once, so their imports overlap, which keeps the tests quick. `copy(before, n)`: the
-    n-th copy's path or target, for a store that is not a file (a lake); a file copy in `folder` else."""
+    then every child killed (SIGKILL): [(point, the state expected, the copy, the child)]; on DuckLake
+    the copies are lakes, and each child opens its lake as any process does. The children start at
+    once, so their imports overlap, which keeps the tests quick. `copy(before, n)`: the n-th copy's
+    path or target, where a test makes its copies itself; else the backend's copy in `folder`."""
+    copy = copy or (lambda store, n: backends.copy_store(store, folder / f"{action}-{n}.duckdb"))
     children = []
     for n, (point, state) in enumerate(points):
-        if copy is None:
-            path = folder / f"{action}-{n}.duckdb"
-            shutil.copy(before, path)
-        else:
-            path = copy(before, n)
+        path = copy(before, n)
         children.append((point, state, path, start_child(script, path, action, argument, point, now)))
     try:
         for point, _, _, child in children:

@@ -14,6 +14,7 @@ from itscm import access, ingest
 from itscm.access import AccessDenied, Actor, grant_role, role_for
 from itscm.ingest import read_upload
 from itscm.store import Store, open_store
+from tests import backends
 from tests.store_contents import table_contents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,9 +109,10 @@ def test_mapping_a_name_records_who_and_when(store_path):
 
 
 def test_grants_survive_a_store_reopened(tmp_path):
-    with Store(tmp_path / "s.duckdb") as store:
+    path = backends.new_target(tmp_path / "s.duckdb")
+    with Store(path) as store:
         grant_role(ADMIN, store, "ana@example.com", "analyst")
-    with Store(tmp_path / "s.duckdb") as store:
+    with Store(path) as store:
         assert role_for(store, "ana@example.com") == "analyst"
 
 

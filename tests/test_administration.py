@@ -265,14 +265,27 @@ def test_an_admin_sets_a_target_on_the_administration_page(store_path):
         assert posture_targets(store)["coverage_pct"] == 85.0
 
 
+def backup_while_held(store_path, folder) -> subprocess.CompletedProcess:
+    with Store(store_path):   # this process stands for the running app
+        return subprocess.run([sys.executable, "-m", "itscm", "backup", "--store", str(store_path),
+                               "--to", str(folder)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.mark.file_only
 def test_the_command_line_backup_of_a_store_the_app_holds_says_where_to_take_it(store_path, tmp_path):
     """DuckDB lets one process hold a store it writes to: the CLI names it and points at the app."""
-    with Store(store_path):   # this process stands for the running app
-        result = subprocess.run([sys.executable, "-m", "itscm", "backup", "--store", str(store_path),
-                                 "--to", str(tmp_path / "b")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = backup_while_held(store_path, tmp_path / "b")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "in use by another process (PID" in result.stderr and "Administration page" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.ducklake_only
+def test_the_command_line_backs_up_a_lake_the_app_holds(store_path, tmp_path):
+    """A lake has no lock: the nightly backup runs while the app serves."""
+    result = backup_while_held(store_path, tmp_path / "b")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["tables"]["services"] == 6
 
 
 def test_an_admin_edits_the_policy_table_on_the_administration_page(store_path):

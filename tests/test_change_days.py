@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -23,6 +21,7 @@ from itscm.measures.coverage import coverage_by_service
 from itscm.measures.staleness import changes_behind_plans, plan_worklist
 from itscm.store import Store
 from itscm.workbook import undo_inventory_import
+from tests import backends
 from tests.inventory_workbooks import MANAGER, imported, workbook
 
 ANA = Actor("ana@example.com", "analyst")
@@ -108,7 +107,7 @@ def test_verify_names_a_wrong_change_day_and_the_command_exits_1(store_path, cap
         ledger = store.scalar("SELECT service_id FROM services WHERE name = 'Core Ledger'")
     assert main(["verify", "--store", str(store_path)]) == 0
     capsys.readouterr()
-    with duckdb.connect(str(store_path)) as raw:   # behind the store's back
+    with backends.raw_connection(store_path) as raw:   # behind the store's back
         raw.execute("UPDATE service_change_days SET days = [DATE '2026-05-11'] "
                     "WHERE service_id = $id AND month = DATE '2026-05-01'", {"id": ledger})
     with Store(store_path, read_only=True) as store:
@@ -119,9 +118,8 @@ def test_verify_names_a_wrong_change_day_and_the_command_exits_1(store_path, cap
 
 
 def test_a_store_from_before_the_change_days_gets_them_filled(demo_path, tmp_path):
-    path = tmp_path / "old.duckdb"
-    shutil.copy(demo_path, path)
-    with duckdb.connect(str(path)) as raw:   # the store as version 12 left it
+    path = backends.copy_store(demo_path, tmp_path / "old.duckdb")
+    with backends.raw_connection(path) as raw:   # the store as version 12 left it
         raw.execute("DROP TABLE service_change_days")
         raw.execute("DELETE FROM schema_version WHERE version = 13")
         raw.execute("DELETE FROM store_meta WHERE key = $key", {"key": change_days.BUILT_KEY})
@@ -138,7 +136,7 @@ def demo_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("change-days") / "demo.duckdb"
     with Store(path) as store:
         build_demo(store, services=150, incidents=500, as_of=NOW.date())
-    return path
+    return backends.moved_here(path)
 
 
 def as_date(value) -> dt.date | None:
@@ -201,8 +199,7 @@ def test_changes_behind_plans_are_the_first_of_all_their_changes(demo_path, per_
 
 
 def test_the_demo_reaches_plans_through_the_servers_services_run_on(demo_path, tmp_path):
-    path = tmp_path / "demo.duckdb"
-    shutil.copy(demo_path, path)
+    path = backends.copy_store(demo_path, tmp_path / "demo.duckdb")
     with Store(path, read_only=True) as store:
         listed = changes_behind_plans(store, Filters(as_of=NOW.date()))
         assert (listed["reached_through"] != "service").any() and (listed["reached_through"] == "service").any()

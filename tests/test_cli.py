@@ -9,6 +9,7 @@ import pytest
 
 from itscm.cli import build_parser, main
 from itscm.store import Store
+from tests import backends
 from tests.builders import OrgBuilder, at
 
 AS_OF = dt.date(2026, 6, 30)
@@ -16,7 +17,7 @@ AS_OF = dt.date(2026, 6, 30)
 
 @pytest.fixture
 def store_path(tmp_path):
-    path = tmp_path / "org.duckdb"
+    path = backends.new_target(tmp_path / "org.duckdb")
     org = OrgBuilder(Store(path))
     payments = org.unit("Payments")
     retail = org.unit("Retail")
@@ -109,7 +110,7 @@ def test_store_from_environment(store_path, monkeypatch, capsys):
 
 
 def test_demo_builds_a_new_store_and_refuses_an_existing_one(tmp_path, capsys):
-    path = str(tmp_path / "demo.duckdb")
+    path = backends.new_target(tmp_path / "demo.duckdb", migrated=False)
     assert main(["demo", "--store", path, "--services", "40", "--incidents", "2000", "--as-of", "2026-06-30",
                  "--quiet"]) == 0
     assert "2,000 incidents" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import pytest
 
 from itscm.filters import Filters
 from itscm.measures.consistency import CHECKS, check_counts, consistency_checks, failing_check_count, run_check
-from itscm.store import Store
+from tests import backends
 from tests.builders import OrgBuilder
 from tests.resilience_org import depends, relies_on, supplier
 
@@ -17,7 +17,7 @@ ALL = Filters()
 @pytest.fixture(scope="module")
 def org():
     """Default policy ceilings: tier 1 240 min, tier 2 1440, tier 3 4320, tier 4 10080."""
-    store = Store()
+    store = backends.new_store()
     build = OrgBuilder(store)
     ops = build.unit("Operations", unit_id="bu-ops")
     lab = build.unit("Lab", unit_id="bu-lab")
@@ -113,7 +113,7 @@ def test_the_filter_keeps_only_its_services_and_the_counts_add_up(org):
 
 
 def test_a_consistent_store_fails_no_check():
-    store = Store()
+    store = backends.new_store()
     build = OrgBuilder(store)
     build.plan(build.service(None, tier=1, rto_minutes=60, mtpd_minutes=120))
     assert failing_check_count(store, ALL) == 0

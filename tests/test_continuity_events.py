@@ -22,7 +22,6 @@ and one drill of A on 2026-05-01 with an RTA of 30 min, which counts in both sco
 
 import datetime as dt
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from itscm.measures.attainment import (
 from itscm.measures.downtime import downtime_summary
 from itscm.measures.posture import posture_summary, posture_trend, unit_gaps
 from itscm.store import Store
+from tests import backends
 from tests.builders import OrgBuilder, at
 from tests.test_rollup import (  # demo_path: the rollup tests' demo store, a fixture
     ROLLUP_FILTERS,
@@ -82,7 +82,7 @@ def build(store: Store) -> OrgBuilder:
 
 @pytest.fixture
 def org():
-    return build(Store())
+    return build(backends.new_store())
 
 
 def by_scope(function, store: Store, **kwargs) -> tuple:
@@ -225,8 +225,7 @@ def test_a_partial_period_reads_the_scope_from_the_days_around_whole_months(org)
 
 
 def test_the_rollup_equals_row_by_row_in_the_continuity_scope_through_imports(demo_path, tmp_path):  # noqa: F811
-    path = tmp_path / "scope.duckdb"
-    shutil.copy(demo_path, path)
+    path = backends.copy_store(demo_path, tmp_path / "scope.duckdb")
     store = Store(path)
     continuity_filters = [replace(filters, events="continuity") for filters in ROLLUP_FILTERS]
     assert_rollup_matches_rows(store, continuity_filters)
@@ -258,7 +257,7 @@ def test_the_rollup_equals_row_by_row_in_the_continuity_scope_through_imports(de
 
 @pytest.fixture
 def org_path(tmp_path, monkeypatch):
-    path = tmp_path / "scope.duckdb"
+    path = backends.new_target(tmp_path / "scope.duckdb")
     with Store(path) as store:
         build(store)
     monkeypatch.setenv("ITSCM_STORE", str(path))

@@ -4,10 +4,12 @@ import csv
 import io
 
 import pandas as pd
+import pytest
 
 from itscm.export import csv_for_spreadsheets
 from itscm.ui import plain
 
+pytestmark = pytest.mark.no_store   # opens no store: not run again on DuckLake
 
 def test_formula_cells_are_neutralised_and_numbers_kept():
     frame = pd.DataFrame({

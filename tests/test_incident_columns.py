@@ -23,6 +23,7 @@ from itscm.incident_columns import (
 from itscm.ingest import commit_upload, formats, undo_upload
 from itscm.ingest.validate import ACCEPTED_COLUMNS, ACCEPTED_SCHEMA
 from itscm.store import Store
+from tests import backends
 from tests.test_ingest_support import make_store, preview_of
 
 
@@ -47,14 +48,14 @@ def declared(columns) -> list[tuple[str, str, bool]]:
 
 
 def test_a_fresh_store_has_the_declared_incident_columns_in_order():
-    with Store() as store:
+    with backends.new_store() as store:
         assert table_columns(store, "incidents") == declared(COLUMNS)
         assert table_columns(store, "incident_prior_versions") == declared(PRIOR_VERSION_COLUMNS)
 
 
 def test_a_changed_declaration_no_longer_matches_the_store():
     # The check above can fail: a type, a name or an order that differs is seen.
-    with Store() as store:
+    with backends.new_store() as store:
         stored = table_columns(store, "incidents")
     retyped = [(name, "BIGINT" if name == "priority" else kind, null) for name, kind, null in declared(COLUMNS)]
     assert stored != retyped

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import datetime
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,16 @@ from itscm.ingest import IngestError, commit_upload, read_upload
 from tests.test_ingest_support import NOW, make_failing_store, make_store, snapshot
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-STORE = make_store()  # read_upload only reads the store: one for every example
 ANALYST = Actor("t", "analyst")
+
+
+@pytest.fixture(scope="module")
+def store():
+    """read_upload only reads the store: one for every example."""
+    store = make_store()
+    yield store
+    store.close()
+
 
 HEADERS = [
     ["incident_id", "title", "service", "priority", "opened_at", "restored_at", "resolved_at", "closed_at"],
@@ -76,9 +85,9 @@ def check_preview_invariants(preview) -> None:
 
 @SETTINGS
 @given(data=st.binary(max_size=3000))
-def test_arbitrary_bytes_give_a_preview_or_an_ingest_error(data):
+def test_arbitrary_bytes_give_a_preview_or_an_ingest_error(store, data):
     try:
-        preview = read_upload(data, "bytes.csv", store=STORE, now=NOW)
+        preview = read_upload(data, "bytes.csv", store=store, now=NOW)
     except IngestError as error:
         assert "\n" not in str(error)
         return
@@ -95,7 +104,7 @@ def test_arbitrary_bytes_give_a_preview_or_an_ingest_error(data):
     noise=st.binary(max_size=8),
 )
 def test_generated_exports_give_a_preview_or_an_ingest_error(
-    header, rows, encoding, delimiter, newline, noise
+    store, header, rows, encoding, delimiter, newline, noise
 ):
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
@@ -104,7 +113,7 @@ def test_generated_exports_give_a_preview_or_an_ingest_error(
     data = encode(buffer.getvalue(), encoding)
     for variant in (data, data + noise, data[: len(data) // 2]):
         try:
-            preview = read_upload(variant, "export.csv", store=STORE, now=NOW)
+            preview = read_upload(variant, "export.csv", store=store, now=NOW)
         except IngestError as error:
             assert "\n" not in str(error)
             continue
@@ -164,9 +173,9 @@ def generic_file(rows, delimiter: str, newline: str) -> str:
     newline=st.sampled_from(["\n", "\r\n"]),
     encoding=st.sampled_from(["utf-8", "utf-16", "cp1252"]),
 )
-def test_every_row_is_judged_at_its_row_number(rows, delimiter, newline, encoding):
+def test_every_row_is_judged_at_its_row_number(store, rows, delimiter, newline, encoding):
     data = generic_file(rows, delimiter, newline).encode(encoding)
-    preview = read_upload(data, "generated.csv", store=STORE, now=NOW)
+    preview = read_upload(data, "generated.csv", store=store, now=NOW)
     assert preview.rows_read == len(rows) and preview.delimiter == delimiter
     errors = {
         (int(row), reason)

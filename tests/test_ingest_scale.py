@@ -16,7 +16,7 @@ import pytest
 from itscm import rollup
 from itscm.access import Actor
 from itscm.ingest import commit_upload, read_upload
-from itscm.store import Store
+from tests import backends
 
 ROWS = int(os.environ.get("ITSCM_INGEST_SCALE", "0") or 0)
 # A row count, not a switch: the newer export changes every tenth incident, so fewer than ten rows
@@ -58,7 +58,7 @@ def test_import_throughput(tmp_path):
     first, second = tmp_path / "export.csv", tmp_path / "export_newer.csv"
     write_export(first, ROWS)
     write_export(second, ROWS, changed_every=10)
-    store = Store(tmp_path / "scale.duckdb")
+    store = backends.new_store(tmp_path / "scale.duckdb")
     with store.transaction() as cur:
         cur.execute(
             f"INSERT INTO services (service_id, name, tier) "

@@ -9,6 +9,7 @@ from pathlib import Path
 from itscm import rollup
 from itscm.ingest import read_upload
 from itscm.store import Store
+from tests import backends
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 # Fixtures are dated July-August 2025; "now" is pinned so the future-date checks do not drift.
@@ -30,7 +31,7 @@ TABLES = ("incidents", "incident_prior_versions", "uploads", "service_aliases", 
 
 
 def make_store() -> Store:
-    store = Store(":memory:")
+    store = backends.new_store()
     with store.transaction() as cur:
         for service_id, name, tier in SERVICES:
             cur.execute(
@@ -92,7 +93,7 @@ class _FailingCursor:
 
 
 def make_failing_store() -> FailingStore:
-    store = FailingStore(":memory:")
+    store = FailingStore(backends.new_target())
     seeded = make_store()
     with store.transaction() as cur:
         for table in ("services", "service_aliases"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itscm.filters import Filters
 from itscm.inventory import service_card, service_catalogue
 from itscm.store import Store
+from tests import backends
 from tests.conftest import SMALL_ORG_AS_OF
 
 
@@ -43,7 +44,7 @@ def test_the_card_counts_a_slower_supplier_but_not_a_dependency_with_a_working_a
     from tests.builders import OrgBuilder
     from tests.resilience_org import depends, relies_on, supplier
 
-    store = Store()
+    store = backends.new_store()
     build = OrgBuilder(store)
     app = build.service(None, name="App", rto_minutes=60)
     slow = build.service(None, name="Slow backend", rto_minutes=600)

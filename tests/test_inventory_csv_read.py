@@ -7,6 +7,8 @@ import pytest
 from itscm.workbook import read, xlsx
 from itscm.workbook.errors import WorkbookError
 
+pytestmark = pytest.mark.no_store   # opens no store: not run again on DuckLake
+
 
 def cells(data: bytes, src: int = 4):
     con = duckdb.connect()

@@ -6,6 +6,8 @@ import pytest
 
 from itscm.workbook.durations import DurationError, header_unit, parse_duration
 
+pytestmark = pytest.mark.no_store   # opens no store: not run again on DuckLake
+
 ACCEPTED = [
     # (cell, the header's unit, minutes)
     (240, None, 240),

@@ -25,10 +25,10 @@ def summary(capsys, store: str) -> dict:
 
 
 @pytest.mark.ducklake_only
-def test_a_file_store_moves_to_ducklake_and_back_and_a_backup_restores_over_a_lake(small_org_path, tmp_path, capsys):
-    expected = summary(capsys, str(small_org_path))
+def test_a_file_store_moves_to_ducklake_and_back_and_a_backup_restores_over_a_lake(small_org_file, tmp_path, capsys):
+    expected = summary(capsys, str(small_org_file))
     lake = backends.new_target(migrated=False)
-    code, out, err = run(capsys, "migrate-store", "--from", str(small_org_path), "--to", lake, "--json")
+    code, out, err = run(capsys, "migrate-store", "--from", str(small_org_file), "--to", lake, "--json")
     assert code == 0, err
     moved = json.loads(out)["tables"]
     assert moved["incidents"] > 0 and moved["services"] > 0
@@ -44,7 +44,7 @@ def test_a_file_store_moves_to_ducklake_and_back_and_a_backup_restores_over_a_la
             query = f"SELECT * FROM {table} ORDER BY ALL"
             assert from_lake.rows(query) == from_file.rows(query), table
 
-    code, _, err = run(capsys, "migrate-store", "--from", str(small_org_path), "--to", lake)
+    code, _, err = run(capsys, "migrate-store", "--from", str(small_org_file), "--to", lake)
     assert code == 2 and "already exists" in err
     code, _, err = run(capsys, "migrate-store", "--from", lake, "--to", str(back))
     assert code == 2 and "already exists" in err
@@ -53,7 +53,7 @@ def test_a_file_store_moves_to_ducklake_and_back_and_a_backup_restores_over_a_la
     with Store(lake) as changed, changed.transaction() as cursor:
         cursor.execute("DELETE FROM plans")
     assert summary(capsys, lake) != expected
-    assert run(capsys, "backup", "--store", str(small_org_path), "--to", str(tmp_path / "backup"))[0] == 0
+    assert run(capsys, "backup", "--store", str(small_org_file), "--to", str(tmp_path / "backup"))[0] == 0
     code, _, err = run(capsys, "restore", "--from", str(tmp_path / "backup"), "--store", lake)
     assert code == 2 and "--overwrite" in err
     code, _, err = run(capsys, "restore", "--from", str(tmp_path / "backup"), "--store", lake, "--overwrite")
@@ -85,9 +85,9 @@ def test_maintain_merges_small_files_expires_snapshots_and_deletes_orphans(tmp_p
 
 
 @pytest.mark.file_only
-def test_maintain_checkpoints_a_file_store(small_org_path, tmp_path, capsys):
+def test_maintain_checkpoints_a_file_store(small_org_file, tmp_path, capsys):
     path = tmp_path / "kept.duckdb"
-    path.write_bytes(small_org_path.read_bytes())
+    path.write_bytes(small_org_file.read_bytes())
     code, out, err = run(capsys, "maintain", "--store", str(path), "--json")
     assert code == 0, err
     assert json.loads(out) == {"backend": "file", "checkpoint": True}

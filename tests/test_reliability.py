@@ -4,7 +4,6 @@ reader ever sees half an upload, and the store ends exactly as if the same chang
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import threading
 import time
 
@@ -13,6 +12,7 @@ from itscm.filters import Filters
 from itscm.ingest import IngestError, read_upload
 from itscm.measures.posture import measures_snapshot, unit_gaps
 from itscm.store import Store
+from tests import backends
 from tests.conftest import SMALL_ORG_AS_OF
 from tests.store_contents import table_contents
 
@@ -66,9 +66,8 @@ def writer_clock(writer: int):
 
 
 def test_readers_never_see_half_an_upload_and_the_end_state_is_the_serial_one(small_org_path, tmp_path):
-    concurrent_path, serial_path = tmp_path / "concurrent.duckdb", tmp_path / "serial.duckdb"
-    shutil.copy(small_org_path, concurrent_path)
-    shutil.copy(small_org_path, serial_path)
+    concurrent_path = backends.copy_store(small_org_path, tmp_path / "concurrent.duckdb")
+    serial_path = backends.copy_store(small_org_path, tmp_path / "serial.duckdb")
     store = Store(concurrent_path)
     previews = {w: {v: read_upload(incident_csv(w, v), f"w{w}-{v}.csv", store=store) for v in "AB"}
                 for w in range(WRITERS)}
@@ -152,8 +151,7 @@ def test_readers_never_see_half_an_upload_and_the_end_state_is_the_serial_one(sm
 
 def test_an_undo_refused_under_concurrency_changes_nothing(small_org_path, tmp_path):
     """Two analysts race to undo the same upload: exactly one succeeds, the other is told why."""
-    path = tmp_path / "race.duckdb"
-    shutil.copy(small_org_path, path)
+    path = backends.copy_store(small_org_path, tmp_path / "race.duckdb")
     store = Store(path)
     preview = read_upload(incident_csv(0, "A"), "w0-A.csv", store=store)
     upload_id = ingest.commit_upload(ANALYST, store, preview, now=T0).upload_id

@@ -29,6 +29,7 @@ from itscm.resilience import analysis
 from itscm.resilience.graph import graph_of, load_graph, strongly_connected_components
 from itscm.resilience.scenario import UnknownFailure, parse_failure, resolve_failures, run_scenario
 from itscm.store import Store
+from tests import backends
 from tests.builders import OrgBuilder
 from tests.resilience_org import asset, depends, relies_on, runs_on, supplier
 
@@ -55,7 +56,7 @@ def build_org(store: Store) -> None:
 
 @pytest.fixture(scope="module")
 def org():
-    store = Store()
+    store = backends.new_store()
     build_org(store)
     yield store
     store.close()
@@ -92,7 +93,7 @@ def test_the_reach_of_every_node_equals_a_walk_from_each_on_random_graphs():
     for _ in range(20):
         count = rng.randint(1, 40)
         successors = [sorted({rng.randrange(count) for _ in range(rng.randint(0, 3))} - {n}) for n in range(count)]
-        store = Store()
+        store = backends.new_store()
         build = OrgBuilder(store)
         ids = [build.service(None, service_id=f"r{n}", tier=rng.choice([1, 2, 3, None])) for n in range(count)]
         for dependency, dependents in enumerate(successors):
@@ -216,7 +217,7 @@ def test_supplier_concentration(org):
 
 
 def test_the_graph_is_reloaded_after_a_write():
-    store = Store()
+    store = backends.new_store()
     build = OrgBuilder(store)
     first = build.service(None, service_id="x1")
     second = build.service(None, service_id="x2")
@@ -233,7 +234,7 @@ def test_a_saved_scenario_is_found_again_replaced_by_name_and_in_the_change_hist
     from itscm.resilience.saved import save_scenario, saved_scenarios
 
     manager = Actor("cm@example.com", "continuity manager")
-    store = Store()
+    store = backends.new_store()
     save_scenario(manager, store, " Cloud outage ", ["supplier:sup-01", "unit:bu-ops"], 24.0,
                   now=dt.datetime(2026, 6, 1))
     save_scenario(manager, store, "Cloud outage", ["supplier:sup-01"], None, now=dt.datetime(2026, 6, 2))
@@ -253,7 +254,7 @@ def test_a_saved_scenario_is_found_again_replaced_by_name_and_in_the_change_hist
 def test_the_chain_is_drawn_with_every_name_escaped_and_alternatives_dashed():
     from itscm.resilience.dot import chain_dot, dot_text
 
-    store = Store()
+    store = backends.new_store()
     build = OrgBuilder(store)
     evil = build.service(None, name='Evil" ]; n0 -> n0 [label="pwned\\', rto_minutes=60)
     backend = build.service(None, name="Backend\nline two", rto_minutes=600)
@@ -288,7 +289,7 @@ def test_the_chain_is_drawn_with_every_name_escaped_and_alternatives_dashed():
 
 @pytest.fixture(scope="module")
 def asset_org():
-    store = Store()
+    store = backends.new_store()
     build_org(store)
     supplier(store, "sup-T", "T", 1440)
     asset(store, "SRV1", "Server 1")
@@ -410,7 +411,7 @@ def test_an_admin_sets_the_concentration_threshold_and_it_is_in_the_change_histo
     from itscm.administration import ChangeRefused, change_history, set_concentration_threshold
 
     admin = Actor("boss@example.com", "admin")
-    store = Store()
+    store = backends.new_store()
     build_org(store)
     assert analysis.concentration_threshold_pct(store) == 25.0                 # migration 9
     assert set_concentration_threshold(admin, store, 85, now=dt.datetime(2026, 6, 1)) == (25.0, 85.0)
@@ -430,7 +431,7 @@ def test_an_admin_sets_the_concentration_threshold_and_it_is_in_the_change_histo
 
 
 def test_a_live_asset_is_failed_before_a_retired_one_of_the_same_name():
-    store = Store()
+    store = backends.new_store()
     build = OrgBuilder(store)
     service = build.service(None, service_id="svc-x")
     asset(store, "OLD-1", "Rack 9", lifecycle="retired")

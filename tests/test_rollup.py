@@ -4,12 +4,10 @@ writer keeps it current itself, and `verify` finds it equal to a full rebuild.""
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -23,6 +21,7 @@ from itscm.measures.attainment import attainment_summary
 from itscm.measures.downtime import downtime_summary
 from itscm.rollup import period_params
 from itscm.store import Store
+from tests import backends
 from tests.builders import OrgBuilder, at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,8 +85,7 @@ def export(rows: list[str]) -> bytes:
 
 @pytest.fixture
 def store(small_org_path, tmp_path):
-    path = tmp_path / "derived.duckdb"
-    shutil.copy(small_org_path, path)
+    path = backends.copy_store(small_org_path, tmp_path / "derived.duckdb")
     with Store(path) as opened:
         yield opened
 
@@ -244,12 +242,11 @@ def demo_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("rollup") / "demo.duckdb"
     with Store(path) as store:
         build_demo(store, services=60, incidents=6_000, as_of=AS_OF)
-    return path
+    return backends.moved_here(path)
 
 
 def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(demo_path, tmp_path):
-    path = tmp_path / "rollup.duckdb"
-    shutil.copy(demo_path, path)
+    path = backends.copy_store(demo_path, tmp_path / "rollup.duckdb")
     store = Store(path)
     assert_rollup_matches_rows(store)
 
@@ -326,8 +323,7 @@ def watched(demo_path, tmp_path, monkeypatch):
     """A copy of the demo store, and the list of the general refreshes run (each True when it
     searched the incidents for the months that changed): writers that say what they changed
     need none."""
-    path = tmp_path / "watched.duckdb"
-    shutil.copy(demo_path, path)
+    path = backends.copy_store(demo_path, tmp_path / "watched.duckdb")
     searched = []
     real_search = rollup._rebuild_months_that_changed
 
@@ -413,7 +409,7 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
     today = dt.date(2026, 6, 20)
     filters = [Filters(as_of=today), Filters(as_of=today, units=("Retail Banking",)),
                Filters(since=dt.date(2026, 5, 10), until=today, as_of=today)]
-    with Store(tmp_path / "today.duckdb") as store:
+    with backends.new_store(tmp_path / "today.duckdb") as store:
         build_demo(store, services=40, incidents=3_000, as_of=today)
         # the period ends on 21 June, and nothing has happened since: June is read whole
         assert period_params(store, filters[0])["body_end"] == dt.datetime(2026, 7, 1)
@@ -441,8 +437,7 @@ def verified(store: Store) -> list[dict]:
 
 
 def test_verify_finds_nothing_to_fix_after_every_kind_of_write(demo_path, tmp_path):
-    path = tmp_path / "written.duckdb"
-    shutil.copy(demo_path, path)
+    path = backends.copy_store(demo_path, tmp_path / "written.duckdb")
     store = Store(path)
     assert verified(store) == []   # as the demo built it
     name = store.scalar("SELECT alias FROM service_aliases WHERE origin = 'cmdb' ORDER BY alias LIMIT 1")
@@ -473,14 +468,14 @@ def test_verify_finds_nothing_to_fix_after_every_kind_of_write(demo_path, tmp_pa
     assert verified(store) == []
     backup_store(store, tmp_path / "backup")
     store.close()
-    restore_store(tmp_path / "backup", tmp_path / "restored.duckdb")
-    with Store(tmp_path / "restored.duckdb") as restored:
+    restored_at = backends.new_target(tmp_path / "restored.duckdb", migrated=False)
+    restore_store(tmp_path / "backup", restored_at)
+    with Store(restored_at) as restored:
         assert verified(restored) == []
 
 
 def test_a_write_that_touches_no_incident_or_service_rto_does_no_upkeep(small_org_path, tmp_path, monkeypatch):
-    path = tmp_path / "quiet.duckdb"
-    shutil.copy(small_org_path, path)
+    path = backends.copy_store(small_org_path, tmp_path / "quiet.duckdb")
     calls = []
     for name in ("refresh", "rebuild", "after_incidents_changed", "after_services_changed"):
         monkeypatch.setattr(rollup, name, lambda *args, name=name, **kwargs: calls.append(name))
@@ -499,8 +494,7 @@ def test_a_write_that_touches_no_incident_or_service_rto_does_no_upkeep(small_or
 
 
 def test_a_new_service_that_incidents_already_name_gets_its_key_into_them_and_the_rollup(small_org_path, tmp_path):
-    path = tmp_path / "named.duckdb"
-    shutil.copy(small_org_path, path)
+    path = backends.copy_store(small_org_path, tmp_path / "named.duckdb")
     with Store(path) as store:
         with store.transaction() as cursor:   # incidents first, their service after: as a restore might
             cursor.execute("UPDATE incidents SET service_id = 'svc-late', service_key = NULL "
@@ -545,9 +539,8 @@ CORRUPTIONS = [
 
 @pytest.mark.parametrize(("corruption", "named"), CORRUPTIONS)
 def test_verify_names_a_corrupted_rollup_row_or_derived_value(demo_path, tmp_path, corruption, named):
-    path = tmp_path / "corrupt.duckdb"
-    shutil.copy(demo_path, path)
-    with duckdb.connect(str(path)) as raw:   # behind the store's back
+    path = backends.copy_store(demo_path, tmp_path / "corrupt.duckdb")
+    with backends.raw_connection(path) as raw:   # behind the store's back
         raw.execute(corruption)
     with Store(path, read_only=True) as store:
         found = verified(store)
@@ -565,13 +558,12 @@ def run_verify(path, *options: str) -> subprocess.CompletedProcess:
 
 
 def test_verify_from_the_command_line(demo_path, tmp_path):
-    path = tmp_path / "cli.duckdb"
-    shutil.copy(demo_path, path)
+    path = backends.copy_store(demo_path, tmp_path / "cli.duckdb")
     clean = run_verify(path)
     assert clean.returncode == 0 and "agree" in clean.stdout, clean.stderr
     assert json.loads(run_verify(path, "--json").stdout) == {"ok": True, "differences": []}
 
-    with duckdb.connect(str(path)) as raw:
+    with backends.raw_connection(path) as raw:
         raw.execute(CORRUPTIONS[0][0])
         raw.execute(CORRUPTIONS[2][0])
     broken = run_verify(path)

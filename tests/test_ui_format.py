@@ -5,6 +5,8 @@ import pytest
 from itscm.targets import target_state
 from itscm.ui import money, pct
 
+pytestmark = pytest.mark.no_store   # opens no store: not run again on DuckLake
+
 
 @pytest.mark.parametrize(("value", "shown"), [
     (48_627_900_000.0, "€48.6 B"), (258_762_319.0, "€258.8 M"), (46_500.0, "€46 k"), (9_999.4, "€9,999"), (0.0, "€0"),
