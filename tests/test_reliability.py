@@ -15,6 +15,7 @@ from itscm.store import Store
 from tests import backends
 from tests.conftest import SMALL_ORG_AS_OF
 from tests.store_contents import table_contents
+from tests.together import run_together
 
 ANALYST = access.Actor(name="ana@example.com", role="analyst")
 FILTERS = Filters(as_of=SMALL_ORG_AS_OF)
@@ -166,11 +167,7 @@ def test_an_undo_refused_under_concurrency_changes_nothing(small_org_path, tmp_p
         except IngestError as refused:
             outcomes.append(refused)
 
-    threads = [threading.Thread(target=undo) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_together(undo, 4, timeout=60)
     refusals = [o for o in outcomes if isinstance(o, IngestError)]
     assert len(outcomes) == 4 and len(refusals) == 3
     assert all("already undone" in str(r) for r in refusals)

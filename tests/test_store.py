@@ -18,6 +18,7 @@ import pytest
 from itscm import ducklake, migrations, rollup
 from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, open_store, resolve_store_path
 from tests import backends
+from tests.together import run_together
 
 
 @pytest.fixture
@@ -479,11 +480,7 @@ def test_two_handles_opening_a_new_lake_at_once_migrate_it_once():
         except Exception as error:   # reported below, with the other thread's result
             failures.append(error)
 
-    threads = [threading.Thread(target=open_it) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
+    run_together(open_it, 2, timeout=600)
     assert failures == [] and len(opened) == 2
     assert sorted(store.made_now for store in opened) == [False, True]
     versions = opened[0].rows("SELECT version FROM schema_version ORDER BY version")
