@@ -104,7 +104,9 @@ def writer_timings(target: str, say: Callable[[str], None]) -> dict:
 
 
 def run_lake_bench(services: int, incidents: int, *, say: Callable[[str], None], catalog: str | None = None,
-                   runs: int = 5, pages: bool = True) -> dict:
+                   runs: int = 5, pages: bool = True, writers: bool = True) -> dict:
+    """The file and the lake side by side; `pages`: the pages through AppTest too; `writers`:
+    commits per second with two writer processes too (itscm/bench_writers.py)."""
     from itscm import maintenance
     from itscm.backup import migrate_store
     from itscm.demo import build_demo
@@ -142,7 +144,8 @@ def run_lake_bench(services: int, incidents: int, *, say: Callable[[str], None],
             finally:
                 for store in stores.values():
                     store.close()
-            figures.update(writer_timings(target, say))
+            if writers:
+                figures.update(writer_timings(target, say))
     figures["load_average_after"] = [round(load, 1) for load in os.getloadavg()]
     return figures
 

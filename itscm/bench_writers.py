@@ -19,24 +19,34 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import time
+import traceback
 
 from itscm import administration, ducklake
 from itscm.access import Actor
 from itscm.store import Store
 
 BENCH_ACTOR = Actor("bench@example.com", "admin")
+# How long a writer ready to start waits for the others to be (each opens the lake first).
+BARRIER_WAIT_S = 600
 
 
 def _writer(target: str, commits: int, number: int, ready, results) -> None:
-    with Store(target) as store:
-        # One write first, untimed: a process's first pays for loading the catalog.
-        administration.record_change(BENCH_ACTOR, store, "bench warm-up", f"writer {number}")
-        ready.wait()   # every writer open and warm before any starts
-        started = time.monotonic()
-        for n in range(commits):
-            administration.record_change(BENCH_ACTOR, store, "bench write", f"writer {number}", after={"n": n})
-        results.put((started, time.monotonic(), time.process_time()))
+    try:
+        with Store(target) as store:
+            # One write first, untimed: a process's first pays for loading the catalog.
+            administration.record_change(BENCH_ACTOR, store, "bench warm-up", f"writer {number}")
+            ready.wait(timeout=BARRIER_WAIT_S)   # every writer open and warm before any starts
+            started = time.monotonic()
+            for n in range(commits):
+                administration.record_change(BENCH_ACTOR, store, "bench write", f"writer {number}", after={"n": n})
+            results.put((started, time.monotonic(), time.process_time()))
+    except BaseException:
+        # Said to the parent, which would otherwise wait for this writer's figures for ever; the
+        # other writers' barrier breaks (they report it too).
+        ready.abort()
+        results.put(f"writer {number}: {traceback.format_exc()}")
 
 
 def commits_per_second(target: str, *, writers: int, commits: int) -> dict:
@@ -47,15 +57,28 @@ def commits_per_second(target: str, *, writers: int, commits: int) -> dict:
     processes = [context.Process(target=_writer, args=(target, commits, n, ready, results)) for n in range(writers)]
     for process in processes:
         process.start()
-    timings = [results.get(timeout=3600) for _ in processes]
+    timings = [_next_result(results, processes) for _ in processes]
     for process in processes:
         process.join()
-        if process.exitcode != 0:
-            raise RuntimeError(f"a writer process ended with exit code {process.exitcode}")
+    failures = [timing for timing in timings if isinstance(timing, str)]
+    if failures:
+        raise RuntimeError("a writer process failed:\n" + "\n".join(failures))
     elapsed = max(end for _, end, _ in timings) - min(start for start, _, _ in timings)
     return {"writers": writers, "commits": writers * commits, "seconds": round(elapsed, 3),
             "commits_per_s": round(writers * commits / elapsed, 1),
             "cpu_s_per_writer": round(max(cpu for *_, cpu in timings), 3)}
+
+
+def _next_result(results, processes) -> tuple | str:
+    """The next writer's figures (or its failure), or a failure once a writer has died without
+    saying anything (killed), rather than waiting for it."""
+    while True:
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if dead and results.empty():
+                return f"a writer process ended with exit code {dead[0]} before it reported"
 
 
 def writer_timings(target: str, *, writers: int = 2, commits: int = 100) -> dict:

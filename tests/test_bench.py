@@ -103,7 +103,8 @@ def test_bench_opens_every_page_of_a_running_app():
 def test_lake_bench_times_the_file_and_the_lake_side_by_side():
     from itscm.bench_ducklake import format_lake_table, run_lake_bench
 
-    figures = run_lake_bench(40, 2000, say=lambda _: None, runs=1, pages=False)
+    # the writers' part has its own test on DuckLake (tests/test_bench_writers.py)
+    figures = run_lake_bench(40, 2000, say=lambda _: None, runs=1, pages=False, writers=False)
     assert figures["lake_data_files"] > 0 and figures["migrate_s"] > 0
     for timing in (figures["floor_ms"], *(t for scopes in figures["measures_ms"].values() for t in scopes.values())):
         assert timing["file"]["cpu"] > 0 and timing["lake"]["cpu"] > 0

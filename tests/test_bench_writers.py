@@ -1,9 +1,13 @@
 """The writers' benchmark (itscm/bench_writers.py) runs end to end at a tiny size on a lake and
 reports its figures beside its floor. (Its speed is read from its output, never asserted here.)"""
 
+import multiprocessing
+import signal
+from types import SimpleNamespace
+
 import pytest
 
-from itscm.bench_writers import BENCH_ACTOR, writer_timings
+from itscm.bench_writers import BENCH_ACTOR, _next_result, writer_timings
 from itscm.store import Store
 from tests import backends
 
@@ -21,6 +25,14 @@ def test_the_writers_bench_reports_two_writers_beside_one_alone_and_every_commit
         timed = store.scalar("SELECT count(*) FROM change_log WHERE changed_by = $by AND action = 'bench write'",
                              {"by": BENCH_ACTOR.name})
         assert timed == 3 + 6 + 3
+
+
+@pytest.mark.no_store
+def test_a_writer_that_dies_without_a_word_fails_the_bench_instead_of_hanging_it():
+    silent = multiprocessing.get_context("spawn").Queue()
+    killed = SimpleNamespace(exitcode=-signal.SIGKILL)
+    failure = _next_result(silent, [killed])
+    assert failure == f"a writer process ended with exit code {-signal.SIGKILL} before it reported"
 
 
 def test_the_writers_bench_refuses_a_file_store():
