@@ -57,28 +57,34 @@ def commits_per_second(target: str, *, writers: int, commits: int) -> dict:
     processes = [context.Process(target=_writer, args=(target, commits, n, ready, results)) for n in range(writers)]
     for process in processes:
         process.start()
-    timings = [_next_result(results, processes) for _ in processes]
+    try:
+        timings = [_next_result(results, processes) for _ in processes]
+    except RuntimeError:
+        for process in processes:
+            process.kill()   # the others would wait at the barrier for the one that failed
+        raise
     for process in processes:
         process.join()
-    failures = [timing for timing in timings if isinstance(timing, str)]
-    if failures:
-        raise RuntimeError("a writer process failed:\n" + "\n".join(failures))
     elapsed = max(end for _, end, _ in timings) - min(start for start, _, _ in timings)
     return {"writers": writers, "commits": writers * commits, "seconds": round(elapsed, 3),
             "commits_per_s": round(writers * commits / elapsed, 1),
             "cpu_s_per_writer": round(max(cpu for *_, cpu in timings), 3)}
 
 
-def _next_result(results, processes) -> tuple | str:
-    """The next writer's figures (or its failure), or a failure once a writer has died without
-    saying anything (killed), rather than waiting for it."""
+def _next_result(results, processes) -> tuple:
+    """The next writer's figures; a `RuntimeError` with its traceback when it failed, or with its
+    exit code once a writer has died without a word (killed, crashed), rather than waiting."""
     while True:
         try:
-            return results.get(timeout=1)
+            result = results.get(timeout=1)
         except queue.Empty:
             dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
             if dead and results.empty():
-                return f"a writer process ended with exit code {dead[0]} before it reported"
+                raise RuntimeError(f"a writer process ended with exit code {dead[0]} before it reported") from None
+            continue
+        if isinstance(result, str):
+            raise RuntimeError(f"a writer process failed: {result}")
+        return result
 
 
 def writer_timings(target: str, *, writers: int = 2, commits: int = 100) -> dict:
