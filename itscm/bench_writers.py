@@ -43,8 +43,8 @@ def _writer(target: str, commits: int, number: int, ready, results) -> None:
                 administration.record_change(BENCH_ACTOR, store, "bench write", f"writer {number}", after={"n": n})
             results.put((started, time.monotonic(), time.process_time()))
     except BaseException:
-        # Said to the parent, which would otherwise wait for this writer's figures for ever; the
-        # other writers' barrier breaks (they report it too).
+        # Said to the parent, which would otherwise wait for this writer's figures for ever, and
+        # which then stops the others; the barrier is broken so none starts timing meanwhile.
         ready.abort()
         results.put(f"writer {number}: {traceback.format_exc()}")
 
