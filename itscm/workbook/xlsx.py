@@ -34,8 +34,8 @@ a plain scan of the sheet's inflated XML finds them -- substring checks, no pars
   calamine holds a sheet as a dense grid of 32 bytes a cell, from its first used cell to its last,
   and one cell at XFD1048576 would ask for 550 GB and abort the process. A sheet reaching past row
   200,001 is refused there and then.
-The scan of a sheet runs in a thread, a sheet ahead of fastexcel. Tests read the same workbooks
-with fastexcel and with openpyxl and compare.
+The scan of a sheet runs in a thread ahead of fastexcel, whose loads run in two threads (a reader
+each). Tests read the same workbooks with fastexcel and with openpyxl and compare.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import codecs
 import datetime as dt
 import io
 import re
+import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -402,31 +403,60 @@ def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -
             if path not in package.namelist():
                 raise WorkbookError(f"{file_name} is a damaged workbook (its sheet {title!r} is missing).")
             to_read.append((title, path))
-        # Each sheet's scan runs in a thread, a sheet ahead, while fastexcel and DuckDB (which
-        # release the GIL) read the one before; leaving the executor waits for a scan under way,
-        # before the zip it reads is closed. DuckDB inserts a sheet (one Arrow batch) on one
-        # thread: more only add overhead to that insert (0.55 s of CPU instead of 0.3 for the
-        # 10,000-service workbook).
+        # Each sheet's scan runs in a thread, ahead of the loads; the sheets the scan gives to
+        # fastexcel are loaded by LOADERS threads, each with its own reader (fastexcel lets one
+        # reader load one sheet at a time) and releasing the GIL while it parses: on two cores two
+        # sheets parse at once while this thread puts the ones loaded into DuckDB. Sheets are taken
+        # in the workbook's order, so a refused file fails as it did read one sheet after another.
+        # Leaving the executors waits for a scan or a load under way, before the zip it reads is
+        # closed. DuckDB inserts a sheet (one Arrow batch) on one thread: more only add overhead to
+        # that insert (0.55 s of CPU instead of 0.3 for the 10,000-service workbook).
         threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         con.execute("SET threads = 1")
-        with ThreadPoolExecutor(max_workers=1) as scanner:
+        loaders = _Loaders(data, file_name)
+        with ThreadPoolExecutor(max_workers=1) as scanner, ThreadPoolExecutor(max_workers=LOADERS) as loader:
             scans = [scanner.submit(_reader_for, package, path, file_name, title) for title, path in to_read]
+            loads = [loader.submit(loaders.load, title, scan) for (title, _), scan in zip(to_read, scans, strict=True)]
             try:
-                calamine = None
-                for src, ((title, _), scan) in enumerate(zip(to_read, scans, strict=True), start=first_src):
+                for src, ((title, _), load) in enumerate(zip(to_read, loads, strict=True), start=first_src):
+                    loaded = load.result()
                     sheet = None
-                    if scan.result() == FASTEXCEL:
-                        if calamine is None:
-                            calamine = _calamine(lambda: fastexcel.read_excel(data), file_name, title)
-                        sheet = _fastexcel_sheet(con, calamine, file_name, title, src, parts.epoch_1904)
+                    if loaded is not None:
+                        sheet = _fastexcel_sheet(con, loaded, loaders, file_name, title, src, parts.epoch_1904)
                     if sheet is None:
                         sheet = _openpyxl_sheet(con, data, file_name, title, src)
                     result.sheets.append(sheet)
             finally:
-                for scan in scans:
-                    scan.cancel()
+                for pending in (*loads, *scans):
+                    pending.cancel()
                 con.execute(f"SET threads = {threads}")     # an integer DuckDB gave: nothing to inject
     return result
+
+
+# Threads loading sheets through fastexcel: the machines this runs on have two cores.
+LOADERS = 2
+
+
+class _Loaders:
+    """fastexcel's loads of a workbook's sheets, from any thread: a reader per thread, made on
+    its first load (fastexcel refuses a second load on a reader while one is under way)."""
+
+    def __init__(self, data: bytes, file_name: str):
+        self.data, self.file_name = data, file_name
+        self.local = threading.local()
+
+    def reader(self, title: str):
+        reader = getattr(self.local, "reader", None)
+        if reader is None:
+            reader = self.local.reader = _calamine(lambda: fastexcel.read_excel(self.data), self.file_name, title)
+        return reader
+
+    def load(self, title: str, scan, dtypes: str = "string"):
+        """_load's answer for a sheet the scan (a future of _reader_for) gives to fastexcel, else None."""
+        if scan is not None and scan.result() != FASTEXCEL:
+            return None
+        reader = self.reader(title)
+        return _calamine(lambda: _load(reader, title, dtypes), self.file_name, title)
 
 
 def _calamine(call, file_name: str, title: str):
@@ -501,11 +531,13 @@ WHERE wb_cells.src = $src AND wb_cells.kind = 'n' AND regexp_full_match(wb_cells
 """
 
 
-def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_1904: bool) -> RawSheet | None:
-    """The sheet's cells through fastexcel, or None when a cell is one it cannot give as text
-    (openpyxl then reads the sheet). Rows and columns keep the spreadsheet's numbering: leading
-    empty rows are kept (skip_rows=0) and each column is placed by its absolute index."""
-    table, columns, errors = _calamine(lambda: _load(reader, title, "string"), file_name, title)
+def _fastexcel_sheet(con, loaded, loaders: _Loaders, file_name: str, title: str, src: int,
+                     epoch_1904: bool) -> RawSheet | None:
+    """The sheet's cells from fastexcel's load of it (`loaded`, _load's answer), or None when a
+    cell is one it cannot give as text (openpyxl then reads the sheet). Rows and columns keep the
+    spreadsheet's numbering: leading empty rows are kept (skip_rows=0) and each column is placed by
+    its absolute index."""
+    table, columns, errors = loaded
     error_cells = []
     for error in errors:
         named = _CELL_ERROR_DETAIL.search(error.detail)
@@ -526,7 +558,7 @@ def _fastexcel_sheet(con, reader, file_name: str, title: str, src: int, epoch_19
                     {"src": src, "rows": [row for row, _, _ in error_cells],
                      "cols": [column for _, column, _ in error_cells], "texts": [text for _, _, text in error_cells]})
     if rounded:
-        exact, _, _ = _calamine(lambda: _load(reader, title, "float"), file_name, title)
+        exact, _, _ = loaders.load(title, None, "float")
         con.register("wb_sheet", exact)
         try:
             con.execute(_EXACT_NUMBERS_SQL, {"src": src, "rounded": _ROUNDED_NUMBER})
