@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -355,12 +356,29 @@ def _type_cells(con, result: ReadResult) -> None:
     """result.typed: per sheet, its sources' rows typed (_type_source), and a required cell left
     empty reported."""
     usable = [source for source in result.sources if source.usable]
-    typed = {source.src: _type_source(con, result, source) for source in usable}
+    # Sources are typed in two threads (the machines this runs on have two cores), each on its own
+    # cursor: most of the typing is pyarrow's and DuckDB's, which release the GIL. Their problems
+    # are kept apart and reported in the sources' order, as one thread would.
+    with ThreadPoolExecutor(max_workers=2) as typers:
+        typing = [(source.src, typers.submit(_type_source_apart, con, source)) for source in usable]
+        typed = {}
+        for src, future in typing:
+            typed[src], problems = future.result()
+            result.problems += problems
     for sheet in SHEETS:
         sources = [source for source in usable if source.sheet is sheet]
         if sources:
             table = pa.concat_tables([typed[source.src] for source in sources])
             result.typed[sheet.name] = _check_required(result, sheet, sources, table)
+
+
+def _type_source_apart(con, source: Source) -> tuple[pa.Table, list[dict]]:
+    """_type_source on a cursor of its own, with the problems it finds."""
+    cursor, found = con.cursor(), ReadResult()
+    try:
+        return _type_source(cursor, found, source), found.problems
+    finally:
+        cursor.close()
 
 
 def _sheet(name: str) -> Sheet:
@@ -524,15 +542,15 @@ def _check_required(result: ReadResult, sheet: Sheet, sources: list[Source], tab
     required = [column for column in sheet.columns if column.required]
     if required:
         by_src = {source.src: source for source in sources}
-        frame = table.select(["src", "row_no", *[f"present_{column.field}" for column in required]]).to_pandas()
-        missing_any = pd.Series(False, index=frame.index)
+        srcs, row_nos = table.column("src").to_numpy(), table.column("row_no").to_numpy()
+        missing_any = np.zeros(table.num_rows, bool)
         for column in required:
-            missing = ~frame[f"present_{column.field}"]
+            missing = ~table.column(f"present_{column.field}").to_numpy(zero_copy_only=False)
             missing_any |= missing
-            for src, row_no in zip(frame.loc[missing, "src"], frame.loc[missing, "row_no"], strict=True):
-                result.problem(by_src[int(src)], int(row_no), by_src[int(src)].header_of(column.field), "error",
+            for src, row_no in zip(srcs[missing].tolist(), row_nos[missing].tolist(), strict=True):
+                result.problem(by_src[src], row_no, by_src[src].header_of(column.field), "error",
                                f"{column.header} is required")
-        ok = pa.array(table.column("ok").to_numpy(zero_copy_only=False) & ~missing_any.to_numpy())
+        ok = pa.array(table.column("ok").to_numpy(zero_copy_only=False) & ~missing_any)
         table = table.set_column(table.schema.get_field_index("ok"), "ok", ok)
         table = table.drop_columns([f"present_{column.field}" for column in required])
     return table
