@@ -545,7 +545,9 @@ def _fastexcel_sheet(con, loaded, loaders: _Loaders, file_name: str, title: str,
             return None
         row, column = error.position
         error_cells.append((row + 1, columns[column], _CELL_ERRORS[named[1]]))
-    rounded = any(pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
+    # A plain substring search first: most columns hold no '.' at all, and it costs half the regex.
+    rounded = any(pc.any(pc.match_substring(table.column(str(column)), ".")).as_py()
+                  and pc.any(pc.match_substring_regex(table.column(str(column)), _ROUNDED_NUMBER)).as_py()
                   for column in columns)
     if not error_cells and not rounded:
         # Typed from its columns (itscm/workbook/read.py); the header row is all wb_cells needs.
