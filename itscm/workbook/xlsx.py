@@ -416,8 +416,15 @@ def read_workbook(con, data: bytes, file_name: str, *, first_src: int, wanted) -
         con.execute("SET threads = 1")
         loaders = _Loaders(data, file_name)
         with ThreadPoolExecutor(max_workers=1) as scanner, ThreadPoolExecutor(max_workers=LOADERS) as loader:
-            scans = [scanner.submit(_reader_for, package, path, file_name, title) for title, path in to_read]
-            loads = [loader.submit(loaders.load, title, scan) for (title, _), scan in zip(to_read, scans, strict=True)]
+            # The largest sheets are scanned and loaded first: a sheet's load waits for its scan, and the
+            # largest one's scan and load, which no other thread can share, bound the whole read.
+            largest_first = sorted(range(len(to_read)), key=lambda at: -package.getinfo(to_read[at][1]).file_size)
+            scans, loads = [None] * len(to_read), [None] * len(to_read)
+            for at in largest_first:
+                title, path = to_read[at]
+                scans[at] = scanner.submit(_reader_for, package, path, file_name, title)
+            for at in largest_first:
+                loads[at] = loader.submit(loaders.load, to_read[at][0], scans[at])
             try:
                 for src, ((title, _), load) in enumerate(zip(to_read, loads, strict=True), start=first_src):
                     loaded = load.result()
