@@ -71,7 +71,7 @@ DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrat
 	tests/test_writes_are_checked.py tests/test_inventory_import.py tests/test_inventory_assets.py \
 	tests/test_inventory_formats.py tests/test_inventory_hostile.py tests/test_inventory_workbook.py \
 	tests/test_inventory_currency.py tests/test_resilience.py tests/test_cli.py tests/test_continuity_events.py \
-	tests/test_many_processes.py tests/test_lake_crash.py
+	tests/test_many_processes.py tests/test_lake_crash.py tests/test_filters.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -72,9 +72,12 @@ class Filters:
 
     def scope_params(self, store: Store) -> dict:
         """Which services the filter keeps: by business unit (and sub-units) and tier."""
+        return self._scope_params(unit_tree(store) if self.units else [])
+
+    def _scope_params(self, tree: list[tuple[str, str, str | None]]) -> dict:
         return {
             "all_units": not self.units,
-            "unit_ids": unit_ids_under(store, self.units),
+            "unit_ids": units_under(tree, self.units),
             "all_tiers": not self.tiers,
             "tiers": list(self.tiers),
         }
@@ -83,10 +86,11 @@ class Filters:
         """Parameters of the period measures (attainment, downtime cost): the scope, the incidents
         counted and the store's rule of which are continuity events (docs/DESIGN.md §17), the period."""
         day = dt.timedelta(days=1)
+        rule, tree = _rule_and_unit_tree(store, with_units=bool(self.units))
         return {
-            **self.scope_params(store),
+            **self._scope_params(tree),
             "all_incidents": self.events == ALL_INCIDENTS,
-            **continuity_rule_params(store),
+            **rule,
             "period_start": dt.datetime.combine(self.since, dt.time()),
             # Exclusive end: the period includes all of its last day, but nothing after as-of.
             "period_end": dt.datetime.combine(min(self.until, self.as_of) + day, dt.time()),
@@ -98,30 +102,61 @@ class Filters:
         return {**self.scope_params(store), "as_of_dates": as_of_dates}
 
 
+_RULE_COLUMNS = ("max_priority", "marked_major", "outage_past_rto")
+_RULE_SQL = f"SELECT {', '.join(_RULE_COLUMNS)} FROM continuity_event_rule"
+_UNIT_TREE_SQL = "SELECT unit_id, name, parent_unit_id FROM business_units"
+_RULE_AND_UNIT_TREE_SQL = f"""
+SELECT {', '.join(_RULE_COLUMNS)}, (SELECT list((unit_id, name, parent_unit_id)) FROM business_units)
+FROM continuity_event_rule
+"""
+
+
 def continuity_rule_params(store: Store) -> dict:
     """The continuity event rule as the period measures' SQL takes it (itscm/rollup.py:
     continuity_event_sql): event_max_priority, event_marked_major, event_outage_past_rto."""
-    max_priority, marked_major, outage_past_rto = store.rows(
-        "SELECT max_priority, marked_major, outage_past_rto FROM continuity_event_rule")[0]
-    return {"event_max_priority": max_priority, "event_marked_major": marked_major,
-            "event_outage_past_rto": outage_past_rto}
+    return _rule_params(store.rows(_RULE_SQL)[0])
 
 
-UNIT_SUBTREE_SQL = """
-WITH RECURSIVE chosen(unit_id) AS (
-    SELECT unit_id FROM business_units WHERE list_contains($names, name)
-    UNION
-    SELECT child.unit_id FROM business_units child JOIN chosen ON child.parent_unit_id = chosen.unit_id
-)
-SELECT DISTINCT unit_id FROM chosen ORDER BY unit_id
-"""
+def _rule_params(rule: tuple) -> dict:
+    return {f"event_{column}": value for column, value in zip(_RULE_COLUMNS, rule, strict=True)}
+
+
+def _rule_and_unit_tree(store: Store, *, with_units: bool) -> tuple[dict, list[tuple[str, str, str | None]]]:
+    """The rule's parameters and, `with_units`, the unit tree, read in one statement: on DuckLake
+    every statement asks the catalog for its snapshot first (docs/PERFORMANCE.md, DuckLake)."""
+    if not with_units:
+        return continuity_rule_params(store), []
+    *rule, tree = store.rows(_RULE_AND_UNIT_TREE_SQL)[0]
+    return _rule_params(tuple(rule)), tree or []
+
+
+def unit_tree(store: Store) -> list[tuple[str, str, str | None]]:
+    """Every business unit: unit_id, name, parent_unit_id."""
+    return store.rows(_UNIT_TREE_SQL)
+
+
+def units_under(tree: list[tuple[str, str, str | None]], unit_names: tuple[str, ...]) -> list[str]:
+    """The ids of the named units and of every unit below them in `tree` (unit_tree), in order.
+    Walked here rather than by a recursive query, which reads the units again at every level (on
+    DuckLake each read is a query of the catalog)."""
+    children: dict[str | None, list[str]] = {}
+    for unit_id, _name, parent in tree:
+        children.setdefault(parent, []).append(unit_id)
+    chosen = {unit_id for unit_id, name, _parent in tree if name in unit_names}
+    waiting = list(chosen)
+    while waiting:
+        for child in children.get(waiting.pop(), []):
+            if child not in chosen:
+                chosen.add(child)
+                waiting.append(child)
+    return sorted(chosen)
 
 
 def unit_ids_under(store: Store, unit_names: tuple[str, ...]) -> list[str]:
     """The ids of the named units and of every unit below them."""
     if not unit_names:
         return []
-    return [unit_id for (unit_id,) in store.rows(UNIT_SUBTREE_SQL, {"names": list(unit_names)})]
+    return units_under(unit_tree(store), unit_names)
 
 
 def unknown_units(store: Store, unit_names: tuple[str, ...]) -> list[str]:
