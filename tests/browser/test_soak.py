@@ -18,7 +18,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests import backends
 from tests.browser.conftest import ROOT, StreamlitServer
 from tests.browser.stream_client import StreamClient
 
@@ -125,8 +125,7 @@ class Soak:
 
 @pytest.fixture
 def probed_server(small_org_path, tmp_path):
-    store = tmp_path / "store.duckdb"
-    shutil.copy(small_org_path, store)
+    store = backends.copy_store(small_org_path, tmp_path / "store.duckdb")
     probe_file = tmp_path / "probe.json"
     running = StreamlitServer(store, tmp_path / "streamlit.log",
                               launcher=(str(ROOT / "tests" / "browser" / "probed_server.py"),),
