@@ -267,6 +267,11 @@ def _load(source: Path, staging: Path, manifest: dict) -> None:
         con.execute("CREATE TABLE IF NOT EXISTS schema_version "
                     "(version INTEGER NOT NULL, description TEXT, applied_at TIMESTAMP NOT NULL)")
         _load_rows(con, source, tables)
+        # The data version goes on from the backup's (the manifest's). A lake's own row in
+        # store_meta is not it: a lake counts its commits in catalog snapshots and leaves the row
+        # at what the file held when it moved there, which a file restored from it would take up.
+        con.execute("UPDATE store_meta SET value = $version WHERE key = 'data_version'",
+                    {"version": str(manifest["data_version"])})
         if set(DERIVED_DATA_VERSIONS) <= applied:
             # The backup's derived data checked against the facts restored, and refreshed if they
             # disagree. (An older schema gets it from the migrations still to apply: itscm/store.py.)

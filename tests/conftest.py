@@ -1,4 +1,5 @@
 import datetime as dt
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,17 @@ def lakes_removed_after_each_test(backend):
     if backend == backends.DUCKLAKE:
         for store in list(store_module._open_stores.values()):
             store.close()
+        _app_store_handles_forgotten()
         backends.drop_lakes_made_since(made_before)
+
+
+def _app_store_handles_forgotten() -> None:
+    """The app keeps its store handle in Streamlit's resource cache for the life of the process
+    (itscm/ui/cache.py): closed above, it would be handed, closed, to the next test's pages on the
+    same lake ("Connection already closed"). Streamlit is only imported by tests of the pages."""
+    app_cache = sys.modules.get("itscm.ui.cache")
+    if app_cache is not None:
+        app_cache._store_handle.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from itscm.store import Store
 
 
-def table_contents(store: Store, id_map: dict[str, str] | None = None) -> dict[str, list]:
+def table_contents(store: Store, id_map: dict[str, str] | None = None, *,
+                   data_version: bool = True) -> dict[str, list]:
     """Every row of every table in a stable order, text values renamed by `id_map` (upload ids
     end in a random tail, so two stores doing the same things name their uploads differently).
-    schema_version is left out: its applied_at is when that copy was made."""
+    schema_version is left out: its applied_at is when that copy was made. `data_version` False
+    leaves out store_meta's data version too, to compare a lake with a file: a lake counts its
+    commits in its catalog, and its row stays at what the file held when it moved there."""
     id_map = id_map or {}
     tables = [name for (name,) in store.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name")]
@@ -17,6 +20,8 @@ def table_contents(store: Store, id_map: dict[str, str] | None = None) -> dict[s
         if table == "schema_version":
             continue
         rows = store.rows(f"SELECT * FROM {table}")   # a name from the catalogue, not from a user
+        if table == "store_meta" and not data_version:
+            rows = [row for row in rows if row[0] != "data_version"]
         contents[table] = sorted(
             (tuple(id_map.get(value, value) if isinstance(value, str) else value for value in row) for row in rows),
             key=repr,

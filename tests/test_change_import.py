@@ -29,6 +29,7 @@ from itscm.cli import main
 from itscm.filters import Filters
 from itscm.ingest import IngestError
 from itscm.measures.staleness import plan_worklist
+from tests import backends
 from tests.builders import OrgBuilder
 from tests.change_builders import asset, runs_on
 
@@ -293,7 +294,7 @@ def test_mapping_an_unmatched_ci_to_an_asset_turns_the_plan_changed_since_review
 
 
 def test_command_line_json_and_dry_run(tmp_path, capsys):
-    store = tmp_path / "store.duckdb"
+    store = backends.new_target(tmp_path / "store.duckdb")
     path = str(FIXTURES / "jira_change_requests.csv")
     assert main(["ingest-changes", path, "--store", str(store), "--dry-run", "--json"]) == 0
     dry = json.loads(capsys.readouterr().out)
@@ -325,6 +326,7 @@ def test_a_preview_whose_rows_were_replaced_is_checked_in_full(org):
         commit_changes(ANA, org.store, doubled)
 
 
+@pytest.mark.no_store
 def test_rows_are_cut_into_row_group_sized_batches():
     from itscm.store import ROW_GROUP_ROWS, in_row_group_batches
 
@@ -338,6 +340,7 @@ def test_rows_are_cut_into_row_group_sized_batches():
     assert in_row_group_batches(small) is small
 
 
+@pytest.mark.file_only   # the file's row groups; a lake writes a Parquet file per commit instead
 def test_a_large_commit_fills_whole_row_groups(tmp_path):
     """Rows that reach the store in batches larger than a row group, but not a multiple of it,
     would leave a part-filled row group after each batch, which the commit's checkpoint merges by

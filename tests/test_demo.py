@@ -10,6 +10,7 @@ from itscm.measures.coverage import coverage_summary
 from itscm.measures.inventory_currency import inventory_currency_summary
 from itscm.measures.staleness import staleness_summary
 from itscm.store import Store
+from tests import backends
 
 AS_OF = dt.date(2026, 6, 30)
 TABLES = ["business_units", "services", "service_aliases", "dependencies", "suppliers", "service_suppliers",
@@ -17,7 +18,7 @@ TABLES = ["business_units", "services", "service_aliases", "dependencies", "supp
 
 
 def demo(seed=7, services=120, incidents=20_000) -> Store:
-    store = Store()
+    store = backends.new_store()
     build_demo(store, seed=seed, services=services, incidents=incidents, as_of=AS_OF)
     return store
 

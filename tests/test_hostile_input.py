@@ -16,8 +16,9 @@ from itscm.export import csv_for_spreadsheets
 from itscm.filters import Filters
 from itscm.ingest import IngestError, read_upload
 from itscm.measures.attainment import worst_breaches
-from itscm.store import Store, open_store
+from itscm.store import open_store
 from itscm.ui import plain
+from tests import backends
 from tests.conftest import SMALL_ORG_AS_OF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +107,7 @@ def test_no_page_renders_raw_html():
     ("only_carriage_returns.csv", b"incident_id,opened_at\n" + b"\r" * 100_000, "no data rows"),
 ])
 def test_odd_files_are_refused_or_reported_cleanly(name, data, outcome):
-    store = Store()
+    store = backends.new_store()
     try:
         preview = read_upload(data, name, store=store)
     except IngestError as error:
@@ -120,5 +121,5 @@ def test_odd_files_are_refused_or_reported_cleanly(name, data, outcome):
 
 def test_the_size_cap_is_checked_before_reading():
     with pytest.raises(IngestError, match="above the upload limit"):
-        read_upload(b"incident_id,opened_at\n" + b"X-1,2025-07-14 10:00\n" * 1000, "big.csv", store=Store(),
-                    max_bytes=1024)
+        read_upload(b"incident_id,opened_at\n" + b"X-1,2025-07-14 10:00\n" * 1000, "big.csv",
+                    store=backends.new_store(), max_bytes=1024)

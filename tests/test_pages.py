@@ -15,6 +15,7 @@ from itscm.measures.downtime import downtime_summary
 from itscm.measures.posture import posture_summary
 from itscm.measures.staleness import staleness_summary
 from itscm.store import open_store
+from tests import backends
 from tests.conftest import SMALL_ORG_AS_OF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +163,7 @@ EMPTY_STORE_MESSAGES = {
 def test_every_page_on_an_empty_store_explains_itself(tmp_path, monkeypatch, page):
     """A store just made with `init`: no units, services or incidents. Each page says what is
     missing instead of raising or drawing empty chart frames."""
-    empty = tmp_path / "empty.duckdb"
+    empty = backends.new_target(tmp_path / "empty.duckdb")
     open_store(empty).close()
     monkeypatch.setenv("ITSCM_STORE", str(empty))
     monkeypatch.syspath_prepend(str(ROOT))
@@ -178,7 +179,7 @@ def test_every_page_on_an_empty_store_explains_itself(tmp_path, monkeypatch, pag
 
 
 def test_the_overview_of_a_store_without_services_says_how_to_fill_it(tmp_path, monkeypatch):
-    empty = tmp_path / "empty.duckdb"
+    empty = backends.new_target(tmp_path / "empty.duckdb")
     open_store(empty).close()
     monkeypatch.setenv("ITSCM_STORE", str(empty))
     monkeypatch.syspath_prepend(str(ROOT))
@@ -192,7 +193,7 @@ def test_the_overview_of_a_store_without_services_says_how_to_fill_it(tmp_path, 
 
 
 def test_the_upload_page_of_an_empty_store_claims_no_demo_incidents(tmp_path, monkeypatch):
-    empty = tmp_path / "empty.duckdb"
+    empty = backends.new_target(tmp_path / "empty.duckdb")
     open_store(empty).close()
     monkeypatch.setenv("ITSCM_STORE", str(empty))
     monkeypatch.syspath_prepend(str(ROOT))

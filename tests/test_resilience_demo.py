@@ -13,17 +13,19 @@ import pytest
 from itscm.cli import main
 from itscm.demo import build_demo
 from itscm.store import Store
+from tests import backends
 
 AS_OF = dt.date(2026, 6, 30)
 
 
 @pytest.fixture(scope="module")
 def demo_path(tmp_path_factory):
+    """The demo on the chosen backend: built in a file and moved (one commit on a lake)."""
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     store = Store(path)
     build_demo(store, services=300, incidents=2_000, as_of=AS_OF)
     store.close()
-    return path
+    return backends.moved_here(path)
 
 
 def independent_scenario(path, failed_suppliers: list[str], failed_services: list[str], hours: float,

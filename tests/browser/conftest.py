@@ -1,15 +1,14 @@
 """A real `streamlit run` server and headless Chromium, for what AppTest cannot show: real
 rendering, the first request to a deep link, the sidebar navigation, uploads through the widget.
 
-The server gets its own copy of the store (it holds the file's write lock) and a free port; it is
-ready when /_stcore/health answers, and a page is ready when Streamlit's script state says so,
-as in Streamlit's own end-to-end tests.
+The server gets its own copy of the store (it holds the file's write lock; on DuckLake a lake of
+its own) and a free port; it is ready when /_stcore/health answers, and a page is ready when
+Streamlit's script state says so, as in Streamlit's own end-to-end tests.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests import backends
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -86,8 +87,7 @@ class StreamlitServer:
 
 
 def _start_server(small_org_path: Path, folder: Path) -> StreamlitServer:
-    store = folder / "store.duckdb"
-    shutil.copy(small_org_path, store)
+    store = backends.copy_store(small_org_path, folder / "store.duckdb")
     return StreamlitServer(store, folder / "streamlit.log")
 
 

@@ -17,6 +17,7 @@ from itscm.filters import Filters
 from itscm.measures.coverage import coverage_summary
 from itscm.store import open_store
 from itscm.workbook import commit_inventory, preview_inventory
+from tests import backends
 from tests.browser.conftest import ERRORS, StreamlitServer, wait_ready
 
 TODAY = dt.date.today()
@@ -24,7 +25,7 @@ TODAY = dt.date.today()
 
 @pytest.fixture
 def empty_server(tmp_path):
-    store = tmp_path / "mine.duckdb"
+    store = backends.new_target(tmp_path / "mine.duckdb", migrated=False)
     open_store(store).close()   # as `make run STORE=mine.duckdb` does through `python -m itscm init`
     running = StreamlitServer(store, tmp_path / "streamlit.log")
     yield running

@@ -5,12 +5,12 @@ a viewer."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
 from itscm.access import Actor, grant_role
 from itscm.store import Store
+from tests import backends
 from tests.browser.conftest import ERRORS, ROOT, StreamlitServer, _free_port, wait_ready
 from tests.browser.fake_identity_provider import CLIENT_ID, CLIENT_SECRET, FakeIdentityProvider
 
@@ -22,8 +22,7 @@ def signed_in_server(small_org_path, tmp_path):
     """A server with [auth] configured against the local provider; ana is an analyst by grant,
     boss an admin by the deployment's secrets, anyone else a viewer."""
     provider = FakeIdentityProvider()
-    store = tmp_path / "store.duckdb"
-    shutil.copy(small_org_path, store)
+    store = backends.copy_store(small_org_path, tmp_path / "store.duckdb")
     with Store(store) as opened:
         grant_role(Actor("boss@example.com", "admin"), opened, "ana@example.com", "analyst")
     port = _free_port()

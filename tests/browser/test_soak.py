@@ -18,7 +18,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -26,12 +25,17 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests import backends
 from tests.browser.conftest import ROOT, StreamlitServer
 from tests.browser.stream_client import StreamClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.soak]
 
 RERUNS = 3_000
+# The DuckLake pass repeats the soak for the lake's own connections and cursors (their count is
+# checked from the first sample); the long memory trend is the file pass's, which runs the same
+# app code: three samples after warm-up there keep the lake pass four minutes shorter.
+RERUNS_ON_DUCKLAKE = 1_250
 WARM_UP_RERUNS = 500
 TABS_AT_ONCE = 2
 RERUNS_PER_TAB = 100         # then the tab closes and another one opens
@@ -125,8 +129,7 @@ class Soak:
 
 @pytest.fixture
 def probed_server(small_org_path, tmp_path):
-    store = tmp_path / "store.duckdb"
-    shutil.copy(small_org_path, store)
+    store = backends.copy_store(small_org_path, tmp_path / "store.duckdb")
     probe_file = tmp_path / "probe.json"
     running = StreamlitServer(store, tmp_path / "streamlit.log",
                               launcher=(str(ROOT / "tests" / "browser" / "probed_server.py"),),
@@ -149,7 +152,8 @@ def test_reruns_with_fresh_searches_keep_cursors_and_memory_bounded(probed_serve
     started = time.monotonic()
     soak.run_until(WARM_UP_RERUNS)
     samples = [sample(probed_server, soak, started)]
-    for total in range(WARM_UP_RERUNS + SAMPLE_EVERY_RERUNS, RERUNS + 1, SAMPLE_EVERY_RERUNS):
+    reruns = RERUNS_ON_DUCKLAKE if backends.on_ducklake() else RERUNS
+    for total in range(WARM_UP_RERUNS + SAMPLE_EVERY_RERUNS, reruns + 1, SAMPLE_EVERY_RERUNS):
         soak.run_until(total)
         samples.append(sample(probed_server, soak, started))
     warm, end = samples[0], samples[-1]
@@ -158,7 +162,7 @@ def test_reruns_with_fresh_searches_keep_cursors_and_memory_bounded(probed_serve
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "soak.json").write_text(json.dumps({"tabs_at_once": TABS_AT_ONCE, "samples": samples}, indent=1))
-    print(f"\nsoak: {RERUNS} reruns in {end['seconds']:.0f} s (server CPU {end['server_cpu_seconds']:.0f} s); "
+    print(f"\nsoak: {reruns} reruns in {end['seconds']:.0f} s (server CPU {end['server_cpu_seconds']:.0f} s); "
           f"RSS {warm['rss_mb']:.0f} MB after {WARM_UP_RERUNS}, {end['rss_mb']:.0f} MB at the end "
           f"(growth {growth_mb:.1f} MB); open cursors {warm['open_cursors']} -> {end['open_cursors']} "
           f"(peak {end['peak_open_cursors']}); threads {warm['threads']} -> {end['threads']}")
