@@ -10,6 +10,7 @@ from itscm.ducklake import METADATA_CATALOG
 from itscm.store import Store
 from tests import backends
 from tests.conftest import SMALL_ORG_AS_OF
+from tests.store_contents import table_contents
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -40,14 +41,10 @@ def test_a_file_store_moves_to_ducklake_and_back_and_a_backup_restores_over_a_la
     assert code == 0, err
     assert summary(capsys, str(back)) == expected
     with Store(lake) as from_lake, Store(back) as from_file:
-        for table in ("incidents", "services", "plans", "drills", "incident_months"):
-            query = f"SELECT * FROM {table} ORDER BY ALL"
-            assert from_lake.rows(query) == from_file.rows(query), table
         # store_meta's data_version row is the file's count of its writes; a lake counts them in
         # its catalog's snapshots and leaves the row as the file had it. The file moved back goes
         # on from the lake's count (itscm/backup.py), so that no cache keyed on it sees an old one.
-        settings = "SELECT * FROM store_meta WHERE key <> 'data_version' ORDER BY ALL"
-        assert from_lake.rows(settings) == from_file.rows(settings)
+        assert table_contents(from_lake, data_version=False) == table_contents(from_file, data_version=False)
         assert from_file.data_version() == from_lake.data_version()
 
     code, _, err = run(capsys, "migrate-store", "--from", str(small_org_file), "--to", lake)
