@@ -37,6 +37,46 @@ ASSETS_SQL = [
 ]
 
 
+ESTATE_ASSETS = 100_000
+ESTATE_CHANGES = 1_000_000
+ESTATE_CLASSES = ["server", "database", "application", "network", "cloud service"]
+
+
+def add_estate(store: Store, folder: Path, as_of: dt.date, *, assets: int = ESTATE_ASSETS,
+               changes: int = ESTATE_CHANGES) -> dict:
+    """The issue's sizes of infrastructure behind a store's services, so that measures and pages
+    are timed with them there: `assets` assets spread over the services (each verified between 0
+    and 400 days before `as_of`, so inventory currency has gaps to find), then a ServiceNow export
+    of `changes` changes naming services and assets, imported through the real import."""
+    from itscm.access import command_line_actor
+    from itscm.changes import commit_changes, read_changes
+
+    with store.transaction() as cursor:
+        cursor.execute("""
+            CREATE TEMP TABLE estate AS
+            SELECT i, s.service_id, printf('bench-asset-%06d', i) AS asset_id
+            FROM range($assets) t(i)
+            JOIN (SELECT service_id, row_number() OVER (ORDER BY service_id) - 1 AS n FROM services) s
+              ON s.n = i % (SELECT count(*) FROM services)""", {"assets": assets})
+        cursor.execute("""
+            INSERT INTO assets (asset_id, name, asset_class, location, owner, lifecycle, last_verified,
+                                verified_by)
+            SELECT asset_id, 'Bench asset ' || i, $classes[1 + i % len($classes)], 'Site ' || (i % 7),
+                   'Team ' || (i % 40), 'live', $as_of - to_days(CAST((i * 37) % 400 AS INTEGER)), 'discovery'
+            FROM estate""", {"classes": ESTATE_CLASSES, "as_of": as_of})
+        cursor.execute("INSERT INTO service_assets (service_id, asset_id, relation) "
+                       "SELECT service_id, asset_id, 'runs on' FROM estate")
+        cursor.execute("DROP TABLE estate")
+        change_days.refresh(cursor)
+    export = folder / "estate_change_request.csv"
+    write_change_export(store, export, changes, as_of)
+    data = export.read_bytes()
+    export.unlink()
+    preview = read_changes(data, export.name, store=store, max_bytes=len(data) + 1)
+    result = commit_changes(command_line_actor("bench"), store, preview)
+    return {"estate_assets": assets, "estate_changes": result.inserted}
+
+
 def write_change_export(store: Store, path: Path, rows: int, as_of: dt.date) -> None:
     """A ServiceNow change_request list export (field names, display values) of `rows` changes over
     the three years before `as_of`: a third name a service, two thirds an asset behind one; mostly
@@ -59,9 +99,10 @@ def write_change_export(store: Store, path: Path, rows: int, as_of: dt.date) -> 
                    CASE WHEN i % 7 < 5 THEN strftime(start + to_minutes(150 + i % 60), {stamp}) END AS work_end,
                    CASE WHEN i % 7 < 4 THEN strftime(start + INTERVAL 2 DAY, {stamp}) END AS closed_at,
                    'Moderate' AS risk
-            FROM (SELECT i, TIMESTAMP '{as_of:%Y-%m-%d}' - INTERVAL 1096 DAY + to_seconds(i * 94608000 // $rows)
-                         AS start FROM range($rows) t(i)) r
-            JOIN cis ON cis.n = r.i % (SELECT cis FROM how_many)
+            FROM (SELECT i, i % how_many.cis AS n,
+                         TIMESTAMP '{as_of:%Y-%m-%d}' - INTERVAL 1096 DAY + to_seconds(i * 94608000 // $rows) AS start
+                  FROM range($rows) t(i), how_many) r
+            JOIN cis ON cis.n = r.n   -- an equality, so a hash join (a computed condition joins every pair)
         ) TO '{path}' (HEADER, DELIMITER ',')
     """, {"rows": rows})
 
