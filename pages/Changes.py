@@ -5,7 +5,7 @@ import streamlit as st
 
 from itscm import access, changes, ui
 from itscm.changes.formats import FIELD_LABELS, FIELDS, FORMATS_BY_NAME, REQUIRED_FIELDS
-from itscm.measures.staleness import changes_behind_plans, staleness_summary
+from itscm.measures.staleness import staleness_summary
 
 page = ui.setup_page("Changes", ":material/published_with_changes:")
 st.title("Changes")
@@ -17,19 +17,18 @@ user = page.user
 st.subheader("Plans changed since review")
 st.caption(ui.filter_scope_caption(page.filters))
 summary = page.measure(staleness_summary)
-behind = page.measure(changes_behind_plans)
+behind = ui.changes_behind(page.store, page.filters)
 tiles = st.columns(4)
 tiles[0].metric("Plans changed since review", f"{summary['changed_since_review']:,}", border=True,
                 help="Their service, or an asset it runs on, had a change completed (implemented or closed, not "
                      "cancelled) after the plan's last review. Overdue and never tested plans are counted there.")
-tiles[1].metric("Changes behind stale plans", f"{behind['change_id'].nunique():,}", border=True)
-tiles[2].metric("Emergency", f"{behind.loc[behind['emergency'], 'change_id'].nunique():,}", border=True)
-tiles[3].metric("Unsuccessful", f"{behind.loc[behind['unsuccessful'], 'change_id'].nunique():,}", border=True)
-if behind.empty:
+tiles[1].metric("Changes behind stale plans", f"{behind.changes:,}", border=True)
+tiles[2].metric("Emergency", f"{behind.emergency:,}", border=True)
+tiles[3].metric("Unsuccessful", f"{behind.unsuccessful:,}", border=True)
+if behind.head.total == 0:
     ui.explain_empty(f"No plan in scope has a change completed since its review (as of {page.filters.as_of:%Y-%m-%d}).")
 else:
-    ui.changes_behind_table(behind, key="changes-behind")
-    ui.download_csv(behind, "changes_behind_plans.csv")
+    ui.changes_behind_table(page.store, page.filters, behind, key="changes-behind")
 
 upload_tab, history_tab, names_tab = st.tabs(["Upload a change export", "Upload history", "Unmatched CI names"])
 
@@ -119,22 +118,22 @@ with names_tab:
                    "Mapping a name matches every stored change under it and the next uploads.")
         st.dataframe(unmatched, hide_index=True, key="unmatched-cis")
         if ui.require_role(user, "analyst", "map CI names"):
-            services, assets = ui.service_choices(page.store), ui.asset_choices(page.store)
-            # Outside the form: the list below follows the choice at once.
-            kind = st.radio("Map a CI name to", ["a service", "an asset"], horizontal=True, key="map-ci-kind",
-                            disabled=not assets)
-            with st.form("map-ci"):
-                name = st.selectbox("CI name in the changes", list(unmatched["ci_name"]), key="map-ci-name")
-                target_choices = services if kind == "a service" else assets
-                target = st.selectbox("Service or asset", list(target_choices), format_func=target_choices.get,
-                                      key="map-ci-target")
-                if st.form_submit_button("Map CI name"):
-                    try:
-                        matched = changes.map_change_ci(user, page.store, name,
-                                                        *((target, None) if kind == "a service" else (None, target)))
-                    except (changes.IngestError, access.AccessDenied) as error:
-                        st.error(ui.plain(str(error)))
-                    else:
-                        ui.rerun_with_message("map-ci-last-result",
-                                              f"{matched:,} changes now matched to {target_choices[target]}.")
+            targets = ui.shared_read(ui.ci_name_targets, page.store)
+            kind = st.radio("Map a CI name to", list(targets), horizontal=True, key="map-ci-kind",
+                            disabled=not targets["an asset"])
+            name = ui.search_selectbox(st, "CI name in the changes", dict.fromkeys(unmatched["ci_name"]),
+                                       key="map-ci-name", noun="CI names")
+            to_service = kind == "a service"
+            target = ui.search_selectbox(st, "Service or asset", targets[kind],
+                                         key="map-ci-service" if to_service else "map-ci-asset",
+                                         noun="services" if to_service else "assets")
+            if st.button("Map CI name", key="map-ci", disabled=name is None or target is None):
+                _kind, _, key = targets[kind][target].partition(":")
+                try:
+                    matched = changes.map_change_ci(user, page.store, name,
+                                                    *((key, None) if to_service else (None, key)))
+                except (changes.IngestError, access.AccessDenied) as error:
+                    st.error(ui.plain(str(error)))
+                else:
+                    ui.rerun_with_message("map-ci-last-result", f"{matched:,} changes now matched to {target}.")
     ui.show_message("map-ci-last-result", ":material/link:")

@@ -5,7 +5,6 @@ import streamlit as st
 from itscm import ui
 from itscm.inventory import service_count
 from itscm.measures.consistency import consistency_checks
-from itscm.ui import resilience
 
 page = ui.setup_page("Consistency checks", ":material/rule:")
 st.title("Consistency checks")
@@ -26,4 +25,4 @@ for result in failing:
     with st.expander(f"{result.check.title} · {result.count:,}"):
         st.caption(result.check.explains)
         st.dataframe(result.rows, hide_index=True, column_config={"service_id": None})
-        resilience.download_csv_on_click(result.rows, f"check_{result.check.key}.csv")
+        ui.download_csv(result.rows, f"check_{result.check.key}.csv")

@@ -5,7 +5,6 @@ import streamlit as st
 from itscm import charts, ui
 from itscm.measures.staleness import (
     STATES,
-    changes_behind_plans,
     open_findings_worklist,
     plan_worklist,
     staleness_by_unit,
@@ -66,15 +65,15 @@ st.dataframe(shown, hide_index=True, key="plan-worklist", column_order=[
 })
 ui.download_csv(shown, "plan_worklist.csv")
 
-behind = page.measure(changes_behind_plans)
-behind = behind[behind["plan_id"].isin(shown["plan_id"])]
-if not behind.empty:
+# The changes behind the plans above: only plans changed since review have them.
+behind = ui.changes_behind(page.store, page.filters, None if owner == "Everyone" else owner)
+if "changed since review" in states and behind.head.total:
     st.markdown("**Changes since the plans' reviews**")
-    st.caption(f"{behind['change_id'].nunique():,} change(s) completed after the last review of the plans above "
-               f"({int(behind['emergency'].sum()):,} emergency, {int(behind['unsuccessful'].sum()):,} "
-               "unsuccessful): read each plan against them, then record its review. Change exports come in on the "
-               "Changes page.")
-    ui.changes_behind_table(behind, key="staleness-changes-behind")
+    st.caption(f"{behind.changes:,} change(s) completed after the last review of the plans above "
+               f"({behind.emergency:,} emergency, {behind.unsuccessful:,} unsuccessful): read each plan against "
+               "them, then record its review. Change exports come in on the Changes page.")
+    ui.changes_behind_table(page.store, page.filters, behind, key="staleness-changes-behind",
+                            owner=None if owner == "Everyone" else owner)
 
 st.markdown("**Open drill findings**")
 if owner != "Everyone":

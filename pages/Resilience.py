@@ -31,7 +31,7 @@ if dependencies.open:
         resilience.dependency_chart(page.store, services)
         st.subheader("RTO shorter than the dependency chain")
         caption = st.empty()
-        misaligned = resilience.measure_head(
+        misaligned = ui.measure_head(
             page.store, page.filters, analysis.misalignments, "rto_misalignment.csv", "largest gap first", {
                 "service_id": None, "service": "Service", "unit": "Business unit", "tier": "Tier",
                 "rto_minutes": st.column_config.NumberColumn("RTO (min)", format="localized"),
@@ -42,7 +42,7 @@ if dependencies.open:
                         "they run on, on a service or supplier that takes longer to recover than their own RTO: they "
                         "cannot meet it as set.")
         st.subheader("Critical services on a weak dependency")
-        resilience.measure_head(
+        ui.measure_head(
             page.store, page.filters, analysis.critical_dependency_gaps, "critical_dependency_gaps.csv",
             "by tier and name", {
                 "service_id": None, "depends_on_id": None, "service": "Critical service", "unit": "Business unit",
@@ -52,7 +52,7 @@ if single_points.open:
     with single_points:
         st.caption("Services, suppliers or assets whose failure alone reaches at least one critical service other "
                    "than themselves, by the critical services reached, then by the cost per hour at risk.")
-        resilience.measure_head(
+        ui.measure_head(
             page.store, page.filters, analysis.single_points_of_failure, "single_points_of_failure.csv",
             "most critical services reached first", {
                 "kind": "Kind", "key": None, "name": "Name", "recovery_minutes": st.column_config.NumberColumn(
@@ -69,7 +69,7 @@ if single_points.open:
                                            "critical_past_mtpd": "critical services past their MTPD at D"}.get)
         st.caption("Every service, supplier or asset failed alone, for its own recovery time and for D. An asset has "
                    "no recovery time of its own, so its figures at its own recovery time are blank.")
-        resilience.measure_head(
+        ui.measure_head(
             page.store, page.filters, analysis.worst_single_failures, "worst_single_failure.csv",
             "by cost at D" if rank_by == "cost" else "by critical services past their MTPD at D", {
                 "kind": "Kind", "key": None, "name": "Name",
@@ -101,7 +101,7 @@ if suppliers.open:
             "shortest_rto_minutes": st.column_config.NumberColumn("Shortest RTO reached (min)", format="localized"),
             "shortest_rto_service": "Service with it", "recovery_breach": st.column_config.CheckboxColumn("Breach"),
             "substitutability": "Substitutability", "contract_end": st.column_config.DateColumn("Contract end")})
-        resilience.download_csv_on_click(table, "supplier_concentration.csv")
+        ui.download_csv(table, "supplier_concentration.csv")
 
 if scenarios.open:
     with scenarios:

@@ -86,7 +86,7 @@ def test_an_unmatched_ci_is_mapped_to_a_service(store_path):
     app = open_page()
     assert frame_with(app, "ci_name", "sources")["ci_name"].tolist() == ["sw-core-9"]
     portal = store.scalar("SELECT service_id FROM services WHERE name = 'Customer Portal'")
-    app.selectbox(key="map-ci-target").set_value(portal)
+    app.selectbox(key="map-ci-service").set_value("Customer Portal")
     app.button[[b.label for b in app.button].index("Map CI name")].click().run()
     assert_clean(app)
     assert store.scalar("SELECT service_id FROM changes WHERE number = 'C-2'") == portal
@@ -109,3 +109,40 @@ def test_plan_staleness_page_shows_the_state_and_the_changes_behind_it(store_pat
     assert worklist.set_index("service").loc["Core Ledger", "state"] == "changed since review"
     behind = frame_with(app, "reached_through", "emergency")
     assert behind["number"].tolist() == ["C-1"]
+
+
+# Two changes to Core Ledger after its plan's review, and one to Card Authorisation, whose plan is
+# reviewed after it: only Core Ledger's plan turns 'changed since review'.
+TWO_BEHIND = (b"change_id,title,ci,change_type,state,close_code,work_end\n"
+              b"C-1,Ledger failover rework,Core Ledger,emergency,closed,unsuccessful,2026-06-25 22:00\n"
+              b"C-4,Ledger patch,Core Ledger,normal,closed,successful,2026-06-26 08:00\n")
+
+
+def test_the_changes_behind_plans_show_their_first_rows_and_count_them_all(store_path, monkeypatch):
+    from itscm.ui import widgets
+
+    store = open_store(store_path)
+    app = open_page()
+    app.file_uploader(key="changes-file").upload("changes.csv", TWO_BEHIND, "text/csv")
+    app.run()
+    app.button(key="changes-commit").click().run()
+    monkeypatch.setattr(widgets, "TABLE_ROWS", 1)
+    app = open_page()
+    assert_clean(app)
+    assert (metric(app, "Changes behind stale plans"), metric(app, "Emergency"), metric(app, "Unsuccessful")) == (
+        "2", "1", "1")
+    behind = frame_with(app, "reached_through", "emergency")
+    assert behind["number"].tolist() == ["C-4"]   # newest first
+    assert any(c.value == "The first 1 of 2 rows, by owner, service and plan, newest first; the CSV has the "
+                          "other 1." for c in app.caption)
+    assert [b.proto.label for b in app.get("download_button")] == ["Download changes CSV"]
+
+    app = open_page("Plan_staleness.py")
+    owner = plan_worklist(store, Filters(as_of=SMALL_ORG_AS_OF)).set_index("service").loc["Core Ledger", "owner"]
+    other = next(o for o in app.selectbox(key="worklist-owner").options if o not in ("Everyone", owner))
+    app.selectbox(key="worklist-owner").set_value(other).run()
+    assert_clean(app)
+    assert not any(set(f.value.columns) >= {"reached_through"} for f in app.dataframe)   # not this owner's
+    app.selectbox(key="worklist-owner").set_value(owner).run()
+    assert_clean(app)
+    assert any(c.value.startswith("2 change(s) completed after the last review") for c in app.caption)

@@ -212,9 +212,9 @@ def test_the_chain_is_drawn_for_a_searched_service(hosted_store, few_offered):
 
 
 def test_a_large_table_shows_its_first_rows_and_counts_the_others(hosted_store, monkeypatch):
-    from itscm.ui import resilience
+    from itscm.ui import widgets
 
-    monkeypatch.setattr(resilience, "TABLE_ROWS", 1)
+    monkeypatch.setattr(widgets, "TABLE_ROWS", 1)
     app = run_page("Resilience.py", as_of=AS_OF)
     assert_clean(app)
     assert len(app.dataframe[0].value) == 1

@@ -12,9 +12,10 @@ names below as `ui.<name>`; everything else stays inside the package.
 from itscm.ui import assets
 from itscm.ui.cache import cached_read, shared_read
 from itscm.ui.changes import (
-    asset_choices,
     change_preview_summary,
+    changes_behind,
     changes_behind_table,
+    ci_name_targets,
     committed_change_upload,
     read_change_preview,
     remember_change_commit,
@@ -22,6 +23,7 @@ from itscm.ui.changes import (
 from itscm.ui.context import NAVIGATION, entrypoint_setup, setup_page
 from itscm.ui.filters import downtime_share_caption, events_caption, filter_scope_caption
 from itscm.ui.inventory import explain_no_match
+from itscm.ui.pickers import search_selectbox
 from itscm.ui.records import new_service_form
 from itscm.ui.service_card import service_card
 from itscm.ui.signin import require_role, sign_in_configured
@@ -39,6 +41,7 @@ from itscm.ui.widgets import (
     download_csv,
     explain_empty,
     gap_table,
+    measure_head,
     money,
     pct,
     plain,
@@ -52,11 +55,12 @@ from itscm.ui.widgets import (
 __all__ = [
     "NAVIGATION",
     "TIME_ZONES",
-    "asset_choices",
     "assets",
     "cached_read",
     "change_preview_summary",
+    "changes_behind",
     "changes_behind_table",
+    "ci_name_targets",
     "committed_change_upload",
     "committed_upload",
     "committed_upload_summary",
@@ -69,6 +73,7 @@ __all__ = [
     "explain_no_match",
     "filter_scope_caption",
     "gap_table",
+    "measure_head",
     "money",
     "new_service_form",
     "pct",
@@ -81,6 +86,7 @@ __all__ = [
     "remember_commit",
     "require_role",
     "rerun_with_message",
+    "search_selectbox",
     "service_card",
     "service_choices",
     "setup_page",

@@ -3,14 +3,20 @@ understood, the commit remembered across reruns, and the table of changes behind
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
 from itscm import changes
+from itscm.filters import Filters
+from itscm.measures.staleness import changes_behind_plans
 from itscm.store import Store
-from itscm.ui.cache import cached_read
+from itscm.ui import widgets
+from itscm.ui.cache import TableHead, cached_measure, cached_read, head_of
+from itscm.ui.pickers import named_choices
 from itscm.ui.upload import session_preview
-from itscm.ui.widgets import plain
+from itscm.ui.widgets import plain, table_head
 
 _PREVIEW = "changes-preview"
 _COMMITTED = "changes-committed"
@@ -82,13 +88,50 @@ CHANGE_COLUMNS_CONFIG = {
 }
 
 
-def changes_behind_table(behind: pd.DataFrame, key: str) -> None:
-    """The changes behind plans changed since review; emergency and unsuccessful ones ticked."""
-    st.dataframe(behind, hide_index=True, key=key, column_order=[
-        "owner", "plan", "service", "state", "number", "title", "ci_name", "reached_through", "change_type",
-        "close_code", "emergency", "unsuccessful", "completed_at"], column_config=CHANGE_COLUMNS_CONFIG)
+@dataclass(frozen=True)
+class ChangesBehind:
+    """The changes behind plans changed since review, as a page shows them: the table's first
+    rows, and how many distinct changes there are in all, emergency and unsuccessful."""
+    head: TableHead
+    changes: int
+    emergency: int
+    unsuccessful: int
 
 
-def asset_choices(store: Store) -> dict[str, str]:
-    return dict(store.rows("SELECT asset_id, name || ' (' || asset_id || ')' FROM assets "
-                           "WHERE lifecycle = 'live' ORDER BY name"))
+_BEHIND_ORDER = "by owner, service and plan, newest first"
+_BEHIND_COLUMNS = ["owner", "plan", "service", "state", "number", "title", "ci_name", "reached_through",
+                   "change_type", "close_code", "emergency", "unsuccessful", "completed_at"]
+
+
+def _behind_of(store: Store, filters: Filters, owner: str | None) -> pd.DataFrame:
+    behind = cached_measure(changes_behind_plans, store, filters)
+    return behind if owner is None else behind[behind["owner"] == owner]
+
+
+def _changes_behind(store: Store, filters: Filters, owner: str | None, limit: int) -> ChangesBehind:
+    behind = _behind_of(store, filters, owner)
+    return ChangesBehind(head_of(behind, limit), behind["change_id"].nunique(),
+                         behind.loc[behind["emergency"], "change_id"].nunique(),
+                         behind.loc[behind["unsuccessful"], "change_id"].nunique())
+
+
+def changes_behind(store: Store, filters: Filters, owner: str | None = None) -> ChangesBehind:
+    """What `changes_behind_table` shows (of one owner's plans, or everyone's), cached: at 10,000
+    services and a million changes the whole table has 70,000 rows, which would cost more to read
+    from the cache and to draw on every run than the rest of the page (docs/PERFORMANCE.md)."""
+    return cached_read(_changes_behind, store, filters, owner, widgets.TABLE_ROWS)
+
+
+def changes_behind_table(store: Store, filters: Filters, view: ChangesBehind, *, key: str,
+                         owner: str | None = None) -> None:
+    """The changes behind plans changed since review (the first rows; the CSV has them all),
+    emergency and unsuccessful ones ticked."""
+    table_head(view.head, lambda: _behind_of(store, filters, owner), "changes_behind_plans.csv", _BEHIND_ORDER,
+               CHANGE_COLUMNS_CONFIG, label="Download changes CSV", column_order=_BEHIND_COLUMNS, key=key)
+
+
+def ci_name_targets(store: Store) -> dict[str, dict[str, str]]:
+    """What a CI name can be mapped to, per choice of the page: label -> "kind:key" of every live
+    service and every asset (100,000 at the bench's size: read with ui.shared_read, offered through
+    a search)."""
+    return {"a service": named_choices(store, "service"), "an asset": named_choices(store, "asset")}

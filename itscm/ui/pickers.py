@@ -11,10 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
 import streamlit as st
+
+from itscm.store import Store
 
 SEARCH_FROM = 1_000   # up to this many options, all of them are offered, as a plain widget
 OFFERED = 100         # past it, at most this many matches of the search at once
+
+
+def named_choices(store: Store, kind: str) -> dict[str, str]:
+    """label -> "kind:key" of every unit, live service, asset (retired ones too: a service may still
+    run on one) or supplier, by name: names, with the id added where a name repeats."""
+    if kind == "unit":
+        rows = store.rows("SELECT unit_id, name FROM business_units ORDER BY name, unit_id")
+    elif kind == "service":
+        rows = store.rows("SELECT service_id, name FROM services WHERE lifecycle = 'live' ORDER BY name, service_id")
+    elif kind == "asset":   # retired ones too: a service may still run on one
+        rows = store.rows("SELECT DISTINCT asset_id, name FROM assets ORDER BY name, asset_id")
+    else:
+        rows = store.rows("SELECT supplier_id, name FROM suppliers ORDER BY name, supplier_id")
+    counts = pd.Series([name for _key, name in rows]).value_counts() if rows else pd.Series(dtype=int)
+    return {(name if counts[name] == 1 else f"{name} ({key})"): f"{kind}:{key}" for key, name in rows}
 
 
 def matching(names: Mapping[str, object], typed: str, limit: int = OFFERED) -> tuple[list[str], int]:

@@ -3,7 +3,6 @@ the dependency chart, the scenario picker bound to the URL, and the scenario's r
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -11,44 +10,35 @@ import pandas as pd
 import streamlit as st
 
 from itscm.access import Actor
-from itscm.export import csv_for_spreadsheets
 from itscm.filters import Filters
 from itscm.resilience import analysis
 from itscm.resilience.dot import service_chain_dot
 from itscm.resilience.saved import save_scenario, saved_scenarios
 from itscm.resilience.scenario import by_unit_and_tier
 from itscm.store import Store
-from itscm.ui.cache import TableHead, cached_head, cached_measure, cached_read, head_of
-from itscm.ui.pickers import search_multiselect, search_selectbox
+from itscm.ui import widgets
+from itscm.ui.cache import TableHead, cached_measure, cached_read, head_of
+from itscm.ui.pickers import named_choices, search_multiselect, search_selectbox
 from itscm.ui.signin import require_role
-from itscm.ui.widgets import explain_empty, money, plain, rerun_with_message, show_message
+from itscm.ui.widgets import (
+    explain_empty,
+    money,
+    plain,
+    rerun_with_message,
+    show_message,
+    table_head,
+)
 
 # The page's tabs, the open one in the URL (?tab=Scenarios). Only the open tab's content runs:
 # switching tabs runs the page again, for that tab (docs/DESIGN.md §14.2).
 TAB_KEY = "tab"
 TABS = ("Dependencies", "Single points of failure", "Supplier concentration", "Scenarios")
-# A large table shows its first rows, in its ranking; the CSV has every row.
-TABLE_ROWS = 1_000
 
 # The scenario's widgets, each bound to a URL query parameter of the same name, so a link
 # reopens the scenario: ?fail_supplier=Cloud+provider&fail_asset=Rack+7&fail_unit=Payments&hours=24
 SERVICE_KEY, SUPPLIER_KEY, ASSET_KEY, UNIT_KEY, HOURS_KEY = (
     "fail_service", "fail_supplier", "fail_asset", "fail_unit", "hours")
 FAILURE_KINDS = (("service", SERVICE_KEY), ("supplier", SUPPLIER_KEY), ("asset", ASSET_KEY), ("unit", UNIT_KEY))
-
-
-def _labels(store: Store, kind: str) -> dict[str, str]:
-    """label -> "kind:key" for the failure choices: names, with the id added where a name repeats."""
-    if kind == "unit":
-        rows = store.rows("SELECT unit_id, name FROM business_units ORDER BY name, unit_id")
-    elif kind == "service":
-        rows = store.rows("SELECT service_id, name FROM services WHERE lifecycle = 'live' ORDER BY name, service_id")
-    elif kind == "asset":   # retired ones too: a service may still run on one
-        rows = store.rows("SELECT DISTINCT asset_id, name FROM assets ORDER BY name, asset_id")
-    else:
-        rows = store.rows("SELECT supplier_id, name FROM suppliers ORDER BY name, supplier_id")
-    counts = pd.Series([name for _key, name in rows]).value_counts() if rows else pd.Series(dtype=int)
-    return {(name if counts[name] == 1 else f"{name} ({key})"): f"{kind}:{key}" for key, name in rows}
 
 
 def page_tabs():
@@ -60,41 +50,10 @@ def page_tabs():
     return st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
 
 
-def download_csv_on_click(table: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str,
-                          label: str = "Download CSV") -> None:
-    """ui.download_csv, but the CSV is made when the button is pressed, not on every run: these
-    tables have a row per service or node (10,000 and more), and making their CSV on each run
-    would cost more than the rest of the page. `table` is the frame, or what reads it then."""
-    def csv() -> str:
-        return csv_for_spreadsheets(table() if callable(table) else table)
-
-    st.download_button(label, data=csv, file_name=file_name, mime="text/csv", icon=":material/download:",
-                       key=f"download-{file_name}")
-
-
-def table_head(head: TableHead, table: Callable[[], pd.DataFrame], file_name: str, order: str,
-               column_config: dict) -> None:
-    """A large table's first rows, how many more there are, and the CSV of all of them (`table`
-    reads the whole table, when the button is pressed)."""
-    st.dataframe(head.rows, hide_index=True, column_config=column_config)
-    if head.not_shown:
-        st.caption(f"The first {len(head.rows):,} of {head.total:,} rows, {order}; the CSV has the other "
-                   f"{head.not_shown:,}.")
-    download_csv_on_click(table, file_name)
-
-
-def measure_head(store: Store, filters: Filters, function: Callable, file_name: str, order: str,
-                 column_config: dict, **kwargs) -> TableHead:
-    """`table_head` of the measure `function(store, filters, **kwargs)`, cached; its head returned."""
-    head = cached_head(function, store, filters, limit=TABLE_ROWS, **kwargs)
-    table_head(head, lambda: cached_measure(function, store, filters, **kwargs), file_name, order, column_config)
-    return head
-
-
 def failure_choices(store: Store) -> dict[str, dict[str, str]]:
     """Per kind of failed node, label -> "kind:key" (30,000 labels at 10,000 services and 20,000
     assets: read with ui.shared_read)."""
-    return {kind: _labels(store, kind) for kind, _key in FAILURE_KINDS}
+    return {kind: named_choices(store, kind) for kind, _key in FAILURE_KINDS}
 
 
 def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
@@ -162,7 +121,7 @@ class ScenarioView:
 
 def scenario_view(store: Store, filters: Filters, failed: tuple[str, ...], hours: float | None) -> ScenarioView:
     result = cached_measure(analysis.scenario, store, filters, failed=failed, hours=hours)
-    return ScenarioView(result.summary, by_unit_and_tier(result.services), head_of(result.services, TABLE_ROWS))
+    return ScenarioView(result.summary, by_unit_and_tier(result.services), head_of(result.services, widgets.TABLE_ROWS))
 
 
 def scenario_results(store: Store, filters: Filters, failed: tuple[str, ...], hours: float | None,

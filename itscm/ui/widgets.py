@@ -9,8 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from itscm.export import csv_for_spreadsheets
+from itscm.filters import Filters
 from itscm.measures.registry import MONEY, PERCENT, HeadlineMeasure, UnitColumn, headline_measures
+from itscm.store import Store
 from itscm.targets import target_state
+from itscm.ui.cache import TableHead, cached_head, cached_measure
 
 # -- figures and text ----------------------------------------------------------------------------
 
@@ -66,9 +69,40 @@ def explain_empty(message: str) -> None:
     st.info(message, icon=":material/info:")
 
 
-def download_csv(frame: pd.DataFrame, file_name: str, label: str = "Download CSV") -> None:
-    st.download_button(label, data=csv_for_spreadsheets(frame), file_name=file_name,
-                       mime="text/csv", icon=":material/download:", key=f"download-{file_name}")
+def download_csv(table: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str,
+                 label: str = "Download CSV") -> None:
+    """A button that downloads `table` (the frame, or what reads it) as CSV, made when the button
+    is pressed, not on every run: a table of 70,000 changes or 10,000 services makes its CSV in
+    about half a second, more than the rest of its page (docs/PERFORMANCE.md)."""
+    def csv() -> str:
+        return csv_for_spreadsheets(table() if callable(table) else table)
+
+    st.download_button(label, data=csv, file_name=file_name, mime="text/csv", icon=":material/download:",
+                       key=f"download-{file_name}")
+
+
+# A large table shows its first rows, in its ranking; the CSV has every row.
+TABLE_ROWS = 1_000
+
+
+def table_head(head: TableHead, table: Callable[[], pd.DataFrame], file_name: str, order: str,
+               column_config: dict, label: str = "Download CSV", **dataframe_options) -> None:
+    """A large table's first rows, how many more there are, and the CSV of all of them (`table`
+    reads the whole table, when the button is pressed)."""
+    st.dataframe(head.rows, hide_index=True, column_config=column_config, **dataframe_options)
+    if head.not_shown:
+        st.caption(f"The first {len(head.rows):,} of {head.total:,} rows, {order}; the CSV has the other "
+                   f"{head.not_shown:,}.")
+    download_csv(table, file_name, label)
+
+
+def measure_head(store: Store, filters: Filters, function: Callable, file_name: str, order: str,
+                 column_config: dict, dataframe_options: dict | None = None, **kwargs) -> TableHead:
+    """`table_head` of the measure `function(store, filters, **kwargs)`, cached; its head returned."""
+    head = cached_head(function, store, filters, limit=TABLE_ROWS, **kwargs)
+    table_head(head, lambda: cached_measure(function, store, filters, **kwargs), file_name, order, column_config,
+               **(dataframe_options or {}))
+    return head
 
 
 def plot(figure, key: str | None = None, **kwargs):
