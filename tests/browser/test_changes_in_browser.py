@@ -1,6 +1,7 @@
 """A change export uploaded through the real widget turns a plan 'changed since review'."""
 
 import re
+from pathlib import Path
 
 from tests.browser.conftest import ERRORS, wait_ready
 
@@ -43,3 +44,11 @@ def test_a_change_export_turns_a_plan_changed_since_review(fresh_server, page, a
     page.get_by_text("Changes since the plans' reviews").wait_for()
     assert page.locator(ERRORS).count() == 0, fresh_server.log_tail()
     page.screenshot(path=str(artifacts / "plan_staleness_changed.png"), full_page=True)
+
+    # The CSV is made when the button is pressed (itscm/ui/widgets.py download_csv), not drawn with the page.
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download changes CSV").click()
+    assert download.value.suggested_filename == "changes_behind_plans.csv"
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("plan_id,plan,owner,service_id,service,state,changes_since_review,change_id")
+    assert len(lines) == 2 and "CHG0090001" in lines[1] and "Ledger database failover rework" in lines[1]
