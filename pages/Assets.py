@@ -6,7 +6,6 @@ from itscm import ui
 from itscm.inventory import live_services
 from itscm.measures.inventory_currency import (
     asset_count,
-    asset_currency,
     inventory_currency_summary,
     service_assets,
     unverified_by_owner_and_unit,
@@ -32,7 +31,7 @@ else:
     st.caption(f"As of {page.filters.as_of:%Y-%m-%d}. An asset behind services of several units counts in each.")
     ui.assets.unverified_by_owner(page.measure(unverified_by_owner_and_unit))
     st.subheader("Unverified assets")
-    ui.assets.unverified_assets(page.measure(asset_currency), "unverified_assets.csv")
+    ui.assets.unverified_assets(page.store, page.filters, "unverified_assets.csv")
 
 st.subheader("The assets of a service")
 services = ui.cached_read(live_services, page.store)
