@@ -32,16 +32,16 @@ third.metric("Critical services with gaps", f"{summary['in_scope'] - summary['co
 by_unit_tier = page.measure(coverage_by_unit_tier)
 left, right = st.columns([3, 2])
 with left:
-    ui.plot(charts.coverage_by_unit(by_unit_tier), key="coverage-by-unit")
+    ui.chart(charts.coverage_by_unit, by_unit_tier, key="coverage-by-unit")
 with right:
-    ui.plot(charts.control_gaps(page.measure(control_gap_counts), summary["in_scope"]), key="control-gaps")
+    ui.chart(charts.control_gaps, page.measure(control_gap_counts), summary["in_scope"], key="control-gaps")
 
 gap_columns = [f"{control}_gaps" for control in CONTROLS]
 unit_control = by_unit_tier.groupby("unit")[gap_columns].sum()
 unit_control.columns = list(CONTROLS.values())
-ui.plot(charts.gap_matrix(unit_control), key="gap-matrix")
+ui.chart(charts.gap_matrix, unit_control, key="gap-matrix")
 
-ui.plot(charts.coverage_trend(page.measure(coverage_trend), target), key="coverage-trend")
+ui.chart(charts.coverage_trend, page.measure(coverage_trend), target, key="coverage-trend")
 
 st.subheader("Gap table: critical services and their controls")
 matrix = page.measure(coverage_by_service)

@@ -35,14 +35,14 @@ st.caption(f"{summary['incidents']:,} incidents · {summary['ongoing']:,} ongoin
            f"as-of date · {summary['estimated_restores']:,} with the resolve time as restore estimate · "
            f"{summary['closed_without_restore_time']:,} closed without a restore time (no hours counted)")
 
-ui.plot(charts.cost_by_month(page.measure(downtime_by_month), currency), key="cost-month")
+ui.chart(charts.cost_by_month, page.measure(downtime_by_month), currency, key="cost-month")
 left, right = st.columns(2)
 with left:
     by_unit = page.measure(downtime_by_unit)
-    ui.plot(charts.cost_by_group(by_unit, "unit", currency, "Cost by business unit"), key="cost-unit")
+    ui.chart(charts.cost_by_group, by_unit, "unit", currency, "Cost by business unit", key="cost-unit")
 with right:
     top = page.measure(top_cost_services, limit=15)
-    ui.plot(charts.cost_by_group(top, "service", currency, "Top 15 cost drivers"), key="cost-services")
+    ui.chart(charts.cost_by_group, top, "service", currency, "Top 15 cost drivers", key="cost-services")
 
 st.subheader("Costliest RTO breaches")
 breaches = page.measure(costliest_breaches, limit=200)

@@ -35,9 +35,9 @@ resilience.overview_flags(page.store, page.measure)
 left, right = st.columns([3, 2])
 with left:
     trend = page.measure(posture_trend)
-    ui.plot(charts.posture_trend(trend, targets), key="posture-trend")
+    ui.chart(charts.posture_trend, trend, targets, key="posture-trend")
 with right:
-    ui.plot(charts.cost_by_month(page.measure(downtime_by_month), page.currency), key="cost-trend")
+    ui.chart(charts.cost_by_month, page.measure(downtime_by_month), page.currency, key="cost-trend")
 
 st.subheader("Business units by gaps")
 st.caption("Colour is the state against target. Select a row to narrow every page to that unit.")
@@ -45,5 +45,5 @@ units = page.measure(unit_gaps)
 if units.empty:
     ui.explain_empty("No business unit matches these filters.")
 else:
-    ui.plot(charts.unit_heatmap(units, targets, page.currency), key="unit-heatmap")
+    ui.chart(charts.unit_heatmap, units, targets, page.currency, key="unit-heatmap")
     ui.unit_table(units, page.currency)

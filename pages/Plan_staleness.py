@@ -34,8 +34,8 @@ tiles[3].metric("Changed", f"{summary['changed_since_review']:,}", border=True,
 tiles[4].metric("Due within 30 days", f"{summary['due_soon']:,}", border=True)
 tiles[5].metric("Without a plan", f"{summary['services_without_plan']:,}", border=True,
                 help="Live services with no draft or approved plan (only retired ones, or none).")
-ui.plot(charts.staleness_states(summary), key="states-bar")
-heatmap = charts.staleness_heatmap(page.measure(staleness_by_unit))
+ui.chart(charts.staleness_states, summary, key="states-bar")
+heatmap = ui.built_figure(charts.staleness_heatmap, page.measure(staleness_by_unit))
 if heatmap is None:
     st.success("Every plan in scope is current.", icon=":material/task_alt:")
 else:

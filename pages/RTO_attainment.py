@@ -42,19 +42,19 @@ tiles[4].metric("Estimated restores", f"{summary['estimated_restores']:,}", bord
 st.caption(ui.events_caption(page.filters) + " The charts and tables below count the same.")
 left, right = st.columns(2)
 with left:
-    ui.plot(charts.attainment_by_month(page.measure(attainment_by_month), target), key="attainment-month")
+    ui.chart(charts.attainment_by_month, page.measure(attainment_by_month), target, key="attainment-month")
 with right:
-    ui.plot(charts.ratio_distribution(page.measure(rta_ratio_distribution), RATIO_BANDS), key="ratio-bands")
+    ui.chart(charts.ratio_distribution, page.measure(rta_ratio_distribution), RATIO_BANDS, key="ratio-bands")
 
 left, right = st.columns(2)
 with left:
     by_unit = page.measure(attainment_by_unit)
-    ui.plot(charts.attainment_by_group(by_unit, "unit", target, "Attainment by business unit"), key="by-unit")
+    ui.chart(charts.attainment_by_group, by_unit, "unit", target, "Attainment by business unit", key="by-unit")
 with right:
     by_tier = page.measure(attainment_by_tier).groupby("tier", as_index=False)[["events", "attained"]].sum()
     by_tier["pct"] = (100.0 * by_tier["attained"] / by_tier["events"]).round(1)
     by_tier["tier"] = "Tier " + by_tier["tier"].astype("Int64").astype(str)
-    ui.plot(charts.attainment_by_group(by_tier, "tier", target, "Attainment by tier"), key="by-tier")
+    ui.chart(charts.attainment_by_group, by_tier, "tier", target, "Attainment by tier", key="by-tier")
 
 st.subheader("Worst breaches")
 breaches = page.measure(worst_breaches, limit=200)

@@ -32,3 +32,24 @@ def test_pct():
 ])
 def test_target_state(value, target, higher, state):
     assert target_state(value, target, higher) == state
+
+
+def test_a_chart_is_built_once_per_distinct_input_and_shared():
+    import pandas as pd
+    import streamlit as st
+
+    from itscm import charts
+    from itscm.ui import built_figure
+
+    st.cache_resource.clear()
+    summary = {"plans": 4, "current": 1, "due_soon": 0, "changed_since_review": 1, "overdue": 1, "never_tested": 1,
+               "services_without_plan": 2, "stale_pct": 75.0}
+    first = built_figure(charts.staleness_states, summary)
+    assert built_figure(charts.staleness_states, dict(summary)) is first   # equal by value: the same figure
+    other = built_figure(charts.staleness_states, {**summary, "current": 2})
+    assert other is not first
+    assert [bar.x[0] for bar in first.data] != [bar.x[0] for bar in other.data]   # built from its own input
+    frame = pd.DataFrame({"unit": ["A"], "state": ["overdue"], "count": [1]})
+    heatmap = built_figure(charts.staleness_heatmap, frame)
+    assert built_figure(charts.staleness_heatmap, frame.copy()) is heatmap
+    assert built_figure(charts.staleness_heatmap, frame.assign(count=2)) is not heatmap

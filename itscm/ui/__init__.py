@@ -10,7 +10,7 @@ names below as `ui.<name>`; everything else stays inside the package.
 """
 
 from itscm.ui import assets
-from itscm.ui.cache import cached_read, shared_read
+from itscm.ui.cache import built_figure, cached_read, shared_read
 from itscm.ui.changes import (
     change_preview_summary,
     changes_behind,
@@ -37,6 +37,7 @@ from itscm.ui.upload import (
     upload_preview_summary,
 )
 from itscm.ui.widgets import (
+    chart,
     confirmed_undo,
     download_csv,
     explain_empty,
@@ -56,10 +57,12 @@ __all__ = [
     "NAVIGATION",
     "TIME_ZONES",
     "assets",
+    "built_figure",
     "cached_read",
     "change_preview_summary",
     "changes_behind",
     "changes_behind_table",
+    "chart",
     "ci_name_targets",
     "committed_change_upload",
     "committed_upload",

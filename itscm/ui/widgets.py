@@ -13,7 +13,7 @@ from itscm.filters import Filters
 from itscm.measures.registry import MONEY, PERCENT, HeadlineMeasure, UnitColumn, headline_measures
 from itscm.store import Store
 from itscm.targets import target_state
-from itscm.ui.cache import TableHead, cached_head, cached_measure
+from itscm.ui.cache import TableHead, built_figure, cached_head, cached_measure
 
 # -- figures and text ----------------------------------------------------------------------------
 
@@ -107,6 +107,11 @@ def measure_head(store: Store, filters: Filters, function: Callable, file_name: 
 
 def plot(figure, key: str | None = None, **kwargs):
     return st.plotly_chart(figure, width="stretch", config={"displaylogo": False}, key=key, **kwargs)
+
+
+def chart(builder: Callable, *args, key: str | None = None, **kwargs):
+    """`plot` of `builder(*args)`, the figure built once per distinct input (`built_figure`)."""
+    return plot(built_figure(builder, *args), key=key, **kwargs)
 
 
 def rows_height(rows: int) -> int:
