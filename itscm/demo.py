@@ -235,7 +235,7 @@ def _change_history(rng: np.random.Generator, services: pd.DataFrame, as_of: dt.
                 asset_id, ci_name = own_servers[int(rng.integers(0, len(own_servers)))]
                 service_id = None
             rows.append({
-                "change_id": f"servicenow:{number}", "source": "servicenow", "number": number,
+                "source": "servicenow", "number": number,
                 "title": str(rng.choice(CHANGE_TITLES)),
                 "ci_name": ci_name, "service_id": service_id, "asset_id": asset_id,
                 "change_type": _CHANGE_TYPES[kind][0], "type_raw": _CHANGE_TYPES[kind][1],

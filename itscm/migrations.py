@@ -497,6 +497,16 @@ CREATE TABLE service_change_days (
 );
 """
 
+# Version 14: a change's key is (source, number), no longer also stored joined as change_id
+# ('servicenow:CHG0030001'). The joined text repeated two columns in every row of the largest
+# table after incidents: about a fifth of the million-change insert's CPU (docs/PERFORMANCE.md) and
+# 5 MB of 47; a reader that shows the id builds it from the two. DROP COLUMN, not a rebuilt
+# table: DuckLake supports it (it never rewrites data files; ALTER COLUMN TYPE it does not).
+V14_CHANGE_KEY = """
+ALTER TABLE changes DROP COLUMN change_id;
+ALTER TABLE change_prior_versions DROP COLUMN change_id;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core continuity schema", V1_CORE),
     (2, "upload history for undo, saved column mappings", V2_UPLOAD_HISTORY),
@@ -512,6 +522,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (10, "changes, change uploads and their undo, a change since review fails the review control",
      V10_CHANGES),
     (13, "completed change days per service and month for the staleness and coverage measures", V13_CHANGE_DAYS),
+    (14, "a change's key is its source and number, without the joined change_id", V14_CHANGE_KEY),
 ]
 
 MIGRATIONS.sort()

@@ -31,7 +31,7 @@ UNIQUE_KEYS: tuple[tuple[str, str], ...] = (
     ("column_mappings", "lower(name)"),
     ("inventory_imports", "import_id"),
     ("saved_scenarios", "name"),
-    ("changes", "change_id"),
+    ("changes", "source, number"),
     ("change_uploads", "upload_id"),
     ("incident_month_marks", "month"),
     ("incident_month_rtos", "service_key"),

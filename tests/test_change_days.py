@@ -124,7 +124,7 @@ def test_a_store_from_before_the_change_days_gets_them_filled(demo_path, tmp_pat
         raw.execute("DELETE FROM schema_version WHERE version = 13")
         raw.execute("DELETE FROM store_meta WHERE key = $key", {"key": change_days.BUILT_KEY})
     with Store(path) as store:
-        assert store.schema_version() == 13
+        assert store.scalar("SELECT count(*) FROM schema_version WHERE version = 13") == 1
         assert store.scalar("SELECT count(*) FROM service_change_days") > 0 and verified(store) == []
 
 
@@ -147,12 +147,13 @@ def completed_reaching(store: Store) -> pd.DataFrame:
     """service_id, change_id, day, marked, completed_at: every completed change reaching every
     service, from the changes themselves (the rule of docs/DESIGN.md §16.1, without the table)."""
     return store.df("""
-        SELECT DISTINCT r.service_id, c.change_id, c.completed_at::DATE AS day, c.completed_at,
-               coalesce(c.change_type = 'emergency' OR c.close_code = 'unsuccessful', FALSE) AS marked
+        SELECT DISTINCT r.service_id, c.source || ':' || c.number AS change_id, c.completed_at::DATE AS day,
+               c.completed_at, coalesce(c.change_type = 'emergency' OR c.close_code = 'unsuccessful', FALSE) AS marked
         FROM changes c
-        JOIN (SELECT change_id, service_id FROM changes
-              UNION SELECT c.change_id, sa.service_id FROM changes c JOIN service_assets sa ON sa.asset_id = c.asset_id
-             ) r ON r.change_id = c.change_id
+        JOIN (SELECT source, number, service_id FROM changes
+              UNION SELECT c.source, c.number, sa.service_id FROM changes c
+                    JOIN service_assets sa ON sa.asset_id = c.asset_id
+             ) r ON r.source = c.source AND r.number = c.number
         WHERE c.completed_at IS NOT NULL AND r.service_id IS NOT NULL
     """).assign(day=lambda frame: frame["day"].map(as_date))
 

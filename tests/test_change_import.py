@@ -64,8 +64,8 @@ def test_servicenow_field_names_with_display_values(org):
     preview = read(org, "servicenow_change_request.csv")
     assert (preview.format, preview.rows_read, preview.changes, preview.rejected) == ("servicenow", 8, 6, 2)
     changes = by_number(preview)
-    assert changes.loc["CHG0030001", ["change_id", "asset_id", "change_type", "state", "close_code"]].tolist() == [
-        "servicenow:CHG0030001", "ledger-db-01", "normal", "closed", "successful"]
+    assert changes.loc["CHG0030001", ["source", "asset_id", "change_type", "state", "close_code"]].tolist() == [
+        "servicenow", "ledger-db-01", "normal", "closed", "successful"]
     # completion: the actual end of work, not the close
     assert changes.loc["CHG0030001", "completed_at"] == dt.datetime(2025, 7, 5, 22, 40)
     emergency = changes.loc["CHG0030002"]
@@ -199,8 +199,8 @@ def test_unknown_header_needs_a_mapping(org):
         commit_changes(ANA, org.store, preview)
     mapped = read(org, "custom.csv", csv, mapping={"id": "Ref", "ci": "Thing", "work_end": "When done",
                                                    "state": "Status"})
-    assert by_number(mapped).loc["R1", ["change_id", "service_id", "completed_at"]].tolist() == [
-        "generic:R1", org.ledger, dt.datetime(2025, 7, 1, 10)]
+    assert by_number(mapped).loc["R1", ["source", "service_id", "completed_at"]].tolist() == [
+        "generic", org.ledger, dt.datetime(2025, 7, 1, 10)]
 
 
 def test_a_number_twice_keeps_the_last_row(org):
@@ -222,7 +222,7 @@ def test_unreadable_files_raise_one_line(org):
 
 
 def stored(org):
-    return org.store.df("SELECT * EXCLUDE (upload_id) FROM changes ORDER BY change_id")
+    return org.store.df("SELECT * EXCLUDE (upload_id) FROM changes ORDER BY source, number")
 
 
 def test_commit_is_idempotent_and_a_dry_run_writes_nothing(org):
@@ -355,7 +355,7 @@ def test_a_large_commit_fills_whole_row_groups(tmp_path):
         rows = 300_000
         template = preview.accepted.to_pylist()[0]
         batches = [pa.Table.from_pylist(
-            [template | {"row": i + 2, "change_id": f"servicenow:CHG{i}", "number": f"CHG{i}"}
+            [template | {"row": i + 2, "number": f"CHG{i}"}
              for i in range(start, min(start + 150_000, rows))], schema=preview.accepted.schema)
             for start in range(0, rows, 150_000)]
         large = dataclasses.replace(preview, accepted=pa.concat_tables(batches))

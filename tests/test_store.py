@@ -84,6 +84,26 @@ def test_an_older_store_upgrades_in_place_keeping_its_rows(target, monkeypatch):
             assert rollup.differences(cursor) == []
 
 
+def test_a_store_of_version_13_keeps_its_changes_keyed_by_source_and_number(target, monkeypatch):
+    path = target
+    monkeypatch.setattr("itscm.store.LATEST_VERSION", 13)   # changes still stored with change_id
+    with Store(path) as old, old.transaction() as cursor:
+        for table, extra in (("changes", "upload_id"), ("change_prior_versions", "prior_upload_id")):
+            cursor.execute(f"INSERT INTO {table} (change_id, source, number, state, {extra}"
+                           f"{', upload_id' if table == 'change_prior_versions' else ''}) "
+                           f"VALUES ('servicenow:CHG1', 'servicenow', 'CHG1', 'closed', 'chg-1'"
+                           f"{', ' + repr('chg-2') if table == 'change_prior_versions' else ''})")
+    monkeypatch.undo()
+    with Store(path) as upgraded:
+        assert upgraded.schema_version() == migrations.LATEST_VERSION
+        for table in ("changes", "change_prior_versions"):
+            columns = {name for (name,) in upgraded.rows(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $t "
+                "AND table_catalog = current_database()", {"t": table})}
+            assert "change_id" not in columns and {"source", "number"} <= columns
+            assert upgraded.rows(f"SELECT source, number, state FROM {table}") == [("servicenow", "CHG1", "closed")]
+
+
 def old_store_with_rows(path, version: int) -> None:
     """A store as the program made it at schema `version`, holding services and incidents whose
     derived columns (where the version has them) were never filled."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from itscm import change_days
 from itscm.access import Actor, writes
@@ -24,7 +25,8 @@ from itscm.changes.read import CHANGE_COLUMNS, CI_KEYS_SQL, ChangePreview
 from itscm.ingest.errors import IngestError
 from itscm.store import Store, in_row_group_batches
 
-_DATA_COLUMNS = CHANGE_COLUMNS[1:]
+KEY = ("source", "number")   # a change's key (migration 14)
+_DATA_COLUMNS = [c for c in CHANGE_COLUMNS if c not in KEY]
 _STAGED = "change_staged"
 _SAME_AS_STORED = " AND ".join(f"s.{c} IS NOT DISTINCT FROM c.{c}" for c in _DATA_COLUMNS)
 _TIMESTAMPS = {"planned_start", "planned_end", "work_end", "closed_at", "completed_at"}
@@ -61,9 +63,9 @@ def _plan_sql(staged: str, *, any_stored: bool, match_cis: bool) -> str:
     if not any_stored:
         return f"SELECT *, 'insert' AS action FROM ({source})"
     return f"""
-        SELECT s.*, CASE WHEN c.change_id IS NULL THEN 'insert' WHEN {_SAME_AS_STORED} THEN 'unchanged'
+        SELECT s.*, CASE WHEN c.number IS NULL THEN 'insert' WHEN {_SAME_AS_STORED} THEN 'unchanged'
                          ELSE 'update' END AS action
-        FROM ({source}) s LEFT JOIN changes c ON c.change_id = s.change_id
+        FROM ({source}) s LEFT JOIN changes c ON c.source = s.source AND c.number = s.number
     """
 
 
@@ -74,7 +76,8 @@ def _make_plan(cur, *, match_cis: bool) -> None:
     million rows into a temp table cost about 1 CPU second). Otherwise the rows are copied once,
     for the joins: DuckDB joins its own table faster than a registered Arrow table."""
     any_stored = cur.execute(
-        f"SELECT count(*) FROM changes WHERE change_id IN (SELECT change_id FROM {_STAGED})").fetchall()[0][0]
+        f"SELECT count(*) FROM changes WHERE EXISTS (SELECT 1 FROM {_STAGED} s "
+        "WHERE s.source = changes.source AND s.number = changes.number)").fetchall()[0][0]
     _drop_plan(cur)
     if not any_stored and not match_cis:
         cur.execute(f"CREATE TEMP VIEW change_plan AS {_plan_sql(_STAGED, any_stored=False, match_cis=False)}")
@@ -124,7 +127,7 @@ def _check(preview: ChangePreview) -> None:
         raise IngestError(f"{preview.file_name} needs a column mapping for {', '.join(preview.missing_fields)} "
                           "before it can be committed.")
     if (preview.matched_at() is None and preview.accepted.num_rows
-            and len(preview.accepted.column("change_id").unique()) != preview.changes):
+            and len(pc.unique(preview.accepted.column("number"))) != preview.changes):
         raise IngestError("The preview holds the same change number twice; read the file again.")
 
 
@@ -247,10 +250,11 @@ def _write(cur, preview: ChangePreview, by: str | None, now: datetime):
             f"""
             INSERT INTO change_prior_versions (upload_id, {columns}, prior_upload_id)
             SELECT $upload_id, {", ".join("c." + name for name in CHANGE_COLUMNS)}, c.upload_id
-            FROM changes c JOIN change_plan p ON p.change_id = c.change_id WHERE p.action = 'update'
+            FROM changes c JOIN change_plan p ON p.source = c.source AND p.number = c.number
+            WHERE p.action = 'update'
             """, params)
-        cur.execute(
-            "DELETE FROM changes WHERE change_id IN (SELECT change_id FROM change_plan WHERE action = 'update')")
+        cur.execute("DELETE FROM changes WHERE EXISTS (SELECT 1 FROM change_plan p WHERE p.action = 'update' "
+                    "AND p.source = changes.source AND p.number = changes.number)")
     cur.execute(
         f"INSERT INTO changes ({columns}, upload_id) SELECT {columns}, $upload_id FROM change_plan "
         "WHERE action IN ('insert', 'update')", params)

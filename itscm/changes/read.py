@@ -38,8 +38,8 @@ _VALUE_PREVIEW = 200
 _FUTURE_SLACK = timedelta(days=1)
 
 # What a change is stored as (the changes table less upload_id), in order; the accepted rows
-# carry the file `row` first.
-CHANGE_COLUMNS = ["change_id", "source", "number", "title", "ci_name", "service_id", "asset_id",
+# carry the file `row` first. A change's key is (source, number): one source per upload.
+CHANGE_COLUMNS = ["source", "number", "title", "ci_name", "service_id", "asset_id",
                   "change_type", "type_raw", "state", "state_raw", "close_code", "close_code_raw",
                   "planned_start", "planned_end", "work_end", "closed_at", "completed_at"]
 
@@ -339,7 +339,7 @@ def _accepted(con, source: str) -> pa.Table:
     name's alone 1.5 s loaded), and a join gives its rows back mixed, which then cost a gather."""
     rows = con.execute(
         """
-        SELECT row_no AS "row", $source || ':' || id_raw AS change_id, $source AS source, id_raw AS number,
+        SELECT row_no AS "row", $source AS source, id_raw AS number,
                title_raw AS title, ci_raw AS ci_name, type_raw, state_raw, close_code_raw,
                planned_start_at AS planned_start, planned_end_at AS planned_end, work_end_at AS work_end,
                closed_at

@@ -235,7 +235,7 @@ needed AS MATERIALIZED (
 ),
 -- the changes of those days, on a range of completed_at that lets DuckDB skip older row groups
 recent AS (
-    SELECT change_id, number, title, ci_name, service_id, asset_id, change_type, close_code, completed_at,
+    SELECT source, number, title, ci_name, service_id, asset_id, change_type, close_code, completed_at,
            completed_at::DATE AS day
     FROM changes
     WHERE completed_at >= (SELECT min(day) FROM needed)::TIMESTAMP AND completed_at < ($as_of + 1)::TIMESTAMP
@@ -258,9 +258,10 @@ behind AS (
     FROM flagged f JOIN reaching r ON r.reached = f.service_id AND r.day > f.change_baseline
     QUALIFY row_number() OVER (PARTITION BY f.plan_id
                                ORDER BY coalesce(r.change_type = 'emergency' OR r.close_code = 'unsuccessful', FALSE)
-                                        DESC, r.completed_at DESC, r.change_id) <= $per_plan
+                                        DESC, r.completed_at DESC, r.source, r.number) <= $per_plan
 )
-SELECT b.plan_id, b.plan, b.owner, b.service_id, b.service, b.state, b.changes_since_review, b.change_id,
+SELECT b.plan_id, b.plan, b.owner, b.service_id, b.service, b.state, b.changes_since_review,
+       b.source || ':' || b.number AS change_id,
        b.number, b.title, b.ci_name,
        CASE WHEN b.through_asset IS NULL THEN 'service' ELSE coalesce(a.name, b.through_asset) END
            AS reached_through,
