@@ -185,8 +185,7 @@ class _Writer:
     def hung(self, how: str) -> RuntimeError:
         """The error for a writer stuck: with its threads' stacks, asked of it (faulthandler)."""
         if not self.started:
-            return RuntimeError(f"writer {self.number} {how}, and never began its work (still starting)"
-                                f"{self._stderr()}")
+            return RuntimeError(f"writer {self.number} {how}, and never began its work (still starting)")
         if self.process.is_alive():
             written_before = len(self._stderr_text())
             os.kill(self.process.pid, signal.SIGUSR1)
@@ -209,6 +208,8 @@ class _Writer:
             print(f"writer {self.number}'s stderr:\n{text}", file=sys.stderr)
 
     def _stderr(self) -> str:
+        if not self.stderr_path.exists():
+            return "; it ended before it began its work (what it wrote went to this process's stderr)"
         text = self._stderr_text()
         if not text:
             return "; it wrote nothing to stderr"
@@ -217,7 +218,7 @@ class _Writer:
     def _stderr_text(self) -> str:
         try:
             return self.stderr_path.read_text(errors="replace").strip()
-        except FileNotFoundError:   # it ended before its first line ran
+        except FileNotFoundError:
             return ""
 
 
