@@ -59,9 +59,7 @@ postgres:
 # choice (tests/backends.py), and the tests of many processes writing one lake at once (and killed
 # while they do). Tests marked no_store (they open none) are left out by themselves, file_only ones
 # skip; files whose tests all open no store are not listed. Left out: tests/test_bench.py, whose
-# benchmarks make their own stores whatever the backend (the lake's bench its own catalog), and for
-# now tests/test_bench_writers.py, whose spawned writer process twice died without a word under a
-# loaded suite (exit code unknown; it now fails with it instead of hanging).
+# benchmarks make their own stores whatever the backend (the lake's bench its own catalog).
 DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrate_store.py \
 	tests/test_ingest.py tests/test_ingest_cli.py tests/test_ingest_commit.py tests/test_incident_columns.py \
 	tests/test_crash.py tests/test_inventory_crash.py \
@@ -76,7 +74,8 @@ DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrat
 	tests/test_pages.py tests/test_backup.py tests/test_change_import.py tests/test_upload_page.py \
 	tests/test_inventory_page.py tests/test_changes_page.py tests/test_resilience_page.py tests/test_report_page.py \
 	tests/test_report.py tests/test_remind.py tests/test_hostile_input.py tests/test_demo.py \
-	tests/test_resilience_demo.py tests/test_ingest_properties.py tests/test_ingest_scale.py tests/browser
+	tests/test_resilience_demo.py tests/test_ingest_properties.py tests/test_ingest_scale.py tests/browser \
+	tests/test_bench_writers.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
