@@ -58,7 +58,8 @@ class LakeCopies:
         self._root = root
         self._refresh_lock = threading.Lock()
         self._refresh_cursor: duckdb.DuckDBPyConnection | None = None   # used under the lock only
-        self.refreshes = 0   # how many times the copies were made: what a test can watch
+        self.refreshes = 0   # how many times the copies were made again, and the tables copied
+        self.last_copied: tuple[str, ...] = ()   # the last time: what a test can watch
         root.execute(f"CREATE SCHEMA IF NOT EXISTS {MEMORY_CATALOG}.{SCHEMA}")
         root.execute(f"CREATE OR REPLACE TABLE {MARKER} AS SELECT -1::BIGINT AS snapshot_id")
 
@@ -85,7 +86,8 @@ class LakeCopies:
         return run(fallback)
 
     def refresh(self) -> None:
-        """The copies made again from the lake's latest snapshot, unless they already hold it.
+        """The copies made again from the lake's latest snapshot, unless they already hold it: those
+        of the tables whose rows changed since their snapshot, or every one when that cannot be told.
         One transaction: a read sees every copy of the old snapshot or every copy of the new one."""
         with self._refresh_lock:
             if self._refresh_cursor is None:
@@ -95,8 +97,11 @@ class LakeCopies:
             cursor.execute("BEGIN TRANSACTION")
             try:
                 snapshot = ducklake.snapshot_id(cursor)
-                if cursor.execute(f"SELECT snapshot_id FROM {MARKER}").fetchall()[0][0] != snapshot:
-                    self._copy_tables(cursor)
+                copied_at = cursor.execute(f"SELECT snapshot_id FROM {MARKER}").fetchall()[0][0]
+                if copied_at != snapshot:
+                    changed = _tables_changed(cursor, copied_at, snapshot)
+                    self.last_copied = _copy_tables(cursor, COPIED_TABLES if changed is None else
+                                                    tuple(table for table in COPIED_TABLES if table in changed))
                     cursor.execute(f"UPDATE {MARKER} SET snapshot_id = $snapshot", {"snapshot": snapshot})
                     self.refreshes += 1
                 cursor.execute("COMMIT")
@@ -104,22 +109,57 @@ class LakeCopies:
                 cursor.execute("ROLLBACK")
                 raise
 
-    @staticmethod
-    def _copy_tables(cursor: duckdb.DuckDBPyConnection) -> None:
-        # A store kept at an older schema (or not yet migrated) lacks some tables: those are not
-        # copied, and a copy left from before is dropped, so that the name finds the lake's table.
-        in_lake = {name for (name,) in cursor.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = $catalog AND table_schema = 'main'",
-            {"catalog": ducklake.CATALOG}).fetchall()}
-        for table in COPIED_TABLES:
-            if table in in_lake:
-                cursor.execute(f"CREATE OR REPLACE TABLE {MEMORY_CATALOG}.{SCHEMA}.{table} AS "
-                               f"SELECT * FROM {ducklake.CATALOG}.main.{table}")
-            else:
-                cursor.execute(f"DROP TABLE IF EXISTS {MEMORY_CATALOG}.{SCHEMA}.{table}")
-
     def close(self) -> None:
         with self._refresh_lock:
             if self._refresh_cursor is not None:
                 self._refresh_cursor.close()
                 self._refresh_cursor = None
+
+
+# The changes a snapshot records that leave every table's columns as they were: rows inserted,
+# rows deleted (an update is both). Any other (a table created, altered or dropped) copies every table.
+_ROW_CHANGES = frozenset({"tables_inserted_into", "tables_deleted_from"})
+
+
+def _tables_changed(cursor: duckdb.DuckDBPyConnection, since: int, until: int) -> set[str] | None:
+    """The names of the tables whose rows the snapshots after `since` up to `until` changed, as the
+    lake records each snapshot's changes; None when that cannot be told: no copies yet, a snapshot
+    between them expired (maintenance), or one that changed more than rows."""
+    if since < 0:
+        return None
+    snapshots = cursor.execute(f"SELECT changes FROM {ducklake.CATALOG}.snapshots() "
+                               "WHERE snapshot_id > $since AND snapshot_id <= $until",
+                               {"since": since, "until": until}).fetchall()
+    if len(snapshots) != until - since:
+        return None
+    table_ids: set[str] = set()
+    for (changes,) in snapshots:
+        if not set(changes) <= _ROW_CHANGES:
+            return None
+        for change in _ROW_CHANGES:
+            table_ids.update(changes.get(change) or ())
+    if not table_ids:
+        return set()
+    names = dict(cursor.execute(f"SELECT table_id::VARCHAR, table_name FROM {ducklake.METADATA_CATALOG}.ducklake_table "
+                                "WHERE end_snapshot IS NULL").fetchall())
+    if not table_ids <= names.keys():
+        return None
+    return {names[table_id] for table_id in table_ids}
+
+
+def _copy_tables(cursor: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> tuple[str, ...]:
+    """Copies `tables` (of COPIED_TABLES) from the lake as `cursor`'s transaction reads it."""
+    if not tables:
+        return tables
+    # A store kept at an older schema (or not yet migrated) lacks some tables: those are not
+    # copied, and a copy left from before is dropped, so that the name finds the lake's table.
+    in_lake = {name for (name,) in cursor.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = $catalog AND table_schema = 'main'",
+        {"catalog": ducklake.CATALOG}).fetchall()}
+    for table in tables:
+        if table in in_lake:
+            cursor.execute(f"CREATE OR REPLACE TABLE {MEMORY_CATALOG}.{SCHEMA}.{table} AS "
+                           f"SELECT * FROM {ducklake.CATALOG}.main.{table}")
+        else:
+            cursor.execute(f"DROP TABLE IF EXISTS {MEMORY_CATALOG}.{SCHEMA}.{table}")
+    return tables

@@ -422,6 +422,34 @@ def test_reads_on_a_lake_see_the_small_tables_as_copies_made_once_per_snapshot()
 
 
 @pytest.mark.ducklake_only
+def test_only_the_copies_of_tables_whose_rows_changed_are_made_again():
+    """The lake records which tables each snapshot changed: after a commit, only their copies are
+    made again (none after one writing only incidents); after one that changed more than rows (a
+    table created), every copy."""
+    target = backends.new_target()
+    with Store(target) as store, Store(target) as other:
+        assert store.scalar("SELECT count(*) FROM services") == 0
+        assert store._copies.last_copied == lake_copies.COPIED_TABLES   # the first copies: all of them
+        other.write(lambda cursor: cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)"))
+        other.write(lambda cursor: cursor.execute("UPDATE policy SET is_critical = NOT is_critical WHERE tier = 3"))
+        assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+        assert store.rows("SELECT is_critical FROM policy WHERE tier = 3") == [(True,)]
+        assert store._copies.last_copied == ("business_units", "policy")
+        build_service_and_incident(other)
+        other.write(lambda cursor: cursor.execute("DELETE FROM incidents"))
+        assert store.scalar("SELECT name FROM services") == "Payments"
+        assert store._copies.last_copied == ("services",)
+        other.write(lambda cursor: cursor.execute("INSERT INTO incidents (incident_id, source, opened_at) "
+                                                  "VALUES ('INC-1', 'test', TIMESTAMP '2026-01-05 09:00')"))
+        refreshes = store._copies.refreshes
+        assert store.scalar("SELECT count(*) FROM incidents") == 1
+        assert store._copies.refreshes == refreshes + 1 and store._copies.last_copied == ()
+        other.write(lambda cursor: cursor.execute("CREATE TABLE scratch (x INTEGER)"))
+        assert store.scalar("SELECT count(*) FROM business_units") == 1
+        assert store._copies.last_copied == lake_copies.COPIED_TABLES
+
+
+@pytest.mark.ducklake_only
 def test_a_write_on_a_lake_reads_and_writes_the_lakes_tables_never_the_copies():
     """Inside `store.write`, the body's cursor and this thread's reads see the lake's own tables
     (and what the write has done so far), not the copies, which are stale here on purpose; what it
