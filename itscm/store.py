@@ -7,8 +7,10 @@ processes open at once. The schema and the SQL are the same on both.
 
 Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
 connections to the same database, safe to use from their own thread), closed once its thread has
-ended; writes are serialised by a lock and run in one transaction each. On DuckLake, writers of
-every process take turns too (a lock in the catalog's PostgreSQL database, docs/DESIGN.md §19). Another process holding
+ended; writes are serialised by a lock and run in one transaction each. On DuckLake, reads outside
+a write see the lake's small tables as copies in this process, made again when its snapshot moves
+(itscm/lake_copies.py, docs/DESIGN.md §19); writers of every process take turns too (a lock in the
+catalog's PostgreSQL database, docs/DESIGN.md §19). Another process holding
 the file gets a `StoreLockedError` with a message saying who holds it, never a DuckDB traceback
 (a DuckLake store has no such lock).
 """
