@@ -7,8 +7,10 @@ processes open at once. The schema and the SQL are the same on both.
 
 Concurrency inside a process: reads run on a cursor per thread (DuckDB cursors are separate
 connections to the same database, safe to use from their own thread), closed once its thread has
-ended; writes are serialised by a lock and run in one transaction each. On DuckLake, writers of
-every process take turns too (a lock in the catalog's PostgreSQL database, docs/DESIGN.md §19). Another process holding
+ended; writes are serialised by a lock and run in one transaction each. On DuckLake, reads outside
+a write see the lake's small tables as copies in this process, made again when its snapshot moves
+(itscm/lake_copies.py, docs/DESIGN.md §19); writers of every process take turns too (a lock in the
+catalog's PostgreSQL database, docs/DESIGN.md §19). Another process holding
 the file gets a `StoreLockedError` with a message saying who holds it, never a DuckDB traceback
 (a DuckLake store has no such lock).
 """
@@ -29,7 +31,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from itscm import change_days, ducklake, rollup
+from itscm import change_days, ducklake, lake_copies, rollup
 from itscm.migrations import CHANGE_DAYS_VERSIONS, DERIVED_DATA_VERSIONS, LATEST_VERSION, MIGRATIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,8 +127,11 @@ class Store:
         self._write_lock = threading.RLock()
         self._writers_excluded_here = False   # the writers lock is held (by the thread holding _write_lock)
         self._local = threading.local()
-        self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}   # by the thread using it
+        # By the thread using them: its cursor, and on a lake its reading cursor (lake_copies).
+        self._cursors: dict[threading.Thread, list[duckdb.DuckDBPyConnection]] = {}
         self._cursors_lock = threading.Lock()
+        # On a lake, reads see its small tables as copies in this process (docs/DESIGN.md §19).
+        self._copies = lake_copies.LakeCopies(self._root) if self.on_ducklake else None
         try:
             if self.on_ducklake and not self.read_only and not self._up_to_date():
                 # Two processes opening a new lake migrate it once: the second, let in after the
@@ -177,32 +182,51 @@ class Store:
         return cursor
 
     def _first_cursor_of_this_thread(self) -> duckdb.DuckDBPyConnection:
-        with self._cursors_lock:
-            self._close_cursors_of_ended_threads()
-            cursor = self._new_cursor()
-            self._cursors[threading.current_thread()] = cursor
+        cursor = self._thread_cursor(self._new_cursor)
         self._local.cursor = cursor
         return cursor
 
+    def _reading_cursor(self) -> duckdb.DuckDBPyConnection:
+        """On a lake, this thread's cursor for reads that see the copies of the small tables
+        (lake_copies); never used to write."""
+        cursor = getattr(self._local, "reading_cursor", None)
+        if cursor is None:
+            cursor = self._thread_cursor(self._copies.reading_cursor)
+            self._local.reading_cursor = cursor
+        return cursor
+
+    def _thread_cursor(self, make: Callable[[], duckdb.DuckDBPyConnection]) -> duckdb.DuckDBPyConnection:
+        with self._cursors_lock:
+            self._close_cursors_of_ended_threads()
+            cursor = make()
+            self._cursors.setdefault(threading.current_thread(), []).append(cursor)
+        return cursor
+
     def _close_cursors_of_ended_threads(self) -> None:
-        # An ended thread runs no more code, so its cursor is idle and nobody will use it again;
-        # closing it also ends whatever it left open (an unread result, a temporary table).
+        # An ended thread runs no more code, so its cursors are idle and nobody will use them again;
+        # closing them also ends whatever they left open (an unread result, a temporary table).
         for thread in [thread for thread in self._cursors if not thread.is_alive()]:
-            with suppress(duckdb.Error):
-                self._cursors.pop(thread).close()
+            for cursor in self._cursors.pop(thread):
+                with suppress(duckdb.Error):
+                    cursor.close()
 
     def open_cursors(self) -> int:
-        """How many per-thread cursors the store holds now (a `read_transaction`'s own cursor,
-        closed when it ends, is not counted): what a long-running server must keep bounded."""
+        """How many threads hold cursors on the store now (one each on the file; on a lake up to
+        two, the second for reads of the copies; a `read_transaction`'s own cursor, closed when it
+        ends, is not counted): what a long-running server must keep bounded."""
         with self._cursors_lock:
             return len(self._cursors)
 
     def close(self) -> None:
         with self._cursors_lock:
-            for cursor in self._cursors.values():
-                with suppress(duckdb.Error):
-                    cursor.close()
+            for cursors in self._cursors.values():
+                for cursor in cursors:
+                    with suppress(duckdb.Error):
+                        cursor.close()
             self._cursors.clear()
+        if self._copies is not None:
+            with suppress(duckdb.Error):
+                self._copies.close()
         self._root.close()
         _forget(self)
 
@@ -215,19 +239,28 @@ class Store:
     # -- reading -----------------------------------------------------------------------------
 
     def df(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
-        return self.cursor().execute(sql, params or {}).df()
+        return self._read(sql, params, lambda result: result.df())
 
     def arrow(self, sql: str, params: dict | list | None = None) -> pa.Table:
-        return self.cursor().execute(sql, params or {}).fetch_arrow_table()
+        return self._read(sql, params, lambda result: result.fetch_arrow_table())
 
     def rows(self, sql: str, params: dict | list | None = None) -> list[tuple]:
-        return self.cursor().execute(sql, params or {}).fetchall()
-
-    def scalar(self, sql: str, params: dict | list | None = None):
         # fetchall, not fetchone: a result left unread keeps its transaction open, and an open
         # transaction on any connection stops DuckDB from checkpointing (the WAL only grows).
-        rows = self.cursor().execute(sql, params or {}).fetchall()
+        return self._read(sql, params, lambda result: result.fetchall())
+
+    def scalar(self, sql: str, params: dict | list | None = None):
+        rows = self.rows(sql, params)
         return rows[0][0] if rows else None
+
+    def _read(self, sql: str, params: dict | list | None, fetch: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """One statement's whole result. On a lake, outside this thread's write, with the small
+        tables read from their copies (docs/DESIGN.md §19); inside a write, on the write's own
+        cursor, which sees what the write has done so far and the lake's own tables."""
+        if self._copies is None or getattr(self._local, "writing", False):
+            return fetch(self.cursor().execute(sql, params or {}))
+        return self._copies.read(self._reading_cursor(), self.cursor(),
+                                 lambda cursor: fetch(cursor.execute(sql, params or {})))
 
     @contextmanager
     def read_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -257,6 +290,7 @@ class Store:
         with self.writers_excluded():
             cursor = self.cursor()
             cursor.execute("BEGIN TRANSACTION")
+            self._local.writing = True   # this thread's reads meanwhile go through `cursor`
             try:
                 yield cursor
                 if not self.on_ducklake:
@@ -272,6 +306,8 @@ class Store:
                 with suppress(duckdb.TransactionException):
                     cursor.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.writing = False
 
     @contextmanager
     def writers_excluded(self) -> Iterator[None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from itscm import ducklake, migrations, rollup
+from itscm import ducklake, lake_copies, migrations, rollup
 from itscm.store import Store, StoreError, StoreLockedError, StoreVersionError, open_store, resolve_store_path
 from tests import backends
 from tests.together import run_together
@@ -41,10 +41,12 @@ def test_every_migration_makes_the_same_schema_on_both_backends(target):
     """The schema as the file makes it, written down: the lake's must be the same, column for
     column (names, types, nullability, literal defaults)."""
     with Store(target) as store:
-        columns = store.rows(
+        # the store's own cursor: current_database() is the store there (a lake's reads name the
+        # in-memory catalog of their copies first, docs/DESIGN.md §19)
+        columns = store.cursor().execute(
             "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
             "WHERE table_catalog = current_database() AND table_schema = 'main' "
-            "ORDER BY table_name, ordinal_position")
+            "ORDER BY table_name, ordinal_position").fetchall()
     with Store() as reference:
         expected = reference.rows(
             "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns "
@@ -415,6 +417,107 @@ def test_a_write_that_conflicts_is_run_again_and_one_that_keeps_conflicting_writ
     with pytest.raises(duckdb.TransactionException, match="cannot commit"):   # other errors are not retried
         store.write(lambda cursor: (_ for _ in ()).throw(duckdb.TransactionException("cannot commit")))
     assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+
+
+COPY_OF_UNITS = f"{lake_copies.MEMORY_CATALOG}.{lake_copies.SCHEMA}.business_units"
+
+
+@pytest.mark.ducklake_only
+def test_reads_on_a_lake_see_the_small_tables_as_copies_made_once_per_snapshot():
+    """The copies are what a read sees: changed behind the store's back, the read shows the
+    change. They are made again only when the lake's snapshot moves (a commit), and then show it."""
+    with backends.new_store() as store:
+        store.write(lambda cursor: cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)"))
+        assert store.scalar("SELECT name FROM business_units") == "Payments"
+        made = store._copies.refreshes
+        for _ in range(3):
+            assert store.rows("SELECT count(*) FROM business_units") == [(1,)]
+        assert store._copies.refreshes == made   # nothing committed: no copy made again
+        store._root.execute(f"UPDATE {COPY_OF_UNITS} SET name = 'the copy'")
+        assert store.scalar("SELECT name FROM business_units") == "the copy"
+        assert store.scalar("SELECT count(*) FROM incidents") == 0   # a large table: the lake's
+        store.write(lambda cursor: cursor.execute("INSERT INTO business_units VALUES ('bu2', 'Lending', NULL, NULL)"))
+        assert store.rows("SELECT name FROM business_units ORDER BY unit_id") == [("Payments",), ("Lending",)]
+        assert store._copies.refreshes == made + 1
+
+
+@pytest.mark.ducklake_only
+def test_only_the_copies_of_tables_whose_rows_changed_are_made_again():
+    """The lake records which tables each snapshot changed: after a commit, only their copies are
+    made again (none after one writing only incidents); after one that changed more than rows (a
+    table created), every copy."""
+    target = backends.new_target()
+    with Store(target) as store, Store(target) as other:
+        assert store.scalar("SELECT count(*) FROM services") == 0
+        assert store._copies.last_copied == lake_copies.COPIED_TABLES   # the first copies: all of them
+        other.write(lambda cursor: cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)"))
+        other.write(lambda cursor: cursor.execute("UPDATE policy SET is_critical = NOT is_critical WHERE tier = 3"))
+        assert store.rows("SELECT unit_id FROM business_units") == [("bu1",)]
+        assert store.rows("SELECT is_critical FROM policy WHERE tier = 3") == [(True,)]
+        assert store._copies.last_copied == ("business_units", "policy")
+        build_service_and_incident(other)
+        other.write(lambda cursor: cursor.execute("DELETE FROM incidents"))
+        assert store.scalar("SELECT name FROM services") == "Payments"
+        assert store._copies.last_copied == ("services",)
+        other.write(lambda cursor: cursor.execute("INSERT INTO incidents (incident_id, source, opened_at) "
+                                                  "VALUES ('INC-1', 'test', TIMESTAMP '2026-01-05 09:00')"))
+        refreshes = store._copies.refreshes
+        assert store.scalar("SELECT count(*) FROM incidents") == 1
+        assert store._copies.refreshes == refreshes + 1 and store._copies.last_copied == ()
+        other.write(lambda cursor: cursor.execute("CREATE TABLE scratch (x INTEGER)"))
+        assert store.scalar("SELECT count(*) FROM business_units") == 1
+        assert store._copies.last_copied == lake_copies.COPIED_TABLES
+
+
+@pytest.mark.ducklake_only
+def test_a_write_on_a_lake_reads_and_writes_the_lakes_tables_never_the_copies():
+    """Inside `store.write`, the body's cursor and this thread's reads see the lake's own tables
+    (and what the write has done so far), not the copies, which are stale here on purpose; what it
+    writes lands in the lake: another handle (another DuckDB, as another process) reads it."""
+    target = backends.new_target()
+    with Store(target) as store, Store(target) as other:
+        store.write(lambda cursor: cursor.execute("INSERT INTO business_units VALUES ('bu1', 'Payments', NULL, NULL)"))
+        assert store.scalar("SELECT name FROM business_units") == "Payments"   # the copies made
+        store._root.execute(f"UPDATE {COPY_OF_UNITS} SET name = 'the copy'")
+        seen = {}
+
+        def rename(cursor):
+            seen["cursor"] = cursor.execute("SELECT name FROM business_units").fetchall()
+            cursor.execute("UPDATE business_units SET name = name || ' and Lending'")
+            seen["store"] = store.rows("SELECT name FROM business_units")
+
+        store.write(rename)
+        assert seen == {"cursor": [("Payments",)], "store": [("Payments and Lending",)]}
+        assert other.scalar("SELECT name FROM business_units") == "Payments and Lending"
+        assert store.scalar("SELECT name FROM business_units") == "Payments and Lending"
+        other.write(lambda cursor: cursor.execute("INSERT INTO business_units VALUES ('bu2', 'Cards', NULL, NULL)"))
+        assert store.rows("SELECT unit_id FROM business_units ORDER BY unit_id") == [("bu1",), ("bu2",)]
+
+
+@pytest.mark.ducklake_only
+def test_a_read_on_a_lake_sees_the_small_and_large_tables_of_one_snapshot(monkeypatch):
+    """Another handle commits a service and its incident together: one statement joining them
+    sees both or neither. And when the copies cannot follow the lake (each attempt finds them
+    stale), the read reads the lake's own tables instead of stale copies."""
+    target = backends.new_target()
+    with Store(target) as store, Store(target) as other:
+        joined = ("SELECT count(*) FROM incidents i JOIN services s ON s.service_id = i.service_id "
+                  "WHERE s.service_id = 'SVC-9'")
+        assert store.scalar(joined) == 0
+        build_service_and_incident(other)
+        assert store.scalar(joined) == 1
+        other.write(lambda cursor: cursor.execute("UPDATE services SET name = 'Renamed' WHERE service_id = 'SVC-9'"))
+        monkeypatch.setattr(lake_copies.LakeCopies, "refresh", lambda self: None)
+        assert store.scalar("SELECT name FROM services WHERE service_id = 'SVC-9'") == "Renamed"
+
+
+def build_service_and_incident(store: Store) -> None:
+    def both(cursor):
+        cursor.execute("INSERT INTO services (service_id, name, tier) VALUES ('SVC-9', 'Payments', 1)")
+        cursor.execute("INSERT INTO incidents (incident_id, source, service_id, opened_at) "
+                       "VALUES ('INC-9', 'test', 'SVC-9', TIMESTAMP '2026-01-05 09:00')")
+
+    store.write(both)
 
 
 @pytest.mark.ducklake_only
