@@ -99,9 +99,10 @@ def test_a_store_of_version_13_keeps_its_changes_keyed_by_source_and_number(targ
     with Store(path) as upgraded:
         assert upgraded.schema_version() == migrations.LATEST_VERSION
         for table in ("changes", "change_prior_versions"):
-            columns = {name for (name,) in upgraded.rows(
+            # the store's own cursor: on a lake, reads see their catalog as the copies' (lake_copies)
+            columns = {name for (name,) in upgraded.cursor().execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = $t "
-                "AND table_catalog = current_database()", {"t": table})}
+                "AND table_catalog = current_database()", {"t": table}).fetchall()}
             assert "change_id" not in columns and {"source", "number"} <= columns
             assert upgraded.rows(f"SELECT source, number, state FROM {table}") == [("servicenow", "CHG1", "closed")]
 
