@@ -245,6 +245,7 @@ def demo_path(tmp_path_factory):
     return backends.moved_here(path)
 
 
+@pytest.mark.long
 def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(demo_path, tmp_path):
     path = backends.copy_store(demo_path, tmp_path / "rollup.duckdb")
     store = Store(path)
@@ -436,6 +437,7 @@ def verified(store: Store) -> list[dict]:
         return rollup.differences(cursor)
 
 
+@pytest.mark.long
 def test_verify_finds_nothing_to_fix_after_every_kind_of_write(demo_path, tmp_path):
     path = backends.copy_store(demo_path, tmp_path / "written.duckdb")
     store = Store(path)
