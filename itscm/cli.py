@@ -195,6 +195,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     report_format = args.format or (out.suffix.lstrip(".").lower() if out.suffix.lower() in (".pdf", ".html")
                                     else "pdf")
+    if not args.per_owner and not out.parent.is_dir():
+        # Said before the report is made, which takes seconds (a PDF, a lake), not after.
+        raise UsageError(f"cannot write {out}: no folder {out.parent}")
     store = _open(args, read_only=True)
     try:
         filters = _filters(args, store)

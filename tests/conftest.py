@@ -120,4 +120,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"a test of the {only} backend (--backend {only})"))
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = kept
+    items[:] = long_tests_first(kept)
+
+
+def long_tests_first(items: list) -> list:
+    """pytest-xdist hands each worker the next test in this order (`make test`): the long ones go
+    first, so that none starts last and runs alone on one worker while the other has finished.
+    A file's tests stay together, so that its module-scoped fixtures are built once."""
+    def is_long(item) -> bool:
+        return item.get_closest_marker("long") is not None
+
+    files = list(dict.fromkeys(item.path for item in items))
+    with_long = {item.path for item in items if is_long(item)}
+    return sorted(items, key=lambda item: (item.path not in with_long, files.index(item.path), not is_long(item)))

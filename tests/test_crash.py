@@ -104,6 +104,7 @@ POINTS = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("action", ["commit", "undo"])
 def test_a_killed_change_is_all_or_nothing(stores, action, tmp_path):
     folder, made = stores

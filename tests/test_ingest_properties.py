@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from itscm.access import Actor
 from itscm.ingest import IngestError, commit_upload, read_upload
+from tests import backends
 from tests.test_ingest_support import NOW, make_failing_store, make_store, snapshot
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -83,6 +84,7 @@ def check_preview_invariants(preview) -> None:
     assert not accepted_rows & rejected_rows
 
 
+@pytest.mark.long
 @SETTINGS
 @given(data=st.binary(max_size=3000))
 def test_arbitrary_bytes_give_a_preview_or_an_ingest_error(store, data):
@@ -94,6 +96,7 @@ def test_arbitrary_bytes_give_a_preview_or_an_ingest_error(store, data):
     check_preview_invariants(preview)
 
 
+@pytest.mark.long
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     header=st.sampled_from(HEADERS),
@@ -166,6 +169,7 @@ def generic_file(rows, delimiter: str, newline: str) -> str:
     return buffer.getvalue()
 
 
+@pytest.mark.long
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(ROW, min_size=1, max_size=20),
@@ -202,15 +206,24 @@ def test_every_row_is_judged_at_its_row_number(store, rows, delimiter, newline, 
     assert accepted == kept
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    first=st.lists(ROW, min_size=1, max_size=12),
-    second=st.lists(ROW, min_size=1, max_size=12),
-    fail_on=st.sampled_from(
-        ["INSERT INTO incident_prior_versions", "INSERT INTO incidents (", "INSERT INTO uploads"]
-    ),
+# Every statement a failure is injected before, on both backends; the generated files drawn 7
+# times each on the file, twice on DuckLake, where each example costs a new lake (seconds) and
+# the file pass has run the full count already.
+PARTIAL_UPLOAD_EXAMPLES = {backends.FILE: 7, backends.DUCKLAKE: 2}
+
+
+@pytest.mark.long
+@pytest.mark.parametrize(
+    "fail_on", ["INSERT INTO incident_prior_versions", "INSERT INTO incidents (", "INSERT INTO uploads"]
 )
-def test_the_store_never_holds_a_partial_upload(first, second, fail_on):
+def test_the_store_never_holds_a_partial_upload(backend, fail_on):
+    examples = settings(max_examples=PARTIAL_UPLOAD_EXAMPLES[backend], deadline=None,
+                        suppress_health_check=[HealthCheck.too_slow])
+    two_files = given(first=st.lists(ROW, min_size=1, max_size=12), second=st.lists(ROW, min_size=1, max_size=12))
+    examples(two_files(upload_is_whole_or_absent))(fail_on)
+
+
+def upload_is_whole_or_absent(fail_on: str, first, second) -> None:
     store = make_failing_store()
     try:
         commit_upload(

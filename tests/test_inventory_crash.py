@@ -110,6 +110,7 @@ def stores(small_org_path, tmp_path_factory):
     return folder, made
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("action", ["commit", "undo"])
 def test_a_killed_inventory_change_is_all_or_nothing(stores, action, tmp_path):
     folder, made = stores

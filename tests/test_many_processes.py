@@ -124,6 +124,7 @@ def _card_texts(client: StreamClient) -> list[str]:
     return client.rerun("Services", f"{AS_OF}&service={NEW_SERVICE_ID}").texts
 
 
+@pytest.mark.long
 def test_two_servers_and_command_line_writers_at_once_end_as_the_serial_replay(small_org_path, tmp_path):
     base = backends.new_target(migrated=False)
     _run("-m", "itscm", "migrate-store", "--from", str(small_org_path), "--to", base)

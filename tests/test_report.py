@@ -41,9 +41,27 @@ needs_pdf_tools = pytest.mark.skipif(
 
 @pytest.fixture
 def store(store_path):
+    """A private copy, for the tests that write (the organisation's name)."""
     opened = Store(store_path)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def shared_store(small_org_path):
+    """The session's small organisation opened read-only, for the tests that only read: no copy
+    (on DuckLake a lake each), and a write would fail instead of changing what others read."""
+    opened = Store(small_org_path, read_only=True)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def report_page(small_org_path) -> str:
+    """The report for FILTERS, made once for the tests that only read it (on DuckLake each one
+    made costs seconds)."""
+    with Store(small_org_path, read_only=True) as store:
+        return report_html(store, FILTERS)
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -80,8 +98,8 @@ class _References(HTMLParser):
         self.references += [value or "" for name, value in attrs if name in ("src", "href", "srcset", "action")]
 
 
-def test_the_html_report_references_nothing_outside_itself(store):
-    page = report_html(store, FILTERS)
+def test_the_html_report_references_nothing_outside_itself(report_page):
+    page = report_page
     parser = _References()
     parser.feed(page)
     assert not [ref for ref in parser.references if ref.startswith(("http:", "https:", "//", "file:"))]
@@ -93,9 +111,8 @@ def test_the_html_report_references_nothing_outside_itself(store):
     assert page.count("<table>") == page.count("<thead>") >= 5   # headers repeat on every printed page
 
 
-def test_markup_in_a_name_is_printed_as_text(store):
-    page = report_html(store, FILTERS)
-    body = page.split("<body>", 1)[1]
+def test_markup_in_a_name_is_printed_as_text(report_page):
+    body = report_page.split("<body>", 1)[1]
     assert "Retail &lt;b&gt;Banking&lt;/b&gt;" in body
     assert "Retail <b>Banking</b>" not in body
 
@@ -111,71 +128,73 @@ def test_the_title_page_names_organisation_scope_period_and_maker(store):
     assert "all incidents" in report_html(store, replace(FILTERS, events="all")).split("</section>", 1)[0]
 
 
-def test_the_executive_summary_says_each_headline_in_words(store):
-    sentences = report_sections.summary_sentences(report_sections.ReportContext(store, FILTERS, organisation=""))
+def test_the_executive_summary_says_each_headline_in_words(shared_store):
+    sentences = report_sections.summary_sentences(report_sections.ReportContext(shared_store, FILTERS, organisation=""))
     assert len(sentences) == len(headline_measures())
     assert sentences[0].startswith("Critical-service coverage rose 40.0 points to 40.0 %, below the 95 % target; "
                                    "3 of 5 critical services have gaps")
 
 
-def test_every_headline_measure_has_a_definition_in_the_appendix(store):
+def test_every_headline_measure_has_a_definition_in_the_appendix(report_page):
     assert {measure.key for measure in headline_measures()} <= set(HEADLINE_DEFINITIONS)
-    appendix = report_html(store, FILTERS).split('id="definitions"', 1)[1]
+    appendix = report_page.split('id="definitions"', 1)[1]
     for measure in headline_measures():
         assert f"<h3>{measure.label}</h3>" in appendix
 
 
-def test_a_section_is_one_entry(store, monkeypatch):
+def test_a_section_is_one_entry(shared_store, monkeypatch):
     monkeypatch.setattr(report_sections, "SECTIONS", list(report_sections.SECTIONS))
     report_sections.add_section(report_sections.ReportSection("spof", "Single points of failure",
                                                               lambda context: "<p>no SPOF table yet</p>"))
-    page = report_html(store, FILTERS)
+    page = report_html(shared_store, FILTERS)
     assert page.index("Single points of failure") < page.index("Appendix: definitions")
     with pytest.raises(ValueError, match="exists already"):
         report_sections.add_section(report_sections.ReportSection("spof", "again", lambda context: None))
 
 
-def test_the_annual_cost_adds_up_to_each_years_downtime(store):
-    table = report_sections.annual_cost_table(store, FILTERS)
+def test_the_annual_cost_adds_up_to_each_years_downtime(shared_store):
+    table = report_sections.annual_cost_table(shared_store, FILTERS)
     assert list(table["year"]) == sorted(table["year"]) and table["year"].iloc[-1] == SMALL_ORG_AS_OF.year
-    this_year = downtime_summary(store, Filters(since=dt.date(SMALL_ORG_AS_OF.year, 1, 1), as_of=SMALL_ORG_AS_OF))
+    this_year = downtime_summary(shared_store,
+                                 Filters(since=dt.date(SMALL_ORG_AS_OF.year, 1, 1), as_of=SMALL_ORG_AS_OF))
     assert table["cost"].iloc[-1] == pytest.approx(this_year["total"])
     assert table["incidents"].iloc[-1] == this_year["incidents"]
 
 
-def test_a_pdf_without_chromium_says_what_to_install(store, monkeypatch, capsys, store_path, tmp_path):
+def test_a_pdf_without_chromium_says_what_to_install(shared_store, monkeypatch, capsys, small_org_path, tmp_path):
     monkeypatch.setenv("ITSCM_CHROMIUM", "no-such-chromium")
     with pytest.raises(PdfUnavailable, match="install Debian's `chromium`"):
-        make_report(store, FILTERS, "pdf")
-    assert main(["report", "--store", str(store_path), "--out", str(tmp_path / "r.pdf")]) == 2
+        make_report(shared_store, FILTERS, "pdf")
+    assert main(["report", "--store", str(small_org_path), "--out", str(tmp_path / "r.pdf")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "chromium" in error
-    assert make_report(store, FILTERS, "html").startswith(b"<!DOCTYPE html>")   # the HTML still works
+    assert make_report(shared_store, FILTERS, "html").startswith(b"<!DOCTYPE html>")   # the HTML still works
 
 
-def test_owner_packs_hold_every_gap_and_due_action_per_owner(store):
-    actions = owner_actions(store, FILTERS)
+def test_owner_packs_hold_every_gap_and_due_action_per_owner(shared_store):
+    actions = owner_actions(shared_store, FILTERS)
     assert set(actions["kind"]) == {"coverage gap", "plan"}
-    uncovered = summary_json(store, FILTERS)["coverage"]
+    uncovered = summary_json(shared_store, FILTERS)["coverage"]
     assert (actions["kind"] == "coverage gap").sum() == uncovered["in_scope"] - uncovered["covered"]
-    packs = owner_packs(store, FILTERS, "csv")
+    packs = owner_packs(shared_store, FILTERS, "csv")
     assert set(packs) == {f"{owner}.csv" for owner in actions["owner"].unique()}
-    archive = zipfile.ZipFile(BytesIO(owner_packs_zip(store, FILTERS, "xlsx")))
+    archive = zipfile.ZipFile(BytesIO(owner_packs_zip(shared_store, FILTERS, "xlsx")))
     assert sorted(archive.namelist()) == sorted(name.replace(".csv", ".xlsx") for name in packs)
 
 
-def test_report_per_owner_writes_a_file_per_owner(store_path, tmp_path, capsys):
+def test_report_per_owner_writes_a_file_per_owner(small_org_path, tmp_path, capsys):
     out = tmp_path / "packs"
-    assert main(["report", "--store", str(store_path), "--as-of", str(SMALL_ORG_AS_OF), "--per-owner",
+    assert main(["report", "--store", str(small_org_path), "--as-of", str(SMALL_ORG_AS_OF), "--per-owner",
                  "--out", str(out)]) == 0
     assert sorted(path.name for path in out.iterdir()) == ["Owner.csv", "Planner.csv"]
     assert "Retail <b>Banking</b>" in (out / "Planner.csv").read_text(encoding="utf-8-sig")
 
 
+@pytest.mark.long
 @needs_pdf_tools
-def test_the_pdf_states_each_headline_figure_as_summary_json_gives_it(store_path, tmp_path, capsys):
+def test_the_pdf_states_each_headline_figure_as_summary_json_gives_it(small_org_path, tmp_path, capsys):
     for filter_args in ([], ["--unit", "Payments"]):
-        args = ["--store", str(store_path), "--as-of", str(SMALL_ORG_AS_OF), *filter_args]
+        args = ["--store", str(small_org_path), "--as-of", str(SMALL_ORG_AS_OF), *filter_args]
         assert main(["summary", "--json", *args]) == 0
         figures = json.loads(capsys.readouterr().out)
         out = tmp_path / f"report{len(filter_args)}.pdf"
@@ -188,15 +207,16 @@ def test_the_pdf_states_each_headline_figure_as_summary_json_gives_it(store_path
         assert "Page 1 of" in text
 
 
+@pytest.mark.long
 @needs_pdf_tools
-def test_two_reports_made_at_once_are_both_right_and_paginate_alike(store):
+def test_two_reports_made_at_once_are_both_right_and_paginate_alike(shared_store):
     payments = Filters(units=("Payments",), as_of=SMALL_ORG_AS_OF)
     jobs = [FILTERS, payments, FILTERS]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        pdfs = list(pool.map(lambda filters: make_report(store, filters, "pdf"), jobs))
+        pdfs = list(pool.map(lambda filters: make_report(shared_store, filters, "pdf"), jobs))
     for filters, pdf in zip(jobs, pdfs, strict=True):
         text = pdf_text(pdf)
-        for figure in headline_figures(summary_json(store, filters)):
+        for figure in headline_figures(summary_json(shared_store, filters)):
             assert figure in text
         assert ("all business units" in text) == (filters is FILTERS)
     assert pdf_pages(pdfs[0]) == pdf_pages(pdfs[2])
@@ -214,23 +234,23 @@ def test_the_organisation_name_is_an_admin_setting_logged_in_the_history(store):
     assert administration.organisation_name(store) == ""
 
 
-def test_a_filter_that_keeps_nothing_says_so_instead_of_praising_it(store):
-    page = report_html(store, Filters(units=("Legal",), as_of=SMALL_ORG_AS_OF))
+def test_a_filter_that_keeps_nothing_says_so_instead_of_praising_it(shared_store):
+    page = report_html(shared_store, Filters(units=("Legal",), as_of=SMALL_ORG_AS_OF))
     assert "Critical-service coverage: nothing to measure for this filter." in page
     assert "No live critical service matches these filters." in page
     assert "Every critical service in scope meets every control" not in page
     assert "Every plan in scope is current" not in page
 
 
-def test_an_unwritable_output_is_one_line(store_path, tmp_path, capsys):
-    assert main(["report", "--store", str(store_path), "--format", "html",
+def test_an_unwritable_output_is_one_line(small_org_path, tmp_path, capsys):
+    assert main(["report", "--store", str(small_org_path), "--format", "html",
                  "--out", str(tmp_path / "no-such-folder" / "r.html")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "cannot write" in error
 
 
-def test_the_resilience_and_asset_tables_are_in_the_report(store):
-    page = report_html(store, FILTERS)
+def test_the_resilience_and_asset_tables_are_in_the_report(report_page):
+    page = report_page
 
     def section(key: str) -> str:
         return page.split(f'id="{key}">', 1)[1].split("</section>", 1)[0]

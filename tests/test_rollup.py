@@ -4,9 +4,6 @@ writer keeps it current itself, and `verify` finds it equal to a full rebuild.""
 
 import datetime as dt
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +11,7 @@ import pytest
 from itscm import access, administration, ingest, rollup
 from itscm.access import Actor
 from itscm.backup import backup_store, restore_store
+from itscm.cli import main
 from itscm.demo import build_demo
 from itscm.filters import Filters
 from itscm.measures import attainment, downtime
@@ -23,8 +21,6 @@ from itscm.rollup import period_params
 from itscm.store import Store
 from tests import backends
 from tests.builders import OrgBuilder, at
-
-ROOT = Path(__file__).resolve().parent.parent
 
 AS_OF = dt.date(2026, 6, 30)
 FILTERS = Filters(since=dt.date(2025, 7, 1), until=AS_OF, as_of=AS_OF)
@@ -245,6 +241,7 @@ def demo_path(tmp_path_factory):
     return backends.moved_here(path)
 
 
+@pytest.mark.long
 def test_rollup_equals_row_by_row_through_imports_mappings_rto_edits_and_undos(demo_path, tmp_path):
     path = backends.copy_store(demo_path, tmp_path / "rollup.duckdb")
     store = Store(path)
@@ -436,6 +433,7 @@ def verified(store: Store) -> list[dict]:
         return rollup.differences(cursor)
 
 
+@pytest.mark.long
 def test_verify_finds_nothing_to_fix_after_every_kind_of_write(demo_path, tmp_path):
     path = backends.copy_store(demo_path, tmp_path / "written.duckdb")
     store = Store(path)
@@ -552,29 +550,32 @@ def test_verify_names_a_corrupted_rollup_row_or_derived_value(demo_path, tmp_pat
         assert named_parts == [named]
 
 
-def run_verify(path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "itscm", "verify", "--store", str(path), *options],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+def run_verify(capsys, path, *options: str) -> tuple[int, str, str]:
+    """`verify` through the command line's entry point, in this process (a new interpreter each
+    time cost seconds and proves nothing more): its exit code, output and errors."""
+    code = main(["verify", "--store", str(path), *options])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_verify_from_the_command_line(demo_path, tmp_path):
+def test_verify_from_the_command_line(demo_path, tmp_path, capsys):
     path = backends.copy_store(demo_path, tmp_path / "cli.duckdb")
-    clean = run_verify(path)
-    assert clean.returncode == 0 and "agree" in clean.stdout, clean.stderr
-    assert json.loads(run_verify(path, "--json").stdout) == {"ok": True, "differences": []}
+    code, out, err = run_verify(capsys, path)
+    assert code == 0 and "agree" in out, err
+    assert json.loads(run_verify(capsys, path, "--json")[1]) == {"ok": True, "differences": []}
 
     with backends.raw_connection(path) as raw:
         raw.execute(CORRUPTIONS[0][0])
         raw.execute(CORRUPTIONS[2][0])
-    broken = run_verify(path)
-    assert broken.returncode == 1, broken.stderr
-    assert "incidents (column outage_end): 1 " in broken.stdout
-    assert "incident_months (month 2025-03-01): 1 " in broken.stdout
-    as_json = run_verify(path, "--json")
-    assert as_json.returncode == 1
-    report = json.loads(as_json.stdout)
+    code, out, err = run_verify(capsys, path)
+    assert code == 1, err
+    assert "incidents (column outage_end): 1 " in out
+    assert "incident_months (month 2025-03-01): 1 " in out
+    code, out, _ = run_verify(capsys, path, "--json")
+    assert code == 1
+    report = json.loads(out)
     assert report["ok"] is False
     assert {(d["table"], d.get("column"), d.get("month")) for d in report["differences"]} == {
         ("incidents", "outage_end", None), ("incident_months", None, "2025-03-01")}
-    missing = run_verify(tmp_path / "absent.duckdb")
-    assert missing.returncode == 2 and "No store at" in missing.stderr and "Traceback" not in missing.stderr
+    code, _, err = run_verify(capsys, tmp_path / "absent.duckdb")
+    assert code == 2 and "No store at" in err and "Traceback" not in err
