@@ -83,6 +83,18 @@ def lakes_removed_after_each_test(backend):
         backends.drop_lakes_made_since(made_before)
 
 
+@pytest.fixture(autouse=True)
+def main_module_kept():
+    """AppTest runs a page as the `__main__` module and leaves it there (Streamlit's script runner
+    replaces sys.modules["__main__"]), and a process spawned later in the same worker (the writers'
+    bench) runs its parent's main module first: it would run that page, and fail, before its own
+    code. Each test gets back the main module it started with."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 def _app_store_handles_forgotten() -> None:
     """The app keeps its store handle in Streamlit's resource cache for the life of the process
     (itscm/ui/cache.py): closed above, it would be handed, closed, to the next test's pages on the

@@ -38,6 +38,8 @@ NOT_ROLE_CHECKED = {
                                                "removes them: it never opens anyone's store",
     "itscm.bench_changes.change_timings": "builds its own store in a temporary folder for the benchmark and removes "
                                           "it: it never opens anyone's store",
+    "itscm.bench_changes.add_estate": "adds assets and changes to the store `bench --estate` built in a temporary "
+                                      "folder, before timing it: it never opens anyone's store",
     "itscm.bench_resilience.build_graph_store": "builds its own in-memory store for the benchmark: it never opens "
                                                 "anyone's store",
     "itscm.backup.restore_store": "makes a store from a backup, from the command line only (`restore`, "
