@@ -28,7 +28,7 @@ if not summary["assets"]:
     ui.explain_empty("No asset is linked to a live critical service that these filters keep.")
 else:
     st.subheader("Unverified assets by owner and business unit")
-    st.caption(f"As of {page.filters.as_of:%Y-%m-%d}. An asset behind services of several units counts in each.")
+    st.caption(f"As of {page.filters.as_of:%d %b %Y}. An asset behind services of several units counts in each.")
     ui.assets.unverified_by_owner(page.measure(unverified_by_owner_and_unit))
     st.subheader("Unverified assets")
     ui.assets.unverified_assets(page.store, page.filters, "unverified_assets.csv")

@@ -29,7 +29,8 @@ if nothing_in_scope:
     st.stop()
 
 ui.posture_tiles(summary["headlines"], targets, page.currency, current)
-st.caption(f"{ui.events_caption(page.filters)} {ui.downtime_share_caption(current['downtime_cost'], page.currency)}")
+st.caption(f"{ui.previous_period_caption(page.filters)} {ui.events_caption(page.filters)} "
+           f"{ui.downtime_share_caption(current['downtime_cost'], page.currency)}")
 resilience.overview_flags(page.store, page.measure)
 
 left, right = st.columns([3, 2])

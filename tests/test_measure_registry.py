@@ -103,7 +103,7 @@ def test_a_registered_measure_is_a_tile_on_the_overview(store_path, toy_measure)
     assert expected["drills"] > expected["within_rto"] > 0   # not a figure of nothing
     app = run_page("Overview.py")
     tiles = {metric.label: metric for metric in app.metric}
-    assert list(tiles) == ["Critical-service coverage", "RTO attainment", "Downtime cost", "Stale plans",
+    assert list(tiles) == ["Coverage", "RTO attainment", "Downtime cost", "Stale plans",
                            "Inventory currency", "Drills within RTO"]
     assert tiles["Drills within RTO"].value == pct(expected["pct"])
     assert tiles["Drills within RTO"].help == TOY.tile_help(expected) == "2 of 4 drills recovered within RTO"

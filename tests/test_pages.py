@@ -71,10 +71,15 @@ def test_overview_tiles_equal_the_measures(store_env):
     store = open_store(store_env)  # the handle the page used: one per process
     headlines = posture_summary(store, Filters(as_of=SMALL_ORG_AS_OF))["headlines"]
     currency = store.currency()
-    assert metric(app, "Critical-service coverage") == ui.pct(headlines["coverage_pct"]["value"])
+    assert metric(app, "Coverage") == ui.pct(headlines["coverage_pct"]["value"])
+    # The tile's short label; its help names the measure in full.
+    assert next(m.help for m in app.metric if m.label == "Coverage").startswith("Critical-service coverage: ")
     assert metric(app, "RTO attainment") == ui.pct(headlines["attainment_pct"]["value"])
-    assert metric(app, "Downtime cost") == ui.money(headlines["downtime_cost"]["value"], currency)
+    assert metric(app, "Downtime cost") == ui.money(headlines["downtime_cost"]["value"], currency, narrow=True)
     assert metric(app, "Stale plans") == ui.pct(headlines["stale_pct"]["value"])
+    previous = Filters(as_of=SMALL_ORG_AS_OF).previous()
+    assert any(f"against the previous period, {previous.since:%d %b %Y} – {previous.until:%d %b %Y}." in c.value
+               for c in app.caption)
     assert headlines["coverage_pct"]["value"] == 40.0  # 2 of the 5 critical services, by the fixture's design
 
 

@@ -16,6 +16,14 @@ def test_money(value, shown):
     assert money(value, "EUR") == shown
 
 
+@pytest.mark.parametrize(("value", "shown"), [
+    (258_762_319.0, "€259 M"), (99_940_000.0, "€99.9 M"), (99_960_000.0, "€100 M"), (48_627_900_000.0, "€48.6 B"),
+    (263_600_000_000.0, "€264 B"), (-65_600_000.0, "-€65.6 M"), (46_500.0, "€46 k"),
+])
+def test_money_narrow_keeps_three_significant_figures(value, shown):
+    assert money(value, "EUR", narrow=True) == shown
+
+
 def test_money_in_an_unknown_currency_names_it():
     assert money(1_200.0, "SEK") == "SEK 1,200"
 

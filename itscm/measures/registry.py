@@ -68,6 +68,9 @@ class HeadlineMeasure:
     # Roughly how long its summary takes beside the others': the posture summary starts the
     # longest first, so that the queries it runs two at a time end together.
     query_cost: int = 0
+    # The Overview tile's label where `label` is too long for a column of five (cut to
+    # "Critical-service cov…" at 1440 px); the tile's help names the measure in full.
+    tile_label: str = ""
     # What the tile shows instead of a missing figure, from the summary (None: "n/a").
     no_data: Callable[[dict], str] | None = None
 
@@ -127,8 +130,8 @@ def _downtime_total(store: Store, filters: Filters) -> dict:
 
 
 register(HeadlineMeasure(
-    key="coverage_pct", name="coverage", figure="pct", label="Critical-service coverage", format=PERCENT,
-    higher_is_better=True, default_target=95.0,
+    key="coverage_pct", name="coverage", figure="pct", label="Critical-service coverage", tile_label="Coverage",
+    format=PERCENT, higher_is_better=True, default_target=95.0,
     summary=coverage_summary, at_dates=coverage_summaries, query_cost=2,
     json_fields=("in_scope", "covered", "pct"),
     tile_help=lambda s: f"{s['covered']:,} of {s['in_scope']:,} critical services meet every control",

@@ -29,17 +29,18 @@ def plain(text: object) -> str:
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 
 
-def money(value: float | None, currency: str) -> str:
-    """A short figure for tiles: €48.6 B, €258.8 M, €42 k, €950."""
+def money(value: float | None, currency: str, *, narrow: bool = False) -> str:
+    """A short figure: €48.6 B, €258.8 M, €42 k, €950. `narrow` (the Overview's five tiles, where
+    "€258.8 M" was cut to "€258.…" at 1280 px): three significant figures, €259 M, €48.6 M."""
     if value is None or pd.isna(value):
         return "n/a"
     symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
     sign = "-" if value < 0 else ""
     value = abs(value)
-    if value >= 1_000_000_000:
-        return f"{sign}{symbol}{value / 1_000_000_000:,.1f} B"
-    if value >= 1_000_000:
-        return f"{sign}{symbol}{value / 1_000_000:,.1f} M"
+    for scale, suffix in ((1_000_000_000, "B"), (1_000_000, "M")):
+        if value >= scale:
+            digits = 0 if narrow and value / scale >= 99.95 else 1
+            return f"{sign}{symbol}{value / scale:,.{digits}f} {suffix}"
     if value >= 10_000:
         return f"{sign}{symbol}{value / 1_000:,.0f} k"
     return f"{sign}{symbol}{value:,.0f}"
@@ -125,13 +126,16 @@ _BADGE_COLOURS = {"on target": "green", "at risk": "orange", "breached": "red"}
 
 
 def headline_figure(value: float | None, measure: HeadlineMeasure, currency: str) -> str:
-    return money(value, currency) if measure.format == MONEY else pct(value)
+    return money(value, currency, narrow=True) if measure.format == MONEY else pct(value)
 
 
 def _change(change: float | None, measure: HeadlineMeasure, currency: str) -> str | None:
     if change is None:
         return None
-    return money(change, currency) if measure.format == MONEY else f"{change:+.1f} pts"
+    return money(change, currency, narrow=True) if measure.format == MONEY else f"{change:+.1f} pts"
+
+
+_TILE_HEIGHT_PX = 138   # a bordered tile with a label, a figure and a change
 
 
 def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) -> None:
@@ -147,10 +151,15 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
             missing = measure.missing_figure(current[measure.name]) if value is None else None
             figure = "—" if value is None else headline_figure(value, measure, currency)
             change = _change(headline["change"], measure, currency)
-            st.metric(measure.label, figure, delta=change, border=True,
+            # The period the changes compare with is named once, under the tiles
+            # (`previous_period_caption`): "vs previous period" in each was cut to "vs previou…".
+            label = measure.tile_label or measure.label
+            described = measure.tile_help(current[measure.name])
+            # One height for every tile, so that the target badges under them line up when a
+            # tile has no change to show (inventory currency's earlier figure is often unknown).
+            st.metric(label, figure, delta=change, border=True, height=_TILE_HEIGHT_PX,
                       delta_color="normal" if measure.higher_is_better else "inverse",
-                      delta_description="vs previous period" if change else None,
-                      help=measure.tile_help(current[measure.name]))
+                      help=described if label == measure.label else f"{measure.label}: {described}")
             if measure.key in targets:
                 target = targets[measure.key]
                 state = target_state(value, target, measure.higher_is_better)
@@ -160,6 +169,12 @@ def posture_tiles(headlines: dict, targets: dict, currency: str, current: dict) 
                          color=_BADGE_COLOURS.get(state, "gray"))
             else:
                 st.badge(f"Previous period {headline_figure(headline['previous'], measure, currency)}", color="gray")
+
+
+def previous_period_caption(filters) -> str:
+    """What the tiles' changes compare with, in one line."""
+    earlier = filters.previous()
+    return f"Changes are against the previous period, {earlier.since:%d %b %Y} – {earlier.until:%d %b %Y}."
 
 
 def _narrow_to_selected_unit(table_key: str, units: list[str]) -> None:

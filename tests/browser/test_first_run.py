@@ -105,7 +105,7 @@ def test_an_empty_store_leads_to_the_inventory_and_then_to_the_posture(empty_ser
     assert (expected["covered"], expected["in_scope"]) == (1, 3)   # as the workbook was filled in
     page.get_by_role("link", name="Overview").click()
     wait_ready(page)
-    tile = page.locator("[data-testid='stMetric']").filter(has_text="Critical-service coverage")
+    tile = page.locator("[data-testid='stMetric']").filter(has_text="Coverage")
     tile.wait_for(timeout=30_000)
     assert tile.locator("[data-testid='stMetricValue']").inner_text() == f"{expected['pct']:.1f} %"
     tile.locator("[data-testid='stTooltipIcon']").hover()
