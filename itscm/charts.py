@@ -71,6 +71,11 @@ def posture_trend(trend: pd.DataFrame, targets: dict[str, float]) -> go.Figure:
     return _style(figure)
 
 
+# Money on an axis as plotly writes it by default, with B for billions: 0, 5M, 25M, 1.5B. A fixed
+# three-digit SI format wrote "0.00", "5.00M", "25.0M" (and "G" for billions).
+MONEY_AXIS = {"exponentformat": "B"}
+
+
 def cost_by_month(monthly: pd.DataFrame, currency: str) -> go.Figure:
     """Downtime cost per month, split into the part within RTO and the part beyond it."""
     frame = monthly.assign(within_rto=monthly["cost"] - monthly["breach_cost"])[["month", "within_rto",
@@ -80,7 +85,7 @@ def cost_by_month(monthly: pd.DataFrame, currency: str) -> go.Figure:
     figure = px.bar(long, x="month", y="cost", color="part", title="Downtime cost by month",
                     color_discrete_map={"Within RTO": NEUTRAL, "Beyond RTO": BREACHED},
                     labels={"month": "", "cost": currency, "part": ""})
-    figure.update_yaxes(tickformat=",.3s")
+    figure.update_yaxes(**MONEY_AXIS)
     figure.update_traces(hovertemplate="%{x|%b %Y}: %{y:,.0f} " + currency)
     figure.update_xaxes(dtick="M1", tickformat="%b %Y")
     return _style(figure)
@@ -232,7 +237,7 @@ def cost_by_group(frame: pd.DataFrame, group: str, currency: str, title: str) ->
                     color_discrete_map={"Within RTO": NEUTRAL, "Beyond RTO": BREACHED},
                     labels={"cost": currency, group: "", "part": ""})
     figure.update_yaxes(categoryorder="total ascending")
-    figure.update_xaxes(tickformat=",.3s")
+    figure.update_xaxes(**MONEY_AXIS)
     figure.update_traces(hovertemplate="%{y}: %{x:,.0f} " + currency)
     return _style(figure, height=max(300, 26 * data[group].nunique() + 120))
 
