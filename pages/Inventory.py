@@ -8,8 +8,10 @@ from itscm.ui import inventory
 
 page = ui.setup_page("Inventory", ":material/inventory_2:")
 st.title("Inventory")
-st.caption("Business units, services, dependencies, suppliers, plans, reviews, drills and findings, as a workbook. "
-           "Download it, edit it in a spreadsheet, upload it: you see what would change before anything is stored.")
+st.caption("Business units, services, dependencies, suppliers, plans, reviews, drills and findings, assets and the "
+           "services they stand behind, as a workbook. Download it, edit it in a spreadsheet, upload it: you see what "
+           "would change before anything is stored. Exports of ServiceNow (services, CIs, relationships), Snipe-IT "
+           "(assets), ciso-assistant and a BIA spreadsheet are recognised from their header.")
 
 inventory.inventory_downloads(page.store)
 import_tab, history_tab = st.tabs(["Import", "Import history"])
