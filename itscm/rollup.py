@@ -677,30 +677,30 @@ def period_params(store: Store, filters: Filters) -> dict:
     cheaper read, taken whole from the rollup less the days after the period's end (the
     complement): then body_end is past period_end. Without a whole month in the period it is all
     head."""
-    params = filters.query_params(store)
-    start, end = params["period_start"], params["period_end"]
+    start, end = filters.period_start, filters.period_end
     first = start if start.day == 1 else _next_month(start)
     last = end.replace(day=1)
-    if first > last:  # within one calendar month: all head
+    within_one_month = first > last
+    partial_last_month = not within_one_month and last < end
+    fewer_days_after = partial_last_month and _next_month(last) - end < end - last
+    # Whether anything was recorded after the end decides it otherwise: read with the rule.
+    ask = partial_last_month and not fewer_days_after
+    params = filters.query_params(store, read_with=(_NOTHING_AFTER, _NOTHING_AFTER_SQL) if ask else None)
+    nothing_after = bool(params.pop(_NOTHING_AFTER, False))
+    if within_one_month:  # all head
         first = last = end
-    elif last < end and _complement_is_cheaper(store, last, end):
+    elif fewer_days_after or nothing_after:
         last = _next_month(last)
     return {**params, "body_start": first, "body_end": last}
 
 
-def _complement_is_cheaper(store: Store, month_start: dt.datetime, end: dt.datetime) -> bool:
-    """Whether the days of `end`'s month from `end` on are fewer to read than those before it,
-    or hold nothing at all: as of today, nothing later has been recorded yet (the usual case)."""
-    if _next_month(month_start) - end < end - month_start:
-        return True
-    return bool(store.scalar(_NOTHING_AFTER_SQL, {"end": end}))
-
-
-# No incident opened, and no outage ended, at or after the period's end. Two scans, so that each
-# skips every row group by its own column's range.
+# The complement is also the cheaper read when no incident was opened, and no outage ended, at or
+# after the period's end: as of today, nothing later has been recorded yet (the usual case). Two
+# scans, so that each skips every row group by its own column's range.
+_NOTHING_AFTER = "nothing_after"
 _NOTHING_AFTER_SQL = """
-SELECT NOT EXISTS (SELECT 1 FROM incidents WHERE opened_at >= $end)
-   AND NOT EXISTS (SELECT 1 FROM incidents WHERE outage_end >= $end)
+(NOT EXISTS (SELECT 1 FROM incidents WHERE opened_at >= $period_end)
+ AND NOT EXISTS (SELECT 1 FROM incidents WHERE outage_end >= $period_end))
 """
 
 

@@ -423,6 +423,12 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
         early = Filters(since=dt.date(2025, 7, 1), until=dt.date(2026, 6, 8), as_of=today)
         assert period_params(store, early)["body_end"] == dt.datetime(2026, 6, 1)
         assert_rollup_matches_rows(store, [early])
+        # a period ending on 1 July, more days of July after it than before, but nothing recorded
+        # after it: July is read whole from the rollup, less what it holds after the period
+        first_of_july = Filters(as_of=dt.date(2026, 7, 1))
+        assert period_params(store, first_of_july)["body_end"] == dt.datetime(2026, 8, 1)
+        assert_rollup_matches_rows(store, [first_of_july])
+
 
 
 # -- verify: every derived value and rollup row against a full rebuild ---------------------------
