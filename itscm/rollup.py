@@ -32,6 +32,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from itscm import ducklake
 from itscm.incident_columns import DERIVED_FROM
 
 if TYPE_CHECKING:  # the store imports this module to fill a migrated store
@@ -707,28 +708,37 @@ _NOTHING_AFTER_SQL = """
 def incidents_scan(columns: str, where: str, *, few: bool = False, matched_only: bool = False) -> str:
     """SELECT service_key, unmatched, unmatched_name, <columns> FROM incidents WHERE <where>.
 
-    Many rows: two scans, matched incidents without reading any text column (most of the cost of
-    a scan), the rest with the name they were logged under (filtering on the integer key: testing
-    a text column for NULL reads all of it). `few`: one scan, the text read for the rows kept.
-    `matched_only`: the matched incidents alone, for figures unmatched ones never enter (events
-    judged against an RTO, priced downtime). Incidents naming a service that no longer exists come
-    out as neither matched nor unmatched, and no measure places them. Arguments are constant SQL."""
+    Many rows, on a file: two scans, matched incidents without reading any text column (most of
+    the cost of a scan there), the rest with the name they were logged under (filtering on the
+    integer key: testing a text column for NULL reads all of it). On a lake one scan, as with
+    `few`: there each scan costs a round of catalog queries, its file list, its delete files and
+    one query per filtered column's statistics, more than the text it decodes at 1M incidents
+    (docs/PERFORMANCE.md). `few`: one scan, the text read for the rows kept. `matched_only`: the
+    matched incidents alone, for figures unmatched ones never enter (events judged against an RTO,
+    priced downtime). Incidents naming a service that no longer exists come out as neither matched
+    nor unmatched, and no measure places them. Arguments are constant SQL."""
     matched = f"""
         SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
         FROM incidents WHERE service_key IS NOT NULL AND {where}
     """
     if matched_only:
         return matched
-    if few:
-        return f"""
+    one_scan = f"""
         SELECT service_key, service_id IS NULL AS unmatched,
                CASE WHEN service_id IS NULL THEN service_name END AS unmatched_name, {columns}
         FROM incidents WHERE {where}
     """
-    return f"""{matched}
+    if few:
+        return one_scan
+    # Folded like a constant: the branch the backend does not take is dropped before any read.
+    on_lake = f"coalesce(getvariable('{ducklake.ON_DUCKLAKE_VARIABLE}'), FALSE)"
+    return f"""
+        SELECT * FROM ({matched}) WHERE NOT {on_lake}
         UNION ALL
         SELECT NULL::INTEGER, service_id IS NULL, service_name, {columns}
-        FROM incidents WHERE service_key IS NULL AND {where}
+        FROM incidents WHERE NOT {on_lake} AND service_key IS NULL AND {where}
+        UNION ALL
+        SELECT * FROM ({one_scan}) WHERE {on_lake}
     """
 
 
