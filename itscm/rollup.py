@@ -712,11 +712,12 @@ def incidents_scan(columns: str, where: str, *, few: bool = False, matched_only:
     the cost of a scan there), the rest with the name they were logged under (filtering on the
     integer key: testing a text column for NULL reads all of it). On a lake one scan, as with
     `few`: there each scan costs a round of catalog queries, its file list, its delete files and
-    one query per filtered column's statistics, more than the text it decodes at 1M incidents
-    (docs/PERFORMANCE.md). `few`: one scan, the text read for the rows kept. `matched_only`: the
-    matched incidents alone, for figures unmatched ones never enter (events judged against an RTO,
-    priced downtime). Incidents naming a service that no longer exists come out as neither matched
-    nor unmatched, and no measure places them. Arguments are constant SQL."""
+    one query per filtered column's statistics, more than decoding the names costs there (at 1M
+    and at 10M incidents: docs/PERFORMANCE.md, 3 December). `few`: one scan, the text read for the
+    rows kept. `matched_only`: the matched incidents alone, for figures unmatched ones never enter
+    (events judged against an RTO, priced downtime). Incidents naming a service that no longer
+    exists come out as neither matched nor unmatched, and no measure places them. Arguments are
+    constant SQL."""
     matched = f"""
         SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
         FROM incidents WHERE service_key IS NOT NULL AND {where}
