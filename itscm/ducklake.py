@@ -129,6 +129,17 @@ def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDB
 def use_store(cursor: duckdb.DuckDBPyConnection) -> None:
     """Each DuckDB cursor is a connection of its own whose default catalog is the in-memory one."""
     cursor.execute(f"USE {CATALOG}")
+    say_on_ducklake(cursor)
+
+
+# A variable of the cursor's own, true on a lake: the one place SQL may take another path there
+# (itscm/rollup.py: incidents_scan). DuckDB folds getvariable() into the plan like a constant, so a
+# branch it rules out is dropped before any table is read; unset (a file), it is NULL.
+ON_DUCKLAKE_VARIABLE = "itscm_on_ducklake"
+
+
+def say_on_ducklake(cursor: duckdb.DuckDBPyConnection) -> None:
+    cursor.execute(f"SET VARIABLE {ON_DUCKLAKE_VARIABLE} = TRUE")
 
 
 @contextmanager

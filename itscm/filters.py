@@ -82,19 +82,31 @@ class Filters:
             "tiers": list(self.tiers),
         }
 
-    def query_params(self, store: Store) -> dict:
+    @property
+    def period_start(self) -> dt.datetime:
+        return dt.datetime.combine(self.since, dt.time())
+
+    @property
+    def period_end(self) -> dt.datetime:
+        """Exclusive: the period includes all of its last day, but nothing after as-of."""
+        return dt.datetime.combine(min(self.until, self.as_of) + dt.timedelta(days=1), dt.time())
+
+    def query_params(self, store: Store, *, read_with: tuple[str, str] | None = None) -> dict:
         """Parameters of the period measures (attainment, downtime cost): the scope, the incidents
-        counted and the store's rule of which are continuity events (docs/DESIGN.md §17), the period."""
-        day = dt.timedelta(days=1)
-        rule, tree = _rule_and_unit_tree(store, with_units=bool(self.units))
+        counted and the store's rule of which are continuity events (docs/DESIGN.md §17), the period.
+        `read_with`: (name, a scalar SQL expression over $period_end), read in the same statement as
+        the rule and returned under that name: on DuckLake every statement costs a round of
+        catalog queries (docs/PERFORMANCE.md)."""
+        rule, tree, extra = _rule_and_unit_tree(store, with_units=bool(self.units),
+                                                read_with=read_with and (read_with[1], self.period_end))
         return {
             **self._scope_params(tree),
             "all_incidents": self.events == ALL_INCIDENTS,
             **rule,
-            "period_start": dt.datetime.combine(self.since, dt.time()),
-            # Exclusive end: the period includes all of its last day, but nothing after as-of.
-            "period_end": dt.datetime.combine(min(self.until, self.as_of) + day, dt.time()),
-            "as_of_end": dt.datetime.combine(self.as_of + day, dt.time()),
+            "period_start": self.period_start,
+            "period_end": self.period_end,
+            "as_of_end": dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time()),
+            **({read_with[0]: extra} if read_with else {}),
         }
 
     def snapshot_params(self, store: Store, as_of_dates: list[dt.date]) -> dict:
@@ -105,10 +117,7 @@ class Filters:
 _RULE_COLUMNS = ("max_priority", "marked_major", "outage_past_rto")
 _RULE_SQL = f"SELECT {', '.join(_RULE_COLUMNS)} FROM continuity_event_rule"
 _UNIT_TREE_SQL = "SELECT unit_id, name, parent_unit_id FROM business_units"
-_RULE_AND_UNIT_TREE_SQL = f"""
-SELECT {', '.join(_RULE_COLUMNS)}, (SELECT list((unit_id, name, parent_unit_id)) FROM business_units)
-FROM continuity_event_rule
-"""
+_UNIT_TREE_LIST_SQL = "(SELECT list((unit_id, name, parent_unit_id)) FROM business_units)"
 
 
 def continuity_rule_params(store: Store) -> dict:
@@ -121,13 +130,18 @@ def _rule_params(rule: tuple) -> dict:
     return {f"event_{column}": value for column, value in zip(_RULE_COLUMNS, rule, strict=True)}
 
 
-def _rule_and_unit_tree(store: Store, *, with_units: bool) -> tuple[dict, list[tuple[str, str, str | None]]]:
-    """The rule's parameters and, `with_units`, the unit tree, read in one statement: on DuckLake
-    every statement asks the catalog for its snapshot first (docs/PERFORMANCE.md, DuckLake)."""
-    if not with_units:
-        return continuity_rule_params(store), []
-    *rule, tree = store.rows(_RULE_AND_UNIT_TREE_SQL)[0]
-    return _rule_params(tuple(rule)), tree or []
+def _rule_and_unit_tree(store: Store, *, with_units: bool, read_with: tuple[str, dt.datetime] | None = None,
+                        ) -> tuple[dict, list[tuple[str, str, str | None]], object]:
+    """The rule's parameters, with `with_units` the unit tree, and the value of `read_with`'s
+    expression over its $period_end, read in one statement: on DuckLake every statement asks the
+    catalog for its snapshot first (docs/PERFORMANCE.md, DuckLake)."""
+    if not with_units and read_with is None:
+        return continuity_rule_params(store), [], None
+    columns = [*_RULE_COLUMNS, _UNIT_TREE_LIST_SQL if with_units else "NULL",
+               read_with[0] if read_with else "NULL"]
+    *rule, tree, extra = store.rows(f"SELECT {', '.join(columns)} FROM continuity_event_rule",
+                                    {"period_end": read_with[1]} if read_with else None)[0]
+    return _rule_params(tuple(rule)), tree or [], extra
 
 
 def unit_tree(store: Store) -> list[tuple[str, str, str | None]]:

@@ -67,6 +67,7 @@ class LakeCopies:
         """A new cursor whose unqualified table names find the copies first. For reads only."""
         cursor = self._root.cursor()
         cursor.execute(f"SET search_path = '{SEARCH_PATH}'")
+        ducklake.say_on_ducklake(cursor)
         return cursor
 
     def read(self, cursor: duckdb.DuckDBPyConnection, fallback: duckdb.DuckDBPyConnection,

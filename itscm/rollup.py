@@ -32,6 +32,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from itscm import ducklake
 from itscm.incident_columns import DERIVED_FROM
 
 if TYPE_CHECKING:  # the store imports this module to fill a migrated store
@@ -677,58 +678,68 @@ def period_params(store: Store, filters: Filters) -> dict:
     cheaper read, taken whole from the rollup less the days after the period's end (the
     complement): then body_end is past period_end. Without a whole month in the period it is all
     head."""
-    params = filters.query_params(store)
-    start, end = params["period_start"], params["period_end"]
+    start, end = filters.period_start, filters.period_end
     first = start if start.day == 1 else _next_month(start)
     last = end.replace(day=1)
-    if first > last:  # within one calendar month: all head
+    within_one_month = first > last
+    partial_last_month = not within_one_month and last < end
+    fewer_days_after = partial_last_month and _next_month(last) - end < end - last
+    # Whether anything was recorded after the end decides it otherwise: read with the rule.
+    ask = partial_last_month and not fewer_days_after
+    params = filters.query_params(store, read_with=(_NOTHING_AFTER, _NOTHING_AFTER_SQL) if ask else None)
+    nothing_after = bool(params.pop(_NOTHING_AFTER, False))
+    if within_one_month:  # all head
         first = last = end
-    elif last < end and _complement_is_cheaper(store, last, end):
+    elif fewer_days_after or nothing_after:
         last = _next_month(last)
     return {**params, "body_start": first, "body_end": last}
 
 
-def _complement_is_cheaper(store: Store, month_start: dt.datetime, end: dt.datetime) -> bool:
-    """Whether the days of `end`'s month from `end` on are fewer to read than those before it,
-    or hold nothing at all: as of today, nothing later has been recorded yet (the usual case)."""
-    if _next_month(month_start) - end < end - month_start:
-        return True
-    return bool(store.scalar(_NOTHING_AFTER_SQL, {"end": end}))
-
-
-# No incident opened, and no outage ended, at or after the period's end. Two scans, so that each
-# skips every row group by its own column's range.
+# The complement is also the cheaper read when no incident was opened, and no outage ended, at or
+# after the period's end: as of today, nothing later has been recorded yet (the usual case). Two
+# scans, so that each skips every row group by its own column's range.
+_NOTHING_AFTER = "nothing_after"
 _NOTHING_AFTER_SQL = """
-SELECT NOT EXISTS (SELECT 1 FROM incidents WHERE opened_at >= $end)
-   AND NOT EXISTS (SELECT 1 FROM incidents WHERE outage_end >= $end)
+(NOT EXISTS (SELECT 1 FROM incidents WHERE opened_at >= $period_end)
+ AND NOT EXISTS (SELECT 1 FROM incidents WHERE outage_end >= $period_end))
 """
 
 
 def incidents_scan(columns: str, where: str, *, few: bool = False, matched_only: bool = False) -> str:
     """SELECT service_key, unmatched, unmatched_name, <columns> FROM incidents WHERE <where>.
 
-    Many rows: two scans, matched incidents without reading any text column (most of the cost of
-    a scan), the rest with the name they were logged under (filtering on the integer key: testing
-    a text column for NULL reads all of it). `few`: one scan, the text read for the rows kept.
-    `matched_only`: the matched incidents alone, for figures unmatched ones never enter (events
-    judged against an RTO, priced downtime). Incidents naming a service that no longer exists come
-    out as neither matched nor unmatched, and no measure places them. Arguments are constant SQL."""
+    Many rows, on a file: two scans, matched incidents without reading any text column (most of
+    the cost of a scan there), the rest with the name they were logged under (filtering on the
+    integer key: testing a text column for NULL reads all of it). On a lake one scan, as with
+    `few`: there each scan costs a round of catalog queries, its file list, its delete files and
+    one query per filtered column's statistics, more than decoding the names costs there (at 1M
+    and at 10M incidents: docs/PERFORMANCE.md, 3 December). `few`: one scan, the text read for the
+    rows kept. `matched_only`: the matched incidents alone, for figures unmatched ones never enter
+    (events judged against an RTO, priced downtime). Incidents naming a service that no longer
+    exists come out as neither matched nor unmatched, and no measure places them. Arguments are
+    constant SQL."""
     matched = f"""
         SELECT service_key, FALSE AS unmatched, NULL::TEXT AS unmatched_name, {columns}
         FROM incidents WHERE service_key IS NOT NULL AND {where}
     """
     if matched_only:
         return matched
-    if few:
-        return f"""
+    one_scan = f"""
         SELECT service_key, service_id IS NULL AS unmatched,
                CASE WHEN service_id IS NULL THEN service_name END AS unmatched_name, {columns}
         FROM incidents WHERE {where}
     """
-    return f"""{matched}
+    if few:
+        return one_scan
+    # Folded like a constant: the branch the backend does not take is dropped before any read.
+    on_lake = f"coalesce(getvariable('{ducklake.ON_DUCKLAKE_VARIABLE}'), FALSE)"
+    return f"""
+        SELECT * FROM ({matched}) WHERE NOT {on_lake}
         UNION ALL
         SELECT NULL::INTEGER, service_id IS NULL, service_name, {columns}
-        FROM incidents WHERE service_key IS NULL AND {where}
+        FROM incidents WHERE NOT {on_lake} AND service_key IS NULL AND {where}
+        UNION ALL
+        SELECT * FROM ({one_scan}) WHERE {on_lake}
     """
 
 

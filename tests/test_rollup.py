@@ -423,6 +423,38 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
         early = Filters(since=dt.date(2025, 7, 1), until=dt.date(2026, 6, 8), as_of=today)
         assert period_params(store, early)["body_end"] == dt.datetime(2026, 6, 1)
         assert_rollup_matches_rows(store, [early])
+        # a period ending on 1 July, more days of July after it than before, but nothing recorded
+        # after it: July is read whole from the rollup, less what it holds after the period
+        first_of_july = Filters(as_of=dt.date(2026, 7, 1))
+        assert period_params(store, first_of_july)["body_end"] == dt.datetime(2026, 8, 1)
+        assert_rollup_matches_rows(store, [first_of_july])
+
+
+def _tables_scanned(store: Store, sql: str, params: dict) -> list[str]:
+    """The tables the plan of `sql` reads, once per read, as the store runs it."""
+    def scans(node: dict) -> list[str]:
+        table = node.get("extra_info", {}).get("Table") if "SCAN" in node.get("name", "") else None
+        return ([table] if table else []) + [name for child in node.get("children", []) for name in scans(child)]
+
+    used = {name: value for name, value in params.items() if f"${name}" in sql}
+    plan = json.loads(store.rows(f"EXPLAIN (FORMAT json) {sql}", used)[0][1])
+    return [name for node in plan for name in scans(node)]
+
+
+def test_a_piece_of_the_period_reads_the_incidents_once_on_a_lake_and_twice_on_a_file():
+    """On a file the matched incidents are read apart from the others, so that no text column is
+    read for them; on a lake each read costs its own catalog queries, so all come in one read
+    (rollup.incidents_scan). The period lies within one month: all of it is head."""
+    org = OrgBuilder()
+    service = org.service(org.unit("Payments"), rto_minutes=60)
+    opened = at(dt.date(2026, 6, 10), 9)
+    org.incident(service, opened, restored_at=opened + dt.timedelta(hours=2))
+    org.incident(None, opened, restored_at=opened + dt.timedelta(hours=3), service_name="Mainframe")
+    filters = Filters(since=dt.date(2026, 6, 3), until=dt.date(2026, 6, 20), as_of=AS_OF)
+    params = period_params(org.store, filters)
+    reads = 1 if org.store.on_ducklake else 2
+    assert _tables_scanned(org.store, rollup.period_events_sql(), params).count("incidents") == reads
+    assert attainment_summary(org.store, filters)["unmatched"] == 1
 
 
 # -- verify: every derived value and rollup row against a full rebuild ---------------------------
