@@ -238,6 +238,27 @@ def test_commit_is_idempotent_and_a_dry_run_writes_nothing(org):
     assert stored(org).equals(before)
 
 
+def test_numbers_above_between_and_among_the_stored_ones(org):
+    """The commit skips looking up each id when no stored number lies in the file's range; a
+    range that holds stored numbers is looked up exactly (an update is found, not inserted twice)."""
+    commit_changes(ANA, org.store, read(org, "servicenow_change_request.csv"), now=NOW)
+    lines = (FIXTURES / "servicenow_change_request.csv").read_bytes().splitlines(keepends=True)
+    header, first, third = lines[0], lines[1], lines[3]
+
+    def upload(name, *rows):
+        return commit_changes(ANA, org.store, read(org, name, header + b"".join(rows)), now=NOW)
+
+    above = upload("above.csv", first.replace(b"CHG0030001", b"CHG0030101"),
+                   first.replace(b"CHG0030001", b"CHG0030102"))
+    between = upload("between.csv", first.replace(b"CHG0030001", b"CHG0030000"),
+                     first.replace(b"CHG0030001", b"CHG0030050"))
+    among = upload("among.csv", third.replace(b"Firewall rule clean-up", b"Firewall rules removed"),
+                   first.replace(b"CHG0030001", b"CHG0030200"))
+    assert [(r.inserted, r.updated, r.unchanged) for r in (above, between, among)] == [(2, 0, 0), (2, 0, 0), (1, 1, 0)]
+    assert org.store.scalar("SELECT count(*) FROM changes") == 6 + 2 + 2 + 1
+    assert org.store.scalar("SELECT title FROM changes WHERE number = 'CHG0030003'") == "Firewall rules removed"
+
+
 def test_an_update_is_undone_exactly_and_undo_refuses_to_skip_a_later_upload(org):
     first = commit_changes(ANA, org.store, read(org, "servicenow_change_request.csv"), now=NOW)
     before = stored(org)
