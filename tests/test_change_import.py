@@ -212,6 +212,20 @@ def test_a_number_twice_keeps_the_last_row(org):
     assert preview.problems[["row", "reason"]].values.tolist() == [[2, "same change number as row 3, which is kept"]]
 
 
+@pytest.mark.parametrize("numbers, kept", [
+    (["C1", "C2", "C3", "C4"], ["C1", "C2", "C3", "C4"]),   # rising: no number can repeat
+    (["C4", "C3", "C2", "C1"], ["C4", "C3", "C2", "C1"]),   # falling
+    (["C3", "C1", "C4", "C2"], ["C3", "C1", "C4", "C2"]),   # in no order: counted
+    (["C1", "C2", "C2", "C3"], ["C1", "C2", "C3"]),         # rising but for a repeat
+    (["C3", "C2", "C2", "C1"], ["C3", "C2", "C1"]),
+])
+def test_a_repeated_number_is_found_in_any_order(org, numbers, kept):
+    csv = b"change_id,ci,state\n" + b"".join(f"{n},Core Ledger,closed\n".encode() for n in numbers)
+    preview = read(org, "order.csv", csv)
+    assert preview.accepted["number"].to_pylist() == kept
+    assert preview.superseded_rows == len(numbers) - len(kept)
+
+
 def test_unreadable_files_raise_one_line(org):
     with pytest.raises(IngestError, match="empty"):
         read(org, "empty.csv", b"")

@@ -306,9 +306,13 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
         raw_column = "state_raw" if name == "implied_close" else f"{name}_raw"
         _vocabulary(con, f"change_{name}_words", f"SELECT {raw_column} AS v FROM change_parsed", normalise)
     _problems(con, header, columns, survey.order, now)
-    superseded = _mark_superseded(con, {name: header[positions[0]] for name, positions in columns.items()})
     # In file order as read; in_file_order only checks that (a few ms), should DuckDB ever mix it.
     accepted = in_file_order(_accepted(con, source))
+    superseded = 0
+    if not _numbers_in_sequence(accepted["number"]):
+        superseded = _mark_superseded(con, {name: header[positions[0]] for name, positions in columns.items()})
+        if superseded:
+            accepted = in_file_order(_accepted(con, source))
     problems = con.execute(
         "SELECT * FROM change_problems ORDER BY \"row\" NULLS FIRST, "
         "CASE severity WHEN 'error' THEN 0 ELSE 1 END, \"column\""
@@ -465,6 +469,17 @@ def _insert_problem(con, label, field_name, severity, reason, condition, value, 
 
 def _column_label(label: dict[str, str], field_name: str | None) -> str:
     return "" if field_name is None else label.get(field_name) or FIELD_LABELS.get(field_name, field_name)
+
+
+def _numbers_in_sequence(numbers: pa.ChunkedArray) -> bool:
+    """Whether the change numbers strictly rise, or strictly fall, down the file, as an export
+    sorted by number lists them: then none repeats. A comparison of neighbours (5 ms for a
+    million) instead of counting the distinct numbers (0.15 CPU s)."""
+    if len(numbers) < 2:
+        return True
+    numbers = numbers.combine_chunks()
+    earlier, later = numbers[:-1], numbers[1:]
+    return any(pc.all(compare(earlier, later), skip_nulls=False).as_py() is True for compare in (pc.less, pc.greater))
 
 
 def _mark_superseded(con, label: dict[str, str]) -> int:
