@@ -12,10 +12,15 @@ import codecs
 import csv
 import hashlib
 import io
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 from itscm.ingest.errors import IngestError
+
+T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 200 * 2**20
 MAX_COLUMNS = 512
@@ -55,10 +60,22 @@ _BOMS = (
 )
 
 
-# Work on the upload's bytes that the read does not wait for (its sha256; the newline and quote
-# counts, itscm/ingest/reader.py) runs here, beside DuckDB's read of the file, which releases the
-# GIL: on an idle two-core machine DuckDB leaves part of a core free while it parses the CSV.
-BESIDE_THE_READ = ThreadPoolExecutor(max_workers=2, thread_name_prefix="itscm-upload")
+def beside_the_read(work: Callable[[], T]) -> Future[T]:
+    """`work` on a thread of its own, started now: work on the upload's bytes that the read does
+    not wait for (its sha256; the newline and quote counts, itscm/ingest/reader.py) runs beside
+    DuckDB's read of the file, which releases the GIL, so that on an idle two-core machine it
+    takes the part of a core DuckDB leaves free. A thread per call, not a pool: nothing is left
+    to a process forked later."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed to whoever asks for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="itscm-upload", daemon=True).start()
+    return future
 
 
 @dataclass(frozen=True)
@@ -108,7 +125,7 @@ def decode_upload(data: bytes, file_name: str, *, max_bytes: int = DEFAULT_MAX_B
             "an incident export has far fewer "
             f"(at most {MAX_COLUMNS} are read). Is this the right file?"
         )
-    digest = BESIDE_THE_READ.submit(lambda: hashlib.sha256(data).hexdigest())
+    digest = beside_the_read(lambda: hashlib.sha256(data).hexdigest())
     return DecodedUpload(text, encoding, delimiter, header, digest, len(data))
 
 

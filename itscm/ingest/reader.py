@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from itscm.ingest.decode import BESIDE_THE_READ
+from itscm.ingest.decode import beside_the_read
 from itscm.ingest.errors import IngestError
 
 # A field equal to this string would be read as NULL; nothing real looks like it, so '' stays ''.
@@ -53,7 +53,7 @@ def load_raw(
         out.write(memoryview(text)[start:end])
         out.write(b"\n")
     span = (start, end)
-    counting = BESIDE_THE_READ.submit(_byte_counts, text, span)   # while DuckDB reads the file
+    counting = beside_the_read(lambda: _byte_counts(text, span))   # while DuckDB reads the file
     try:
         records = _duckdb_read(con, path, delimiter, n_columns)
     except duckdb.Error:
