@@ -226,6 +226,19 @@ def test_a_repeated_number_is_found_in_any_order(org, numbers, kept):
     assert preview.superseded_rows == len(numbers) - len(kept)
 
 
+def test_a_row_holding_only_a_date_is_reported_and_a_date_that_does_not_parse_shows_its_text(org):
+    csv = (b"change_id,ci,state,planned_start,closed_at\n"
+           b",,,2025-07-01 10:00:00,\n"                              # not blank: rejected, not skipped
+           b"C1,Core Ledger,closed,2025-07-01 10:00:00,2025-07-32 09:00:00\n"
+           b"C2,Core Ledger,closed,2025-07-02 10:00:00,2025-07-03 09:00:00\n")
+    preview = read(org, "dates.csv", csv)
+    assert preview.problems[["row", "column", "reason"]].values.tolist() == [
+        [2, "change_id", "missing change number"], [3, "closed_at", "unparseable date"]]
+    assert preview.problems["value"].tolist()[1] == "2025-07-32 09:00:00"
+    assert preview.accepted["number"].to_pylist() == ["C2"]
+    assert by_number(preview).loc["C2", "closed_at"] == pd.Timestamp("2025-07-03 09:00:00")
+
+
 def test_unreadable_files_raise_one_line(org):
     with pytest.raises(IngestError, match="empty"):
         read(org, "empty.csv", b"")
