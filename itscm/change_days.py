@@ -106,9 +106,11 @@ def note_changes(cursor, touched: str, params: dict | None = None) -> None:
     `after_changes_changed` to compute again: for a writer whose write loses the versions it
     replaces (an undo, a CI mapping), called before it writes."""
     cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_NOTED} (service_id TEXT)")
+    # DISTINCT first, once: an import's million written versions name a few thousand CIs, and
+    # both halves below read the pairs (0.14 -> 0.06 CPU s for a million new changes).
     cursor.execute(f"""
         INSERT INTO {_NOTED}
-        WITH touched AS ({touched})
+        WITH touched AS MATERIALIZED (SELECT DISTINCT service_id, asset_id FROM ({touched}))
         SELECT service_id FROM touched WHERE service_id IS NOT NULL
         UNION
         SELECT sa.service_id FROM service_assets sa

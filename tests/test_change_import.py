@@ -212,6 +212,33 @@ def test_a_number_twice_keeps_the_last_row(org):
     assert preview.problems[["row", "reason"]].values.tolist() == [[2, "same change number as row 3, which is kept"]]
 
 
+@pytest.mark.parametrize("numbers, kept", [
+    (["C1", "C2", "C3", "C4"], ["C1", "C2", "C3", "C4"]),   # rising: no number can repeat
+    (["C4", "C3", "C2", "C1"], ["C4", "C3", "C2", "C1"]),   # falling
+    (["C3", "C1", "C4", "C2"], ["C3", "C1", "C4", "C2"]),   # in no order: counted
+    (["C1", "C2", "C2", "C3"], ["C1", "C2", "C3"]),         # rising but for a repeat
+    (["C3", "C2", "C2", "C1"], ["C3", "C2", "C1"]),
+])
+def test_a_repeated_number_is_found_in_any_order(org, numbers, kept):
+    csv = b"change_id,ci,state\n" + b"".join(f"{n},Core Ledger,closed\n".encode() for n in numbers)
+    preview = read(org, "order.csv", csv)
+    assert preview.accepted["number"].to_pylist() == kept
+    assert preview.superseded_rows == len(numbers) - len(kept)
+
+
+def test_a_row_holding_only_a_date_is_reported_and_a_date_that_does_not_parse_shows_its_text(org):
+    csv = (b"change_id,ci,state,planned_start,closed_at\n"
+           b",,,2025-07-01 10:00:00,\n"                              # not blank: rejected, not skipped
+           b"C1,Core Ledger,closed,2025-07-01 10:00:00,2025-07-32 09:00:00\n"
+           b"C2,Core Ledger,closed,2025-07-02 10:00:00,2025-07-03 09:00:00\n")
+    preview = read(org, "dates.csv", csv)
+    assert preview.problems[["row", "column", "reason"]].values.tolist() == [
+        [2, "change_id", "missing change number"], [3, "closed_at", "unparseable date"]]
+    assert preview.problems["value"].tolist()[1] == "2025-07-32 09:00:00"
+    assert preview.accepted["number"].to_pylist() == ["C2"]
+    assert by_number(preview).loc["C2", "closed_at"] == pd.Timestamp("2025-07-03 09:00:00")
+
+
 def test_unreadable_files_raise_one_line(org):
     with pytest.raises(IngestError, match="empty"):
         read(org, "empty.csv", b"")
@@ -236,6 +263,27 @@ def test_commit_is_idempotent_and_a_dry_run_writes_nothing(org):
     assert (again.upload_id, again.already_imported, again.unchanged) == (None, first.upload_id, 6)
     assert org.store.scalar("SELECT count(*) FROM change_uploads") == 1
     assert stored(org).equals(before)
+
+
+def test_numbers_above_between_and_among_the_stored_ones(org):
+    """The commit skips looking up each id when no stored number lies in the file's range; a
+    range that holds stored numbers is looked up exactly (an update is found, not inserted twice)."""
+    commit_changes(ANA, org.store, read(org, "servicenow_change_request.csv"), now=NOW)
+    lines = (FIXTURES / "servicenow_change_request.csv").read_bytes().splitlines(keepends=True)
+    header, first, third = lines[0], lines[1], lines[3]
+
+    def upload(name, *rows):
+        return commit_changes(ANA, org.store, read(org, name, header + b"".join(rows)), now=NOW)
+
+    above = upload("above.csv", first.replace(b"CHG0030001", b"CHG0030101"),
+                   first.replace(b"CHG0030001", b"CHG0030102"))
+    between = upload("between.csv", first.replace(b"CHG0030001", b"CHG0030000"),
+                     first.replace(b"CHG0030001", b"CHG0030050"))
+    among = upload("among.csv", third.replace(b"Firewall rule clean-up", b"Firewall rules removed"),
+                   first.replace(b"CHG0030001", b"CHG0030200"))
+    assert [(r.inserted, r.updated, r.unchanged) for r in (above, between, among)] == [(2, 0, 0), (2, 0, 0), (1, 1, 0)]
+    assert org.store.scalar("SELECT count(*) FROM changes") == 6 + 2 + 2 + 1
+    assert org.store.scalar("SELECT title FROM changes WHERE number = 'CHG0030003'") == "Firewall rules removed"
 
 
 def test_an_update_is_undone_exactly_and_undo_refuses_to_skip_a_later_upload(org):

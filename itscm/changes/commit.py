@@ -69,15 +69,13 @@ def _plan_sql(staged: str, *, any_stored: bool, match_cis: bool) -> str:
     """
 
 
-def _make_plan(cur, *, match_cis: bool) -> None:
+def _make_plan(cur, preview: ChangePreview, *, match_cis: bool) -> None:
     """change_plan from the staged rows. A look-up of the staged ids alone first tells whether any
     is stored: a file of new changes, the usual large import, then needs no comparison, and with
     the preview's CI matches the plan is a view of the registered rows themselves (copying a
     million rows into a temp table cost about 1 CPU second). Otherwise the rows are copied once,
     for the joins: DuckDB joins its own table faster than a registered Arrow table."""
-    any_stored = cur.execute(
-        f"SELECT count(*) FROM changes WHERE EXISTS (SELECT 1 FROM {_STAGED} s "
-        "WHERE s.source = changes.source AND s.number = changes.number)").fetchall()[0][0]
+    any_stored = _any_stored(cur, preview)
     _drop_plan(cur)
     if not any_stored and not match_cis:
         cur.execute(f"CREATE TEMP VIEW change_plan AS {_plan_sql(_STAGED, any_stored=False, match_cis=False)}")
@@ -85,6 +83,22 @@ def _make_plan(cur, *, match_cis: bool) -> None:
     cur.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGED_COPY} AS SELECT * FROM {_STAGED}")
     cur.execute(f"CREATE TEMP TABLE change_plan AS "
                 f"{_plan_sql(_STAGED_COPY, any_stored=bool(any_stored), match_cis=match_cis)}")
+
+
+def _any_stored(cur, preview: ChangePreview) -> bool:
+    """Whether a staged change is stored already. Numbers are given in sequence, so an export of
+    new changes usually lies wholly above the stored ones: no stored number of the upload's source
+    between its smallest and largest answers without looking up each staged id (a hash join of a
+    million, 0.14 CPU s; this is a scan of the zone maps)."""
+    bounds = {f"{column}_{end}": bound.as_py() for column in KEY
+              for end, bound in pc.min_max(preview.accepted.column(column)).items()}
+    if bounds["number_min"] is None or not cur.execute(
+            "SELECT count(*) FROM changes WHERE source BETWEEN $source_min AND $source_max "
+            "AND number BETWEEN $number_min AND $number_max", bounds).fetchall()[0][0]:
+        return False
+    return bool(cur.execute(
+        f"SELECT count(*) FROM changes WHERE EXISTS (SELECT 1 FROM {_STAGED} s "
+        "WHERE s.source = changes.source AND s.number = changes.number)").fetchall()[0][0])
 
 
 def _drop_plan(cur) -> None:
@@ -166,7 +180,7 @@ def diff_changes(store: Store, preview: ChangePreview) -> ChangeUploadResult:
     cursor = store.cursor()
     cursor.register(_STAGED, _staged(preview))
     try:
-        _make_plan(cursor, match_cis=preview.matched_at() != store.data_version())
+        _make_plan(cursor, preview, match_cis=preview.matched_at() != store.data_version())
         counts, unmatched = _counts_and_unmatched(cursor)
         earlier = _earlier_upload(cursor, preview.sha256)
     finally:
@@ -210,11 +224,11 @@ def commit_changes(actor: Actor, store: Store, preview: ChangePreview, *,
         # million-row insert from it took 6 CPU seconds, not 1). The transaction classifies
         # again if any write committed in between.
         planned_at = store.data_version()
-        _make_plan(cursor, match_cis=preview.matched_at() != planned_at)
+        _make_plan(cursor, preview, match_cis=preview.matched_at() != planned_at)
 
         def write_in(cur):
             if store.data_version() != planned_at:
-                _make_plan(cur, match_cis=True)
+                _make_plan(cur, preview, match_cis=True)
             upload_id, counts, unmatched, earlier = _write(cur, preview, actor.name, now)
             return counts, earlier, unmatched, upload_id
 

@@ -34,6 +34,9 @@ from itscm.ingest.validate import install_macros as install_cleaning_macros
 from itscm.store import ROW_GROUP_ROWS, Store
 
 MAX_ID_LENGTH = 200
+# Date fields whose text change_parsed keeps only when it did not parse (work end's is reported
+# beside the future-date warning).
+_TEXT_IF_UNPARSED = tuple(name for name in DATE_FIELDS if name != "work_end")
 _VALUE_PREVIEW = 200
 _FUTURE_SLACK = timedelta(days=1)
 
@@ -285,13 +288,21 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
     tz_params = {"tz": timezone} if convert else {}
     parsed_dates = ", ".join(
         f"{dates.iso_parse_sql(f'{name}_raw', convert_zone=convert)} AS {name}_at" for name in DATE_FIELDS)
+    # A date's text is kept for what reads it: the report of a date that did not parse (and the
+    # parsing of the shapes the ISO cast leaves), and work end's for the future-date warning. Not
+    # storing a million parsed texts each of the three others: 0.09 of the statement's 1.2 CPU s.
+    texts_if_unparsed = ", ".join(f"CASE WHEN {name}_at IS NULL THEN {name}_raw END AS {name}_raw"
+                                  for name in _TEXT_IF_UNPARSED)
     con.execute(
         f"""
         CREATE TEMP TABLE change_parsed AS
-        SELECT *, {parsed_dates}, false AS rejected, NULL::BIGINT AS superseded_by
+        SELECT * REPLACE ({texts_if_unparsed}), false AS rejected, NULL::BIGINT AS superseded_by
         FROM (
-            SELECT row_no, {fields_sql}, c{n} IS NOT NULL AS too_many_fields
-            FROM ingest_raw WHERE row_no > 1
+            SELECT *, {parsed_dates}
+            FROM (
+                SELECT row_no, {fields_sql}, c{n} IS NOT NULL AS too_many_fields
+                FROM ingest_raw WHERE row_no > 1
+            )
         )
         """,
         tz_params,
@@ -299,16 +310,22 @@ def _read(con, store: Store, header: list[str], file_name: str, sha256: str, siz
     # Blank in every field (Excel's trailing ",,,," rows): skipped, not rejected. Deleted after
     # the fact: as a filter of the statement above, DuckDB cleaned every field twice (1 CPU s
     # more for a million rows).
-    con.execute(f"DELETE FROM change_parsed WHERE {' AND '.join(f'{name}_raw IS NULL' for name in formats.FIELDS)}")
+    con.execute("DELETE FROM change_parsed WHERE "
+                + " AND ".join(f"{name}_raw IS NULL" for name in formats.FIELDS)
+                + "".join(f" AND {name}_at IS NULL" for name in _TEXT_IF_UNPARSED))
     survey = _parse_other_dates(con, columns, date_order, timezone)
     for name, normalise in (("type", formats.change_type), ("state", formats.change_state),
                             ("close_code", formats.close_code), ("implied_close", formats.implied_close_code)):
         raw_column = "state_raw" if name == "implied_close" else f"{name}_raw"
         _vocabulary(con, f"change_{name}_words", f"SELECT {raw_column} AS v FROM change_parsed", normalise)
     _problems(con, header, columns, survey.order, now)
-    superseded = _mark_superseded(con, {name: header[positions[0]] for name, positions in columns.items()})
     # In file order as read; in_file_order only checks that (a few ms), should DuckDB ever mix it.
     accepted = in_file_order(_accepted(con, source))
+    superseded = 0
+    if not _numbers_in_sequence(accepted["number"]):
+        superseded = _mark_superseded(con, {name: header[positions[0]] for name, positions in columns.items()})
+        if superseded:
+            accepted = in_file_order(_accepted(con, source))
     problems = con.execute(
         "SELECT * FROM change_problems ORDER BY \"row\" NULLS FIRST, "
         "CASE severity WHEN 'error' THEN 0 ELSE 1 END, \"column\""
@@ -465,6 +482,17 @@ def _insert_problem(con, label, field_name, severity, reason, condition, value, 
 
 def _column_label(label: dict[str, str], field_name: str | None) -> str:
     return "" if field_name is None else label.get(field_name) or FIELD_LABELS.get(field_name, field_name)
+
+
+def _numbers_in_sequence(numbers: pa.ChunkedArray) -> bool:
+    """Whether the change numbers strictly rise, or strictly fall, down the file, as an export
+    sorted by number lists them: then none repeats. A comparison of neighbours (5 ms for a
+    million) instead of counting the distinct numbers (0.15 CPU s)."""
+    if len(numbers) < 2:
+        return True
+    numbers = numbers.combine_chunks()
+    earlier, later = numbers[:-1], numbers[1:]
+    return any(pc.all(compare(earlier, later), skip_nulls=False).as_py() is True for compare in (pc.less, pc.greater))
 
 
 def _mark_superseded(con, label: dict[str, str]) -> int:

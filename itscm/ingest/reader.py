@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from itscm.ingest.decode import beside_the_read
 from itscm.ingest.errors import IngestError
 
 # A field equal to this string would be read as NULL; nothing real looks like it, so '' stays ''.
@@ -52,20 +53,34 @@ def load_raw(
         out.write(memoryview(text)[start:end])
         out.write(b"\n")
     span = (start, end)
+    counting = beside_the_read(lambda: _byte_counts(text, span))   # while DuckDB reads the file
     try:
         records = _duckdb_read(con, path, delimiter, n_columns)
     except duckdb.Error:
         return _python_read(con, text, span, delimiter, n_columns, file_name)
-    if _blank_lines_possible(con, text, span, records, n_columns):
+    counts = counting.result()
+    if _blank_lines_possible(con, counts, records, n_columns):
         con.execute("DROP TABLE ingest_raw_fast")
         return _python_read(con, text, span, delimiter, n_columns, file_name)
     con.execute("CREATE VIEW ingest_raw AS SELECT rowid + 1 AS row_no, * FROM ingest_raw_fast")
-    return RawTable(records, 0, exact_path=False, unbalanced_quotes=_odd_quotes(text, span))
+    return RawTable(records, 0, exact_path=False, unbalanced_quotes=counts.odd_quotes)
+
+
+@dataclass(frozen=True)
+class _ByteCounts:
+    newline: bytes  # b"\n", or b"\r" for a file of old Mac line ends
+    physical_lines: int
+    # An unclosed quote makes every reader (DuckDB, Python, Excel) swallow the rest of the file
+    # into one cell, silently; an odd count of quote characters is the cheap tell.
+    odd_quotes: bool
+
+
+def _byte_counts(text: bytes, span: tuple[int, int]) -> _ByteCounts:
+    newline = b"\n" if text.find(b"\n", *span) >= 0 else b"\r"
+    return _ByteCounts(newline, text.count(newline, *span) + 1, _odd_quotes(text, span))
 
 
 def _odd_quotes(text: bytes, span: tuple[int, int]) -> bool:
-    """An unclosed quote makes every reader (DuckDB, Python, Excel) swallow the rest of the file
-    into one cell, silently; an odd count of quote characters is the cheap tell."""
     return text.count(b'"', *span) % 2 == 1
 
 
@@ -103,14 +118,11 @@ def _duckdb_read(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, n_c
     return con.execute("SELECT count(*) FROM ingest_raw_fast").fetchone()[0]
 
 
-def _blank_lines_possible(
-    con: duckdb.DuckDBPyConnection, text: bytes, span: tuple[int, int], records: int, n_columns: int
-) -> bool:
-    newline = b"\n" if text.find(b"\n", *span) >= 0 else b"\r"
-    physical_lines = text.count(newline, *span) + 1
+def _blank_lines_possible(con: duckdb.DuckDBPyConnection, counts: _ByteCounts, records: int, n_columns: int) -> bool:
+    physical_lines = counts.physical_lines
     if physical_lines == records:
         return False
-    char = "chr(10)" if newline == b"\n" else "chr(13)"
+    char = "chr(10)" if counts.newline == b"\n" else "chr(13)"
     embedded_sum = " + ".join(
         f"coalesce(sum(length(c{i}) - length(replace(c{i}, {char}, ''))), 0)" for i in range(n_columns + 1)
     )
