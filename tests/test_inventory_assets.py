@@ -169,3 +169,14 @@ def test_an_asset_without_an_id_is_matched_by_name_or_given_one(store):
     assert preview.tables["assets"]["inserted"] == 1 and preview.tables["assets"]["updated"] == 1
     assert store.scalar("SELECT owner FROM assets WHERE asset_id = 'SRV-001'") == "Renamed Owner"
     assert store.scalar("SELECT asset_id FROM assets WHERE name = 'fresh box'") == "asset-fresh-box"
+
+
+def test_a_link_naming_an_asset_by_a_name_two_assets_share_is_refused(store):
+    imported(store, [("assets.xlsx", asset_book())])
+    rows = [["TWIN-1", "twin box", "server", None, None, None, None, None, None],
+            ["TWIN-2", "Twin  Box", "server", None, None, None, None, None, None]]
+    links = [["service", "asset"], ["Core Ledger", "twin box"], ["Core Ledger", "ledger-db-01"]]
+    preview = preview_inventory(store, [("twins.xlsx", asset_book(rows, links))])
+    assert errors(preview) == [("service_assets", 2, "asset", "names several assets; give the asset id")]
+    # The other link names a stored asset by its one name: unchanged.
+    assert preview.tables["service_assets"]["unchanged"] == 1 and preview.tables["service_assets"]["rejected"] == 1

@@ -157,8 +157,9 @@ def preview_inventory(store: Store, files: list[tuple[str, bytes]], *,
     cursor = store.cursor()
     try:
         planned_at = store.data_version()
-        plan = make_plan(cursor, read, retire_missing=retire_missing)
-        tables = saved_plan(cursor)
+        with store.one_thread():   # the incidents below are scanned with every thread
+            plan = make_plan(cursor, read, retire_missing=retire_missing)
+            tables = saved_plan(cursor)
         to_match = cursor.execute(_TO_MATCH_SQL).fetchall()[0][0]
     finally:
         drop_plan(cursor)
@@ -182,17 +183,21 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
     cursor = store.cursor()
 
     def write_in(cur):
-        if preview.saved_plan and store.data_version() == preview.planned_at:
-            restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
-            plan = preview.plan
-        else:
-            plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
-        if not plan.writes:
-            raise _NothingToWrite(plan)
-        import_id = _new_import_id(cur, now)
-        for target in TARGETS:
-            _write(cur, target, import_id, actor.name, now)
-        _count_open_findings(cur, import_id)
+        # The plan and the inventory's tables on one thread; the derived tables and the incidents
+        # after them (millions of rows) with every thread.
+        with store.one_thread():
+            if preview.saved_plan and store.data_version() == preview.planned_at:
+                restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
+                plan = preview.plan
+            else:
+                plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
+            if not plan.writes:
+                raise _NothingToWrite(plan)
+            import_id = _new_import_id(cur, now)
+            actions = _plan_actions(cur)
+            for target in TARGETS:
+                _write(cur, target, actions[target.table], import_id, actor.name, now)
+            _count_open_findings(cur, import_id)
         # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
         rollup.after_services_changed(cur)
         links = plan.tables.get("service_assets", {})
@@ -236,42 +241,71 @@ def _key_match(target, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in target.key)
 
 
-def _write(cur, target, import_id: str, by: str, now: datetime) -> None:
+def _plan_actions(cur) -> dict[str, set[str]]:
+    """Table -> the actions its plan holds, in one statement: a table's writes of a kind the plan
+    lacks are not run (most imports write a few tables, and each statement has its cost)."""
+    parts = [f"SELECT '{target.table}' AS table_name, action FROM inv_plan_{target.table} GROUP BY action"
+             for target in TARGETS]
+    actions: dict[str, set[str]] = {target.table: set() for target in TARGETS}
+    for table, action in cur.execute(" UNION ALL ".join(parts)).fetchall():
+        actions[table].add(action)
+    return actions
+
+
+def _write(cur, target, actions: set[str], import_id: str, by: str, now: datetime) -> None:
     """One table's inserts, updates, retirements and removals, each replaced row kept for undo."""
     table, plan = target.table, f"inv_plan_{target.table}"
     params = {"id": import_id, "table": table}
     stamps = {"by": by, "at": now} if target.stamped else {}
-    cur.execute(f"""
-        INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row)
-        SELECT $id, $table, {_key_json(target, 's')}, p.action, to_json(s)
-        FROM {table} s JOIN {plan} p ON {_key_match(target, 's', 'p')}
-        WHERE p.action IN ('update', 'retire', 'delete')
-        UNION ALL
-        SELECT $id, $table, {_key_json(target, 'p')}, 'insert', NULL FROM {plan} p WHERE p.action = 'insert'
-    """, params)
+    changed = actions & {"update", "retire"}
+    if changed or "delete" in actions:
+        cur.execute(f"""
+            INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row)
+            SELECT $id, $table, {_key_json(target, 's')}, p.action, to_json(s)
+            FROM {table} s JOIN {plan} p ON {_key_match(target, 's', 'p')}
+            WHERE p.action IN ('update', 'retire', 'delete')
+        """, params)
     stamp = ", recorded_by = $by, recorded_at = $at" if target.stamped else ""
-    if target.data:
+    if target.data and changed:
         sets = ", ".join(f"{c} = CASE WHEN p.has_{c} THEN p.{c} ELSE {table}.{c} END" for c in target.data)
         cur.execute(f"""
             UPDATE {table} SET {sets}{stamp} FROM {plan} p
             WHERE {_key_match(target, table, 'p')} AND p.action IN ('update', 'retire')
         """, stamps)
-    cur.execute(f"""
-        DELETE FROM {table} s WHERE EXISTS (SELECT 1 FROM {plan} p WHERE p.action = 'delete'
-                                           AND {_key_match(target, 's', 'p')})
-    """)
-    columns = target.columns + (("recorded_by", "recorded_at") if target.stamped else ())
+    if "delete" in actions:
+        cur.execute(f"""
+            DELETE FROM {table} s WHERE EXISTS (SELECT 1 FROM {plan} p WHERE p.action = 'delete'
+                                               AND {_key_match(target, 's', 'p')})
+        """)
+    if "insert" in actions:
+        _insert(cur, target, plan, params, stamps)
+    if changed:
+        cur.execute(f"""
+            UPDATE inventory_prior_rows r SET after_row = a.after_row
+            FROM (SELECT {_key_json(target, 's')} AS row_key, {_after_json(target, 's')} AS after_row FROM {table} s
+                  WHERE EXISTS (SELECT 1 FROM {plan} p WHERE p.action IN ('update', 'retire')
+                                AND {_key_match(target, 's', 'p')})) a
+            WHERE r.import_id = $id AND r.table_name = $table AND r.row_key = a.row_key
+        """, params)
+
+
+def _insert(cur, target, plan: str, params: dict, stamps: dict) -> None:
+    """The plan's new rows, and each recorded for undo with the row as stored. The rows are first
+    typed as the table types them (a copy of its columns, empty): what is recorded is then what
+    the table holds, without reading 100,000 rows back by their keys."""
+    columns = ", ".join(target.columns + (("recorded_by", "recorded_at") if target.stamped else ()))
     values = [f"coalesce(p.{c}, {target.defaults[c]})" if c in target.defaults else f"p.{c}"
               for c in target.columns] + (["$by", "$at"] if target.stamped else [])
-    cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {plan} p "
-                "WHERE p.action = 'insert'", stamps)
+    # Made and dropped inside the write's transaction: a failed write leaves no trace of it.
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE inv_new_rows AS SELECT {columns} FROM {target.table} LIMIT 0")
+    cur.execute(f"INSERT INTO inv_new_rows SELECT {', '.join(values)} FROM {plan} p WHERE p.action = 'insert'", stamps)
+    cur.execute(f"INSERT INTO {target.table} ({columns}) SELECT {columns} FROM inv_new_rows")
     cur.execute(f"""
-        UPDATE inventory_prior_rows r SET after_row = a.after_row
-        FROM (SELECT {_key_json(target, 's')} AS row_key, {_after_json(target, 's')} AS after_row FROM {table} s
-              WHERE EXISTS (SELECT 1 FROM {plan} p WHERE p.action IN ('insert', 'update', 'retire')
-                            AND {_key_match(target, 's', 'p')})) a
-        WHERE r.import_id = $id AND r.table_name = $table AND r.row_key = a.row_key
+        INSERT INTO inventory_prior_rows (import_id, table_name, row_key, action, before_row, after_row)
+        SELECT $id, $table, {_key_json(target, 'n')}, 'insert', NULL, {_after_json(target, 'n')}
+        FROM inv_new_rows n
     """, params)
+    cur.execute("DROP TABLE inv_new_rows")
 
 
 # Incidents can arrive before the inventory names their service. An import that adds a service,

@@ -167,10 +167,13 @@ class _Planner:
                               + [(f"has_{c.field}", pa.bool_()) for c in typed.columns]})
         # Each reference's matching key, computed once per row for every join that uses it.
         key_columns = "".join(f", inv_key({name}) AS {name}_key" for name in keys)
+        # A sheet without rows: its columns alone. DuckDB builds a join's stored side even when
+        # nothing probes it (every stored drill's key, for a file of assets); LIMIT 0 prunes it.
+        empty = "" if table.num_rows else " LIMIT 0"
         self.cur.register("inv_typed", table)
         try:
             self.sql(f"CREATE OR REPLACE TEMP TABLE inv_{sheet} AS "
-                     f"SELECT t.*{replace}, {extra} FROM (SELECT *{key_columns} FROM inv_typed) t {joins}")
+                     f"SELECT t.*{replace}, {extra} FROM (SELECT *{key_columns} FROM inv_typed) t {joins}{empty}")
         finally:
             self.cur.unregister("inv_typed")
 
@@ -398,7 +401,9 @@ class _Planner:
         asset (stored or on the assets sheet) says the service depends on that asset: it leaves the
         dependencies for inv_relationship_assets, which service_assets adds to its rows."""
         relationship_srcs = [source.src for source in self.read.sources if source.format == SERVICENOW_RELATIONSHIPS]
-        self.sql("""
+        # No relationship export: no row to move, and the indexes of assets are not joined (LIMIT 0).
+        none = "" if relationship_srcs else " LIMIT 0"
+        self.sql(f"""
             CREATE OR REPLACE TEMP TABLE inv_relationship_assets AS
             SELECT r.src, r.row_no, r.ok, r.service, r.depends_on AS asset, 'depends on' AS relation,
                    r.has_service, TRUE AS has_asset, TRUE AS has_relation, r.service_key,
@@ -408,8 +413,10 @@ class _Planner:
             LEFT JOIN inv_asset_ids i ON i.k = r.depends_on_key
             LEFT JOIN inv_asset_names n ON n.k = r.depends_on_key AND n.n = 1
             WHERE list_contains($srcs, r.src) AND r.depends_on IS NOT NULL AND r.depends_on_id IS NULL
-              AND r.depends_on_id_matches IS NULL AND coalesce(i.asset_id, n.asset_id) IS NOT NULL
+              AND r.depends_on_id_matches IS NULL AND coalesce(i.asset_id, n.asset_id) IS NOT NULL{none}
         """, {"srcs": relationship_srcs})
+        if not relationship_srcs:
+            return
         self.sql("DELETE FROM inv_dependencies r WHERE EXISTS (SELECT 1 FROM inv_relationship_assets a "
                  "WHERE a.src = r.src AND a.row_no = r.row_no)")
 
@@ -462,14 +469,22 @@ class _Planner:
             SELECT inv_key(asset_id) AS k, min(asset_id) AS asset_id FROM (
                 SELECT asset_id FROM assets UNION ALL SELECT asset_id FROM inv_assets WHERE ok) GROUP BY ALL
         """)
-        self.sql("""
+        # By name only when some reference needs it (most files name their assets by id).
+        relationships = any(source.format == SERVICENOW_RELATIONSHIPS for source in self.read.sources)
+        self.asset_names(needed=relationships)
+
+    def asset_names(self, *, needed: bool) -> None:
+        """inv_asset_names: each name one or more assets have, stored or on the sheet; its columns
+        alone (LIMIT 0) while no reference is left to resolve by name."""
+        self.sql(f"""
             CREATE OR REPLACE TEMP TABLE inv_asset_names AS
             SELECT k, min(asset_id) AS asset_id, count(DISTINCT asset_id) AS n FROM (
                 SELECT inv_key(name) AS k, asset_id FROM assets
                 WHERE asset_id NOT IN (SELECT asset_id FROM inv_assets WHERE ok AND has_name)
                 UNION ALL SELECT inv_key(name), asset_id FROM inv_assets WHERE ok AND name IS NOT NULL
-            ) WHERE k <> '' GROUP BY k
+            ) WHERE k <> '' GROUP BY k{'' if needed else ' LIMIT 0'}
         """)
+        self.asset_names_built = needed
 
     def asset_suppliers(self) -> None:
         self.sql("""
@@ -482,20 +497,19 @@ class _Planner:
         self.reject("assets", "r.supplier IS NOT NULL AND r.supplier_id IS NULL", "supplier",
                     "'no such supplier: its row on the suppliers sheet was rejected'")
 
-    @staticmethod
-    def asset_ref(field_name: str) -> tuple[str, str]:
-        """(columns, joins) resolving t.<field_name> to asset_id: by id, else by a name one asset
-        has; asset_matches counts the assets a name names."""
-        return ("coalesce(asset_by_id.asset_id, CASE WHEN asset_by_name.n = 1 THEN asset_by_name.asset_id END) "
-                "AS asset_id, asset_by_name.n AS asset_matches",
-                f"LEFT JOIN inv_asset_ids asset_by_id ON asset_by_id.k = t.{field_name}_key "
-                f"LEFT JOIN inv_asset_names asset_by_name ON asset_by_name.k = t.{field_name}_key")
-
     def service_assets(self) -> None:
         service, service_joins = self.service_ref("service", "service_id")
-        asset, asset_joins = self.asset_ref("asset")
-        self.load("service_assets", f"{service}, {asset}", f"{service_joins} {asset_joins}",
+        self.load("service_assets", f"{service}, asset_by_id.asset_id AS asset_id, NULL::BIGINT AS asset_matches",
+                  f"{service_joins} LEFT JOIN inv_asset_ids asset_by_id ON asset_by_id.k = t.asset_key",
                   keys=("service", "asset"))
+        # An asset not named by its id: by a name one asset has; asset_matches counts the assets it names.
+        if self.sql("SELECT count(*) FROM inv_service_assets WHERE asset IS NOT NULL AND asset_id IS NULL")[0][0]:
+            if not self.asset_names_built:
+                self.asset_names(needed=True)
+            self.sql("""
+                UPDATE inv_service_assets r SET asset_id = CASE WHEN n.n = 1 THEN n.asset_id END, asset_matches = n.n
+                FROM inv_asset_names n WHERE n.k = r.asset_key AND r.asset IS NOT NULL AND r.asset_id IS NULL
+            """)
         self.sql("INSERT INTO inv_service_assets BY NAME SELECT * FROM inv_relationship_assets")
         self.reject_service_ref("service_assets", "service", "service_id")
         self.reject("service_assets", "r.asset IS NOT NULL AND r.asset_id IS NULL AND r.asset_matches > 1", "asset",
@@ -867,14 +881,13 @@ def saved_plan(cur) -> dict[str, pa.Table]:
 
 
 def restore_plan(cur, tables: dict[str, pa.Table]) -> None:
+    """The saved plan's tables under their names, as views over the Arrow tables: the commit only
+    reads them, and copying 100,000 planned rows back into DuckDB cost more than the scans."""
     for name, table in tables.items():
-        cur.register("inv_saved_plan", table)
-        try:
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE inv_plan_{name} AS SELECT * FROM inv_saved_plan")
-        finally:
-            cur.unregister("inv_saved_plan")
+        cur.register(f"inv_plan_{name}", table)
 
 
 def drop_plan(cur) -> None:
     for name in [*_SCRATCH, *[f"inv_plan_{target.table}" for target in TARGETS]]:
+        cur.unregister(name)   # a restored plan's view; nothing when it is a table
         cur.execute(f"DROP TABLE IF EXISTS {name}")
