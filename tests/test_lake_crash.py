@@ -6,8 +6,6 @@ files the killed writer wrote and no snapshot knows."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,9 +22,6 @@ from tests.test_crash import CHILD, CRASH_TEST, EARLIER, FIXTURES, NEWER, POINTS
 
 pytestmark = pytest.mark.ducklake_only
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 @pytest.fixture(scope="module")
 def lakes(small_org_path, tmp_path_factory):
     """Per action, the lake before the child's change (copied for each kill) and the contents the
@@ -35,9 +30,7 @@ def lakes(small_org_path, tmp_path_factory):
     (folder / "child.py").write_text(CHILD)
     made = {}
     for action in ("commit", "undo"):
-        before = backends.new_target(migrated=False)
-        subprocess.run([sys.executable, "-m", "itscm", "migrate-store", "--from", str(small_org_path), "--to", before],
-                       check=True, capture_output=True, cwd=ROOT, timeout=600)
+        before = backends.copy_of(small_org_path)   # the organisation moved to a lake once, for the session
         with Store(before) as store:
             commit_file(store, EARLIER, T_EARLIER)
             argument = str(FIXTURES / NEWER)
