@@ -11,6 +11,8 @@ from tests.small_org import build_small_org
 
 SMALL_ORG_AS_OF = dt.date(2026, 6, 30)
 
+pytest_plugins = ["tests.xdist_groups"]
+
 
 @pytest.fixture(scope="session")
 def small_org_file(tmp_path_factory):

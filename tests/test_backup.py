@@ -16,6 +16,7 @@ from itscm.cli import summary_json
 from itscm.filters import Filters
 from itscm.store import Store, StoreLockedError, StoreVersionError
 from tests import backends
+from tests.command_line import run_cli
 from tests.conftest import SMALL_ORG_AS_OF
 from tests.store_contents import table_contents
 
@@ -50,23 +51,19 @@ def test_a_restored_backup_is_the_same_store(org, tmp_path):
         assert restored.data_version() == data_version   # on DuckLake: a lake's back in a file
 
 
-def test_backup_and_restore_from_the_command_line(org, tmp_path):
-    def itscm(*arguments: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "itscm", *arguments], capture_output=True, text=True,
-                              cwd=ROOT, timeout=120)
-
-    made = itscm("backup", "--to", str(tmp_path / "b"), "--store", str(org), "--json")
+def test_backup_and_restore_from_the_command_line(org, tmp_path, capsys):
+    made = run_cli(capsys, "backup", "--to", str(tmp_path / "b"), "--store", str(org), "--json")
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["tables"]["services"] == 6
-    restored = itscm("restore", "--from", str(tmp_path / "b"), "--store", str(tmp_path / "r.duckdb"))
+    restored = run_cli(capsys, "restore", "--from", str(tmp_path / "b"), "--store", str(tmp_path / "r.duckdb"))
     assert restored.returncode == 0, restored.stderr
-    summaries = [itscm("summary", "--store", str(path), "--json", "--as-of", str(SMALL_ORG_AS_OF))
+    summaries = [run_cli(capsys, "summary", "--store", str(path), "--json", "--as-of", str(SMALL_ORG_AS_OF))
                  for path in (org, tmp_path / "r.duckdb")]
     assert summaries[0].returncode == 0 and summaries[0].stdout == summaries[1].stdout
 
-    again = itscm("restore", "--from", str(tmp_path / "b"), "--store", str(tmp_path / "r.duckdb"))
+    again = run_cli(capsys, "restore", "--from", str(tmp_path / "b"), "--store", str(tmp_path / "r.duckdb"))
     assert again.returncode != 0 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
-    full = itscm("backup", "--to", str(tmp_path / "b"), "--store", str(org))
+    full = run_cli(capsys, "backup", "--to", str(tmp_path / "b"), "--store", str(org))
     assert full.returncode != 0 and "not an empty folder" in full.stderr and "Traceback" not in full.stderr
 
 

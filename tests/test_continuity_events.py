@@ -80,9 +80,22 @@ def build(store: Store) -> OrgBuilder:
     return org
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple:
+    """The organisation built once, in a file, and moved to the chosen backend; the tests get
+    copies (built a row at a time on a lake, a commit each, it cost 5-12 s a test under load)."""
+    path = tmp_path_factory.mktemp("continuity") / "org.duckdb"
+    with Store(path) as store:
+        org = build(store)
+    return backends.moved_here(path), org.a, org.b
+
+
 @pytest.fixture
-def org():
-    return build(backends.new_store())
+def org(built, tmp_path):
+    org = OrgBuilder(Store(backends.copy_store(built[0], tmp_path / "org.duckdb")))
+    org.a, org.b = built[1], built[2]
+    yield org
+    org.store.close()
 
 
 def by_scope(function, store: Store, **kwargs) -> tuple:
@@ -256,10 +269,8 @@ def test_the_rollup_equals_row_by_row_in_the_continuity_scope_through_imports(de
 
 
 @pytest.fixture
-def org_path(tmp_path, monkeypatch):
-    path = backends.new_target(tmp_path / "scope.duckdb")
-    with Store(path) as store:
-        build(store)
+def org_path(built, tmp_path, monkeypatch):
+    path = backends.copy_store(built[0], tmp_path / "scope.duckdb")
     monkeypatch.setenv("ITSCM_STORE", str(path))
     monkeypatch.syspath_prepend(str(ROOT))
     return path

@@ -62,30 +62,30 @@ def commit_file(store: Store, name: str, now: dt.datetime) -> str:
     return commit_upload(CRASH_TEST, store, preview, now=now).upload_id
 
 
-@pytest.fixture(scope="module")
-def stores(small_org_path, tmp_path_factory):
+@pytest.fixture(scope="module", params=["commit", "undo"])
+def stores(request, small_org_path, tmp_path_factory):
     """The store before the child's change, and the store as the change leaves it when it
-    completes (made in this process), for a commit and for an undo."""
+    completes (made in this process), for a commit or for an undo: one action an instance, since
+    under pytest-xdist the two actions' tests usually run on different workers, each of which
+    made both when one fixture held both."""
     folder = tmp_path_factory.mktemp("crash")
     (folder / "child.py").write_text(CHILD)
-    made = {}
-    for action in ("commit", "undo"):
-        before = backends.copy_store(small_org_path, folder / f"{action}-before.duckdb")
-        with Store(before) as store:
-            commit_file(store, EARLIER, T_EARLIER)
-            argument = str(FIXTURES / NEWER)
-            if action == "undo":
-                argument = commit_file(store, NEWER, T_EARLIER + dt.timedelta(hours=1))
-            if not store.on_ducklake:
-                store.cursor().execute("CHECKPOINT")   # so a copy's log holds only the child's change
-        after = backends.copy_store(before, folder / f"{action}-after.duckdb")
-        with Store(after) as store:
-            if action == "commit":
-                commit_file(store, NEWER, T_CHILD)
-            else:
-                undo_upload(CRASH_TEST, store, argument, now=T_CHILD)
-        made[action] = (before, after, argument)
-    return folder, made
+    action = request.param
+    before = backends.copy_store(small_org_path, folder / f"{action}-before.duckdb")
+    with Store(before) as store:
+        commit_file(store, EARLIER, T_EARLIER)
+        argument = str(FIXTURES / NEWER)
+        if action == "undo":
+            argument = commit_file(store, NEWER, T_EARLIER + dt.timedelta(hours=1))
+        if not store.on_ducklake:
+            store.cursor().execute("CHECKPOINT")   # so a copy's log holds only the child's change
+    after = backends.copy_store(before, folder / f"{action}-after.duckdb")
+    with Store(after) as store:
+        if action == "commit":
+            commit_file(store, NEWER, T_CHILD)
+        else:
+            undo_upload(CRASH_TEST, store, argument, now=T_CHILD)
+    return folder, action, before, after, argument
 
 
 def contents(path: Path | str) -> dict:
@@ -105,10 +105,8 @@ POINTS = {
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("action", ["commit", "undo"])
-def test_a_killed_change_is_all_or_nothing(stores, action, tmp_path):
-    folder, made = stores
-    before, after, argument = made[action]
+def test_a_killed_change_is_all_or_nothing(stores, tmp_path):
+    folder, action, before, after, argument = stores
     expected = {"before": contents(before), "after": contents(after)}
     assert expected["before"] != expected["after"]
 
@@ -123,9 +121,9 @@ def test_a_killed_change_is_all_or_nothing(stores, action, tmp_path):
 
 
 @pytest.mark.file_only   # a lake has no lock: other processes read and write it meanwhile
+@pytest.mark.parametrize("stores", ["commit"], indirect=True)
 def test_a_second_process_during_a_write_is_told_which_process_holds_the_store(stores, tmp_path):
-    folder, made = stores
-    before, _, argument = made["commit"]
+    folder, _, before, _, argument = stores
     path = backends.copy_store(before, tmp_path / "held.duckdb")
     child = start_child(folder / "child.py", path, "commit", argument, "sql:MERGE INTO incidents", T_CHILD)
     try:
@@ -145,10 +143,10 @@ def test_a_second_process_during_a_write_is_told_which_process_holds_the_store(s
     assert contents(path) == contents(before)
 
 
+@pytest.mark.parametrize("stores", ["commit"], indirect=True)
 def test_a_store_reopened_after_a_kill_takes_the_change_again(stores, tmp_path):
     """After a kill mid-commit nothing is left half-done that would block doing it again."""
-    folder, made = stores
-    before, after, argument = made["commit"]
+    folder, _, before, after, argument = stores
     path = backends.copy_store(before, tmp_path / "again.duckdb")
     child = start_child(folder / "child.py", path, "commit", argument, "sql:MERGE INTO incidents", T_CHILD)
     try:

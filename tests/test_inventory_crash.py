@@ -84,37 +84,33 @@ def the_import(path: Path, store: Store) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def stores(small_org_path, tmp_path_factory):
+@pytest.fixture(scope="module", params=["commit", "undo"])
+def stores(request, small_org_path, tmp_path_factory):
     folder = tmp_path_factory.mktemp("inventory-crash")
     (folder / "child.py").write_text(CHILD)
-    made = {}
-    for action in ("commit", "undo"):
-        before = backends.copy_store(small_org_path, folder / f"{action}-before.duckdb")
-        with Store(before) as store:
-            workbook_path = the_import(folder / f"{action}" / "inventory.xlsx", store)
-            argument = str(workbook_path)
-            if action == "undo":
-                preview = preview_inventory(store, [(workbook_path.name, workbook_path.read_bytes())])
-                argument = commit_inventory(MANAGER, store, preview, now=T_EARLIER).import_id
-            if not store.on_ducklake:
-                store.cursor().execute("CHECKPOINT")   # so a copy's log holds only the child's change
-        after = backends.copy_store(before, folder / f"{action}-after.duckdb")
-        with Store(after) as store:
-            if action == "commit":
-                preview = preview_inventory(store, [(workbook_path.name, workbook_path.read_bytes())])
-                commit_inventory(MANAGER, store, preview, now=T_CHILD)
-            else:
-                undo_inventory_import(MANAGER, store, argument, now=T_CHILD)
-        made[action] = (before, after, argument)
-    return folder, made
+    action = request.param
+    before = backends.copy_store(small_org_path, folder / f"{action}-before.duckdb")
+    with Store(before) as store:
+        workbook_path = the_import(folder / f"{action}" / "inventory.xlsx", store)
+        argument = str(workbook_path)
+        if action == "undo":
+            preview = preview_inventory(store, [(workbook_path.name, workbook_path.read_bytes())])
+            argument = commit_inventory(MANAGER, store, preview, now=T_EARLIER).import_id
+        if not store.on_ducklake:
+            store.cursor().execute("CHECKPOINT")   # so a copy's log holds only the child's change
+    after = backends.copy_store(before, folder / f"{action}-after.duckdb")
+    with Store(after) as store:
+        if action == "commit":
+            preview = preview_inventory(store, [(workbook_path.name, workbook_path.read_bytes())])
+            commit_inventory(MANAGER, store, preview, now=T_CHILD)
+        else:
+            undo_inventory_import(MANAGER, store, argument, now=T_CHILD)
+    return folder, action, before, after, argument
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("action", ["commit", "undo"])
-def test_a_killed_inventory_change_is_all_or_nothing(stores, action, tmp_path):
-    folder, made = stores
-    before, after, argument = made[action]
+def test_a_killed_inventory_change_is_all_or_nothing(stores, tmp_path):
+    folder, action, before, after, argument = stores
     expected = {"before": contents(before), "after": contents(after)}
     assert expected["before"] != expected["after"]
     for point, state, path, _ in killed_at_each_point(folder / "child.py", before, tmp_path, action, argument,

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -26,10 +23,10 @@ from itscm.workbook import (
     undo_inventory_import,
 )
 from tests.builders import OrgBuilder
+from tests.command_line import run_cli
 from tests.inventory_workbooks import MANAGER, edited, imported, inventory, without_columns, workbook
 from tests.store_contents import table_contents
 
-ROOT = Path(__file__).resolve().parent.parent
 T1, T2 = dt.datetime(2026, 7, 1, 9, 0), dt.datetime(2026, 7, 1, 10, 0)
 RECORD_TABLES = {"inventory_imports", "inventory_prior_rows", "change_log", "store_meta"}
 
@@ -114,7 +111,7 @@ def test_absent_rows_are_reported_and_retired_only_when_asked(store):
     assert store.scalar("SELECT count(*) FROM plan_reviews") == 3        # an empty sheet removes nothing
 
 
-def test_retiring_is_chosen_per_sheet(store, store_path, tmp_path):
+def test_retiring_is_chosen_per_sheet(store, store_path, tmp_path, capsys):
     fewer, portal_plan = without_the_portal(store)
     preview, _ = imported(store, [("fewer.xlsx", fewer)], retire_missing={"services"})
     assert preview.tables["services"]["retired"] == 1
@@ -131,9 +128,8 @@ def test_retiring_is_chosen_per_sheet(store, store_path, tmp_path):
     # The command line names the sheets after --retire-missing=.
     store.close()
     (tmp_path / "fewer.xlsx").write_bytes(fewer)
-    cli = subprocess.run([sys.executable, "-m", "itscm", "inventory", "import", str(tmp_path / "fewer.xlsx"),
-                          "--retire-missing=plans,business_units", "--json", "--store", str(store_path)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    cli = run_cli(capsys, "inventory", "import", str(tmp_path / "fewer.xlsx"),
+                  "--retire-missing=plans,business_units", "--json", "--store", str(store_path))
     assert cli.returncode == 0, cli.stderr
     tables = json.loads(cli.stdout)["tables"]
     assert tables["plans"]["retired"] == 1 and tables["business_units"]["retired"] == 1
@@ -351,14 +347,13 @@ def test_only_a_continuity_manager_changes_the_inventory(store, role):
     assert table_contents(store) == changed
 
 
-def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
+def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path, capsys):
     with Store(store_path) as opened:
         data, _ = export_bytes(opened)
     (tmp_path / "inventory.xlsx").write_bytes(edited(data, {("services", "E2"): "CLI Owner"}))
 
     def cli(*arguments):
-        return subprocess.run([sys.executable, "-m", "itscm", "inventory", *arguments, "--store", str(store_path)],
-                              capture_output=True, text=True, cwd=ROOT, timeout=120)
+        return run_cli(capsys, "inventory", *arguments, "--store", str(store_path))
 
     dry = cli("import", str(tmp_path / "inventory.xlsx"), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
@@ -377,8 +372,7 @@ def test_the_command_line_imports_undoes_and_prints_json(store_path, tmp_path):
     refused = cli("undo", import_id)
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "Traceback" not in refused.stderr
-    template = subprocess.run([sys.executable, "-m", "itscm", "inventory", "template", "--to",
-                               str(tmp_path / "t.xlsx")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    template = run_cli(capsys, "inventory", "template", "--to", str(tmp_path / "t.xlsx"))
     assert template.returncode == 0 and (tmp_path / "t.xlsx").read_bytes().startswith(b"PK")
     # A folder of CSV files, exported and imported back: nothing to change.
     assert cli("export", "--to", str(tmp_path / "csv")).returncode == 0

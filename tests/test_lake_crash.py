@@ -6,8 +6,6 @@ files the killed writer wrote and no snapshot knows."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,33 +22,27 @@ from tests.test_crash import CHILD, CRASH_TEST, EARLIER, FIXTURES, NEWER, POINTS
 
 pytestmark = pytest.mark.ducklake_only
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def lakes(small_org_path, tmp_path_factory):
-    """Per action, the lake before the child's change (copied for each kill) and the contents the
-    change leaves when it completes."""
+@pytest.fixture(scope="module", params=["commit", "undo"])
+def lakes(request, small_org_path, tmp_path_factory):
+    """For one action (an instance each: under pytest-xdist the two tests usually run on different
+    workers), the lake before the child's change (copied for each kill) and the contents the change
+    leaves when it completes."""
     folder = tmp_path_factory.mktemp("lake-crash")
     (folder / "child.py").write_text(CHILD)
-    made = {}
-    for action in ("commit", "undo"):
-        before = backends.new_target(migrated=False)
-        subprocess.run([sys.executable, "-m", "itscm", "migrate-store", "--from", str(small_org_path), "--to", before],
-                       check=True, capture_output=True, cwd=ROOT, timeout=600)
-        with Store(before) as store:
-            commit_file(store, EARLIER, T_EARLIER)
-            argument = str(FIXTURES / NEWER)
-            if action == "undo":
-                argument = commit_file(store, NEWER, T_EARLIER + dt.timedelta(hours=1))
-        after = backends.copy_of(before)
-        with Store(after) as store:
-            if action == "commit":
-                commit_file(store, NEWER, T_CHILD)
-            else:
-                undo_upload(CRASH_TEST, store, argument, now=T_CHILD)
-        made[action] = (before, contents(after), argument)
-    return folder, made
+    action = request.param
+    before = backends.copy_of(small_org_path)   # the organisation moved to a lake once, for the session
+    with Store(before) as store:
+        commit_file(store, EARLIER, T_EARLIER)
+        argument = str(FIXTURES / NEWER)
+        if action == "undo":
+            argument = commit_file(store, NEWER, T_EARLIER + dt.timedelta(hours=1))
+    after = backends.copy_of(before)
+    with Store(after) as store:
+        if action == "commit":
+            commit_file(store, NEWER, T_CHILD)
+        else:
+            undo_upload(CRASH_TEST, store, argument, now=T_CHILD)
+    return folder, action, before, contents(after), argument
 
 
 def contents(target: str) -> dict:
@@ -69,10 +61,8 @@ def orphaned_files(store: Store) -> set[Path]:
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("action", ["commit", "undo"])
-def test_a_writer_killed_on_a_lake_leaves_all_or_nothing_and_maintain_deletes_what_it_left(lakes, action):
-    folder, made = lakes
-    before, after_contents, argument = made[action]
+def test_a_writer_killed_on_a_lake_leaves_all_or_nothing_and_maintain_deletes_what_it_left(lakes):
+    folder, action, before, after_contents, argument = lakes
     before_contents = contents(before)
     children = killed_at_each_point(folder / "child.py", before, folder, action, argument, POINTS[action], T_CHILD,
                                     copy=lambda source, _n: backends.copy_of(source))

@@ -3,15 +3,11 @@ checks the keys the writers keep unique, on either backend (`--backend ducklake`
 
 import datetime as dt
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from itscm import uniqueness
 from tests import backends
 from tests.builders import OrgBuilder
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.command_line import run_cli
 
 
 def duplicates(store) -> list[dict]:
@@ -19,7 +15,7 @@ def duplicates(store) -> list[dict]:
         return uniqueness.duplicate_keys(cursor)
 
 
-def test_every_key_is_unique_as_the_writers_leave_it_and_a_repeated_id_is_named(tmp_path):
+def test_every_key_is_unique_as_the_writers_leave_it_and_a_repeated_id_is_named(tmp_path, capsys):
     org = OrgBuilder(backends.new_store(tmp_path / "keys.duckdb"))
     service = org.service(org.unit("Payments"))
     incident = org.incident(service, dt.datetime(2026, 5, 1, 9), restored_at=dt.datetime(2026, 5, 1, 10))
@@ -37,8 +33,7 @@ def test_every_key_is_unique_as_the_writers_leave_it_and_a_repeated_id_is_named(
 
     target = org.store.path
     org.store.close()
-    verify = subprocess.run([sys.executable, "-m", "itscm", "verify", "--store", target, "--json"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    verify = run_cli(capsys, "verify", "--store", target, "--json")
     assert verify.returncode == 1, verify.stderr
     named = {(d["table"], d.get("unique")) for d in json.loads(verify.stdout)["differences"]}
     assert {("services", "service_id"), ("incidents", "incident_id")} <= named
