@@ -125,9 +125,6 @@ class Store:
             raise StoreError(f"No store in {ducklake.describe(self.path)}; create it with "
                              "`python -m itscm init --store ...`.")
         self._write_lock = threading.RLock()
-        self._threads_lock = threading.Lock()
-        self._one_thread_blocks = 0           # blocks inside `one_thread` now, of every thread
-        self._threads_before = 0              # DuckDB's threads before the first of them
         self._writers_excluded_here = False   # the writers lock is held (by the thread holding _write_lock)
         self._local = threading.local()
         # By the thread using them: its cursor, and on a lake its reading cursor (lake_copies).
@@ -238,33 +235,6 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    # -- DuckDB's threads ----------------------------------------------------------------------
-
-    @contextmanager
-    def one_thread(self) -> Iterator[None]:
-        """DuckDB works on one thread while the block runs: for many statements over tables of one
-        row group each (an inventory import's planning and writes: a row group is not shared
-        between threads), where a second thread only wakes, waits and costs CPU (docs/PERFORMANCE.md,
-        the inventory). The setting is the database's, so other threads' reads meanwhile run on one
-        thread too; blocks of several threads overlap, and the last to leave puts back the number
-        there was. It is set on the root connection, never in a transaction (a failed one refuses
-        a SET). A lake's connections run on one thread already (itscm/ducklake.py)."""
-        if self.on_ducklake:
-            yield
-            return
-        with self._threads_lock:
-            if not self._one_thread_blocks:
-                self._threads_before = int(self._root.execute("SELECT current_setting('threads')").fetchall()[0][0])
-                self._root.execute("SET threads = 1")
-            self._one_thread_blocks += 1
-        try:
-            yield
-        finally:
-            with self._threads_lock:
-                self._one_thread_blocks -= 1
-                if not self._one_thread_blocks:
-                    self._root.execute(f"SET threads = {self._threads_before}")   # an integer DuckDB gave
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -213,26 +213,6 @@ def test_a_failed_write_leaves_nothing_behind():
 
 
 @pytest.mark.file_only
-def test_one_thread_blocks_overlap_and_the_last_to_leave_puts_back_the_threads(tmp_path):
-    with Store(tmp_path / "threads.duckdb") as store:
-        def threads() -> int:
-            return store.scalar("SELECT current_setting('threads')")
-        store.cursor().execute("SET threads = 3")
-        first, second = store.one_thread(), store.one_thread()
-        first.__enter__()
-        assert threads() == 1
-        second.__enter__()                      # another thread's block, begun inside the first
-        first.__exit__(None, None, None)
-        assert threads() == 1                   # the second still runs
-        second.__exit__(None, None, None)
-        assert threads() == 3
-        # A block left from inside a failed transaction (which refuses a SET): put back all the same.
-        with pytest.raises(duckdb.Error), store.transaction() as cursor, store.one_thread():
-            cursor.execute("SELECT 'x'::INTEGER")
-        assert threads() == 3
-
-
-@pytest.mark.file_only
 def test_store_held_by_another_process_gives_a_message_naming_it(tmp_path):
     path = tmp_path / "held.duckdb"
     Store(path).close()

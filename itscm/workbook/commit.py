@@ -157,9 +157,8 @@ def preview_inventory(store: Store, files: list[tuple[str, bytes]], *,
     cursor = store.cursor()
     try:
         planned_at = store.data_version()
-        with store.one_thread():   # the incidents below are scanned with every thread
-            plan = make_plan(cursor, read, retire_missing=retire_missing)
-            tables = saved_plan(cursor)
+        plan = make_plan(cursor, read, retire_missing=retire_missing)
+        tables = saved_plan(cursor)
         to_match = cursor.execute(_TO_MATCH_SQL).fetchall()[0][0]
     finally:
         drop_plan(cursor)
@@ -183,21 +182,18 @@ def commit_inventory(actor: access.Actor, store: Store, preview: InventoryPrevie
     cursor = store.cursor()
 
     def write_in(cur):
-        # The plan and the inventory's tables on one thread; the derived tables and the incidents
-        # after them (millions of rows) with every thread.
-        with store.one_thread():
-            if preview.saved_plan and store.data_version() == preview.planned_at:
-                restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
-                plan = preview.plan
-            else:
-                plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
-            if not plan.writes:
-                raise _NothingToWrite(plan)
-            import_id = _new_import_id(cur, now)
-            actions = _plan_actions(cur)
-            for target in TARGETS:
-                _write(cur, target, actions[target.table], import_id, actor.name, now)
-            _count_open_findings(cur, import_id)
+        if preview.saved_plan and store.data_version() == preview.planned_at:
+            restore_plan(cur, preview.saved_plan)   # nothing committed since the preview planned
+            plan = preview.plan
+        else:
+            plan = make_plan(cur, preview.read, retire_missing=preview.retire_missing)
+        if not plan.writes:
+            raise _NothingToWrite(plan)
+        import_id = _new_import_id(cur, now)
+        actions = _plan_actions(cur)
+        for target in TARGETS:
+            _write(cur, target, actions[target.table], import_id, actor.name, now)
+        _count_open_findings(cur, import_id)
         # New services need their keys and changed RTOs their rollup rows (docs/DESIGN.md §6.5).
         rollup.after_services_changed(cur)
         links = plan.tables.get("service_assets", {})
