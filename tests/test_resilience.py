@@ -422,6 +422,37 @@ def test_the_chain_draws_assets_and_their_suppliers(asset_org):
     assert "asset · retired" in old_line and f'fillcolor="{STATE_COLOURS["retired asset"]}"' in old_line
 
 
+def test_the_chain_goes_as_many_steps_each_way_as_asked_and_its_table_lists_every_node(asset_org):
+    from itscm.resilience.analysis import chain_steps
+    from itscm.resilience.dot import chain_dot
+
+    graph = graph_of(asset_org)
+    a, b = graph.index[("service", "svc-A")], graph.index[("service", "svc-B")]
+    named = {way: {graph.name[n]: d for n, d in nodes.items()} for way, nodes in chain_steps(graph, a).items()}
+    assert named == {"upstream": {"A": 0, "B": 1, "Server 1": 1, "C": 2, "S": 2}, "downstream": {"A": 0}}
+    named = {way: {graph.name[n]: d for n, d in nodes.items()} for way, nodes in chain_steps(graph, b, steps=1).items()}
+    assert named == {"upstream": {"B": 0, "C": 1, "S": 1}, "downstream": {"B": 0, "A": 1, "D": 1}}
+    labelled = {line.split('label="')[1].split("\\n")[0] for line in chain_dot(graph, a, steps=1).splitlines()
+                if "[label=" in line}
+    assert labelled == {"A", "B", "Server 1"}                    # C and S are two steps away
+    assert len([line for line in chain_dot(graph, a).splitlines() if "[label=" in line]) == 5
+
+    table = analysis.service_chain(asset_org, "svc-A").sort_values(["steps", "name"])
+    assert (table["tier"].dtype, table["recovery_minutes"].dtype) == ("Int64", "Int64")
+    table = table.astype(object).where(table.notna(), None)
+    assert list(analysis.CHAIN_COLUMNS) == list(table.columns)
+    assert [tuple(row) for row in table[["direction", "steps", "kind", "name", "tier", "recovery_minutes",
+                                         "state"]].itertuples(index=False)] == [
+        ("depends on", 1, "service", "B", 2, 120, "RTO shorter than its chain"),    # B 120 min, S 720
+        ("depends on", 1, "asset", "Server 1", None, None, "asset"),
+        ("depends on", 2, "service", "C", 3, 480, "aligned"),
+        ("depends on", 2, "supplier", "S", None, 720, "supplier"),
+    ]
+    downstream = analysis.service_chain(asset_org, "svc-C")
+    assert set(downstream.loc[downstream["direction"] == "depended on by", "name"]) == {"A", "B", "D", "E", "F", "G"}
+    assert dict(zip(downstream["name"], downstream["steps"], strict=True))["G"] == 1   # an alternative, still drawn
+
+
 def test_an_admin_sets_the_concentration_threshold_and_it_is_in_the_change_history():
     import datetime as dt
 

@@ -39,12 +39,17 @@ def hosted_store(store_path):
     return store_path
 
 
+def table_with(app, column: str):
+    """The first table on the page with `column` (the tab's tables come after the chain's)."""
+    return next(frame.value for frame in app.dataframe if column in frame.value.columns)
+
+
 def test_the_resilience_page_opens_on_the_dependencies_tab(hosted_store):
     app = run_page("Resilience.py", as_of=AS_OF)
     assert_clean(app)
     assert [tab.label for tab in app.tabs] == ["Dependencies", "Single points of failure", "Supplier concentration",
                                               "Scenarios"]
-    misaligned = app.dataframe[0].value
+    misaligned = table_with(app, "gap_minutes")
     # Hosting Co (480 min) is under Core Ledger (60) and, through it, Card Authorisation (30)
     assert set(misaligned["service"]) == {"Core Ledger", "Card Authorisation"}
     assert any(c.value.startswith("2 live services depend") for c in app.caption)
@@ -211,13 +216,45 @@ def test_the_chain_is_drawn_for_a_searched_service(hosted_store, few_offered):
     assert any(c.value == "None match." for c in app.caption)
 
 
+def test_the_chart_draws_the_steps_chosen_and_the_table_the_whole_chain(hosted_store):
+    app = run_page("Resilience.py", as_of=AS_OF)
+    app.selectbox(key="chain-service").select("Card Authorisation").run()
+    assert_clean(app)
+    steps = app.segmented_control(key="chain-steps")
+    assert steps.value == "2"
+    # Card Authorisation -> Core Ledger -> Hosting Co (a supplier), and Customer Portal -> Card Authorisation
+    table = table_with(app, "direction")
+    assert set(zip(table["direction"], table["steps"], table["name"], strict=True)) >= {
+        ("depends on", 1, "Core Ledger"), ("depends on", 2, "Hosting Co")}
+    nodes = table.drop_duplicates(["kind", "key"])
+    beyond = int((nodes["steps"] > 2).sum())
+    whole = app.expander[0].label
+    assert whole.startswith(f"The whole chain: {len(nodes):,} services, suppliers and assets")
+    assert (f"{beyond:,} of them beyond the steps drawn" in whole) == (beyond > 0)
+
+    def drawn() -> int:
+        return sum("[label=" in line for line in app.get("graphviz_chart")[0].proto.spec.splitlines())
+
+    at_two = drawn()
+    assert at_two == len(nodes[nodes["steps"] <= 2]) + 1                # and the service itself
+    steps.set_value("1").run()
+    assert_clean(app)
+    assert drawn() == len(nodes[nodes["steps"] <= 1]) + 1 < at_two
+    app.segmented_control(key="chain-steps").set_value("All").run()
+    assert drawn() == len(nodes) + 1
+    assert app.selectbox(key="chain-service").value == "Card Authorisation"
+    assert table_with(app, "direction").equals(table)                   # the table is the whole chain each time
+    linked = run_page("Resilience.py", as_of=AS_OF, **{"chain-steps": "All"})     # a link keeps the choice
+    assert linked.segmented_control(key="chain-steps").value == "All"
+
+
 def test_a_large_table_shows_its_first_rows_and_counts_the_others(hosted_store, monkeypatch):
     from itscm.ui import widgets
 
     monkeypatch.setattr(widgets, "TABLE_ROWS", 1)
     app = run_page("Resilience.py", as_of=AS_OF)
     assert_clean(app)
-    assert len(app.dataframe[0].value) == 1
+    assert len(table_with(app, "gap_minutes")) == 1
     assert any(c.value == "The first 1 of 2 rows, largest gap first; the CSV has the other 1." for c in app.caption)
     assert any(c.value.startswith("2 live services depend") for c in app.caption)
 

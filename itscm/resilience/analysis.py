@@ -191,29 +191,85 @@ def concentration_flags(store: Store, filters: Filters, threshold_pct: float) ->
     return table[table["share_of_critical_pct"].fillna(0) >= threshold_pct].reset_index(drop=True)
 
 
-def chain_of(graph: Graph, node: int, limit: int = 60) -> tuple[list[int], list[tuple[int, int, str, bool]]]:
-    """A node's chain upstream (what it depends on) and downstream (what depends on it), edges with
-    an alternative included, at most `limit` nodes each way: the nodes and the edges among them."""
+def chain_steps(graph: Graph, node: int, limit: int = 60,
+                steps: int | None = None) -> dict[str, dict[int, int]]:
+    """A node's chain, each way: {"upstream": what it depends on, "downstream": what depends on
+    it}, each {node: steps from `node`} in the order a breadth-first walk meets them, `node`
+    itself at 0. Edges with an alternative are walked too (the chart shows them dashed). At most
+    `limit` nodes and `steps` steps each way (None: every step)."""
     upstream_of, downstream_of = graph.all_edges_by_node()
 
-    def walk(step: dict[int, list[int]]) -> list[int]:
-        seen, order, frontier = {node}, [node], [node]
-        while frontier and len(order) < limit:
+    def walk(step: dict[int, list[int]]) -> dict[int, int]:
+        distance, frontier = {node: 0}, [node]
+        while frontier and len(distance) < limit and (steps is None or distance[frontier[0]] < steps):
             following = []
             for n in frontier:
                 for m in step.get(n, ()):
-                    if m not in seen and len(order) < limit:
-                        seen.add(m)
-                        order.append(m)
+                    if m not in distance and len(distance) < limit:
+                        distance[m] = distance[n] + 1
                         following.append(m)
             frontier = following
-        return order
+        return distance
 
-    nodes = list(dict.fromkeys(walk(upstream_of) + walk(downstream_of)))
+    return {"upstream": walk(upstream_of), "downstream": walk(downstream_of)}
+
+
+def chain_of(graph: Graph, node: int, limit: int = 60,
+             steps: int | None = None) -> tuple[list[int], list[tuple[int, int, str, bool]]]:
+    """A node's chain upstream (what it depends on) and downstream (what depends on it), at most
+    `limit` nodes and `steps` steps each way: the nodes and the edges among them."""
+    ways = chain_steps(graph, node, limit, steps)
+    nodes = list(dict.fromkeys([*ways["upstream"], *ways["downstream"]]))
     members = set(nodes)
     edges = [graph.edges[i] for n in nodes for i in graph.edge_ids_of(n)
              if graph.edges[i][0] == n and graph.edges[i][1] in members]
     return nodes, edges
+
+
+def node_state(graph: Graph, node: int, chosen: int, effective: list[tuple[float | None, int | None]]) -> str:
+    """What the chain's chart colours a node by (dot.STATE_COLOURS) and its table says."""
+    if node == chosen:
+        return "chosen"
+    if graph.kind[node] == "supplier":
+        return "supplier"
+    if graph.kind[node] == "asset":
+        return "retired asset" if node in graph.retired_assets else "asset"
+    facts = graph.service[node]
+    if facts is None:
+        return "aligned"
+    if facts["lifecycle"] != "live":
+        return "retired"
+    if facts["rto_minutes"] is None:
+        return "no RTO"
+    if effective[node][1] is not None:
+        return "RTO shorter than its chain"
+    return "aligned"
+
+
+CHAIN_COLUMNS = ["direction", "steps", "kind", "key", "name", "tier", "recovery_minutes", "state"]
+CHAIN_LIMIT = 500   # nodes each way in the chain's table; the chart draws fewer
+
+
+def service_chain(store: Store, service_id: str, limit: int = CHAIN_LIMIT) -> pd.DataFrame:
+    """Everything on a service's chain, one row per node and direction ("depends on": upstream,
+    "depended on by": downstream), nearest first: kind, key, name, tier (services), recovery
+    minutes (an RTO, a supplier's contracted recovery time; none for an asset) and state (as the
+    chart colours it). The service itself is not a row."""
+    graph = graph_of(store)
+    node = graph.index[("service", service_id)]
+    effective = graph.effective_recovery()
+    rows = []
+    for way, direction in (("upstream", "depends on"), ("downstream", "depended on by")):
+        for n, distance in chain_steps(graph, node, limit)[way].items():
+            if n == node:
+                continue
+            facts = graph.service[n]
+            recovery = graph.recovery_minutes[n]
+            rows.append((direction, distance, graph.kind[n], graph.key[n], graph.name[n],
+                         facts["tier"] if facts else None, None if recovery is None else int(recovery),
+                         node_state(graph, n, node, effective)))
+    return pd.DataFrame(rows, columns=CHAIN_COLUMNS).astype({"steps": "int64", "tier": "Int64",
+                                                            "recovery_minutes": "Int64"})
 
 
 # Columns: service_id, service, unit, tier, depends_on_id, depends_on, problem.

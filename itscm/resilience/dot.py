@@ -5,7 +5,7 @@ DOT statements. Node ids are positions in the graph (`n12`), never names."""
 
 from __future__ import annotations
 
-from itscm.resilience.analysis import chain_of
+from itscm.resilience.analysis import chain_of, node_state
 from itscm.resilience.graph import Graph, graph_of
 from itscm.store import Store
 
@@ -29,25 +29,6 @@ def dot_text(text: object) -> str:
             .replace("\r", " ").replace("\n", " "))
 
 
-def node_state(graph: Graph, node: int, chosen: int, effective: list[tuple[float | None, int | None]]) -> str:
-    if node == chosen:
-        return "chosen"
-    if graph.kind[node] == "supplier":
-        return "supplier"
-    if graph.kind[node] == "asset":
-        return "retired asset" if node in graph.retired_assets else "asset"
-    facts = graph.service[node]
-    if facts is None:
-        return "aligned"
-    if facts["lifecycle"] != "live":
-        return "retired"
-    if facts["rto_minutes"] is None:
-        return "no RTO"
-    if effective[node][1] is not None:
-        return "RTO shorter than its chain"
-    return "aligned"
-
-
 def _minutes(value: float | None) -> str:
     if value is None:
         return "no RTO"
@@ -55,11 +36,11 @@ def _minutes(value: float | None) -> str:
     return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
 
 
-def chain_dot(graph: Graph, node: int, limit: int = 60) -> str:
-    """The chain of `node` upstream and downstream (at most `limit` nodes each way), an arrow from
-    each service or asset to what it depends on (runs on, is supplied by), dashed when it has a
-    working alternative."""
-    nodes, edges = chain_of(graph, node, limit)
+def chain_dot(graph: Graph, node: int, limit: int = 60, steps: int | None = None) -> str:
+    """The chain of `node` upstream and downstream (at most `limit` nodes and `steps` steps each
+    way), an arrow from each service or asset to what it depends on (runs on, is supplied by),
+    dashed when it has a working alternative."""
+    nodes, edges = chain_of(graph, node, limit, steps)
     effective = graph.effective_recovery()
     lines = ['digraph chain {', '  rankdir=LR;', '  node [style="filled,rounded", shape=box, fontname="Helvetica", '
              'fontsize=10];', '  edge [color="#636363"];']
@@ -84,7 +65,7 @@ def chain_dot(graph: Graph, node: int, limit: int = 60) -> str:
     return "\n".join(lines)
 
 
-def service_chain_dot(store: Store, service_id: str, limit: int = 60) -> str:
+def service_chain_dot(store: Store, service_id: str, steps: int | None = None, limit: int = 60) -> str:
     """The DOT text of a service's chain in the store's current graph (cached by the page)."""
     graph = graph_of(store)
-    return chain_dot(graph, graph.index[("service", service_id)], limit)
+    return chain_dot(graph, graph.index[("service", service_id)], limit, steps)

@@ -56,20 +56,51 @@ def failure_choices(store: Store) -> dict[str, dict[str, str]]:
     return {kind: named_choices(store, kind) for kind, _key in FAILURE_KINDS}
 
 
+# Steps shown each way in the chain's chart: the whole chain of a service is 19 nodes at the
+# demo's median and up to 70, which drawn at once shrinks every label past reading.
+# The options are their own labels: a bound widget writes the label into the URL (?chain-steps=All).
+CHAIN_STEPS = ("1", "2", "3", "All")
+CHAIN_STEPS_KEY = "chain-steps"
+
+
 def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
-    """A chosen service's chain, upstream and downstream, coloured by state."""
+    """A chosen service's chain, upstream and downstream, coloured by state: the chart a few steps
+    each way, the table every node."""
     if not service_names:
         explain_empty("No live service matches these filters.")
         return
-    label = search_selectbox(st, "Service", service_names, key="chain-service", noun="services")
+    chosen, depth = st.columns([3, 1], vertical_alignment="bottom")
+    label = search_selectbox(chosen, "Service", service_names, key="chain-service", noun="services")
+    shown = depth.segmented_control("Steps shown each way", CHAIN_STEPS, default="2", required=True,
+                                    key=CHAIN_STEPS_KEY, bind="query-params",
+                                    help="How far from the service the chart goes, along what it depends on "
+                                         "and what depends on it. The table below lists the whole chain.")
     if label is None:
         return
-    st.graphviz_chart(cached_read(service_chain_dot, store, service_names[label].partition(":")[2]),
-                      width="stretch")
+    service_id = service_names[label].partition(":")[2]
+    steps = None if shown == "All" else int(shown)
+    chain = cached_read(analysis.service_chain, store, service_id)
+    drawn = chain if steps is None else chain[chain["steps"] <= steps]
+    st.graphviz_chart(cached_read(service_chain_dot, store, service_id, steps), width="content")
     st.caption("Arrows point from a service to what it depends on; dashed: a working alternative exists, so a "
                "failure does not spread along it. Colours: blue the chosen service, green aligned, orange an RTO "
                "shorter than its chain's, red no RTO, grey retired, lilac a supplier, yellow an asset (a server, "
                "database, site or cloud service it runs on; grey when retired).")
+    nodes = chain.drop_duplicates(["kind", "key"])
+    if nodes.empty:
+        st.caption(f"{plain(label)} depends on nothing recorded, and nothing recorded depends on it.")
+        return
+    beyond = len(nodes) - len(drawn.drop_duplicates(["kind", "key"]))
+    with st.expander(f"The whole chain: {len(nodes):,} services, suppliers and assets"
+                     + (f", {beyond:,} of them beyond the steps drawn" if beyond else "")):
+        st.dataframe(chain, hide_index=True, column_config={
+            "direction": "Direction", "steps": st.column_config.NumberColumn("Steps away", format="%d"),
+            "kind": "Kind", "key": None, "name": "Name", "tier": "Tier",
+            "recovery_minutes": st.column_config.NumberColumn(
+                "Recovery (min)", format="localized",
+                help="A service's RTO or a supplier's contracted recovery time; an asset has none"),
+            "state": "State"})
+        widgets.download_csv(chain, "dependency_chain.csv")
 
 
 def _load_saved(saved: pd.DataFrame, choices: dict[str, dict[str, str]]) -> None:
