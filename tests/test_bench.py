@@ -87,6 +87,9 @@ def test_change_bench_reports_the_import_its_floor_and_the_measures():
     assert figures["changes_reimport_counts"]["inserted"] == figures["changes_reimport_counts"]["updated"] == 0
     assert figures["changes_import_s"] > 0 and figures["changes_floor_s"] > 0
     assert figures["changes_import_ratio"] == round(figures["changes_import_s"] / figures["changes_floor_s"], 1)
+    assert figures["changes_store_floor_rows"] == 3_000 and figures["changes_store_floor_s"] > 0
+    assert figures["changes_import_store_ratio"] == round(
+        figures["changes_import_s"] / figures["changes_store_floor_s"], 1)
     assert set(figures["changes_measures_ms"]) == {
         "staleness_summary", "staleness_trend", "plan_worklist", "changes_behind_plans", "coverage_summary",
         "coverage_trend"}
@@ -94,6 +97,7 @@ def test_change_bench_reports_the_import_its_floor_and_the_measures():
                for by_store in figures["changes_measures_ms"].values())
     assert figures["changes_plans_changed_since_review"] > 0
     assert any("read_csv floor" in line for line in change_lines(figures))
+    assert any("import / store floor" in line for line in change_lines(figures))
     assert any("after / before CPU" in line for line in change_lines(figures))
 
 
