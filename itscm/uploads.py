@@ -44,13 +44,8 @@ _BY_KIND = {
 
 def list_all_uploads(store: Store, kinds: tuple[str, ...] = KINDS) -> pd.DataFrame:
     """The uploads of `kinds`, newest first, in COLUMNS."""
-    frames = [_BY_KIND[kind].listing(store).rename(columns={_BY_KIND[kind].held_column: "held_now"}).assign(kind=kind)
-              for kind in kinds]
-    # An empty frame's columns have no type: left out, it cannot turn the others' counts to floats.
-    frames = [frame[list(COLUMNS)] for frame in frames if not frame.empty]
-    if not frames:
-        return pd.DataFrame(columns=list(COLUMNS))
-    listed = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    listed = pd.concat([_BY_KIND[kind].listing(store).rename(columns={_BY_KIND[kind].held_column: "held_now"})
+                        .assign(kind=kind)[list(COLUMNS)] for kind in kinds], ignore_index=True)
     return listed.sort_values(["uploaded_at", "upload_id"], ascending=False, ignore_index=True)
 
 

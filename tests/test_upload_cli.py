@@ -83,6 +83,8 @@ def test_uploads_lists_both_kinds_newest_first_with_what_blocks_an_undo(imported
     assert [(u["kind"], u["upload_id"]) for u in listed] == [
         ("incidents", imported.newer), ("changes", imported.change), ("incidents", imported.earlier)]
     assert all(list(u) == list(COLUMNS) for u in listed)
+    counts = ("rows_read", "inserted", "updated", "rejected", "held_now")
+    assert {type(u[key]) for u in listed for key in counts} == {int}   # not floats from joining two listings
     newer, change, earlier = listed
     assert {key: newer[key] for key in ("uploaded_by", "file_name", "format", "rows_read", "inserted", "updated",
                                         "rejected", "state", "held_now", "can_undo", "undo_blocked_by")} == {
@@ -185,6 +187,11 @@ def test_a_store_without_uploads(store_path, capsys):
     assert ok(capsys, "uploads", "--store", store) == "No upload yet.\n"
     assert ok(capsys, "uploads", "--store", store, "--kind", "changes") == "No change upload yet.\n"
     assert uploads(capsys, store) == []
+    # One kind without uploads leaves the other's counts whole numbers.
+    upload_id = imported_id(capsys, "ingest", EARLIER, "--store", store)
+    (only,) = uploads(capsys, store)
+    assert (only["upload_id"], only["kind"]) == (upload_id, "incidents")
+    assert {type(only[key]) for key in ("rows_read", "inserted", "updated", "rejected", "held_now")} == {int}
 
 
 @pytest.mark.ducklake_only
