@@ -61,8 +61,8 @@ postgres:
 # skip; files whose tests all open no store are not listed. Left out: tests/test_bench.py, whose
 # benchmarks make their own stores whatever the backend (the lake's bench its own catalog).
 DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrate_store.py \
-	tests/test_ingest.py tests/test_ingest_cli.py tests/test_ingest_commit.py tests/test_incident_columns.py \
-	tests/test_crash.py tests/test_inventory_crash.py \
+	tests/test_ingest.py tests/test_ingest_cli.py tests/test_upload_cli.py tests/test_ingest_commit.py \
+	tests/test_incident_columns.py tests/test_crash.py tests/test_inventory_crash.py \
 	tests/test_coverage.py tests/test_attainment.py tests/test_downtime.py tests/test_staleness.py \
 	tests/test_posture.py tests/test_measure_registry.py tests/test_rollup.py tests/test_consistency.py \
 	tests/test_reliability.py tests/test_inventory.py tests/test_change_days.py tests/test_changed_since_review.py \

@@ -15,7 +15,9 @@ line acts as `command_line_actor`.
 from __future__ import annotations
 
 import functools
+import getpass
 import inspect
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,11 +52,18 @@ class Actor:
 LOCAL_USER = Actor(name="local user", role="admin")
 
 
-def command_line_actor(name: str) -> Actor:
-    """Who acts from `python -m itscm`: `name` (--as, else the OS user) is what the change history
+def command_line_actor(name: str | None = None) -> Actor:
+    """Who acts from `python -m itscm`: `name` (--as), else the OS user, is what the change history
     shows. They act with every role: whoever can open the store file from a shell holds every row
     of it already; roles keep the app's signed-in visitors apart."""
-    return Actor(name=name, role="admin")
+    return Actor(name=name or _os_user(), role="admin")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):   # no login name in the environment or the password database
+        return os.environ.get("USER") or "cli"
 
 
 def require(actor: Actor, role: str, action: str) -> None:

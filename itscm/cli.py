@@ -364,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_changes = add("ingest-changes", "Import a change export (ServiceNow, Jira Service Management, template).",
                          lambda args: _run_with_store(args, changes_command.run))
     changes_command.add_arguments(ingest_changes)
+
+    from itscm import upload_command
+
+    uploads = add("uploads", "The incident and change uploads, newest first: counts, state, what each holds "
+                             "now, whether it can be undone and what blocks it.",
+                  lambda args: _run_read_only(args, upload_command.run_list))
+    upload_command.add_list_arguments(uploads)
+    undo = add("undo", "Undo an incident or change upload: the store as it was before it.",
+               lambda args: _run_with_store(args, upload_command.run_undo, create=False))
+    upload_command.add_undo_arguments(undo)
     return parser
 
 

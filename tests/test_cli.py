@@ -126,4 +126,5 @@ def test_demo_builds_a_new_store_and_refuses_an_existing_one(tmp_path, capsys):
 def test_every_command_is_offered():
     # `ingest` once hid behind an ImportError guard and could vanish from the list unnoticed.
     (commands,) = [action for action in build_parser()._actions if action.dest == "command"]
-    assert {"init", "demo", "summary", "bench", "backup", "restore", "ingest"} <= set(commands.choices)
+    assert {"init", "demo", "summary", "bench", "backup", "restore", "ingest", "ingest-changes", "uploads",
+            "undo"} <= set(commands.choices)

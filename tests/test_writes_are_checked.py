@@ -114,6 +114,7 @@ CALLS = {
     "itscm.resilience.saved.save_scenario": lambda store, folder: (store, "Cloud outage", ["service:svc1"], 24.0),
     "itscm.workbook.commit.commit_inventory": lambda store, folder: (store, _inventory_preview(store)),
     "itscm.workbook.commit.undo_inventory_import": lambda store, folder: (store, _inventory_import(store)),
+    "itscm.uploads.undo_any_upload": lambda store, folder: (store, _committed_change_upload(store)),
 }
 
 

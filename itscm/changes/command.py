@@ -22,8 +22,8 @@ from itscm.changes.commit import commit_changes, diff_changes
 from itscm.changes.formats import CUSTOM, FIELDS, FORMATS_BY_NAME
 from itscm.changes.read import ChangePreview, read_changes
 
-# The incident command's file reading (size limit before reading, one-line errors) and user.
-from itscm.ingest.command import _missing, _read_file, _user, run_reporting_bugs
+# The incident command's file reading (size limit before reading, one-line errors).
+from itscm.ingest.command import _missing, _read_file, run_reporting_bugs
 from itscm.ingest.dates import DATE_ORDERS
 from itscm.ingest.decode import DEFAULT_MAX_BYTES
 from itscm.ingest.errors import IngestError
@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace, store: Store) -> int:
         message = (f"{preview.notes[0]} Columns found: {', '.join(map(repr, preview.columns))}. "
                    f"Map them with --map FIELD=COLUMN (fields: {', '.join(FIELDS)}).")
         return _fail(args, message, {"columns": preview.columns})
-    actor = command_line_actor(_user(args))
+    actor = command_line_actor(args.uploaded_by)
     result = diff_changes(store, preview) if args.dry_run else commit_changes(actor, store, preview)
     if args.json:
         print(json.dumps(result.as_dict() | _reading(preview), default=str))

@@ -309,13 +309,15 @@ def undo_change_upload(actor: Actor, store: Store, upload_id: str, *,
     now = now or datetime.now(UTC).replace(tzinfo=None)
 
     def write_in(cur):
-        row = cur.execute("SELECT state, file_name FROM change_uploads WHERE upload_id = $id",
+        row = cur.execute("SELECT state, file_name, undone_at, undone_by FROM change_uploads WHERE upload_id = $id",
                           {"id": upload_id}).fetchone()
         if row is None:
             raise IngestError(f"No change upload '{upload_id}'.")
-        state, file_name = row
+        state, file_name, undone_at, was_undone_by = row
         if state != "committed":
-            raise IngestError(f"Change upload {upload_id} ({file_name}) is already {state}.")
+            raise IngestError(f"Change upload {upload_id} ({file_name}) is already {state}"
+                              + (f" since {undone_at:%Y-%m-%d %H:%M}" if undone_at else "")
+                              + (f" by {was_undone_by}" if was_undone_by else "") + ".")
         later = cur.execute(
             """
             SELECT p.upload_id, any_value(u.file_name), count(*)
@@ -358,7 +360,7 @@ def list_change_uploads(store: Store) -> pd.DataFrame:
             WHERE later.state = 'committed' AND p.prior_upload_id IS NOT NULL
             GROUP BY p.prior_upload_id
         )
-        SELECT u.upload_id, u.uploaded_at, u.uploaded_by, u.file_name, u.format, u.rows_read, u.inserted,
+        SELECT u.upload_id, u.uploaded_at, u.uploaded_by, u.file_name, u.sha256, u.format, u.rows_read, u.inserted,
                u.updated, u.rejected, u.state, u.undone_at, u.undone_by, coalesce(h.changes_now, 0) AS changes_now,
                b.undo_blocked_by, u.state = 'committed' AND b.undo_blocked_by IS NULL AS can_undo
         FROM change_uploads u LEFT JOIN holding h USING (upload_id) LEFT JOIN blockers b USING (upload_id)

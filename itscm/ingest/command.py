@@ -13,9 +13,7 @@ Anything else is a bug: its traceback goes to stderr before that line, and the e
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -125,7 +123,7 @@ def _run(args: argparse.Namespace, store: Store) -> int:
         return 1
     if args.report:
         Path(args.report).write_bytes(problems_csv(preview))
-    actor = command_line_actor(_user(args))
+    actor = command_line_actor(args.uploaded_by)
     if save_as and not args.dry_run:
         save_mapping(actor, store, save_as, {name: columns[0] for name, columns in preview.mapping.items()})
     result = diff_upload(store, preview) if args.dry_run else commit_upload(actor, store, preview)
@@ -167,15 +165,6 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
         raise IngestError(f"Cannot read {path}: permission denied.") from None
     except OSError as error:
         raise IngestError(f"Cannot read {path}: {error.strerror or error}.") from None
-
-
-def _user(args: argparse.Namespace) -> str:
-    if args.uploaded_by:
-        return args.uploaded_by
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return os.environ.get("USER") or "cli"
 
 
 def _reading(preview: UploadPreview) -> dict:

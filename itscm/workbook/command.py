@@ -14,9 +14,7 @@ store untouched; rows rejected are reported and do not fail the command.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -86,15 +84,9 @@ def _fail(args: argparse.Namespace, message: str) -> int:
 
 
 def _actor(args: argparse.Namespace):
-    from itscm.access import Actor
+    from itscm.access import command_line_actor
 
-    name = getattr(args, "user", None)
-    if not name:
-        try:
-            name = getpass.getuser()
-        except (OSError, KeyError):
-            name = os.environ.get("USER") or "cli"
-    return Actor(name=name, role="admin")   # local: every role
+    return command_line_actor(getattr(args, "user", None))
 
 
 def _template(args: argparse.Namespace) -> int:
