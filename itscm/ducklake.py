@@ -80,9 +80,10 @@ def data_path() -> str | None:
     return os.environ.get(DATA_PATH_ENV_VAR) or None
 
 
-def _sql_literal(text: str) -> str:
-    # ATTACH takes no parameters; the connection string and the path come from the operator's
-    # configuration, and are quoted all the same.
+def sql_literal(text: str) -> str:
+    # ATTACH and a view's body take no parameters; what goes there comes from the operator's
+    # configuration (the connection string, the data path) or the catalog (a data file's path), and
+    # is quoted all the same.
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -110,14 +111,18 @@ def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDB
     try:
         con.execute("LOAD ducklake")
         con.execute("LOAD postgres")
+        # The footers of the data files kept between reads (a file never changes): the large
+        # tables' views read them with `read_parquet` at every statement (itscm/lake_files.py).
+        # A setting of the parquet extension, which ducklake loads: not known before.
+        con.execute("SET GLOBAL parquet_metadata_cache = true")
         options = []
         if folder:
             if "://" not in folder:
                 Path(folder).mkdir(parents=True, exist_ok=True)
-            options.append(f"DATA_PATH {_sql_literal(folder)}")
+            options.append(f"DATA_PATH {sql_literal(folder)}")
         if read_only:
             options.append("READ_ONLY")
-        attach = f"ATTACH {_sql_literal(SUPPORTED_PREFIX + catalog)} AS {CATALOG}"
+        attach = f"ATTACH {sql_literal(SUPPORTED_PREFIX + catalog)} AS {CATALOG}"
         con.execute(attach + (f" ({', '.join(options)})" if options else ""))
         use_store(con)
     except BaseException:
