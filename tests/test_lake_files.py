@@ -116,3 +116,18 @@ def test_a_file_written_before_a_column_was_added_is_read_through_the_lake():
             "INSERT INTO incidents (incident_id, source, opened_at, extra) VALUES ('INC-2', 'test', now(), 8)"))
         assert store.rows("SELECT incident_id, extra FROM incidents ORDER BY 1") == [("INC-1", 7), ("INC-2", 8)]
         assert "incidents" not in store._copies.file_views.from_files
+
+
+def test_a_new_lake_writes_its_files_with_lz4():
+    """A store made in a lake sets the lake's Parquet compression before anything is written
+    (itscm/ducklake.py: DATA_FILE_OPTIONS): the decoding the views pay at every read."""
+    target = backends.new_target(migrated=False)
+    with Store(target) as store:
+        insert_incident(store, "INC-1")
+        options = dict(store.cursor().execute("SELECT option_name, value FROM ducklake_options('store')").fetchall())
+        assert options["parquet_compression"] == "lz4"
+        files = files_of(store, "incidents")
+        compressions = {codec for (codec,) in store.cursor().execute(
+            "SELECT DISTINCT compression FROM parquet_metadata($files)", {"files": files}).fetchall()}
+        assert compressions == {"LZ4_RAW"}
+        assert incident_ids(store) == ["INC-1"]
