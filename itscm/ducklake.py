@@ -80,9 +80,10 @@ def data_path() -> str | None:
     return os.environ.get(DATA_PATH_ENV_VAR) or None
 
 
-def _sql_literal(text: str) -> str:
-    # ATTACH takes no parameters; the connection string and the path come from the operator's
-    # configuration, and are quoted all the same.
+def sql_literal(text: str) -> str:
+    # ATTACH and a view's body take no parameters; what goes there comes from the operator's
+    # configuration (the connection string, the data path) or the catalog (a data file's path), and
+    # is quoted all the same.
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -110,14 +111,18 @@ def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDB
     try:
         con.execute("LOAD ducklake")
         con.execute("LOAD postgres")
+        # The footers of the data files kept between reads (a file never changes): the large
+        # tables' views read them with `read_parquet` at every statement (itscm/lake_files.py).
+        # A setting of the parquet extension, which ducklake loads: not known before.
+        con.execute("SET GLOBAL parquet_metadata_cache = true")
         options = []
         if folder:
             if "://" not in folder:
                 Path(folder).mkdir(parents=True, exist_ok=True)
-            options.append(f"DATA_PATH {_sql_literal(folder)}")
+            options.append(f"DATA_PATH {sql_literal(folder)}")
         if read_only:
             options.append("READ_ONLY")
-        attach = f"ATTACH {_sql_literal(SUPPORTED_PREFIX + catalog)} AS {CATALOG}"
+        attach = f"ATTACH {sql_literal(SUPPORTED_PREFIX + catalog)} AS {CATALOG}"
         con.execute(attach + (f" ({', '.join(options)})" if options else ""))
         use_store(con)
     except BaseException:
@@ -167,6 +172,20 @@ def writers_lock(root: duckdb.DuckDBPyConnection) -> Iterator[None]:
         with suppress(duckdb.Error):
             cursor.execute("ROLLBACK")   # it only held the lock
         cursor.close()
+
+
+# How the lake writes its Parquet files, set when a store is made in it (init, migrate-store, a
+# restore into a new lake); kept in the catalog, so every process writes so. LZ4 rather than
+# DuckLake's default Snappy: the measures' reads of the large tables decode their files at every
+# statement (itscm/lake_files.py), and LZ4 decodes faster for 7 % more bytes (1M incidents: 90.4
+# against 84.8 MB; docs/PERFORMANCE.md, 3 December). A lake made before keeps what it has until
+# its options are set by hand (`CALL store.set_option(...)`); its old files stay as written.
+DATA_FILE_OPTIONS = {"parquet_compression": "lz4"}
+
+
+def set_data_file_options(con: duckdb.DuckDBPyConnection) -> None:
+    for name, value in DATA_FILE_OPTIONS.items():
+        con.execute(f"CALL {CATALOG}.set_option({sql_literal(name)}, {sql_literal(value)})")
 
 
 def snapshot_id(cursor: duckdb.DuckDBPyConnection) -> int:

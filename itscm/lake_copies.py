@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import duckdb
 
-from itscm import ducklake
+from itscm import ducklake, lake_files
 
 T = TypeVar("T")
 
@@ -60,6 +60,8 @@ class LakeCopies:
         self._refresh_cursor: duckdb.DuckDBPyConnection | None = None   # used under the lock only
         self.refreshes = 0   # how many times the copies were made again, and the tables copied
         self.last_copied: tuple[str, ...] = ()   # the last time: what a test can watch
+        # The large tables, read from their files where that is reading the table (lake_files).
+        self.file_views = lake_files.FileViews(f"{MEMORY_CATALOG}.{SCHEMA}")
         root.execute(f"CREATE SCHEMA IF NOT EXISTS {MEMORY_CATALOG}.{SCHEMA}")
         root.execute(f"CREATE OR REPLACE TABLE {MARKER} AS SELECT -1::BIGINT AS snapshot_id")
 
@@ -88,8 +90,9 @@ class LakeCopies:
 
     def refresh(self) -> None:
         """The copies made again from the lake's latest snapshot, unless they already hold it: those
-        of the tables whose rows changed since their snapshot, or every one when that cannot be told.
-        One transaction: a read sees every copy of the old snapshot or every copy of the new one."""
+        of the tables whose rows changed since their snapshot, or every one when that cannot be told;
+        and the views over the large tables' files (lake_files). One transaction: a read sees every
+        copy and view of the old snapshot or every one of the new."""
         with self._refresh_lock:
             if self._refresh_cursor is None:
                 self._refresh_cursor = self._root.cursor()
@@ -103,11 +106,14 @@ class LakeCopies:
                     changed = _tables_changed(cursor, copied_at, snapshot)
                     self.last_copied = _copy_tables(cursor, COPIED_TABLES if changed is None else
                                                     tuple(table for table in COPIED_TABLES if table in changed))
+                    # Every time: a snapshot that only merged files records no table as changed.
+                    self.file_views.make(cursor, snapshot)
                     cursor.execute(f"UPDATE {MARKER} SET snapshot_id = $snapshot", {"snapshot": snapshot})
                     self.refreshes += 1
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
+                self.file_views.forget()
                 raise
 
     def close(self) -> None:

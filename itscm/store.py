@@ -382,6 +382,8 @@ class Store:
         applied = self._applied_versions()
         missing = [m for m in MIGRATIONS if m[0] <= target and m[0] not in applied]
         if missing:
+            if self.on_ducklake and current == 0 and not self.read_only:
+                ducklake.set_data_file_options(self._root)   # before any data file is written
             self._apply_missing(current, target, missing)
         self._fill_derived_data(applied | {m[0] for m in missing}, {m[0] for m in missing})
 

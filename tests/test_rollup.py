@@ -431,13 +431,16 @@ def test_the_running_month_comes_from_the_rollup_while_nothing_later_is_recorded
 
 
 def _tables_scanned(store: Store, sql: str, params: dict) -> list[str]:
-    """The tables the plan of `sql` reads, once per read, as the store runs it."""
+    """The tables the plan of `sql` reads, once per read, with the SQL the store runs on its
+    backend. On a lake the plan of the cursor that reads the lake's own tables, where each read
+    names its table: the reads outside a write see the large tables as views over their files
+    (itscm/lake_files.py), whose plan names no table, and read the same ones."""
     def scans(node: dict) -> list[str]:
         table = node.get("extra_info", {}).get("Table") if "SCAN" in node.get("name", "") else None
         return ([table] if table else []) + [name for child in node.get("children", []) for name in scans(child)]
 
     used = {name: value for name, value in params.items() if f"${name}" in sql}
-    plan = json.loads(store.rows(f"EXPLAIN (FORMAT json) {sql}", used)[0][1])
+    plan = json.loads(store.cursor().execute(f"EXPLAIN (FORMAT json) {sql}", used).fetchall()[0][1])
     return [name for node in plan for name in scans(node)]
 
 
