@@ -890,4 +890,7 @@ def restore_plan(cur, tables: dict[str, pa.Table]) -> None:
 def drop_plan(cur) -> None:
     for name in [*_SCRATCH, *[f"inv_plan_{target.table}" for target in TARGETS]]:
         cur.unregister(name)   # a restored plan's view; nothing when it is a table
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
+        # Named in the temp catalog: a name found nowhere else would be looked up in the store's
+        # catalog too, which on a lake is a catalog transaction (1 ms CPU and a PostgreSQL round
+        # trip each; most of these names were never made or are gone already).
+        cur.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
