@@ -15,6 +15,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import duckdb
+
+from itscm import ducklake
+
 BIN_FOLDERS = ("/usr/lib/postgresql/15/bin",)
 # Every lake is a database of its own (7 MB of PostgreSQL's catalog) and a folder: the tests make
 # hundreds, and on a disk writing and deleting them was most of a DuckLake run's time. They ask for
@@ -41,6 +45,7 @@ class PrivatePostgres:
         self.lakes = self.folder / "lakes"
         self._numbers = itertools.count(1)
         self._as_root = os.geteuid() == 0
+        self._admin_connection: duckdb.DuckDBPyConnection | None = None
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self._as_root else []
@@ -60,6 +65,9 @@ class PrivatePostgres:
         return self
 
     def stop(self) -> None:
+        if self._admin_connection is not None:
+            self._admin_connection.close()
+            self._admin_connection = None
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.cluster), "-m", "immediate", "-w", "stop")
         finally:
@@ -75,25 +83,52 @@ class PrivatePostgres:
         takes a fraction of a second where making a store (its migrations) takes seconds."""
         name = f"lake_{next(self._numbers)}"
         data = self.lakes / name
-        template = [] if copy_of is None else ["-T", copy_of]
-        self._run(str(self.bin / "createdb"), "-h", str(self.folder), "-U", "postgres", *template, name)
+        template = "" if copy_of is None else f" TEMPLATE {copy_of}"
+        self._execute("postgres", f"CREATE DATABASE {name}{template}")
         if copy_of is None:
             data.mkdir()
         else:
             # The catalog names its data files relative to its data path, which it keeps in
             # ducklake_metadata: the copy's files are found in the copied folder once it names it.
             shutil.copytree(self.lakes / copy_of, data)
-            self._run(str(self.bin / "psql"), "-h", str(self.folder), "-U", "postgres", "-d", name, "-q",
-                      "-v", "ON_ERROR_STOP=1", "-c",
-                      f"UPDATE ducklake_metadata SET value = '{data}/' WHERE key = 'data_path'")
+            self._execute(name, "UPDATE ducklake_metadata SET value = " + _sql_literal(f"{data}/")
+                          + " WHERE key = 'data_path'")
         return f"ducklake:postgres:{self.connection_string(name)}", data
 
     def drop_lake(self, name: str) -> None:
         """Removes a lake made by `new_lake`, its catalog and its data folder, whoever still has it
         open (their connections are ended)."""
-        self._run(str(self.bin / "dropdb"), "-h", str(self.folder), "-U", "postgres", "--force", name)
+        self._execute("postgres", f"DROP DATABASE {name} WITH (FORCE)")
         shutil.rmtree(self.lakes / name, ignore_errors=True)
+
+    def _execute(self, database: str, statement: str) -> None:
+        """`statement` run on its own (no transaction: CREATE and DROP DATABASE refuse one) in
+        `database` of the cluster. Through one DuckDB connection kept open, with PostgreSQL's
+        databases attached by its postgres extension, not a createdb, psql or dropdb process each
+        (as root through runuser): the tests make and drop a lake per test, hundreds a run, and
+        the processes took twice the time of the SQL they sent."""
+        if self._admin_connection is None:
+            self._admin_connection = duckdb.connect(config={
+                "extension_directory": ducklake.extension_directory(),
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "allow_unsigned_extensions": not ducklake.VERIFY_EXTENSION_SIGNATURES,
+            })
+            self._admin_connection.execute("LOAD postgres")
+        con = self._admin_connection
+        alias = f"admin_{database}"
+        con.execute(f"ATTACH IF NOT EXISTS {_sql_literal(self.connection_string(database))} AS {alias} (TYPE postgres)")
+        try:
+            con.execute("CALL postgres_execute($alias, $statement, use_transaction=false)",
+                        {"alias": alias, "statement": statement})
+        finally:
+            if database != "postgres":   # a lake's catalog is attached for one statement, then let go
+                con.execute(f"DETACH {alias}")
 
     @staticmethod
     def lake_name(target: str) -> str:
         return target.split("dbname=")[1].split()[0]
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
