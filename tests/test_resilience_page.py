@@ -248,6 +248,21 @@ def test_the_chart_draws_the_steps_chosen_and_the_table_the_whole_chain(hosted_s
     assert linked.segmented_control(key="chain-steps").value == "All"
 
 
+def test_a_chain_longer_than_the_chart_counts_what_the_chart_leaves_out(hosted_store, monkeypatch):
+    from itscm.ui import resilience
+
+    monkeypatch.setattr(resilience, "CHART_LIMIT", 2)     # the service and one node each way
+    app = run_page("Resilience.py", as_of=AS_OF, **{"chain-steps": "All"})
+    app.selectbox(key="chain-service").select("Card Authorisation").run()
+    assert_clean(app)
+    table = table_with(app, "direction")
+    drawn = sum("[label=" in line for line in app.get("graphviz_chart")[0].proto.spec.splitlines())
+    assert drawn == 1 + table["direction"].nunique()
+    nodes = len(table.drop_duplicates(["kind", "key"]))
+    assert nodes > drawn - 1
+    assert app.expander[0].label.endswith(f", {nodes - (drawn - 1):,} of them beyond the steps drawn")
+
+
 def test_a_large_table_shows_its_first_rows_and_counts_the_others(hosted_store, monkeypatch):
     from itscm.ui import widgets
 

@@ -36,7 +36,11 @@ def _minutes(value: float | None) -> str:
     return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
 
 
-def chain_dot(graph: Graph, node: int, limit: int = 60, steps: int | None = None) -> str:
+# Nodes each way the chart draws at most (the chosen node included); the chain's table lists more.
+CHART_LIMIT = 60
+
+
+def chain_dot(graph: Graph, node: int, limit: int = CHART_LIMIT, steps: int | None = None) -> str:
     """The chain of `node` upstream and downstream (at most `limit` nodes and `steps` steps each
     way), an arrow from each service or asset to what it depends on (runs on, is supplied by),
     dashed when it has a working alternative."""
@@ -65,7 +69,7 @@ def chain_dot(graph: Graph, node: int, limit: int = 60, steps: int | None = None
     return "\n".join(lines)
 
 
-def service_chain_dot(store: Store, service_id: str, steps: int | None = None, limit: int = 60) -> str:
+def service_chain_dot(store: Store, service_id: str, steps: int | None = None, limit: int = CHART_LIMIT) -> str:
     """The DOT text of a service's chain in the store's current graph (cached by the page)."""
     graph = graph_of(store)
     return chain_dot(graph, graph.index[("service", service_id)], limit, steps)

@@ -12,7 +12,7 @@ import streamlit as st
 from itscm.access import Actor
 from itscm.filters import Filters
 from itscm.resilience import analysis
-from itscm.resilience.dot import service_chain_dot
+from itscm.resilience.dot import CHART_LIMIT, service_chain_dot
 from itscm.resilience.saved import save_scenario, saved_scenarios
 from itscm.resilience.scenario import by_unit_and_tier
 from itscm.store import Store
@@ -80,8 +80,11 @@ def dependency_chart(store: Store, service_names: dict[str, str]) -> None:
     service_id = service_names[label].partition(":")[2]
     steps = None if shown == "All" else int(shown)
     chain = cached_read(analysis.service_chain, store, service_id)
-    drawn = chain if steps is None else chain[chain["steps"] <= steps]
-    st.graphviz_chart(cached_read(service_chain_dot, store, service_id, steps), width="content")
+    # The table's rows each way are in the walk's order, as the chart's: the chart has the first
+    # CHART_LIMIT - 1 of them (the service itself is no row) within the steps chosen.
+    drawn = chain[chain.groupby("direction").cumcount() < CHART_LIMIT - 1]
+    drawn = drawn if steps is None else drawn[drawn["steps"] <= steps]
+    st.graphviz_chart(cached_read(service_chain_dot, store, service_id, steps, CHART_LIMIT), width="content")
     st.caption("Arrows point from a service to what it depends on; dashed: a working alternative exists, so a "
                "failure does not spread along it. Colours: blue the chosen service, green aligned, orange an RTO "
                "shorter than its chain's, red no RTO, grey retired, lilac a supplier, yellow an asset (a server, "
