@@ -91,7 +91,7 @@ class PrivatePostgres:
             # The catalog names its data files relative to its data path, which it keeps in
             # ducklake_metadata: the copy's files are found in the copied folder once it names it.
             shutil.copytree(self.lakes / copy_of, data)
-            self._execute(name, "UPDATE ducklake_metadata SET value = " + _sql_literal(f"{data}/")
+            self._execute(name, "UPDATE ducklake_metadata SET value = " + ducklake.sql_literal(f"{data}/")
                           + " WHERE key = 'data_path'")
         return f"ducklake:postgres:{self.connection_string(name)}", data
 
@@ -117,7 +117,8 @@ class PrivatePostgres:
             self._admin_connection.execute("LOAD postgres")
         con = self._admin_connection
         alias = f"admin_{database}"
-        con.execute(f"ATTACH IF NOT EXISTS {_sql_literal(self.connection_string(database))} AS {alias} (TYPE postgres)")
+        catalog = ducklake.sql_literal(self.connection_string(database))
+        con.execute(f"ATTACH IF NOT EXISTS {catalog} AS {alias} (TYPE postgres)")
         try:
             con.execute("CALL postgres_execute($alias, $statement, use_transaction=false)",
                         {"alias": alias, "statement": statement})
@@ -128,7 +129,3 @@ class PrivatePostgres:
     @staticmethod
     def lake_name(target: str) -> str:
         return target.split("dbname=")[1].split()[0]
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

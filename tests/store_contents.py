@@ -35,6 +35,7 @@ def table_contents(store: Store, id_map: dict[str, str] | None = None, *,
             )
     return contents
 
+
 def upload_names(store: Store) -> dict[str, str]:
     """Upload id -> a name that two stores importing the same files at the same times share."""
     return {upload_id: f"{sha256}@{uploaded_at:%Y-%m-%dT%H:%M:%S}"

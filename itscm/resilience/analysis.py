@@ -258,9 +258,10 @@ def service_chain(store: Store, service_id: str, limit: int = CHAIN_LIMIT) -> pd
     graph = graph_of(store)
     node = graph.index[("service", service_id)]
     effective = graph.effective_recovery()
+    ways = chain_steps(graph, node, limit)
     rows = []
     for way, direction in (("upstream", "depends on"), ("downstream", "depended on by")):
-        for n, distance in chain_steps(graph, node, limit)[way].items():
+        for n, distance in ways[way].items():
             if n == node:
                 continue
             facts = graph.service[n]
