@@ -142,3 +142,23 @@ def wait_ready(page, timeout: float = 60_000) -> None:
     page.wait_for_selector(READY, timeout=timeout)
     page.wait_for_timeout(300)
     page.wait_for_selector(READY, timeout=timeout)
+
+
+def select_first_row(page, table, timeout: float = 30_000) -> None:
+    """Click the selection box of a dataframe's first data row.
+
+    The grid is a canvas, so the click goes by position: the first column, one header row
+    (35 px) down. As in Streamlit's own selection tests, it waits for the canvas to be drawn and
+    to have stopped moving first: a click while the page above is still laying out lands
+    elsewhere (CI of stop 24 lost one that way).
+    """
+    canvas = table.locator("canvas").first
+    canvas.wait_for(state="visible", timeout=timeout)
+    table.scroll_into_view_if_needed()
+    box, still_since, deadline = table.bounding_box(), time.monotonic(), time.monotonic() + timeout / 1000
+    while time.monotonic() - still_since < 0.5 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        current = table.bounding_box()
+        if any(abs(current[side] - box[side]) > 1 for side in ("x", "y", "width", "height")):
+            box, still_since = current, time.monotonic()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)

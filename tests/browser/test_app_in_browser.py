@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.browser.conftest import ERRORS, ROOT, wait_ready
+from tests.browser.conftest import ERRORS, ROOT, select_first_row, wait_ready
 
 AS_OF = "as_of=2026-06-30"
 PAGES = [  # url path, title, has charts
@@ -133,12 +133,7 @@ def test_upload_through_the_real_widget(fresh_server, page, artifacts):
 def test_selecting_a_unit_on_the_overview_narrows_every_page(server, page):
     page.goto(f"{server.url}/?{AS_OF}")
     wait_ready(page)
-    table = page.locator("[data-testid='stDataFrame']").first
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    # The grid is a canvas: the first data row's selection box sits in the first column, one
-    # header row (35 px) down.
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    select_first_row(page, page.locator("[data-testid='stDataFrame']").first)
     page.wait_for_function("location.search.includes('unit=')", timeout=30_000)
     wait_ready(page)
     first_unit = "Retail <b>Banking</b>"   # the unit with most gaps in the small organisation
@@ -153,9 +148,7 @@ def test_selecting_a_unit_on_the_overview_narrows_every_page(server, page):
 def test_selecting_a_service_opens_its_card_and_the_link_opens_it_again(server, page):
     page.goto(f"{server.url}/Services?{AS_OF}")
     wait_ready(page)
-    table = page.locator("[data-testid='stDataFrame']").first
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)   # the first row's selection box (see above)
+    select_first_row(page, page.locator("[data-testid='stDataFrame']").first)
     page.wait_for_function("location.search.includes('service=')", timeout=30_000)
     wait_ready(page)
     heading = page.locator("[data-testid='stMain'] h3").first.inner_text()
