@@ -126,6 +126,9 @@ class Store:
                              "`python -m itscm init --store ...`.")
         self._write_lock = threading.RLock()
         self._writers_excluded_here = False   # the writers lock is held (by the thread holding _write_lock)
+        # Write transactions this handle committed: what a version held for a while (a page run's,
+        # itscm/ui/cache.py) is checked against, so that a run sees its own writes at once.
+        self.commits_here = 0
         self._local = threading.local()
         # By the thread using them: its cursor, and on a lake its reading cursor (lake_copies).
         self._cursors: dict[threading.Thread, list[duckdb.DuckDBPyConnection]] = {}
@@ -301,6 +304,7 @@ class Store:
                         "WHERE key = 'data_version'"
                     )
                 cursor.execute("COMMIT")
+                self.commits_here += 1   # under the write lock
             except BaseException:
                 # A COMMIT that failed (a conflict on DuckLake) has ended the transaction already.
                 with suppress(duckdb.TransactionException):

@@ -17,7 +17,7 @@ if not ui.cached_read(service_count, page.store):
     st.stop()
 
 # What was made is kept for the download button, for this filter and this state of the store only.
-made_for = (page.filters, page.store.data_version())
+made_for = (page.filters, ui.run_data_version(page.store))
 
 st.subheader("The continuity report")
 st.markdown("A title page, the executive summary against targets, the posture trend, business units ranked by "

@@ -10,7 +10,7 @@ names below as `ui.<name>`; everything else stays inside the package.
 """
 
 from itscm.ui import assets
-from itscm.ui.cache import built_figure, cached_read, shared_read
+from itscm.ui.cache import built_figure, cached_read, run_data_version, shared_read
 from itscm.ui.changes import (
     change_preview_summary,
     changes_behind,
@@ -91,6 +91,7 @@ __all__ = [
     "remember_commit",
     "require_role",
     "rerun_with_message",
+    "run_data_version",
     "search_selectbox",
     "service_card",
     "service_choices",

@@ -4,6 +4,7 @@ cached per arguments and store version, so a commit or an undo shows at once."""
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,29 @@ def _store_handle(path: str) -> Store:
 
 def get_store() -> Store:
     return _store_handle(resolve_store_path())
+
+
+# The data version of the script run on this thread: read once when the page sets up
+# (`hold_run_data_version`), and the key of every cached read of the run. On a lake each read of
+# the version is a query of the catalog (3-4 ms of CPU), and a warm page makes three to nine
+# cached reads; one version also keys every result of a run on one state of the store. A write
+# this process commits meanwhile (the run's own form, another session's) ends the hold, so a run
+# shows its own writes at once; another process's commit shows from the next run. Only the keys
+# of cached results use it: a domain function that must see the latest commit (an import checking
+# whether the store moved since it planned) reads `Store.data_version` itself.
+_run = threading.local()
+
+
+def hold_run_data_version(store: Store) -> None:
+    """At the start of a script run, before its first cached read (itscm/ui/context.py)."""
+    _run.store, _run.commits, _run.version = store, store.commits_here, store.data_version()
+
+
+def run_data_version(store: Store) -> int:
+    """The store's data version as this script run holds it, else as the store answers now."""
+    if getattr(_run, "store", None) is store and _run.commits == store.commits_here:
+        return _run.version
+    return store.data_version()
 
 
 # Keyed by what people type and pick: bounded in entries and in bytes (an entry is 50 KB on the
@@ -42,7 +66,7 @@ def _qualified_name(function: Callable) -> str:
 def cached_read(function: Callable, store: Store, *args, **kwargs):
     """`function(store, *args, **kwargs)`, cached and keyed on the store's data version, so a
     commit or an undo shows at once."""
-    return _cached_call(_qualified_name(function), store.path, store.data_version(), args,
+    return _cached_call(_qualified_name(function), store.path, run_data_version(store), args,
                         tuple(sorted(kwargs.items())))
 
 
@@ -58,7 +82,7 @@ def shared_read(function: Callable, store: Store, *args):
     every run and session instead of a copy unpickled on each read: for a large result that is only
     read, such as 30,000 names to choose from (unpickled on each run, they cost a tenth of the
     Resilience page's own time). Never change what it returns."""
-    return _shared_call(_qualified_name(function), store.path, store.data_version(), args)
+    return _shared_call(_qualified_name(function), store.path, run_data_version(store), args)
 
 
 # A chart plots a few hundred aggregated rows at most, yet plotly takes 30-70 ms of CPU to build one
@@ -96,7 +120,7 @@ def head_of(frame: pd.DataFrame, limit: int) -> TableHead:
 
 
 def _cached_head(store: Store, qualified_name: str, limit: int, args: tuple, kwargs: tuple) -> TableHead:
-    return head_of(_cached_call(qualified_name, store.path, store.data_version(), args, kwargs), limit)
+    return head_of(_cached_call(qualified_name, store.path, run_data_version(store), args, kwargs), limit)
 
 
 def cached_head(function: Callable, store: Store, *args, limit: int, **kwargs) -> TableHead:
@@ -113,4 +137,4 @@ def _unit_names(store_path: str, data_version: int) -> list[str]:
 
 def unit_names(store: Store) -> list[str]:
     """Every business unit's name, by name: the choices of the unit filter."""
-    return _unit_names(store.path, store.data_version())
+    return _unit_names(store.path, run_data_version(store))

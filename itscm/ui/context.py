@@ -20,7 +20,7 @@ from streamlit.errors import StreamlitAPIException
 from itscm.access import LOCAL_USER, Actor
 from itscm.filters import Filters
 from itscm.store import Store, StoreError
-from itscm.ui.cache import cached_measure, get_store
+from itscm.ui.cache import cached_measure, get_store, hold_run_data_version
 from itscm.ui.filters import sidebar_filters
 from itscm.ui.signin import current_user
 
@@ -103,6 +103,7 @@ def _build_context() -> PageContext:
     except StoreError as error:
         st.error(f"The continuity store cannot be opened. {error}")
         st.stop()
+    hold_run_data_version(store)
     # Who it is comes first: with sign-in configured, nothing of the store is shown to a
     # visitor who has not signed in.
     user = current_user(store)

@@ -19,7 +19,7 @@ from itscm import access, workbook
 from itscm.export import csv_for_spreadsheets
 from itscm.inventory import service_count
 from itscm.store import Store
-from itscm.ui.cache import cached_read
+from itscm.ui.cache import cached_read, run_data_version
 from itscm.ui.signin import require_role
 from itscm.ui.widgets import confirmed_undo, explain_empty, plain, rerun_with_message, show_message
 
@@ -81,7 +81,7 @@ def files_key(files: list[tuple[str, bytes]]) -> tuple:
 def read_inventory_preview(store: Store, files: list[tuple[str, bytes]], retire_missing: frozenset[str]):
     """The preview of these files, read once per retire choice and kept for the session's reruns
     (until the store or the files change). Raises WorkbookError for a file refused as a whole."""
-    base = (files_key(files), store.data_version())
+    base = (files_key(files), run_data_version(store))
     kept = st.session_state.get("inventory-preview")
     if kept is None or kept[0] != base:
         kept = (base, {})

@@ -12,7 +12,7 @@ import streamlit as st
 
 from itscm import ingest
 from itscm.store import Store
-from itscm.ui.cache import cached_read
+from itscm.ui.cache import cached_read, run_data_version
 from itscm.ui.widgets import plain
 
 _PREVIEW = "upload-preview"
@@ -31,7 +31,7 @@ def read_upload_preview(store: Store, data: bytes, file_name: str, options: dict
 def session_preview(session_key: str, read: Callable, store: Store, data: bytes, file_name: str, options: dict):
     """`read(data, file_name, store=store, **options)`, kept under `session_key` for the session's
     reruns until the file, the options or the store change. Shared by the incident and change uploads."""
-    key = (hashlib.sha256(data).hexdigest(), file_name, repr(sorted(options.items())), store.data_version())
+    key = (hashlib.sha256(data).hexdigest(), file_name, repr(sorted(options.items())), run_data_version(store))
     kept = st.session_state.get(session_key)
     if kept is None or kept[0] != key:
         with st.spinner("Reading the file…"):

@@ -1,0 +1,62 @@
+"""One data version per script run (itscm/ui/cache.py): a page run reads the store's version once
+and keys every cached read on it, sees its own process's commits at once, and another process's
+from its next run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from itscm.access import LOCAL_USER
+from itscm.records import add_supplier
+from itscm.store import Store
+from itscm.ui.cache import hold_run_data_version, run_data_version
+from tests import backends
+from tests.conftest import SMALL_ORG_AS_OF
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_warm_page_run_reads_the_data_version_once(small_org_path, monkeypatch):
+    monkeypatch.setenv("ITSCM_STORE", str(small_org_path))
+    monkeypatch.syspath_prepend(str(ROOT))
+    app = AppTest.from_file(str(ROOT / "pages" / "Overview.py"), default_timeout=60)
+    app.query_params["as_of"] = SMALL_ORG_AS_OF.isoformat()
+    app.run()   # cold: fills the caches
+    reads = []
+    read_version = Store.data_version
+    monkeypatch.setattr(Store, "data_version", lambda store, cursor=None: reads.append(cursor) or read_version(store, cursor))
+    app.run()
+    assert not app.exception
+    # Eight cached reads and a preview key asked it before (on a lake, a catalog query each).
+    assert reads == [None]
+
+
+def test_a_held_version_ends_with_a_commit_of_this_process():
+    with backends.new_store() as store:
+        held = store.data_version()
+        hold_run_data_version(store)
+        assert run_data_version(store) == held
+        add_supplier(LOCAL_USER, store, "Held Version Hosting")
+        assert run_data_version(store) == store.data_version() != held
+
+
+def test_a_version_held_for_another_handle_is_not_this_ones():
+    with backends.new_store() as store, backends.new_store() as other:
+        hold_run_data_version(store)
+        add_supplier(LOCAL_USER, other, "Other Handle Hosting")
+        assert run_data_version(other) == other.data_version()
+
+
+@pytest.mark.ducklake_only
+def test_another_process_commit_shows_from_the_next_run(tmp_path):
+    with backends.new_store() as store:
+        hold_run_data_version(store)
+        held = run_data_version(store)
+        with Store(store.path) as other_process:   # another handle on the lake: as another process would
+            add_supplier(LOCAL_USER, other_process, "Next Run Hosting")
+        assert run_data_version(store) == held   # the run keeps the state it started on
+        hold_run_data_version(store)             # the next run
+        assert run_data_version(store) == store.data_version() > held
