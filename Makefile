@@ -75,7 +75,8 @@ DUCKLAKE_TESTS := tests/test_store.py tests/test_uniqueness.py tests/test_migrat
 	tests/test_inventory_page.py tests/test_changes_page.py tests/test_resilience_page.py tests/test_report_page.py \
 	tests/test_report.py tests/test_remind.py tests/test_hostile_input.py tests/test_demo.py \
 	tests/test_resilience_demo.py tests/test_ingest_properties.py tests/test_ingest_scale.py tests/browser \
-	tests/test_bench_writers.py tests/test_lake_files.py tests/test_run_data_version.py
+	tests/test_bench_writers.py tests/test_lake_files.py tests/test_run_data_version.py \
+	tests/test_one_snapshot.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -77,16 +77,29 @@ class LakeCopies:
         """`run(cursor)` in a transaction that sees the copies of the snapshot it reads from the
         lake. `cursor`: from `reading_cursor`; `fallback`: one on the lake's own tables, used when
         the lake moves on faster than the copies can follow. `run` must fetch its whole result."""
+        if not self.begin(cursor):
+            return run(fallback)
+        try:
+            return run(cursor)
+        finally:
+            cursor.execute("ROLLBACK")   # it only read
+
+    def begin(self, cursor: duckdb.DuckDBPyConnection) -> bool:
+        """A transaction begun on `cursor` (from `reading_cursor`) that sees the copies of the
+        snapshot it reads from the lake, the copies made again first where they are stale. False,
+        with no transaction left open, when the lake moved on faster than the copies could follow."""
         for _ in range(READ_ATTEMPTS):
             cursor.execute("BEGIN TRANSACTION")
             try:
                 lake_snapshot, copies_snapshot = cursor.execute(_SNAPSHOTS_SQL).fetchall()[0]
-                if lake_snapshot == copies_snapshot:
-                    return run(cursor)
-            finally:
-                cursor.execute("ROLLBACK")   # it only read
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            if lake_snapshot == copies_snapshot:
+                return True
+            cursor.execute("ROLLBACK")   # it only read
             self.refresh()
-        return run(fallback)
+        return False
 
     def refresh(self) -> None:
         """The copies made again from the lake's latest snapshot, unless they already hold it: those

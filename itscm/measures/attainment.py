@@ -16,7 +16,7 @@ import pandas as pd
 from itscm.filters import Filters, scoped_services_sql
 from itscm.measures.common import percent
 from itscm.rollup import BANDS, continuity_event_sql, period_events_sql, period_params, ratio_band_sql
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 # Columns: source ('incident' | 'drill'), event_id, service_id, service_name (as logged), title,
 # started_at, recovered_at, restore_estimated, rta_minutes, service, unit, tier, rto_minutes,
@@ -106,6 +106,7 @@ def _grouped(store: Store, filters: Filters, keys: str) -> pd.DataFrame:
     return store.df(sql, period_params(store, filters))
 
 
+@reads_one_snapshot
 def attainment_summary(store: Store, filters: Filters) -> dict:
     """{events (with an RTO), attained, pct, without_rto, unmatched, estimated_restores}."""
     sql = f"""
@@ -125,6 +126,7 @@ def attainment_summary(store: Store, filters: Filters) -> dict:
     }
 
 
+@reads_one_snapshot
 def judged_attainment(store: Store, filters: Filters) -> dict:
     """{events, attained, pct}: attainment_summary's figures for the events judged against an RTO,
     read without the unmatched incidents, which have none (the posture summary's previous period)."""
@@ -133,17 +135,20 @@ def judged_attainment(store: Store, filters: Filters) -> dict:
     return {"events": events, "attained": attained, "pct": percent(attained, events)}
 
 
+@reads_one_snapshot
 def attainment_by_month(store: Store, filters: Filters) -> pd.DataFrame:
     """month, source, events, attained, pct, without_rto."""
     return _grouped(store, filters, "month, source")
 
 
+@reads_one_snapshot
 def attainment_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """unit ('(unmatched)' for events with no service), events, attained, pct, without_rto."""
     label = "coalesce(unit, CASE WHEN unmatched THEN '(unmatched)' ELSE '(no unit)' END) AS unit"
     return _grouped(store, filters, label)
 
 
+@reads_one_snapshot
 def attainment_by_tier(store: Store, filters: Filters) -> pd.DataFrame:
     return _grouped(store, filters, "tier, source")
 
@@ -151,6 +156,7 @@ def attainment_by_tier(store: Store, filters: Filters) -> pd.DataFrame:
 RATIO_BANDS = ["<= 0.5", "0.5-1", "1-1.5", "1.5-2", "2-4", "> 4"]
 
 
+@reads_one_snapshot
 def rta_ratio_distribution(store: Store, filters: Filters) -> pd.DataFrame:
     """band (of RTA / RTO), source, events: the shape of recovery against target."""
     sums = ", ".join(f"coalesce(sum(band_{k}), 0)::BIGINT" for k in BANDS)
@@ -183,6 +189,7 @@ WHERE d.rta_minutes > s.rto_minutes AND d.held_on >= $period_start::DATE AND d.h
 """
 
 
+@reads_one_snapshot
 def worst_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
     """The breached events with the highest RTA / RTO, worst first."""
     sql = f"""
@@ -194,6 +201,7 @@ def worst_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFr
     return store.df(sql, {**filters.query_params(store), "limit": limit})
 
 
+@reads_one_snapshot
 def events_without_rto(store: Store, filters: Filters, limit: int = 1000) -> pd.DataFrame:
     """Events that cannot be judged, grouped by the name logged: unmatched names and services
     with no RTO, with their event counts."""

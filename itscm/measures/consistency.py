@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 
 def _live_in_scope(joins: str = "") -> str:
@@ -125,23 +125,27 @@ CHECKS: tuple[Check, ...] = (
 CHECKS_BY_KEY = {check.key: check for check in CHECKS}
 
 
+@reads_one_snapshot
 def run_check(store: Store, filters: Filters, key: str) -> CheckResult:
     check = CHECKS_BY_KEY[key]
     return CheckResult(check, store.df(check.sql, filters.scope_params(store)))
 
 
+@reads_one_snapshot
 def consistency_checks(store: Store, filters: Filters) -> list[CheckResult]:
     """Every check with its rows, in the order of CHECKS."""
     params = filters.scope_params(store)
     return [CheckResult(check, store.df(check.sql, params)) for check in CHECKS]
 
 
+@reads_one_snapshot
 def check_counts(store: Store, filters: Filters) -> pd.DataFrame:
     """key, check (its title), count: one row per check."""
     results = consistency_checks(store, filters)
     return pd.DataFrame([(r.check.key, r.check.title, r.count) for r in results], columns=["key", "check", "count"])
 
 
+@reads_one_snapshot
 def failing_check_count(store: Store, filters: Filters) -> int:
     """How many checks have at least one row: the Overview's figure."""
     return int((check_counts(store, filters)["count"] > 0).sum())

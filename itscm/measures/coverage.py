@@ -14,7 +14,7 @@ import pandas as pd
 from itscm.change_days import covering_months_sql, last_change_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.measures.common import month_ends, percent
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 # Control column -> what a manager reads in the gap matrix.
 CONTROLS: dict[str, str] = {
@@ -114,17 +114,20 @@ def _params(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict:
 
 
 
+@reads_one_snapshot
 def coverage_by_service(store: Store, filters: Filters) -> pd.DataFrame:
     """The service-by-control gap matrix at the as-of date, worst gaps first."""
     sql = f"SELECT * FROM ({COVERAGE_BY_SERVICE_SQL}) ORDER BY covered, gaps DESC, tier, unit, service"
     return store.df(sql, _params(store, filters, [filters.as_of])).drop(columns="as_of")
 
 
+@reads_one_snapshot
 def coverage_summary(store: Store, filters: Filters) -> dict:
     """{in_scope, covered, pct} at the as-of date."""
     return coverage_summaries(store, filters, [filters.as_of])[filters.as_of]
 
 
+@reads_one_snapshot
 def coverage_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict[dt.date, dict]:
     """coverage_summary at each date, in one query."""
     sql = f"SELECT as_of, count(*), count(*) FILTER (WHERE covered) FROM ({COVERAGE_BY_SERVICE_SQL}) GROUP BY as_of"
@@ -137,6 +140,7 @@ def coverage_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date
     return summaries
 
 
+@reads_one_snapshot
 def coverage_by_unit_tier(store: Store, filters: Filters) -> pd.DataFrame:
     """unit, tier, in_scope, covered, pct, and the count of services failing each control."""
     failing = ", ".join(f"count(*) FILTER (WHERE NOT {c}) AS {c}_gaps" for c in CONTROLS)
@@ -150,6 +154,7 @@ def coverage_by_unit_tier(store: Store, filters: Filters) -> pd.DataFrame:
     return store.df(sql, _params(store, filters, [filters.as_of]))
 
 
+@reads_one_snapshot
 def control_gap_counts(store: Store, filters: Filters) -> pd.DataFrame:
     """control, label, failing: how many in-scope services fail each control."""
     failing = ", ".join(f"count(*) FILTER (WHERE NOT {c}) AS {c}" for c in CONTROLS)
@@ -160,6 +165,7 @@ def control_gap_counts(store: Store, filters: Filters) -> pd.DataFrame:
     )
 
 
+@reads_one_snapshot
 def coverage_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month (its last day, or the as-of date for the running month), in_scope, covered, pct."""
     sql = f"""

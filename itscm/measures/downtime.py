@@ -25,7 +25,7 @@ from itscm.rollup import (
     period_outages_sql,
     period_params,
 )
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 # Columns: incident_id, source, service_id, service_name (as logged), title, priority, opened_at,
 # outage_end, end_basis ('restored' | 'resolved (estimate)' | 'ongoing' | 'closed without restore
@@ -117,6 +117,7 @@ OUTAGE_TOTALS_SQL = _outage_totals_sql(matched_only=False)
 MATCHED_OUTAGE_TOTALS_SQL = _outage_totals_sql(matched_only=True)
 
 
+@reads_one_snapshot
 def downtime_summary(store: Store, filters: Filters) -> dict:
     """{total, breach_cost, priced_hours, unpriced_hours, incidents, ongoing, estimated_restores,
     closed_without_restore_time, continuity_cost, continuity_pct}: every incident's cost whatever
@@ -141,6 +142,7 @@ def downtime_summary(store: Store, filters: Filters) -> dict:
     return summary
 
 
+@reads_one_snapshot
 def downtime_total(store: Store, filters: Filters) -> float:
     """downtime_summary's total alone: priced outages only, so read without the unmatched incidents
     (the posture summary's previous period)."""
@@ -149,6 +151,7 @@ def downtime_total(store: Store, filters: Filters) -> float:
     return round(float(total), 2)
 
 
+@reads_one_snapshot
 def downtime_by_month(store: Store, filters: Filters) -> pd.DataFrame:
     """month, cost, breach_cost, priced_hours, unpriced_hours."""
     sql = f"""
@@ -162,6 +165,7 @@ def downtime_by_month(store: Store, filters: Filters) -> pd.DataFrame:
     return store.df(sql, period_params(store, filters))
 
 
+@reads_one_snapshot
 def downtime_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """unit, incidents, outage_hours, cost, breach_cost, unpriced_hours."""
     sql = f"""
@@ -176,6 +180,7 @@ def downtime_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     return store.df(sql, period_params(store, filters))
 
 
+@reads_one_snapshot
 def top_cost_services(store: Store, filters: Filters, limit: int = 15) -> pd.DataFrame:
     """The services whose outages cost most: service, unit, tier, incidents, outage_hours, cost,
     breach_cost, cost_per_hour."""
@@ -226,6 +231,7 @@ FROM worst ORDER BY breach_cost DESC NULLS LAST, breach_hours DESC, incident_id
 """
 
 
+@reads_one_snapshot
 def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.DataFrame:
     """Incidents whose outage ran past the RTO, by the cost of the time beyond target: every
     incident's, whatever the scope, as the rest of downtime cost."""
@@ -234,6 +240,7 @@ def costliest_breaches(store: Store, filters: Filters, limit: int = 50) -> pd.Da
     return store.df(_BREACHES_SQL, {**params, "limit": limit})
 
 
+@reads_one_snapshot
 def unpriced_outages(store: Store, filters: Filters, limit: int = 1000) -> pd.DataFrame:
     """Outage hours that carry no cost, by why and by the name logged."""
     sql = f"""

@@ -24,7 +24,7 @@ import pandas as pd
 
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.measures.common import month_ends, percent
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 # When the policy has no interval for a critical tier (an admin cleared it): the issue's default.
 DEFAULT_INTERVAL_DAYS = 90
@@ -69,6 +69,7 @@ def _params(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict:
     return filters.snapshot_params(store, as_of_dates)
 
 
+@reads_one_snapshot
 def inventory_currency_summary(store: Store, filters: Filters) -> dict:
     """{assets, verified, pct, verified_later} at the as-of date; pct is None when no asset is
     behind a critical service in scope (no assets yet, or none linked), or when the store cannot
@@ -80,6 +81,7 @@ def _share(verified: int, assets: int, later: int) -> float | None:
     return None if later > UNKNOWN_SHARE * assets else percent(verified, assets)
 
 
+@reads_one_snapshot
 def inventory_currency_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]
                                  ) -> dict[dt.date, dict]:
     """inventory_currency_summary at each date, in one query."""
@@ -95,6 +97,7 @@ def inventory_currency_summaries(store: Store, filters: Filters, as_of_dates: li
     return summaries
 
 
+@reads_one_snapshot
 def inventory_currency_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month (first day), inventory_currency_pct: the share at each month's end (the as-of date
     for the running month), as the store knows it now; empty where it cannot say (see the
@@ -108,6 +111,7 @@ def inventory_currency_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """, {**_params(store, filters, dates), "unknown_share": UNKNOWN_SHARE})
 
 
+@reads_one_snapshot
 def inventory_currency_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """unit, inventory_currency_pct, unverified_assets: an asset behind services of several units
     counts in each."""
@@ -118,6 +122,7 @@ def inventory_currency_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """, _params(store, filters, [filters.as_of]))
 
 
+@reads_one_snapshot
 def asset_currency(store: Store, filters: Filters) -> pd.DataFrame:
     """Every asset behind a critical service in scope at the as-of date, the unverified first
     (never verified, then the longest since): asset_id, asset, asset_class, owner, location,
@@ -131,6 +136,7 @@ def asset_currency(store: Store, filters: Filters) -> pd.DataFrame:
     return frame
 
 
+@reads_one_snapshot
 def unverified_by_owner_and_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """owner, unit, assets, unverified: the assets behind critical services in scope by their
     owner and the business unit of the services they are behind, the most unverified first."""
@@ -143,6 +149,7 @@ def unverified_by_owner_and_unit(store: Store, filters: Filters) -> pd.DataFrame
     """, _params(store, filters, [filters.as_of]))
 
 
+@reads_one_snapshot
 def service_assets(store: Store, service_id: str) -> pd.DataFrame:
     """The assets a service runs on: asset_id, asset, asset_class, relation, location, owner,
     lifecycle, last_verified, verified_by."""
@@ -154,6 +161,7 @@ def service_assets(store: Store, service_id: str) -> pd.DataFrame:
     """, {"service_id": service_id})
 
 
+@reads_one_snapshot
 def asset_count(store: Store) -> int:
     """Assets in the store, retired ones included: 0 means none were ever imported."""
     return int(store.scalar("SELECT count(*) FROM assets"))

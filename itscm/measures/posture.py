@@ -14,14 +14,16 @@ from itscm.measures.downtime import OUTAGE_TOTALS_SQL, downtime_by_month
 from itscm.measures.registry import headline_measures
 from itscm.measures.staleness import PLAN_STALENESS_SQL, STALE_STATES_SQL, staleness_trend
 from itscm.rollup import period_params
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 
+@reads_one_snapshot
 def measures_snapshot(store: Store, filters: Filters) -> dict:
     """Every headline measure's summary for one filter, by the measure's name."""
     return {measure.name: measure.summary(store, filters) for measure in headline_measures()}
 
 
+@reads_one_snapshot
 def posture_summary(store: Store, filters: Filters) -> dict:
     """{'current': snapshot, 'previous': the figures the headlines compare with, of the period of
     the same length before, 'headlines': {key: {label, value, previous, change, higher_is_better}}}."""
@@ -56,6 +58,7 @@ def posture_summary(store: Store, filters: Filters) -> dict:
             "previous": {name: previous[name] for name in in_order}, "headlines": headlines}
 
 
+@reads_one_snapshot
 def posture_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month, coverage_pct, attainment_pct, downtime_cost, stale_pct: every measure by month (and
     each registered measure's own `trend`, under its key)."""
@@ -79,6 +82,7 @@ def posture_trend(store: Store, filters: Filters) -> pd.DataFrame:
     return trend[["month", *(measure.key for measure in headline_measures() if measure.key in trend)]]
 
 
+@reads_one_snapshot
 def unit_gaps(store: Store, filters: Filters) -> pd.DataFrame:
     """Business units ranked by their gaps: unit, critical services, uncovered, coverage_pct,
     recovery events, breaches, attainment_pct, downtime_cost, plans, stale plans, stale_pct,

@@ -20,7 +20,7 @@ import pandas as pd
 from itscm.change_days import changes_through_sql, covering_months_sql, last_change_sql
 from itscm.filters import SERVICE_SCOPE_SQL, Filters
 from itscm.measures.common import month_ends, percent
-from itscm.store import Store
+from itscm.store import Store, reads_one_snapshot
 
 DUE_SOON_DAYS = 30
 STATES = ["current", "due within 30 days", "changed since review", "overdue", "never tested", "no plan"]
@@ -133,6 +133,7 @@ _STATE_ORDER = (
 )
 
 
+@reads_one_snapshot
 def plan_worklist(store: Store, filters: Filters) -> pd.DataFrame:
     """Every plan and every service without one, most urgent first: the owner worklist."""
     sql = f"""
@@ -142,6 +143,7 @@ def plan_worklist(store: Store, filters: Filters) -> pd.DataFrame:
     return store.df(sql, _params(store, filters, [filters.as_of]))
 
 
+@reads_one_snapshot
 def staleness_summary(store: Store, filters: Filters) -> dict:
     """{plans, current, due_soon, changed_since_review, overdue, never_tested, services_without_plan,
     stale_pct}. Stale = overdue, never tested or changed since review, as a share of plans."""
@@ -152,6 +154,7 @@ _SUMMARY_KEYS = ["plans", "current", "due_soon", "changed_since_review", "overdu
                  "services_without_plan"]
 
 
+@reads_one_snapshot
 def staleness_summaries(store: Store, filters: Filters, as_of_dates: list[dt.date]) -> dict[dt.date, dict]:
     """staleness_summary at each date, in one query."""
     sql = f"""
@@ -175,6 +178,7 @@ def staleness_summaries(store: Store, filters: Filters, as_of_dates: list[dt.dat
     return summaries
 
 
+@reads_one_snapshot
 def staleness_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     """unit, state, count: the heatmap of plan states per business unit."""
     sql = f"""
@@ -184,6 +188,7 @@ def staleness_by_unit(store: Store, filters: Filters) -> pd.DataFrame:
     return store.df(sql, _params(store, filters, [filters.as_of]))
 
 
+@reads_one_snapshot
 def staleness_trend(store: Store, filters: Filters) -> pd.DataFrame:
     """month_end, plans, stale, stale_pct."""
     sql = f"""
@@ -272,6 +277,7 @@ LEFT JOIN assets a ON a.asset_id = b.through_asset
 CHANGES_SHOWN_PER_PLAN = 20
 
 
+@reads_one_snapshot
 def changes_behind_plans(store: Store, filters: Filters, per_plan: int = CHANGES_SHOWN_PER_PLAN) -> pd.DataFrame:
     """The changes behind each plan changed since review (at most `per_plan` a plan, emergency and
     unsuccessful first), newest first per plan: what the owner has to read the plan against."""
@@ -301,6 +307,7 @@ WHERE f.state = 'open' AND s.lifecycle = 'live' AND {SERVICE_SCOPE_SQL}
 """
 
 
+@reads_one_snapshot
 def open_findings_worklist(store: Store, filters: Filters) -> pd.DataFrame:
     """Open drill findings per owner, overdue first, then by due date (undated last)."""
     sql = f"""
