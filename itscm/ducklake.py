@@ -87,13 +87,14 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# DuckDB's worker threads of a lake's connection. Every statement on DuckLake runs three to ten
-# small queries of the catalog (the snapshot, each table's file list, its files' statistics), each
-# a query of its own through the postgres extension; with a second thread each of them wakes it
-# and a statement cost up to twice the CPU (docs/PERFORMANCE.md, DuckLake). One thread per
-# connection, and the composite measures run their queries two at a time on cursors of their own
-# (docs/DESIGN.md §11.3), so both cores still work.
-THREADS = 1
+# DuckDB's worker threads of a lake's connection: two, as the file's (DuckDB's default on our two
+# cores). Until the large tables were read from their files (lake_files), every statement ran three
+# to ten catalog queries, each of which woke the second thread, so the lake ran on one. Now a
+# measure's statement runs one catalog query (the snapshot check, once per measure:
+# Store.one_snapshot) and then decodes Parquet, which two threads do in about half the time: at 1M
+# incidents the worst measure went from 1.91-1.95x the file to 1.63-1.77x (docs/PERFORMANCE.md,
+# 3 December 12:01). The cost is in the small statements of writes: 10-30 % more CPU per commit.
+THREADS = 2
 
 
 def connect(target: str, *, read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:

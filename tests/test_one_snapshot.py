@@ -27,7 +27,12 @@ def snapshot_checks(monkeypatch):
     """How many times reads began a transaction and checked the lake's snapshot."""
     begun = []
     begin = lake_copies.LakeCopies.begin
-    monkeypatch.setattr(lake_copies.LakeCopies, "begin", lambda copies, cursor: begun.append(1) or begin(copies, cursor))
+
+    def counted(copies, cursor):
+        begun.append(cursor)
+        return begin(copies, cursor)
+
+    monkeypatch.setattr(lake_copies.LakeCopies, "begin", counted)
     return begun
 
 

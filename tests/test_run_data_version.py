@@ -27,7 +27,12 @@ def test_a_warm_page_run_reads_the_data_version_once(small_org_path, monkeypatch
     app.run()   # cold: fills the caches
     reads = []
     read_version = Store.data_version
-    monkeypatch.setattr(Store, "data_version", lambda store, cursor=None: reads.append(cursor) or read_version(store, cursor))
+
+    def counted(store, cursor=None):
+        reads.append(cursor)
+        return read_version(store, cursor)
+
+    monkeypatch.setattr(Store, "data_version", counted)
     app.run()
     assert not app.exception
     # Eight cached reads and a preview key asked it before (on a lake, a catalog query each).
