@@ -7,8 +7,11 @@ pytest-xdist workers end together and whether a worker waits rather than compute
 Each worker appends one JSON line per test (setup, call and teardown together) to the file, and
 one when its session starts and ends. A test's CPU is that of the worker's whole process tree:
 the worker, its live descendants (a Streamlit server, Chromium, a bench subprocess) and those
-already reaped (their time is in their parent's cutime/cstime), read from /proc; the machine's
-busy fraction comes from /proc/stat, so a run on a loaded machine shows as one. Linux only.
+already reaped (their time is in their parent's cutime/cstime), read from /proc. A descendant
+reaped by no process of the tree (an orphan, Chromium's at the end of the session) takes its time
+with it: a test's CPU is then counted as 0, not negative, and the tree's figures are a floor. The
+machine's busy share (/proc/stat), its CPU pressure (/proc/pressure/cpu) and the time the worker's
+own threads waited for a core show a run on a loaded machine as one. Linux only.
 """
 
 from __future__ import annotations
@@ -124,6 +127,10 @@ def pytest_configure(config):
         config.pluginmanager.register(Timeline(Path(path).resolve()), "itscm-timeline")
 
 
+def _cpu(test: dict) -> float:
+    return max(0.0, test["end"]["cpu"] - test["start"]["cpu"])
+
+
 def summarise(path: Path, top: int = 8) -> str:
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     tests = [each for each in records if each["event"] == "test"]
@@ -147,7 +154,7 @@ def summarise(path: Path, top: int = 8) -> str:
     for worker in sorted({t["worker"] for t in tests}):
         mine = sorted((t for t in tests if t["worker"] == worker), key=lambda t: t["start"]["wall"])
         busy = sum(t["end"]["wall"] - t["start"]["wall"] for t in mine)
-        cpu = sum(t["end"]["cpu"] - t["start"]["cpu"] for t in mine)
+        cpu = sum(_cpu(t) for t in mine)
         delay = sum(t["end"]["run_delay"] - t["start"]["run_delay"] for t in mine)
         run_cpu += cpu
         end = mine[-1]["end"]["wall"] - first
@@ -161,7 +168,7 @@ def summarise(path: Path, top: int = 8) -> str:
         for t in mine:
             group = t["test"].rsplit("@", 1)[1] if "@" in t["test"].rsplit("]", 1)[-1] else "other"
             groups[group, "wall"] += t["end"]["wall"] - t["start"]["wall"]
-            groups[group, "cpu"] += t["end"]["cpu"] - t["start"]["cpu"]
+            groups[group, "cpu"] += _cpu(t)
         for group in sorted({name for name, _ in groups}):
             lines.append(f"    {group}: {groups[group, 'wall']:.0f} s, CPU {groups[group, 'cpu']:.0f} s")
         lines.append("    last tests: " + "; ".join(
@@ -172,7 +179,7 @@ def summarise(path: Path, top: int = 8) -> str:
     lines.append(f"longest {top} (wall, CPU of the tree):")
     for t in longest:
         wall = t["end"]["wall"] - t["start"]["wall"]
-        cpu = t["end"]["cpu"] - t["start"]["cpu"]
+        cpu = _cpu(t)
         at = t["start"]["wall"] - first
         lines.append(f"    {wall:6.1f} s {cpu:6.1f} CPU s  {t['worker']} at {at:.0f} s  {t['test']}")
     lines.append("per minute, each worker's share of tests by wall and the tree's CPU (cores):")
@@ -189,7 +196,7 @@ def summarise(path: Path, top: int = 8) -> str:
                 if overlap > 0:
                     span = max(t["end"]["wall"] - t["start"]["wall"], 1e-9)
                     wall += overlap
-                    cpu += (t["end"]["cpu"] - t["start"]["cpu"]) * overlap / span
+                    cpu += _cpu(t) * overlap / span
             row.append(f"{wall / 60:.1f}/{cpu / 60:.1f}")
         lines.append(f"    {worker}: " + " ".join(row))
     return "\n".join(lines)
