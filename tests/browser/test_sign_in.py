@@ -17,10 +17,12 @@ from tests.browser.fake_identity_provider import CLIENT_ID, CLIENT_SECRET, FakeI
 SIDEBAR = "[data-testid='stSidebar']"
 
 
-@pytest.fixture
-def signed_in_server(small_org_path, tmp_path):
+@pytest.fixture(scope="module")
+def signed_in_server(small_org_path, tmp_path_factory):
     """A server with [auth] configured against the local provider; ana is an analyst by grant,
-    boss an admin by the deployment's secrets, anyone else a viewer."""
+    boss an admin by the deployment's secrets, anyone else a viewer. One for the module: each
+    test signs in on a browser context of its own, and neither writes to the store."""
+    tmp_path = tmp_path_factory.mktemp("signed_in_server")
     provider = FakeIdentityProvider()
     store = backends.copy_store(small_org_path, tmp_path / "store.duckdb")
     with Store(store) as opened:
