@@ -35,7 +35,7 @@ def test_a_warm_page_run_reads_the_data_version_once(small_org_path, monkeypatch
     monkeypatch.setattr(Store, "data_version", counted)
     app.run()
     assert not app.exception
-    # Eight cached reads and a preview key asked it before (on a lake, a catalog query each).
+    # Before, each of its eight cached reads asked it (on a lake, a catalog query each).
     assert reads == [None]
 
 
