@@ -48,15 +48,16 @@ def test_a_held_version_ends_with_a_commit_of_this_process():
         assert run_data_version(store) == store.data_version() != held
 
 
-def test_a_version_held_for_another_handle_is_not_this_ones():
-    with backends.new_store() as store, backends.new_store() as other:
+def test_a_version_held_for_one_handle_is_not_another_ones(small_org_path, tmp_path):
+    with backends.new_store() as store, Store(backends.copy_store(small_org_path, tmp_path / "other.duckdb")) as other:
+        # Alike in all the hold compares but the handle: neither has committed here.
+        assert other.data_version() != store.data_version() and other.commits_here == store.commits_here == 0
         hold_run_data_version(store)
-        add_supplier(LOCAL_USER, other, "Other Handle Hosting")
         assert run_data_version(other) == other.data_version()
 
 
 @pytest.mark.ducklake_only
-def test_another_process_commit_shows_from_the_next_run(tmp_path):
+def test_another_process_commit_shows_from_the_next_run():
     with backends.new_store() as store:
         hold_run_data_version(store)
         held = run_data_version(store)
