@@ -262,19 +262,21 @@ class Store:
         tables read from their copies (docs/DESIGN.md §19); inside a write, on the write's own
         cursor, which sees what the write has done so far and the lake's own tables; inside
         `one_snapshot`, in the block's transaction."""
+        def run(cursor: duckdb.DuckDBPyConnection) -> T:
+            return fetch(cursor.execute(sql, params or {}))
+
         if self._copies is None or getattr(self._local, "writing", False):
-            return fetch(self.cursor().execute(sql, params or {}))
+            return run(self.cursor())
         held = getattr(self._local, "snapshot_held", None)
         if held is None:
-            return self._copies.read(self._reading_cursor(), self.cursor(),
-                                     lambda cursor: fetch(cursor.execute(sql, params or {})))
+            return self._copies.read(self._reading_cursor(), self.cursor(), run)
         cursor = self._reading_cursor()
         if not held:
             if not self._copies.begin(cursor):   # the lake moves on faster than the copies: its own tables
-                return fetch(self.cursor().execute(sql, params or {}))
+                return run(self.cursor())
             self._local.snapshot_held = True
         try:
-            return fetch(cursor.execute(sql, params or {}))
+            return run(cursor)
         except BaseException:
             # A statement that failed ends DuckDB's transaction: the block's next read begins another.
             self._end_held_snapshot()
